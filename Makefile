@@ -1,0 +1,33 @@
+# convolab: the whole set-up in two commands.
+#   make demo   set up .venv, get Debian's Fashion-MNIST, train the lecture's autoencoder on it
+#   make test   set up .venv, get the test data, run ruff and the tests
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+FASHION := /usr/share/datasets/fashion-mnist
+
+.PHONY: setup data demo test lint
+setup: $(VENV)/.installed
+
+# torch is pinned to the CPU wheel: an unpinned torch pulls a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+# Fashion-MNIST from Debian (works offline from the distribution mirror; no dataset download).
+data:
+	@test -f $(FASHION)/train-images-idx3-ubyte.gz || \
+	  ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist)
+
+demo: setup data
+	$(BIN)/convolab train --dataset fashion-mnist --epochs 5 --out runs/demo
+
+lint: setup
+	$(BIN)/ruff check src tests examples benchmarks
+
+test: setup data lint
+	$(BIN)/pytest

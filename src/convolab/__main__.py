@@ -1,0 +1,5 @@
+"""``python -m convolab`` (also what ``torchrun -m convolab`` runs)."""
+
+from convolab.cli import run
+
+run()

@@ -1,0 +1,32 @@
+"""Shared test fixtures: real-data locations and deterministic torch settings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+# ../shared/data beside the checkout (CI puts a copy of shared/ beside the clone).
+SHARED_DATA = Path(os.environ.get("CONVOLAB_SHARED_DATA", ROOT.parent / "shared" / "data"))
+MNIST_T10K = SHARED_DATA / "mnist-t10k"
+FASHION_SYSTEM = Path("/usr/share/datasets/fashion-mnist")
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture
+def mnist_t10k_dir() -> Path:
+    if not (MNIST_T10K / "t10k-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"real MNIST test split not found at {MNIST_T10K}")
+    return MNIST_T10K
+
+
+@pytest.fixture
+def fashion_dir() -> Path:
+    if not (FASHION_SYSTEM / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip("Debian's dataset-fashion-mnist is not installed")
+    return FASHION_SYSTEM
