@@ -27,7 +27,7 @@ demo: setup data
 	$(BIN)/convolab train --dataset fashion-mnist --epochs 5 --out runs/demo
 
 lint: setup
-	$(BIN)/ruff check src tests examples benchmarks
+	$(BIN)/ruff check .
 
 test: setup data lint
 	$(BIN)/pytest
