@@ -1,0 +1,254 @@
+"""Static analysis of a model: shapes, parameters, MACs, activation memory and exact receptive fields.
+
+Nothing runs and no activation is allocated: the walk calls each layer's arithmetic
+(``compute_output_shape``, ``count_params``, ``macs``, ``axis_maps``; DESIGN.md, "The layer contract") on
+unbuilt layers, so a batch of 64 full-HD images is analysed in milliseconds. Receptive fields come from
+the exact interval walk in ``convolab.receptive_field``.
+
+Example:
+    >>> a = analyze("seed-upsampling")
+    >>> a.total_params, a.layers[0].output_shape
+    (3369, (16, 28, 28))
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from convolab.layers.base import Layer, get_layer_class
+from convolab.receptive_field import AxisField, compose, global_field, identity_field
+
+__all__ = ["Analysis", "LayerInfo", "analyze", "build_layers", "format_bytes"]
+
+BYTES_PER_VALUE = 4  # float32
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """What the analysis knows about one layer (shapes exclude the batch axis; MACs are per sample)."""
+
+    name: str
+    type: str
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    params: int
+    trainable_params: int
+    macs: int
+    activation_bytes: int
+    fields: tuple[AxisField, AxisField] | None = field(default=None, repr=False)
+
+    @property
+    def receptive_field(self) -> dict[str, dict[str, Any]] | None:
+        """``{"h": {...}, "w": {...}}`` with ``max``, ``center``, ``jump``, ``offset`` per axis."""
+        if self.fields is None:
+            return None
+        return {"h": self.fields[0].summary(), "w": self.fields[1].summary()}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.type,
+            "output_shape": list(self.output_shape),
+            "params": self.params,
+            "macs": self.macs,
+            "activation_bytes": self.activation_bytes,
+            "receptive_field": self.receptive_field,
+        }
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The result of ``analyze``: one ``LayerInfo`` per layer plus totals."""
+
+    name: str
+    input_shape: tuple[int, ...]
+    batch: int
+    layers: tuple[LayerInfo, ...]
+
+    @property
+    def total_params(self) -> int:
+        return sum(li.params for li in self.layers)
+
+    @property
+    def trainable_params(self) -> int:
+        return sum(li.trainable_params for li in self.layers)
+
+    @property
+    def non_trainable_params(self) -> int:
+        return self.total_params - self.trainable_params
+
+    @property
+    def total_macs(self) -> int:
+        """Multiply-accumulates of one forward pass of one sample."""
+        return sum(li.macs for li in self.layers)
+
+    @property
+    def input_bytes(self) -> int:
+        return math.prod(self.input_shape) * BYTES_PER_VALUE * self.batch
+
+    @property
+    def activation_bytes(self) -> int:
+        """Sum of every layer's float32 output for the whole batch (the input excluded)."""
+        return sum(li.activation_bytes for li in self.layers)
+
+    @property
+    def param_bytes(self) -> int:
+        return self.total_params * BYTES_PER_VALUE
+
+    def layer(self, name: str) -> LayerInfo:
+        for li in self.layers:
+            if li.name == name:
+                return li
+        raise ValueError(f"no layer named {name!r}; layers: {', '.join(li.name for li in self.layers)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able data (what ``convolab summary --json`` prints)."""
+        return {
+            "name": self.name,
+            "input_shape": list(self.input_shape),
+            "batch": self.batch,
+            "layers": [li.to_dict() for li in self.layers],
+            "total_params": self.total_params,
+            "trainable_params": self.trainable_params,
+            "non_trainable_params": self.non_trainable_params,
+            "total_macs": self.total_macs,
+            "input_bytes": self.input_bytes,
+            "activation_bytes": self.activation_bytes,
+            "param_bytes": self.param_bytes,
+        }
+
+
+def format_bytes(n: int) -> str:
+    """Keras's style: ``13476 -> '13.16 KB'`` (1 KB = 1024 bytes)."""
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n} B" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+# --------------------------------------------------------------------------------------------------
+
+
+def _check_shape(shape: Any) -> tuple[int, ...]:
+    ok = isinstance(shape, Sequence) and not isinstance(shape, str) and len(shape) >= 1
+    ok = ok and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape)
+    if not ok:
+        raise ValueError(f"input shape must be a non-empty list of positive ints, got {shape!r}")
+    return tuple(int(v) for v in shape)
+
+
+def build_layers(layer_configs: Sequence[dict[str, Any]]) -> list[Layer]:
+    """Unbuilt layer objects (no parameters allocated) from spec layer dicts ``{"type", "name", ...}``."""
+    layers = []
+    for i, cfg in enumerate(layer_configs):
+        if not isinstance(cfg, dict) or "type" not in cfg:
+            raise ValueError(f"layer {i}: must be a mapping with a 'type', got {cfg!r}")
+        args = {k: v for k, v in cfg.items() if k != "type"}
+        try:
+            layers.append(get_layer_class(cfg["type"]).from_config(args))
+        except TypeError as exc:  # unknown or missing constructor argument
+            raise ValueError(f"layer {i} ({cfg.get('name')!r}, {cfg['type']}): {exc}") from None
+    return layers
+
+
+def _resolve(source: Any) -> tuple[str, Any, list[Layer]]:
+    """``(name, input_shape, layers)`` of a model, a ModelSpec, a spec dict/file/string or a zoo name."""
+    if isinstance(source, Layer):
+        raise TypeError("analyze() takes a model or a spec, got a single layer; pass [layer] instead")
+    if isinstance(source, nn.Module) and hasattr(source, "layers"):  # a built Sequential
+        name = getattr(source, "name", None) or type(source).__name__
+        return name, getattr(source, "input_shape", None), list(source.layers)
+    if not (hasattr(source, "layers") and hasattr(source, "input_shape")):  # not yet a ModelSpec
+        from convolab.spec import load_spec  # late: spec.py resolves names through the zoo
+
+        source = load_spec(source)
+    return source.name, source.input_shape, build_layers(source.layers)
+
+
+def analyze(model_or_spec: Any, input_shape: Sequence[int] | None = None, *, batch: int = 1) -> Analysis:
+    """Analyse a model without running it.
+
+    Args:
+        model_or_spec: a ``Sequential``, a ``ModelSpec``, a spec dict, a YAML/JSON path or string, a zoo
+            name, or a plain list of convolab layers (then ``input_shape`` is required).
+        input_shape: ``(C, H, W)`` or ``(features,)`` without the batch axis; overrides the spec's.
+        batch: batch size used for activation memory.
+
+    Returns:
+        An ``Analysis``; ``.to_dict()`` is JSON-able.
+
+    Raises:
+        ValueError: unknown model or layer, bad spec, or a shape a layer cannot take (the layer's message).
+    """
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch must be a positive int, got {batch!r}")
+    if isinstance(model_or_spec, list) and all(isinstance(m, Layer) for m in model_or_spec):
+        name, shape, layers = "model", None, list(model_or_spec)
+    else:
+        name, shape, layers = _resolve(model_or_spec)
+    shape = _check_shape(input_shape if input_shape is not None else shape)
+    return Analysis(str(name), shape, batch, tuple(_walk(layers, shape, batch)))
+
+
+def _walk(layers: Sequence[Layer], shape: tuple[int, ...], batch: int) -> list[LayerInfo]:
+    fields = (identity_field(shape[1]), identity_field(shape[2])) if len(shape) == 3 else None
+    in_hw = shape[1:] if len(shape) == 3 else None
+    seen: dict[str, tuple[Layer, tuple[int, ...]]] = {}
+    infos = []
+    for i, layer in enumerate(layers):
+        name = layer.name or f"{type(layer).__name__.lower()}_{i}"
+        _pair(layer, seen)
+        out = tuple(int(v) for v in layer.compute_output_shape(shape))
+        params = int(layer.count_params(shape))
+        trainable = params if getattr(layer, "trainable", True) else 0
+        fields = _next_fields(layer, fields, shape, out, in_hw)
+        infos.append(
+            LayerInfo(
+                name=name,
+                type=type(layer).__name__,
+                input_shape=shape,
+                output_shape=out,
+                params=params,
+                trainable_params=trainable,
+                macs=int(layer.macs(shape)),
+                activation_bytes=math.prod(out) * BYTES_PER_VALUE * batch,
+                fields=fields,
+            )
+        )
+        seen[name] = (layer, shape)
+        shape = out
+    return infos
+
+
+def _pair(layer: Layer, seen: dict[str, tuple[Layer, tuple[int, ...]]]) -> None:
+    """Give a MaxUnpool2D its MaxPool2D (by name) and that pool's input shape, as the model does."""
+    pool_name = getattr(layer, "pool", None)
+    if not isinstance(pool_name, str) or not hasattr(layer, "bind"):
+        return
+    if pool_name not in seen:
+        raise ValueError(f"{layer.label}: pool {pool_name!r} is not an earlier layer of the model")
+    pool, pool_input = seen[pool_name]
+    layer.bind(pool, pool_input)
+
+
+def _next_fields(
+    layer: Layer,
+    fields: tuple[AxisField, AxisField] | None,
+    shape: tuple[int, ...],
+    out: tuple[int, ...],
+    in_hw: tuple[int, ...] | None,
+) -> tuple[AxisField, AxisField] | None:
+    """Receptive fields of ``layer``'s output; the whole input once the spatial layout is gone."""
+    if in_hw is None:
+        return None
+    if fields is None or len(shape) != 3 or len(out) != 3:
+        h, w = (out[1], out[2]) if len(out) == 3 else (1, 1)
+        return global_field(h, in_hw[0]), global_field(w, in_hw[1])
+    mh, mw = layer.axis_maps(shape)
+    return compose(fields[0], mh, out[1]), compose(fields[1], mw, out[2])
