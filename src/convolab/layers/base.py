@@ -29,8 +29,6 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from . import activations as _act
-
 Shape = tuple[int, ...]
 
 LAYER_REGISTRY: dict[str, type[Layer]] = {}
@@ -184,6 +182,9 @@ class Layer(nn.Module):
         if name is not None and (not isinstance(name, str) or not name):
             raise layer_error(type(self).__name__, "name", name, "must be a non-empty string")
         self.name = name
+        # imported here, not at module level: activations.py defines the Activation layer on this base
+        from convolab.layers import activations as _act
+
         self.activation = _act.normalize(type(self).__name__, activation)
         self._act_fn: Callable[[torch.Tensor], torch.Tensor] = _act.get(self.activation)
         self.built_shape: Shape | None = None

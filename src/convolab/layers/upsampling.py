@@ -1,0 +1,238 @@
+"""The upsampling family: UpSampling2D (nearest, bilinear), BedOfNails2D and MaxUnpool2D.
+
+- Nearest repeats each pixel in an ``s x s`` block (Keras ``UpSampling2D``, ``interpolation='nearest'``).
+- Bilinear uses half-pixel centres, source ``x = (u + 0.5) / s - 0.5`` clamped to the image (what Keras
+  gets from ``tf.image.resize``, and ``F.interpolate(..., align_corners=False)``).
+- Bed of nails puts each value at the top-left of its ``s x s`` cell and zeros elsewhere.
+- Max unpooling puts each value back at the switch (argmax) position recorded by a named MaxPool2D.
+None of these has parameters; their MACs are reported as 0 (they move data, the interpolation weights
+of bilinear are not counted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from convolab.layers.base import AxisMap, Layer, Shape, check_image_shape, register, to_pair
+
+INTERPOLATIONS = ("nearest", "bilinear")
+
+
+class _Upsample(Layer):
+    """Shared shape arithmetic: ``(C, H, W) -> (C, H * sh, W * sw)``."""
+
+    spatial = True
+    _map_kind = "nearest"
+
+    def __init__(self, size: int | Sequence[int] = 2, *, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self.size = to_pair(self.label, "size", size)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        c, h, w = check_image_shape(self, input_shape)
+        return (c, h * self.size[0], w * self.size[1])
+
+    def axis_maps(self, input_shape: Shape) -> tuple[AxisMap, AxisMap]:
+        _, h, w = check_image_shape(self, input_shape)
+        return (
+            AxisMap(self._map_kind, h, stride=self.size[0]),
+            AxisMap(self._map_kind, w, stride=self.size[1]),
+        )
+
+
+@register
+class UpSampling2D(_Upsample):
+    """Upsampling by an integer factor per axis, exactly as Keras ``UpSampling2D``.
+
+    Args:
+        size: int or (sh, sw).
+        interpolation: 'nearest' (repeat) or 'bilinear' (half-pixel centres, edges clamped).
+        name: layer name.
+
+    Input shape: ``(C, H, W)``. Output shape: ``(C, H * sh, W * sw)``.
+
+    Example:
+        >>> UpSampling2D(2)(torch.tensor([[[[1.0, 2.0]]]])).tolist()
+        [[[[1.0, 1.0, 2.0, 2.0], [1.0, 1.0, 2.0, 2.0]]]]
+    """
+
+    def __init__(
+        self, size: int | Sequence[int] = 2, interpolation: str = "nearest", *, name: str | None = None
+    ) -> None:
+        super().__init__(size, name=name)
+        if interpolation not in INTERPOLATIONS:
+            raise self.error("interpolation", interpolation, "must be 'nearest' or 'bilinear'")
+        self.interpolation = interpolation
+        self._map_kind = interpolation
+
+    def get_config(self) -> dict[str, Any]:
+        return {"size": list(self.size), "interpolation": self.interpolation, **self.base_config()}
+
+    def call(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        sh, sw = self.size
+        if self.interpolation == "bilinear":
+            return F.interpolate(x, size=(h * sh, w * sw), mode="bilinear", align_corners=False)
+        # exact integer repeat (no float scale arithmetic): (N, C, H, sh, W, sw) -> (N, C, H*sh, W*sw)
+        return x[:, :, :, None, :, None].expand(n, c, h, sh, w, sw).reshape(n, c, h * sh, w * sw)
+
+
+@register
+class BedOfNails2D(_Upsample):
+    """Bed-of-nails upsampling: each value at the top-left of its ``sh x sw`` cell, zeros elsewhere.
+
+    Args:
+        size: int or (sh, sw).
+        name: layer name.
+
+    Input shape: ``(C, H, W)``. Output shape: ``(C, H * sh, W * sw)``.
+
+    Example:
+        >>> BedOfNails2D(2)(torch.tensor([[[[1.0, 2.0]]]])).tolist()
+        [[[[1.0, 0.0, 2.0, 0.0], [0.0, 0.0, 0.0, 0.0]]]]
+    """
+
+    _map_kind = "nails"
+
+    def get_config(self) -> dict[str, Any]:
+        return {"size": list(self.size), **self.base_config()}
+
+    def call(self, x: torch.Tensor) -> torch.Tensor:
+        n, c, h, w = x.shape
+        sh, sw = self.size
+        y = x.new_zeros((n, c, h * sh, w * sw))
+        y[:, :, ::sh, ::sw] = x  # differentiable copy into the grid points
+        return y
+
+
+def max_unpool2d(x: torch.Tensor, switches: torch.Tensor, output_size: tuple[int, int]) -> torch.Tensor:
+    """Scatter ``x`` to the flat positions ``switches`` of ``output_size`` planes; zeros elsewhere.
+
+    Same convention as ``torch.nn.functional.max_unpool2d``: indices are ``row * W + col`` per plane,
+    a value overwrites (never adds). Where overlapping pooling windows chose the same input pixel, torch
+    leaves the winner undefined (pytorch/pytorch#78249); convolab makes it deterministic: the last window
+    in row-major order wins, and only it receives gradient.
+
+    Args:
+        x: ``(N, C, h, w)`` values, one per pooling window.
+        switches: int64 ``(N, C, h, w)`` from ``MaxPool2D.forward_with_switches``.
+        output_size: ``(H, W)`` of the pool's input.
+    """
+    if switches.shape != x.shape:
+        raise ValueError(
+            f"max_unpool2d: switches shape {tuple(switches.shape)} != input shape {tuple(x.shape)}"
+        )
+    n, c, h, w = x.shape
+    size = int(output_size[0]) * int(output_size[1])
+    idx = switches.reshape(n, c, h * w).long()
+    if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= size):
+        raise ValueError(
+            f"max_unpool2d: switches must lie in [0, {size}) for output size {tuple(output_size)}"
+        )
+    pos = torch.arange(h * w, device=x.device).expand(n, c, h * w)
+    winner = torch.full((n, c, size), -1, dtype=torch.long, device=x.device)
+    winner = winner.scatter_reduce(2, idx, pos, reduce="amax", include_self=True)  # last window wins
+    values = x.reshape(n, c, h * w).gather(2, winner.clamp(min=0))
+    out = torch.where(winner >= 0, values, values.new_zeros(()))
+    return out.view(n, c, int(output_size[0]), int(output_size[1]))  # (N, C, H, W)
+
+
+@register
+class MaxUnpool2D(Layer):
+    """Max unpooling: values go back to the switch positions of the MaxPool2D named ``pool``.
+
+    In a ``Sequential`` model the pool is found by name, the model passes its switches at run time
+    (no state is kept between calls) and ``bind`` fixes the output size to the pool's input size.
+    Standalone, give them explicitly: ``unpool(x, switches=s, output_size=(H, W))``.
+    Works with 'same' and 'valid' pools and overlapping windows (see ``max_unpool2d`` for duplicates).
+
+    Args:
+        pool: name of the paired MaxPool2D (an earlier layer of the model).
+        name: layer name.
+
+    Input shape: the pool's output shape. Output shape: ``(C, H, W)`` of the pool's input, with the
+    channels of this layer's input (they must equal the pool's).
+
+    Example:
+        >>> pool, unpool = MaxPool2D(2, name="p"), MaxUnpool2D("p")
+        >>> y, s = pool.forward_with_switches(torch.arange(16.0).view(1, 1, 4, 4))
+        >>> unpool(y, switches=s, output_size=(4, 4))[0, 0, 1].tolist()
+        [0.0, 5.0, 0.0, 7.0]
+    """
+
+    spatial = True
+
+    def __init__(self, pool: str, *, name: str | None = None) -> None:
+        super().__init__(name=name)
+        if not isinstance(pool, str) or not pool:
+            raise self.error("pool", pool, "must be the name of a MaxPool2D layer")
+        self.pool = pool
+        self._pool_in: tuple[int, int, int] | None = None  # the pool's input shape, set by bind
+        self._pool_maps: tuple[AxisMap, AxisMap] | None = None
+
+    def bind(self, pool_layer: Layer, pool_input_shape: Shape) -> None:
+        """Pair with ``pool_layer`` (a MaxPool2D) whose input shape is ``pool_input_shape``."""
+        from convolab.layers.pooling import MaxPool2D
+
+        if not isinstance(pool_layer, MaxPool2D):
+            kind = type(pool_layer).__name__
+            raise ValueError(f"{self.label}: pool {self.pool!r} is a {kind}, not a MaxPool2D")
+        self._pool_in = check_image_shape(pool_layer, pool_input_shape)
+        self._pool_out = pool_layer.compute_output_shape(pool_input_shape)
+        self._pool_maps = pool_layer.axis_maps(pool_input_shape)
+
+    def _bound(self) -> tuple[int, int, int]:
+        if self._pool_in is None:
+            raise ValueError(
+                f"{self.label}: not bound to its MaxPool2D {self.pool!r}; build it inside a Sequential "
+                "model, or call bind(pool, pool_input_shape)"
+            )
+        return self._pool_in
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        c, h, w = check_image_shape(self, input_shape)
+        pc, ph, pw = self._bound()
+        if (c, h, w) != tuple(self._pool_out):
+            raise ValueError(
+                f"{self.label}: input shape {(c, h, w)} differs from the output shape "
+                f"{tuple(self._pool_out)} of its pool {self.pool!r}; the switches would not fit"
+            )
+        return (c, ph, pw)
+
+    def axis_maps(self, input_shape: Shape) -> tuple[AxisMap, AxisMap]:
+        # an output pixel gets a value from the input pixel whose pooling window holds it (the switch
+        # is data dependent, so the whole window counts): the transpose of the pool's window map
+        self.compute_output_shape(input_shape)
+        _, h, w = check_image_shape(self, input_shape)
+        mh, mw = self._pool_maps
+        return (
+            AxisMap("transpose", h, kernel=mh.kernel, stride=mh.stride, pad=mh.pad),
+            AxisMap("transpose", w, kernel=mw.kernel, stride=mw.stride, pad=mw.pad),
+        )
+
+    def get_config(self) -> dict[str, Any]:
+        return {"pool": self.pool, **self.base_config()}
+
+    def call(
+        self,
+        x: torch.Tensor,
+        switches: torch.Tensor | None = None,
+        output_size: tuple[int, int] | None = None,
+    ) -> torch.Tensor:
+        if switches is None:
+            raise ValueError(f"{self.label}: needs the switches of its pool {self.pool!r} (switches=...)")
+        if output_size is None:
+            output_size = self._bound()[1:]
+        return max_unpool2d(x, switches, output_size)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        switches: torch.Tensor | None = None,
+        output_size: tuple[int, int] | None = None,
+    ) -> torch.Tensor:
+        return self.call(x, switches, output_size)
