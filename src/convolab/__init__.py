@@ -1,6 +1,47 @@
 """convolab: Keras-exact layers on PyTorch, static analysis, classic filters and autoencoders."""
 
+from convolab.layers import (
+    Activation,
+    AveragePooling2D,
+    AvgPool2D,
+    BedOfNails2D,
+    Conv2D,
+    Conv2DTranspose,
+    Dense,
+    Flatten,
+    MaxPool2D,
+    MaxPooling2D,
+    MaxUnpool2D,
+    Reshape,
+    UpSampling2D,
+)
 from convolab.layers.base import LAYER_REGISTRY, AxisMap, Layer, get_layer_class
+from convolab.model import Sequential, build_model
+from convolab.spec import ModelSpec, dump_spec, dumps_spec, load_spec
 
-__all__ = ["LAYER_REGISTRY", "AxisMap", "Layer", "get_layer_class"]
+__all__ = [
+    "LAYER_REGISTRY",
+    "Activation",
+    "AveragePooling2D",
+    "AvgPool2D",
+    "AxisMap",
+    "BedOfNails2D",
+    "Conv2D",
+    "Conv2DTranspose",
+    "Dense",
+    "Flatten",
+    "Layer",
+    "MaxPool2D",
+    "MaxPooling2D",
+    "MaxUnpool2D",
+    "ModelSpec",
+    "Reshape",
+    "Sequential",
+    "UpSampling2D",
+    "build_model",
+    "dump_spec",
+    "dumps_spec",
+    "get_layer_class",
+    "load_spec",
+]
 __version__ = "0.1.0"

@@ -1,0 +1,332 @@
+"""Model specs: a Sequential model as plain data (Python dicts, YAML or JSON), validated with clear errors.
+
+A spec is ``{"name": ..., "input_shape": [C, H, W], "latent": ..., "layers": [{"type": ..., "name": ...,
+**args}, ...]}``. ``load_spec`` accepts a ``ModelSpec``, a dict, a path to a .yaml/.yml/.json file, a YAML
+or JSON string, or a zoo name, and returns a *canonical* ``ModelSpec``: every layer has a unique name
+(missing ones become ``<snake_case type>_<n>``, e.g. ``conv2d_1``), its type is the class name (aliases such
+as ``MaxPooling2D`` resolve) and its arguments are exactly the layer's ``get_config()``. So
+``load_spec(x) == Sequential.from_spec(x).to_spec()``.
+
+Every error is a ``ValueError`` that names the layer (0-based index and name), the field and the value,
+e.g. ``layer 3 ('dec_conv1', Conv2D): kernel_size must be >= 1, got 0``.
+
+Example:
+    >>> spec = load_spec({"input_shape": [1, 28, 28], "layers": [{"type": "Conv2D", "filters": 4,
+    ...     "kernel_size": 3}]})
+    >>> spec.layers[0]["name"], spec.layers[0]["padding"]
+    ('conv2d_1', 'valid')
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from convolab.layers import Layer, get_layer_class
+
+SPEC_KEYS = ("name", "input_shape", "latent", "layers")
+SPEC_SUFFIXES = (".yaml", ".yml", ".json")
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+
+
+@dataclass
+class ModelSpec:
+    """A validated, canonical Sequential model description.
+
+    Attributes:
+        name: the model's name (None if unnamed).
+        input_shape: one sample's shape without the batch axis: ``(C, H, W)`` or ``(features,)``.
+        layers: one dict per layer, ``{"type": ..., "name": ..., **constructor args}``.
+        latent: name of the layer whose output is the code (bottleneck), or None.
+    """
+
+    name: str | None = None
+    input_shape: tuple[int, ...] = ()
+    layers: list[dict[str, Any]] = field(default_factory=list)
+    latent: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON/YAML-able data (lists, not tuples); ``load_spec(spec.to_dict()) == spec``."""
+        return {
+            "name": self.name,
+            "input_shape": list(self.input_shape),
+            "latent": self.latent,
+            "layers": [dict(layer) for layer in self.layers],
+        }
+
+    @property
+    def layer_names(self) -> list[str]:
+        return [layer["name"] for layer in self.layers]
+
+
+# --------------------------------------------------------------------------------------------------
+# Reading
+
+
+def load_spec(source: Any) -> ModelSpec:
+    """Read and validate a spec from any supported source; see the module docstring.
+
+    Args:
+        source: a ``ModelSpec``, a mapping, a ``Path`` or path string ending in .yaml/.yml/.json, a YAML or
+            JSON document as a string, or the name of a model in ``convolab.zoo``.
+
+    Raises:
+        ValueError: malformed YAML/JSON (with the parser's line and column), unknown fields or layer types,
+            bad argument values, duplicate names, a MaxUnpool2D whose pool is missing or comes later.
+    """
+    if isinstance(source, ModelSpec):
+        return spec_from_dict(source.to_dict())
+    if isinstance(source, Mapping):
+        return spec_from_dict(source)
+    if isinstance(source, os.PathLike):
+        return spec_from_dict(_read_file(Path(source)))
+    if not isinstance(source, str):
+        raise TypeError(
+            f"a spec must be a ModelSpec, dict, path, YAML/JSON string or zoo name, got {source!r}"
+        )
+    text = source.strip()
+    if "\n" in text or text.startswith(("{", "[")):
+        return spec_from_dict(parse_text(text, "<string>"))
+    if Path(text).suffix.lower() in SPEC_SUFFIXES or Path(text).is_file():
+        return spec_from_dict(_read_file(Path(text)))
+    if ":" in text:  # a one-line YAML mapping
+        return spec_from_dict(parse_text(text, "<string>"))
+    return _from_zoo(text)
+
+
+def _from_zoo(name: str) -> ModelSpec:
+    try:
+        from convolab import zoo  # late: the zoo builds on this module
+    except ImportError:  # pragma: no cover - the zoo ships with the package
+        raise ValueError(f"unknown model {name!r}: not a spec file and no model zoo is available") from None
+    return load_spec(zoo.get_spec(name))
+
+
+def _read_file(path: Path) -> Any:
+    if not path.is_file():
+        raise ValueError(f"spec file {str(path)!r} does not exist")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read spec file {str(path)!r}: {exc}") from None
+    return parse_text(text, str(path), json_=path.suffix.lower() == ".json")
+
+
+def parse_text(text: str, origin: str = "<string>", *, json_: bool | None = None) -> Any:
+    """Parse a YAML or JSON document; errors carry the parser's line and column (1-based).
+
+    JSON is used when ``json_`` is True, or when ``json_`` is None and the text starts with ``{``.
+    """
+    if json_ or (json_ is None and text.lstrip().startswith("{")):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"malformed JSON in {origin} at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+            ) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ValueError(f"malformed YAML in {origin}{where}: {problem}") from None
+
+
+# --------------------------------------------------------------------------------------------------
+# Validation
+
+
+def spec_from_dict(data: Any) -> ModelSpec:
+    """Validate spec data (already parsed) and return the canonical ``ModelSpec``."""
+    if not isinstance(data, Mapping):
+        raise ValueError(
+            "a spec must be a mapping with 'input_shape' and 'layers', "
+            f"got {type(data).__name__}: {data!r:.80}"
+        )
+    unknown = [k for k in data if k not in SPEC_KEYS]
+    if unknown:
+        raise ValueError(f"unknown spec field {unknown[0]!r}{_hint(unknown[0], SPEC_KEYS)}")
+    name = data.get("name")
+    if name is not None and not isinstance(name, str):
+        raise ValueError(f"spec name must be a string, got {name!r}")
+    input_shape = check_input_shape(data.get("input_shape"))
+    raw = data.get("layers")
+    if not isinstance(raw, Sequence) or isinstance(raw, str) or not raw:
+        raise ValueError(f"spec 'layers' must be a non-empty list of layer mappings, got {raw!r:.80}")
+    layers = canonical_layers(raw)
+    latent = data.get("latent")
+    names = [layer["name"] for layer in layers]
+    if latent is not None and latent not in names:
+        raise ValueError(f"latent {latent!r} is not a layer name{_hint(str(latent), names)}")
+    return ModelSpec(name=name, input_shape=input_shape, layers=layers, latent=latent)
+
+
+def check_input_shape(shape: Any) -> tuple[int, ...]:
+    ok = isinstance(shape, Sequence) and not isinstance(shape, str) and len(shape) >= 1
+    ok = ok and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape)
+    if not ok:
+        raise ValueError(f"spec input_shape must be a non-empty list of positive ints, got {shape!r}")
+    return tuple(int(v) for v in shape)
+
+
+def snake_case(type_name: str) -> str:
+    """``Conv2DTranspose`` -> ``conv2d_transpose``, ``MaxPool2D`` -> ``max_pool2d`` (Keras's rule)."""
+    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", type_name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
+
+
+def canonical_layers(raw: Sequence[Any]) -> list[dict[str, Any]]:
+    """Validate layer dicts, give every layer a unique name, return ``{"type", "name", **config}`` dicts."""
+    explicit = _explicit_names(raw)
+    used = set(explicit.values())
+    counters: dict[str, int] = {}
+    out: list[dict[str, Any]] = []
+    seen: dict[str, tuple[int, str]] = {}  # name -> (index, type)
+    for i, entry in enumerate(raw):
+        cls = get_layer_class_at(i, entry)
+        name = explicit.get(i)
+        if name is None:  # auto name: snake_case type + counter, skipping names given explicitly
+            base = snake_case(cls.__name__)
+            while True:
+                counters[base] = counters.get(base, 0) + 1
+                name = f"{base}_{counters[base]}"
+                if name not in used:
+                    break
+            used.add(name)
+        where = f"layer {i} ({name!r}, {cls.__name__})"
+        if name in seen:
+            raise ValueError(f"{where}: name {name!r} is already used by layer {seen[name][0]}")
+        layer = build_layer(cls, entry, name, where)
+        _check_pool_reference(layer, seen, explicit, where)
+        seen[name] = (i, cls.__name__)
+        out.append(layer_dict(layer))
+    return out
+
+
+def layer_dict(layer: Layer) -> dict[str, Any]:
+    """The canonical spec entry of a layer: ``{"type", "name", **get_config()}``."""
+    cfg = layer.get_config()
+    return {
+        "type": type(layer).__name__,
+        "name": cfg["name"],
+        **{k: v for k, v in cfg.items() if k != "name"},
+    }
+
+
+def get_layer_class_at(i: int, entry: Any) -> type[Layer]:
+    if not isinstance(entry, Mapping):
+        raise ValueError(f"layer {i}: must be a mapping with a 'type', got {entry!r:.80}")
+    if "type" not in entry:
+        raise ValueError(f"layer {i} ({entry.get('name')!r}): missing field 'type'")
+    if not isinstance(entry["type"], str):
+        raise ValueError(f"layer {i} ({entry.get('name')!r}): type must be a string, got {entry['type']!r}")
+    try:
+        return get_layer_class(entry["type"])
+    except ValueError as exc:
+        raise ValueError(f"layer {i} ({entry.get('name')!r}): {exc}") from None
+
+
+def _explicit_names(raw: Sequence[Any]) -> dict[int, str]:
+    names = {}
+    for i, entry in enumerate(raw):
+        if isinstance(entry, Mapping) and entry.get("name") is not None:
+            name = entry["name"]
+            if not isinstance(name, str) or not NAME_RE.match(name):
+                raise ValueError(
+                    f"layer {i} ({name!r}, {entry.get('type')}): name must start with a letter or '_' and "
+                    f"hold only letters, digits, '_' and '-', got {name!r}"
+                )
+            names[i] = name
+    return names
+
+
+def layer_fields(cls: type[Layer]) -> tuple[list[str], list[str]]:
+    """``(all constructor fields, required ones)`` of a layer class, from its signature."""
+    params = [
+        p
+        for p in inspect.signature(cls.__init__).parameters.values()
+        if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    return [p.name for p in params], [p.name for p in params if p.default is inspect.Parameter.empty]
+
+
+def build_layer(cls: type[Layer], entry: Mapping[str, Any], name: str, where: str) -> Layer:
+    """Construct ``cls`` from a spec entry; every problem becomes ``ValueError("{where}: ...")``."""
+    fields, required = layer_fields(cls)
+    args = {k: v for k, v in entry.items() if k not in ("type", "name")}
+    for key in args:
+        if key not in fields:
+            raise ValueError(f"{where}: unknown field {key!r}{_hint(str(key), fields)}")
+    missing = [f for f in required if f not in args and f != "name"]
+    if missing:
+        raise ValueError(f"{where}: missing required field {missing[0]!r}")
+    try:
+        return cls(**args, name=name)
+    except (ValueError, TypeError) as exc:
+        msg = str(exc)
+        prefix = f"{cls.__name__} {name!r}: "
+        raise ValueError(f"{where}: {msg[len(prefix) :] if msg.startswith(prefix) else msg}") from None
+
+
+def _check_pool_reference(
+    layer: Layer, seen: Mapping[str, tuple[int, str]], explicit: Mapping[int, str], where: str
+) -> None:
+    if type(layer).__name__ != "MaxUnpool2D":
+        return
+    pool = layer.pool
+    later = [j for j, n in explicit.items() if n == pool]
+    if pool not in seen and later:
+        raise ValueError(
+            f"{where}: pool {pool!r} is layer {later[0]}, after this unpooling layer; "
+            "a MaxUnpool2D must come after its MaxPool2D"
+        )
+    if pool not in seen:
+        raise ValueError(
+            f"{where}: pool {pool!r} is not an earlier layer of this model (it must name a MaxPool2D "
+            f"that comes before it){_hint(str(pool), list(seen))}"
+        )
+    index, kind = seen[pool]
+    if kind != "MaxPool2D":
+        raise ValueError(f"{where}: pool {pool!r} (layer {index}) is a {kind}, not a MaxPool2D")
+
+
+def _hint(value: str, choices: Sequence[str]) -> str:
+    near = difflib.get_close_matches(value, list(choices), n=2, cutoff=0.6)
+    if near:
+        return f"; did you mean {', '.join(repr(n) for n in near)}?"
+    return f"; expected one of {', '.join(repr(c) for c in choices)}" if choices else ""
+
+
+# --------------------------------------------------------------------------------------------------
+# Writing
+
+
+def dumps_spec(spec: ModelSpec | Mapping[str, Any], fmt: str = "yaml") -> str:
+    """The spec as YAML (``fmt='yaml'``) or JSON (``fmt='json'``) text."""
+    data = spec.to_dict() if isinstance(spec, ModelSpec) else load_spec(spec).to_dict()
+    if fmt == "json":
+        return json.dumps(data, indent=2) + "\n"
+    if fmt == "yaml":
+        # flow style for lists of scalars ([3, 3]), block style for the layer mappings
+        return yaml.safe_dump(data, sort_keys=False, default_flow_style=None)
+    raise ValueError(f"spec format must be 'yaml' or 'json', got {fmt!r}")
+
+
+def dump_spec(spec: ModelSpec | Mapping[str, Any], path: str | os.PathLike) -> Path:
+    """Write the spec to ``path``: JSON for a .json suffix, YAML for .yaml/.yml. Returns the path."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in SPEC_SUFFIXES:
+        raise ValueError(f"spec file must end in .yaml, .yml or .json, got {str(path)!r}")
+    path.write_text(dumps_spec(spec, "json" if suffix == ".json" else "yaml"), encoding="utf-8")
+    return path
