@@ -125,6 +125,8 @@ class AxisMap:
     - ``"global"``: every output sees the whole input (Dense on a flattened map, Flatten, Reshape).
 
     ``in_len`` is the input length of this axis; results are clipped to ``[0, in_len - 1]``.
+    ``dilation`` (window/transpose, stride 1 only, as the layers require): the taps are ``dilation``
+    apart, so a clipped end moves to the first tap inside the input, not to the border.
     """
 
     kind: str
@@ -132,6 +134,7 @@ class AxisMap:
     kernel: int = 1
     stride: int = 1
     pad: int = 0
+    dilation: int = 1
 
     def interval(self, u: int) -> tuple[int, int] | None:
         """Input interval ``(lo, hi)`` (inclusive) that output coordinate ``u`` can see, or None."""
@@ -157,6 +160,9 @@ class AxisMap:
             lo, hi = 0, n - 1
         else:  # pragma: no cover - constructed only by layers
             raise ValueError(f"unknown axis map kind {self.kind!r}")
+        d = self.dilation
+        if d > 1 and self.kind in ("window", "transpose"):  # taps lo, lo + d, ..., hi
+            lo, hi = lo + max(-(lo // d), 0) * d, hi - max(-(-(hi - n + 1) // d), 0) * d
         lo, hi = max(lo, 0), min(hi, n - 1)
         return (lo, hi) if lo <= hi else None
 

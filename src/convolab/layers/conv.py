@@ -209,7 +209,9 @@ class Conv2D(Layer):
             input_shape[1:], self.kernel_size, self.strides, self.dilation_rate, strict=True
         ):
             before, _ = padding_amounts(int(i), k, s, self.padding, d)
-            maps.append(AxisMap("window", int(i), kernel=effective_kernel(k, d), stride=s, pad=before))
+            maps.append(
+                AxisMap("window", int(i), kernel=effective_kernel(k, d), stride=s, pad=before, dilation=d)
+            )
         return maps[0], maps[1]
 
     # ---- building and running --------------------------------------------------------------------

@@ -147,7 +147,9 @@ class Conv2DTranspose(Layer):
         maps = []
         axes = zip(crops, input_shape[1:], self.kernel_size, self.strides, self.dilation_rate, strict=True)
         for (before, _), i, k, s, d in axes:
-            maps.append(AxisMap("transpose", int(i), kernel=effective_kernel(k, d), stride=s, pad=before))
+            maps.append(
+                AxisMap("transpose", int(i), kernel=effective_kernel(k, d), stride=s, pad=before, dilation=d)
+            )
         return maps[0], maps[1]
 
     # ---- building and running --------------------------------------------------------------------
