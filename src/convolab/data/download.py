@@ -1,0 +1,141 @@
+"""Verified downloads: several mirrors, retries, a timeout, a progress bar, atomic placement.
+
+A file is streamed into a temporary file beside its destination while its SHA-256 (and MD5) are
+computed; only when they match the pinned values is it renamed into place with ``os.replace``
+(atomic on one file system). On any failure the temporary file is deleted, so a cache never holds
+an unverified byte. Plain ``urllib``: no new dependency.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import socket
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+from convolab.data.errors import DownloadError
+from convolab.data.registry import FileSpec
+
+USER_AGENT = "convolab (+https://github.com/convolab)"
+DEFAULT_TIMEOUT = 30.0  # seconds without data before a connection is given up
+DEFAULT_RETRIES = 2  # extra attempts per mirror after the first
+_CHUNK = 1 << 16
+
+
+class _Mismatch(Exception):
+    """The transfer completed but the bytes are not the published ones."""
+
+
+def _stream(url: str, tmp, timeout: float, progress: Progress | None, label: str) -> tuple[str, str]:
+    """Copy ``url`` into the open file ``tmp``; return ``(sha256, md5)`` of what was received."""
+    req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+    sha, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        length = resp.headers.get("Content-Length")
+        expected = int(length) if length and length.isdigit() else None
+        task = progress.add_task(label, total=expected) if progress else None
+        received = 0
+        while chunk := resp.read(_CHUNK):
+            tmp.write(chunk)
+            sha.update(chunk)
+            md5.update(chunk)
+            received += len(chunk)
+            if progress is not None:
+                progress.update(task, completed=received)
+    if expected is not None and received != expected:
+        raise http.client.IncompleteRead(b"", expected - received)
+    return sha.hexdigest(), md5.hexdigest()
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code} {exc.reason}"
+    if isinstance(exc, http.client.IncompleteRead):
+        return f"truncated transfer ({exc.expected} bytes missing)"
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return "timed out"
+    if isinstance(exc, urllib.error.URLError):
+        return f"unreachable ({exc.reason})"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _attempt(url: str, dest: Path, spec: FileSpec, timeout: float, progress: Progress | None) -> None:
+    """One try: temp file -> verify -> os.replace. The temp file never survives a failure."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    try:
+        with os.fdopen(fd, "wb") as tmp:
+            sha, md5 = _stream(url, tmp, timeout, progress, dest.name)
+        if sha != spec.sha256 or (spec.md5 is not None and md5 != spec.md5):
+            raise _Mismatch(f"checksum mismatch (got sha256 {sha}, expected {spec.sha256})")
+        os.replace(tmp_name, dest)
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+
+
+def download_file(
+    spec: FileSpec,
+    mirrors: list[str] | tuple[str, ...],
+    dest_dir: Path,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    retries: int = DEFAULT_RETRIES,
+    backoff: float = 1.0,
+    progress: bool = True,
+) -> Path:
+    """Download ``spec.name`` from the first mirror that delivers the published bytes.
+
+    Args:
+        spec: the file and its pinned checksums.
+        mirrors: base URLs (ending in ``/``); the file name is appended.
+        dest_dir: created if needed; the verified file ends up as ``dest_dir / spec.name``.
+        timeout: seconds of silence before a connection is abandoned.
+        retries: extra tries per mirror for transient failures (timeouts, truncation, 5xx).
+        backoff: seconds to wait before the n-th retry, times n.
+        progress: show a rich progress bar on stderr.
+
+    Returns:
+        The path of the verified file.
+
+    Raises:
+        DownloadError: every mirror failed; ``attempts`` names each URL and why.
+    """
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest = dest_dir / spec.name
+    attempts: list[tuple[str, str]] = []
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=not progress,
+    )
+    with bar:
+        for base in mirrors:
+            url = base + spec.name
+            for n in range(retries + 1):
+                try:
+                    _attempt(url, dest, spec, timeout, bar if progress else None)
+                    return dest
+                except _Mismatch as exc:
+                    attempts.append((url, str(exc)))
+                    break  # the mirror serves other bytes: retrying will not help
+                except urllib.error.HTTPError as exc:
+                    attempts.append((url, _reason(exc)))
+                    if exc.code < 500:
+                        break  # 404 and friends are permanent
+                except (OSError, http.client.HTTPException) as exc:
+                    attempts.append((url, _reason(exc)))
+                if n < retries:
+                    time.sleep(backoff * (n + 1))
+    raise DownloadError(spec.name, attempts)
