@@ -5,14 +5,25 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 import pytest
-from hypothesis import given, settings
+import torch
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from convolab.analysis import analyze, build_layers
+from convolab.layers import (
+    AvgPool2D,
+    BedOfNails2D,
+    Conv2D,
+    Conv2DTranspose,
+    MaxPool2D,
+    MaxUnpool2D,
+    UpSampling2D,
+)
 from convolab.layers.base import AxisMap
 from convolab.layers.padding import conv_output_length, padding_amounts
 from convolab.receptive_field import compose, global_field, identity_field, map_bounds
+from convolab.zoo import get_spec
 
 KINDS = ("window", "transpose", "nearest", "nails", "bilinear", "identity", "global")
 
@@ -24,7 +35,8 @@ def axis_maps(draw, in_len=None):
     k = draw(st.integers(1, 7))
     s = draw(st.integers(1, 4))
     p = draw(st.integers(0, 4))
-    return AxisMap(kind, n, kernel=k, stride=s, pad=p)
+    d = draw(st.integers(1, 3)) if s == 1 else 1
+    return AxisMap(kind, n, kernel=(k - 1) * d + 1, stride=s, pad=p, dilation=d)
 
 
 @settings(max_examples=300, deadline=None)
@@ -93,7 +105,7 @@ def encoders(draw):
 def test_plain_encoders_follow_the_textbook_recursion(layers):
     # textbook: r' = r + (ke - 1) j, j' = j s, start' = start + ((ke - 1) / 2 - p) j
     r, j, start = 1, 1, 0.0
-    for k, d, s, pad in layers:
+    for k, d, s, _ in layers:
         ke = (k - 1) * d + 1
         r, j = r + (ke - 1) * j, j * s
     n = 4 * r + 3 * j  # large enough for an interior coordinate with an unclipped field
@@ -155,3 +167,154 @@ def test_full_hd_axis_is_fast():
         f = compose(f, AxisMap("window", len(f), kernel=3, stride=1, pad=1), len(f))
     assert f.summary()["max"] == 41
     assert time.perf_counter() - t0 < 0.5
+
+
+# --------------------------------------------------------------------------------------------------
+# Empirical check: which input pixels get gradient from one output pixel, with positive weights.
+
+
+def positive_weights(layers, shape):
+    """Build every layer in float64 with weights in [0.5, 1] / fan-in and zero biases."""
+    gen = torch.Generator().manual_seed(0)
+    for layer in layers:
+        layer.build(shape)
+        layer.double()
+        width = getattr(layer, "filters", None) or getattr(layer, "units", None) or 1
+        for pname, p in layer.named_parameters():
+            with torch.no_grad():
+                if pname == "bias":
+                    p.zero_()
+                else:
+                    p.copy_(
+                        (0.5 + 0.5 * torch.rand(p.shape, generator=gen, dtype=p.dtype)) * width / p.numel()
+                    )
+        shape = layer.compute_output_shape(shape)
+
+
+def run_linear(layers, x, *, keep_max=False):
+    """Pre-activations only (ReLU is the identity on these positive values anyway). Max pooling is
+    replaced by average pooling over the same windows unless ``keep_max``: its field is the whole window
+    (the winner is data dependent), and only average pooling sends gradient to every pixel of it."""
+    switches = {}
+    for layer in layers:
+        if isinstance(layer, MaxPool2D):
+            size = tuple(x.shape[-2:])
+            if keep_max:
+                x, s = layer.forward_with_switches(x)
+                switches[layer.name] = (s, size)
+            else:
+                x = AvgPool2D(layer.pool_size, layer.strides, layer.padding).call(x)
+        elif isinstance(layer, MaxUnpool2D):
+            s, size = switches[layer.pool]
+            x = layer.call(x, s, size)
+        else:
+            x = layer.call(x)
+    return x
+
+
+def empirical_fields(layers, in_shape, pixels, *, keep_max=False, ones=True):
+    """For each output pixel (u, v) of channel 0: per axis the bounding interval of the input rows and
+    columns that get a non-zero gradient (None when none do). One sample per pixel, one backward."""
+    gen = torch.Generator().manual_seed(1)
+    n = len(pixels)
+    base = torch.ones if ones else (lambda *s, **kw: 0.1 + torch.rand(*s, generator=gen, **kw))
+    x = base(1, *in_shape, dtype=torch.float64).expand(n, *in_shape).clone().requires_grad_(True)
+    y = run_linear(layers, x, keep_max=keep_max)
+    idx = torch.arange(n)
+    us = torch.tensor([p[0] for p in pixels])
+    vs = torch.tensor([p[1] for p in pixels])
+    y[idx, 0, us, vs].sum().backward()
+    out = []
+    for b in range(n):
+        g = x.grad[b].abs().sum(0)  # (H, W)
+        rows, cols = g.sum(1).nonzero().flatten(), g.sum(0).nonzero().flatten()
+        iv = lambda t: (int(t.min()), int(t.max())) if len(t) else None  # noqa: E731
+        out.append((iv(rows), iv(cols)))
+    return out
+
+
+def analytic_fields(a, pixels):
+    return [a.layers[-1].pixel_field(u, v) or (None, None) for u, v in pixels]
+
+
+def all_pixels(shape):
+    return [(u, v) for u in range(shape[1]) for v in range(shape[2])]
+
+
+def diagonal_pixels(shape):
+    """Pixels covering every row and every column (fields are separable per axis)."""
+    _, h, w = shape
+    return sorted({(u, u * w // h) for u in range(h)} | {(v * h // w, v) for v in range(w)})
+
+
+def check_model(layers, in_shape, pixels_of, *, superset=False):
+    a = analyze(layers, in_shape)
+    pixels = pixels_of(a.layers[-1].output_shape)
+    positive_weights(layers, in_shape)
+    emp = empirical_fields(layers, in_shape, pixels, keep_max=superset, ones=not superset)
+    ana = analytic_fields(a, pixels)
+    for p, e, an in zip(pixels, emp, ana, strict=True):
+        if not superset:
+            assert e == an, (p, e, an)
+        else:  # max unpooling: the analytic field is the whole pool window, the switch picks one pixel
+            for ei, ai in zip(e, an, strict=True):
+                assert ei is None or (ai is not None and ai[0] <= ei[0] and ei[1] <= ai[1]), (p, e, an)
+
+
+def encoder_of(spec):
+    names = [layer["name"] for layer in spec["layers"]]
+    return spec["layers"][: names.index(spec["latent"]) + 1]
+
+
+@pytest.mark.parametrize("name", ["seed-upsampling", "seed-transpose", "bed-of-nails", "strided-transpose"])
+@pytest.mark.parametrize("part", ["encoder", "whole"])
+def test_zoo_fields_equal_gradient_fields(name, part):
+    spec = get_spec(name)
+    configs = encoder_of(spec) if part == "encoder" else spec["layers"]
+    check_model(build_layers(configs), tuple(spec["input_shape"]), diagonal_pixels)
+
+
+def test_unpool_analytic_field_contains_gradient_field():
+    spec = get_spec("unpool")
+    check_model(build_layers(spec["layers"]), (1, 28, 28), diagonal_pixels, superset=True)
+
+
+def test_dense_autoencoder_sees_everything():
+    spec = get_spec("dense")
+    check_model(build_layers(spec["layers"]), (1, 28, 28), diagonal_pixels)
+
+
+@st.composite
+def random_stacks(draw):
+    layers = []
+    for i in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["conv", "pool", "avg", "deconv", "up", "bilinear", "nails"]))
+        k, s = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+        pad = draw(st.sampled_from(["same", "valid"]))
+        if kind == "conv":
+            d = draw(st.integers(1, 2)) if s == 1 else 1
+            layers.append(Conv2D(2, k, s, pad, dilation_rate=d, name=f"l{i}"))
+        elif kind in ("pool", "avg"):
+            cls = MaxPool2D if kind == "pool" else AvgPool2D
+            layers.append(cls(k, s, pad, name=f"l{i}"))
+        elif kind == "deconv":
+            op = draw(st.one_of(st.none(), st.integers(0, s - 1)))
+            layers.append(Conv2DTranspose(2, k, s, pad, output_padding=op, name=f"l{i}"))
+        elif kind == "nails":
+            layers.append(BedOfNails2D(s, name=f"l{i}"))
+        else:
+            layers.append(UpSampling2D(s, "nearest" if kind == "up" else "bilinear", name=f"l{i}"))
+    h, w = draw(st.integers(2, 9)), draw(st.integers(2, 9))
+    return layers, (draw(st.integers(1, 2)), h, w)
+
+
+@settings(max_examples=120, deadline=None)
+@given(case=random_stacks())
+def test_random_stacks_every_output_pixel(case):
+    layers, in_shape = case
+    try:
+        out = analyze(layers, in_shape).layers[-1].output_shape
+    except ValueError:  # a shape this stack cannot take (kernel larger than its input, ...)
+        assume(False)
+    assume(out[1] * out[2] <= 900)
+    check_model(layers, in_shape, all_pixels)

@@ -49,6 +49,17 @@ class LayerInfo:
             return None
         return {"h": self.fields[0].summary(), "w": self.fields[1].summary()}
 
+    def pixel_field(self, u: int, v: int) -> tuple[tuple[int, int], tuple[int, int]] | None:
+        """Model-input rows and columns ``((lo, hi), (lo, hi))`` that output pixel ``(u, v)`` can see.
+
+        Fields are separable: the pixel sees the product of its row's and its column's intervals, and
+        nothing when either axis sees nothing (the zeros of a bed of nails).
+        """
+        if self.fields is None:
+            raise ValueError(f"layer {self.name!r}: the model input has no (H, W) axes")
+        rows, cols = self.fields[0].interval(u), self.fields[1].interval(v)
+        return None if rows is None or cols is None else (rows, cols)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
