@@ -23,7 +23,7 @@ from torch import nn
 from convolab.layers.base import Layer, get_layer_class
 from convolab.receptive_field import AxisField, compose, global_field, identity_field
 
-__all__ = ["Analysis", "LayerInfo", "analyze", "build_layers", "format_bytes"]
+__all__ = ["Analysis", "LayerInfo", "analyze", "build_layers", "format_bytes", "render_table"]
 
 BYTES_PER_VALUE = 4  # float32
 
@@ -156,15 +156,19 @@ def _check_shape(shape: Any) -> tuple[int, ...]:
 
 def build_layers(layer_configs: Sequence[dict[str, Any]]) -> list[Layer]:
     """Unbuilt layer objects (no parameters allocated) from spec layer dicts ``{"type", "name", ...}``."""
+    from convolab.spec import build_layer  # late: spec.py resolves names through the zoo
+
     layers = []
     for i, cfg in enumerate(layer_configs):
         if not isinstance(cfg, dict) or "type" not in cfg:
             raise ValueError(f"layer {i}: must be a mapping with a 'type', got {cfg!r}")
-        args = {k: v for k, v in cfg.items() if k != "type"}
+        name = cfg.get("name")
+        where = f"layer {i} ({name!r}, {cfg['type']})"
         try:
-            layers.append(get_layer_class(cfg["type"]).from_config(args))
-        except TypeError as exc:  # unknown or missing constructor argument
-            raise ValueError(f"layer {i} ({cfg.get('name')!r}, {cfg['type']}): {exc}") from None
+            cls = get_layer_class(cfg["type"])
+        except ValueError as exc:
+            raise ValueError(f"{where}: {exc}") from None
+        layers.append(build_layer(cls, cfg, name, where))
     return layers
 
 
@@ -214,11 +218,18 @@ def _walk(layers: Sequence[Layer], shape: tuple[int, ...], batch: int) -> list[L
     infos = []
     for i, layer in enumerate(layers):
         name = layer.name or f"{type(layer).__name__.lower()}_{i}"
-        _pair(layer, seen)
-        out = tuple(int(v) for v in layer.compute_output_shape(shape))
-        params = int(layer.count_params(shape))
+        try:  # the same messages as Sequential: "layer 3 ('dec_conv1', Conv2D): ..."
+            if type(layer).__name__ == "Dense" and len(shape) == 3:  # as Sequential refuses it
+                raise ValueError(f"input {shape} is an image (C, H, W): add a Flatten before this Dense")
+            _pair(layer, seen)
+            out = tuple(int(v) for v in layer.compute_output_shape(shape))
+            params = int(layer.count_params(shape))
+            fields = _next_fields(layer, fields, shape, out, in_hw)
+        except ValueError as exc:
+            msg, prefix = str(exc), f"{layer.label}: "
+            msg = msg[len(prefix) :] if msg.startswith(prefix) else msg
+            raise ValueError(f"layer {i} ({name!r}, {type(layer).__name__}): {msg}") from None
         trainable = params if getattr(layer, "trainable", True) else 0
-        fields = _next_fields(layer, fields, shape, out, in_hw)
         infos.append(
             LayerInfo(
                 name=name,
@@ -243,7 +254,7 @@ def _pair(layer: Layer, seen: dict[str, tuple[Layer, tuple[int, ...]]]) -> None:
     if not isinstance(pool_name, str) or not hasattr(layer, "bind"):
         return
     if pool_name not in seen:
-        raise ValueError(f"{layer.label}: pool {pool_name!r} is not an earlier layer of the model")
+        raise ValueError(f"pool {pool_name!r} is not an earlier layer of the model")
     pool, pool_input = seen[pool_name]
     layer.bind(pool, pool_input)
 
@@ -263,3 +274,81 @@ def _next_fields(
         return global_field(h, in_hw[0]), global_field(w, in_hw[1])
     mh, mw = layer.axis_maps(shape)
     return compose(fields[0], mh, out[1]), compose(fields[1], mw, out[2])
+
+
+# --------------------------------------------------------------------------------------------------
+# The table (in the spirit of Keras's model.summary(), with the columns Keras does not show)
+
+
+def _param_bytes(n: int) -> str:
+    return format_bytes(n * BYTES_PER_VALUE)
+
+
+def _shape_text(shape: tuple[int, ...], channels_last: bool) -> str:
+    if channels_last and len(shape) == 3:
+        shape = (shape[1], shape[2], shape[0])  # Keras's (H, W, C)
+    return str(tuple(shape))
+
+
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:g}" if x != int(x) else str(int(x))
+
+
+def _rf_text(rf: dict[str, dict[str, Any]] | None) -> str:
+    """``max / centre / jump``, one value when H and W agree, else ``HxW`` pairs."""
+    if rf is None:
+        return "-"
+    h, w = rf["h"], rf["w"]
+    parts = []
+    for key in ("max", "center", "jump"):
+        a, b = _num(h[key]), _num(w[key])
+        parts.append(a if a == b else f"{a}x{b}")
+    return " / ".join(parts)
+
+
+def render_table(analysis: Analysis, *, channels_last: bool = False) -> Any:
+    """A ``rich.table.Table`` of the analysis: one row per layer, totals in the caption.
+
+    Columns: Layer (type), Output shape (no batch axis; ``(H, W, C)`` with ``channels_last``), Param #,
+    MACs (per sample), Activation memory (float32 output x batch), RF (max / centre / jump) in input
+    pixels. The input is the first row.
+    """
+    from rich.table import Table
+
+    title = f"Model: {analysis.name}" + (f" (batch {analysis.batch})" if analysis.batch != 1 else "")
+    table = Table(title=title, title_justify="left", caption_justify="left")
+    table.add_column("Layer (type)")
+    table.add_column("Output shape")
+    for col in ("Param #", "MACs", "Activation memory"):
+        table.add_column(col, justify="right")
+    table.add_column("RF (max / centre / jump)", justify="right")
+    spatial = len(analysis.input_shape) == 3
+    table.add_row(
+        "input (Input)",
+        _shape_text(analysis.input_shape, channels_last),
+        "0",
+        "0",
+        format_bytes(analysis.input_bytes),
+        "1 / 1 / 1" if spatial else "-",
+    )
+    for li in analysis.layers:
+        table.add_row(
+            f"{li.name} ({li.type})",
+            _shape_text(li.output_shape, channels_last),
+            f"{li.params:,}",
+            f"{li.macs:,}",
+            format_bytes(li.activation_bytes),
+            _rf_text(li.receptive_field),
+        )
+    a = analysis
+    table.caption = "\n".join(
+        [
+            f"Total params: {a.total_params:,} ({format_bytes(a.param_bytes)})",
+            f"Trainable params: {a.trainable_params:,} ({_param_bytes(a.trainable_params)})",
+            f"Non-trainable params: {a.non_trainable_params:,} ({_param_bytes(a.non_trainable_params)})",
+            f"MACs per sample: {a.total_macs:,} (FLOPs = 2 x MACs)",
+            f"Activation memory: {format_bytes(a.activation_bytes)} for batch {a.batch} "
+            f"(+ input {format_bytes(a.input_bytes)}), float32",
+        ]
+    )
+    return table
