@@ -1,0 +1,82 @@
+"""CLI command ``convolab lab``: the local interactive page (needs the ``lab`` extra)."""
+
+from __future__ import annotations
+
+import errno
+import socket
+from pathlib import Path
+
+import click
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse early, in one line, when ``host:port`` cannot be bound (in use, or not an address here)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            from convolab.cli import UserError
+
+            if exc.errno == errno.EADDRINUSE:
+                raise UserError(f"port {port} on {host} is in use; choose another with --port") from None
+            raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def register(cli: click.Group) -> None:
+    """Add this module's commands to ``cli``."""
+
+    @cli.command("lab")
+    @click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True, help="TCP port.")
+    @click.option(
+        "--host",
+        default="127.0.0.1",
+        show_default=True,
+        help="Address to listen on. Only this machine can connect unless you choose another address.",
+    )
+    @click.option(
+        "--runs",
+        "runs_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("runs"),
+        show_default=True,
+        help="Folder of training runs the Autoencoder panel may open (nothing outside it is read).",
+    )
+    @click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Folder to look in first for datasets (see `convolab data --help`).",
+    )
+    def lab(port: int, host: str, runs_dir: Path, data_dir: Path | None) -> None:
+        """Start the lab: a local page to see layers, filters, upsampling and autoencoders at work.
+
+        \b
+        Panels:
+          Model designer  pick a zoo model or edit a spec; the summary table follows as you type;
+                          hover an output pixel to see its exact receptive field on the input
+          Filters         a classic kernel on a dataset image or your PNG/JPEG
+          Upsampling      nearest, bed of nails, max unpooling and transposed conv side by side
+          Autoencoder     draw a digit and see a trained run redraw it; test-set samples; curves
+
+        The page works offline (nothing is loaded from the internet). Stop it with Ctrl-C.
+
+        \b
+        Example:
+          convolab train --dataset mnist --epochs 3 --out runs/demo
+          convolab lab --runs runs/          # then open http://127.0.0.1:8765
+        """
+        try:
+            from convolab.lab.server import create_app, serve
+        except ImportError as exc:
+            from convolab.cli import UserError
+
+            raise UserError(
+                f"the lab needs its extra: pip install 'convolab[lab]' ({exc.name} is missing)"
+            ) from None
+        _check_port(host, port)
+        app = create_app(runs_dir, data_dir=data_dir)
+        shown = f"[{host}]" if ":" in host else host
+        click.echo(f"convolab lab: serving on http://{shown}:{port}/ (runs from {runs_dir}/; Ctrl-C stops)")
+        serve(app, host, port)

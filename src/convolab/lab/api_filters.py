@@ -1,0 +1,150 @@
+"""Filters panel API: a classic kernel on a dataset image or an uploaded PNG/JPEG.
+
+- ``GET /api/kernels``: the kernel registry (name, which of size/sigma it takes, signed or not), the
+  border modes and the dataset names the panel may read.
+- ``POST /api/filter``: ``{"dataset": "mnist", "index": 0}`` or ``{"upload": "<base64 or data: URL>"}``
+  plus ``kernel``, ``size``, ``sigma``, ``stride``, ``padding``, ``border``; answers the input and the
+  result as PNG data URLs, their sizes, the kernel's numbers and the result's value range.
+
+Only registered dataset names are accepted (never ``folder:PATH``), nothing is downloaded on a
+request, uploads are limited in bytes and pixels, and kernels are limited to 31 x 31.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from convolab.lab.http import ApiError, get_choice, get_float, get_int, read_json
+from convolab.lab.images import decode_upload, rounded, to_png_data_url
+
+MAX_KERNEL = 31
+BORDERS = ("zeros", "reflect", "replicate")
+
+
+def dataset_names() -> tuple[str, ...]:
+    from convolab.data import DATASETS
+
+    return tuple(DATASETS)
+
+
+def available_datasets(data_dir: Any) -> list[dict[str, Any]]:
+    """Every registered dataset with ``available``: whether its test split is on this machine."""
+    from convolab.data import dataset_status
+
+    out = []
+    for name in dataset_names():
+        status = dataset_status(name, data_dir)
+        ok = "test" in status.splits and status.state in ("verified", "unverified", "not checked")
+        out.append({"name": name, "available": ok})
+    return out
+
+
+def dataset_image(app: Any, name: str, index: int) -> np.ndarray:
+    """Test-split image ``index`` of a registered dataset as grey float32 ``(H, W)`` in [0, 1]."""
+    from convolab.data import load_dataset
+
+    key = ("dataset", name, None if app.state.data_dir is None else str(app.state.data_dir))
+    if key not in app.state.cache:
+        app.state.cache[key] = load_dataset(name, "test", data_dir=app.state.data_dir, download=False)
+    ds = app.state.cache[key]
+    n = int(ds.images.shape[0])
+    if not 0 <= index < n:
+        raise ApiError(f"index must be in [0, {n - 1}] for {name}'s test split, got {index}")
+    img = ds.images[index].to(torch.float32) / 255.0  # (C, H, W)
+    return img.mean(dim=0).numpy()  # colour datasets are shown in grey
+
+
+def kernel_array(name: str, size: int | None, sigma: float | None) -> tuple[str, np.ndarray, bool]:
+    """``(registry name, kernel, signed)``; refuses kernels larger than ``MAX_KERNEL``."""
+    from convolab.filters.kernels import KERNELS, canonical_name, get_kernel
+
+    key = canonical_name(name)
+    spec = KERNELS[key]
+    kernel = np.asarray(
+        get_kernel(key, sigma if "sigma" in spec.params else None, size if "size" in spec.params else None),
+        dtype=np.float64,
+    )
+    if max(kernel.shape) > MAX_KERNEL:
+        raise ApiError(
+            f"kernel {key} is {kernel.shape[0]}x{kernel.shape[1]} for sigma {sigma}; the lab allows up to "
+            f"{MAX_KERNEL}x{MAX_KERNEL} (give a smaller sigma or an explicit size)"
+        )
+    return key, kernel, spec.signed
+
+
+def run_filter(image: np.ndarray, kernel: np.ndarray, stride: int, padding: str, border: str) -> np.ndarray:
+    """The filter on the shared convolution core (TF-exact 'same'/'valid', border mode for 'same')."""
+    from convolab.layers.functional import conv2d
+
+    x = torch.as_tensor(image, dtype=torch.float32)[None, None]  # (1, 1, H, W)
+    w = torch.as_tensor(kernel, dtype=torch.float32)[None, None]  # (1, 1, kh, kw)
+    with torch.no_grad():
+        y = conv2d(x, w, stride=(stride, stride), padding=padding, pad_mode=border)
+    return y[0, 0].numpy()
+
+
+def filter_request(app: Any, body: dict[str, Any]) -> dict[str, Any]:
+    limits = app.state.limits
+    if "upload" in body:
+        image = decode_upload(body["upload"], limits.max_image_side)
+    else:
+        name = get_choice(body, "dataset", "mnist", dataset_names())
+        image = dataset_image(app, name, get_int(body, "index", 0, 0, 10**7))
+    size = get_int(body, "size", 3, 1, MAX_KERNEL)
+    sigma = get_float(body, "sigma", 1.0, 0.05, 10.0)
+    stride = get_int(body, "stride", 1, 1, 16)
+    padding = get_choice(body, "padding", "same", ("same", "valid"))
+    border = get_choice(body, "border", "zeros", BORDERS)
+    kernel_name = body.get("kernel", "sobel_x")
+    key, kernel, signed = kernel_array(kernel_name if isinstance(kernel_name, str) else "", size, sigma)
+    out = run_filter(image, kernel, stride, padding, border)
+    lo, hi = float(out.min()), float(out.max())
+    if signed:  # derivative kernels: 0 is mid-grey, the larger magnitude sets the scale
+        m = max(abs(lo), abs(hi), 1e-12)
+        shown = to_png_data_url(out, lo=-m, hi=m)
+    else:  # kernels that sum to 1: the image's own range
+        shown = to_png_data_url(out, lo=0.0, hi=1.0)
+    return {
+        "kernel": key,
+        "kernel_values": rounded(kernel, 4),
+        "signed": signed,
+        "input": to_png_data_url(image, lo=0.0, hi=1.0),
+        "input_shape": list(image.shape),
+        "output": shown,
+        "output_shape": list(out.shape),
+        "range": [round(lo, 4), round(hi, 4)],
+        "settings": {"size": size, "sigma": sigma, "stride": stride, "padding": padding, "border": border},
+    }
+
+
+async def kernels_endpoint(request: Request) -> JSONResponse:
+    from convolab.filters.kernels import KERNELS
+
+    kernels = [
+        {"name": k.name, "params": list(k.params), "signed": k.signed, "summary": k.summary}
+        for k in KERNELS.values()
+    ]
+    cache = request.app.state.cache
+    if "datasets" not in cache:  # checksums are read once per server
+        cache["datasets"] = await run_in_threadpool(available_datasets, request.app.state.data_dir)
+    datasets = cache["datasets"]
+    return JSONResponse({"kernels": kernels, "borders": list(BORDERS), "datasets": datasets})
+
+
+async def filter_endpoint(request: Request) -> JSONResponse:
+    body = await read_json(request, request.app.state.limits)
+    return JSONResponse(await run_in_threadpool(filter_request, request.app, body))
+
+
+def routes() -> list[Route]:
+    return [
+        Route("/api/kernels", kernels_endpoint),
+        Route("/api/filter", filter_endpoint, methods=["POST"]),
+    ]

@@ -1,0 +1,108 @@
+"""Request plumbing shared by the API modules: JSON errors, bounded bodies, typed field access.
+
+Every user mistake becomes ``ApiError`` and then ``{"error": message}`` with a 4xx status; nothing a
+client sends is ever evaluated as code (specs are parsed with ``yaml.safe_load`` by ``load_spec``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+
+class ApiError(Exception):
+    """A client mistake: answered as ``{"error": message}`` with ``status`` (400 unless told)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Size limits that keep one request from exhausting the server.
+
+    Attributes:
+        max_body: bytes of any request body (uploads arrive base64 inside JSON, ~4/3 of the file).
+        max_spec: characters of a spec text.
+        max_image_side: pixels of either side of an uploaded or processed image.
+        max_layers: layers in a spec.
+        max_grid: cells per side of the upsampling panel's input grid.
+    """
+
+    max_body: int = 4 * 1024 * 1024
+    max_spec: int = 64 * 1024
+    max_image_side: int = 1024
+    max_layers: int = 200
+    max_grid: int = 16
+
+
+def error_response(message: str, status: int) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+async def read_json(request: Request, limits: Limits) -> dict[str, Any]:
+    """The request body as a JSON object, refusing bodies over ``limits.max_body`` before reading them."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limits.max_body:
+        raise ApiError(f"request body too large: {int(declared)} bytes, limit {limits.max_body}", 413)
+    chunks, size = [], 0
+    async for chunk in request.stream():  # a lying or absent content-length is caught here
+        size += len(chunk)
+        if size > limits.max_body:
+            raise ApiError(f"request body too large: over {limits.max_body} bytes", 413)
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw:
+        return {}
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ApiError(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ApiError(f"request body must be a JSON object, got {type(body).__name__}")
+    return body
+
+
+def get_int(body: dict[str, Any], key: str, default: int, lo: int, hi: int) -> int:
+    """``body[key]`` as an int in ``[lo, hi]`` (``default`` when absent)."""
+    value = body.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ApiError(f"{key} must be an integer in [{lo}, {hi}], got {value!r}")
+    return value
+
+
+def get_float(body: dict[str, Any], key: str, default: float, lo: float, hi: float) -> float:
+    value = body.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+        raise ApiError(f"{key} must be a number in [{lo}, {hi}], got {value!r}")
+    return float(value)
+
+
+def get_choice(body: dict[str, Any], key: str, default: str, choices: tuple[str, ...]) -> str:
+    value = body.get(key, default)
+    if value not in choices:
+        raise ApiError(f"{key} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def get_matrix(body: dict[str, Any], key: str, max_side: int) -> list[list[float]]:
+    """``body[key]`` as a non-empty rectangular list of lists of finite numbers, at most ``max_side``."""
+    value = body.get(key)
+    if not isinstance(value, list) or not value or not all(isinstance(r, list) for r in value):
+        raise ApiError(f"{key} must be a non-empty list of rows, got {type(value).__name__}")
+    width = len(value[0])
+    if not 1 <= width <= max_side or len(value) > max_side:
+        raise ApiError(f"{key} must be at most {max_side}x{max_side}, got {len(value)}x{width}")
+    for row in value:
+        if len(row) != width:
+            raise ApiError(f"{key} rows must all have {width} values, got a row of {len(row)}")
+        for v in row:
+            if isinstance(v, bool) or not isinstance(v, int | float) or v != v or abs(v) > 1e6:
+                raise ApiError(f"{key} must hold finite numbers (|v| <= 1e6), got {v!r}")
+    return [[float(v) for v in row] for row in value]

@@ -1,0 +1,169 @@
+// Autoencoder: pick a run, draw a digit, see the reconstruction live; test-set samples; curves.
+"use strict";
+
+(() => {
+  const $ = id => document.getElementById(id);
+  const N = 28;                       // drawing resolution (the canvas is 10x larger)
+  let pixels = null;                  // N x N floats in [0, 1]
+  let offset = 0, count = 8;
+  let inflight = false, pending = false;
+
+  function run() { return $("ae-run").value; }
+  function checkpoint() { return $("ae-checkpoint").value; }
+
+  function clearDrawing() {
+    pixels = Array.from({ length: N }, () => new Array(N).fill(0));
+    LAB.drawMatrix($("ae-draw"), pixels, { lo: 0, hi: 1, size: 280 });
+    LAB.drawMatrix($("ae-recon"), pixels, { lo: 0, hi: 1, size: 280 });
+    delete $("ae-recon").dataset.ready;
+  }
+
+  // A soft round brush about 3 pixels wide, like a pen stroke in MNIST's 28x28 digits.
+  function paint(x, y) {
+    for (let r = Math.floor(y - 2); r <= Math.ceil(y + 2); r++) {
+      for (let c = Math.floor(x - 2); c <= Math.ceil(x + 2); c++) {
+        if (r < 0 || c < 0 || r >= N || c >= N) continue;
+        const d = Math.hypot(r + 0.5 - y, c + 0.5 - x);
+        const v = Math.max(0, Math.min(1, 2.0 - d));
+        pixels[r][c] = Math.max(pixels[r][c], v);
+      }
+    }
+  }
+
+  function pointerCell(ev) {
+    const canvas = $("ae-draw"), rect = canvas.getBoundingClientRect();
+    return [(ev.clientX - rect.left) / rect.width * N, (ev.clientY - rect.top) / rect.height * N];
+  }
+
+  async function reconstruct() {
+    if (!run()) return;
+    if (inflight) { pending = true; return; }
+    inflight = true;
+    try {
+      const res = await LAB.api("/api/run/reconstruct", { run: run(), checkpoint: checkpoint(), pixels });
+      LAB.drawMatrix($("ae-recon"), res.reconstruction, { lo: 0, hi: 1, size: 280 });
+      $("ae-recon").dataset.ready = "1";
+      LAB.showError($("ae-error"), null);
+    } catch (err) { LAB.showError($("ae-error"), err.message); }
+    inflight = false;
+    if (pending) { pending = false; reconstruct(); }
+  }
+
+  function setupDrawing() {
+    const canvas = $("ae-draw");
+    let down = false, last = null;
+    canvas.addEventListener("pointerdown", ev => { down = true; last = null; canvas.setPointerCapture(ev.pointerId); stroke(ev); });
+    canvas.addEventListener("pointermove", ev => { if (down) stroke(ev); });
+    canvas.addEventListener("pointerup", () => { down = false; reconstruct(); });
+    function stroke(ev) {
+      const [x, y] = pointerCell(ev);
+      if (last) {  // fill the gap between two pointer events
+        const steps = Math.ceil(Math.hypot(x - last[0], y - last[1]) * 2);
+        for (let i = 1; i <= steps; i++) paint(last[0] + (x - last[0]) * i / steps, last[1] + (y - last[1]) * i / steps);
+      } else paint(x, y);
+      last = [x, y];
+      LAB.drawMatrix(canvas, pixels, { lo: 0, hi: 1, size: 280 });
+      reconstruct();
+    }
+    $("ae-clear").addEventListener("click", clearDrawing);
+  }
+
+  let curvesData = {}, lossName = "bce";
+
+  // Metrics differ in scale (losses ~0.1, PSNR ~20 dB): the losses share a chart, others get their own.
+  function fillMetricChoice() {
+    const sel = $("ae-metric"), names = Object.keys(curvesData);
+    sel.replaceChildren(new Option("losses", "losses"), ...names.filter(n => !isLoss(n)).map(n => new Option(n, n)));
+    sel.value = "losses";
+  }
+  function isLoss(n) { return n.endsWith("loss") || n === "val_" + lossName; }
+
+  function drawCurves() {
+    const choice = $("ae-metric").value || "losses";
+    const curves = curvesData;
+    const svg = $("ae-curves"), W = 420, H = 280, pad = 36;
+    const names = Object.keys(curves).filter(k => curves[k].length && (choice === "losses" ? isLoss(k) : k === choice));
+    svg.innerHTML = "";
+    if (!names.length) { svg.innerHTML = `<text x="20" y="40" fill="#6b7280">no training curves in this run</text>`; return; }
+    const pts = names.flatMap(n => curves[n]);
+    const x0 = Math.min(...pts.map(p => p[0])), x1 = Math.max(...pts.map(p => p[0]), x0 + 1);
+    const y0 = Math.min(...pts.map(p => p[1])), y1 = Math.max(...pts.map(p => p[1]), y0 + 1e-9);
+    const sx = x => pad + (x - x0) / (x1 - x0) * (W - 2 * pad), sy = y => H - pad - (y - y0) / (y1 - y0) * (H - 2 * pad);
+    const colors = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2"];
+    let svgText = `<line x1="${pad}" y1="${H - pad}" x2="${W - pad}" y2="${H - pad}" stroke="#999"/>` +
+      `<line x1="${pad}" y1="${pad}" x2="${pad}" y2="${H - pad}" stroke="#999"/>` +
+      `<text x="${W / 2}" y="${H - 8}" font-size="11" text-anchor="middle" fill="#555">epoch</text>` +
+      `<text x="4" y="${pad - 6}" font-size="10" fill="#555">${LAB.fmt(y1)}</text>` +
+      `<text x="4" y="${H - pad}" font-size="10" fill="#555">${LAB.fmt(y0)}</text>`;
+    names.forEach((n, i) => {
+      const color = colors[i % colors.length];
+      const d = curves[n].map((p, j) => (j ? "L" : "M") + sx(p[0]).toFixed(1) + "," + sy(p[1]).toFixed(1)).join(" ");
+      svgText += `<path d="${d}" fill="none" stroke="${color}" stroke-width="2"/>`;
+      for (const p of curves[n]) svgText += `<circle cx="${sx(p[0]).toFixed(1)}" cy="${sy(p[1]).toFixed(1)}" r="2.5" fill="${color}"/>`;
+      svgText += `<text x="${W - pad - 4}" y="${pad + 14 * i}" font-size="11" text-anchor="end" fill="${color}">${n.replace(/[<>&]/g, "")}</text>`;
+    });
+    svg.innerHTML = svgText;
+  }
+
+  async function loadSamples() {
+    if (!run()) return;
+    try {
+      const res = await LAB.api(`/api/run/samples?name=${encodeURIComponent(run())}&checkpoint=${checkpoint()}&offset=${offset}&count=${count}`);
+      const box = $("ae-samples");
+      box.innerHTML = "";
+      for (const item of res.items) {
+        const fig = document.createElement("figure");
+        const a = document.createElement("canvas"), b = document.createElement("canvas");
+        LAB.drawMatrix(a, item.input, { lo: 0, hi: 1, cell: 3 });
+        LAB.drawMatrix(b, item.output, { lo: 0, hi: 1, cell: 3 });
+        const cap = document.createElement("figcaption");
+        cap.textContent = `#${item.index} (label ${item.label})`;
+        fig.append(cap, a, b);
+        box.appendChild(fig);
+      }
+      $("ae-offset").textContent = `images ${res.offset}-${res.offset + res.items.length - 1} of ${res.total} (${res.dataset} test split; left: input, right: reconstruction)`;
+    } catch (err) { $("ae-samples").textContent = err.message; }
+  }
+
+  async function loadRun() {
+    if (!run()) return;
+    try {
+      const info = await LAB.api(`/api/run?name=${encodeURIComponent(run())}&checkpoint=${checkpoint()}`);
+      LAB.showError($("ae-error"), null);
+      $("ae-run-info").textContent = `${info.model || "?"}, ${LAB.int(info.params)} parameters, epoch ${info.epoch}`;
+      curvesData = info.curves || {};
+      lossName = (info.config && info.config.loss) || "bce";
+      fillMetricChoice();
+      drawCurves();
+      offset = 0;
+      loadSamples();
+      if (pixels.some(row => row.some(v => v > 0))) reconstruct();
+    } catch (err) { LAB.showError($("ae-error"), err.message); }
+  }
+
+  LAB.panels.autoencoder = {
+    async activate() {
+      clearDrawing();
+      setupDrawing();
+      $("ae-run").addEventListener("change", loadRun);
+      $("ae-checkpoint").addEventListener("change", loadRun);
+      $("ae-metric").addEventListener("change", drawCurves);
+      $("ae-prev").addEventListener("click", () => { offset = Math.max(0, offset - count); loadSamples(); });
+      $("ae-next").addEventListener("click", () => { offset += count; loadSamples(); });
+      try {
+        const res = await LAB.api("/api/runs");
+        for (const r of res.runs) {
+          const opt = document.createElement("option");
+          opt.value = r.name; opt.textContent = r.name + (r.model ? ` (${r.model}, ${r.dataset})` : "");
+          $("ae-run").appendChild(opt);
+        }
+        if (!res.runs.length) {
+          LAB.showError($("ae-error"), `no training runs under ${res.root}; train one with ` +
+            "`convolab train --out runs/NAME` or start the lab with --runs FOLDER");
+          return;
+        }
+        await loadRun();
+      } catch (err) { LAB.showError($("ae-error"), err.message); }
+    },
+  };
+})();

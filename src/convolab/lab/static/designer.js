@@ -1,0 +1,165 @@
+// Model designer: zoo models, live summary table, exact receptive field of a hovered output pixel.
+"use strict";
+
+(() => {
+  const $ = id => document.getElementById(id);
+  let analysis = null;      // last good /api/analyze answer
+  let selected = -1;        // index of the layer whose output grid is shown
+  let requestNo = 0;        // answers to older requests are dropped
+
+  function rfText(rf) {
+    if (!rf) return "-";
+    return `${rf.h.max}x${rf.w.max}`;
+  }
+
+  function renderTable() {
+    const body = $("summary-table").tBodies[0];
+    body.innerHTML = "";
+    analysis.layers.forEach((L, i) => {
+      const tr = document.createElement("tr");
+      tr.dataset.index = i;
+      tr.dataset.layer = L.name;
+      const cells = [L.name, L.type, "(" + L.output_shape.join(", ") + ")", LAB.int(L.params), LAB.int(L.macs), rfText(L.receptive_field)];
+      for (const text of cells) { const td = document.createElement("td"); td.textContent = text; tr.appendChild(td); }
+      tr.classList.toggle("selected", i === selected);
+      tr.addEventListener("click", () => select(i));
+      body.appendChild(tr);
+    });
+    $("summary-table").tFoot.innerHTML =
+      `<tr><td>total</td><td></td><td>input (${analysis.input_shape.join(", ")})</td>` +
+      `<td id="total-params">${LAB.int(analysis.total_params)}</td><td id="total-macs">${LAB.int(analysis.total_macs)}</td><td></td></tr>`;
+  }
+
+  function drawGrids(highlight, cellOut) {
+    const shape = analysis.input_shape;
+    const inCanvas = $("rf-input"), outCanvas = $("rf-output");
+    const L = analysis.layers[selected];
+    if (shape.length !== 3) {
+      $("rf-info").textContent = "receptive fields are shown for image inputs (C, H, W)";
+      return;
+    }
+    const [, H, W] = shape;
+    $("rf-input-shape").textContent = `${H}x${W}`;
+    const cellIn = gridCanvas(inCanvas, H, W);
+    if (highlight) {
+      const ctx = inCanvas.getContext("2d");
+      const [r0, r1, c0, c1] = highlight;
+      ctx.fillStyle = "rgba(245,158,11,0.55)";
+      ctx.fillRect(c0 * cellIn, r0 * cellIn, (c1 - c0 + 1) * cellIn, (r1 - r0 + 1) * cellIn);
+      ctx.strokeStyle = "#b45309"; ctx.lineWidth = 2;
+      ctx.strokeRect(c0 * cellIn + 1, r0 * cellIn + 1, (c1 - c0 + 1) * cellIn - 2, (r1 - r0 + 1) * cellIn - 2);
+      inCanvas.dataset.highlight = highlight.join(",");
+    } else {
+      delete inCanvas.dataset.highlight;
+    }
+    if (!L) return;
+    $("rf-layer-name").textContent = L.name;
+    if (!L.fields) {
+      $("rf-output-shape").textContent = "(not a feature map)";
+      outCanvas.width = outCanvas.height = 1;
+      return;
+    }
+    const [, h, w] = L.output_shape;
+    $("rf-output-shape").textContent = `${h}x${w}`;
+    const cell = gridCanvas(outCanvas, h, w);
+    if (cellOut) {
+      const ctx = outCanvas.getContext("2d");
+      ctx.fillStyle = "rgba(37,99,235,0.7)";
+      ctx.fillRect(cellOut[1] * cell, cellOut[0] * cell, cell, cell);
+    }
+  }
+
+  // A blank h x w grid that fits 280 px (at least 2 px a cell); returns the cell size.
+  function gridCanvas(canvas, h, w) {
+    const cell = Math.max(2, Math.min(40, Math.floor(280 / Math.max(h, w))));
+    canvas.width = w * cell; canvas.height = h * cell;
+    const ctx = canvas.getContext("2d");
+    ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, canvas.width, canvas.height);
+    if (cell >= 6) {
+      ctx.strokeStyle = "#e2e5ea"; ctx.lineWidth = 1;
+      for (let r = 0; r <= h; r++) { ctx.beginPath(); ctx.moveTo(0, r * cell + .5); ctx.lineTo(w * cell, r * cell + .5); ctx.stroke(); }
+      for (let c = 0; c <= w; c++) { ctx.beginPath(); ctx.moveTo(c * cell + .5, 0); ctx.lineTo(c * cell + .5, h * cell); ctx.stroke(); }
+    }
+    canvas.dataset.cell = cell;
+    return cell;
+  }
+
+  function select(i) {
+    selected = i;
+    document.querySelectorAll("#summary-table tbody tr").forEach(tr => tr.classList.toggle("selected", Number(tr.dataset.index) === i));
+    $("rf-info").innerHTML = "&nbsp;";
+    drawGrids(null, null);
+  }
+
+  function onHover(ev) {
+    const L = analysis && analysis.layers[selected];
+    if (!L || !L.fields) return;
+    const canvas = $("rf-output"), cell = Number(canvas.dataset.cell);
+    const rect = canvas.getBoundingClientRect();
+    const x = Math.floor((ev.clientX - rect.left) * (canvas.width / rect.width) / cell);
+    const y = Math.floor((ev.clientY - rect.top) * (canvas.height / rect.height) / cell);
+    const [, h, w] = L.output_shape;
+    if (y < 0 || x < 0 || y >= h || x >= w) return;
+    const F = L.fields, r0 = F.rows.lo[y], r1 = F.rows.hi[y], c0 = F.cols.lo[x], c1 = F.cols.hi[x];
+    if (r0 < 0 || c0 < 0) {
+      $("rf-info").textContent = `${L.name} (${y}, ${x}) sees no input pixel (a structural zero)`;
+      drawGrids(null, [y, x]);
+      return;
+    }
+    $("rf-info").textContent =
+      `${L.name} (${y}, ${x}) sees input rows ${r0}-${r1}, cols ${c0}-${c1} (${r1 - r0 + 1}x${c1 - c0 + 1} pixels)`;
+    drawGrids([r0, r1, c0, c1], [y, x]);
+  }
+
+  async function analyze() {
+    const mine = ++requestNo;
+    const text = $("spec-text").value;
+    LAB.status("analysing...");
+    try {
+      const result = await LAB.api("/api/analyze", { spec: text });
+      if (mine !== requestNo) return;
+      analysis = result;
+      LAB.showError($("spec-error"), null);
+      if (selected < 0 || selected >= analysis.layers.length) {
+        selected = Math.max(0, analysis.layers.findIndex(L => L.fields) );
+      }
+      renderTable();
+      select(selected);
+      LAB.status("");
+    } catch (err) {
+      if (mine !== requestNo) return;
+      LAB.showError($("spec-error"), err.message);
+      LAB.status("");
+    }
+  }
+
+  async function loadZooModel(name) {
+    if (!name) return;
+    try {
+      const data = await LAB.api("/api/zoo/" + encodeURIComponent(name));
+      $("spec-text").value = data.yaml;
+      selected = -1;
+      await analyze();
+    } catch (err) { LAB.showError($("spec-error"), err.message); }
+  }
+
+  LAB.panels.designer = {
+    async activate() {
+      const debounced = LAB.debounce(analyze, 250);
+      $("spec-text").addEventListener("input", () => { $("zoo-select").value = ""; debounced(); });
+      $("zoo-select").addEventListener("change", e => loadZooModel(e.target.value));
+      $("rf-output").addEventListener("mousemove", onHover);
+      try {
+        const zoo = await LAB.api("/api/zoo");
+        for (const m of zoo.models) {
+          const opt = document.createElement("option");
+          opt.value = m.name; opt.textContent = m.name; opt.title = m.description;
+          $("zoo-select").appendChild(opt);
+        }
+        const first = zoo.models.length ? zoo.models[0].name : "";
+        $("zoo-select").value = first;
+        await loadZooModel(first);
+      } catch (err) { LAB.showError($("spec-error"), err.message); }
+    },
+  };
+})();

@@ -1,0 +1,112 @@
+// Filters: a classic kernel on a dataset image or an uploaded PNG/JPEG; result and its size.
+"use strict";
+
+(() => {
+  const $ = id => document.getElementById(id);
+  let upload = null;        // data: URL of the uploaded file
+  let kernels = {};
+  let requestNo = 0;
+
+  function settings() {
+    const body = {
+      kernel: $("flt-kernel").value,
+      size: Number($("flt-size").value),
+      sigma: Number($("flt-sigma").value),
+      stride: Number($("flt-stride").value),
+      padding: $("flt-padding").value,
+      border: $("flt-border").value,
+    };
+    if ($("flt-source").value === "upload") {
+      if (!upload) throw new Error("choose a PNG or JPEG file to upload");
+      body.upload = upload;
+    } else {
+      body.dataset = $("flt-dataset").value;
+      body.index = Number($("flt-index").value);
+    }
+    return body;
+  }
+
+  function showKernel(values) {
+    const table = document.createElement("table");
+    table.className = "kernel";
+    const big = values.length > 9;
+    for (const row of big ? values.slice(0, 9) : values) {
+      const tr = document.createElement("tr");
+      for (const v of big ? row.slice(0, 9) : row) { const td = document.createElement("td"); td.textContent = LAB.fmt(v); tr.appendChild(td); }
+      if (big) tr.appendChild(document.createElement("td")).textContent = "...";
+      table.appendChild(tr);
+    }
+    $("flt-kernel-view").replaceChildren(table);
+    if (big) $("flt-kernel-view").append(`(${values.length}x${values[0].length}, first 9x9 shown)`);
+  }
+
+  function syncParams() {
+    const k = kernels[$("flt-kernel").value];
+    const params = k ? k.params : [];
+    $("flt-size").disabled = !params.includes("size");
+    $("flt-sigma").disabled = !params.includes("sigma");
+    const upload = $("flt-source").value === "upload";
+    document.querySelectorAll(".src-dataset").forEach(el => { el.hidden = upload; });
+    document.querySelectorAll(".src-upload").forEach(el => { el.hidden = !upload; });
+  }
+
+  async function update() {
+    syncParams();
+    const mine = ++requestNo;
+    let body;
+    try { body = settings(); } catch (err) { LAB.showError($("flt-error"), err.message); return; }
+    try {
+      const res = await LAB.api("/api/filter", body);
+      if (mine !== requestNo) return;
+      LAB.showError($("flt-error"), null);
+      $("flt-input").src = res.input;
+      $("flt-output").src = res.output;
+      const [ih, iw] = res.input_shape, [oh, ow] = res.output_shape;
+      $("flt-output").style.width = Math.round(280 * ow / iw) + "px";
+      $("flt-in-shape").textContent = `${ih}x${iw}`;
+      $("flt-out-shape").textContent = `${oh}x${ow}`;
+      showKernel(res.kernel_values);
+      $("flt-info").textContent =
+        `${res.kernel} ${res.kernel_values.length}x${res.kernel_values[0].length}, stride ${res.settings.stride}, ` +
+        `padding '${res.settings.padding}', border ${res.settings.border}: ${ih}x${iw} -> ${oh}x${ow}; ` +
+        `values ${res.range[0]} .. ${res.range[1]}` + (res.signed ? " (0 shown as mid-grey)" : "");
+    } catch (err) {
+      if (mine === requestNo) LAB.showError($("flt-error"), err.message);
+    }
+  }
+
+  LAB.panels.filters = {
+    async activate() {
+      try {
+        const res = await LAB.api("/api/kernels");
+        for (const k of res.kernels) {
+          kernels[k.name] = k;
+          const opt = document.createElement("option");
+          opt.value = k.name; opt.textContent = k.name; opt.title = k.summary;
+          $("flt-kernel").appendChild(opt);
+        }
+        for (const b of res.borders) $("flt-border").appendChild(new Option(b, b));
+        $("flt-dataset").replaceChildren(...res.datasets.map(d => {
+          const opt = new Option(d.available ? d.name : d.name + " (not on this machine)", d.name);
+          opt.disabled = !d.available;
+          return opt;
+        }));
+        const ready = res.datasets.find(d => d.available);
+        if (ready) $("flt-dataset").value = ready.name;
+        else { $("flt-source").value = "upload"; }
+      } catch (err) { LAB.showError($("flt-error"), err.message); return; }
+      const later = LAB.debounce(update, 200);
+      for (const id of ["flt-source", "flt-dataset", "flt-kernel", "flt-padding", "flt-border"]) $(id).addEventListener("change", update);
+      for (const id of ["flt-index", "flt-size", "flt-sigma", "flt-stride"]) $(id).addEventListener("input", later);
+      $("flt-file").addEventListener("change", () => {
+        const file = $("flt-file").files[0];
+        if (!file) return;
+        const reader = new FileReader();
+        reader.onload = () => { upload = reader.result; update(); };
+        reader.readAsDataURL(file);
+      });
+      $("flt-kernel").value = "sobel_x";
+      update();
+    },
+  };
+})();

@@ -1,0 +1,71 @@
+// Upsampling: one editable grid through nearest, bed of nails, max unpooling and transposed conv.
+"use strict";
+
+(() => {
+  const $ = id => document.getElementById(id);
+  const SIZE = 4;
+  let seed = 0;
+
+  function buildGrid() {
+    const table = $("up-grid");
+    const start = [[1, 2, 0, 3], [4, 0, 5, 1], [0, 6, 2, 0], [3, 1, 0, 7]];
+    for (let r = 0; r < SIZE; r++) {
+      const tr = document.createElement("tr");
+      for (let c = 0; c < SIZE; c++) {
+        const td = document.createElement("td"), input = document.createElement("input");
+        input.type = "number"; input.step = "any"; input.value = start[r][c];
+        input.dataset.r = r; input.dataset.c = c;
+        input.addEventListener("input", LAB.debounce(update, 200));
+        td.appendChild(input); tr.appendChild(td);
+      }
+      table.appendChild(tr);
+    }
+  }
+
+  function readGrid() {
+    const grid = [];
+    for (let r = 0; r < SIZE; r++) grid.push(new Array(SIZE).fill(0));
+    document.querySelectorAll("#up-grid input").forEach(inp => {
+      const v = Number(inp.value);
+      grid[inp.dataset.r][inp.dataset.c] = Number.isFinite(v) ? v : 0;
+    });
+    return grid;
+  }
+
+  function readKernel() {
+    const rows = $("up-kernel").value.trim().split("\n").map(line => line.trim().split(/[\s,]+/).map(Number));
+    if (!rows.length || rows.some(r => r.length !== rows[0].length || r.some(v => !Number.isFinite(v)))) {
+      throw new Error("kernel: rows of numbers, all rows the same length");
+    }
+    return rows;
+  }
+
+  async function update() {
+    let body;
+    try {
+      body = { grid: readGrid(), factor: Number($("up-factor").value), seed, kernel: readKernel(), padding: $("up-padding").value };
+    } catch (err) { LAB.showError($("up-error"), err.message); return; }
+    try {
+      const res = await LAB.api("/api/upsample", body);
+      LAB.showError($("up-error"), null);
+      const lo = Math.min(0, ...res.input.flat()), hi = Math.max(1e-9, ...res.input.flat());
+      const opts = { numbers: true, size: 320, lo, hi };
+      LAB.drawMatrix($("up-source"), res.source, { numbers: true, size: 320, outline: res.switches });
+      LAB.drawMatrix($("up-nearest"), res.nearest, opts);
+      LAB.drawMatrix($("up-nails"), res.nails, opts);
+      LAB.drawMatrix($("up-unpool"), res.unpool, { ...opts, outline: res.switches });
+      LAB.drawMatrix($("up-transpose"), res.transpose, { numbers: true, size: 320 });
+      $("up-t-shape").textContent = `${res.transpose.length}x${res.transpose[0].length}`;
+    } catch (err) { LAB.showError($("up-error"), err.message); }
+  }
+
+  LAB.panels.upsampling = {
+    activate() {
+      buildGrid();
+      for (const id of ["up-factor", "up-padding"]) $(id).addEventListener("change", update);
+      $("up-kernel").addEventListener("input", LAB.debounce(update, 300));
+      $("up-reseed").addEventListener("click", () => { seed += 1; update(); });
+      update();
+    },
+  };
+})();
