@@ -68,23 +68,45 @@ def _check(spec: DatasetSpec, path: Path, member_sha: str | None) -> Verificatio
 
 
 def dataset_status(
-    name: str, data_dir: str | os.PathLike | None = None, *, verify: bool = True
+    name: str,
+    data_dir: str | os.PathLike | None = None,
+    *,
+    verify: bool = True,
+    skip_root: bool = False,
 ) -> DatasetStatus:
-    """Status of one dataset: the first folder holding any of its splits, and its files' checksums."""
+    """Status of one dataset: the first folder holding any of its splits, and its files' checksums.
+
+    ``skip_root`` ignores ``data_dir`` itself (keeping ``data_dir/<name>``): used by
+    :func:`all_status` when that folder holds another dataset's files (MNIST-family names collide).
+    """
     spec = get_spec(name)
     for i, (label, folder) in enumerate(candidate_dirs(name, data_dir)):
+        if skip_root and i == 0 and data_dir is not None:
+            continue
         splits = [s for s in spec.splits if split_present(folder, spec, s)]
         if not splits:
             continue
         files = _paths(spec, folder, splits)
         checks = [_check(spec, p, sha) if verify else Verification(p, "not checked") for p, sha in files]
-        if i == 0 and data_dir is not None and any(v.state == "mismatch" for v in checks):
-            continue  # --data-dir itself holds another dataset's files (MNIST-family names collide)
         size = sum(p.stat().st_size for p, _ in files)
         return DatasetStatus(name, label, folder, splits, checks, size)
     return DatasetStatus(name)
 
 
 def all_status(data_dir: str | os.PathLike | None = None, *, verify: bool = True) -> list[DatasetStatus]:
-    """:func:`dataset_status` of every registered dataset, in registry order."""
-    return [dataset_status(n, data_dir, verify=verify) for n in DATASETS]
+    """:func:`dataset_status` of every registered dataset, in registry order.
+
+    When ``data_dir`` itself verifies as one dataset, the others do not report its files as theirs.
+    """
+    out = [dataset_status(n, data_dir, verify=verify) for n in DATASETS]
+    if data_dir is None:
+        return out
+    root = Path(data_dir).expanduser()
+    if any(st.folder == root and st.state == "verified" for st in out):
+        out = [
+            dataset_status(st.name, data_dir, verify=verify, skip_root=True)
+            if st.folder == root and st.state == "MISMATCH"
+            else st
+            for st in out
+        ]
+    return out
