@@ -61,7 +61,9 @@ def summary_cmd(
     from convolab.analysis import analyze, render_table
 
     shape = parse_shape(input_shape) if input_shape is not None else None
-    analysis = analyze(spec_or_name, shape, batch=batch)
+    if not batch.strip().isdigit() or int(batch) < 1:
+        raise UserError(f"--batch must be a positive integer, got {batch!r}")
+    analysis = analyze(spec_or_name, shape, batch=int(batch))
     if as_json:
         click.echo(json.dumps(analysis.to_dict(), indent=2))
     else:
