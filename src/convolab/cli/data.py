@@ -66,7 +66,10 @@ def list_cmd(data_dir: str | None, no_verify: bool) -> None:
 @click.argument("name")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Download here instead of the cache.")
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds without data.")
-def fetch_cmd(name: str, data_dir: str | None, timeout: float) -> None:
+@click.option(
+    "--retries", type=click.IntRange(min=0), default=2, show_default=True, help="Extra tries per mirror."
+)
+def fetch_cmd(name: str, data_dir: str | None, timeout: float, retries: int) -> None:
     """Download NAME from its official mirrors, verified by SHA-256, into the cache (or --data-dir).
 
     Nothing unverified is ever kept: each file goes to a temporary file and is renamed into place
@@ -80,7 +83,7 @@ def fetch_cmd(name: str, data_dir: str | None, timeout: float) -> None:
     from convolab.data.loading import fetch
 
     _check_name(name)
-    folder = fetch(name, data_dir=data_dir, timeout=timeout)
+    folder = fetch(name, data_dir=data_dir, timeout=timeout, retries=retries)
     click.echo(f"{name}: verified files in {folder}")
 
 

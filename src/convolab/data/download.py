@@ -111,12 +111,14 @@ def download_file(
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / spec.name
     attempts: list[tuple[str, str]] = []
+    console = Console(stderr=True)
+    progress = progress and console.is_terminal  # no bar (nor stray newlines) in logs and pipes
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
-        console=Console(stderr=True),
+        console=console,
         transient=True,
         disable=not progress,
     )

@@ -6,11 +6,12 @@ from __future__ import annotations
 class DownloadError(OSError):
     """Every mirror failed for one file; ``attempts`` lists ``(url, reason)`` in the order tried."""
 
-    def __init__(self, filename: str, attempts: list[tuple[str, str]]) -> None:
+    def __init__(self, filename: str, attempts: list[tuple[str, str]], hint: str = "") -> None:
         self.filename = filename
         self.attempts = list(attempts)
+        self.hint = hint
         tried = "; ".join(f"{url}: {reason}" for url, reason in attempts) or "no mirror configured"
-        super().__init__(f"could not download {filename} ({tried})")
+        super().__init__(f"could not download {filename} ({tried})" + (f"; fix: {hint}" if hint else ""))
 
     def __str__(self) -> str:  # OSError.__str__ would prefix an errno
         return self.args[0]

@@ -130,7 +130,15 @@ def fetch(
         have = find_file(dest, fspec)
         if have is not None and verify_file(have, fspec).ok:
             continue
-        download_file(fspec, spec.mirrors, dest, timeout=timeout, retries=retries, progress=progress)
+        try:
+            download_file(fspec, spec.mirrors, dest, timeout=timeout, retries=retries, progress=progress)
+        except DownloadError as exc:
+            hint = (
+                f"check the network/proxy (https_proxy), or copy {fspec.name} from a machine with "
+                f"internet into {dest} (or into a folder given as --data-dir, or CONVOLAB_DATA=DIR "
+                f"with DIR/{name}/)"
+            )
+            raise DownloadError(exc.filename, exc.attempts, hint) from None
     return dest
 
 

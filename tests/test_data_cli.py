@@ -1,0 +1,101 @@
+"""``convolab data list|fetch|verify|show`` through convolab.cli.main."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import shutil
+
+import pytest
+from PIL import Image
+
+from convolab.cli import main
+from convolab.data import locations, registry
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    monkeypatch.delenv("CONVOLAB_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr(locations, "SYSTEM_DIRS", (tmp_path / "system",))
+    return tmp_path
+
+
+@pytest.mark.parametrize("cmd", [[], ["list"], ["fetch"], ["verify"], ["show"]])
+def test_help_teaches_with_an_example(capsys, cmd):
+    assert main(["data", *cmd, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "Example" in out and "convolab data" in out
+
+
+def test_list_shows_found_and_missing(isolated, capsys, mnist_t10k_dir):
+    assert main(["data", "list", "--data-dir", str(mnist_t10k_dir)]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") > 3}
+    assert "verified (partial)" in rows["mnist"] and "test" in rows["mnist"] and "1.7 MB" in rows["mnist"]
+    assert "missing" in rows["kmnist"] and "convolab data fetch kmnist" in rows["kmnist"]
+    assert "missing" in rows["fashion-mnist"]  # the t10k files are not Fashion-MNIST's
+
+
+def test_list_system_fashion(monkeypatch, tmp_path, capsys, fashion_dir):
+    monkeypatch.delenv("CONVOLAB_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert main(["data", "list"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "fashion-mnist" in line)
+    assert "verified" in row and "(system)" in row and "train+test" in row
+
+
+def test_verify_ok_and_mismatch(isolated, capsys, mnist_t10k_dir):
+    assert main(["data", "verify", "mnist", "--data-dir", str(mnist_t10k_dir)]) == 0
+    assert "mnist: verified (test)" in capsys.readouterr().out
+    bad = isolated / "bad"
+    shutil.copytree(mnist_t10k_dir, bad)
+    images = bytearray(gzip.decompress((bad / "t10k-images-idx3-ubyte.gz").read_bytes()))
+    images[5000] ^= 1
+    (bad / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(bytes(images), compresslevel=1))
+    assert main(["data", "verify", "mnist", "--data-dir", str(bad)]) == 2
+    captured = capsys.readouterr()
+    assert "mismatch" in captured.out and captured.err.startswith("error: mnist: some files")
+
+
+def test_bad_names_and_missing_data_are_one_line_exit_2(isolated, capsys):
+    assert main(["data", "verify", "fashon-mnist"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "did you mean fashion-mnist" in err
+    assert main(["data", "verify", "kmnist"]) == 2
+    assert "kmnist not found" in capsys.readouterr().err
+    assert main(["data", "show", "kmnist", "--no-download", "-o", str(isolated / "g.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: dataset 'kmnist' (split 'train') not found")
+    assert not (isolated / "g.png").exists()
+
+
+def test_fetch_failure_names_urls(isolated, capsys, monkeypatch):
+    # Port 9 (discard) on 127.0.0.1: connection refused at once, no network involved.
+    spec = dataclasses.replace(registry.DATASETS["kmnist"], mirrors=("http://127.0.0.1:9/a/",))
+    monkeypatch.setitem(registry.DATASETS, "kmnist", spec)
+    assert main(["data", "fetch", "kmnist", "--timeout", "2", "--retries", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: could not download train-images-idx3-ubyte.gz")
+    assert "http://127.0.0.1:9/a/train-images-idx3-ubyte.gz" in err and err.count("\n") == 1
+    assert "--data-dir" in err and "CONVOLAB_DATA" in err
+    cache = isolated / "xdg" / "convolab" / "kmnist"
+    assert list(cache.iterdir()) == []
+
+
+def test_show_writes_a_grid(isolated, capsys, mnist_t10k_dir):
+    out = isolated / "grid.png"
+    argv = ["data", "show", "mnist", "--split", "test", "--n", "12", "--data-dir", str(mnist_t10k_dir)]
+    assert main([*argv, "--no-download", "-o", str(out)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    with Image.open(out) as img:
+        assert img.size[0] > 500 and img.size[1] > 200
+
+
+def test_show_folder(isolated, capsys):
+    for cls in ("a", "b"):
+        (isolated / "imgs" / cls).mkdir(parents=True)
+        Image.new("RGB", (10, 12), (200, 20, 20)).save(isolated / "imgs" / cls / "x.png")
+    out = isolated / "f.png"
+    assert main(["data", "show", f"folder:{isolated / 'imgs'}", "--image-size", "16", "-o", str(out)]) == 0
+    assert out.exists() and "2 samples of 2" in capsys.readouterr().out
