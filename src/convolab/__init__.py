@@ -1,5 +1,6 @@
 """convolab: Keras-exact layers on PyTorch, static analysis, classic filters and autoencoders."""
 
+from convolab.data import DatasetNotFoundError, ImageDataset, load_dataset, read_idx, train_val_split
 from convolab.layers import (
     Activation,
     AveragePooling2D,
@@ -21,6 +22,11 @@ from convolab.spec import ModelSpec, dump_spec, dumps_spec, load_spec
 
 __all__ = [
     "LAYER_REGISTRY",
+    "DatasetNotFoundError",
+    "ImageDataset",
+    "load_dataset",
+    "read_idx",
+    "train_val_split",
     "Activation",
     "AveragePooling2D",
     "AvgPool2D",
