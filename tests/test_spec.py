@@ -1,0 +1,146 @@
+"""Model specs: dict/YAML/JSON round trips, canonical names, and errors that name layer, field and value."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from convolab.spec import ModelSpec, dump_spec, dumps_spec, load_spec, snake_case
+
+SMALL = {
+    "name": "tiny",
+    "input_shape": [1, 8, 8],
+    "latent": "p",
+    "layers": [
+        {"type": "Conv2D", "filters": 4, "kernel_size": 3, "padding": "same", "activation": "relu"},
+        {"type": "MaxPooling2D", "name": "p", "pool_size": 2},
+        {"type": "MaxUnpool2D", "pool": "p"},
+        {"type": "Conv2D", "filters": 1, "kernel_size": 3, "padding": "same", "activation": "sigmoid"},
+    ],
+}
+
+
+def test_canonical_form() -> None:
+    spec = load_spec(SMALL)
+    assert spec.name == "tiny" and spec.input_shape == (1, 8, 8) and spec.latent == "p"
+    assert spec.layer_names == ["conv2d_1", "p", "max_unpool2d_1", "conv2d_2"]
+    assert spec.layers[0] == {
+        "type": "Conv2D", "name": "conv2d_1", "filters": 4, "kernel_size": [3, 3], "strides": [1, 1],
+        "padding": "same", "dilation_rate": [1, 1], "use_bias": True, "activation": "relu",
+    }  # fmt: skip
+    assert spec.layers[1]["type"] == "MaxPool2D"  # aliases resolve to the class name
+    assert load_spec(spec) == spec and load_spec(spec.to_dict()) == spec
+
+
+def test_auto_names_skip_explicit_ones() -> None:
+    spec = load_spec({"input_shape": [4], "layers": [{"type": "Dense", "units": 2},
+                                                     {"type": "Dense", "units": 2, "name": "dense_2"},
+                                                     {"type": "Dense", "units": 2}]})  # fmt: skip
+    assert spec.layer_names == ["dense_1", "dense_2", "dense_3"]
+
+
+def test_snake_case_like_keras() -> None:
+    names = ("Conv2D", "Conv2DTranspose", "MaxPool2D", "UpSampling2D", "BedOfNails2D")
+    want = ["conv2d", "conv2d_transpose", "max_pool2d", "up_sampling2d", "bed_of_nails2d"]
+    assert [snake_case(n) for n in names] == want
+
+
+def test_yaml_and_json_round_trips(tmp_path) -> None:
+    spec = load_spec(SMALL)
+    for suffix in (".yaml", ".yml", ".json"):
+        path = dump_spec(spec, tmp_path / f"m{suffix}")
+        assert load_spec(path) == spec and load_spec(str(path)) == spec
+    text = dumps_spec(spec, "yaml")
+    assert "kernel_size: [3, 3]" in text and load_spec(text) == spec
+    assert load_spec(dumps_spec(spec, "json")) == spec
+    assert json.loads((tmp_path / "m.json").read_text())["layers"][1]["name"] == "p"
+    assert yaml.safe_load((tmp_path / "m.yaml").read_text())["input_shape"] == [1, 8, 8]
+
+
+def test_filter_bank_in_a_spec_round_trips() -> None:
+    bank = [[[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]], [[1 / 9] * 3] * 3]
+    spec = load_spec({"input_shape": [1, 5, 5], "layers": [
+        {"type": "Conv2D", "name": "bank", "filters": 2, "kernel_size": 3, "padding": "same",
+         "use_bias": False, "kernel": bank, "trainable": False}]})  # fmt: skip
+    assert spec.layers[0]["kernel"] == bank
+    assert load_spec(dumps_spec(spec, "yaml")) == spec and load_spec(dumps_spec(spec, "json")) == spec
+
+
+def test_zoo_names_resolve() -> None:
+    zoo = pytest.importorskip("convolab.zoo")
+    spec = load_spec("seed-upsampling")
+    assert spec.name == "seed-upsampling" and spec.input_shape == (1, 28, 28)
+    assert spec == load_spec(zoo.get_spec("seed-upsampling"))
+    with pytest.raises(ValueError, match="unknown model 'seed-upsamplin'; did you mean seed-upsampling"):
+        load_spec("seed-upsamplin")
+
+
+def _layers(*layers: dict) -> dict:
+    return {"input_shape": [1, 28, 28], "layers": list(layers)}
+
+
+CONV = {"type": "Conv2D", "filters": 4, "kernel_size": 3}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (_layers(CONV, CONV, CONV, {**CONV, "name": "dec_conv1", "kernel_size": 0}),
+         r"^layer 3 \('dec_conv1', Conv2D\): kernel_size must be >= 1, got 0$"),
+        (_layers({**CONV, "padding": "full"}),
+         r"^layer 0 \('conv2d_1', Conv2D\): padding must be 'same' or 'valid', got 'full'$"),
+        (_layers({**CONV, "kernal_size": 3}),
+         r"^layer 0 \('conv2d_1', Conv2D\): unknown field 'kernal_size'; did you mean 'kernel_size'"),
+        (_layers({"type": "Conv2D", "filters": 4}),
+         r"layer 0 \('conv2d_1', Conv2D\): missing required field 'kernel_size'"),
+        (_layers({"type": "Conv2d", "name": "c", "filters": 4, "kernel_size": 3}),
+         r"^layer 0 \('c'\): unknown layer type 'Conv2d'; did you mean Conv2D\?$"),
+        (_layers({"filters": 4}), r"layer 0 \(None\): missing field 'type'"),
+        (_layers(CONV, "Conv2D"), r"layer 1: must be a mapping with a 'type', got 'Conv2D'"),
+        (_layers({**CONV, "name": "a"}, {**CONV, "name": "a"}),
+         r"^layer 1 \('a', Conv2D\): name 'a' is already used by layer 0$"),
+        (_layers({**CONV, "name": "a.b"}), r"layer 0 \('a.b', Conv2D\): name must start with a letter"),
+        (_layers({"type": "MaxUnpool2D", "name": "u", "pool": "p"}, {"type": "MaxPool2D", "name": "p"}),
+         r"^layer 0 \('u', MaxUnpool2D\): pool 'p' is layer 1, after this unpooling layer"),
+        (_layers({"type": "MaxPool2D", "name": "p"}, {"type": "MaxUnpool2D", "pool": "q"}),
+         r"^layer 1 \('max_unpool2d_1', MaxUnpool2D\): pool 'q' is not an earlier layer of this model"),
+        (_layers({**CONV, "name": "c"}, {"type": "MaxUnpool2D", "pool": "c"}),
+         r"pool 'c' \(layer 0\) is a Conv2D, not a MaxPool2D"),
+        ({**_layers(CONV), "latent": "nope"}, r"latent 'nope' is not a layer name"),
+        ({**_layers(CONV), "input_shape": [1, 0, 28]},
+         r"input_shape must be a non-empty list of positive ints"),
+        ({**_layers(CONV), "inputs": [1]}, r"unknown spec field 'inputs'"),
+        ({"input_shape": [1, 2, 2], "layers": []}, r"'layers' must be a non-empty list"),
+        ("[1, 2]", r"a spec must be a mapping with 'input_shape' and 'layers', got list"),
+    ],
+)  # fmt: skip
+def test_errors_name_layer_field_and_value(data, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        load_spec(data)
+
+
+def test_malformed_yaml_and_json_report_the_line(tmp_path) -> None:
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text("input_shape: [1, 28, 28]\nlayers:\n  - type: Conv2D\n    filters: [4\n")
+    with pytest.raises(ValueError, match=r"malformed YAML in .*bad\.yaml at line 5, column 1"):
+        load_spec(bad_yaml)
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text('{"input_shape": [1, 28, 28],\n "layers": [\n  {"type": "Conv2D",}\n ]}')
+    with pytest.raises(
+        ValueError, match=r"malformed JSON in .*bad\.json at line 3, column 21: Expecting property name"
+    ):
+        load_spec(str(bad_json))
+    with pytest.raises(ValueError, match=r"malformed YAML in <string> at line 2"):
+        load_spec("input_shape: [1, 2\nlayers: [\n")
+    with pytest.raises(ValueError, match=r"spec file 'missing\.yaml' does not exist"):
+        load_spec("missing.yaml")
+    with pytest.raises(TypeError, match="a spec must be"):
+        load_spec(42)
+
+
+def test_dump_spec_refuses_unknown_suffix(tmp_path) -> None:
+    with pytest.raises(ValueError, match=r"must end in .yaml, .yml or .json"):
+        dump_spec(load_spec(SMALL), tmp_path / "m.txt")
+    assert isinstance(load_spec(SMALL), ModelSpec)
