@@ -30,13 +30,11 @@ def _console():
 @click.option(
     "--input", "input_shape", metavar="C,H,W", help="Input shape (no batch axis), overrides the spec's."
 )
-@click.option(
-    "--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Batch size for memory."
-)
+@click.option("--batch", default="1", show_default=True, help="Batch size for the activation memory.")
 @click.option("--channels-last", is_flag=True, help="Show shapes as Keras does: (H, W, C).")
 @click.option("--json", "as_json", is_flag=True, help="Print the analysis as JSON instead of a table.")
 def summary_cmd(
-    spec_or_name: str, input_shape: str | None, batch: int, channels_last: bool, as_json: bool
+    spec_or_name: str, input_shape: str | None, batch: str, channels_last: bool, as_json: bool
 ) -> None:
     """Explain a model without running it: shapes, parameters, MACs, memory, receptive fields.
 
