@@ -1,5 +1,6 @@
 """convolab: Keras-exact layers on PyTorch, static analysis, classic filters and autoencoders."""
 
+from convolab.analysis import Analysis, LayerInfo, analyze, render_table
 from convolab.data import DatasetNotFoundError, ImageDataset, load_dataset, read_idx, train_val_split
 from convolab.layers import (
     Activation,
@@ -19,8 +20,15 @@ from convolab.layers import (
 from convolab.layers.base import LAYER_REGISTRY, AxisMap, Layer, get_layer_class
 from convolab.model import Sequential, build_model
 from convolab.spec import ModelSpec, dump_spec, dumps_spec, load_spec
+from convolab.zoo import get_spec, list_models
 
 __all__ = [
+    "Analysis",
+    "LayerInfo",
+    "analyze",
+    "get_spec",
+    "list_models",
+    "render_table",
     "LAYER_REGISTRY",
     "DatasetNotFoundError",
     "ImageDataset",
