@@ -13,7 +13,7 @@ import sys
 
 import click
 
-COMMAND_MODULES = ("summary", "filters", "data", "train")
+COMMAND_MODULES = ("summary", "filters", "data", "train", "lab", "interop")
 
 
 class UserError(click.ClickException):
