@@ -227,3 +227,17 @@ def test_convert_images_literals():
         convert_images(gray, color="cmyk")
     with pytest.raises(ValueError, match="image_size"):
         convert_images(gray, image_size=0)
+
+
+def test_data_dir_with_another_datasets_files_is_passed_over(
+    monkeypatch, tmp_path, mnist_t10k_dir, fashion_dir
+):
+    # MNIST, Fashion-MNIST and KMNIST share file names: the label checksums tell them apart.
+    monkeypatch.delenv("CONVOLAB_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(locations, "SYSTEM_DIRS", (fashion_dir.parent,))
+    ds = load_dataset("fashion-mnist", "test", data_dir=mnist_t10k_dir, download=False, limit=2)
+    assert ds.source == fashion_dir
+    assert resolve("mnist", mnist_t10k_dir, split="test") == mnist_t10k_dir
+    with pytest.raises(DatasetNotFoundError, match=f"{mnist_t10k_dir} \\(holds mnist, not kmnist\\)"):
+        load_dataset("kmnist", "test", data_dir=mnist_t10k_dir, download=False)

@@ -20,6 +20,7 @@ from convolab.data.locations import (
     download_dir,
     find_cifar_members,
     find_file,
+    owner_of,
     resolve,
     split_present,
 )
@@ -92,6 +93,9 @@ def _locate(spec: DatasetSpec, split: str, data_dir) -> tuple[Path | None, list[
     partial = ""
     for label, folder in candidate_dirs(spec.name, data_dir):
         if split_present(folder, spec, split):
+            if spec.kind == "idx" and (owner := owner_of(folder, split)) not in (None, spec.name):
+                tried.append((f"{label} {folder}", f"holds {owner}, not {spec.name}"))
+                continue
             return folder, tried, ""
         others = [s for s in spec.splits if s != split and split_present(folder, spec, s)]
         what = "no such folder" if not folder.is_dir() else "files missing"

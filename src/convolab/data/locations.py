@@ -74,6 +74,43 @@ def split_present(folder: Path, spec: DatasetSpec, split: str) -> bool:
     return all(find_file(folder, f) is not None for f in spec.split_files(split))
 
 
+def owner_of(folder: Path, split: str) -> str | None:
+    """The registered IDX dataset whose ``split`` label file is in ``folder``, by checksum, or None.
+
+    MNIST, Fashion-MNIST and KMNIST use the same file names, so a ``--data-dir`` holding one of them
+    must not be taken for another. Label files are tiny (10-60 kB): this costs milliseconds.
+    """
+    import hashlib
+
+    from convolab.data.idx import read_idx_bytes
+    from convolab.data.registry import DATASETS
+
+    digests: dict[Path, tuple[str, str | None]] = {}
+    for spec in DATASETS.values():
+        if spec.kind != "idx":
+            continue
+        fspec = spec.files[spec.splits[split][1]]
+        path = find_file(folder, fspec)
+        if path is None:
+            continue
+        if path not in digests:
+            try:
+                content = hashlib.sha256(read_idx_bytes(path, max_bytes=1 << 20)).hexdigest()
+            except ValueError:
+                content = None
+            digests[path] = (hashlib.sha256(path.read_bytes()).hexdigest(), content)
+        pins = {fspec.sha256, fspec.content_sha256} - {None}
+        if pins & set(digests[path]):
+            return spec.name
+    return None
+
+
+def is_foreign(name: str, folder: Path, split: str) -> bool:
+    """Whether ``folder`` demonstrably holds another dataset's ``split`` (see :func:`owner_of`)."""
+    owner = owner_of(folder, split)
+    return owner is not None and owner != name
+
+
 def resolve(name: str, data_dir: str | os.PathLike | None = None, *, split: str | None = None) -> Path | None:
     """The first folder holding dataset ``name`` (all its splits, or only ``split``), or None.
 
@@ -84,6 +121,6 @@ def resolve(name: str, data_dir: str | os.PathLike | None = None, *, split: str 
     spec = get_spec(name)
     splits = [split] if split is not None else list(spec.splits)
     for _, folder in candidate_dirs(name, data_dir):
-        if all(split_present(folder, spec, s) for s in splits):
+        if all(split_present(folder, spec, s) and not is_foreign(name, folder, s) for s in splits):
             return folder
     return None

@@ -7,7 +7,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from convolab.data.checksums import Verification, file_digests, verify_file
-from convolab.data.locations import candidate_dirs, find_cifar_members, find_file, split_present
+from convolab.data.locations import (
+    candidate_dirs,
+    find_cifar_members,
+    find_file,
+    is_foreign,
+    split_present,
+)
 from convolab.data.registry import DATASETS, DatasetSpec, get_spec
 
 
@@ -68,22 +74,17 @@ def _check(spec: DatasetSpec, path: Path, member_sha: str | None) -> Verificatio
 
 
 def dataset_status(
-    name: str,
-    data_dir: str | os.PathLike | None = None,
-    *,
-    verify: bool = True,
-    skip_root: bool = False,
+    name: str, data_dir: str | os.PathLike | None = None, *, verify: bool = True
 ) -> DatasetStatus:
     """Status of one dataset: the first folder holding any of its splits, and its files' checksums.
 
-    ``skip_root`` ignores ``data_dir`` itself (keeping ``data_dir/<name>``): used by
-    :func:`all_status` when that folder holds another dataset's files (MNIST-family names collide).
+    A folder that holds another MNIST-family dataset (same file names) is passed over.
     """
     spec = get_spec(name)
-    for i, (label, folder) in enumerate(candidate_dirs(name, data_dir)):
-        if skip_root and i == 0 and data_dir is not None:
-            continue
-        splits = [s for s in spec.splits if split_present(folder, spec, s)]
+    for label, folder in candidate_dirs(name, data_dir):
+        splits = [
+            s for s in spec.splits if split_present(folder, spec, s) and not is_foreign(name, folder, s)
+        ]
         if not splits:
             continue
         files = _paths(spec, folder, splits)
@@ -94,19 +95,5 @@ def dataset_status(
 
 
 def all_status(data_dir: str | os.PathLike | None = None, *, verify: bool = True) -> list[DatasetStatus]:
-    """:func:`dataset_status` of every registered dataset, in registry order.
-
-    When ``data_dir`` itself verifies as one dataset, the others do not report its files as theirs.
-    """
-    out = [dataset_status(n, data_dir, verify=verify) for n in DATASETS]
-    if data_dir is None:
-        return out
-    root = Path(data_dir).expanduser()
-    if any(st.folder == root and st.state == "verified" for st in out):
-        out = [
-            dataset_status(st.name, data_dir, verify=verify, skip_root=True)
-            if st.folder == root and st.state == "MISMATCH"
-            else st
-            for st in out
-        ]
-    return out
+    """:func:`dataset_status` of every registered dataset, in registry order."""
+    return [dataset_status(n, data_dir, verify=verify) for n in DATASETS]
