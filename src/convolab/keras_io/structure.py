@@ -181,8 +181,9 @@ def _inbound_names(entry: dict[str, Any]) -> list[str]:
             hist = obj.get("keras_history") if isinstance(obj.get("keras_history"), list) else None
             if hist and isinstance(hist[0], str):
                 found.append(hist[0])
-            for v in obj.values():
-                visit(v, depth + 1)
+            for k, v in obj.items():
+                if k != "keras_history":
+                    visit(v, depth + 1)
         elif isinstance(obj, list):
             if len(obj) >= 3 and isinstance(obj[0], str) and isinstance(obj[1], int):  # Keras 2 node
                 found.append(obj[0])
