@@ -1,7 +1,151 @@
-"""CLI commands: filters (placeholder until the feature lands)."""
+"""CLI commands: ``convolab filter`` (classic filters on an image) and ``convolab kernels``."""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 import click
+import numpy as np
+
+from convolab.cli import UserError
+
+KERNEL_HELP = "Kernel name, repeatable (see `convolab kernels`); 'magnitude' is the Sobel gradient magnitude."
+
+
+def _source_image(image: str | None, dataset: str | None, index: int, split: str, data_dir: str | None):
+    """``(pixels in [0, 1] as (H, W) or (H, W, 3), label)`` from a file or a dataset sample."""
+    from convolab.filters import load_image
+
+    if (image is None) == (dataset is None):
+        raise UserError("give either an IMAGE file or --dataset NAME (not both)")
+    if image is not None:
+        return load_image(image), Path(image).name
+    from convolab.data import load_dataset
+
+    if index < 0:
+        raise UserError(f"--index must be >= 0, got {index}")
+    ds = load_dataset(dataset, split, data_dir=data_dir, limit=index + 1)
+    if index >= len(ds.images):
+        raise UserError(f"--index {index} is out of range: {dataset} {split} has {len(ds.images)} images")
+    sample = ds.images[index].numpy().astype(np.float32) / 255.0  # (C, H, W) uint8 -> [0, 1]
+    pixels = sample[0] if sample.shape[0] == 1 else np.moveaxis(sample, 0, -1)  # (H, W) or (H, W, C)
+    return pixels, f"{dataset} {split}[{index}]"
+
+
+def _check_output(output: str) -> None:
+    from PIL import Image
+
+    suffix = Path(output).suffix.lower()
+    if suffix not in Image.registered_extensions() and suffix not in (".pdf", ".svg"):
+        raise UserError(f"-o {output}: unknown image extension {suffix!r}; use .png or .jpg")
+    parent = Path(output).parent
+    if not parent.is_dir():
+        raise UserError(f"-o {output}: the directory {parent} does not exist")
+
+
+@click.command("filter")
+@click.argument("image", required=False)
+@click.option("-k", "--kernel", "kernels", multiple=True, metavar="NAME", help=KERNEL_HELP)
+@click.option("--sigma", type=float, default=None, help="Sigma of gaussian/log (defaults 1 and 2).")
+@click.option(
+    "--size", type=int, default=None, help="Kernel size of box/gaussian/log (odd for the last two)."
+)
+@click.option("--stride", type=int, default=1, show_default=True, help="Stride (output is ceil(H / s)).")
+@click.option("--padding", default="same", show_default=True, help="'same' (TF split) or 'valid'.")
+@click.option("--border", default="zeros", show_default=True, help="zeros, reflect or replicate.")
+@click.option(
+    "--lecture", is_flag=True, help="The lecture panel: blur, Sobel, |grad|, Laplacian, LoG, stride."
+)
+@click.option("--dataset", default=None, help="Take the image from a dataset (mnist, fashion-mnist, ...).")
+@click.option("--index", type=int, default=0, show_default=True, help="Sample index with --dataset.")
+@click.option("--split", default="test", show_default=True, help="train or test, with --dataset.")
+@click.option("--data-dir", default=None, help="Folder holding the dataset files (see `convolab data`).")
+@click.option("-o", "--output", required=True, help="Output file (.png, .jpg; .pdf/.svg for figures).")
+def filter_cmd(
+    image, kernels, sigma, size, stride, padding, border, lecture, dataset, index, split, data_dir, output
+) -> None:
+    """Filter an image with classic kernels, exactly as a fixed-weight Conv2D would.
+
+    One kernel writes the filtered image itself, at its output size (stride and padding change it).
+    Display rule: blurs are clipped to [0, 1]; signed responses (Sobel, Laplacian, LoG) are centred at
+    mid-grey, 0.5 + 0.5 * r / max|r|; the gradient magnitude is r / max(r). Several kernels, or
+    --lecture, write one figure: the original and each result, titled with the kernel and output size.
+
+    \b
+    Examples:
+      convolab filter photo.jpg -k sobel_x -o sobel.png
+      convolab filter photo.jpg -k gaussian --sigma 3 -k log --sigma 3 -o blur_log.png
+      convolab filter photo.jpg -k sobel_x --stride 2 --padding valid --border reflect -o s2.png
+      convolab filter photo.jpg --lecture -o panel.png
+      convolab filter --dataset mnist --index 0 --lecture -o mnist_panel.png
+    """
+    from convolab.filters.figures import Panel, kernel_panel, lecture_panels, save_panels, size_label
+    from convolab.filters.images import save_image
+    from convolab.filters.kernels import canonical_name
+
+    if not lecture and not kernels:
+        raise UserError("give at least one --kernel NAME (see `convolab kernels`) or --lecture")
+    if lecture and kernels:
+        raise UserError("--lecture draws its own kernels; drop --kernel")
+    for name in kernels:
+        if name != "magnitude":
+            canonical_name(name)  # unknown names fail before any work, with the nearest names
+    _check_output(output)
+    pixels, label = _source_image(image, dataset, index, split, data_dir)
+    opts = {"stride": stride, "padding": padding, "border": border}
+    if lecture:
+        if stride != 1 or padding != "same":
+            raise UserError("--lecture shows stride 2 and 'valid' itself; drop --stride/--padding")
+        panels = lecture_panels(pixels, sigma=sigma, size=size, border=border)
+    else:
+        panels = [kernel_panel(pixels, name, sigma=sigma, size=size, **opts) for name in kernels]
+    if len(panels) == 1:
+        save_image(output, panels[0].image)
+    else:
+        if not lecture:
+            panels.insert(0, Panel(f"original ({label})\n{size_label(pixels)}", np.clip(pixels, 0.0, 1.0)))
+        save_panels(output, panels)
+    shapes = ", ".join(p.title.replace("\n", " ") for p in panels)
+    click.echo(f"wrote {output}: {shapes}")
+
+
+def _matrix_text(k: np.ndarray) -> str:
+    """Rows of a kernel, compact: integers as ints, others to 4 decimals."""
+    if np.allclose(k, np.round(k)):
+        return "\n".join(" ".join(f"{int(v):>3d}" for v in row) for row in np.round(k).astype(int))
+    return "\n".join(" ".join(f"{v:6.3f}" for v in row) for row in k)
+
+
+@click.command("kernels")
+@click.option("--sigma", type=float, default=None, help="Sigma for gaussian/log (defaults 1 and 2).")
+@click.option("--size", type=int, default=None, help="Size for box/gaussian/log.")
+def kernels_cmd(sigma: float | None, size: int | None) -> None:
+    """List the filter kernels with their matrices (cross-correlation: applied as written, not flipped).
+
+    Kernels over 7x7 are not printed; pass --size to see one in full.
+
+    \b
+    Examples:
+      convolab kernels
+      convolab kernels --sigma 0.8 --size 5
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from convolab.filters.kernels import KERNELS
+
+    table = Table(title="convolab kernels (cross-correlation; sobel_x > 0 where brighter to the right)")
+    for col in ("name", "size", "sum", "values", "what"):
+        table.add_column(col)
+    for name, spec in KERNELS.items():
+        k = spec.build(sigma, size)
+        values = _matrix_text(k) if max(k.shape) <= 7 else "(use --size 7 or less to print it)"
+        table.add_row(name, f"{k.shape[0]}x{k.shape[1]}", f"{k.sum():.4g}", values, spec.summary)
+    console = Console()
+    (console if console.is_terminal else Console(width=140)).print(table)
 
 
 def register(cli: click.Group) -> None:
     """Add this module's commands to ``cli``."""
+    cli.add_command(filter_cmd)
+    cli.add_command(kernels_cmd)
