@@ -1,7 +1,250 @@
-"""CLI commands: train (placeholder until the feature lands)."""
+"""CLI commands: train, evaluate, reconstruct, compare, figures (thin wrappers over convolab.train/report)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
 
 import click
+from click.core import ParameterSource
+
+from convolab.cli import UserError
+from convolab.runs import RESUME_OVERRIDES
+from convolab.trainconfig import LOSSES, TRAIN_SPLITS, TrainConfig
+
+OFFLINE_CANDIDATES = ("fashion-mnist", "mnist", "kmnist", "cifar10")
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def _offline_hint(exc: Any) -> str:
+    """One line for a missing dataset: what is missing and the choices that work on this machine."""
+    from convolab.data import resolve
+
+    name, split = exc.name, exc.split
+    choices = []
+    try:
+        if split == "train" and resolve(name, split="test") is not None:
+            choices.append(f"--train-split test (only {name}'s test split is here)")
+    except ValueError:
+        pass
+    for other in OFFLINE_CANDIDATES:
+        if other == name:
+            continue
+        try:
+            folder = resolve(other)
+        except ValueError:
+            continue
+        if folder is not None:
+            choices.append(f"--dataset {other} (found in {folder})")
+    choices.append(
+        f"--data-dir DIR (a folder with {name}'s IDX files; add --train-split test for a test split only)"
+    )
+    return f"dataset {name!r} ({split} split) is not on this machine and could not be downloaded; " + (
+        "offline choices: " + ", or ".join(choices)
+    )
+
+
+def _explicit(ctx: click.Context, names: list[str]) -> list[str]:
+    return [n for n in names if ctx.get_parameter_source(n) == ParameterSource.COMMANDLINE]
+
+
+TRAIN_HELP = """Train an autoencoder; with no options, the lecture's first model on MNIST.
+
+\b
+Examples:
+  convolab train                                   # seed-upsampling on MNIST, 10 epochs
+  convolab train --dataset fashion-mnist --epochs 5 --out runs/fashion
+  convolab train --data-dir ../shared/data/mnist-t10k --train-split test
+  convolab train --model seed-transpose --noise 0.3 # denoising
+  convolab train --resume runs/fashion --epochs 10   # continue (exactly) where it stopped
+
+Writes into the run folder: config.json, log.jsonl, checkpoints last/ and best/, summary.json and the
+figures (reconstructions.png, curves.png, feature_maps.png, kernels.png, latent_pca.png, denoising.png).
+Ctrl-C or SIGTERM saves `last` and exits with 130 / 143; --resume continues bitwise-exactly on CPU.
+"""
+
+
+@click.command("train", help=TRAIN_HELP)
+@click.option("--model", default="seed-upsampling", show_default=True, help="Zoo name or spec file.")
+@click.option("--dataset", default="mnist", show_default=True, help="mnist, fashion-mnist, kmnist, ...")
+@click.option("--data-dir", type=click.Path(), default=None, help="Folder holding the dataset's files.")
+@click.option(
+    "--train-split",
+    type=click.Choice(TRAIN_SPLITS),
+    default="train",
+    show_default=True,
+    help="Split to carve train/validation from; 'test' when only the test split exists (the held-out "
+    "validation part is then the evaluation set).",
+)
+@click.option("--val-fraction", type=float, default=0.1, show_default=True)
+@click.option("--limit", type=int, default=None, help="Use only the first N images of each split.")
+@click.option("--epochs", type=int, default=10, show_default=True)
+@click.option("--batch-size", type=int, default=256, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--loss", type=click.Choice(LOSSES), default="bce", show_default=True)
+@click.option("--noise", type=float, default=0.0, show_default=True, help="Denoising: input noise std.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option("--out", type=click.Path(), default=None, help="Run folder [runs/MODEL-DATASET-TIME].")
+@click.option("--overwrite", is_flag=True, help="Replace an existing run folder at --out.")
+@click.option("--resume", type=click.Path(), default=None, help="Continue the run in this folder.")
+@click.option(
+    "--checkpoint-every", type=int, default=100, show_default=True, help="Save `last` every N steps."
+)
+@click.option("--checkpoint-seconds", type=float, default=60.0, show_default=True, help="... or every S s.")
+@click.option("--log-every", type=int, default=20, show_default=True, help="Log the loss every N steps.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar or epoch lines.")
+@click.pass_context
+def train_cmd(ctx: click.Context, resume: str | None, overwrite: bool, quiet: bool, **opts: Any) -> None:
+    from convolab import train as tr
+    from convolab.data import DatasetNotFoundError
+
+    try:
+        if resume is not None:
+            fixed = _explicit(ctx, [k for k in opts if k not in RESUME_OVERRIDES])
+            if fixed or overwrite:
+                flags = ", ".join(
+                    "--" + k.replace("_", "-") for k in fixed + (["overwrite"] if overwrite else [])
+                )
+                raise UserError(f"--resume continues the stored configuration; drop {flags}")
+            overrides = {k: opts[k] for k in _explicit(ctx, list(RESUME_OVERRIDES))}
+            trainer = tr.resume(resume, overrides=overrides, quiet=quiet)
+        else:
+            trainer = tr.start(TrainConfig(**opts), overwrite=overwrite, quiet=quiet)
+        if not quiet:
+            click.echo(f"run folder: {trainer.run_dir}")
+        result = trainer.fit()
+    except DatasetNotFoundError as exc:
+        raise UserError(_offline_hint(exc)) from None
+    except tr.TrainingInterrupted as exc:
+        click.echo(str(exc), err=True)
+        raise click.exceptions.Exit(exc.exit_code) from None
+    except tr.NonFiniteLossError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise click.exceptions.Exit(1) from None
+    if not quiet:
+        _print_metrics(result.summary, title=f"{result.summary['model']} on {result.summary['eval_set']}")
+        click.echo(f"saved {result.run_dir} (figures: reconstructions.png, curves.png, ...)")
+
+
+def _print_metrics(report: dict[str, Any], title: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in ("", "BCE", "MSE", "PSNR (dB)", "SSIM"):
+        table.add_column(col, justify="right")
+    for label, m in (("model", report["metrics"]), ("mean image", report["baseline"])):
+        table.add_row(label, f"{m['bce']:.4f}", f"{m['mse']:.4f}", f"{m['psnr']:.2f}", f"{m['ssim']:.3f}")
+    _console().print(table)
+
+
+@click.command("evaluate")
+@click.argument("run", type=click.Path())
+@click.option("--dataset", default=None, help="Evaluate on this dataset's test split instead.")
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True)
+@click.option("--device", default="auto", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def evaluate_cmd(run: str, dataset: str | None, checkpoint: str, device: str, as_json: bool) -> None:
+    """Metrics of a trained run (BCE, MSE, PSNR, SSIM) against the mean-image baseline.
+
+    \b
+    Example:
+      convolab evaluate runs/fashion
+      convolab evaluate runs/fashion --dataset mnist --json
+    """
+    from convolab.report import evaluate_run
+
+    report = evaluate_run(run, dataset=dataset, which=checkpoint, device=device)
+    if as_json:
+        click.echo(json.dumps(report, indent=1))
+    else:
+        _print_metrics(report, title=f"{report['run']} on {report['eval_set']} ({report['n']} images)")
+
+
+@click.command("reconstruct")
+@click.argument("run", type=click.Path())
+@click.option("--images", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Image files.")
+@click.option("--dataset", default=None, help="Take the first --n test images of this dataset.")
+@click.option("--n", type=int, default=10, show_default=True)
+@click.option("-o", "--out", type=click.Path(), required=True, help="Figure to write (.png, .pdf, .svg).")
+@click.option("--device", default="auto", show_default=True)
+def reconstruct_cmd(
+    run: str, images: tuple[str, ...], dataset: str | None, n: int, out: str, device: str
+) -> None:
+    """Draw originals over their reconstructions by a trained run.
+
+    \b
+    Example:
+      convolab reconstruct runs/fashion -o recon.png
+      convolab reconstruct runs/fashion --images a.png b.png -o mine.png
+    """
+    from convolab.report import reconstruct
+
+    path = reconstruct(run, out, images=list(images) or None, dataset=dataset, n=n, device=device)
+    click.echo(f"wrote {path}")
+
+
+@click.command("compare")
+@click.argument("runs", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "-o", "--out", type=click.Path(), default=None, help="Figure: one row of reconstructions per run."
+)
+@click.option("--n", type=int, default=8, show_default=True, help="Images per row in the figure.")
+@click.option("--device", default="auto", show_default=True)
+@click.option("--json", "as_json", is_flag=True)
+def compare_cmd(runs: tuple[str, ...], out: str | None, n: int, device: str, as_json: bool) -> None:
+    """Compare trained runs on the same images: parameters, MACs, metrics, time per epoch.
+
+    \b
+    Example:
+      convolab compare runs/up runs/transpose runs/unpool -o compare.png
+    """
+    from rich.table import Table
+
+    from convolab.report import compare_runs
+
+    rows = compare_runs(list(runs), out=out, n=n, device=device)
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    table = Table()
+    for col in ("model", "run", "params", "MACs", "epochs", "s/epoch", "BCE", "MSE", "PSNR", "SSIM"):
+        table.add_column(col, justify="left" if col in ("model", "run") else "right")
+    for r in rows:
+        m = r["metrics"]
+        secs = r.get("seconds_per_epoch")
+        cells = [r["model"], Path(r["run"]).name, f"{r['params']:,}", f"{r['macs']:,}"]
+        cells += [str(r.get("epochs", "")), f"{secs:.1f}" if secs else ""]
+        cells += [f"{m['bce']:.4f}", f"{m['mse']:.4f}", f"{m['psnr']:.2f}", f"{m['ssim']:.3f}"]
+        table.add_row(*cells)
+    _console().print(table)
+    if out:
+        click.echo(f"wrote {out}")
+
+
+@click.command("figures")
+@click.argument("run", type=click.Path())
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True)
+def figures_cmd(run: str, checkpoint: str) -> None:
+    """(Re)draw every figure of a run into its folder.
+
+    \b
+    Example:
+      convolab figures runs/fashion
+    """
+    from convolab.report import make_figures
+
+    for name, path in make_figures(run, which=checkpoint).items():
+        click.echo(f"{name}: {path}")
 
 
 def register(cli: click.Group) -> None:
     """Add this module's commands to ``cli``."""
+    for cmd in (train_cmd, evaluate_cmd, reconstruct_cmd, compare_cmd, figures_cmd):
+        cli.add_command(cmd)

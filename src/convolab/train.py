@@ -1,0 +1,379 @@
+"""Training an autoencoder: the loop, validation every epoch, checkpoints, exact resume, clean stops.
+
+Determinism (why ``--resume`` is exact): nothing in the loop draws from the global RNG. The batch order
+of epoch e is a permutation from its own generator seeded by (seed, e); denoising noise of step s of
+epoch e comes from a generator seeded by (seed, e, s). A checkpoint stores the weights, Adam's state and
+(epoch, step within epoch), so a resumed run replays the same batches with the same state: on CPU the
+final weights are bitwise equal to an uninterrupted run (tests/test_train_resume.py).
+
+Stops: SIGINT (Ctrl-C) and SIGTERM finish the current step, save ``last`` and raise
+``TrainingInterrupted`` (the CLI exits 130 / 143, the shell convention 128 + signal). A NaN/Inf loss
+raises ``NonFiniteLossError`` before anything non-finite is saved: losses are checked (one device sync)
+every ``log_every`` steps and before every checkpoint, so the last checkpoint on disk is always good.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from convolab import fastpath
+from convolab.checkpoint import check_weights, restore_rng
+from convolab.metrics import baseline_metrics, is_better, metrics_of
+from convolab.progress import TrainProgress
+from convolab.runlog import (
+    CONFIG_FILE,
+    LOG_FILE,
+    SUMMARY_FILE,
+    RunLog,
+    check_run_dir,
+    prepare_run_dir,
+    write_json,
+)
+from convolab.runs import RunData, build_model, load_run_data, model_info, open_resume, save_run_checkpoint
+from convolab.trainconfig import TrainConfig, resolve_device
+
+# Keras's Adam: beta_1=0.9, beta_2=0.999, epsilon=1e-7 (PyTorch's default epsilon is 1e-8).
+ADAM_BETAS = (0.9, 0.999)
+ADAM_EPS = 1e-7
+EVAL_BATCH = 1024
+
+
+class TrainingInterrupted(Exception):
+    """SIGINT/SIGTERM stopped training after saving ``last``; ``exit_code`` is 128 + the signal."""
+
+    def __init__(self, signum: int, checkpoint: Path) -> None:
+        self.signum = signum
+        self.checkpoint = checkpoint
+        self.exit_code = 128 + signum
+        name = signal.Signals(signum).name
+        super().__init__(
+            f"{name}: stopped and saved {checkpoint}; continue with --resume {checkpoint.parent}"
+        )
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or Inf; the last checkpoint on disk predates it."""
+
+
+@dataclass
+class TrainResult:
+    """What a finished run produced (also written to ``summary.json``)."""
+
+    run_dir: Path
+    history: list[dict[str, Any]]
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def derive_seed(seed: int, *parts: object) -> int:
+    """A 63-bit seed for one purpose, e.g. ``derive_seed(0, "perm", epoch)``: independent streams."""
+    digest = hashlib.sha256(":".join(str(p) for p in (seed, *parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The batch order of ``epoch``: a permutation of ``range(n)`` that depends only on (seed, epoch)."""
+    gen = torch.Generator().manual_seed(derive_seed(seed, "perm", epoch))
+    return torch.randperm(n, generator=gen)
+
+
+def add_noise(x: torch.Tensor, std: float, seed: int) -> torch.Tensor:
+    """Gaussian noise of ``std`` from a generator seeded by ``seed``, added and clipped to [0, 1]."""
+    gen = torch.Generator(device=x.device).manual_seed(seed)
+    noise = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+    return (x + std * noise).clamp_(0.0, 1.0)
+
+
+class Trainer:
+    """Holds the state of one run; ``fit()`` trains to ``config.epochs``. Build with ``start``/``resume``."""
+
+    def __init__(
+        self, config: TrainConfig, run_dir: Path, data: RunData, *, spec: Any = None, quiet: bool = False
+    ) -> None:
+        self.config = config
+        self.run_dir = run_dir
+        self.device = resolve_device(config.device)
+        self.data = data
+        self.quiet = quiet
+        self.figures = True  # draw the run's figures at the end (tests switch it off for speed)
+        self.model = build_model(config.model if spec is None else spec, config.seed, data.shape)
+        self.spec = self.model.to_spec().to_dict()
+        fastpath.prepare(self.model, self.device)
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=config.lr, betas=ADAM_BETAS, eps=ADAM_EPS
+        )
+        self.step_fn = fastpath.TrainStep(self.model, self.optimizer, config.loss)
+        self.train_x = fastpath.to_layout(data.train, self.device)  # (N, C, H, W), whole split on device
+        self.val_x = data.val.to(self.device)
+        self.val_in = (
+            add_noise(self.val_x, config.noise, derive_seed(config.seed, "val-noise"))
+            if config.noise
+            else self.val_x
+        )
+        self.epoch = 0  # completed epochs
+        self.step = 0  # completed steps within the current epoch
+        self.global_step = 0
+        self.history: list[dict[str, Any]] = []
+        self.best: dict[str, Any] = {"metric": f"val_{config.loss}", "value": None, "epoch": None}
+        self.baseline = baseline_metrics(data.mean_image, self.val_x)
+        self.epoch_loss = [0.0, 0]  # sum of step losses, steps (this epoch, checked finite)
+        self.epoch_seconds = 0.0  # training time of this epoch so far (kept across resume)
+        self._pending = torch.zeros(
+            (), dtype=torch.float64, device=self.device
+        )  # unchecked loss sum (float64: exact, so resume gives the same epoch losses)
+        self._pending_n = 0
+        self.stop_signal: int | None = None
+        self.log = RunLog(run_dir / LOG_FILE)
+        self.last_save = time.monotonic()
+
+    # -- state ------------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """The JSON part of a checkpoint."""
+        from convolab.checkpoint import rng_state
+
+        return {
+            "spec": self.spec,
+            "config": self.config.to_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "global_step": self.global_step,
+            "epoch_loss": list(self.epoch_loss),
+            "epoch_seconds": self.epoch_seconds,
+            "rng": rng_state(),
+            "history": self.history,
+            "best": self.best,
+            "baseline": self.baseline,
+        }
+
+    def load_state(self, ckpt: Any) -> None:
+        """Continue from a loaded checkpoint (weights, optimizer, counters, history)."""
+        check_weights(self.model, ckpt.weights, ckpt.path)
+        self.model.load_state_dict(ckpt.weights)
+        if ckpt.optimizer is None:
+            raise ValueError(f"checkpoint {ckpt.path} has no optimizer state; it cannot be resumed")
+        self.optimizer.load_state_dict(ckpt.optimizer)
+        st = ckpt.state
+        self.epoch, self.step, self.global_step = int(st["epoch"]), int(st["step"]), int(st["global_step"])
+        self.epoch_loss = [float(st.get("epoch_loss", [0.0, 0])[0]), int(st.get("epoch_loss", [0.0, 0])[1])]
+        self.epoch_seconds = float(st.get("epoch_seconds", 0.0))
+        self.history = list(st.get("history", []))
+        self.best = dict(st.get("best", self.best))
+        restore_rng(st.get("rng", {}))
+
+    def save(self, which: str) -> Path:
+        path = save_run_checkpoint(
+            self.run_dir / which, self.model, self.state(), self.optimizer.state_dict()
+        )
+        self.last_save = time.monotonic()
+        return path
+
+    # -- loss bookkeeping -----------------------------------------------------------------------------
+    def check_losses(self) -> float | None:
+        """Sync the pending losses; raise NonFiniteLossError on NaN/Inf. Returns their mean."""
+        if self._pending_n == 0:
+            return None
+        total = float(self._pending)
+        n = self._pending_n
+        if not math.isfinite(total):
+            self.log.write("stop", reason="non-finite loss", epoch=self.epoch, step=self.step, loss=total)
+            last = self.run_dir / "last"
+            keep = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was saved"
+            raise NonFiniteLossError(
+                f"loss became {total} at epoch {self.epoch + 1}, step {self.step}; training stopped "
+                f"({keep}); try a smaller --lr"
+            )
+        self.epoch_loss[0] += total
+        self.epoch_loss[1] += n
+        self._pending.zero_()
+        self._pending_n = 0
+        return total / n
+
+    # -- the loop -----------------------------------------------------------------------------------
+    def steps_per_epoch(self) -> int:
+        return math.ceil(self.train_x.shape[0] / self.config.batch_size)
+
+    def run_epoch(self, progress: TrainProgress) -> None:
+        """Train the remaining steps of epoch ``self.epoch``; stops early (saved) on a signal."""
+        cfg, bs = self.config, self.config.batch_size
+        perm = epoch_permutation(self.train_x.shape[0], cfg.seed, self.epoch).to(self.device)
+        tick = time.perf_counter()
+        for step in range(self.step, self.steps_per_epoch()):
+            target = self.train_x[perm[step * bs : (step + 1) * bs]]  # (B, C, H, W)
+            x = (
+                add_noise(target, cfg.noise, derive_seed(cfg.seed, "noise", self.epoch, step))
+                if cfg.noise
+                else target
+            )
+            self._pending += self.step_fn(x, target)
+            self._pending_n += 1
+            self.step, self.global_step = step + 1, self.global_step + 1
+            if self.global_step % cfg.log_every == 0:
+                mean = self.check_losses()
+                self.log.write(
+                    "step", epoch=self.epoch + 1, step=self.step, global_step=self.global_step, loss=mean
+                )
+                progress.update(self.step, loss=mean)
+            else:
+                progress.update(self.step)
+            if self.stop_signal is not None or self._checkpoint_due():
+                self.check_losses()
+                self.epoch_seconds += time.perf_counter() - tick
+                tick = time.perf_counter()
+                path = self.save("last")
+                if self.stop_signal is not None:
+                    self.log.write("interrupt", signal=self.stop_signal, epoch=self.epoch, step=self.step)
+                    raise TrainingInterrupted(self.stop_signal, path)
+        self.check_losses()
+        self.epoch_seconds += time.perf_counter() - tick
+
+    def _checkpoint_due(self) -> bool:
+        cfg = self.config
+        by_steps = cfg.checkpoint_every > 0 and self.global_step % cfg.checkpoint_every == 0
+        by_time = cfg.checkpoint_seconds > 0 and time.monotonic() - self.last_save >= cfg.checkpoint_seconds
+        return by_steps or by_time
+
+    def end_epoch(self) -> dict[str, Any]:
+        """Validate, record the epoch, save ``last`` (and ``best`` when it improved)."""
+        recon = fastpath.predict(self.model, self.val_in, EVAL_BATCH)
+        val = metrics_of(recon, self.val_x)
+        n_train = self.train_x.shape[0]
+        record = {
+            "epoch": self.epoch + 1,
+            "train_loss": self.epoch_loss[0] / max(self.epoch_loss[1], 1),
+            "val": val,
+            "seconds": round(self.epoch_seconds, 3),
+            "images_per_second": round(n_train / self.epoch_seconds, 1) if self.epoch_seconds > 0 else None,
+        }
+        self.history.append(record)
+        self.epoch, self.step = self.epoch + 1, 0
+        self.epoch_loss, self.epoch_seconds = [0.0, 0], 0.0
+        self.log.write("epoch", **record)
+        value = val[self.config.loss]
+        improved = is_better(self.config.loss, value, self.best["value"])
+        if improved:
+            self.best = {"metric": f"val_{self.config.loss}", "value": value, "epoch": self.epoch}
+        self.save("last")
+        if improved:
+            self.save("best")
+        return record
+
+    def fit(self) -> TrainResult:
+        """Train until ``config.epochs`` epochs are complete, then evaluate and draw the figures."""
+        total = self.config.epochs
+        try:
+            with _catch_signals(self), TrainProgress(self.steps_per_epoch(), quiet=self.quiet) as progress:
+                while self.epoch < total:
+                    progress.start_epoch(self.epoch + 1, total, self.step, self.config.batch_size)
+                    self.run_epoch(progress)
+                    record = self.end_epoch()
+                    progress.end_epoch(record, self.baseline)
+            return self.finish()
+        finally:
+            self.log.close()
+
+    def finish(self) -> TrainResult:
+        """Test metrics of the best checkpoint against the mean-image baseline; summary and figures."""
+        from convolab.checkpoint import load_checkpoint
+        from convolab.report import make_figures
+
+        best = load_checkpoint(self.run_dir / "best", with_optimizer=False)
+        self.model.load_state_dict(best.weights)
+        ev_in = self.data.eval_images
+        if self.config.noise:
+            ev_in = add_noise(ev_in, self.config.noise, derive_seed(self.config.seed, "eval-noise"))
+        recon = fastpath.predict(self.model, ev_in, EVAL_BATCH)
+        summary = {
+            "eval_set": self.data.eval_name,
+            "n_eval": int(self.data.eval_images.shape[0]),
+            "metrics": metrics_of(recon, self.data.eval_images),
+            "baseline": baseline_metrics(self.data.mean_image, self.data.eval_images),
+            "best_epoch": self.best["epoch"],
+            "epochs": self.epoch,
+            **model_info(self.model),
+            "seconds_per_epoch": _median([h["seconds"] for h in self.history]),
+        }
+        write_json(self.run_dir / SUMMARY_FILE, summary)
+        self.log.write("summary", **summary)
+        self.log.close()
+        if self.figures:
+            make_figures(self.run_dir, model=self.model, data=self.data)
+        return TrainResult(self.run_dir, self.history, summary)
+
+
+def _median(xs: list[float]) -> float | None:
+    xs = sorted(x for x in xs if x)
+    return xs[len(xs) // 2] if xs else None
+
+
+@contextmanager
+def _catch_signals(trainer: Trainer):
+    """SIGINT/SIGTERM set ``trainer.stop_signal`` (the loop saves and stops); a second one aborts."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signums = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.getsignal(s) for s in signums}
+
+    def handler(signum: int, frame: object) -> None:
+        if trainer.stop_signal is not None:
+            raise KeyboardInterrupt  # second signal: the user insists
+        trainer.stop_signal = signum
+
+    for s in signums:
+        signal.signal(s, handler)
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def start(
+    config: TrainConfig, *, overwrite: bool = False, quiet: bool = False, figures: bool = True
+) -> Trainer:
+    """A fresh run: validate the config, load the data, create the run folder, build the model."""
+    config.validate()
+    out = Path(config.out) if config.out else config.default_out()
+    config.out = str(out)
+    check_run_dir(out, overwrite=overwrite)
+    data = load_run_data(config)  # before creating the folder: a missing dataset leaves nothing behind
+    run_dir = prepare_run_dir(out, overwrite=overwrite)
+    write_json(run_dir / CONFIG_FILE, config.to_dict())
+    trainer = Trainer(config, run_dir, data, quiet=quiet)
+    trainer.figures = figures
+    trainer.log.write("start", config=config.to_dict(), **model_info(trainer.model))
+    return trainer
+
+
+def resume(
+    run: str | Path, *, overrides: dict[str, Any] | None = None, quiet: bool = False, figures: bool = True
+) -> Trainer:
+    """Continue a run from its ``last`` checkpoint; ``overrides`` may change epochs, device, checkpointing."""
+    ckpt, config = open_resume(run, overrides or {})
+    if ckpt.state["epoch"] >= config.epochs and ckpt.state["step"] == 0:
+        raise ValueError(
+            f"run {ckpt.path.parent} already finished {ckpt.state['epoch']} epochs; "
+            f"pass --epochs N (more than {ckpt.state['epoch']}) to train further"
+        )
+    data = load_run_data(config)
+    trainer = Trainer(config, ckpt.path.parent, data, spec=ckpt.spec, quiet=quiet)
+    trainer.figures = figures
+    trainer.load_state(ckpt)
+    trainer.log.write("resume", epoch=trainer.epoch, step=trainer.step, global_step=trainer.global_step)
+    return trainer
+
+
+def train(
+    config: TrainConfig, *, overwrite: bool = False, quiet: bool = False, figures: bool = True
+) -> TrainResult:
+    """Train a fresh run to the end (see ``TrainConfig``). Example: ``train(TrainConfig(epochs=1))``."""
+    return start(config, overwrite=overwrite, quiet=quiet, figures=figures).fit()

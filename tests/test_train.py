@@ -1,0 +1,180 @@
+"""The training loop on a tiny model and synthetic data: outputs, determinism, stops, resume, refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import pytest
+import torch
+
+from convolab import train as tr
+from convolab.checkpoint import load_checkpoint
+from convolab.runlog import read_log
+from train_support import tiny_config
+
+
+def _weights(run_dir, which="last"):
+    return load_checkpoint(run_dir / which).weights
+
+
+def test_train_writes_the_run_folder_and_learns(tmp_path):
+    res = tr.train(tiny_config(tmp_path, epochs=3), quiet=True)
+    run = res.run_dir
+    for name in ("config.json", "log.jsonl", "summary.json", "reconstructions.png", "curves.png",
+                 "feature_maps.png", "kernels.png", "latent_pca.png"):  # fmt: skip
+        assert (run / name).exists(), name
+    assert not (run / "denoising.png").exists()
+    losses = [h["train_loss"] for h in res.history]
+    assert losses[-1] < losses[0]
+    log = read_log(run / "log.jsonl")
+    kinds = [r["kind"] for r in log]
+    assert kinds[0] == "start" and kinds.count("epoch") == 3 and kinds[-1] == "summary"
+    assert {"step", "epoch"} <= set(kinds)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["eval_set"] == "test" and summary["params"] == 77 and summary["n_eval"] == 40
+    assert set(summary["metrics"]) == {"bce", "mse", "psnr", "ssim"}
+    best = load_checkpoint(run / "best").state
+    assert best["best"]["epoch"] == summary["best_epoch"]
+    assert load_checkpoint(run / "last").state["epoch"] == 3
+
+
+def test_same_seed_same_weights_other_seed_differs(tmp_path):
+    a = tr.train(
+        tiny_config(tmp_path / "a", epochs=1, out=str(tmp_path / "a" / "run")), quiet=True, figures=False
+    )
+    b = tr.train(
+        tiny_config(tmp_path / "b", epochs=1, out=str(tmp_path / "b" / "run")), quiet=True, figures=False
+    )
+    c = tr.train(
+        tiny_config(tmp_path / "c", epochs=1, seed=1, out=str(tmp_path / "c" / "run")),
+        quiet=True,
+        figures=False,
+    )
+    wa, wb, wc = _weights(a.run_dir), _weights(b.run_dir), _weights(c.run_dir)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert not all(torch.equal(wa[k], wc[k]) for k in wa)
+
+
+def test_batch_order_and_noise_streams():
+    p0 = tr.epoch_permutation(100, 0, 0)
+    assert torch.equal(p0, tr.epoch_permutation(100, 0, 0))
+    assert sorted(p0.tolist()) == list(range(100))
+    assert not torch.equal(p0, tr.epoch_permutation(100, 0, 1))
+    assert not torch.equal(p0, tr.epoch_permutation(100, 1, 0))
+    assert tr.derive_seed(0, "noise", 1, 2) != tr.derive_seed(0, "noise", 2, 1)
+    x = torch.full((2, 1, 4, 4), 0.5)
+    n1, n2 = tr.add_noise(x, 1.0, 7), tr.add_noise(x, 1.0, 7)
+    assert torch.equal(n1, n2) and n1.min() >= 0 and n1.max() <= 1 and not torch.equal(n1, x)
+
+
+def _signal_after(trainer, k, signum):
+    """Wrap the step so that the process receives ``signum`` during step ``k`` (a real signal)."""
+    inner, calls = trainer.step_fn, [0]
+
+    def step(x, target):
+        calls[0] += 1
+        if calls[0] == k:
+            os.kill(os.getpid(), signum)
+        return inner(x, target)
+
+    trainer.step_fn = step
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_saves_last_and_resume_is_exact(tmp_path, signum, code):
+    ref = tr.train(
+        tiny_config(tmp_path / "ref", out=str(tmp_path / "ref" / "run")), quiet=True, figures=False
+    )
+    cfg = tiny_config(tmp_path / "cut", out=str(tmp_path / "cut" / "run"))
+    trainer = tr.start(cfg, quiet=True, figures=False)
+    _signal_after(trainer, 13, signum)  # mid-epoch 2 (9 steps per epoch)
+    with pytest.raises(tr.TrainingInterrupted) as info:
+        trainer.fit()
+    assert info.value.exit_code == code and "--resume" in str(info.value)
+    state = load_checkpoint(trainer.run_dir / "last").state
+    assert (state["epoch"], state["step"], state["global_step"]) == (1, 4, 13)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    tr.resume(trainer.run_dir, quiet=True, figures=False).fit()
+    got, want = _weights(trainer.run_dir), _weights(ref.run_dir)
+    assert all(torch.equal(got[k], want[k]) for k in want)
+    assert [h["train_loss"] for h in load_checkpoint(trainer.run_dir / "last").state["history"]] == [
+        h["train_loss"] for h in ref.history
+    ]
+
+
+def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
+    trainer = tr.start(tiny_config(tmp_path, epochs=3), quiet=True, figures=False)
+    inner, calls = trainer.step_fn, [0]
+
+    def step(x, target):
+        calls[0] += 1
+        loss = inner(x, target)
+        if calls[0] >= 12:
+            with torch.no_grad():
+                for p in trainer.model.parameters():
+                    p.fill_(float("nan"))
+            return torch.tensor(float("nan"))
+        return loss
+
+    trainer.step_fn = step
+    with pytest.raises(tr.NonFiniteLossError, match="nan.*last good checkpoint"):
+        trainer.fit()
+    ck = load_checkpoint(trainer.run_dir / "last")
+    assert ck.state["epoch"] == 1  # saved at the end of epoch 1, nothing after
+    assert all(torch.isfinite(w).all() for w in ck.weights.values())
+    assert read_log(trainer.run_dir / "log.jsonl")[-1]["reason"] == "non-finite loss"
+
+
+def test_step_checkpoints(tmp_path):
+    trainer = tr.start(tiny_config(tmp_path, epochs=1, checkpoint_every=4), quiet=True, figures=False)
+    saves = []
+    orig = trainer.save
+    trainer.save = lambda which: saves.append((which, trainer.global_step)) or orig(which)
+    trainer.fit()
+    assert ("last", 4) in saves and ("last", 8) in saves and ("last", 9) in saves and ("best", 9) in saves
+
+
+def test_denoising_run_draws_the_noisy_rows(tmp_path):
+    res = tr.train(tiny_config(tmp_path, epochs=1, noise=0.3), quiet=True)
+    assert (res.run_dir / "denoising.png").exists()
+
+
+def test_refusals(tmp_path):
+    cfg = tiny_config(tmp_path, epochs=1)
+    tr.train(cfg, quiet=True, figures=False)
+    with pytest.raises(ValueError, match="already exists.*--resume"):
+        tr.start(tiny_config(tmp_path, epochs=1), quiet=True, figures=False)
+    tr.start(tiny_config(tmp_path, epochs=1), overwrite=True, quiet=True, figures=False).log.close()
+    other = tmp_path / "notarun"
+    other.mkdir()
+    (other / "precious.txt").write_text("keep")
+    with pytest.raises(ValueError, match="not a convolab run"):
+        tr.start(tiny_config(tmp_path, out=str(other)), overwrite=True, quiet=True, figures=False)
+    assert (other / "precious.txt").exists()
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    with pytest.raises(ValueError, match="is a file"):
+        tr.start(tiny_config(tmp_path, out=str(afile)), quiet=True, figures=False)
+    for bad in ({"epochs": -1}, {"batch_size": 0}, {"loss": "l1"}, {"device": "tpu"}, {"lr": 0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            tr.start(tiny_config(tmp_path, **bad), quiet=True, figures=False)
+
+
+def test_resume_refusals(tmp_path):
+    cfg = tiny_config(tmp_path, epochs=1)
+    tr.train(cfg, quiet=True, figures=False)
+    with pytest.raises(ValueError, match="already finished 1 epochs"):
+        tr.resume(cfg.out, quiet=True, figures=False)
+    with pytest.raises(ValueError, match="cannot change"):
+        tr.resume(cfg.out, overrides={"lr": 0.5}, quiet=True, figures=False)
+    with pytest.raises(ValueError, match="no such run"):
+        tr.resume(tmp_path / "missing", quiet=True, figures=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no checkpoint"):
+        tr.resume(tmp_path / "empty", quiet=True, figures=False)
+    res = tr.resume(
+        cfg.out, overrides={"epochs": 2}, quiet=True, figures=False
+    ).fit()  # extending a finished run works
+    assert [h["epoch"] for h in res.history] == [1, 2]
