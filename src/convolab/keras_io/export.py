@@ -9,6 +9,7 @@ exporter of recent PyTorch also needs ``onnxscript``).
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,9 @@ def _onnx(model: torch.nn.Module, path: Path, example: torch.Tensor, checks: lis
     except ImportError:
         raise ImportError("ONNX export needs onnx and onnxruntime: pip install 'convolab[onnx]'") from None
     batch = torch.export.Dim("batch", min=1)
+    onnx_log = logging.getLogger("torch.onnx")
+    level = onnx_log.level
+    onnx_log.setLevel(logging.ERROR)  # "torchvision is not installed" notes from the op registry
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # exporter chatter (deprecations inside torch.onnx/onnxscript)
         program = torch.onnx.export(
@@ -98,6 +102,7 @@ def _onnx(model: torch.nn.Module, path: Path, example: torch.Tensor, checks: lis
             verbose=False,
         )
         program.save(str(path))
+    onnx_log.setLevel(level)
     onnx.checker.check_model(onnx.load(str(path)))
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
@@ -111,12 +116,13 @@ def _onnx(model: torch.nn.Module, path: Path, example: torch.Tensor, checks: lis
 
 
 def _torchscript(model: torch.nn.Module, path: Path, example: torch.Tensor, checks: list[torch.Tensor]):
+    # torch 2.13 deprecates torch.jit (DeprecationWarning on load) in favour of torch.export; TorchScript
+    # is still what C++ (libtorch) and many serving stacks load, so it stays, with the warning silenced.
     with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tracer warnings about Python ints from shapes
+        warnings.simplefilter("ignore")  # also tracer warnings about Python ints taken from shapes
         traced = torch.jit.trace(model, example, check_trace=False)
-    traced.save(str(path))
-    buf = io.BytesIO(path.read_bytes())
-    loaded = torch.jit.load(buf, map_location="cpu")
+        traced.save(str(path))
+        loaded = torch.jit.load(io.BytesIO(path.read_bytes()), map_location="cpu")
     diff = 0.0
     with torch.no_grad():
         for x in checks:
