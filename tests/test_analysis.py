@@ -100,7 +100,8 @@ def test_input_override_and_sources_agree(tmp_path):
     for source in ("seed-upsampling", spec, spec.to_dict(), str(path)):
         assert analyze(source).total_params == 3369
     big = analyze("chollet", (1, 56, 56))
-    assert big.input_shape == (1, 56, 56) and big.layers[-1].output_shape == (1, 52, 52)  # 56-28-14-7, 14-28-26-52
+    # 56 -> 28 -> 14 -> 7 down, 7 -> 14 -> 28 -> 26 ('valid') -> 52 up
+    assert big.input_shape == (1, 56, 56) and big.layers[-1].output_shape == (1, 52, 52)
 
 
 @pytest.mark.parametrize(
