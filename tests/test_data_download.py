@@ -82,7 +82,7 @@ def test_failure_leaves_nothing(server, tmp_path, mode, reason):
     dest = tmp_path / "cache"
     with pytest.raises(DownloadError) as info:
         fetch(server, [mode], dest)
-    assert list(dest.iterdir()) == []  # not even a .part file
+    assert not dest.exists()  # not even a .part file (nor the folder this download created)
     ((url, why),) = info.value.attempts
     assert url == f"{server}/{mode}/blob.bin" and reason in why
     assert url in str(info.value)
@@ -94,7 +94,7 @@ def test_timeout(server, tmp_path):
     with pytest.raises(DownloadError, match="timed out"):
         fetch(server, ["slow"], dest, timeout=0.2)
     assert time.perf_counter() - t0 < 1.0
-    assert list(dest.iterdir()) == []
+    assert not dest.exists()
 
 
 def test_first_mirror_down_second_good(server, tmp_path):
@@ -154,3 +154,22 @@ def test_load_dataset_failed_download_names_urls_and_fixes(server, isolated, mon
         assert fix in msg
     cache = isolated / "xdg" / "convolab" / "kmnist"
     assert not cache.exists() or list(cache.iterdir()) == []
+
+
+def test_refused_connection_is_not_retried_and_leaves_no_folder(tmp_path):
+    # Port 9 (discard) on 127.0.0.1 refuses at once; retrying would only add the backoff.
+    t0 = time.perf_counter()
+    with pytest.raises(DownloadError, match="127.0.0.1:9/blob.bin: unreachable") as info:
+        download_file(SPEC, ["http://127.0.0.1:9/"], tmp_path / "new", retries=3, backoff=5.0, progress=False)
+    assert len(info.value.attempts) == 1 and time.perf_counter() - t0 < 2.0
+    assert not (tmp_path / "new").exists()
+
+
+def test_repeated_outcomes_are_shown_once():
+    err = DownloadError(
+        "f.gz", [("http://a/f.gz", "timed out")] * 3 + [("http://b/f.gz", "HTTP 404 Not Found")]
+    )
+    assert (
+        str(err)
+        == "could not download f.gz (http://a/f.gz: timed out (x3); http://b/f.gz: HTTP 404 Not Found)"
+    )

@@ -67,6 +67,17 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _transient(exc: BaseException) -> bool:
+    """Worth another try: timeouts, truncated or reset transfers, 5xx. Not DNS failures, refusals, 4xx."""
+    if isinstance(exc, urllib.error.HTTPError):
+        return exc.code >= 500
+    if isinstance(exc, urllib.error.URLError):
+        exc = exc.reason if isinstance(exc.reason, BaseException) else exc
+    if isinstance(exc, (socket.gaierror, ConnectionRefusedError, urllib.error.URLError)):
+        return False
+    return isinstance(exc, (TimeoutError, ConnectionError, http.client.HTTPException, OSError))
+
+
 def _attempt(url: str, dest: Path, spec: FileSpec, timeout: float, progress: Progress | None) -> None:
     """One try: temp file -> verify -> os.replace. The temp file never survives a failure."""
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
@@ -108,6 +119,7 @@ def download_file(
     Raises:
         DownloadError: every mirror failed; ``attempts`` names each URL and why.
     """
+    created = not dest_dir.exists()
     dest_dir.mkdir(parents=True, exist_ok=True)
     dest = dest_dir / spec.name
     attempts: list[tuple[str, str]] = []
@@ -132,12 +144,12 @@ def download_file(
                 except _Mismatch as exc:
                     attempts.append((url, str(exc)))
                     break  # the mirror serves other bytes: retrying will not help
-                except urllib.error.HTTPError as exc:
-                    attempts.append((url, _reason(exc)))
-                    if exc.code < 500:
-                        break  # 404 and friends are permanent
                 except (OSError, http.client.HTTPException) as exc:
                     attempts.append((url, _reason(exc)))
+                    if not _transient(exc):
+                        break  # 404, unknown host, refused: another try gives the same answer
                 if n < retries:
                     time.sleep(backoff * (n + 1))
+    if created and not any(dest_dir.iterdir()):
+        dest_dir.rmdir()  # leave no trace of a failed first download
     raise DownloadError(spec.name, attempts)

@@ -3,6 +3,17 @@
 from __future__ import annotations
 
 
+def _collapse(attempts: list[tuple[str, str]]) -> list[str]:
+    """``url: reason`` items, repeated tries of the same URL with the same outcome shown once (xN)."""
+    out: list[str] = []
+    counts: dict[tuple[str, str], int] = {}
+    for item in attempts:
+        counts[item] = counts.get(item, 0) + 1
+    for (url, reason), n in counts.items():
+        out.append(f"{url}: {reason}" + (f" (x{n})" if n > 1 else ""))
+    return out
+
+
 class DownloadError(OSError):
     """Every mirror failed for one file; ``attempts`` lists ``(url, reason)`` in the order tried."""
 
@@ -10,7 +21,7 @@ class DownloadError(OSError):
         self.filename = filename
         self.attempts = list(attempts)
         self.hint = hint
-        tried = "; ".join(f"{url}: {reason}" for url, reason in attempts) or "no mirror configured"
+        tried = "; ".join(_collapse(attempts)) or "no mirror configured"
         super().__init__(f"could not download {filename} ({tried})" + (f"; fix: {hint}" if hint else ""))
 
     def __str__(self) -> str:  # OSError.__str__ would prefix an errno

@@ -182,7 +182,7 @@ def load_dataset(
         try:
             folder = fetch(name, data_dir=data_dir, splits=(split,))
         except DownloadError as exc:
-            tried += [(url, why) for url, why in exc.attempts]
+            tried += list(dict.fromkeys(exc.attempts))  # each URL and outcome once
     if folder is None:
         raise _not_found(spec, split, data_dir, tried, partial)
     read = _read_idx_split if spec.kind == "idx" else _read_cifar_split
