@@ -83,10 +83,15 @@ def run_filter(image: np.ndarray, kernel: np.ndarray, stride: int, padding: str,
     """The filter on the shared convolution core (TF-exact 'same'/'valid', border mode for 'same')."""
     from convolab.layers.functional import conv2d
 
+    (h, w), (kh, kw) = image.shape, kernel.shape
+    if padding == "valid" and (kh > h or kw > w):
+        raise ApiError(f"a {kh}x{kw} kernel does not fit a {h}x{w} image with padding 'valid'")
+    if padding == "same" and border == "reflect" and (kh // 2 >= h or kw // 2 >= w):
+        raise ApiError(f"border 'reflect' needs the image ({h}x{w}) larger than half the kernel ({kh}x{kw})")
     x = torch.as_tensor(image, dtype=torch.float32)[None, None]  # (1, 1, H, W)
-    w = torch.as_tensor(kernel, dtype=torch.float32)[None, None]  # (1, 1, kh, kw)
+    k = torch.as_tensor(kernel, dtype=torch.float32)[None, None]  # (1, 1, kh, kw)
     with torch.no_grad():
-        y = conv2d(x, w, stride=(stride, stride), padding=padding, pad_mode=border)
+        y = conv2d(x, k, stride=(stride, stride), padding=padding, pad_mode=border)
     return y[0, 0].numpy()
 
 
@@ -97,7 +102,8 @@ def filter_request(app: Any, body: dict[str, Any]) -> dict[str, Any]:
     else:
         name = get_choice(body, "dataset", "mnist", dataset_names())
         image = dataset_image(app, name, get_int(body, "index", 0, 0, 10**7))
-    size = get_int(body, "size", 3, 1, MAX_KERNEL)
+    # size absent or null: the kernel's own default (box 3; gaussian and log from sigma, radius 4 sigma)
+    size = None if body.get("size") is None else get_int(body, "size", 3, 1, MAX_KERNEL)
     sigma = get_float(body, "sigma", 1.0, 0.05, 10.0)
     stride = get_int(body, "stride", 1, 1, 16)
     padding = get_choice(body, "padding", "same", ("same", "valid"))
@@ -120,7 +126,7 @@ def filter_request(app: Any, body: dict[str, Any]) -> dict[str, Any]:
         "output": shown,
         "output_shape": list(out.shape),
         "range": [round(lo, 4), round(hi, 4)],
-        "settings": {"size": size, "sigma": sigma, "stride": stride, "padding": padding, "border": border},
+        "settings": {"size": int(kernel.shape[0]), "sigma": sigma, "stride": stride, "padding": padding, "border": border},
     }
 
 

@@ -10,7 +10,7 @@
   function settings() {
     const body = {
       kernel: $("flt-kernel").value,
-      size: Number($("flt-size").value),
+      size: $("flt-size").value === "" ? null : Number($("flt-size").value),
       sigma: Number($("flt-sigma").value),
       stride: Number($("flt-stride").value),
       padding: $("flt-padding").value,

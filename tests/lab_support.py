@@ -1,0 +1,88 @@
+"""Helpers shared by the lab's API tests and browser tests (tests/test_lab_*.py, tests/e2e/)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def mnist_t10k() -> Path:
+    """The real MNIST test split, where tests/conftest.py looks for it (../shared/data by default)."""
+    root = Path(__file__).resolve().parents[1]
+    return Path(os.environ.get("CONVOLAB_SHARED_DATA", root.parent / "shared" / "data")) / "mnist-t10k"
+
+
+def have_mnist_t10k() -> bool:
+    return (mnist_t10k() / "t10k-images-idx3-ubyte.gz").exists()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class LiveServer:
+    """A real uvicorn server for ``app`` on a free port, in a background thread of this process."""
+
+    def __init__(self, app) -> None:
+        import uvicorn
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the lab server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def make_tiny_run(runs: Path, data_dir: Path, name: str = "tiny") -> Path:
+    """A real two-epoch run of the lecture's model on 512 MNIST test images (a few seconds)."""
+    from convolab.train import train
+    from convolab.trainconfig import TrainConfig
+
+    cfg = TrainConfig(
+        model="seed-upsampling",
+        dataset="mnist",
+        data_dir=str(data_dir),
+        train_split="test",
+        limit=512,
+        epochs=2,
+        batch_size=128,
+        out=str(runs / name),
+        device="cpu",
+    )
+    return train(cfg, quiet=True).run_dir
+
+
+def png_base64(pixels: np.ndarray, fmt: str = "PNG") -> str:
+    """A uint8 grey image as base64 file bytes (what the page uploads)."""
+    buf = io.BytesIO()
+    Image.fromarray(np.asarray(pixels, dtype=np.uint8)).save(buf, format=fmt)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def decode_data_url(url: str) -> np.ndarray:
+    """A ``data:image/png;base64,...`` URL -> uint8 grey array."""
+    assert url.startswith("data:image/png;base64,")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.partition(",")[2]))))
