@@ -127,3 +127,11 @@ def test_layers_detail(capsys):
 def test_help_teaches_with_examples(capsys, command):
     code, out, _ = run(capsys, command, "--help")
     assert code == 0 and "Examples:" in out and f"convolab {command}" in out
+
+
+def test_summary_help_lists_the_zoo(capsys):
+    from convolab.zoo import list_models
+
+    _, out, _ = run(capsys, "summary", "--help")
+    flat = " ".join(out.split())
+    assert all(name in flat for name in list_models())

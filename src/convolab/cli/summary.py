@@ -38,7 +38,8 @@ def summary_cmd(
 ) -> None:
     """Explain a model without running it: shapes, parameters, MACs, memory, receptive fields.
 
-    SPEC_OR_NAME is a zoo model (see `convolab summary --help` below) or a YAML/JSON spec file.
+    SPEC_OR_NAME is a zoo model (seed-upsampling, seed-transpose, chollet, unpool, bed-of-nails,
+    strided-transpose, dense) or a YAML/JSON spec file. --input is always C,H,W.
     Nothing is allocated: a batch of full-HD images is analysed instantly.
 
     \b
