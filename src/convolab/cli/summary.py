@@ -30,7 +30,9 @@ def _console():
 @click.option(
     "--input", "input_shape", metavar="C,H,W", help="Input shape (no batch axis), overrides the spec's."
 )
-@click.option("--batch", default="1", show_default=True, help="Batch size for the activation memory.")
+@click.option(
+    "--batch", default="1", metavar="N", show_default=True, help="Batch size for the activation memory."
+)
 @click.option("--channels-last", is_flag=True, help="Show shapes as Keras does: (H, W, C).")
 @click.option("--json", "as_json", is_flag=True, help="Print the analysis as JSON instead of a table.")
 def summary_cmd(
