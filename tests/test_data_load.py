@@ -241,3 +241,13 @@ def test_data_dir_with_another_datasets_files_is_passed_over(
     assert resolve("mnist", mnist_t10k_dir, split="test") == mnist_t10k_dir
     with pytest.raises(DatasetNotFoundError, match=f"{mnist_t10k_dir} \\(holds mnist, not kmnist\\)"):
         load_dataset("kmnist", "test", data_dir=mnist_t10k_dir, download=False)
+
+
+def test_missing_data_dir_and_read_only_download_folder(isolated, monkeypatch):
+    with pytest.raises(ValueError, match="is not a directory"):
+        load_dataset("mnist", "test", data_dir=isolated / "typo")
+    ro = isolated / "ro"
+    ro.mkdir()
+    monkeypatch.setattr(locations.os, "access", lambda path, mode: False)  # as for a non-root user
+    with pytest.raises(DatasetNotFoundError, match=f"download into {ro} \\(cannot write into {ro}"):
+        load_dataset("kmnist", "test", data_dir=ro)

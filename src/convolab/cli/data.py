@@ -35,7 +35,7 @@ def data_group() -> None:
 
 
 @data_group.command("list")
-@click.option("--data-dir", type=click.Path(file_okay=False), help=DATA_DIR_HELP)
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False), help=DATA_DIR_HELP)
 @click.option("--no-verify", is_flag=True, help="Skip the checksums (faster).")
 def list_cmd(data_dir: str | None, no_verify: bool) -> None:
     """Show every dataset: where it was found (or that it is missing), size, checksum state.
@@ -89,7 +89,7 @@ def fetch_cmd(name: str, data_dir: str | None, timeout: float, retries: int) -> 
 
 @data_group.command("verify")
 @click.argument("name")
-@click.option("--data-dir", type=click.Path(file_okay=False), help=DATA_DIR_HELP)
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False), help=DATA_DIR_HELP)
 def verify_cmd(name: str, data_dir: str | None) -> None:
     """Check the files of NAME against the published checksums (exit 2 on a mismatch or if missing).
 

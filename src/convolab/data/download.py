@@ -73,7 +73,7 @@ def _transient(exc: BaseException) -> bool:
         return exc.code >= 500
     if isinstance(exc, urllib.error.URLError):
         exc = exc.reason if isinstance(exc.reason, BaseException) else exc
-    if isinstance(exc, (socket.gaierror, ConnectionRefusedError, urllib.error.URLError)):
+    if isinstance(exc, (socket.gaierror, ConnectionRefusedError, PermissionError, urllib.error.URLError)):
         return False
     return isinstance(exc, (TimeoutError, ConnectionError, http.client.HTTPException, OSError))
 
@@ -121,6 +121,8 @@ def download_file(
     """
     created = not dest_dir.exists()
     dest_dir.mkdir(parents=True, exist_ok=True)
+    if not os.access(dest_dir, os.W_OK):
+        raise PermissionError(f"cannot write into {dest_dir}; choose another --data-dir or CONVOLAB_DATA")
     dest = dest_dir / spec.name
     attempts: list[tuple[str, str]] = []
     console = Console(stderr=True)

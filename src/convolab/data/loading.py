@@ -177,12 +177,16 @@ def load_dataset(
     if name.startswith(FOLDER_PREFIX):
         return load_folder(name[len(FOLDER_PREFIX) :], split, image_size=image_size, color=color, limit=limit)
     spec = get_spec(name)
+    if data_dir is not None and not Path(data_dir).expanduser().is_dir():
+        raise ValueError(f"--data-dir {data_dir} is not a directory")
     folder, tried, partial = _locate(spec, split, data_dir)
     if folder is None and download:
         try:
             folder = fetch(name, data_dir=data_dir, splits=(split,))
         except DownloadError as exc:
             tried += list(dict.fromkeys(exc.attempts))  # each URL and outcome once
+        except OSError as exc:  # e.g. the download folder is read-only
+            tried.append((f"download into {download_dir(name, data_dir)}", str(exc)))
     if folder is None:
         raise _not_found(spec, split, data_dir, tried, partial)
     read = _read_idx_split if spec.kind == "idx" else _read_cifar_split
