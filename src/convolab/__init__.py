@@ -3,6 +3,7 @@
 from convolab.analysis import Analysis, LayerInfo, analyze, render_table
 from convolab.checkpoint import load_checkpoint, save_checkpoint
 from convolab.data import DatasetNotFoundError, ImageDataset, load_dataset, read_idx, train_val_split
+from convolab.filters import KERNELS, filter2d, get_kernel, gradient_magnitude, load_image
 from convolab.layers import (
     Activation,
     AveragePooling2D,
@@ -28,6 +29,11 @@ from convolab.trainconfig import TrainConfig
 from convolab.zoo import get_spec, list_models
 
 __all__ = [
+    "KERNELS",
+    "filter2d",
+    "get_kernel",
+    "gradient_magnitude",
+    "load_image",
     "Analysis",
     "LayerInfo",
     "analyze",
