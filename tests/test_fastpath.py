@@ -31,9 +31,13 @@ def _data(n: int = 24, seed: int = 0) -> torch.Tensor:
     return torch.rand(n, 1, 8, 8, generator=g)
 
 
-def _naive_train(model: nn.Module, x: torch.Tensor, loss: str, steps: int, bs: int) -> tuple[nn.Module, list]:
+def _naive_train(
+    model: nn.Module, x: torch.Tensor, loss: str, steps: int, bs: int, sgd: bool = False
+) -> tuple[nn.Module, list]:
     """The textbook loop, NCHW, sigmoid output, F.binary_cross_entropy (the oracle)."""
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    opt = (
+        torch.optim.SGD(model.parameters(), lr=0.5) if sgd else torch.optim.Adam(model.parameters(), lr=1e-2)
+    )
     losses = []
     for i in range(steps):
         xb = x[(i * bs) % len(x) :][:bs]
@@ -134,3 +138,133 @@ def test_configure_threads() -> None:
             fastpath.configure_threads(0)
     finally:
         torch.set_num_threads(before)
+
+
+# ---- the fused plan for convolab's Sequential (convolab.fastplan) ------------------------------------
+def _upsample_conv_oracle(x, w, b, s, padding):
+    """Nearest upsampling by repetition (NumPy-style repeat) then the plain convolution."""
+    up = x.repeat_interleave(s, dim=2).repeat_interleave(s, dim=3)  # (N, C, H*s, W*s)
+    k = w.shape[-1]
+    pad = (k - 1) // 2 if padding == "same" else 0
+    if padding == "same" and (k - 1) % 2:  # TF 'same': the extra row/column goes to the end
+        up = F.pad(up, (0, 1, 0, 1))
+    return F.conv2d(up, w, b, padding=pad)
+
+
+@pytest.mark.parametrize(
+    ("s", "k", "padding", "hw"),
+    [(2, 3, "same", (4, 5)), (2, 3, "valid", (8, 8)), (2, 3, "valid", (5, 7)), (3, 3, "same", (3, 4)),
+     (2, 5, "same", (4, 4)), (2, 2, "same", (3, 3)), (3, 4, "valid", (4, 3)), (2, 1, "valid", (3, 2))],
+)  # fmt: skip
+def test_subpixel_conv_equals_upsample_then_conv(s, k, padding, hw) -> None:
+    from convolab import fastplan
+    from convolab.layers.conv import Conv2D
+    from convolab.layers.upsampling import UpSampling2D
+
+    torch.manual_seed(0)
+    up, conv = UpSampling2D(s), Conv2D(3, k, padding=padding)
+    conv.build((2, hw[0] * s, hw[1] * s))
+    x = torch.randn(2, 2, *hw, requires_grad=True)
+    got = fastplan._SubPixelConv(up, conv, hw)(x)
+    want = _upsample_conv_oracle(x, conv.weight, conv.bias, s, padding)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got, conv.call(up.call(x)), rtol=1e-5, atol=1e-5)
+    gw, gx = torch.autograd.grad(got.square().sum(), [conv.weight, x])
+    ww, wx = torch.autograd.grad(want.square().sum(), [conv.weight, x])
+    torch.testing.assert_close(gw, ww, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(gx, wx, rtol=1e-4, atol=1e-4)
+
+
+ZOO_PLANNED = ["seed-upsampling", "chollet", "seed-transpose", "bed-of-nails", "strided-transpose", "dense"]
+
+
+@pytest.mark.parametrize("name", ZOO_PLANNED)
+def test_plan_matches_model_forward_and_gradients(name: str) -> None:
+    from convolab import fastplan
+    from convolab.model import Sequential
+
+    torch.manual_seed(0)
+    model = Sequential.from_spec(name)
+    plan = fastplan.build_plan(model)
+    assert plan is not None
+    x = torch.rand(3, *model.input_shape)
+    for logits in (False, True):
+        want = model(x, logits=logits)
+        got = fastplan.run_plan(plan, x, logits=logits)
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+        params = list(model.parameters())
+        for a, b in zip(
+            torch.autograd.grad(got.square().sum(), params),
+            torch.autograd.grad(want.square().sum(), params),
+            strict=True,
+        ):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_plan_declines_models_with_switches_and_foreign_modules() -> None:
+    from convolab import fastplan
+    from convolab.model import Sequential
+
+    assert fastplan.build_plan(Sequential.from_spec("unpool")) is None
+    assert fastplan.build_plan(TinyAE()) is None
+
+
+def test_plan_rewrites_the_lecture_model() -> None:
+    from convolab import fastplan
+    from convolab.model import Sequential
+
+    plan = fastplan.build_plan(Sequential.from_spec("seed-upsampling"))
+    # 3 conv+pool+relu, 1 conv, 3 upsample+conv: 13 layers in 7 steps
+    assert len(plan) == 7
+    assert sum(isinstance(fn, fastplan._SubPixelConv) for fn, _, _ in plan) == 3
+
+
+# Adam divides by sqrt(v): on near-zero gradients it turns rounding noise into full-size steps, so the
+# fused plan (different summation order) is compared under SGD, where updates are linear in gradients.
+@pytest.mark.parametrize(("fuse", "sgd"), [(False, False), (True, True)])
+def test_sequential_trainstep_matches_naive_loop(fuse: bool, sgd: bool) -> None:
+    from convolab.model import Sequential
+
+    x = torch.rand(32, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(5)
+    ref = Sequential.from_spec("seed-upsampling")
+    fast = Sequential.from_spec("seed-upsampling")
+    fast.load_state_dict(ref.state_dict())
+    ref, ref_losses = _naive_train(ref, x, "bce", steps=6, bs=16, sgd=sgd)
+    fast = fastpath.prepare(fast)
+    opt = torch.optim.SGD(fast.parameters(), lr=0.5) if sgd else fastpath.make_adam(fast, lr=1e-2)
+    step = fastpath.TrainStep(fast, opt, "bce", fuse=fuse)
+    losses = [step(x[(i * 16) % 32 :][:16], x[(i * 16) % 32 :][:16]) for i in range(6)]
+    torch.testing.assert_close(torch.stack(losses), torch.tensor(ref_losses), rtol=1e-4, atol=1e-6)
+    # Under Adam a near-zero gradient's rounding noise (channels_last convolutions sum in another order)
+    # can move a weight by a fraction of the step size lr=1e-2; 3e-4 is 3% of one step (measured 1.6e-4).
+    atol = 1e-5 if sgd else 3e-4
+    for (name, a), b in zip(ref.named_parameters(), fast.parameters(), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-3, atol=atol, msg=f"parameter {name}")
+
+
+def test_sequential_fused_training_is_bitwise_deterministic() -> None:
+    from convolab.model import Sequential
+
+    x = torch.rand(32, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    finals = []
+    for _ in range(2):
+        torch.manual_seed(9)
+        model = fastpath.prepare(Sequential.from_spec("seed-upsampling"))
+        step = fastpath.TrainStep(model, fastpath.make_adam(model), "bce")
+        losses = torch.stack([step(x[i * 8 : (i + 1) * 8], x[i * 8 : (i + 1) * 8]) for i in range(4)])
+        finals.append((losses, [p.detach().clone() for p in model.parameters()]))
+    assert torch.equal(finals[0][0], finals[1][0])
+    assert all(torch.equal(a, b) for a, b in zip(finals[0][1], finals[1][1], strict=True))
+
+
+def test_predict_fused_matches_model() -> None:
+    from convolab.model import Sequential
+
+    torch.manual_seed(0)
+    model = Sequential.from_spec("seed-upsampling")
+    x = torch.rand(5, 1, 28, 28)
+    with torch.no_grad():
+        want = model(x)
+    got = fastpath.predict(fastpath.prepare(model), x, batch_size=2)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)

@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from convolab import fastplan
+
 LOSSES = ("bce", "mse")
 
 
@@ -65,6 +67,31 @@ def prepare(model: nn.Module, device: torch.device | str = "cpu") -> nn.Module:
     return model
 
 
+def forward_fn(model: nn.Module, fuse: bool = True):
+    """``f(x, logits)`` running ``model``: its fused plan (``convolab.fastplan``) when ``fuse`` and the
+    model is a plannable convolab Sequential, else ``model(x, logits=logits)``."""
+    plan = fastplan.build_plan(model) if fuse else None
+    if plan is None:
+        return lambda x, logits=False: model(x, logits=logits)
+    check = getattr(model, "_check_input", None)
+
+    def run(x: torch.Tensor, logits: bool = False) -> torch.Tensor:
+        if check is not None:
+            check(x)
+        return fastplan.run_plan(plan, x, logits=logits)
+
+    return run
+
+
+def make_adam(model: nn.Module, lr: float = 1e-3, **kwargs) -> torch.optim.Adam:
+    """``torch.optim.Adam`` over ``model``'s parameters, fused (one kernel for all parameters) where
+    the parameters' device supports it; torch defaults otherwise."""
+    params = list(model.parameters())
+    fused = bool(params) and all(p.device.type in ("cpu", "cuda") for p in params)
+    kwargs.setdefault("fused", fused or None)
+    return torch.optim.Adam(params, lr=lr, **kwargs)
+
+
 def configure_threads(num_threads: int | None = None) -> int:
     """Set torch's intra-op threads (default: the usable cores); returns the number set."""
     import os
@@ -103,7 +130,9 @@ class TrainStep:
         ...     loss = step(x[idx], x[idx])
     """
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, loss: str = "bce") -> None:
+    def __init__(
+        self, model: nn.Module, optimizer: torch.optim.Optimizer, loss: str = "bce", *, fuse: bool = True
+    ) -> None:
         if loss not in LOSSES:
             raise ValueError(f"TrainStep: loss must be one of {LOSSES}, got {loss!r}")
         if not isinstance(optimizer, torch.optim.Optimizer):
@@ -112,12 +141,16 @@ class TrainStep:
         self.optimizer = optimizer
         self.loss = loss
         self.device = _model_device(model)
+        self.fuse = fuse
+        self._forward = None  # built on first use, when every layer has its parameters
 
     def compute_loss(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Forward pass and the mean loss, with autograd (no backward)."""
+        if self._forward is None:
+            self._forward = forward_fn(self.model, self.fuse)
         if self.loss == "bce":
-            return F.binary_cross_entropy_with_logits(self.model(x, logits=True), target)
-        return F.mse_loss(self.model(x), target)
+            return F.binary_cross_entropy_with_logits(self._forward(x, logits=True), target)
+        return F.mse_loss(self._forward(x, logits=False), target)
 
     def __call__(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         fmt = _memory_format(self.device)
@@ -132,7 +165,12 @@ class TrainStep:
 
 
 def predict(
-    model: nn.Module, images: torch.Tensor, batch_size: int = 1024, *, logits: bool = False
+    model: nn.Module,
+    images: torch.Tensor,
+    batch_size: int = 1024,
+    *,
+    logits: bool = False,
+    fuse: bool = True,
 ) -> torch.Tensor:
     """Run ``model`` over ``images`` in batches without autograd; returns NCHW-contiguous outputs.
 
@@ -141,6 +179,7 @@ def predict(
         images: ``(N, C, H, W)`` on any device; batches are moved to the model's device.
         batch_size: images per forward pass (large batches amortise per-call overhead).
         logits: return pre-sigmoid outputs instead of the model's activations.
+        fuse: use the fused plan (``convolab.fastplan``) when the model allows it.
 
     Output shape:
         ``(N, C', H', W')`` on ``images.device``.
@@ -152,12 +191,13 @@ def predict(
     device = _model_device(model)
     was_training = model.training
     model.eval()
+    forward = forward_fn(model, fuse)
     outs = []
     try:
         with torch.inference_mode():
             for chunk in images.split(batch_size):
                 xb = to_layout(chunk, device)
-                yb = model(xb, logits=True) if logits else model(xb)
+                yb = forward(xb, logits)
                 outs.append(yb.to(images.device).contiguous())
     finally:
         model.train(was_training)

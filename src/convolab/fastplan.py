@@ -1,0 +1,171 @@
+"""A faster, numerically equivalent forward pass for convolab's Sequential (used by ``fastpath``).
+
+The model's own ``forward`` runs layer by layer. This plan rewrites two patterns of the lecture's
+autoencoders into cheaper kernels that compute the same function (same parameters, same autograd
+graph up to float rounding); every other layer runs as itself. Measurements are in BENCHMARKS.md.
+
+1. ``Conv2D(activation=relu) -> MaxPool2D``: pool first, then ReLU (in place). ReLU is monotone, so
+   ``max(relu(a), relu(b)) == relu(max(a, b))`` exactly, and the gradient reaches the same input (the
+   window's arg-max; zero where the max is <= 0). The ReLU and its backward then touch a 4x smaller tensor.
+   A 'same' pool that pads only at the end (7 -> 4) uses ``ceil_mode`` instead of an ``F.pad`` copy.
+2. ``UpSampling2D(nearest, s) -> Conv2D(k, stride 1)``: a sub-pixel convolution. Output row ``s*i + a``
+   reads upsampled rows ``s*i + a - pad_top + t`` = low-resolution rows ``i + floor((a - pad_top + t) / s)``,
+   so each of the ``s*s`` output phases is an ordinary convolution of the *low-resolution* input with a
+   kernel made by summing taps that land on the same low row; one convolution with ``O*s*s`` filters and
+   ``pixel_shuffle`` produce all phases. No upsampled tensor exists, forward or backward.
+   (Shi et al. 2016, "Real-Time Single Image and Video Super-Resolution Using an Efficient Sub-Pixel
+   Convolutional Neural Network", for the sub-pixel/phase view.)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Op = Callable[[torch.Tensor, bool], torch.Tensor]  # (x, is_last_and_logits) -> y
+
+
+def _phase_taps(s: int, k: int, pad_before: int) -> tuple[torch.Tensor, int]:
+    """Selection tensor ``M[a, u, t] = 1`` where phase ``a``'s tap ``t`` reads low row offset ``u + dmin``.
+
+    Returns ``(M, dmin)``; ``M`` has shape ``(s, K', k)`` with ``K' = dmax - dmin + 1``.
+    """
+    offs = [[(a - pad_before + t) // s for t in range(k)] for a in range(s)]  # floor division
+    dmin = min(min(r) for r in offs)
+    dmax = max(max(r) for r in offs)
+    m = torch.zeros(s, dmax - dmin + 1, k)
+    for a in range(s):
+        for t in range(k):
+            m[a, offs[a][t] - dmin, t] = 1.0
+    return m, dmin
+
+
+class _SubPixelConv:
+    """``conv(upsample_nearest(x, s))`` as one low-resolution conv + ``pixel_shuffle`` (see module doc)."""
+
+    def __init__(self, up: nn.Module, conv: nn.Module, in_hw: tuple[int, int]) -> None:
+        from convolab.layers.padding import padding_amounts
+
+        s = up.size[0]
+        self.s, self.conv = s, conv
+        kh, kw = conv.kernel_size
+        h, w = in_hw  # low-resolution input size
+        (pt, pb), (pl, pr) = (
+            padding_amounts(h * s, kh, 1, conv.padding),
+            padding_amounts(w * s, kw, 1, conv.padding),
+        )
+        self.out_hw = (h * s + pt + pb - kh + 1, w * s + pl + pr - kw + 1)
+        self.mh, dh = _phase_taps(s, kh, pt)
+        self.mw, dw = _phase_taps(s, kw, pl)
+        ph, pw = math.ceil(self.out_hw[0] / s), math.ceil(self.out_hw[1] / s)
+        # low-res padding so each phase yields ph x pw outputs; negative values crop
+        self.pads = (
+            -dw,
+            pw - 1 + dw + self.mw.shape[1] - 1 - (w - 1),
+            -dh,
+            ph - 1 + dh + self.mh.shape[1] - 1 - (h - 1),
+        )
+
+    def weight(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        w = self.conv.weight  # (O, C, kh, kw)
+        mh, mw = self.mh.to(w), self.mw.to(w)
+        o, c = w.shape[:2]
+        # W'[o, a, b, c, u, v] = sum_{t, l} Mh[a, u, t] Mw[b, v, l] w[o, c, t, l]
+        w2 = torch.einsum("aut,bvl,octl->oabcuv", mh, mw, w)
+        w2 = w2.reshape(o * self.s * self.s, c, mh.shape[1], mw.shape[1])  # pixel_shuffle channel order
+        b = self.conv.bias
+        return w2, (b.repeat_interleave(self.s * self.s) if b is not None else None)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        w2, b2 = self.weight()
+        left, right, top, bottom = self.pads
+        if left == right and top == bottom and left >= 0 and top >= 0:
+            y = F.conv2d(x, w2, b2, padding=(top, left))
+        else:
+            y = F.conv2d(F.pad(x, (left, right, top, bottom)), w2, b2)
+        y = F.pixel_shuffle(y, self.s)  # (N, O, ph*s, pw*s)
+        return y[:, :, : self.out_hw[0], : self.out_hw[1]]
+
+
+def _pool_op(pool: nn.Module, in_hw: tuple[int, int]) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The pool's own call, or ``ceil_mode`` max pooling where that equals its end-only -inf padding."""
+    h, w = in_hw
+    top, bottom, left, right = pool.pads(h, w)
+    (kh, kw), (sh, sw) = pool.pool_size, pool.strides
+    if top or left or (not bottom and not right):
+        return pool.call
+    expect = ((h + bottom - kh) // sh + 1, (w + right - kw) // sw + 1)
+    ceil = tuple(_ceil_len(n, k, s) for n, k, s in ((h, kh, sh), (w, kw, sw)))
+    if ceil != expect:
+        return pool.call
+    return lambda x: F.max_pool2d(x, (kh, kw), (sh, sw), ceil_mode=True)
+
+
+def _ceil_len(n: int, k: int, s: int) -> int:
+    """PyTorch's ceil_mode output length (no padding): the last window must start inside the input."""
+    out = -(-(n - k) // s) + 1
+    return out - 1 if (out - 1) * s >= n else out
+
+
+def build_plan(model: nn.Module) -> list[tuple[Callable, bool]] | None:
+    """``[(fn, activates)]`` for a convolab Sequential, or None when the model is not plannable.
+
+    ``fn(x)`` is the pre-activation of one or more fused layers; ``activates`` says whether the last
+    fused layer's activation still has to be applied (skipped for the final layer when logits are asked).
+    """
+    from convolab.layers.conv import Conv2D
+    from convolab.layers.pooling import MaxPool2D
+    from convolab.layers.upsampling import UpSampling2D
+    from convolab.model import Sequential
+
+    if type(model) is not Sequential or getattr(model, "_switch_pools", None):
+        return None
+    layers = list(model.layers)
+    if not all(layer.built for layer in layers):
+        return None
+    shape = tuple(model.input_shape)
+    plan, i = [], 0
+    while i < len(layers):
+        layer, nxt = layers[i], layers[i + 1] if i + 1 < len(layers) else None
+        if isinstance(layer, Conv2D) and layer.activation == "relu" and isinstance(nxt, MaxPool2D):
+            pool = _pool_op(nxt, layer.compute_output_shape(shape)[1:])
+            plan.append((_conv_pool_relu(layer, pool), False, i + 1))
+            shape = nxt.compute_output_shape(layer.compute_output_shape(shape))
+            i += 2
+            continue
+        if (
+            isinstance(layer, UpSampling2D)
+            and layer.interpolation == "nearest"
+            and layer.size[0] == layer.size[1]
+            and isinstance(nxt, Conv2D)
+            and tuple(nxt.strides) == (1, 1)
+            and tuple(nxt.dilation_rate) == (1, 1)
+            and getattr(nxt, "groups", 1) == 1
+            and nxt.padding in ("same", "valid")
+        ):
+            plan.append((_SubPixelConv(layer, nxt, shape[1:]), True, i + 1))
+            shape = nxt.compute_output_shape(layer.compute_output_shape(shape))
+            i += 2
+            continue
+        plan.append((layer.call, True, i))
+        shape = layer.compute_output_shape(shape)
+        i += 1
+    return [(fn, act, layers[j]) for fn, act, j in plan]
+
+
+def _conv_pool_relu(conv: nn.Module, pool: Callable) -> Callable:
+    return lambda x: torch.relu_(pool(conv.call(x)))
+
+
+def run_plan(plan: list, x: torch.Tensor, *, logits: bool = False) -> torch.Tensor:
+    """Apply a plan from ``build_plan``; ``logits`` skips the final activation like ``Sequential``."""
+    last = len(plan) - 1
+    for i, (fn, activates, layer) in enumerate(plan):
+        x = fn(x)
+        if activates and not (logits and i == last):
+            x = layer._act_fn(x)
+    return x
