@@ -40,6 +40,7 @@ from convolab.runlog import (
     write_json,
 )
 from convolab.runs import RunData, build_model, load_run_data, model_info, open_resume, save_run_checkpoint
+from convolab.spec import load_spec
 from convolab.trainconfig import TrainConfig, resolve_device
 
 # Keras's Adam: beta_1=0.9, beta_2=0.999, epsilon=1e-7 (PyTorch's default epsilon is 1e-8).
@@ -345,6 +346,7 @@ def start(
     out = Path(config.out) if config.out else config.default_out()
     config.out = str(out)
     check_run_dir(out, overwrite=overwrite)
+    load_spec(config.model)  # an unknown model fails before any data is read or folder is made
     data = load_run_data(config)  # before creating the folder: a missing dataset leaves nothing behind
     run_dir = prepare_run_dir(out, overwrite=overwrite)
     write_json(run_dir / CONFIG_FILE, config.to_dict())

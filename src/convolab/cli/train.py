@@ -19,7 +19,9 @@ OFFLINE_CANDIDATES = ("fashion-mnist", "mnist", "kmnist", "cifar10")
 def _console():
     from rich.console import Console
 
-    return Console(highlight=False)
+    console = Console(highlight=False)
+    # Off a terminal (pipes, logs, tests) rich would wrap tables at 80 columns: print them whole.
+    return console if console.is_terminal else Console(highlight=False, width=160)
 
 
 def _offline_hint(exc: Any) -> str:
@@ -48,6 +50,21 @@ def _offline_hint(exc: Any) -> str:
     return f"dataset {name!r} ({split} split) is not on this machine and could not be downloaded; " + (
         "offline choices: " + ", or ".join(choices)
     )
+
+
+class Stopped(click.ClickException):
+    """Training stopped on purpose or by a failure: the message as is, and a chosen exit code.
+
+    (A ClickException, because ``convolab.cli.main`` returns the exit code of those.)
+    """
+
+    def __init__(self, message: str, exit_code: int, prefix: str = "") -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+        self.prefix = prefix
+
+    def show(self, file=None) -> None:
+        click.echo(f"{self.prefix}{self.format_message()}", err=True)
 
 
 def _explicit(ctx: click.Context, names: list[str]) -> list[str]:
@@ -100,8 +117,11 @@ Ctrl-C or SIGTERM saves `last` and exits with 130 / 143; --resume continues bitw
 @click.option("--checkpoint-seconds", type=float, default=60.0, show_default=True, help="... or every S s.")
 @click.option("--log-every", type=int, default=20, show_default=True, help="Log the loss every N steps.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or epoch lines.")
+@click.option("--figures/--no-figures", default=True, show_default=True, help="Draw the figures at the end.")
 @click.pass_context
-def train_cmd(ctx: click.Context, resume: str | None, overwrite: bool, quiet: bool, **opts: Any) -> None:
+def train_cmd(
+    ctx: click.Context, resume: str | None, overwrite: bool, quiet: bool, figures: bool, **opts: Any
+) -> None:
     from convolab import train as tr
     from convolab.data import DatasetNotFoundError
 
@@ -114,20 +134,18 @@ def train_cmd(ctx: click.Context, resume: str | None, overwrite: bool, quiet: bo
                 )
                 raise UserError(f"--resume continues the stored configuration; drop {flags}")
             overrides = {k: opts[k] for k in _explicit(ctx, list(RESUME_OVERRIDES))}
-            trainer = tr.resume(resume, overrides=overrides, quiet=quiet)
+            trainer = tr.resume(resume, overrides=overrides, quiet=quiet, figures=figures)
         else:
-            trainer = tr.start(TrainConfig(**opts), overwrite=overwrite, quiet=quiet)
+            trainer = tr.start(TrainConfig(**opts), overwrite=overwrite, quiet=quiet, figures=figures)
         if not quiet:
             click.echo(f"run folder: {trainer.run_dir}")
         result = trainer.fit()
     except DatasetNotFoundError as exc:
         raise UserError(_offline_hint(exc)) from None
     except tr.TrainingInterrupted as exc:
-        click.echo(str(exc), err=True)
-        raise click.exceptions.Exit(exc.exit_code) from None
+        raise Stopped(str(exc), exc.exit_code) from None
     except tr.NonFiniteLossError as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise click.exceptions.Exit(1) from None
+        raise Stopped(str(exc), 1, prefix="error: ") from None
     if not quiet:
         _print_metrics(result.summary, title=f"{result.summary['model']} on {result.summary['eval_set']}")
         click.echo(f"saved {result.run_dir} (figures: reconstructions.png, curves.png, ...)")
