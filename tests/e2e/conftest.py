@@ -1,0 +1,82 @@
+"""Fixtures for the lab's browser tests: a real uvicorn server on a free port and Debian's Chromium.
+
+The tests skip cleanly when Playwright (PyPI ``playwright``) or Chromium (``apt-get install chromium``)
+is absent. Playwright never downloads a browser here: it drives /usr/bin/chromium.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lab_support import LiveServer, have_mnist_t10k, make_tiny_run, mnist_t10k
+
+pytest.importorskip("starlette")
+pytest.importorskip("uvicorn")
+
+CHROMIUM = os.environ.get("CONVOLAB_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def lab_runs(tmp_path_factory) -> Path:
+    if not have_mnist_t10k():
+        pytest.skip(f"real MNIST test split not found at {mnist_t10k()}")
+    runs = tmp_path_factory.mktemp("lab-runs")
+    make_tiny_run(runs, mnist_t10k())
+    return runs
+
+
+@pytest.fixture(scope="session")
+def live_lab(lab_runs) -> Iterator[LiveServer]:
+    from convolab.lab.server import create_app
+
+    with LiveServer(create_app(lab_runs, data_dir=mnist_t10k())) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def browser():
+    sync_api = pytest.importorskip(
+        "playwright.sync_api", reason="pip install playwright (no browser download)"
+    )
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Chromium not found at {CHROMIUM}: apt-get install chromium")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, live_lab):
+    context = browser.new_context(viewport={"width": 1400, "height": 950})
+    # offline check: any request that leaves the lab server fails the test
+    outside: list[str] = []
+    context.route(
+        "**/*",
+        lambda route: (
+            route.continue_()
+            if route.request.url.startswith(live_lab.url)
+            else (outside.append(route.request.url), route.abort())
+        ),
+    )
+    p = context.new_page()
+    errors: list[str] = []
+    p.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield p
+    context.close()
+    assert not outside, f"the page tried to reach the internet: {outside}"
+    assert not errors, f"JavaScript errors: {errors}"
