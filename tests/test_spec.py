@@ -97,7 +97,7 @@ CONV = {"type": "Conv2D", "filters": 4, "kernel_size": 3}
          r"layer 0 \('conv2d_1', Conv2D\): missing required field 'kernel_size'"),
         (_layers({"type": "Conv2d", "name": "c", "filters": 4, "kernel_size": 3}),
          r"^layer 0 \('c'\): unknown layer type 'Conv2d'; did you mean Conv2D\?$"),
-        (_layers({"filters": 4}), r"layer 0 \(None\): missing field 'type'"),
+        (_layers({"filters": 4}), r"^layer 0: missing field 'type'$"),
         (_layers(CONV, "Conv2D"), r"layer 1: must be a mapping with a 'type', got 'Conv2D'"),
         (_layers({**CONV, "name": "a"}, {**CONV, "name": "a"}),
          r"^layer 1 \('a', Conv2D\): name 'a' is already used by layer 0$"),

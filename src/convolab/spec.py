@@ -226,14 +226,15 @@ def layer_dict(layer: Layer) -> dict[str, Any]:
 def get_layer_class_at(i: int, entry: Any) -> type[Layer]:
     if not isinstance(entry, Mapping):
         raise ValueError(f"layer {i}: must be a mapping with a 'type', got {entry!r:.80}")
+    where = f"layer {i} ({entry['name']!r})" if entry.get("name") is not None else f"layer {i}"
     if "type" not in entry:
-        raise ValueError(f"layer {i} ({entry.get('name')!r}): missing field 'type'")
+        raise ValueError(f"{where}: missing field 'type'")
     if not isinstance(entry["type"], str):
-        raise ValueError(f"layer {i} ({entry.get('name')!r}): type must be a string, got {entry['type']!r}")
+        raise ValueError(f"{where}: type must be a string, got {entry['type']!r}")
     try:
         return get_layer_class(entry["type"])
     except ValueError as exc:
-        raise ValueError(f"layer {i} ({entry.get('name')!r}): {exc}") from None
+        raise ValueError(f"{where}: {exc}") from None
 
 
 def _explicit_names(raw: Sequence[Any]) -> dict[int, str]:
