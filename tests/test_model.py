@@ -174,3 +174,13 @@ def test_channels_last_and_gradients_through_the_model() -> None:
     torch.testing.assert_close(y1, y2)
     model(x, logits=True).sum().backward()
     assert all(p.grad is not None for p in model.parameters())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu() -> None:
+    torch.manual_seed(0)
+    model = build_model(UNPOOL_AE)
+    x = torch.rand(2, 1, 9, 9)
+    want = model(x)
+    got = model.to("cuda")(x.to("cuda")).cpu()
+    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)

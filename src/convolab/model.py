@@ -154,7 +154,7 @@ class Sequential(nn.Module):
             if layer.name in self._switch_pools:
                 x, switches[layer.name] = layer.forward_with_switches(x)
             elif isinstance(layer, MaxUnpool2D):
-                x = layer(x, switches=switches[layer.pool])
+                x = layer(x, switches=switches[layer.pool], check=False)  # our pool's switches
             elif logits and i == last:
                 x = layer.call(x)  # pre-activation: logits for binary_cross_entropy_with_logits
             else:

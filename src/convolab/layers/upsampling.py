@@ -109,7 +109,9 @@ class BedOfNails2D(_Upsample):
         return y
 
 
-def max_unpool2d(x: torch.Tensor, switches: torch.Tensor, output_size: tuple[int, int]) -> torch.Tensor:
+def max_unpool2d(
+    x: torch.Tensor, switches: torch.Tensor, output_size: tuple[int, int], *, check: bool = True
+) -> torch.Tensor:
     """Scatter ``x`` to the flat positions ``switches`` of ``output_size`` planes; zeros elsewhere.
 
     Same convention as ``torch.nn.functional.max_unpool2d``: indices are ``row * W + col`` per plane,
@@ -121,6 +123,8 @@ def max_unpool2d(x: torch.Tensor, switches: torch.Tensor, output_size: tuple[int
         x: ``(N, C, h, w)`` values, one per pooling window.
         switches: int64 ``(N, C, h, w)`` from ``MaxPool2D.forward_with_switches``.
         output_size: ``(H, W)`` of the pool's input.
+        check: verify that every switch lies inside the output planes (a device sync on GPU; the model
+            skips it for switches its own pools produced).
     """
     if switches.shape != x.shape:
         raise ValueError(
@@ -129,7 +133,7 @@ def max_unpool2d(x: torch.Tensor, switches: torch.Tensor, output_size: tuple[int
     n, c, h, w = x.shape
     size = int(output_size[0]) * int(output_size[1])
     idx = switches.reshape(n, c, h * w).long()
-    if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= size):
+    if check and idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= size):
         raise ValueError(
             f"max_unpool2d: switches must lie in [0, {size}) for output size {tuple(output_size)}"
         )
@@ -222,17 +226,19 @@ class MaxUnpool2D(Layer):
         x: torch.Tensor,
         switches: torch.Tensor | None = None,
         output_size: tuple[int, int] | None = None,
+        check: bool = True,
     ) -> torch.Tensor:
         if switches is None:
             raise ValueError(f"{self.label}: needs the switches of its pool {self.pool!r} (switches=...)")
         if output_size is None:
             output_size = self._bound()[1:]
-        return max_unpool2d(x, switches, output_size)
+        return max_unpool2d(x, switches, output_size, check=check)
 
     def forward(
         self,
         x: torch.Tensor,
         switches: torch.Tensor | None = None,
         output_size: tuple[int, int] | None = None,
+        check: bool = True,
     ) -> torch.Tensor:
-        return self.call(x, switches, output_size)
+        return self.call(x, switches, output_size, check)
