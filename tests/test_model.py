@@ -183,4 +183,4 @@ def test_cuda_matches_cpu() -> None:
     x = torch.rand(2, 1, 9, 9)
     want = model(x)
     got = model.to("cuda")(x.to("cuda")).cpu()
-    torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(got, want, rtol=2e-3, atol=2e-3)  # cuDNN may use TF32 for convolutions
