@@ -1,0 +1,71 @@
+"""Smoke test of benchmarks/train_speed.py on tiny synthetic sizes (no TensorFlow, no dataset needed)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture
+def bench(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    import _common
+    import _report
+    import train_speed
+
+    yield train_speed, _common, _report
+    for name in ("train_speed", "_torch_runs", "_report", "_common"):
+        sys.modules.pop(name, None)
+
+
+def test_forward_macs_match_convolabs_layer_arithmetic(bench) -> None:
+    _, common, _ = bench
+    from convolab.model import Sequential
+
+    model = Sequential.from_spec("seed-upsampling")
+    shape, total = tuple(model.input_shape), 0
+    for layer in model.layers:
+        total += layer.macs(shape)
+        shape = layer.compute_output_shape(shape)
+    assert common.FORWARD_MACS == total == 712_224
+
+
+def test_bce_mse_match_hand_computed_values(bench) -> None:
+    import numpy as np
+
+    _, common, _ = bench
+    pred, target = np.array([0.5, 1.0]), np.array([1.0, 1.0])
+    bce, mse = common.bce_mse(pred, target)
+    # -(log 0.5 + log(1 - 1e-7)) / 2: Keras clips p to [1e-7, 1 - 1e-7]
+    assert bce == pytest.approx((np.log(2) - np.log1p(-1e-7)) / 2, rel=1e-12)
+    assert mse == pytest.approx(0.125)
+
+
+def test_report_write_keeps_hand_written_text(bench, tmp_path) -> None:
+    _, _, report = bench
+    path = tmp_path / "B.md"
+    path.write_text(f"# Title\n\nintro\n\n{report.START}\nold\n{report.END}\n\n## Notes\nkept\n")
+    report.write(path, "new table")
+    text = path.read_text()
+    assert "intro" in text and "## Notes\nkept" in text and "new table" in text and "old" not in text
+
+
+def test_quick_run_writes_tables(bench, tmp_path) -> None:
+    train_speed, _, report = bench
+    out, raw = tmp_path / "BENCH.md", tmp_path / "raw.json"
+    result = train_speed.main(["--quick", "--only", "torch,convolab", "--out", str(out), "--json", str(raw)])
+    text = out.read_text()
+    for heading in ("### Training", "### Time-to-quality", "### Inference", "### Where convolab"):
+        assert heading in text
+    assert text.count(report.START) == 1
+    names = [r["name"] for r in result["runs"]]
+    assert names[:3] == ["PyTorch plain loop", "convolab, channels_last only", "convolab fastpath"]
+    for run in result["runs"][:3]:
+        assert len(run["epoch_train_s"]) == 2 and all(t > 0 for t in run["epoch_train_s"])
+        assert 0 < run["test_bce"][-1] < 1 and run["predict_images_per_s"] > 0
+    assert json.loads(raw.read_text())["target_bce"] == result["target_bce"]
