@@ -80,3 +80,40 @@ def test_trained_keras_autoencoder_imports_exactly(name: str, fashion_data, tmp_
     assert [e["name"] for e in imported["keras"].spec["layers"]] == [
         e["name"] for e in imported["weights"].spec["layers"]
     ]
+
+
+def _save(model, path):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "__array__ implementation", DeprecationWarning)  # inside Keras
+        model.save(path)
+    return path
+
+
+def test_functional_and_nested_keras_models_import_exactly(tmp_path) -> None:
+    """Files written by Keras itself: a functional chain, and Sequential([encoder, decoder])."""
+    layers = keras.layers
+    inp = keras.Input((9, 8, 2))
+    x = layers.Conv2D(3, 3, strides=2, padding="same", activation="relu", name="c")(inp)
+    x = layers.Flatten(name="f")(x)
+    out = layers.Dense(4, activation="tanh", name="d")(x)
+    functional = keras.Model(inp, out, name="chain")
+    enc = keras.Sequential(
+        [keras.Input((8, 8, 1)), layers.Conv2D(2, 3, name="e1"), layers.MaxPooling2D(name="e2")]
+    )
+    dec = keras.Sequential([keras.Input((3, 3, 2)), layers.Conv2DTranspose(1, 4, strides=2, name="d1")])
+    nested = keras.Sequential([enc, dec], name="ae")
+    rng = np.random.default_rng(3)
+    for model in (functional, nested):
+        for lay in model.layers:
+            for sub in getattr(lay, "layers", [lay]):
+                sub.set_weights([rng.normal(size=w.shape).astype(np.float32) for w in sub.get_weights()])
+        imported = import_keras(_save(model, tmp_path / f"{model.name}.keras"))
+        x = rng.random((2, *model.input_shape[1:]), dtype=np.float32)
+        want = np.asarray(model(x, training=False))
+        with torch.no_grad():
+            got = imported.model(torch.from_numpy(x).permute(0, 3, 1, 2))  # (N, C, H, W)
+        got = got.permute(0, 2, 3, 1) if got.dim() == 4 else got
+        assert np.abs(got.numpy() - want).max() <= TOL, model.name
+    assert imported.spec["latent"] == "e2"

@@ -51,9 +51,8 @@ def _conv_case(rng: np.random.Generator, transpose: bool) -> Case | None:
         activation=str(rng.choice(ACTS)), use_bias=bool(rng.random() < 0.8),
     )  # fmt: skip
     if transpose:
-        if rng.random() < 0.5:
-            kw["output_padding"] = [int(rng.integers(0, si)) for si in s]
-        op = kw.get("output_padding") or [None, None]
+        kw["output_padding"] = [int(rng.integers(0, si)) for si in s] if rng.random() < 0.5 else None
+        op = kw["output_padding"] or [None, None]
         if any(
             keras_refuses_transpose(i, ki, si, pad, a, di)
             for i, ki, si, a, di in zip((h, w), k, s, op, d, strict=True)
