@@ -134,6 +134,9 @@ def write_atomic(path: str | os.PathLike, write: Callable[[Path], Any]) -> Path:
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
