@@ -251,3 +251,20 @@ def test_missing_data_dir_and_read_only_download_folder(isolated, monkeypatch):
     monkeypatch.setattr(locations.os, "access", lambda path, mode: False)  # as for a non-root user
     with pytest.raises(DatasetNotFoundError, match=f"download into {ro} \\(cannot write into {ro}"):
         load_dataset("kmnist", "test", data_dir=ro)
+
+
+def test_kmnist_gunzipped_copy_is_unverified_but_loads(isolated):
+    # KMNIST publishes no checksums of its decompressed files: such a copy is loaded (strict IDX
+    # checks still apply) and reported as "unverified"; a .gz that does not match is refused.
+    folder = isolated / "k"
+    folder.mkdir()
+    (folder / "t10k-images-idx3-ubyte").write_bytes(
+        bytes([0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 28, 0, 0, 0, 28]) + bytes(2 * 784)
+    )
+    (folder / "t10k-labels-idx1-ubyte").write_bytes(bytes([0, 0, 8, 1, 0, 0, 0, 2, 3, 9]))
+    ds = load_dataset("kmnist", "test", data_dir=folder, download=False)
+    assert ds.labels.tolist() == [3, 9] and ds.classes[3] == "tsu"
+    assert dataset_status("kmnist", folder).state == "unverified"
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(bytes([0, 0, 8, 1, 0, 0, 0, 2, 3, 9])))
+    with pytest.raises(ChecksumError, match="not the published kmnist file"):
+        load_dataset("kmnist", "test", data_dir=folder, download=False)
