@@ -25,6 +25,9 @@ Example (two CPU processes on one machine)::
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -302,3 +305,51 @@ class DistributedTrainStep(TrainStep):
             out = self.ddp(x, logits=True)
             return F.binary_cross_entropy_with_logits(out, target, reduction="sum") * scale
         return F.mse_loss(self.ddp(x, logits=False), target, reduction="sum") * scale
+
+
+def _threads_per_rank(nproc: int) -> int:
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // nproc)
+
+
+def launch_command(nproc: int, args: list[str]) -> list[str]:
+    """The torchrun command that ``convolab train --nproc N ARGS`` runs (one node, a free port)."""
+    if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
+        raise ValueError(f"--nproc must be an integer >= 1, got {nproc!r}")
+    # --standalone: a c10d rendezvous on localhost with a port the OS picks (free by construction).
+    # --max-restarts 0: a failed rank fails the job at once; resume with --resume instead.
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc),
+            "--max-restarts", "0", "--monitor-interval", "0.5", "-m", "convolab", "train", *args]  # fmt: skip
+
+
+def launch(nproc: int, args: list[str], *, env: dict[str, str] | None = None) -> int:
+    """Run ``convolab train ARGS`` in ``nproc`` processes under torchrun; return the exit code.
+
+    Ctrl-C reaches the workers directly (same process group); SIGTERM to this process is passed on to
+    torchrun, which passes it to every rank. Either way the ranks save ``last`` and stop together, and
+    the exit code is 128 + the signal, as for a single-process run. CPU threads are split between the
+    ranks (``OMP_NUM_THREADS`` = cores // nproc unless set).
+    """
+    cmd = launch_command(nproc, args)
+    env = dict(os.environ if env is None else env)
+    env.setdefault("OMP_NUM_THREADS", str(_threads_per_rank(nproc)))
+    got: list[int] = []
+    proc = subprocess.Popen(cmd, env=env)
+
+    def forward(signum: int, frame: object) -> None:
+        got.append(signum)
+        if signum == signal.SIGTERM and proc.poll() is None:
+            proc.send_signal(signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        rc = proc.wait()
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+    if got:
+        return 128 + got[0]
+    return rc
