@@ -98,7 +98,7 @@ def test_real_uvicorn_server_in_process(tmp_path):
 
 def test_cli_starts_a_server_and_prints_its_address(tmp_path):
     port = free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # the line must come unbuffered
     cmd = [sys.executable, "-m", "convolab", "lab", "--port", str(port), "--runs", str(tmp_path / "runs")]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import sys
 from pathlib import Path
 
 import click
@@ -79,4 +80,5 @@ def register(cli: click.Group) -> None:
         app = create_app(runs_dir, data_dir=data_dir)
         shown = f"[{host}]" if ":" in host else host
         click.echo(f"convolab lab: serving on http://{shown}:{port}/ (runs from {runs_dir}/; Ctrl-C stops)")
+        sys.stdout.flush()  # the address must show now, also when stdout is a pipe
         serve(app, host, port)

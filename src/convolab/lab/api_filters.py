@@ -126,7 +126,13 @@ def filter_request(app: Any, body: dict[str, Any]) -> dict[str, Any]:
         "output": shown,
         "output_shape": list(out.shape),
         "range": [round(lo, 4), round(hi, 4)],
-        "settings": {"size": int(kernel.shape[0]), "sigma": sigma, "stride": stride, "padding": padding, "border": border},
+        "settings": {
+            "size": int(kernel.shape[0]),
+            "sigma": sigma,
+            "stride": stride,
+            "padding": padding,
+            "border": border,
+        },
     }
 
 

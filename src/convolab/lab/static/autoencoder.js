@@ -94,7 +94,9 @@
       `<line x1="${pad}" y1="${pad}" x2="${pad}" y2="${H - pad}" stroke="#999"/>` +
       `<text x="${W / 2}" y="${H - 8}" font-size="11" text-anchor="middle" fill="#555">epoch</text>` +
       `<text x="4" y="${pad - 6}" font-size="10" fill="#555">${LAB.fmt(y1)}</text>` +
-      `<text x="4" y="${H - pad}" font-size="10" fill="#555">${LAB.fmt(y0)}</text>`;
+      `<text x="4" y="${H - pad}" font-size="10" fill="#555">${LAB.fmt(y0)}</text>` +
+      `<text x="${pad}" y="${H - pad + 14}" font-size="10" text-anchor="middle" fill="#555">${LAB.fmt(x0)}</text>` +
+      `<text x="${W - pad}" y="${H - pad + 14}" font-size="10" text-anchor="middle" fill="#555">${LAB.fmt(x1)}</text>`;
     names.forEach((n, i) => {
       const color = colors[i % colors.length];
       const d = curves[n].map((p, j) => (j ? "L" : "M") + sx(p[0]).toFixed(1) + "," + sy(p[1]).toFixed(1)).join(" ");
