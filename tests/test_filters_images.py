@@ -165,3 +165,20 @@ def test_photograph_sized_image_well_under_a_second_per_kernel(tmp_path):
     # "well under a second" on a quiet machine (docs/filters.md has the numbers); a loose bound here
     # because CI machines are shared.
     assert max(timings.values()) < 2.0, timings
+
+
+def test_png_16bit_rgb_is_read_through_pillow_as_8bit(tmp_path):
+    # Pillow decodes 48-bit RGB PNGs to 8-bit RGB: values survive to within 1/255 (docs/filters.md)
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    a = np.array([[[0, 1000, 65535], [30000, 50000, 12345]]], dtype=">u2")  # (1, 2, 3) big-endian
+    raw = b"\x00" + a[0].tobytes()  # one row, filter type 0
+    ihdr = struct.pack(">IIBBBBB", 2, 1, 16, 2, 0, 0, 0)  # 16-bit RGB
+    png = (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    )
+    (tmp_path / "rgb16.png").write_bytes(png)
+    got = load_image(tmp_path / "rgb16.png")
+    assert got.shape == (1, 2, 3)
+    np.testing.assert_allclose(got, a.astype(np.float64) / 65535.0, atol=1 / 255)

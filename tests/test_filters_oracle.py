@@ -229,3 +229,38 @@ def test_bad_images_and_kernels():
         ValueError, match="kernel 5x5 does not fit in the image height 4 with padding='valid'"
     ):
         filter2d(np.zeros((4, 9)), K.box(5), padding="valid")
+
+
+@pytest.mark.parametrize("border", list(MODES))
+def test_scipy_named_operators(border):
+    # ndimage.sobel/prewitt(axis=1) are our *_x, axis=0 our *_y; ndimage.laplace is our 4-neighbour
+    img = _image(19, 22)
+    mode = MODES[border]
+    pairs = [
+        (K.sobel_x(), ndi.sobel(img, axis=1, mode=mode)),
+        (K.sobel_y(), ndi.sobel(img, axis=0, mode=mode)),
+        (K.prewitt_x(), ndi.prewitt(img, axis=1, mode=mode)),
+        (K.prewitt_y(), ndi.prewitt(img, axis=0, mode=mode)),
+        (K.laplacian(), ndi.laplace(img, mode=mode)),
+    ]
+    for k, expect in pairs:
+        np.testing.assert_allclose(filter2d(img, k, border=border), expect, atol=1e-9)
+
+
+def test_convolution_is_correlation_with_the_flipped_kernel():
+    # the docs' recipe for SciPy convolve / "true" convolution: flip both axes (odd kernels)
+    img = _image(15, 16)
+    k = RNG.normal(size=(3, 5))
+    np.testing.assert_allclose(
+        filter2d(img, k[::-1, ::-1].copy(), border="reflect"), ndi.convolve(img, k, mode="mirror"), atol=1e-9
+    )
+
+
+def test_scipy_default_reflect_equals_replicate_for_3x3():
+    # SciPy's default mode 'reflect' (d c b a | a b c d, used by scikit-image) repeats the edge pixel;
+    # one pixel of it is exactly 'replicate', so 3x3 kernels match it (larger ones do not)
+    img = _image(12, 13)
+    k = K.sobel_x()
+    np.testing.assert_allclose(filter2d(img, k, border="replicate"), ndi.correlate(img, k, mode="reflect"))
+    g = gaussian(1.0)
+    assert not np.allclose(filter2d(img, g, border="replicate"), ndi.correlate(img, g, mode="reflect"))

@@ -50,7 +50,9 @@ def _check_output(output: str) -> None:
 @click.option(
     "--size", type=int, default=None, help="Kernel size of box/gaussian/log (odd for the last two)."
 )
-@click.option("--stride", type=int, default=1, show_default=True, help="Stride (output is ceil(H / s)).")
+@click.option(
+    "--stride", type=int, default=1, show_default=True, help="Stride; 'same' gives ceil(H / s) pixels."
+)
 @click.option("--padding", default="same", show_default=True, help="'same' (TF split) or 'valid'.")
 @click.option("--border", default="zeros", show_default=True, help="zeros, reflect or replicate.")
 @click.option(
