@@ -264,3 +264,26 @@ def test_scipy_default_reflect_equals_replicate_for_3x3():
     np.testing.assert_allclose(filter2d(img, k, border="replicate"), ndi.correlate(img, k, mode="reflect"))
     g = gaussian(1.0)
     assert not np.allclose(filter2d(img, g, border="replicate"), ndi.correlate(img, g, mode="reflect"))
+
+
+def test_a_filter_bank_opens_a_model_spec():
+    # Sobel x/y as a frozen first layer of a Sequential spec (through YAML text), then a learned conv
+    from convolab import build_model, dumps_spec
+    from convolab.layers import Conv2D
+
+    bank = Conv2D.from_kernel(np.stack([K.sobel_x(), K.sobel_y()]), name="edges")
+    spec = {
+        "input_shape": [1, 12, 12],
+        "layers": [
+            {"type": "Conv2D", **bank.get_config()},
+            {"type": "Conv2D", "filters": 3, "kernel_size": 3},
+        ],
+    }
+    model = build_model(dumps_spec(spec))
+    x = torch.rand(2, 1, 12, 12)
+    with torch.no_grad():
+        edges = model.get_layer("edges")(x)
+    np.testing.assert_allclose(edges[:, :1], filter2d(x, K.sobel_x()), atol=1e-5)
+    np.testing.assert_allclose(edges[:, 1:], filter2d(x, K.sobel_y()), atol=1e-5)
+    assert not any(p.requires_grad for p in model.get_layer("edges").parameters())
+    assert model(x).shape == (2, 3, 10, 10)
