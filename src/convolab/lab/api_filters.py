@@ -1,4 +1,4 @@
-"""Filters panel API: a classic kernel on a dataset image or an uploaded PNG/JPEG.
+"""Filters panel API: a classic kernel (``convolab.filters``) on a dataset image or an uploaded PNG/JPEG.
 
 - ``GET /api/kernels``: the kernel registry (name, which of size/sigma it takes, signed or not), the
   border modes and the dataset names the panel may read.
@@ -80,19 +80,10 @@ def kernel_array(name: str, size: int | None, sigma: float | None) -> tuple[str,
 
 
 def run_filter(image: np.ndarray, kernel: np.ndarray, stride: int, padding: str, border: str) -> np.ndarray:
-    """The filter on the shared convolution core (TF-exact 'same'/'valid', border mode for 'same')."""
-    from convolab.layers.functional import conv2d
+    """``convolab.filters.filter2d``: the Conv2D arithmetic ('same'/'valid', TF split) with a border mode."""
+    from convolab.filters import filter2d
 
-    (h, w), (kh, kw) = image.shape, kernel.shape
-    if padding == "valid" and (kh > h or kw > w):
-        raise ApiError(f"a {kh}x{kw} kernel does not fit a {h}x{w} image with padding 'valid'")
-    if padding == "same" and border == "reflect" and (kh // 2 >= h or kw // 2 >= w):
-        raise ApiError(f"border 'reflect' needs the image ({h}x{w}) larger than half the kernel ({kh}x{kw})")
-    x = torch.as_tensor(image, dtype=torch.float32)[None, None]  # (1, 1, H, W)
-    k = torch.as_tensor(kernel, dtype=torch.float32)[None, None]  # (1, 1, kh, kw)
-    with torch.no_grad():
-        y = conv2d(x, k, stride=(stride, stride), padding=padding, pad_mode=border)
-    return y[0, 0].numpy()
+    return np.asarray(filter2d(image.astype(np.float32), kernel, stride, padding, border))
 
 
 def filter_request(app: Any, body: dict[str, Any]) -> dict[str, Any]:
