@@ -287,3 +287,16 @@ def test_a_filter_bank_opens_a_model_spec():
     np.testing.assert_allclose(edges[:, 1:], filter2d(x, K.sobel_y()), atol=1e-5)
     assert not any(p.requires_grad for p in model.get_layer("edges").parameters())
     assert model(x).shape == (2, 3, 10, 10)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_tensors_stay_on_the_device():
+    from convolab.filters import gradient_magnitude, log_edges
+
+    x = torch.rand(3, 40, 50, dtype=torch.float64)
+    for k, kw in ((K.sobel_x(), {}), (gaussian(3.0), {"border": "reflect", "stride": 2})):
+        y = filter2d(x.cuda(), k, **kw)
+        assert y.is_cuda
+        np.testing.assert_allclose(y.cpu(), filter2d(x, k, **kw), atol=1e-9)
+    assert gradient_magnitude(x.cuda()).is_cuda
+    assert log_edges(x.cuda(), 1.5).is_cuda

@@ -138,7 +138,7 @@ def correlate_nchw(
     x = _channels_last(x)  # (N, G, H, W) stored channels last
 
     def bank(a: np.ndarray) -> torch.Tensor:  # the kernel repeated per channel: (G, 1, kh, kw)
-        return torch.as_tensor(a, dtype=x.dtype).expand(groups, 1, *a.shape).contiguous()
+        return torch.as_tensor(a, dtype=x.dtype, device=x.device).expand(groups, 1, *a.shape).contiguous()
 
     def run(t: torch.Tensor, a: np.ndarray, s: tuple[int, int]) -> torch.Tensor:
         return conv2d(t, bank(a), stride=s, padding=padding, groups=groups, pad_mode=border)

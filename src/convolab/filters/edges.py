@@ -56,7 +56,7 @@ def zero_crossings(response: Any, threshold: float = 0.0) -> Any:
     r = torch.from_numpy(np.asarray(response)) if is_numpy else response
     if r.dim() < 2:
         raise ValueError(f"response must have at least 2 dimensions (H, W), got shape {tuple(r.shape)}")
-    edges = torch.zeros(r.shape, dtype=torch.bool)
+    edges = torch.zeros(r.shape, dtype=torch.bool, device=r.device)
     for dim in (-1, -2):
         n = r.shape[dim]
         a, b = r.narrow(dim, 0, n - 1), r.narrow(dim, 1, n - 1)
