@@ -86,7 +86,10 @@ def import_keras(path: str | Path, spec: Any = None, *, name: str | None = None)
             raise KerasFileError(f"{kf.path}: the model config records no input shape; pass --spec")
         keras_input, layers, latent = km.input_shape, km.layers, km.latent
         model_name = kf.config["config"].get("name") if kf.config else None
-    mapped = Mapper(keras_input).run(layers)
+    try:
+        mapped = Mapper(keras_input).run(layers)
+    except KerasFileError as exc:
+        raise KerasFileError(f"{kf.path}: {exc}") from None
     spec_dict = {
         "name": name or (model_name if isinstance(model_name, str) else None) or Path(path).stem,
         "input_shape": list(mapped.input_shape),
