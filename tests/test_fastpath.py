@@ -268,3 +268,31 @@ def test_predict_fused_matches_model() -> None:
         want = model(x)
     got = fastpath.predict(fastpath.prepare(model), x, batch_size=2)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+# ---- mixed precision and compile options (the GPU path's dtype logic, exercised on CPU) -------------
+def test_bf16_autocast_keeps_fp32_state_and_close_loss() -> None:
+    x = _data(16)
+    torch.manual_seed(0)
+    model = fastpath.prepare(TinyAE())
+    ref = fastpath.TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.0), "bce").compute_loss(x, x)
+    step = fastpath.TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.1), "bce", amp="bf16")
+    loss = step(x, x)
+    assert loss.dtype == torch.float32
+    # bf16 keeps 8 mantissa bits: ~0.4% relative error per rounding
+    assert abs(loss.item() - ref.item()) < 0.02 * ref.item()
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    got = fastpath.predict(model, x, amp="bf16")
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, fastpath.predict(model, x), rtol=0.05, atol=0.02)
+
+
+def test_amp_and_compile_arguments_are_validated() -> None:
+    model = TinyAE()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="amp"):
+        fastpath.TrainStep(model, opt, "bce", amp="fp8")
+    with pytest.raises(TypeError, match="compile"):
+        fastpath.TrainStep(model, opt, "bce", compile=True)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="amp"):
+        fastpath.predict(model, _data(2), amp="half")

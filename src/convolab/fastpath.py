@@ -26,11 +26,23 @@ from torch import nn
 from convolab import fastplan
 
 LOSSES = ("bce", "mse")
+# Mixed precision: bf16 keeps fp32's exponent range, so no loss scaling is needed (unlike fp16).
+AMP_DTYPES = {"bf16": torch.bfloat16}
 
 
 def _memory_format(device: torch.device) -> torch.memory_format:
     """NHWC on CPU (oneDNN's native layout); NCHW elsewhere until measured otherwise."""
     return torch.channels_last if device.type == "cpu" else torch.contiguous_format
+
+
+def _check_amp(where: str, amp: str | None) -> None:
+    if amp is not None and amp not in AMP_DTYPES:
+        raise ValueError(f"{where}: amp must be None or one of {tuple(AMP_DTYPES)}, got {amp!r}")
+
+
+def _autocast(device: torch.device, amp: str | None):
+    """bf16 autocast on ``device`` (convolutions in bf16; losses and reductions stay fp32)."""
+    return torch.autocast(device.type, dtype=AMP_DTYPES.get(amp, torch.bfloat16), enabled=amp is not None)
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -116,6 +128,11 @@ class TrainStep:
         optimizer: any torch optimizer over the model's parameters.
         loss: ``"bce"`` (binary cross-entropy from logits, Keras's ``binary_crossentropy``) or
             ``"mse"`` (mean squared error on the sigmoid output).
+        fuse: run convolab Sequentials through their fused plan (``convolab.fastplan``).
+        amp: ``None`` (fp32, the default) or ``"bf16"``: autocast the forward pass to bfloat16 (for
+            GPUs with bf16 tensor cores; parameters, gradients, optimizer state and the loss stay fp32).
+        compile: ``None`` or a ``torch.compile`` mode for the forward pass (``"reduce-overhead"`` uses
+            CUDA graphs on a GPU). Off by default: on CPU it measured slower (BENCHMARKS.md).
 
     Input shape:
         ``x`` and ``target``: ``(N, C, H, W)`` on the model's device.
@@ -131,12 +148,23 @@ class TrainStep:
     """
 
     def __init__(
-        self, model: nn.Module, optimizer: torch.optim.Optimizer, loss: str = "bce", *, fuse: bool = True
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        loss: str = "bce",
+        *,
+        fuse: bool = True,
+        amp: str | None = None,
+        compile: str | None = None,
     ) -> None:
         if loss not in LOSSES:
             raise ValueError(f"TrainStep: loss must be one of {LOSSES}, got {loss!r}")
         if not isinstance(optimizer, torch.optim.Optimizer):
             raise TypeError(f"TrainStep: optimizer must be a torch.optim.Optimizer, got {type(optimizer)}")
+        _check_amp("TrainStep", amp)
+        if compile is not None and not isinstance(compile, str):
+            raise TypeError(f"TrainStep: compile must be None or a torch.compile mode, got {compile!r}")
+        self.amp, self.compile = amp, compile
         self.model = model
         self.optimizer = optimizer
         self.loss = loss
@@ -148,9 +176,14 @@ class TrainStep:
         """Forward pass and the mean loss, with autograd (no backward)."""
         if self._forward is None:
             self._forward = forward_fn(self.model, self.fuse)
+            if self.compile is not None:
+                self._forward = torch.compile(self._forward, mode=self.compile, dynamic=False)
+        with _autocast(self.device, self.amp):
+            out = self._forward(x, logits=self.loss == "bce")
+        out = out.float()  # the loss in fp32 whatever the forward's precision
         if self.loss == "bce":
-            return F.binary_cross_entropy_with_logits(self._forward(x, logits=True), target)
-        return F.mse_loss(self._forward(x, logits=False), target)
+            return F.binary_cross_entropy_with_logits(out, target)
+        return F.mse_loss(out, target)
 
     def __call__(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         fmt = _memory_format(self.device)
@@ -171,6 +204,7 @@ def predict(
     *,
     logits: bool = False,
     fuse: bool = True,
+    amp: str | None = None,
 ) -> torch.Tensor:
     """Run ``model`` over ``images`` in batches without autograd; returns NCHW-contiguous outputs.
 
@@ -180,12 +214,14 @@ def predict(
         batch_size: images per forward pass (large batches amortise per-call overhead).
         logits: return pre-sigmoid outputs instead of the model's activations.
         fuse: use the fused plan (``convolab.fastplan``) when the model allows it.
+        amp: ``None`` or ``"bf16"`` (autocast; outputs are returned as float32).
 
     Output shape:
         ``(N, C', H', W')`` on ``images.device``.
     """
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"predict: batch_size must be a positive int, got {batch_size!r}")
+    _check_amp("predict", amp)
     if images.shape[0] == 0:
         raise ValueError(f"predict: images is empty, shape {tuple(images.shape)}")
     device = _model_device(model)
@@ -194,11 +230,11 @@ def predict(
     forward = forward_fn(model, fuse)
     outs = []
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), _autocast(device, amp):
             for chunk in images.split(batch_size):
                 xb = to_layout(chunk, device)
                 yb = forward(xb, logits)
-                outs.append(yb.to(images.device).contiguous())
+                outs.append(yb.float().to(images.device).contiguous())
     finally:
         model.train(was_training)
     return torch.cat(outs)
