@@ -178,3 +178,28 @@ def test_resume_refusals(tmp_path):
         cfg.out, overrides={"epochs": 2}, quiet=True, figures=False
     ).fit()  # extending a finished run works
     assert [h["epoch"] for h in res.history] == [1, 2]
+
+
+def test_progress_bar_on_a_terminal():
+    import io
+
+    from rich.console import Console
+
+    from convolab.progress import TrainProgress
+
+    buf = io.StringIO()
+    console = Console(file=buf, force_terminal=True, width=120)
+    record = {"epoch": 1, "train_loss": 0.5, "val": {"bce": 0.4, "mse": 0.05, "psnr": 13.0, "ssim": 0.5},
+              "seconds": 2.0, "images_per_second": 1000.0}  # fmt: skip
+    base = {"bce": 0.5, "mse": 0.06, "psnr": 12.0, "ssim": 0.3}
+    with TrainProgress(10, console=console) as bar:
+        assert bar.bar is not None
+        bar.start_epoch(1, 2, 0, batch_images=32)
+        bar.update(5, loss=0.25)
+        bar.end_epoch(record, base)
+    assert "epoch 1: loss 0.5000" in buf.getvalue()
+    quiet = io.StringIO()
+    with TrainProgress(10, quiet=True, console=Console(file=quiet, force_terminal=True)) as bar:
+        assert bar.bar is None
+        bar.end_epoch(record, base)
+    assert quiet.getvalue() == ""
