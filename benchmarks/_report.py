@@ -8,7 +8,10 @@ import platform
 import re
 from pathlib import Path
 
-START, END = "<!-- train_speed:start -->", "<!-- train_speed:end -->"
+
+def markers(section: str) -> tuple[str, str]:
+    """The comment lines that delimit one generated section (``cpu``, ``cuda``) of BENCHMARKS.md."""
+    return f"<!-- train_speed:{section}:start -->", f"<!-- train_speed:{section}:end -->"
 
 
 def machine() -> str:
@@ -37,10 +40,11 @@ def table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def write(path: Path, body: str) -> None:
-    """Replace the generated section of ``path`` (or create the file with just that section)."""
+def write(path: Path, body: str, section: str = "cpu") -> None:
+    """Replace one generated section of ``path`` (appended, or a new file, when absent)."""
+    START, END = markers(section)  # noqa: N806
     block = f"{START}\n{body.rstrip()}\n{END}"
-    text = path.read_text() if path.exists() else "# Benchmarks\n\n" + START + "\n" + END + "\n"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
     if START in text and END in text:
         text = text[: text.index(START)] + block + text[text.index(END) + len(END) :]
     else:
@@ -53,6 +57,6 @@ def header(command: str, versions: dict[str, str], peak: float) -> str:
     vers = ", ".join(f"{k} {v}" for k, v in versions.items())
     return (
         f"Measured {now} on {machine()}; {vers}.\n"
-        f"Measured peak: {peak:,.0f} GFLOP/s (fp32 2048x2048 matmul, median of 5, same run).\n\n"
+        f"Measured peak: {peak:,.0f} GFLOP/s (large fp32 square matmul, median of 5, same run).\n\n"
         f"Command:\n\n```\n{command}\n```\n"
     )

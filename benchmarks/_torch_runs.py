@@ -75,9 +75,9 @@ class Variant:
     lr: float = 1e-3
 
 
-def plain_variant(lr: float = 1e-3, batch_size: int = 256) -> Variant:
+def plain_variant(lr: float = 1e-3, batch_size: int = 256, device: str = "cpu") -> Variant:
     def build():
-        model = plain_model()
+        model = plain_model().to(device)
         opt = torch.optim.Adam(model.parameters(), lr=lr)
 
         def step(xb):
@@ -96,30 +96,43 @@ def plain_variant(lr: float = 1e-3, batch_size: int = 256) -> Variant:
 
 
 def convolab_variant(
-    name: str, *, fuse: bool = True, channels_last: bool = True, lr: float = 1e-3, batch_size: int = 256
+    name: str,
+    *,
+    fuse: bool = True,
+    lr: float = 1e-3,
+    batch_size: int = 256,
+    device: str = "cpu",
+    amp: str | None = None,
+    compile: str | None = None,
 ) -> Variant:
     def build():
-        model = convolab_model()
-        model = fastpath.prepare(model, "cpu") if channels_last else model
+        model = fastpath.prepare(convolab_model(), device)
         opt = fastpath.make_adam(model, lr=lr)
-        step_fn = fastpath.TrainStep(model, opt, "bce", fuse=fuse)
+        step_fn = fastpath.TrainStep(model, opt, "bce", fuse=fuse, amp=amp, compile=compile)
 
         def step(xb):
             step_fn(xb, xb)
 
         def predict(x):
-            return fastpath.predict(model, x, batch_size=2048, fuse=fuse)
+            return fastpath.predict(model, x, batch_size=2048, fuse=fuse, amp=amp)
 
         return step, predict
 
     return Variant(name, build, batch_size, lr)
 
 
+def _sync(x: torch.Tensor) -> None:
+    if x.is_cuda:
+        torch.cuda.synchronize(x.device)
+
+
 def _timed_predict(predict: Callable, x: torch.Tensor, repeats: int = 3) -> tuple[torch.Tensor, float]:
     times, out = [], None
     for _ in range(repeats):
+        _sync(x)
         t0 = time.perf_counter()
         out = predict(x)
+        _sync(x)
         times.append(time.perf_counter() - t0)
     return out, statistics.median(times)
 
@@ -145,21 +158,23 @@ def train(
     n_batches = -(-n // bs)  # the last batch is partial, as in Keras's fit
     eval_at = {round((k + 1) * n_batches / evals_per_epoch) for k in range(evals_per_epoch)}
     run = Run(variant.name, bs, variant.lr, steps_per_epoch=n_batches)
-    target_np = x_test.numpy()
+    target_np = x_test.cpu().numpy()
     elapsed = 0.0
     for epoch in range(epochs):
-        perm = torch.randperm(n)
+        perm = torch.randperm(n, device=x_train.device)  # data stays resident on the device
+        _sync(x_train)
         t0 = time.perf_counter()
         for i, idx in enumerate(perm.split(bs)):
             step(x_train[idx])
             if i + 1 not in eval_at:
                 continue
+            _sync(x_train)
             seg = time.perf_counter() - t0
             elapsed += seg
             run.epoch_train_s.append(seg)
             pred, val_s = _timed_predict(predict, x_test, repeats=1)
             run.epoch_val_s.append(val_s)
-            bce, mse = bce_mse(pred.numpy(), target_np)
+            bce, mse = bce_mse(pred.cpu().numpy(), target_np)
             run.test_bce.append(bce)
             run.test_mse.append(mse)
             if target_bce is not None and bce <= target_bce:
@@ -171,14 +186,16 @@ def train(
     return run
 
 
-def measure_peak_gflops(size: int = 2048, repeats: int = 5) -> float:
+def measure_peak_gflops(size: int = 2048, repeats: int = 5, device: str = "cpu") -> float:
     """fp32 matmul GFLOP/s (median), the machine's practical peak for the % column."""
-    a, b = torch.randn(size, size), torch.randn(size, size)
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
     a @ b
     times = []
     for _ in range(repeats):
+        _sync(a)
         t0 = time.perf_counter()
         a @ b
+        _sync(a)
         times.append(time.perf_counter() - t0)
     return 2 * size**3 / statistics.median(times) / 1e9
 

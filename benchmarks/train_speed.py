@@ -44,6 +44,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--ttq-max-epochs", type=int, default=10)
     ap.add_argument("--ttq-evals", type=int, default=4, help="quality checks per epoch in the ttq run")
     ap.add_argument("--profile-steps", type=int, default=12, help="training steps profiled (0: none)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (GPU variants: bf16, CUDA graphs)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: usable cores)")
     ap.add_argument("--out", default=str(HERE.parent / "BENCHMARKS.md"), help="markdown to update")
     ap.add_argument("--json", default=None, help="also dump raw results here")
@@ -121,18 +122,27 @@ def main(argv: list[str] | None = None) -> dict:
     only = set(args.only.split(","))
     data_dir = None if args.data_dir == "synthetic" else Path(args.data_dir)
     xtr, xte = load_images(data_dir, args.train_size, args.test_size)
-    x_train, x_test = R.to_tensor(xtr), R.to_tensor(xte)
-    peak = R.measure_peak_gflops(256 if args.quick else 2048)
+    dev = args.device
+    x_train, x_test = R.to_tensor(xtr).to(dev), R.to_tensor(xte).to(dev)  # resident on the device
+    peak = R.measure_peak_gflops(256 if args.quick else 8192 if dev == "cuda" else 2048, device=dev)
     runs: list[R.Run] = []
-    k = run_keras(args) if "keras" in only else None
+    k = run_keras(args) if "keras" in only and dev == "cpu" else None
     if k:
         runs.append(keras_run(k))
     variants = []
     if "torch" in only:
-        variants.append(R.plain_variant())
-    if "convolab" in only:
+        variants.append(R.plain_variant(device=dev))
+    if "convolab" in only and dev == "cpu":
         variants.append(R.convolab_variant("convolab, channels_last only", fuse=False))
         variants.append(R.convolab_variant("convolab fastpath"))
+    elif "convolab" in only:
+        variants.append(R.convolab_variant("convolab fastpath fp32", device=dev))
+        variants.append(R.convolab_variant("convolab fastpath bf16", device=dev, amp="bf16"))
+        variants.append(
+            R.convolab_variant(
+                "convolab fastpath bf16 + CUDA graphs", device=dev, amp="bf16", compile="reduce-overhead"
+            )
+        )
     for v in variants:
         print(f"training: {v.name}", flush=True)
         runs.append(R.train(v, x_train, x_test, args.epochs))
@@ -158,12 +168,14 @@ def main(argv: list[str] | None = None) -> dict:
         R.profile_table(variants[-1], x_train, args.profile_steps) if args.profile_steps and variants else []
     )
     versions = {"torch": torch.__version__}
+    if dev == "cuda":
+        versions["GPU"] = torch.cuda.get_device_name()
     if k:
         versions.update(tensorflow=k["tensorflow"], keras=k["keras"])
     command = "python benchmarks/train_speed.py " + " ".join(sys.argv[1:] if argv is None else argv)
     md = render(args, runs, ttq_runs, ref, target, at, peak, profile, k, command.strip(), versions)
     print(md)
-    _report.write(Path(args.out), md)
+    _report.write(Path(args.out), md, section=dev)
     result = {"runs": [r.__dict__ for r in runs + ttq_runs], "target_bce": target, "peak_gflops": peak}
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))

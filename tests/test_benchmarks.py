@@ -49,10 +49,13 @@ def test_bce_mse_match_hand_computed_values(bench) -> None:
 def test_report_write_keeps_hand_written_text(bench, tmp_path) -> None:
     _, _, report = bench
     path = tmp_path / "B.md"
-    path.write_text(f"# Title\n\nintro\n\n{report.START}\nold\n{report.END}\n\n## Notes\nkept\n")
+    start, end = report.markers("cpu")
+    path.write_text(f"# Title\n\nintro\n\n{start}\nold\n{end}\n\n## Notes\nkept\n")
     report.write(path, "new table")
+    report.write(path, "gpu table", section="cuda")
     text = path.read_text()
     assert "intro" in text and "## Notes\nkept" in text and "new table" in text and "old" not in text
+    assert text.index("new table") < text.index("## Notes") < text.index("gpu table")
 
 
 def test_quick_run_writes_tables(bench, tmp_path) -> None:
@@ -62,7 +65,7 @@ def test_quick_run_writes_tables(bench, tmp_path) -> None:
     text = out.read_text()
     for heading in ("### Training", "### Time-to-quality", "### Inference", "### Where convolab"):
         assert heading in text
-    assert text.count(report.START) == 1
+    assert text.count(report.markers("cpu")[0]) == 1
     names = [r["name"] for r in result["runs"]]
     assert names[:3] == ["PyTorch plain loop", "convolab, channels_last only", "convolab fastpath"]
     for run in result["runs"][:3]:
