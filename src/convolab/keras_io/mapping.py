@@ -155,14 +155,14 @@ class Mapper:
         return [np.asarray(w, dtype=np.float32) for w in layer.weights]
 
 
-def _req_bias(cfg: dict[str, Any]) -> bool:
+def _use_bias(cfg: dict[str, Any]) -> bool:
     return bool(cfg.get("use_bias", True))
 
 
 def _dense(m: Mapper, layer: KerasLayer, label: str, dry: bool) -> None:
     cfg = layer.config
     args = {"units": int(cfg["units"]), "activation": activation_name(label, cfg.get("activation")),
-            "use_bias": _req_bias(cfg)}  # fmt: skip
+            "use_bias": _use_bias(cfg)}  # fmt: skip
     if dry:
         return
     if len(m.shape) != 1:
@@ -191,7 +191,7 @@ def _conv(m: Mapper, layer: KerasLayer, label: str, dry: bool, transpose: bool =
         "strides": list(cfg.get("strides", (1, 1))),
         "padding": cfg.get("padding", "valid"),
         "dilation_rate": list(cfg.get("dilation_rate", (1, 1))),
-        "use_bias": _req_bias(cfg),
+        "use_bias": _use_bias(cfg),
         "activation": activation_name(label, cfg.get("activation")),
     }
     if transpose:
