@@ -53,9 +53,11 @@ def _device(model: torch.nn.Module) -> torch.device:
 
 
 def _first_kernel(model: torch.nn.Module) -> tuple[str, torch.Tensor] | None:
-    for name, p in model.named_parameters():
-        if p.dim() == 4:
-            return name, p.detach().cpu()
+    """``(layer name, weight)`` of the first layer with a 4-D (convolution) weight."""
+    for layer in getattr(model, "layers", [model]):
+        for p in layer.parameters():
+            if p.dim() == 4:
+                return getattr(layer, "name", type(layer).__name__), p.detach().cpu()
     return None
 
 
@@ -86,7 +88,7 @@ def make_figures(
         out["feature_maps"] = plots.feature_maps(maps, run / "feature_maps.png", title=f"{name}: encoder")
     kernel = _first_kernel(model)
     if kernel is not None:
-        out["kernels"] = plots.kernels(kernel[1], run / "kernels.png", title=f"{name}: {kernel[0]}")
+        out["kernels"] = plots.kernels(kernel[1], run / "kernels.png", title=f"{name}: {kernel[0]} kernels")
     codes = _codes(model, data.eval_images[:PCA_MAX])
     labels = None if data.eval_labels is None else data.eval_labels[:PCA_MAX]
     out["latent_pca"] = plots.latent_pca(
