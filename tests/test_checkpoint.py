@@ -83,6 +83,16 @@ def test_failed_write_keeps_previous_checkpoint(tmp_path, monkeypatch, victim):
     assert not list(tmp_path.glob(".last.tmp*"))
 
 
+def test_killed_save_leftovers_are_ignored_then_cleaned(tmp_path):
+    _save(tmp_path / "last", _model(0), step=1)
+    half = tmp_path / ".last.tmp-99999"  # a save killed half-way by another process
+    half.mkdir()
+    (half / "model.safetensors").write_bytes(b"garbage")
+    assert ck.load_checkpoint(ck.resolve_checkpoint(tmp_path, "last")).state["step"] == 1
+    _save(tmp_path / "last", _model(1), step=2)
+    assert not half.exists()
+
+
 def test_crash_between_renames_falls_back_to_old(tmp_path):
     _save(tmp_path / "last", _model(0), step=1)
     (tmp_path / "last").rename(tmp_path / ".last.old")  # the state after the first rename of a save

@@ -89,8 +89,8 @@ def save_checkpoint(
     parent.mkdir(parents=True, exist_ok=True)
     tmp = parent / f".{path.name}.tmp-{os.getpid()}"
     old = parent / f".{path.name}.old"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    for stale in parent.glob(f".{path.name}.tmp-*"):  # left by a killed save (one writer per run)
+        shutil.rmtree(stale, ignore_errors=True)
     from convolab import __version__
 
     full_state = {"format": CHECKPOINT_FORMAT, "format_version": FORMAT_VERSION, "convolab": __version__}
