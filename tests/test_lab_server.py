@@ -142,3 +142,12 @@ def test_runs_root_is_resolved(tmp_path):
     os.symlink(tmp_path / "real", tmp_path / "link")
     app = create_app(tmp_path / "link")
     assert app.state.runs_root == Path(tmp_path / "real").resolve()
+
+
+def test_missing_extra_is_one_clear_line(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "convolab.lab.server", None)  # as if starlette were not installed
+    assert main(["lab", "--port", str(free_port())]) == 2
+    err = capsys.readouterr().err
+    assert (
+        err.startswith("error: the lab needs its extra: pip install 'convolab[lab]'") and err.count("\n") == 1
+    )

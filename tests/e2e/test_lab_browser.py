@@ -117,6 +117,23 @@ def test_filters_panel_shows_the_result_and_its_size(page, live_lab):
     assert re.search(r"28x28 -> 14x14", page.text_content("#flt-info"))
 
 
+def test_filters_panel_takes_an_upload(page, live_lab):
+    import base64
+
+    import numpy as np
+
+    from lab_support import png_base64
+
+    open_lab(page, live_lab, "filters")
+    page.wait_for_selector("#flt-output[src^='data:image/png']")
+    page.select_option("#flt-source", "upload")
+    png = base64.b64decode(png_base64(np.tile(np.arange(40, dtype=np.uint8) * 6, (30, 1))))
+    page.set_input_files("#flt-file", files=[{"name": "ramp.png", "mimeType": "image/png", "buffer": png}])
+    page.wait_for_function("document.getElementById('flt-in-shape').textContent === '30x40'")
+    page.select_option("#flt-padding", "valid")
+    page.wait_for_function("document.getElementById('flt-out-shape').textContent === '28x38'")
+
+
 def test_upsampling_panel_follows_the_grid(page, live_lab):
     open_lab(page, live_lab, "upsampling")
     page.wait_for_function("document.getElementById('up-t-shape').textContent === '8x8'")
