@@ -128,9 +128,8 @@ class Trainer:
         self.baseline = baseline_metrics(data.mean_image, self.val_x)
         self.epoch_loss = [0.0, 0]  # sum of step losses, steps (this epoch, checked finite)
         self.epoch_seconds = 0.0  # training time of this epoch so far (kept across resume)
-        self._pending = torch.zeros(
-            (), dtype=torch.float64, device=self.device
-        )  # unchecked loss sum (float64: exact, so resume gives the same epoch losses)
+        # Loss sum not yet checked for NaN (float64: exact, so a resumed run logs the same epoch losses).
+        self._pending = torch.zeros((), dtype=torch.float64, device=self.device)
         self._pending_n = 0
         self.stop_signal: int | None = None
         self.log = RunLog(run_dir / LOG_FILE)
