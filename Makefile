@@ -7,7 +7,7 @@ BIN     := $(VENV)/bin
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FASHION := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup data demo test lint
+.PHONY: setup data browser demo test lint
 setup: $(VENV)/.installed
 
 # torch is pinned to the CPU wheel: an unpinned torch pulls a multi-GB CUDA build.
@@ -23,11 +23,16 @@ data:
 	@test -f $(FASHION)/train-images-idx3-ubyte.gz || \
 	  ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq dataset-fashion-mnist)
 
+# Debian's Chromium for the lab's end-to-end tests (Playwright drives it; it never downloads a browser).
+browser:
+	@test -x /usr/bin/chromium || \
+	  ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium)
+
 demo: setup data
 	$(BIN)/convolab train --dataset fashion-mnist --epochs 5 --out runs/demo
 
 lint: setup
 	$(BIN)/ruff check .
 
-test: setup data lint
+test: setup data browser lint
 	$(BIN)/pytest
