@@ -162,6 +162,7 @@ class MaxUnpool2D(Layer):
     channels of this layer's input (they must equal the pool's).
 
     Example:
+        >>> from convolab.layers import MaxPool2D
         >>> pool, unpool = MaxPool2D(2, name="p"), MaxUnpool2D("p")
         >>> y, s = pool.forward_with_switches(torch.arange(16.0).view(1, 1, 4, 4))
         >>> unpool(y, switches=s, output_size=(4, 4))[0, 0, 1].tolist()
