@@ -18,14 +18,14 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def mnist_t10k_dir() -> Path:
     if not (MNIST_T10K / "t10k-images-idx3-ubyte.gz").exists():
         pytest.skip(f"real MNIST test split not found at {MNIST_T10K}")
     return MNIST_T10K
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def fashion_dir() -> Path:
     if not (FASHION_SYSTEM / "train-images-idx3-ubyte.gz").exists():
         pytest.skip("Debian's dataset-fashion-mnist is not installed")

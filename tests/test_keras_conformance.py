@@ -50,12 +50,8 @@ def test_keras_refused_transpose_is_refused_by_convolab_too() -> None:
 
 
 @pytest.fixture(scope="module")
-def fashion_data(request) -> tuple[np.ndarray, np.ndarray]:
-    from conftest import FASHION_SYSTEM
-
-    if not (FASHION_SYSTEM / "train-images-idx3-ubyte.gz").exists():
-        pytest.skip("Debian's dataset-fashion-mnist is not installed")
-    return fashion_subset(FASHION_SYSTEM, n_train=1024, n_test=256)
+def fashion_data(fashion_dir) -> tuple[np.ndarray, np.ndarray]:
+    return fashion_subset(fashion_dir, n_train=1024, n_test=256)
 
 
 @pytest.mark.slow
