@@ -72,3 +72,11 @@ def test_quick_run_writes_tables(bench, tmp_path) -> None:
         assert len(run["epoch_train_s"]) == 2 and all(t > 0 for t in run["epoch_train_s"])
         assert 0 < run["test_bce"][-1] < 1 and run["predict_images_per_s"] > 0
     assert json.loads(raw.read_text())["target_bce"] == result["target_bce"]
+
+
+def test_ablation_smoke(bench) -> None:
+    import ablation
+
+    rows = ablation.main(["--rounds", "1", "--steps", "1", "--batch-size", "8", "--data-dir", "synthetic"])
+    assert len(rows) == 7 and all(ms > 0 and ratio > 0 for _, ms, ratio in rows)
+    sys.modules.pop("ablation", None)

@@ -111,11 +111,14 @@ def _ceil_len(n: int, k: int, s: int) -> int:
     return out - 1 if (out - 1) * s >= n else out
 
 
-def build_plan(model: nn.Module) -> list[tuple[Callable, bool]] | None:
-    """``[(fn, activates)]`` for a convolab Sequential, or None when the model is not plannable.
+def build_plan(
+    model: nn.Module, *, pool_first: bool = True, subpixel: bool = True
+) -> list[tuple[Callable, bool, nn.Module]] | None:
+    """``[(fn, activates, layer)]`` for a convolab Sequential, or None when the model is not plannable.
 
-    ``fn(x)`` is the pre-activation of one or more fused layers; ``activates`` says whether the last
-    fused layer's activation still has to be applied (skipped for the final layer when logits are asked).
+    ``fn(x)`` is the pre-activation of one or more fused layers; ``activates`` says whether ``layer``'s
+    (the last fused layer's) activation still has to be applied (skipped for the final layer when
+    logits are asked). ``pool_first`` and ``subpixel`` switch the two rewrites (for measurements).
     """
     from convolab.layers.conv import Conv2D
     from convolab.layers.pooling import MaxPool2D
@@ -138,7 +141,8 @@ def build_plan(model: nn.Module) -> list[tuple[Callable, bool]] | None:
             i += 2
             continue
         if (
-            isinstance(layer, UpSampling2D)
+            subpixel
+            and isinstance(layer, UpSampling2D)
             and layer.interpolation == "nearest"
             and layer.size[0] == layer.size[1]
             and isinstance(nxt, Conv2D)
