@@ -203,3 +203,34 @@ def test_progress_bar_on_a_terminal():
         assert bar.bar is None
         bar.end_epoch(record, base)
     assert quiet.getvalue() == ""
+
+
+def test_bce_needs_a_sigmoid_output_and_dense_reshape_models_train(tmp_path):
+    from train_support import TINY_SPEC, write_spec
+
+    linear = dict(
+        TINY_SPEC, layers=TINY_SPEC["layers"][:-1] + [dict(TINY_SPEC["layers"][-1], activation=None)]
+    )
+    cfg = tiny_config(tmp_path / "a", model=str(write_spec(tmp_path, linear, "linear.json")))
+    with pytest.raises(ValueError, match="needs a model whose output is a sigmoid.*--loss mse"):
+        tr.start(cfg, quiet=True, figures=False)
+    tr.train(tiny_config(tmp_path / "b", loss="mse", epochs=1, model=cfg.model), quiet=True, figures=False)
+    dense = {
+        "name": "tiny-dense",
+        "input_shape": [1, 8, 8],
+        "latent": "code",
+        "layers": [
+            {"type": "Flatten", "name": "flat"},
+            {"type": "Dense", "name": "code", "units": 8, "activation": "relu"},
+            {"type": "Dense", "name": "out", "units": 64, "activation": "sigmoid"},
+            {"type": "Reshape", "name": "img", "target_shape": [1, 8, 8]},
+        ],
+    }
+    res = tr.train(
+        tiny_config(tmp_path / "c", epochs=3, model=str(write_spec(tmp_path, dense, "dense.json"))),
+        quiet=True,
+        figures=False,
+    )
+    # logits=True skips the sigmoid of the Dense before the Reshape: BCE from logits is right and learns
+    losses = [h["train_loss"] for h in res.history]
+    assert losses[-1] < losses[0] - 0.05

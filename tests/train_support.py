@@ -30,8 +30,9 @@ TINY_SPEC = {
 }
 
 
-def write_spec(folder: Path, spec: dict | None = None) -> Path:
-    path = Path(folder) / "tiny.json"
+def write_spec(folder: Path, spec: dict | None = None, name: str = "tiny.json") -> Path:
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    path = Path(folder) / name
     path.write_text(json.dumps(spec or TINY_SPEC))
     return path
 

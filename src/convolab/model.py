@@ -149,7 +149,7 @@ class Sequential(nn.Module):
     def _run(self, x: torch.Tensor, *, logits: bool = False, stop: str | None = None, collect=None):
         self._check_input(x)
         switches: dict[str, torch.Tensor] = {}
-        last = len(self.layers) - 1
+        last = _logits_layer(self.layers)
         for i, layer in enumerate(self.layers):
             if layer.name in self._switch_pools:
                 x, switches[layer.name] = layer.forward_with_switches(x)
@@ -166,7 +166,8 @@ class Sequential(nn.Module):
         return x
 
     def forward(self, x: torch.Tensor, *, logits: bool = False) -> torch.Tensor:
-        """Run all layers on ``x`` ``(N, *input_shape)``; ``logits=True`` skips the LAST activation."""
+        """Run all layers on ``x`` ``(N, *input_shape)``; ``logits=True`` skips the LAST activation
+        (of the last layer, or of the layer before trailing Flatten/Reshape layers)."""
         return self._run(x, logits=logits)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
@@ -182,6 +183,18 @@ class Sequential(nn.Module):
         maps: list[tuple[str, torch.Tensor]] = []
         self._run(x, collect=maps)
         return maps
+
+
+def _logits_layer(layers: Sequence[Layer]) -> int:
+    """Index of the layer whose pre-activation gives the logits: the last layer, or the last one before
+    trailing activation-free Flatten/Reshape layers (they commute with an elementwise sigmoid, e.g. the
+    zoo's dense model ends Dense(784, sigmoid) -> Reshape)."""
+    from convolab.layers import Flatten, Reshape
+
+    i = len(layers) - 1
+    while i > 0 and isinstance(layers[i], (Flatten, Reshape)) and layers[i].activation in (None, "linear"):
+        i -= 1
+    return i
 
 
 def build_model(source: Any) -> Sequential:

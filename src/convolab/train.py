@@ -94,6 +94,19 @@ def add_noise(x: torch.Tensor, std: float, seed: int) -> torch.Tensor:
     return (x + std * noise).clamp_(0.0, 1.0)
 
 
+@torch.no_grad()
+def check_sigmoid_output(model: Any, x: torch.Tensor) -> None:
+    """BCE is computed from the logits, so the model's output must be sigmoid(logits): check it once."""
+    out, logits = model(x), model(x, logits=True)
+    if not torch.allclose(torch.sigmoid(logits), out, atol=1e-5):
+        last = model.layers[-1]
+        raise ValueError(
+            f"--loss bce needs a model whose output is a sigmoid (BCE is computed from the logits before "
+            f"it), but model {model.name!r} ends with {type(last).__name__}(activation="
+            f"{last.activation!r}); give its last layer activation: sigmoid, or use --loss mse"
+        )
+
+
 class Trainer:
     """Holds the state of one run; ``fit()`` trains to ``config.epochs``. Build with ``start``/``resume``."""
 
@@ -114,6 +127,8 @@ class Trainer:
         )
         self.step_fn = fastpath.TrainStep(self.model, self.optimizer, config.loss)
         self.train_x = fastpath.to_layout(data.train, self.device)  # (N, C, H, W), whole split on device
+        if config.loss == "bce":
+            check_sigmoid_output(self.model, self.train_x[:4])
         self.val_x = data.val.to(self.device)
         self.val_in = (
             add_noise(self.val_x, config.noise, derive_seed(config.seed, "val-noise"))
