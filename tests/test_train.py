@@ -234,3 +234,17 @@ def test_bce_needs_a_sigmoid_output_and_dense_reshape_models_train(tmp_path):
     # logits=True skips the sigmoid of the Dense before the Reshape: BCE from logits is right and learns
     losses = [h["train_loss"] for h in res.history]
     assert losses[-1] < losses[0] - 0.05
+
+
+@pytest.mark.parametrize("name", ["seed-upsampling", "seed-transpose", "chollet", "unpool", "dense"])
+def test_training_forward_gives_logits_of_the_output(name):
+    """What TrainStep feeds BCE (the fused path, logits=True) must be the output before its sigmoid."""
+    from convolab import fastpath
+    from convolab.model import Sequential
+
+    torch.manual_seed(0)
+    model = fastpath.prepare(Sequential.from_spec(name), "cpu")
+    x = torch.rand(3, 1, 28, 28)
+    logits = fastpath.forward_fn(model)(x, logits=True)
+    torch.testing.assert_close(torch.sigmoid(logits), model(x), atol=1e-6, rtol=1e-5)
+    assert not torch.allclose(logits, model(x))

@@ -167,7 +167,9 @@ def _conv_pool_relu(conv: nn.Module, pool: Callable) -> Callable:
 
 def run_plan(plan: list, x: torch.Tensor, *, logits: bool = False) -> torch.Tensor:
     """Apply a plan from ``build_plan``; ``logits`` skips the final activation like ``Sequential``."""
-    last = len(plan) - 1
+    from convolab.model import logits_index  # trailing Flatten/Reshape: logits come from before them
+
+    last = logits_index([layer for _, _, layer in plan]) if logits else -1
     for i, (fn, activates, layer) in enumerate(plan):
         x = fn(x)
         if activates and not (logits and i == last):

@@ -149,7 +149,7 @@ class Sequential(nn.Module):
     def _run(self, x: torch.Tensor, *, logits: bool = False, stop: str | None = None, collect=None):
         self._check_input(x)
         switches: dict[str, torch.Tensor] = {}
-        last = _logits_layer(self.layers)
+        last = logits_index(self.layers)
         for i, layer in enumerate(self.layers):
             if layer.name in self._switch_pools:
                 x, switches[layer.name] = layer.forward_with_switches(x)
@@ -185,7 +185,7 @@ class Sequential(nn.Module):
         return maps
 
 
-def _logits_layer(layers: Sequence[Layer]) -> int:
+def logits_index(layers: Sequence[Layer]) -> int:
     """Index of the layer whose pre-activation gives the logits: the last layer, or the last one before
     trailing activation-free Flatten/Reshape layers (they commute with an elementwise sigmoid, e.g. the
     zoo's dense model ends Dense(784, sigmoid) -> Reshape)."""

@@ -97,7 +97,8 @@ def add_noise(x: torch.Tensor, std: float, seed: int) -> torch.Tensor:
 @torch.no_grad()
 def check_sigmoid_output(model: Any, x: torch.Tensor) -> None:
     """BCE is computed from the logits, so the model's output must be sigmoid(logits): check it once."""
-    out, logits = model(x), model(x, logits=True)
+    forward = fastpath.forward_fn(model)  # the path TrainStep takes (fused plan when there is one)
+    out, logits = model(x), forward(x, logits=True)
     if not torch.allclose(torch.sigmoid(logits), out, atol=1e-5):
         last = model.layers[-1]
         raise ValueError(
