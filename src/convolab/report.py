@@ -180,7 +180,7 @@ def compare_runs(
         if tuple(lr.model.input_shape) != tuple(data.eval_images.shape[1:]):
             raise ValueError(f"run {lr.path} takes {tuple(lr.model.input_shape)} images; cannot compare")
         recon = fastpath.predict(lr.model, data.eval_images, EVAL_BATCH)
-        hist = lr.state.get("history", [])
+        hist = load_state(resolve_checkpoint(lr.path, "last")).get("history", [])  # all epochs, not best's
         secs = sorted(h["seconds"] for h in hist if h.get("seconds"))
         rows.append(
             {
