@@ -98,12 +98,17 @@ def make_figures(
 
 
 def evaluate_run(
-    run: str | Path, *, dataset: str | None = None, which: str = "best", device: str = "auto"
+    run: str | Path,
+    *,
+    dataset: str | None = None,
+    data_dir: str | None = None,
+    which: str = "best",
+    device: str = "auto",
 ) -> dict[str, Any]:
     """Metrics of a run's model on its evaluation set (or ``dataset``'s test split) vs the baseline."""
     loaded = load_run(run, which, device)
     cfg = loaded.config
-    data = load_run_data(cfg, eval_dataset=dataset)
+    data = load_run_data(cfg, eval_dataset=dataset, eval_data_dir=data_dir)
     if tuple(data.eval_images.shape[1:]) != tuple(loaded.model.input_shape):
         raise ValueError(
             f"dataset images {tuple(data.eval_images.shape[1:])} do not fit the model's input "
@@ -114,7 +119,7 @@ def evaluate_run(
     return {
         "run": str(loaded.path),
         "checkpoint": str(loaded.checkpoint),
-        "eval_set": f"{data.eval_name}" if dataset is None else data.eval_name,
+        "eval_set": data.eval_name,
         "n": int(data.eval_images.shape[0]),
         "noise": cfg.noise,
         "metrics": metrics_of(recon, data.eval_images),
@@ -147,6 +152,7 @@ def reconstruct(
     *,
     images: Sequence[str | Path] | None = None,
     dataset: str | None = None,
+    data_dir: str | None = None,
     n: int = N_SHOWN,
     which: str = "best",
     device: str = "auto",
@@ -158,7 +164,7 @@ def reconstruct(
     if images:
         x = load_image_files(images, tuple(loaded.model.input_shape))
     else:
-        x = load_run_data(loaded.config, eval_dataset=dataset).eval_images[:n]
+        x = load_run_data(loaded.config, eval_dataset=dataset, eval_data_dir=data_dir).eval_images[:n]
     recon = fastpath.predict(loaded.model, x, EVAL_BATCH)
     return plots.reconstruction_grid(x, recon, out, title=loaded.model.to_spec().name)
 

@@ -37,14 +37,17 @@ class RunData:
         return tuple(self.train.shape[1:])  # type: ignore[return-value]
 
 
-def load_run_data(config: TrainConfig, *, eval_dataset: str | None = None) -> RunData:
-    """Load the splits ``config`` names; ``eval_dataset`` swaps in another dataset's test split."""
+def load_run_data(
+    config: TrainConfig, *, eval_dataset: str | None = None, eval_data_dir: str | None = None
+) -> RunData:
+    """Load the splits ``config`` names; ``eval_dataset`` swaps in another dataset's test split
+    (found in ``eval_data_dir`` when given)."""
     from convolab.data import load_dataset, train_val_split
 
     ds = load_dataset(config.dataset, split=config.train_split, data_dir=config.data_dir, limit=config.limit)
     train, val = train_val_split(ds, config.val_fraction, seed=config.seed)
     if eval_dataset is not None and eval_dataset != config.dataset:
-        ev = load_dataset(eval_dataset, split="test", limit=config.limit)
+        ev = load_dataset(eval_dataset, split="test", data_dir=eval_data_dir, limit=config.limit)
         name = f"{eval_dataset} test"
     elif config.train_split == "train":
         ev = load_dataset(config.dataset, split="test", data_dir=config.data_dir, limit=config.limit)

@@ -154,31 +154,40 @@ def train_cmd(
 def _print_metrics(report: dict[str, Any], title: str) -> None:
     from rich.table import Table
 
-    table = Table(title=title)
+    table = Table()
     for col in ("", "BCE", "MSE", "PSNR (dB)", "SSIM"):
         table.add_column(col, justify="right")
     for label, m in (("model", report["metrics"]), ("mean image", report["baseline"])):
         table.add_row(label, f"{m['bce']:.4f}", f"{m['mse']:.4f}", f"{m['psnr']:.2f}", f"{m['ssim']:.3f}")
-    _console().print(table)
+    console = _console()
+    console.print(title)
+    console.print(table)
 
 
 @click.command("evaluate")
 @click.argument("run", type=click.Path())
 @click.option("--dataset", default=None, help="Evaluate on this dataset's test split instead.")
+@click.option("--data-dir", type=click.Path(), default=None, help="Folder holding --dataset's files.")
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def evaluate_cmd(run: str, dataset: str | None, checkpoint: str, device: str, as_json: bool) -> None:
+def evaluate_cmd(
+    run: str, dataset: str | None, data_dir: str | None, checkpoint: str, device: str, as_json: bool
+) -> None:
     """Metrics of a trained run (BCE, MSE, PSNR, SSIM) against the mean-image baseline.
 
     \b
     Example:
       convolab evaluate runs/fashion
-      convolab evaluate runs/fashion --dataset mnist --json
+      convolab evaluate runs/fashion --dataset mnist --data-dir ../shared/data/mnist-t10k --json
     """
+    from convolab.data import DatasetNotFoundError
     from convolab.report import evaluate_run
 
-    report = evaluate_run(run, dataset=dataset, which=checkpoint, device=device)
+    try:
+        report = evaluate_run(run, dataset=dataset, data_dir=data_dir, which=checkpoint, device=device)
+    except DatasetNotFoundError as exc:
+        raise UserError(_offline_hint(exc)) from None
     if as_json:
         click.echo(json.dumps(report, indent=1))
     else:
@@ -189,11 +198,18 @@ def evaluate_cmd(run: str, dataset: str | None, checkpoint: str, device: str, as
 @click.argument("run", type=click.Path())
 @click.option("--images", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Image files.")
 @click.option("--dataset", default=None, help="Take the first --n test images of this dataset.")
+@click.option("--data-dir", type=click.Path(), default=None, help="Folder holding --dataset's files.")
 @click.option("--n", type=int, default=10, show_default=True)
 @click.option("-o", "--out", type=click.Path(), required=True, help="Figure to write (.png, .pdf, .svg).")
 @click.option("--device", default="auto", show_default=True)
 def reconstruct_cmd(
-    run: str, images: tuple[str, ...], dataset: str | None, n: int, out: str, device: str
+    run: str,
+    images: tuple[str, ...],
+    dataset: str | None,
+    data_dir: str | None,
+    n: int,
+    out: str,
+    device: str,
 ) -> None:
     """Draw originals over their reconstructions by a trained run.
 
@@ -202,9 +218,15 @@ def reconstruct_cmd(
       convolab reconstruct runs/fashion -o recon.png
       convolab reconstruct runs/fashion --images a.png b.png -o mine.png
     """
+    from convolab.data import DatasetNotFoundError
     from convolab.report import reconstruct
 
-    path = reconstruct(run, out, images=list(images) or None, dataset=dataset, n=n, device=device)
+    try:
+        path = reconstruct(
+            run, out, images=list(images) or None, dataset=dataset, data_dir=data_dir, n=n, device=device
+        )
+    except DatasetNotFoundError as exc:
+        raise UserError(_offline_hint(exc)) from None
     click.echo(f"wrote {path}")
 
 
