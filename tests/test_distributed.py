@@ -130,3 +130,23 @@ def test_single_process_helpers_are_no_ops():
     assert cd.reduce_metric_sums({"mse": 2.0}, 4) == ({"mse": 2.0}, 4)
     with pytest.raises(ValueError, match="op must be one of"):
         cd.all_reduce(t, "min")
+
+
+def test_launch_command_runs_convolab_train_under_torchrun():
+    cmd = cd.launch_command(2, ["--epochs", "1"])
+    assert cmd[:3] == [sys.executable, "-m", "torch.distributed.run"]
+    assert "--standalone" in cmd and cmd[cmd.index("--nproc-per-node") + 1] == "2"
+    assert cmd[cmd.index("--max-restarts") + 1] == "0"
+    assert cmd[-5:] == ["-m", "convolab", "train", "--epochs", "1"]
+    for bad in (0, -1, True, "2"):
+        with pytest.raises(ValueError, match="--nproc must be an integer >= 1"):
+            cd.launch_command(bad, [])
+
+
+def test_on_main_and_null_log_in_a_single_process():
+    assert cd.on_main(lambda a, b=0: a + b, 2, b=3) == 5
+    with pytest.raises(ValueError, match="boom"):
+        cd.on_main(lambda: (_ for _ in ()).throw(ValueError("boom")))
+    log = cd.NullLog()
+    log.write("step", loss=1.0)
+    log.close()
