@@ -105,7 +105,12 @@ def make_adam(model: nn.Module, lr: float = 1e-3, **kwargs) -> torch.optim.Adam:
 
 
 def configure_threads(num_threads: int | None = None) -> int:
-    """Set torch's intra-op threads (default: the usable cores); returns the number set."""
+    """Set torch's intra-op threads (default: the usable cores); returns the number set.
+
+    On a machine shared with other busy processes fewer threads can be faster: with 2 cores and a load
+    of ~4, one thread measured 2-9x faster per step than two (OpenMP threads spin-wait for each other at
+    every op; BENCHMARKS.md). Pass ``num_threads=1`` there.
+    """
     import os
 
     if num_threads is None:
