@@ -237,6 +237,30 @@ def broadcast_object(obj: Any, src: int = 0) -> Any:
     return box[0]
 
 
+def on_main(fn, *args: Any, **kwargs: Any) -> Any:
+    """Run ``fn`` on rank 0 only and give every rank its result, or raise its error on every rank.
+
+    For file-system work that must happen once (check and create the run folder) while all ranks must
+    take the same branch: a ``ValueError``/``OSError`` on rank 0 is raised as a ``ValueError`` with the
+    same message on the other ranks instead of leaving them waiting in the next collective.
+    """
+    if not current().enabled:
+        return fn(*args, **kwargs)
+    outcome: tuple[Any, str | None] = (None, None)
+    error: Exception | None = None
+    if current().is_main:
+        try:
+            outcome = (fn(*args, **kwargs), None)
+        except (ValueError, OSError) as exc:
+            error, outcome = exc, (None, str(exc) or type(exc).__name__)
+    result, message = broadcast_object(outcome)
+    if error is not None:
+        raise error
+    if message is not None:
+        raise ValueError(message)
+    return result
+
+
 def barrier() -> None:
     if current().enabled:
         dist.barrier()
@@ -276,6 +300,7 @@ class DistributedTrainStep(TrainStep):
         optimizer: the optimizer over ``model``'s parameters.
         loss: ``"bce"`` or ``"mse"``.
         ctx: the :class:`DistContext` from :func:`init`.
+        amp: ``None`` or ``"bf16"`` (autocast of the forward pass, as in ``TrainStep``).
     """
 
     def __init__(
@@ -286,8 +311,9 @@ class DistributedTrainStep(TrainStep):
         ctx: DistContext,
         *,
         fuse: bool = True,
+        amp: str | None = None,
     ) -> None:
-        super().__init__(model, optimizer, loss, fuse=fuse)
+        super().__init__(model, optimizer, loss, fuse=fuse, amp=amp)
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         self.world = ctx.world_size
@@ -301,10 +327,12 @@ class DistributedTrainStep(TrainStep):
             raise ValueError(f"DistributedTrainStep: set global_n (>= {x.shape[0]}), got {self.global_n}")
         per_image = target[0].numel() if target.shape[0] else 1
         scale = self.world / (self.global_n * per_image)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp is not None):
+            out = self.ddp(x, logits=self.loss == "bce")
+        out = out.float()  # the loss in fp32 whatever the forward's precision
         if self.loss == "bce":
-            out = self.ddp(x, logits=True)
             return F.binary_cross_entropy_with_logits(out, target, reduction="sum") * scale
-        return F.mse_loss(self.ddp(x, logits=False), target, reduction="sum") * scale
+        return F.mse_loss(out, target, reduction="sum") * scale
 
 
 def _threads_per_rank(nproc: int) -> int:
