@@ -45,6 +45,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--ttq-evals", type=int, default=4, help="quality checks per epoch in the ttq run")
     ap.add_argument("--profile-steps", type=int, default=12, help="training steps profiled (0: none)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (GPU variants: bf16, CUDA graphs)")
+    ap.add_argument("--cl-only", action="store_true", help="also train 'convolab, channels_last only'")
     ap.add_argument("--threads", type=int, default=0, help="threads for every contender (0: defaults)")
     ap.add_argument("--out", default=str(HERE.parent / "BENCHMARKS.md"), help="markdown to update")
     ap.add_argument("--json", default=None, help="also dump raw results here")
@@ -133,7 +134,8 @@ def main(argv: list[str] | None = None) -> dict:
     if "torch" in only:
         variants.append(R.plain_variant(device=dev))
     if "convolab" in only and dev == "cpu":
-        variants.append(R.convolab_variant("convolab, channels_last only", fuse=False))
+        if args.cl_only:
+            variants.append(R.convolab_variant("convolab, channels_last only", fuse=False))
         variants.append(R.convolab_variant("convolab fastpath"))
     elif "convolab" in only:
         variants.append(R.convolab_variant("convolab fastpath fp32", device=dev))

@@ -61,7 +61,9 @@ def test_report_write_keeps_hand_written_text(bench, tmp_path) -> None:
 def test_quick_run_writes_tables(bench, tmp_path) -> None:
     train_speed, _, report = bench
     out, raw = tmp_path / "BENCH.md", tmp_path / "raw.json"
-    result = train_speed.main(["--quick", "--only", "torch,convolab", "--out", str(out), "--json", str(raw)])
+    result = train_speed.main(
+        ["--quick", "--cl-only", "--only", "torch,convolab", "--out", str(out), "--json", str(raw)]
+    )
     text = out.read_text()
     for heading in ("### Training", "### Time-to-quality", "### Inference", "### Where convolab"):
         assert heading in text
