@@ -174,9 +174,11 @@ def test_resume_refusals(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no checkpoint"):
         tr.resume(tmp_path / "empty", quiet=True, figures=False)
-    res = tr.resume(
-        cfg.out, overrides={"epochs": 2}, quiet=True, figures=False
-    ).fit()  # extending a finished run works
+    (tmp_path / "run" / "summary.json").unlink()  # as if killed during the final evaluation
+    tr.resume(cfg.out, quiet=True, figures=False).fit()  # only the end runs
+    assert (tmp_path / "run" / "summary.json").exists()
+    # extending a finished run works
+    res = tr.resume(cfg.out, overrides={"epochs": 2}, quiet=True, figures=False).fit()
     assert [h["epoch"] for h in res.history] == [1, 2]
 
 

@@ -376,7 +376,11 @@ def resume(
 ) -> Trainer:
     """Continue a run from its ``last`` checkpoint; ``overrides`` may change epochs, device, checkpointing."""
     ckpt, config = open_resume(run, overrides or {})
-    if ckpt.state["epoch"] >= config.epochs and ckpt.state["step"] == 0:
+    done = ckpt.state["epoch"]
+    finished = done >= config.epochs and ckpt.state["step"] == 0
+    # A run stopped after its last epoch but before its summary (killed in the final evaluation) only
+    # needs the end: fit() then skips the loop and runs finish().
+    if finished and (done > config.epochs or (ckpt.path.parent / SUMMARY_FILE).exists()):
         raise ValueError(
             f"run {ckpt.path.parent} already finished {ckpt.state['epoch']} epochs; "
             f"pass --epochs N (more than {ckpt.state['epoch']}) to train further"
