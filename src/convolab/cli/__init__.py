@@ -45,7 +45,8 @@ for _mod in COMMAND_MODULES:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI and return its exit code (tests call this directly)."""
     try:
-        cli.main(args=argv, prog_name="convolab", standalone_mode=False)
+        # with standalone_mode=False click returns the code of an `Exit(n)` instead of raising it
+        rv = cli.main(args=argv, prog_name="convolab", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:  # usage errors (exit 2) and UserError
@@ -62,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
             msg = f"{msg}: {exc.filename}"
         click.echo(f"error: {msg}", err=True)
         return 2
-    return 0
+    return rv if isinstance(rv, int) else 0
 
 
 def run() -> None:  # pragma: no cover - console script
