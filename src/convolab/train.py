@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from convolab import fastpath
+from convolab import distributed, fastpath
 from convolab.checkpoint import check_weights, restore_rng
 from convolab.metrics import baseline_metrics, is_better, metrics_of
 from convolab.progress import TrainProgress
@@ -116,9 +116,10 @@ class Trainer:
     ) -> None:
         self.config = config
         self.run_dir = run_dir
-        self.device = resolve_device(config.device)
+        self.dist = distributed.init(config.device)  # single-process unless started by torchrun
+        self.device = self.dist.device if self.dist.enabled else resolve_device(config.device)
         self.data = data
-        self.quiet = quiet
+        self.quiet = quiet or not distributed.is_main()
         self.figures = True  # draw the run's figures at the end (tests switch it off for speed)
         self.model = build_model(config.model if spec is None else spec, config.seed, data.shape)
         self.spec = self.model.to_spec().to_dict()
@@ -126,7 +127,11 @@ class Trainer:
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=config.lr, betas=ADAM_BETAS, eps=ADAM_EPS
         )
-        self.step_fn = fastpath.TrainStep(self.model, self.optimizer, config.loss)
+        self.step_fn = (
+            distributed.DistributedTrainStep(self.model, self.optimizer, config.loss, self.dist)
+            if self.dist.enabled
+            else fastpath.TrainStep(self.model, self.optimizer, config.loss)
+        )
         self.train_x = fastpath.to_layout(data.train, self.device)  # (N, C, H, W), whole split on device
         if config.loss == "bce":
             check_sigmoid_output(self.model, self.train_x[:4])
@@ -148,7 +153,7 @@ class Trainer:
         self._pending = torch.zeros((), dtype=torch.float64, device=self.device)
         self._pending_n = 0
         self.stop_signal: int | None = None
-        self.log = RunLog(run_dir / LOG_FILE)
+        self.log = RunLog(run_dir / LOG_FILE) if distributed.is_main() else distributed.NullLog()
         self.last_save = time.monotonic()
 
     # -- state ------------------------------------------------------------------------------------
@@ -186,9 +191,10 @@ class Trainer:
         restore_rng(st.get("rng", {}))
 
     def save(self, which: str) -> Path:
-        path = save_run_checkpoint(
-            self.run_dir / which, self.model, self.state(), self.optimizer.state_dict()
-        )
+        path = self.run_dir / which
+        if distributed.is_main():
+            path = save_run_checkpoint(path, self.model, self.state(), self.optimizer.state_dict())
+        distributed.barrier()
         self.last_save = time.monotonic()
         return path
 
@@ -197,7 +203,7 @@ class Trainer:
         """Sync the pending losses; raise NonFiniteLossError on NaN/Inf. Returns their mean."""
         if self._pending_n == 0:
             return None
-        total = float(self._pending)
+        total = float(distributed.all_reduce(self._pending.clone(), "mean"))
         n = self._pending_n
         if not math.isfinite(total):
             self.log.write("stop", reason="non-finite loss", epoch=self.epoch, step=self.step, loss=total)
@@ -223,12 +229,7 @@ class Trainer:
         perm = epoch_permutation(self.train_x.shape[0], cfg.seed, self.epoch).to(self.device)
         tick = time.perf_counter()
         for step in range(self.step, self.steps_per_epoch()):
-            target = self.train_x[perm[step * bs : (step + 1) * bs]]  # (B, C, H, W)
-            x = (
-                add_noise(target, cfg.noise, derive_seed(cfg.seed, "noise", self.epoch, step))
-                if cfg.noise
-                else target
-            )
+            x, target = self.batch(perm[step * bs : (step + 1) * bs], step)
             self._pending += self.step_fn(x, target)
             self._pending_n += 1
             self.step, self.global_step = step + 1, self.global_step + 1
@@ -240,7 +241,7 @@ class Trainer:
                 progress.update(self.step, loss=mean)
             else:
                 progress.update(self.step)
-            if self.stop_signal is not None or self._checkpoint_due():
+            if self._save_now():
                 self.check_losses()
                 self.epoch_seconds += time.perf_counter() - tick
                 tick = time.perf_counter()
@@ -251,6 +252,36 @@ class Trainer:
         self.check_losses()
         self.epoch_seconds += time.perf_counter() - tick
 
+    def batch(self, idx: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(input, target) of ``step``: the global batch ``idx``, noised, then this rank's shard."""
+        cfg = self.config
+        target = self.train_x[idx]  # (B, C, H, W)
+        x = (
+            add_noise(target, cfg.noise, derive_seed(cfg.seed, "noise", self.epoch, step))
+            if cfg.noise
+            else target
+        )
+        if not self.dist.enabled:
+            return x, target
+        self.step_fn.global_n = target.shape[0]
+        r, w = self.dist.rank, self.dist.world_size
+        return distributed.shard(x, r, w), distributed.shard(target, r, w)
+
+    def _save_now(self) -> bool:
+        """Save (and stop on a signal) now? Ranks agree at log steps; others act on step counts only."""
+        if not self.dist.enabled:
+            return self.stop_signal is not None or self._checkpoint_due()
+        cfg = self.config
+        by_steps = cfg.checkpoint_every > 0 and self.global_step % cfg.checkpoint_every == 0
+        if self.global_step % cfg.log_every:
+            return by_steps
+        signum, due = distributed.reduce_floats(
+            [float(self.stop_signal or 0), float(self._checkpoint_due())], "max"
+        )
+        if signum and self.stop_signal is None:
+            self.stop_signal = int(signum)
+        return bool(signum or due)
+
     def _checkpoint_due(self) -> bool:
         cfg = self.config
         by_steps = cfg.checkpoint_every > 0 and self.global_step % cfg.checkpoint_every == 0
@@ -259,8 +290,7 @@ class Trainer:
 
     def end_epoch(self) -> dict[str, Any]:
         """Validate, record the epoch, save ``last`` (and ``best`` when it improved)."""
-        recon = fastpath.predict(self.model, self.val_in, EVAL_BATCH)
-        val = metrics_of(recon, self.val_x)
+        val = self.validate()
         n_train = self.train_x.shape[0]
         record = {
             "epoch": self.epoch + 1,
@@ -282,6 +312,20 @@ class Trainer:
             self.save("best")
         return record
 
+    def validate(self) -> dict[str, float]:
+        """Validation metrics; under torchrun each rank scores its shard and the sums are reduced."""
+        if not self.dist.enabled:
+            return metrics_of(fastpath.predict(self.model, self.val_in, EVAL_BATCH), self.val_x)
+        from convolab.metrics import MetricAccumulator
+
+        r, w = self.dist.rank, self.dist.world_size
+        acc = MetricAccumulator()
+        val_in, val_x = distributed.shard(self.val_in, r, w), distributed.shard(self.val_x, r, w)
+        if val_x.shape[0]:
+            acc.update(fastpath.predict(self.model, val_in, EVAL_BATCH), val_x)
+        sums, count = distributed.reduce_metric_sums(acc.sums, acc.count)
+        return {n: sums[n] / count for n in acc.names}
+
     def fit(self) -> TrainResult:
         """Train until ``config.epochs`` epochs are complete, then evaluate and draw the figures."""
         total = self.config.epochs
@@ -301,6 +345,8 @@ class Trainer:
         from convolab.checkpoint import load_checkpoint
         from convolab.report import make_figures
 
+        if not distributed.is_main():  # rank 0 evaluates, writes the summary and draws
+            return TrainResult(self.run_dir, self.history, {})
         best = load_checkpoint(self.run_dir / "best", with_optimizer=False)
         self.model.load_state_dict(best.weights)
         ev_in = self.data.eval_images
@@ -340,7 +386,7 @@ def _catch_signals(trainer: Trainer):
     previous = {s: signal.getsignal(s) for s in signums}
 
     def handler(signum: int, frame: object) -> None:
-        if trainer.stop_signal is not None:
+        if trainer.stop_signal is not None and not trainer.dist.enabled:
             raise KeyboardInterrupt  # second signal: the user insists
         trainer.stop_signal = signum
 
@@ -358,13 +404,17 @@ def start(
 ) -> Trainer:
     """A fresh run: validate the config, load the data, create the run folder, build the model."""
     config.validate()
+    ctx = distributed.init(config.device)
+    distributed.check_batch_size(config.batch_size, ctx.world_size)
     out = Path(config.out) if config.out else config.default_out()
-    config.out = str(out)
-    check_run_dir(out, overwrite=overwrite)
+    config.out = str(distributed.broadcast_object(str(out)))  # one timestamped default for all ranks
+    out = Path(config.out)
+    distributed.on_main(check_run_dir, out, overwrite=overwrite)
     load_spec(config.model)  # an unknown model fails before any data is read or folder is made
     data = load_run_data(config)  # before creating the folder: a missing dataset leaves nothing behind
-    run_dir = prepare_run_dir(out, overwrite=overwrite)
-    write_json(run_dir / CONFIG_FILE, config.to_dict())
+    run_dir = distributed.on_main(prepare_run_dir, out, overwrite=overwrite) or out
+    if distributed.is_main():
+        write_json(run_dir / CONFIG_FILE, config.to_dict())
     trainer = Trainer(config, run_dir, data, quiet=quiet)
     trainer.figures = figures
     trainer.log.write("start", config=config.to_dict(), **model_info(trainer.model))
@@ -385,6 +435,7 @@ def resume(
             f"run {ckpt.path.parent} already finished {ckpt.state['epoch']} epochs; "
             f"pass --epochs N (more than {ckpt.state['epoch']}) to train further"
         )
+    distributed.check_batch_size(config.batch_size, distributed.init(config.device).world_size)
     data = load_run_data(config)
     trainer = Trainer(config, ckpt.path.parent, data, spec=ckpt.spec, quiet=quiet)
     trainer.figures = figures

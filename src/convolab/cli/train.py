@@ -84,6 +84,12 @@ Examples:
 Writes into the run folder: config.json, log.jsonl, checkpoints last/ and best/, summary.json and the
 figures (reconstructions.png, curves.png, feature_maps.png, kernels.png, latent_pca.png, denoising.png).
 Ctrl-C or SIGTERM saves `last` and exits with 130 / 143; --resume continues bitwise-exactly on CPU.
+
+\b
+Several processes (DistributedDataParallel; gloo on CPU, nccl on GPUs; docs/distributed.md):
+  convolab train --nproc 2 --dataset fashion-mnist   # launches torchrun on this machine
+  torchrun --nproc-per-node 4 -m convolab train --dataset fashion-mnist --device cuda
+--batch-size is the global batch, split evenly across the processes; only rank 0 writes files.
 """
 
 
@@ -118,13 +124,26 @@ Ctrl-C or SIGTERM saves `last` and exits with 130 / 143; --resume continues bitw
 @click.option("--log-every", type=int, default=20, show_default=True, help="Log the loss every N steps.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or epoch lines.")
 @click.option("--figures/--no-figures", default=True, show_default=True, help="Draw the figures at the end.")
+@click.option(
+    "--nproc", type=int, default=None, help="Train in N processes on this machine (launches torchrun)."
+)
 @click.pass_context
 def train_cmd(
-    ctx: click.Context, resume: str | None, overwrite: bool, quiet: bool, figures: bool, **opts: Any
+    ctx: click.Context,
+    resume: str | None,
+    overwrite: bool,
+    quiet: bool,
+    figures: bool,
+    nproc: int | None,
+    **opts: Any,
 ) -> None:
+    from convolab import distributed
     from convolab import train as tr
     from convolab.data import DatasetNotFoundError
 
+    if nproc is not None:
+        _launch(ctx, nproc, opts, resume)
+        return
     try:
         if resume is not None:
             fixed = _explicit(ctx, [k for k in opts if k not in RESUME_OVERRIDES])
@@ -137,6 +156,7 @@ def train_cmd(
             trainer = tr.resume(resume, overrides=overrides, quiet=quiet, figures=figures)
         else:
             trainer = tr.start(TrainConfig(**opts), overwrite=overwrite, quiet=quiet, figures=figures)
+        quiet = quiet or not distributed.is_main()  # one rank speaks
         if not quiet:
             click.echo(f"run folder: {trainer.run_dir}")
         result = trainer.fit()
@@ -146,9 +166,57 @@ def train_cmd(
         raise Stopped(str(exc), exc.exit_code) from None
     except tr.NonFiniteLossError as exc:
         raise Stopped(str(exc), 1, prefix="error: ") from None
+    except RuntimeError as exc:  # under torchrun: a peer died (gloo/NCCL error or collective timeout)
+        if not distributed.current().enabled:
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        raise Stopped(
+            f"rank {distributed.current().rank}: lost contact with another process ({first}); the job "
+            f"stops; continue from the last checkpoint with --resume {resume or opts.get('out') or 'RUN'}",
+            1,
+            prefix="error: ",
+        ) from None
     if not quiet:
         _print_metrics(result.summary, title=f"{result.summary['model']} on {result.summary['eval_set']}")
         click.echo(f"saved {result.run_dir} (figures: reconstructions.png, curves.png, ...)")
+
+
+def _launch(ctx: click.Context, nproc: int, opts: dict[str, Any], resume: str | None) -> None:
+    """``--nproc N``: run this same command in N processes under torchrun; raise on a failure."""
+    from convolab import distributed
+
+    if distributed.env_ranks() is not None:
+        raise UserError("--nproc starts torchrun itself; under torchrun leave it out")
+    distributed.launch_command(nproc, [])  # checks nproc
+    if resume is None:  # mistakes as one line here, not once per rank inside torchrun's report
+        TrainConfig(**opts).validate()
+        distributed.check_batch_size(opts["batch_size"], nproc)
+    args: list[str] = []
+    for name in _explicit(ctx, [k for k in ctx.params if k != "nproc"]):
+        value, flag = ctx.params[name], "--" + name.replace("_", "-")
+        if name == "figures":
+            args.append("--figures" if value else "--no-figures")
+        elif isinstance(value, bool):
+            args += [flag] if value else []
+        else:
+            args += [flag, str(value)]
+    rc = distributed.launch(nproc, args)
+    where = resume or opts.get("out") or "RUN_FOLDER"
+    if rc in (130, 143):
+        name = "SIGINT" if rc == 130 else "SIGTERM"
+        raise Stopped(f"{name}: {nproc} processes stopped; continue with --resume {where}", rc)
+    if rc != 0:
+        hint = (
+            f"; continue with: convolab train --nproc {nproc} --resume {where}"
+            if (Path(where) / "last").is_dir()
+            else ""
+        )
+        raise Stopped(
+            f"training in {nproc} processes failed (torchrun exit code {rc}; the report above names the "
+            f"failed rank){hint}",
+            1,
+            prefix="error: ",
+        )
 
 
 def _print_metrics(report: dict[str, Any], title: str) -> None:
