@@ -262,7 +262,13 @@ def on_main(fn, *args: Any, **kwargs: Any) -> Any:
 
 
 def barrier() -> None:
-    if current().enabled:
+    """Wait for every rank (e.g. until rank 0 has written a checkpoint)."""
+    ctx = current()
+    if not ctx.enabled:
+        return
+    if ctx.backend == "nccl":
+        dist.barrier(device_ids=[ctx.device.index])  # NCCL: say which GPU, do not guess
+    else:
         dist.barrier()
 
 
