@@ -61,6 +61,7 @@ class _SubPixelConv:
         self.out_hw = (h * s + pt + pb - kh + 1, w * s + pl + pr - kw + 1)
         self.mh, dh = _phase_taps(s, kh, pt)
         self.mw, dw = _phase_taps(s, kw, pl)
+        self._taps: dict = {}
         ph, pw = math.ceil(self.out_hw[0] / s), math.ceil(self.out_hw[1] / s)
         # low-res padding so each phase yields ph x pw outputs; negative values crop
         self.pads = (
@@ -72,7 +73,10 @@ class _SubPixelConv:
 
     def weight(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         w = self.conv.weight  # (O, C, kh, kw)
-        mh, mw = self.mh.to(w), self.mw.to(w)
+        key = (w.device, w.dtype)
+        if key not in self._taps:  # one host-to-device copy per device, not per step
+            self._taps[key] = (self.mh.to(w), self.mw.to(w))
+        mh, mw = self._taps[key]
         o, c = w.shape[:2]
         # W'[o, a, b, c, u, v] = sum_{t, l} Mh[a, u, t] Mw[b, v, l] w[o, c, t, l]
         w2 = torch.einsum("aut,bvl,octl->oabcuv", mh, mw, w)
