@@ -1,6 +1,6 @@
 # convolab: the whole set-up in two commands.
 #   make demo   set up .venv, get Debian's Fashion-MNIST, train the lecture's autoencoder on it
-#   make test   set up .venv, get the test data, run ruff and the tests
+#   make test   set up .venv, get the test data, run ruff, mypy and the tests
 PY      ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
@@ -33,6 +33,7 @@ demo: setup data
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test: setup data browser lint
 	$(BIN)/pytest

@@ -14,13 +14,14 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from torch import nn
 
 from convolab.layers.base import Layer, get_layer_class
+from convolab.layers.upsampling import MaxUnpool2D
 from convolab.receptive_field import AxisField, compose, global_field, identity_field
 
 __all__ = ["Analysis", "LayerInfo", "analyze", "build_layers", "format_bytes", "render_table"]
@@ -136,10 +137,11 @@ class Analysis:
 
 def format_bytes(n: int) -> str:
     """Keras's style: ``13476 -> '13.16 KB'`` (1 KB = 1024 bytes)."""
+    size: float = n
     for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n} B" if unit == "B" else f"{n:.2f} {unit}"
-        n /= 1024
+        if size < 1024 or unit == "GB":
+            return f"{size} B" if unit == "B" else f"{size:.2f} {unit}"
+        size /= 1024
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -178,7 +180,7 @@ def _resolve(source: Any) -> tuple[str, Any, list[Layer]]:
         raise TypeError("analyze() takes a model or a spec, got a single layer; pass [layer] instead")
     if isinstance(source, nn.Module) and hasattr(source, "layers"):  # a built Sequential
         name = getattr(source, "name", None) or type(source).__name__
-        return name, getattr(source, "input_shape", None), list(source.layers)
+        return name, getattr(source, "input_shape", None), list(cast(Iterable[Layer], source.layers))
     if not (hasattr(source, "layers") and hasattr(source, "input_shape")):  # not yet a ModelSpec
         from convolab.spec import load_spec  # late: spec.py resolves names through the zoo
 
@@ -250,9 +252,9 @@ def _walk(layers: Sequence[Layer], shape: tuple[int, ...], batch: int) -> list[L
 
 def _pair(layer: Layer, seen: dict[str, tuple[Layer, tuple[int, ...]]]) -> None:
     """Give a MaxUnpool2D its MaxPool2D (by name) and that pool's input shape, as the model does."""
-    pool_name = getattr(layer, "pool", None)
-    if not isinstance(pool_name, str) or not hasattr(layer, "bind"):
+    if not isinstance(layer, MaxUnpool2D) or not isinstance(layer.pool, str):
         return
+    pool_name = layer.pool
     if pool_name not in seen:
         raise ValueError(f"pool {pool_name!r} is not an earlier layer of the model")
     pool, pool_input = seen[pool_name]

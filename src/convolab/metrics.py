@@ -62,6 +62,7 @@ def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     out = structural_similarity_index_measure(
         pred.float(), target.float(), data_range=1.0, reduction="none", kernel_size=kernel
     )
+    assert isinstance(out, torch.Tensor)  # a tuple only with return_full_image / contrast sensitivity
     return out.reshape(-1)
 
 

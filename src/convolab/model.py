@@ -18,7 +18,7 @@ Conventions (docs/layers.md):
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -87,10 +87,12 @@ class Sequential(nn.Module):
 
     def _build(self) -> list[tuple[str, Shape, Shape]]:
         """Walk the shapes, pair unpools with pools, build every layer; ``[(name, in, out), ...]``."""
-        shapes = []
+        shapes: list[tuple[str, Shape, Shape]] = []
         pools: dict[str, tuple[MaxPool2D, Shape]] = {}
         shape = self.input_shape
-        for i, layer in enumerate(self.layers):
+        for i, layer in enumerate(self):
+            name = layer.name
+            assert name is not None  # every layer was named from the spec in __init__
             try:
                 if isinstance(layer, Dense) and len(shape) == 3:
                     raise ValueError(
@@ -107,27 +109,27 @@ class Sequential(nn.Module):
                 msg = msg[len(prefix) :] if msg.startswith(prefix) else msg
                 raise ValueError(f"layer {i} ({layer.name!r}, {type(layer).__name__}): {msg}") from None
             if isinstance(layer, MaxPool2D):
-                pools[layer.name] = (layer, shape)
-            shapes.append((layer.name, shape, out))
+                pools[name] = (layer, shape)
+            shapes.append((name, shape, out))
             shape = out
         return shapes
 
     def to_spec(self) -> ModelSpec:
         """The canonical spec of this model; ``Sequential.from_spec(spec).to_spec() == spec``."""
-        layers = canonical_layers([layer_dict(layer) for layer in self.layers])
+        layers = canonical_layers([layer_dict(layer) for layer in self])
         return ModelSpec(name=self.name, input_shape=self.input_shape, layers=layers, latent=self.latent)
 
     # ---- access ----------------------------------------------------------------------------------
     @property
     def layer_names(self) -> list[str]:
-        return [layer.name for layer in self.layers]
+        return [layer.name for layer in self if layer.name is not None]  # all named in __init__
 
     @property
     def output_shape(self) -> Shape:
         return self.shapes[-1][2]
 
     def get_layer(self, name: str) -> Layer:
-        for layer in self.layers:
+        for layer in self:
             if layer.name == name:
                 return layer
         raise ValueError(f"no layer named {name!r}; layers: {', '.join(self.layer_names)}")
@@ -136,7 +138,8 @@ class Sequential(nn.Module):
         return len(self.layers)
 
     def __iter__(self) -> Iterator[Layer]:
-        return iter(self.layers)
+        # nn.ModuleList is typed as holding Modules; every entry here is a Layer (see __init__)
+        return cast(Iterator[Layer], iter(self.layers))
 
     # ---- running ---------------------------------------------------------------------------------
     def _check_input(self, x: torch.Tensor) -> None:
@@ -149,9 +152,9 @@ class Sequential(nn.Module):
     def _run(self, x: torch.Tensor, *, logits: bool = False, stop: str | None = None, collect=None):
         self._check_input(x)
         switches: dict[str, torch.Tensor] = {}
-        last = logits_index(self.layers)
-        for i, layer in enumerate(self.layers):
-            if layer.name in self._switch_pools:
+        last = logits_index(list(self))
+        for i, layer in enumerate(self):
+            if isinstance(layer, MaxPool2D) and layer.name in self._switch_pools:  # spec: pools are MaxPool2D
                 x, switches[layer.name] = layer.forward_with_switches(x)
             elif isinstance(layer, MaxUnpool2D):
                 x = layer(x, switches=switches[layer.pool], check=False)  # our pool's switches

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import sys
 import time
+from types import TracebackType
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 
 class TrainProgress:
@@ -32,7 +33,7 @@ class TrainProgress:
                 console=self.console,
                 transient=True,
             )
-        self.task = None
+        self.task: TaskID | None = None
         self._t0 = 0.0
         self._s0 = 0
         self.batch_images = 0
@@ -42,9 +43,11 @@ class TrainProgress:
             self.bar.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self.bar is not None:
-            self.bar.__exit__(*exc)
+            self.bar.__exit__(exc_type, exc, tb)
 
     def start_epoch(self, epoch: int, total: int, done_steps: int = 0, batch_images: int = 0) -> None:
         self._t0, self._s0, self.batch_images = time.perf_counter(), done_steps, batch_images

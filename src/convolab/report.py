@@ -66,8 +66,8 @@ def make_figures(
 ) -> dict[str, Path]:
     """Draw every figure of a run into its folder; returns ``{figure name: path}``."""
     run = Path(run)
-    loaded = load_run(run, which, device="cpu") if model is None else None
-    model = model if model is not None else loaded.model
+    if model is None:
+        model = load_run(run, which, device="cpu").model
     state = load_state(resolve_checkpoint(run, "last"))
     from convolab.trainconfig import TrainConfig
 
@@ -127,7 +127,7 @@ def evaluate_run(
     }
 
 
-def load_image_files(paths: Sequence[str | Path], shape: tuple[int, int, int]) -> torch.Tensor:
+def load_image_files(paths: Sequence[str | Path], shape: tuple[int, ...]) -> torch.Tensor:
     """Read image files as ``(N, C, H, W)`` floats in [0, 1], converted and resized to ``shape``."""
     from PIL import Image
 
@@ -138,7 +138,7 @@ def load_image_files(paths: Sequence[str | Path], shape: tuple[int, int, int]) -
             with Image.open(p) as im:
                 im = im.convert("L" if c == 1 else "RGB")
                 if im.size != (w, h):
-                    im = im.resize((w, h), Image.BILINEAR)
+                    im = im.resize((w, h), Image.Resampling.BILINEAR)
                 t = torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8)
         except OSError as exc:
             raise ValueError(f"cannot read image {p}: {exc}") from None

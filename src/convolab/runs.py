@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from convolab.checkpoint import check_weights, load_checkpoint, resolve_checkpoint, save_checkpoint
 from convolab.trainconfig import TrainConfig, resolve_device
+
+if TYPE_CHECKING:
+    from convolab.model import Sequential
 
 # Fields of the stored config that --resume may change (the rest defines the run).
 RESUME_OVERRIDES = ("epochs", "device", "checkpoint_every", "checkpoint_seconds", "log_every")
@@ -66,7 +69,7 @@ def load_run_data(
     )
 
 
-def build_model(source: Any, seed: int, data_shape: tuple[int, ...] | None = None) -> torch.nn.Module:
+def build_model(source: Any, seed: int, data_shape: tuple[int, ...] | None = None) -> Sequential:
     """Build a model from a zoo name, spec path or spec dict, with weights initialised from ``seed``."""
     from convolab.model import Sequential
 
@@ -80,7 +83,7 @@ def build_model(source: Any, seed: int, data_shape: tuple[int, ...] | None = Non
     return model
 
 
-def model_info(model: torch.nn.Module) -> dict[str, Any]:
+def model_info(model: Sequential) -> dict[str, Any]:
     """Name, parameter count and MACs per image (from the static analysis) of a model."""
     from convolab.analysis import analyze
 
@@ -121,7 +124,7 @@ class LoadedRun:
 
     path: Path
     checkpoint: Path
-    model: torch.nn.Module
+    model: Sequential
     config: TrainConfig
     state: dict[str, Any]
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import yaml
 
-from convolab.layers import Layer, get_layer_class
+from convolab.layers import Layer, MaxUnpool2D, get_layer_class
 
 SPEC_KEYS = ("name", "input_shape", "latent", "layers")
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
@@ -261,7 +261,7 @@ def layer_fields(cls: type[Layer]) -> tuple[list[str], list[str]]:
     return [p.name for p in params], [p.name for p in params if p.default is inspect.Parameter.empty]
 
 
-def build_layer(cls: type[Layer], entry: Mapping[str, Any], name: str, where: str) -> Layer:
+def build_layer(cls: type[Layer], entry: Mapping[str, Any], name: str | None, where: str) -> Layer:
     """Construct ``cls`` from a spec entry; every problem becomes ``ValueError("{where}: ...")``."""
     fields, required = layer_fields(cls)
     args = {k: v for k, v in entry.items() if k not in ("type", "name")}
@@ -282,7 +282,7 @@ def build_layer(cls: type[Layer], entry: Mapping[str, Any], name: str, where: st
 def _check_pool_reference(
     layer: Layer, seen: Mapping[str, tuple[int, str]], explicit: Mapping[int, str], where: str
 ) -> None:
-    if type(layer).__name__ != "MaxUnpool2D":
+    if not isinstance(layer, MaxUnpool2D):
         return
     pool = layer.pool
     later = [j for j, n in explicit.items() if n == pool]

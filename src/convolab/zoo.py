@@ -117,7 +117,7 @@ def _strided_transpose() -> Spec:
 
 
 def _dense() -> Spec:
-    layers = [
+    layers: list[dict[str, Any]] = [
         {"type": "Flatten", "name": "enc_flatten"},
         {"type": "Dense", "name": "enc_dense", "units": 32, "activation": "relu"},
         {"type": "Dense", "name": "dec_dense", "units": 784, "activation": "sigmoid"},

@@ -22,6 +22,7 @@ def _source_image(image: str | None, dataset: str | None, index: int, split: str
         return load_image(image), Path(image).name
     from convolab.data import load_dataset
 
+    assert dataset is not None  # exactly one of image and dataset, checked above
     if index < 0:
         raise UserError(f"--index must be >= 0, got {index}")
     ds = load_dataset(dataset, split, data_dir=data_dir, limit=index + 1)

@@ -85,7 +85,7 @@ def _layer_classes() -> list[tuple[str, type, list[str]]]:
 
 def _arguments(cls: type) -> str:
     out = []
-    for p in inspect.signature(cls.__init__).parameters.values():
+    for p in inspect.signature(cls).parameters.values():
         if p.name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
         out.append(p.name if p.default is inspect.Parameter.empty else f"{p.name}={p.default!r}")

@@ -110,7 +110,7 @@ def parse_image_size(image_size) -> tuple[int, int] | None:
     size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     if len(size) != 2 or not all(isinstance(s, int) and s > 0 for s in size):
         raise ValueError(f"image_size must be a positive int or (height, width), got {image_size!r}")
-    return size  # type: ignore[return-value]
+    return size
 
 
 def parse_color(color) -> str | None:

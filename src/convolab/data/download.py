@@ -48,7 +48,7 @@ def _stream(url: str, tmp, timeout: float, progress: Progress | None, label: str
             sha.update(chunk)
             md5.update(chunk)
             received += len(chunk)
-            if progress is not None:
+            if progress is not None and task is not None:
                 progress.update(task, completed=received)
     if expected is not None and received != expected:
         raise http.client.IncompleteRead(b"", expected - received)

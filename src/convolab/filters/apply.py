@@ -19,7 +19,7 @@ rank 1 or 2 with many taps (Gaussian, box, LoG) run as sums of two 1-D passes. E
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -147,7 +147,12 @@ def correlate_nchw(
     if terms is None:
         y = run(x, kernel, stride)
     else:  # k = sum_i col_i (x) row_i: a (kh, 1) pass down the columns, then a (1, kw) pass along rows
-        y = sum(run(run(x, col[:, None], (stride[0], 1)), row[None, :], (1, stride[1])) for col, row in terms)
+        y = cast(  # sum() of tensors: a tensor (terms is never empty)
+            torch.Tensor,
+            sum(
+                run(run(x, col[:, None], (stride[0], 1)), row[None, :], (1, stride[1])) for col, row in terms
+            ),
+        )
     return y[:, :c]  # (N, C, H', W')
 
 

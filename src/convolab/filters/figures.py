@@ -70,18 +70,17 @@ def lecture_panels(
     """The lecture's ten pictures (see the module docstring) for a [0, 1] image."""
     s = 2.0 if sigma is None else sigma
     b = 5 if size is None else size
-    common = {"border": border}
     return [
         Panel(f"original\n{size_label(image)}", np.clip(image, 0.0, 1.0)),
-        kernel_panel(image, "box", size=b, **common),
-        kernel_panel(image, "gaussian", sigma=s, **common),
-        kernel_panel(image, "sobel_x", **common),
-        kernel_panel(image, "sobel_y", **common),
-        kernel_panel(image, "magnitude", label="|grad| (Sobel)", **common),
-        kernel_panel(image, "laplacian", **common),
-        kernel_panel(image, "log", sigma=s, **common),
-        kernel_panel(image, "sobel_x", stride=2, **common),
-        kernel_panel(image, "sobel_x", padding="valid", **common),
+        kernel_panel(image, "box", size=b, border=border),
+        kernel_panel(image, "gaussian", sigma=s, border=border),
+        kernel_panel(image, "sobel_x", border=border),
+        kernel_panel(image, "sobel_y", border=border),
+        kernel_panel(image, "magnitude", label="|grad| (Sobel)", border=border),
+        kernel_panel(image, "laplacian", border=border),
+        kernel_panel(image, "log", sigma=s, border=border),
+        kernel_panel(image, "sobel_x", stride=2, border=border),
+        kernel_panel(image, "sobel_x", padding="valid", border=border),
     ]
 
 

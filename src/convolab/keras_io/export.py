@@ -101,6 +101,7 @@ def _onnx(model: torch.nn.Module, path: Path, example: torch.Tensor, checks: lis
             opset_version=OPSET,
             verbose=False,
         )
+        assert program is not None  # dynamo=True always returns an ONNXProgram
         program.save(str(path))
     onnx_log.setLevel(level)
     onnx.checker.check_model(onnx.load(str(path)))

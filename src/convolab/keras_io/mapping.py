@@ -172,7 +172,8 @@ def _dense(m: Mapper, layer: KerasLayer, label: str, dry: bool) -> None:
         )
     n_in = m.shape[0]
     units = args["units"]
-    arrays = m.weights(layer, label, [(n_in, units)] + ([(units,)] if args["use_bias"] else []))
+    shapes: list[tuple[int, ...]] = [(n_in, units)] + ([(units,)] if args["use_bias"] else [])
+    arrays = m.weights(layer, label, shapes)
     kernel = arrays[0] if m.perm is None else arrays[0][m.perm]  # rows in convolab's input order
     w = {"weight": torch.from_numpy(np.ascontiguousarray(kernel.T))}  # (units, in)
     if args["use_bias"]:

@@ -127,7 +127,8 @@ class _Walker:
         cfg = entry.get("config")
         if not isinstance(cfg, dict):
             raise self.fail(f"layer {entry['class_name']!r} has no config object")
-        name = cfg.get("name") if isinstance(cfg.get("name"), str) else path.rsplit("/", 1)[-1]
+        raw_name = cfg.get("name")
+        name = raw_name if isinstance(raw_name, str) else path.rsplit("/", 1)[-1]
         if self.legacy is not None:
             weights = self.legacy.get(name, [])
         else:
@@ -139,7 +140,8 @@ class _Walker:
             return
         candidates: list[Any] = []
         for entry in entries[:1]:
-            c = entry.get("config") if isinstance(entry.get("config"), dict) else {}
+            raw = entry.get("config")
+            c: dict[str, Any] = raw if isinstance(raw, dict) else {}
             candidates += [c.get("batch_shape"), c.get("batch_input_shape")]
         build = node.get("build_config")
         if isinstance(build, dict):
@@ -152,7 +154,7 @@ class _Walker:
 
 
 def _store_vars(arrays: dict[str, np.ndarray], path: str) -> list[np.ndarray]:
-    out = []
+    out: list[np.ndarray] = []
     while f"{path}/vars/{len(out)}" in arrays:
         out.append(arrays[f"{path}/vars/{len(out)}"])
     return out

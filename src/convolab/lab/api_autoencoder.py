@@ -60,7 +60,7 @@ async def runs_endpoint(request: Request) -> JSONResponse:
     return JSONResponse({"root": str(root), "runs": runs})
 
 
-def _run_info(root: Path, name: str, which: str) -> dict[str, Any]:
+def _run_info(root: Path, name: str | None, which: str) -> dict[str, Any]:
     run_dir = resolve_run(root, name)
     model, state = load_run_model(run_dir, which)
     summary: dict[str, Any] = {}

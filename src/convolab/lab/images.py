@@ -7,6 +7,7 @@ import binascii
 import io
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
 
 from convolab.lab.http import ApiError
@@ -56,6 +57,6 @@ def to_png_data_url(image: np.ndarray, *, lo: float | None = None, hi: float | N
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def rounded(arr: np.ndarray, digits: int = 4) -> list:
+def rounded(arr: npt.ArrayLike, digits: int = 4) -> list:
     """A numeric array as nested lists with a few digits (keeps JSON small and readable)."""
     return np.round(np.asarray(arr, dtype=np.float64), digits).tolist()

@@ -244,6 +244,7 @@ class Conv2D(Layer):
         return {**cfg, **self.base_config()}
 
     def call(self, x: torch.Tensor) -> torch.Tensor:
+        assert self.weight is not None  # forward() builds the layer before call()
         return functional.conv2d(
             x,
             self.weight,

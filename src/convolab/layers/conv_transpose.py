@@ -176,6 +176,7 @@ class Conv2DTranspose(Layer):
         }
 
     def call(self, x: torch.Tensor) -> torch.Tensor:
+        assert self.weight is not None  # forward() builds the layer before call()
         (top, nh), (left, nw) = self.crops(tuple(x.shape[1:]))
         full = F.conv_transpose2d(x, self.weight, None, stride=self.strides, dilation=self.dilation_rate)
         fh, fw = full.shape[-2:]  # (i - 1) s + ke on each axis

@@ -101,7 +101,9 @@ class MaxPool2D(_Pool2D):
         top, bottom, left, right = self.pads(h, w)
         if top == bottom and left == right:
             # symmetric: max_pool2d pads with -inf itself and reports indices in the unpadded plane
-            return F.max_pool2d(x, self.pool_size, self.strides, padding=(top, left), return_indices=indices)
+            if not indices:
+                return F.max_pool2d(x, self.pool_size, self.strides, padding=(top, left))
+            return F.max_pool2d(x, self.pool_size, self.strides, padding=(top, left), return_indices=True)
         xp = F.pad(x, (left, right, top, bottom), value=float("-inf"))  # (N, C, H+t+b, W+l+r)
         if not indices:
             return F.max_pool2d(xp, self.pool_size, self.strides)

@@ -213,6 +213,7 @@ class MaxUnpool2D(Layer):
         # is data dependent, so the whole window counts): the transpose of the pool's window map
         self.compute_output_shape(input_shape)
         _, h, w = check_image_shape(self, input_shape)
+        assert self._pool_maps is not None  # set with _pool_in by bind(), checked just above
         mh, mw = self._pool_maps
         return (
             AxisMap("transpose", h, kernel=mh.kernel, stride=mh.stride, pad=mh.pad),
