@@ -66,110 +66,125 @@ class DatasetSpec:
         return tuple(self.files[n] for n in self.splits[split])
 
 
-def _idx_files(rows: list[tuple[str, str, str, str | None, str | None]]) -> dict[str, FileSpec]:
-    return {r[0]: FileSpec(r[0], sha256=r[1], md5=r[2], content_sha256=r[3], content_md5=r[4]) for r in rows}
+_IDX_FILES = (
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+)
+_IDX_SPLITS: dict[str, tuple[str, ...]] = {"train": _IDX_FILES[:2], "test": _IDX_FILES[2:]}
+# (sha256, md5, content sha256, content md5) of one file
+_Checksums = tuple[str, str, "str | None", "str | None"]
 
 
-_IDX_SPLITS = {
-    "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-    "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
-}
+def _idx_dataset(
+    name: str,
+    title: str,
+    checksums: tuple[_Checksums, _Checksums, _Checksums, _Checksums],
+    *,
+    mirrors: tuple[str, ...],
+    classes: tuple[str, ...],
+    homepage: str,
+) -> DatasetSpec:
+    """An MNIST-format dataset: four IDX files, 60000 train and 10000 test 28x28 grey images.
 
-# (file, sha256, md5, content sha256, content md5). MD5s: yann.lecun.com/exdb/mnist as listed by
-# torchvision; SHA-256s: torchvision's prototype datasets and tensorflow-datasets' url checksums.
-MNIST = DatasetSpec(
-    name="mnist",
-    title="MNIST handwritten digits",
-    kind="idx",
-    files=_idx_files(
-        [
-            (
-                "train-images-idx3-ubyte.gz",
-                "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-                "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-                "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-                "6bbc9ace898e44ae57da46a324031adb",
-            ),
-            (
-                "train-labels-idx1-ubyte.gz",
-                "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-                "d53e105ee54ea40749a09fcbcd1e9432",
-                "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-                "a25bea736e30d166cdddb491f175f624",
-            ),
-            (
-                "t10k-images-idx3-ubyte.gz",
-                "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-                "9fb629c4189551a2d022fa330f9573f3",
-                "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-                "2646ac647ad5339dbf082846283269ea",
-            ),
-            (
-                "t10k-labels-idx1-ubyte.gz",
-                "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
-                "ec29112dd5afa0611ce80d1b7f02629c",
-                "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-                "27ae3e4e09519cfbb04c329615203637",
-            ),
-        ]
-    ),  # fmt: skip
-    splits=_IDX_SPLITS,
+    Args:
+        checksums: one ``(sha256, md5, content sha256, content md5)`` per file of ``_IDX_FILES``, in
+            that order.
+    """
+    files = {
+        f: FileSpec(f, sha256=sha, md5=md5, content_sha256=c_sha, content_md5=c_md5)
+        for f, (sha, md5, c_sha, c_md5) in zip(_IDX_FILES, checksums, strict=True)
+    }
+    return DatasetSpec(
+        name=name,
+        title=title,
+        kind="idx",
+        files=files,
+        splits=_IDX_SPLITS,
+        mirrors=mirrors,
+        shape=(1, 28, 28),
+        counts={"train": 60000, "test": 10000},
+        classes=classes,
+        homepage=homepage,
+    )
+
+
+# MD5s: yann.lecun.com/exdb/mnist as listed by torchvision; SHA-256s: torchvision's prototype datasets
+# and tensorflow-datasets' url checksums.
+MNIST = _idx_dataset(
+    "mnist",
+    "MNIST handwritten digits",
+    (
+        (
+            "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
+            "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+            "6bbc9ace898e44ae57da46a324031adb",
+        ),  # train-images-idx3-ubyte.gz
+        (
+            "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
+            "d53e105ee54ea40749a09fcbcd1e9432",
+            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+            "a25bea736e30d166cdddb491f175f624",
+        ),  # train-labels-idx1-ubyte.gz
+        (
+            "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
+            "9fb629c4189551a2d022fa330f9573f3",
+            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+            "2646ac647ad5339dbf082846283269ea",
+        ),  # t10k-images-idx3-ubyte.gz
+        (
+            "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+            "ec29112dd5afa0611ce80d1b7f02629c",
+            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+            "27ae3e4e09519cfbb04c329615203637",
+        ),  # t10k-labels-idx1-ubyte.gz
+    ),
     mirrors=(
         "https://ossci-datasets.s3.amazonaws.com/mnist/",
         "https://storage.googleapis.com/cvdf-datasets/mnist/",
         "http://yann.lecun.com/exdb/mnist/",
     ),
-    shape=(1, 28, 28),
-    counts={"train": 60000, "test": 10000},
     classes=tuple(str(d) for d in range(10)),
     homepage="http://yann.lecun.com/exdb/mnist/",
 )
 
 # MD5s of the .gz files: the Fashion-MNIST README; content MD5s: torchvision-style loaders that
 # pin the decompressed files; SHA-256s: torchvision prototype datasets and others.
-FASHION_MNIST = DatasetSpec(
-    name="fashion-mnist",
-    title="Fashion-MNIST (Zalando article images)",
-    kind="idx",
-    files=_idx_files(
-        [
-            (
-                "train-images-idx3-ubyte.gz",
-                "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
-                "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-                "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-                "f4a8712d7a061bf5bd6d2ca38dc4d50a",
-            ),
-            (
-                "train-labels-idx1-ubyte.gz",
-                "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
-                "25c81989df183df01b3e8a0aad5dffbe",
-                "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-                "9018921c3c673c538a1fc5bad174d6f9",
-            ),
-            (
-                "t10k-images-idx3-ubyte.gz",
-                "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
-                "bef4ecab320f06d8554ea6380940ec79",
-                "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-                "8181f5470baa50b63fa0f6fddb340f0a",
-            ),
-            (
-                "t10k-labels-idx1-ubyte.gz",
-                "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
-                "bb300cfdad3c16e7a12a480ee83cd310",
-                "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
-                "15d484375f8d13e6eb1aabb0c3f46965",
-            ),
-        ]
-    ),  # fmt: skip
-    splits=_IDX_SPLITS,
+FASHION_MNIST = _idx_dataset(
+    "fashion-mnist",
+    "Fashion-MNIST (Zalando article images)",
+    (
+        (
+            "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
+            "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
+            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+            "f4a8712d7a061bf5bd6d2ca38dc4d50a",
+        ),  # train-images-idx3-ubyte.gz
+        (
+            "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
+            "25c81989df183df01b3e8a0aad5dffbe",
+            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+            "9018921c3c673c538a1fc5bad174d6f9",
+        ),  # train-labels-idx1-ubyte.gz
+        (
+            "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+            "bef4ecab320f06d8554ea6380940ec79",
+            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+            "8181f5470baa50b63fa0f6fddb340f0a",
+        ),  # t10k-images-idx3-ubyte.gz
+        (
+            "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+            "bb300cfdad3c16e7a12a480ee83cd310",
+            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+            "15d484375f8d13e6eb1aabb0c3f46965",
+        ),  # t10k-labels-idx1-ubyte.gz
+    ),
     mirrors=(
         "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
         "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/",
     ),
-    shape=(1, 28, 28),
-    counts={"train": 60000, "test": 10000},
     classes=(
         "T-shirt/top",
         "Trouser",
@@ -187,49 +202,39 @@ FASHION_MNIST = DatasetSpec(
 
 # MD5s: torchvision's KMNIST; SHA-256s: torchvision prototype datasets, the KMNIST data cards.
 # No published content checksums: a gunzipped copy can be loaded but is reported as unverified.
-KMNIST = DatasetSpec(
-    name="kmnist",
-    title="Kuzushiji-MNIST (cursive Japanese characters)",
-    kind="idx",
-    files=_idx_files(
-        [
-            (
-                "train-images-idx3-ubyte.gz",
-                "51467d22d8cc72929e2a028a0428f2086b092bb31cfb79c69cc0a90ce135fde4",
-                "bdb82020997e1d708af4cf47b453dcf7",
-                None,
-                None,
-            ),
-            (
-                "train-labels-idx1-ubyte.gz",
-                "e38f9ebcd0f3ebcdec7fc8eabdcdaef93bb0df8ea12bee65224341c8183d8e17",
-                "e144d726b3acfaa3e44228e80efcd344",
-                None,
-                None,
-            ),
-            (
-                "t10k-images-idx3-ubyte.gz",
-                "edd7a857845ad6bb1d0ba43fe7e794d164fe2dce499a1694695a792adfac43c5",
-                "5c965bf0a639b31b8f53240b1b52f4d7",
-                None,
-                None,
-            ),
-            (
-                "t10k-labels-idx1-ubyte.gz",
-                "20bb9a0ef54c7db3efc55a92eef5582c109615df22683c380526788f98e42a1c",
-                "7320c461ea6c1c855c0b718fb2a4b134",
-                None,
-                None,
-            ),
-        ]
-    ),  # fmt: skip
-    splits=_IDX_SPLITS,
+KMNIST = _idx_dataset(
+    "kmnist",
+    "Kuzushiji-MNIST (cursive Japanese characters)",
+    (
+        (
+            "51467d22d8cc72929e2a028a0428f2086b092bb31cfb79c69cc0a90ce135fde4",
+            "bdb82020997e1d708af4cf47b453dcf7",
+            None,
+            None,
+        ),  # train-images-idx3-ubyte.gz
+        (
+            "e38f9ebcd0f3ebcdec7fc8eabdcdaef93bb0df8ea12bee65224341c8183d8e17",
+            "e144d726b3acfaa3e44228e80efcd344",
+            None,
+            None,
+        ),  # train-labels-idx1-ubyte.gz
+        (
+            "edd7a857845ad6bb1d0ba43fe7e794d164fe2dce499a1694695a792adfac43c5",
+            "5c965bf0a639b31b8f53240b1b52f4d7",
+            None,
+            None,
+        ),  # t10k-images-idx3-ubyte.gz
+        (
+            "20bb9a0ef54c7db3efc55a92eef5582c109615df22683c380526788f98e42a1c",
+            "7320c461ea6c1c855c0b718fb2a4b134",
+            None,
+            None,
+        ),  # t10k-labels-idx1-ubyte.gz
+    ),
     mirrors=(
         "https://codh.rois.ac.jp/kmnist/dataset/kmnist/",
         "http://codh.rois.ac.jp/kmnist/dataset/kmnist/",
     ),
-    shape=(1, 28, 28),
-    counts={"train": 60000, "test": 10000},
     classes=("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"),
     homepage="https://github.com/rois-codh/kmnist",
 )
