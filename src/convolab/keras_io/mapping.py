@@ -161,8 +161,11 @@ def _use_bias(cfg: dict[str, Any]) -> bool:
 
 def _dense(m: Mapper, layer: KerasLayer, label: str, dry: bool) -> None:
     cfg = layer.config
-    args = {"units": int(cfg["units"]), "activation": activation_name(label, cfg.get("activation")),
-            "use_bias": _use_bias(cfg)}  # fmt: skip
+    args: dict[str, Any] = {
+        "units": int(cfg["units"]),
+        "activation": activation_name(label, cfg.get("activation")),
+        "use_bias": _use_bias(cfg),
+    }
     if dry:
         return
     if len(m.shape) != 1:
@@ -172,8 +175,7 @@ def _dense(m: Mapper, layer: KerasLayer, label: str, dry: bool) -> None:
         )
     n_in = m.shape[0]
     units = args["units"]
-    shapes: list[tuple[int, ...]] = [(n_in, units)] + ([(units,)] if args["use_bias"] else [])
-    arrays = m.weights(layer, label, shapes)
+    arrays = m.weights(layer, label, [(n_in, units)] + ([(units,)] if args["use_bias"] else []))
     kernel = arrays[0] if m.perm is None else arrays[0][m.perm]  # rows in convolab's input order
     w = {"weight": torch.from_numpy(np.ascontiguousarray(kernel.T))}  # (units, in)
     if args["use_bias"]:
