@@ -236,11 +236,5 @@ class MaxUnpool2D(Layer):
             output_size = self._bound()[1:]
         return max_unpool2d(x, switches, output_size, check=check)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        switches: torch.Tensor | None = None,
-        output_size: tuple[int, int] | None = None,
-        check: bool = True,
-    ) -> torch.Tensor:
-        return self.call(x, switches, output_size, check)
+    # nothing to build and no activation: forward is call, with the switches passed straight through
+    forward = call
