@@ -40,6 +40,43 @@ def refuse_stride_with_dilation(layer: Layer, strides: tuple[int, int], dilation
         )
 
 
+class ConvBase(Layer):
+    """What Conv2D and Conv2DTranspose share: their leading arguments, config and parameter count."""
+
+    spatial = True
+    filters: int
+    kernel_size: tuple[int, int]
+    strides: tuple[int, int]
+    padding: str
+    use_bias: bool
+
+    def _conv_arguments(self, filters: int, kernel_size: Any, strides: Any, padding: str) -> None:
+        """Validate and store ``filters``, ``kernel_size``, ``strides`` and ``padding`` (in that order)."""
+        self.filters = to_positive_int(self.label, "filters", filters)
+        self.kernel_size = to_pair(self.label, "kernel_size", kernel_size)
+        self.strides = to_pair(self.label, "strides", strides)
+        self.padding = to_padding(self.label, padding)
+
+    def _conv_config(self) -> dict[str, Any]:
+        """The config entries of ``_conv_arguments``, in the same order."""
+        return {
+            "filters": self.filters,
+            "kernel_size": list(self.kernel_size),
+            "strides": list(self.strides),
+            "padding": self.padding,
+        }
+
+    def _in_channels(self, input_shape: Shape) -> int:
+        c, _, _ = check_image_shape(self, input_shape)
+        return c
+
+    def count_params(self, input_shape: Shape) -> int:
+        # filters x C kernels of kh x kw in either weight layout, plus one bias per filter
+        c = self._in_channels(input_shape)
+        kh, kw = self.kernel_size
+        return self.filters * c * kh * kw + (self.filters if self.use_bias else 0)
+
+
 def _kernel_tensor(layer: str, kernel: Any) -> torch.Tensor:
     """A fixed kernel as a 4-D float tensor ``(filters, in_channels, kh, kw)``.
 
@@ -63,7 +100,7 @@ def _kernel_tensor(layer: str, kernel: Any) -> torch.Tensor:
 
 
 @register
-class Conv2D(Layer):
+class Conv2D(ConvBase):
     """2-D convolution (cross-correlation) exactly as Keras ``Conv2D``, on NCHW tensors.
 
     Args:
@@ -90,8 +127,6 @@ class Conv2D(Layer):
         160
     """
 
-    spatial = True
-
     def __init__(
         self,
         filters: int,
@@ -107,10 +142,7 @@ class Conv2D(Layer):
         name: str | None = None,
     ) -> None:
         super().__init__(name=name, activation=activation)
-        self.filters = to_positive_int(self.label, "filters", filters)
-        self.kernel_size = to_pair(self.label, "kernel_size", kernel_size)
-        self.strides = to_pair(self.label, "strides", strides)
-        self.padding = to_padding(self.label, padding)
+        self._conv_arguments(filters, kernel_size, strides, padding)
         self.dilation_rate = to_pair(self.label, "dilation_rate", dilation_rate)
         self.use_bias = to_bool(self.label, "use_bias", use_bias)
         self.trainable = to_bool(self.label, "trainable", trainable)
@@ -169,7 +201,7 @@ class Conv2D(Layer):
 
     # ---- arithmetic ------------------------------------------------------------------------------
     def _in_channels(self, input_shape: Shape) -> int:
-        c, _, _ = check_image_shape(self, input_shape)
+        c = super()._in_channels(input_shape)
         if self.fixed_kernel is not None and self.fixed_kernel.shape[1] != c:
             raise ValueError(
                 f"{self.label}: its fixed kernel has {self.fixed_kernel.shape[1]} input channel(s), "
@@ -191,11 +223,6 @@ class Conv2D(Layer):
                 )
             out.append(n)
         return (self.filters, out[0], out[1])
-
-    def count_params(self, input_shape: Shape) -> int:
-        c = self._in_channels(input_shape)
-        kh, kw = self.kernel_size
-        return self.filters * c * kh * kw + (self.filters if self.use_bias else 0)
 
     def macs(self, input_shape: Shape) -> int:
         c = self._in_channels(input_shape)
@@ -229,10 +256,7 @@ class Conv2D(Layer):
 
     def get_config(self) -> dict[str, Any]:
         cfg: dict[str, Any] = {
-            "filters": self.filters,
-            "kernel_size": list(self.kernel_size),
-            "strides": list(self.strides),
-            "padding": self.padding,
+            **self._conv_config(),
             "dilation_rate": list(self.dilation_rate),
             "use_bias": self.use_bias,
             "activation": self.activation,

@@ -20,24 +20,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convolab.layers.base import (
-    AxisMap,
-    Layer,
-    Shape,
-    check_image_shape,
-    register,
-    to_bool,
-    to_padding,
-    to_pair,
-    to_positive_int,
-)
-from convolab.layers.conv import AXES, refuse_stride_with_dilation
+from convolab.layers.base import AxisMap, Shape, check_image_shape, register, to_bool, to_pair
+from convolab.layers.conv import AXES, ConvBase, refuse_stride_with_dilation
 from convolab.layers.init import glorot_uniform_
 from convolab.layers.padding import effective_kernel, keras_refuses_transpose, transpose_crop
 
 
 @register
-class Conv2DTranspose(Layer):
+class Conv2DTranspose(ConvBase):
     """Transposed 2-D convolution exactly as Keras ``Conv2DTranspose``, on NCHW tensors.
 
     Args:
@@ -64,8 +54,6 @@ class Conv2DTranspose(Layer):
         ((16, 14, 14), 1168)
     """
 
-    spatial = True
-
     def __init__(
         self,
         filters: int,
@@ -80,10 +68,7 @@ class Conv2DTranspose(Layer):
         name: str | None = None,
     ) -> None:
         super().__init__(name=name, activation=activation)
-        self.filters = to_positive_int(self.label, "filters", filters)
-        self.kernel_size = to_pair(self.label, "kernel_size", kernel_size)
-        self.strides = to_pair(self.label, "strides", strides)
-        self.padding = to_padding(self.label, padding)
+        self._conv_arguments(filters, kernel_size, strides, padding)
         self.output_padding = None
         if output_padding is not None:
             self.output_padding = to_pair(self.label, "output_padding", output_padding, minimum=0)
@@ -132,11 +117,6 @@ class Conv2DTranspose(Layer):
         (_, nh), (_, nw) = self.crops(input_shape)
         return (self.filters, nh, nw)
 
-    def count_params(self, input_shape: Shape) -> int:
-        c, _, _ = check_image_shape(self, input_shape)
-        kh, kw = self.kernel_size
-        return c * self.filters * kh * kw + (self.filters if self.use_bias else 0)
-
     def macs(self, input_shape: Shape) -> int:
         c, h, w = check_image_shape(self, input_shape)
         self.compute_output_shape(input_shape)
@@ -164,10 +144,7 @@ class Conv2DTranspose(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {
-            "filters": self.filters,
-            "kernel_size": list(self.kernel_size),
-            "strides": list(self.strides),
-            "padding": self.padding,
+            **self._conv_config(),
             "output_padding": None if self.output_padding is None else list(self.output_padding),
             "dilation_rate": list(self.dilation_rate),
             "use_bias": self.use_bias,
