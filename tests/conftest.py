@@ -1,4 +1,4 @@
-"""Shared test fixtures: real-data locations and deterministic torch settings."""
+"""Shared test fixtures: real-data locations, an isolated data search path, deterministic torch settings."""
 
 from __future__ import annotations
 
@@ -30,3 +30,14 @@ def fashion_dir() -> Path:
     if not (FASHION_SYSTEM / "train-images-idx3-ubyte.gz").exists():
         pytest.skip("Debian's dataset-fashion-mnist is not installed")
     return FASHION_SYSTEM
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch) -> Path:
+    """No CONVOLAB_DATA, an empty user cache, no system folders: only what a test puts there."""
+    from convolab.data import locations
+
+    monkeypatch.delenv("CONVOLAB_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr(locations, "SYSTEM_DIRS", (tmp_path / "system",))
+    return tmp_path

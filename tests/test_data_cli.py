@@ -10,15 +10,7 @@ import pytest
 from PIL import Image
 
 from convolab.cli import main
-from convolab.data import locations, registry
-
-
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    monkeypatch.delenv("CONVOLAB_DATA", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setattr(locations, "SYSTEM_DIRS", (tmp_path / "system",))
-    return tmp_path
+from convolab.data import registry
 
 
 @pytest.mark.parametrize("cmd", [[], ["list"], ["fetch"], ["verify"], ["show"]])

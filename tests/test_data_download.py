@@ -16,7 +16,6 @@ from convolab.data import (
     FileSpec,
     download_file,
     load_dataset,
-    locations,
     registry,
 )
 
@@ -116,15 +115,6 @@ def test_existing_verified_file_is_not_clobbered_by_a_bad_download(server, tmp_p
     with pytest.raises(DownloadError):
         fetch(server, ["bad"], tmp_path)
     assert (tmp_path / "blob.bin").read_bytes() == PAYLOAD
-
-
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    """No CONVOLAB_DATA, an empty user cache, no system folders."""
-    monkeypatch.delenv("CONVOLAB_DATA", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setattr(locations, "SYSTEM_DIRS", (tmp_path / "system",))
-    return tmp_path
 
 
 def test_load_dataset_downloads_into_the_cache(server, isolated, monkeypatch, mnist_t10k_dir):

@@ -28,15 +28,6 @@ MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 T10K = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 
 
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    """No CONVOLAB_DATA, an empty user cache, no system folders: only what a test puts there."""
-    monkeypatch.delenv("CONVOLAB_DATA", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setattr(locations, "SYSTEM_DIRS", (tmp_path / "system",))
-    return tmp_path
-
-
 def touch_split(folder: Path, names=T10K) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for n in names:
