@@ -296,3 +296,14 @@ def test_amp_and_compile_arguments_are_validated() -> None:
         fastpath.TrainStep(model, opt, "bce", compile=True)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="amp"):
         fastpath.predict(model, _data(2), amp="half")
+
+
+def test_configure_allocator_is_idempotent_and_harmless() -> None:
+    import platform
+
+    first = fastpath.configure_allocator()
+    assert fastpath.configure_allocator() == first
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert first is True
+    big = torch.ones(4_000_000)  # 16 MB: above glibc's default mmap threshold
+    assert big.sum().item() == 4_000_000
