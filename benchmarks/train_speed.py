@@ -93,6 +93,8 @@ def run_keras(args: argparse.Namespace) -> dict | None:
             str(args.test_size),
             "--data-dir",
             args.data_dir,
+            "--threads",
+            str(args.threads),
         ]
         print("running Keras:", shlex.join(cmd), flush=True)
         subprocess.run(cmd, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
