@@ -148,14 +148,6 @@ def format_bytes(n: int) -> str:
 # --------------------------------------------------------------------------------------------------
 
 
-def _check_shape(shape: Any) -> tuple[int, ...]:
-    ok = isinstance(shape, Sequence) and not isinstance(shape, str) and len(shape) >= 1
-    ok = ok and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape)
-    if not ok:
-        raise ValueError(f"input shape must be a non-empty list of positive ints, got {shape!r}")
-    return tuple(int(v) for v in shape)
-
-
 def build_layers(layer_configs: Sequence[dict[str, Any]]) -> list[Layer]:
     """Unbuilt layer objects (no parameters allocated) from spec layer dicts ``{"type", "name", ...}``."""
     from convolab.spec import build_layer  # late: spec.py resolves names through the zoo
@@ -209,7 +201,9 @@ def analyze(model_or_spec: Any, input_shape: Sequence[int] | None = None, *, bat
         name, shape, layers = "model", None, list(model_or_spec)
     else:
         name, shape, layers = _resolve(model_or_spec)
-    shape = _check_shape(input_shape if input_shape is not None else shape)
+    from convolab.spec import check_input_shape  # late: spec.py resolves names through the zoo
+
+    shape = check_input_shape(input_shape if input_shape is not None else shape, "input shape")
     return Analysis(str(name), shape, batch, tuple(_walk(layers, shape, batch)))
 
 

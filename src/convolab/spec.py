@@ -171,11 +171,12 @@ def spec_from_dict(data: Any) -> ModelSpec:
     return ModelSpec(name=name, input_shape=input_shape, layers=layers, latent=latent)
 
 
-def check_input_shape(shape: Any) -> tuple[int, ...]:
+def check_input_shape(shape: Any, what: str = "spec input_shape") -> tuple[int, ...]:
+    """``shape`` as a tuple of positive ints; ``what`` names it in the error."""
     ok = isinstance(shape, Sequence) and not isinstance(shape, str) and len(shape) >= 1
     ok = ok and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape)
     if not ok:
-        raise ValueError(f"spec input_shape must be a non-empty list of positive ints, got {shape!r}")
+        raise ValueError(f"{what} must be a non-empty list of positive ints, got {shape!r}")
     return tuple(int(v) for v in shape)
 
 
