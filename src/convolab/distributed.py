@@ -208,6 +208,11 @@ def all_reduce(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
     return tensor
 
 
+def all_reduce_cpu(tensor: torch.Tensor, op: str = "sum") -> torch.Tensor:
+    """:func:`all_reduce` of a CPU tensor whatever the backend (NCCL reduces on this rank's GPU)."""
+    return all_reduce(tensor.to(_comm_device()), op).cpu()
+
+
 def reduce_floats(values: list[float], op: str = "sum") -> list[float]:
     """All-reduce a few Python floats at once (float64, one collective)."""
     t = torch.tensor(values, dtype=torch.float64, device=_comm_device())
@@ -331,8 +336,12 @@ class DistributedTrainStep(TrainStep):
     def compute_loss(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if self.global_n is None or self.global_n < x.shape[0]:
             raise ValueError(f"DistributedTrainStep: set global_n (>= {x.shape[0]}), got {self.global_n}")
-        per_image = target[0].numel() if target.shape[0] else 1
-        scale = self.world / (self.global_n * per_image)
+        scale = self.world / (self.global_n * max(target[0].numel() if target.shape[0] else 1, 1))
+        if x.shape[0] == 0:
+            # An empty share of a short last batch: DDP needs a backward on every rank, and the autograd
+            # of some kernels (pixel shuffle) fails on an empty batch. One zero image weighted 0 adds
+            # exactly nothing to the gradient.
+            x, target, scale = x.new_zeros((1, *x.shape[1:])), target.new_zeros((1, *target.shape[1:])), 0.0
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp is not None):
             out = self.ddp(x, logits=self.loss == "bce")
         out = out.float()  # the loss in fp32 whatever the forward's precision

@@ -20,7 +20,16 @@ if TYPE_CHECKING:
     from convolab.model import Sequential
 
 # Fields of the stored config that --resume may change (the rest defines the run).
-RESUME_OVERRIDES = ("epochs", "device", "checkpoint_every", "checkpoint_seconds", "log_every")
+RESUME_OVERRIDES = (
+    "epochs",
+    "device",
+    "checkpoint_every",
+    "checkpoint_seconds",
+    "log_every",
+    "stream",
+    "memory_budget",
+    "workers",
+)
 
 
 @dataclass

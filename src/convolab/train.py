@@ -14,11 +14,11 @@ every ``log_every`` steps and before every checkpoint, so the last checkpoint on
 
 from __future__ import annotations
 
-import hashlib
 import math
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +27,8 @@ from typing import Any
 import torch
 
 from convolab import distributed, fastpath
+from convolab import streamdata as sd
+from convolab.batchorder import add_noise, derive_seed, epoch_permutation, global_batch_size
 from convolab.checkpoint import check_weights, restore_rng
 from convolab.metrics import baseline_metrics, is_better, metrics_of
 from convolab.progress import TrainProgress
@@ -39,14 +41,16 @@ from convolab.runlog import (
     prepare_run_dir,
     write_json,
 )
-from convolab.runs import RunData, build_model, load_run_data, model_info, open_resume, save_run_checkpoint
+from convolab.runs import RunData, build_model, model_info, open_resume, save_run_checkpoint
 from convolab.spec import load_spec
+from convolab.streaming import make_loader
 from convolab.trainconfig import TrainConfig, resolve_device
 
 # Keras's Adam: beta_1=0.9, beta_2=0.999, epsilon=1e-7 (PyTorch's default epsilon is 1e-8).
 ADAM_BETAS = (0.9, 0.999)
 ADAM_EPS = 1e-7
 EVAL_BATCH = 1024
+__all__ = ["Trainer", "add_noise", "derive_seed", "epoch_permutation", "resume", "start", "train"]
 
 
 class TrainingInterrupted(Exception):
@@ -75,25 +79,6 @@ class TrainResult:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def derive_seed(seed: int, *parts: object) -> int:
-    """A 63-bit seed for one purpose, e.g. ``derive_seed(0, "perm", epoch)``: independent streams."""
-    digest = hashlib.sha256(":".join(str(p) for p in (seed, *parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
-
-
-def epoch_permutation(n: int, seed: int, epoch: int) -> torch.Tensor:
-    """The batch order of ``epoch``: a permutation of ``range(n)`` that depends only on (seed, epoch)."""
-    gen = torch.Generator().manual_seed(derive_seed(seed, "perm", epoch))
-    return torch.randperm(n, generator=gen)
-
-
-def add_noise(x: torch.Tensor, std: float, seed: int) -> torch.Tensor:
-    """Gaussian noise of ``std`` from a generator seeded by ``seed``, added and clipped to [0, 1]."""
-    gen = torch.Generator(device=x.device).manual_seed(seed)
-    noise = torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
-    return (x + std * noise).clamp_(0.0, 1.0)
-
-
 @torch.no_grad()
 def check_sigmoid_output(model: Any, x: torch.Tensor) -> None:
     """BCE is computed from the logits, so the model's output must be sigmoid(logits): check it once."""
@@ -112,7 +97,13 @@ class Trainer:
     """Holds the state of one run; ``fit()`` trains to ``config.epochs``. Build with ``start``/``resume``."""
 
     def __init__(
-        self, config: TrainConfig, run_dir: Path, data: RunData, *, spec: Any = None, quiet: bool = False
+        self,
+        config: TrainConfig,
+        run_dir: Path,
+        data: RunData | sd.StreamData,
+        *,
+        spec: Any = None,
+        quiet: bool = False,
     ) -> None:
         self.config = config
         self.run_dir = run_dir
@@ -132,21 +123,32 @@ class Trainer:
             if self.dist.enabled
             else fastpath.TrainStep(self.model, self.optimizer, config.loss)
         )
-        self.train_x = fastpath.to_layout(data.train, self.device)  # (N, C, H, W), whole split on device
+        # Streaming (a large folder: dataset): batches come from a DataLoader; else the fast path.
+        self.stream = data if isinstance(data, sd.StreamData) else None
+        self.baseline: dict[str, float] | None = None
+        self._mean: torch.Tensor | None = None  # the mean training image of a streamed run, once computed
+        if self.stream is None:
+            assert isinstance(data, RunData)  # for the type checker: not a StreamData
+            self.train_x = fastpath.to_layout(data.train, self.device)  # (N, C, H, W), whole split on device
+            self.n_train = int(self.train_x.shape[0])
+            sample = self.train_x[:4]
+            self.val_x = data.val.to(self.device)
+            self.val_in = (
+                add_noise(self.val_x, config.noise, derive_seed(config.seed, "val-noise"))
+                if config.noise
+                else self.val_x
+            )
+            self.baseline = baseline_metrics(data.mean_image, self.val_x)
+        else:
+            self.n_train = len(self.stream.train)
+            sample = sd.to_floats(torch.stack([self.stream.train[i] for i in range(4)]), self.device)
         if config.loss == "bce":
-            check_sigmoid_output(self.model, self.train_x[:4])
-        self.val_x = data.val.to(self.device)
-        self.val_in = (
-            add_noise(self.val_x, config.noise, derive_seed(config.seed, "val-noise"))
-            if config.noise
-            else self.val_x
-        )
+            check_sigmoid_output(self.model, sample)
         self.epoch = 0  # completed epochs
         self.step = 0  # completed steps within the current epoch
         self.global_step = 0
         self.history: list[dict[str, Any]] = []
         self.best: dict[str, Any] = {"metric": f"val_{config.loss}", "value": None, "epoch": None}
-        self.baseline = baseline_metrics(data.mean_image, self.val_x)
         self.epoch_loss = [0.0, 0]  # sum of step losses, steps (this epoch, checked finite)
         self.epoch_seconds = 0.0  # training time of this epoch so far (kept across resume)
         # Loss sum not yet checked for NaN (float64: exact, so a resumed run logs the same epoch losses).
@@ -188,6 +190,8 @@ class Trainer:
         self.epoch_seconds = float(st.get("epoch_seconds", 0.0))
         self.history = list(st.get("history", []))
         self.best = dict(st.get("best", self.best))
+        if self.stream is not None and st.get("baseline"):
+            self.baseline = dict(st["baseline"])  # saves a pass over the data
         restore_rng(st.get("rng", {}))
 
     def save(self, which: str) -> Path:
@@ -221,15 +225,13 @@ class Trainer:
 
     # -- the loop -----------------------------------------------------------------------------------
     def steps_per_epoch(self) -> int:
-        return math.ceil(self.train_x.shape[0] / self.config.batch_size)
+        return math.ceil(self.n_train / self.config.batch_size)
 
     def run_epoch(self, progress: TrainProgress) -> None:
         """Train the remaining steps of epoch ``self.epoch``; stops early (saved) on a signal."""
-        cfg, bs = self.config, self.config.batch_size
-        perm = epoch_permutation(self.train_x.shape[0], cfg.seed, self.epoch).to(self.device)
+        cfg = self.config
         tick = time.perf_counter()
-        for step in range(self.step, self.steps_per_epoch()):
-            x, target = self.batch(perm[step * bs : (step + 1) * bs], step)
+        for step, (x, target) in enumerate(self._batches(), start=self.step):
             self._pending += self.step_fn(x, target)
             self._pending_n += 1
             self.step, self.global_step = step + 1, self.global_step + 1
@@ -252,6 +254,41 @@ class Trainer:
         self.check_losses()
         self.epoch_seconds += time.perf_counter() - tick
 
+    def _batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """(input, target) of each remaining step of this epoch, this rank's share."""
+        if self.stream is not None:
+            yield from self._streamed_batches()
+            return
+        bs = self.config.batch_size
+        perm = epoch_permutation(self.n_train, self.config.seed, self.epoch).to(self.device)
+        for step in range(self.step, self.steps_per_epoch()):
+            yield self.batch(perm[step * bs : (step + 1) * bs], step)
+
+    def _streamed_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The batches of ``_batches`` read from disk: this rank's shares of the same global batches."""
+        assert self.stream is not None
+        cfg, (r, w) = self.config, (self.dist.rank, self.dist.world_size)
+        b = cfg.batch_size // w
+        loader = iter(
+            make_loader(self.stream.train, batch_size=b, rank=r, world_size=w, seed=cfg.seed,
+                        epoch=self.epoch, skip_batches=self.step, workers=cfg.workers, device=self.device)
+        )  # fmt: skip
+        empty = torch.empty(0, *self.stream.shape, dtype=torch.uint8)
+        for step in range(self.step, self.steps_per_epoch()):
+            n = global_batch_size(self.n_train, cfg.batch_size, step)
+            target = sd.to_floats(next(loader, empty), self.device)  # (n/w, C, H, W): ranks past the end: 0
+            if self.dist.enabled:
+                self.step_fn.global_n = n  # type: ignore[attr-defined]
+            if cfg.noise:  # the global batch's noise, then this rank's rows: as the in-memory path
+                gen = torch.Generator(device=self.device).manual_seed(
+                    derive_seed(cfg.seed, "noise", self.epoch, step)
+                )
+                noise = torch.randn((n, *target.shape[1:]), generator=gen, device=self.device)
+                noise = distributed.shard(noise, r, w)
+                yield (target + cfg.noise * noise).clamp_(0.0, 1.0), target
+            else:
+                yield target, target
+
     def batch(self, idx: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(input, target) of ``step``: the global batch ``idx``, noised, then this rank's shard."""
         cfg = self.config
@@ -263,7 +300,7 @@ class Trainer:
         )
         if not self.dist.enabled:
             return x, target
-        self.step_fn.global_n = target.shape[0]
+        self.step_fn.global_n = target.shape[0]  # type: ignore[attr-defined]
         r, w = self.dist.rank, self.dist.world_size
         return distributed.shard(x, r, w), distributed.shard(target, r, w)
 
@@ -291,7 +328,7 @@ class Trainer:
     def end_epoch(self) -> dict[str, Any]:
         """Validate, record the epoch, save ``last`` (and ``best`` when it improved)."""
         val = self.validate()
-        n_train = self.train_x.shape[0]
+        n_train = self.n_train
         record = {
             "epoch": self.epoch + 1,
             "train_loss": self.epoch_loss[0] / max(self.epoch_loss[1], 1),
@@ -314,6 +351,12 @@ class Trainer:
 
     def validate(self) -> dict[str, float]:
         """Validation metrics; under torchrun each rank scores its shard and the sums are reduced."""
+        if self.stream is not None:
+            cfg = self.config
+            return sd.stream_metrics(
+                self.stream.val, lambda x: fastpath.predict(self.model, x, EVAL_BATCH), noise=cfg.noise,
+                seed=cfg.seed, tag="val-noise", workers=cfg.workers, device=self.device,
+            )  # fmt: skip
         if not self.dist.enabled:
             return metrics_of(fastpath.predict(self.model, self.val_in, EVAL_BATCH), self.val_x)
         from convolab.metrics import MetricAccumulator
@@ -329,6 +372,8 @@ class Trainer:
     def fit(self) -> TrainResult:
         """Train until ``config.epochs`` epochs are complete, then evaluate and draw the figures."""
         total = self.config.epochs
+        if self.baseline is None:
+            self.baseline = self.stream_baseline()
         try:
             with _catch_signals(self), TrainProgress(self.steps_per_epoch(), quiet=self.quiet) as progress:
                 while self.epoch < total:
@@ -340,15 +385,25 @@ class Trainer:
         finally:
             self.log.close()
 
+    def stream_baseline(self) -> dict[str, float]:
+        """Validation metrics of the mean training image, by streaming (one pass over train, one over val)."""
+        assert self.stream is not None
+        self._mean = sd.mean_image(self.stream.train, workers=self.config.workers, device=self.device)
+        mean = self._mean.to(self.device)
+        kw: dict[str, Any] = {"workers": self.config.workers, "device": self.device}
+        return sd.stream_metrics(self.stream.val, mean.expand_as, noise=0.0, seed=0, tag="", **kw)
+
     def finish(self) -> TrainResult:
         """Test metrics of the best checkpoint against the mean-image baseline; summary and figures."""
         from convolab.checkpoint import load_checkpoint
-        from convolab.report import make_figures
 
         if not distributed.is_main():  # rank 0 evaluates, writes the summary and draws
             return TrainResult(self.run_dir, self.history, {})
         best = load_checkpoint(self.run_dir / "best", with_optimizer=False)
         self.model.load_state_dict(best.weights)
+        if self.stream is not None:
+            return self._finish_streamed()
+        assert isinstance(self.data, RunData)
         ev_in = self.data.eval_images
         if self.config.noise:
             ev_in = add_noise(ev_in, self.config.noise, derive_seed(self.config.seed, "eval-noise"))
@@ -358,16 +413,45 @@ class Trainer:
             "n_eval": int(self.data.eval_images.shape[0]),
             "metrics": metrics_of(recon, self.data.eval_images),
             "baseline": baseline_metrics(self.data.mean_image, self.data.eval_images),
+            **self._summary_tail(),
+        }
+        return self._write_summary(summary, self.data)
+
+    def _summary_tail(self) -> dict[str, Any]:
+        return {
             "best_epoch": self.best["epoch"],
             "epochs": self.epoch,
             **model_info(self.model),
             "seconds_per_epoch": _median([h["seconds"] for h in self.history]),
         }
+
+    def _finish_streamed(self) -> TrainResult:
+        """``finish`` for a streamed run: rank 0 streams the evaluation set; figures from a few images."""
+        assert self.stream is not None
+        cfg, ev = self.config, self.stream.eval
+        if self._mean is None:
+            self._mean = sd.mean_image(
+                self.stream.train, workers=cfg.workers, device=self.device, split=False
+            )
+        mean = self._mean.to(self.device)
+        kw: dict[str, Any] = {"workers": cfg.workers, "device": self.device, "split": False}
+        model = sd.stream_metrics(
+            ev, lambda x: fastpath.predict(self.model, x, EVAL_BATCH), noise=cfg.noise, seed=cfg.seed,
+            tag="eval-noise", **kw,
+        )  # fmt: skip
+        base = sd.stream_metrics(ev, mean.expand_as, noise=0.0, seed=0, tag="", **kw)
+        summary = {"eval_set": self.stream.eval_name, "n_eval": len(ev), "metrics": model, "baseline": base}
+        summary.update(self._summary_tail(), streamed=True)
+        return self._write_summary(summary, sd.figure_data(self.stream, self._mean) if self.figures else None)
+
+    def _write_summary(self, summary: dict[str, Any], data: RunData | None) -> TrainResult:
+        from convolab.report import make_figures
+
         write_json(self.run_dir / SUMMARY_FILE, summary)
         self.log.write("summary", **summary)
         self.log.close()
-        if self.figures:
-            make_figures(self.run_dir, model=self.model, data=self.data)
+        if self.figures and data is not None:
+            make_figures(self.run_dir, model=self.model, data=data)
         return TrainResult(self.run_dir, self.history, summary)
 
 
@@ -411,13 +495,15 @@ def start(
     out = Path(config.out)
     distributed.on_main(check_run_dir, out, overwrite=overwrite)
     load_spec(config.model)  # an unknown model fails before any data is read or folder is made
-    data = load_run_data(config)  # before creating the folder: a missing dataset leaves nothing behind
+    data = sd.load_data(config)  # before creating the folder: a missing dataset leaves nothing behind
     run_dir = distributed.on_main(prepare_run_dir, out, overwrite=overwrite) or out
     if distributed.is_main():
         write_json(run_dir / CONFIG_FILE, config.to_dict())
     trainer = Trainer(config, run_dir, data, quiet=quiet)
     trainer.figures = figures
-    trainer.log.write("start", config=config.to_dict(), **model_info(trainer.model))
+    trainer.log.write(
+        "start", config=config.to_dict(), streamed=trainer.stream is not None, **model_info(trainer.model)
+    )
     return trainer
 
 
@@ -436,7 +522,7 @@ def resume(
             f"pass --epochs N (more than {ckpt.state['epoch']}) to train further"
         )
     distributed.check_batch_size(config.batch_size, distributed.init(config.device).world_size)
-    data = load_run_data(config)
+    data = sd.load_data(config)
     trainer = Trainer(config, ckpt.path.parent, data, spec=ckpt.spec, quiet=quiet)
     trainer.figures = figures
     trainer.load_state(ckpt)

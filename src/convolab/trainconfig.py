@@ -16,6 +16,7 @@ import torch
 
 LOSSES = ("bce", "mse")
 TRAIN_SPLITS = ("train", "test")
+STREAM_MODES = ("auto", "on", "off")
 
 
 @dataclass
@@ -46,6 +47,12 @@ class TrainConfig:
     checkpoint_every: int = 100  # also save `last` every this many steps (0: only at epoch ends) ...
     checkpoint_seconds: float = 60.0  # ... or when this many seconds passed since the last save
     log_every: int = 20  # write the mean step loss to the log every this many steps
+    # Read a folder: dataset from disk in batches instead of loading it (docs/training.md, "Streaming").
+    # "auto": stream when its images as float32 exceed memory_budget; "on": always (folder: only); "off".
+    # Both ways train on the same batches, so the choice changes memory use and speed, not the result.
+    stream: str = "auto"
+    memory_budget: float | None = None  # GiB for "auto"; None: a quarter of this machine's memory
+    workers: int = 2  # DataLoader processes reading images when streaming (0: in the training process)
     extra: dict[str, Any] = field(default_factory=dict)  # free-form notes kept with the run
 
     def validate(self) -> TrainConfig:
@@ -55,6 +62,12 @@ class TrainConfig:
         _check_int("seed", self.seed, minimum=0)
         _check_int("checkpoint_every", self.checkpoint_every, minimum=0)
         _check_int("log_every", self.log_every, minimum=1)
+        _check_int("workers", self.workers, minimum=0)
+        if self.stream not in STREAM_MODES:
+            raise ValueError(f"stream must be one of {', '.join(STREAM_MODES)}, got {self.stream!r}")
+        budget = self.memory_budget
+        if budget is not None and not (isinstance(budget, (int, float)) and budget > 0):
+            raise ValueError(f"memory_budget must be a positive number of GiB, got {budget!r}")
         if self.limit is not None:
             _check_int("limit", self.limit, minimum=1)
         if not (isinstance(self.lr, (int, float)) and self.lr > 0):

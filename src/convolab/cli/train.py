@@ -11,7 +11,7 @@ from click.core import ParameterSource
 
 from convolab.cli import UserError
 from convolab.runs import RESUME_OVERRIDES
-from convolab.trainconfig import LOSSES, TRAIN_SPLITS, TrainConfig
+from convolab.trainconfig import LOSSES, STREAM_MODES, TRAIN_SPLITS, TrainConfig
 
 OFFLINE_CANDIDATES = ("fashion-mnist", "mnist", "kmnist", "cifar10")
 
@@ -60,7 +60,8 @@ class Stopped(click.ClickException):
 
     def __init__(self, message: str, exit_code: int, prefix: str = "") -> None:
         super().__init__(message)
-        self.exit_code = exit_code
+        # click declares exit_code a class variable: set this instance's through the instance dict
+        vars(self)["exit_code"] = exit_code
         self.prefix = prefix
 
     def show(self, file=None) -> None:
@@ -90,6 +91,10 @@ Several processes (DistributedDataParallel; gloo on CPU, nccl on GPUs; docs/dist
   convolab train --nproc 2 --dataset fashion-mnist   # launches torchrun on this machine
   torchrun --nproc-per-node 4 -m convolab train --dataset fashion-mnist --device cuda
 --batch-size is the global batch, split evenly across the processes; only rank 0 writes files.
+
+\b
+Large image folders stream from disk (DataLoader workers, each process its share; docs/training.md):
+  convolab train --dataset folder:/data/faces --model faces.yaml --stream on --workers 4
 """
 
 
@@ -122,6 +127,19 @@ Several processes (DistributedDataParallel; gloo on CPU, nccl on GPUs; docs/dist
 )
 @click.option("--checkpoint-seconds", type=float, default=60.0, show_default=True, help="... or every S s.")
 @click.option("--log-every", type=int, default=20, show_default=True, help="Log the loss every N steps.")
+@click.option(
+    "--stream",
+    type=click.Choice(STREAM_MODES),
+    default="auto",
+    show_default=True,
+    help="Read a folder: dataset from disk batch by batch (auto: when it exceeds --memory-budget).",
+)
+@click.option(
+    "--memory-budget", type=float, default=None, help="GiB --stream auto may hold [a quarter of RAM]."
+)
+@click.option(
+    "--workers", type=int, default=2, show_default=True, help="Processes reading images when streaming."
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or epoch lines.")
 @click.option("--figures/--no-figures", default=True, show_default=True, help="Draw the figures at the end.")
 @click.option(
@@ -159,6 +177,9 @@ def train_cmd(
         quiet = quiet or not distributed.is_main()  # one rank speaks
         if not quiet:
             click.echo(f"run folder: {trainer.run_dir}")
+            if trainer.stream is not None:
+                n, w = len(trainer.stream.train), trainer.config.workers
+                click.echo(f"streaming {n} training images from disk ({w} worker processes)")
         result = trainer.fit()
     except DatasetNotFoundError as exc:
         raise UserError(_offline_hint(exc)) from None

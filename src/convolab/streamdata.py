@@ -1,0 +1,159 @@
+"""The data of a run that streams a ``folder:`` dataset from disk, and the choice of memory or stream.
+
+``load_data(config)`` gives the in-memory ``RunData`` (the fast path: every split one tensor) or a
+:class:`StreamData` (three ``ImageFolderStream`` s: train, validation, evaluation) following
+``config.stream``: ``off``, ``on`` (``folder:`` datasets only), or ``auto``: stream a ``folder:``
+dataset whose images, decoded to float32, would take more than ``config.memory_budget`` GiB (default:
+a quarter of this machine's memory). Both paths train on the same batches (``convolab.batchorder``).
+
+The passes over a whole split (validation and test metrics, the mean training image) read it in
+fixed chunks of ``EVAL_BATCH`` images; under torchrun rank r reads chunks r, r + w, ... and the sums
+are reduced, so their noise (one seed per chunk) and their results do not depend on the rank count.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from convolab import distributed, fastpath
+from convolab.batchorder import add_noise, derive_seed
+from convolab.metrics import MetricAccumulator
+from convolab.runs import RunData, load_run_data
+from convolab.streaming import ImageFolderStream, chunk_loader, split_indices
+from convolab.trainconfig import TrainConfig
+
+FOLDER_PREFIX = "folder:"
+EVAL_BATCH = 1024
+FIGURE_IMAGES = 500  # evaluation images the figures of a streamed run use (spread over the split)
+
+
+@dataclass
+class StreamData:
+    """The splits of a streamed run, read from disk as they are needed."""
+
+    train: ImageFolderStream
+    val: ImageFolderStream
+    eval: ImageFolderStream
+    eval_name: str
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.train.shape
+
+    def decoded_bytes(self) -> int:
+        """What these splits would take in memory as float32 tensors."""
+        n = len(self.train) + len(self.val) + (len(self.eval) if self.eval is not self.val else 0)
+        return n * math.prod(self.shape) * 4
+
+
+def memory_budget_bytes(config: TrainConfig) -> int:
+    """``config.memory_budget`` GiB, or a quarter of the physical memory when it is None."""
+    if config.memory_budget is not None:
+        return int(config.memory_budget * 2**30)
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+
+
+def open_stream_data(config: TrainConfig) -> StreamData:
+    """List the images of ``config.dataset`` (a ``folder:``) and split them as ``load_run_data`` does."""
+    path = config.dataset[len(FOLDER_PREFIX) :]
+    full = ImageFolderStream(path, config.train_split, limit=config.limit)
+    train_idx, val_idx = split_indices(len(full), config.val_fraction, config.seed)
+    train, val = full.subset(train_idx), full.subset(val_idx)
+    if config.train_split == "train":
+        ev, name = ImageFolderStream(path, "test", limit=config.limit, color=full.mode), "test"
+        if ev.shape != full.shape:
+            raise ValueError(f"folder dataset {path}: test images are {ev.shape}, train images {full.shape}")
+    else:
+        ev, name = val, f"validation (held out of the {config.train_split} split)"
+    return StreamData(train=train, val=val, eval=ev, eval_name=name)
+
+
+def load_data(config: TrainConfig) -> RunData | StreamData:
+    """The run's data, in memory or streamed (see the module docstring); rank 0 decides for all."""
+    folder = config.dataset.startswith(FOLDER_PREFIX)
+    if config.stream == "on" and not folder:
+        raise ValueError(
+            f"--stream on: dataset {config.dataset!r} is loaded into memory; only folder:PATH datasets "
+            "stream from disk (use --stream auto or off)"
+        )
+    if config.stream == "off" or not folder:
+        return load_run_data(config)
+    data = open_stream_data(config)
+    stream = config.stream == "on" or data.decoded_bytes() > memory_budget_bytes(config)
+    if distributed.broadcast_object(stream):
+        return data
+    return load_run_data(config)
+
+
+def to_floats(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 ``(B, C, H, W)`` -> float32 in [0, 1] on ``device`` (the values ``ImageDataset.float`` gives)."""
+    x = batch.to(device, non_blocking=True).to(torch.float32).div_(255.0)
+    return fastpath.to_layout(x, device)
+
+
+def _chunks(ds: ImageFolderStream, workers: int, device: torch.device, split: bool):
+    ctx = distributed.current()
+    rank, world = (ctx.rank, ctx.world_size) if split else (0, 1)
+    numbers, loader = chunk_loader(
+        ds, chunk=EVAL_BATCH, rank=rank, world_size=world, workers=workers, device=device
+    )
+    return zip(numbers, loader, strict=True)
+
+
+def mean_image(
+    ds: ImageFolderStream, *, workers: int, device: torch.device, split: bool = True
+) -> torch.Tensor:
+    """The mean image ``(C, H, W)`` (float32, CPU) in one streamed pass: an exact integer running sum."""
+    total = torch.zeros(ds.shape, dtype=torch.int64)
+    for _, batch in _chunks(ds, workers, device, split):
+        total += batch.to(torch.int64).sum(dim=0)
+    if split:
+        total = distributed.all_reduce_cpu(total)
+    return (total.double() / (255.0 * len(ds))).float()
+
+
+def stream_metrics(
+    ds: ImageFolderStream,
+    predict: Callable[[torch.Tensor], torch.Tensor],
+    *,
+    noise: float,
+    seed: int,
+    tag: str,
+    workers: int,
+    device: torch.device,
+    split: bool = True,
+) -> dict[str, float]:
+    """Mean metrics of ``predict`` over ``ds`` (noised inputs when ``noise``; chunk k's seed (seed, tag, k)).
+
+    ``split``: under torchrun, share the chunks among ranks and reduce (a collective: every rank calls);
+    False: this process reads everything (rank 0 alone in the final evaluation).
+    """
+    acc = MetricAccumulator()
+    for k, batch in _chunks(ds, workers, device, split):
+        x = to_floats(batch, device)
+        x_in = add_noise(x, noise, derive_seed(seed, tag, k)) if noise else x
+        acc.update(predict(x_in), x)
+    sums, count = distributed.reduce_metric_sums(acc.sums, acc.count) if split else (acc.sums, acc.count)
+    return {n: sums[n] / count for n in acc.names}
+
+
+def figure_data(data: StreamData, mean: torch.Tensor, n: int = FIGURE_IMAGES) -> RunData:
+    """A small in-memory ``RunData`` for the figures: ``n`` evaluation images spread over the split."""
+    ev = data.eval
+    idx = torch.linspace(0, len(ev) - 1, min(n, len(ev))).round().long().unique().tolist()
+    images = torch.stack([ev[i] for i in idx]).to(torch.float32).div_(255.0)  # (n, C, H, W)
+    labels = None if ev.labels is None else torch.tensor([ev.labels[i] for i in idx])
+    return RunData(
+        train=images[:0],
+        val=images[:0],
+        eval_images=images,
+        eval_labels=labels,
+        eval_name=data.eval_name,
+        mean_image=mean,
+        classes=ev.classes,
+    )

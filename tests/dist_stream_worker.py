@@ -1,0 +1,71 @@
+"""A torchrun worker for tests/test_distributed_stream_train.py: `convolab train --stream on` in 2 ranks.
+
+Each rank records the images its sampler gives it in epoch 0 and, after every training step, the largest
+difference between its parameters and any other rank's (it must be exactly 0). Rank 0 writes both to
+OUT (json); the run folder is OUT's folder / run.
+Usage: ``torchrun --nproc-per-node 2 dist_stream_worker.py DATA SPEC OUT``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from convolab import distributed as cd
+from convolab import train as tr
+from convolab.streaming import ResumableSampler
+from convolab.trainconfig import TrainConfig
+
+BATCH = 8
+
+
+def spread(model: torch.nn.Module, world: int) -> float:
+    flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    gathered = [torch.empty_like(flat) for _ in range(world)]
+    dist.all_gather(gathered, flat)
+    return max(float((g - flat).abs().max()) for g in gathered)
+
+
+class Checked:
+    """The trainer's step function, then ``after()``; attributes (``global_n``) go to the step."""
+
+    def __init__(self, step: object, after: object) -> None:
+        self.__dict__.update(step=step, after=after)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        setattr(self.step, name, value)
+
+    def __call__(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        loss = self.step(x, target)
+        self.after()
+        return loss
+
+
+def main(dataset: str, spec: str, out: str) -> None:
+    cfg = TrainConfig(model=spec, dataset=dataset, batch_size=BATCH, lr=0.01, noise=0.1, device="cpu",
+                      epochs=2, out=str(Path(out).parent / "run"), checkpoint_every=0, checkpoint_seconds=0,
+                      log_every=2, stream="on", workers=1)  # fmt: skip
+    trainer = tr.start(cfg, quiet=True, figures=False)
+    ctx = cd.current()
+    assert trainer.stream is not None
+    sampler = ResumableSampler(
+        trainer.stream.train, world_size=ctx.world_size, rank=ctx.rank, seed=cfg.seed,
+        batch_size=BATCH // ctx.world_size,
+    )  # fmt: skip
+    sampler.set_position(0)
+    shares: list[list[int] | None] = [None] * ctx.world_size
+    dist.all_gather_object(shares, list(sampler))
+    spreads: list[float] = []
+    trainer.step_fn = Checked(trainer.step_fn, lambda: spreads.append(spread(trainer.model, ctx.world_size)))
+    trainer.fit()
+    if ctx.is_main:
+        Path(out).write_text(json.dumps({"shares": shares, "spreads": spreads}))
+    cd.shutdown()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], sys.argv[3])
