@@ -6,6 +6,10 @@ epoch e comes from a generator seeded by (seed, e, s). A checkpoint stores the w
 (epoch, step within epoch), so a resumed run replays the same batches with the same state: on CPU the
 final weights are bitwise equal to an uninterrupted run (tests/test_train_resume.py).
 
+Data: the whole split as one tensor on the device (the fast path), or, for a ``folder:`` dataset too
+large for memory, batches read from disk by DataLoader workers (``--stream``; ``convolab.streamtrain``),
+in the same order: on one process both give bitwise-equal weights (tests/test_train_stream.py).
+
 Stops: SIGINT (Ctrl-C) and SIGTERM finish the current step, save ``last`` and raise
 ``TrainingInterrupted`` (the CLI exits 130 / 143, the shell convention 128 + signal). A NaN/Inf loss
 raises ``NonFiniteLossError`` before anything non-finite is saved: losses are checked (one device sync)
@@ -28,7 +32,7 @@ import torch
 
 from convolab import distributed, fastpath
 from convolab import streamdata as sd
-from convolab.batchorder import add_noise, derive_seed, epoch_permutation, global_batch_size
+from convolab.batchorder import add_noise, derive_seed, epoch_permutation
 from convolab.checkpoint import check_weights, restore_rng
 from convolab.metrics import baseline_metrics, is_better, metrics_of
 from convolab.progress import TrainProgress
@@ -43,7 +47,7 @@ from convolab.runlog import (
 )
 from convolab.runs import RunData, build_model, model_info, open_resume, save_run_checkpoint
 from convolab.spec import load_spec
-from convolab.streaming import make_loader
+from convolab.streamtrain import StreamedTraining
 from convolab.trainconfig import TrainConfig, resolve_device
 
 # Keras's Adam: beta_1=0.9, beta_2=0.999, epsilon=1e-7 (PyTorch's default epsilon is 1e-8).
@@ -93,7 +97,7 @@ def check_sigmoid_output(model: Any, x: torch.Tensor) -> None:
         )
 
 
-class Trainer:
+class Trainer(StreamedTraining):
     """Holds the state of one run; ``fit()`` trains to ``config.epochs``. Build with ``start``/``resume``."""
 
     def __init__(
@@ -257,37 +261,12 @@ class Trainer:
     def _batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """(input, target) of each remaining step of this epoch, this rank's share."""
         if self.stream is not None:
-            yield from self._streamed_batches()
+            yield from self.streamed_batches()
             return
         bs = self.config.batch_size
         perm = epoch_permutation(self.n_train, self.config.seed, self.epoch).to(self.device)
         for step in range(self.step, self.steps_per_epoch()):
             yield self.batch(perm[step * bs : (step + 1) * bs], step)
-
-    def _streamed_batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """The batches of ``_batches`` read from disk: this rank's shares of the same global batches."""
-        assert self.stream is not None
-        cfg, (r, w) = self.config, (self.dist.rank, self.dist.world_size)
-        b = cfg.batch_size // w
-        loader = iter(
-            make_loader(self.stream.train, batch_size=b, rank=r, world_size=w, seed=cfg.seed,
-                        epoch=self.epoch, skip_batches=self.step, workers=cfg.workers, device=self.device)
-        )  # fmt: skip
-        empty = torch.empty(0, *self.stream.shape, dtype=torch.uint8)
-        for step in range(self.step, self.steps_per_epoch()):
-            n = global_batch_size(self.n_train, cfg.batch_size, step)
-            target = sd.to_floats(next(loader, empty), self.device)  # (n/w, C, H, W): ranks past the end: 0
-            if self.dist.enabled:
-                self.step_fn.global_n = n  # type: ignore[attr-defined]
-            if cfg.noise:  # the global batch's noise, then this rank's rows: as the in-memory path
-                gen = torch.Generator(device=self.device).manual_seed(
-                    derive_seed(cfg.seed, "noise", self.epoch, step)
-                )
-                noise = torch.randn((n, *target.shape[1:]), generator=gen, device=self.device)
-                noise = distributed.shard(noise, r, w)
-                yield (target + cfg.noise * noise).clamp_(0.0, 1.0), target
-            else:
-                yield target, target
 
     def batch(self, idx: torch.Tensor, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(input, target) of ``step``: the global batch ``idx``, noised, then this rank's shard."""
@@ -300,7 +279,7 @@ class Trainer:
         )
         if not self.dist.enabled:
             return x, target
-        self.step_fn.global_n = target.shape[0]  # type: ignore[attr-defined]
+        self.step_fn.global_n = target.shape[0]
         r, w = self.dist.rank, self.dist.world_size
         return distributed.shard(x, r, w), distributed.shard(target, r, w)
 
@@ -352,11 +331,7 @@ class Trainer:
     def validate(self) -> dict[str, float]:
         """Validation metrics; under torchrun each rank scores its shard and the sums are reduced."""
         if self.stream is not None:
-            cfg = self.config
-            return sd.stream_metrics(
-                self.stream.val, lambda x: fastpath.predict(self.model, x, EVAL_BATCH), noise=cfg.noise,
-                seed=cfg.seed, tag="val-noise", workers=cfg.workers, device=self.device,
-            )  # fmt: skip
+            return self.streamed_validation()
         if not self.dist.enabled:
             return metrics_of(fastpath.predict(self.model, self.val_in, EVAL_BATCH), self.val_x)
         from convolab.metrics import MetricAccumulator
@@ -385,14 +360,6 @@ class Trainer:
         finally:
             self.log.close()
 
-    def stream_baseline(self) -> dict[str, float]:
-        """Validation metrics of the mean training image, by streaming (one pass over train, one over val)."""
-        assert self.stream is not None
-        self._mean = sd.mean_image(self.stream.train, workers=self.config.workers, device=self.device)
-        mean = self._mean.to(self.device)
-        kw: dict[str, Any] = {"workers": self.config.workers, "device": self.device}
-        return sd.stream_metrics(self.stream.val, mean.expand_as, noise=0.0, seed=0, tag="", **kw)
-
     def finish(self) -> TrainResult:
         """Test metrics of the best checkpoint against the mean-image baseline; summary and figures."""
         from convolab.checkpoint import load_checkpoint
@@ -402,7 +369,9 @@ class Trainer:
         best = load_checkpoint(self.run_dir / "best", with_optimizer=False)
         self.model.load_state_dict(best.weights)
         if self.stream is not None:
-            return self._finish_streamed()
+            summary = self.streamed_evaluation()
+            summary.update(self._summary_tail(), streamed=True)
+            return self._write_summary(summary, self.figure_data() if self.figures else None)
         assert isinstance(self.data, RunData)
         ev_in = self.data.eval_images
         if self.config.noise:
@@ -424,25 +393,6 @@ class Trainer:
             **model_info(self.model),
             "seconds_per_epoch": _median([h["seconds"] for h in self.history]),
         }
-
-    def _finish_streamed(self) -> TrainResult:
-        """``finish`` for a streamed run: rank 0 streams the evaluation set; figures from a few images."""
-        assert self.stream is not None
-        cfg, ev = self.config, self.stream.eval
-        if self._mean is None:
-            self._mean = sd.mean_image(
-                self.stream.train, workers=cfg.workers, device=self.device, split=False
-            )
-        mean = self._mean.to(self.device)
-        kw: dict[str, Any] = {"workers": cfg.workers, "device": self.device, "split": False}
-        model = sd.stream_metrics(
-            ev, lambda x: fastpath.predict(self.model, x, EVAL_BATCH), noise=cfg.noise, seed=cfg.seed,
-            tag="eval-noise", **kw,
-        )  # fmt: skip
-        base = sd.stream_metrics(ev, mean.expand_as, noise=0.0, seed=0, tag="", **kw)
-        summary = {"eval_set": self.stream.eval_name, "n_eval": len(ev), "metrics": model, "baseline": base}
-        summary.update(self._summary_tail(), streamed=True)
-        return self._write_summary(summary, sd.figure_data(self.stream, self._mean) if self.figures else None)
 
     def _write_summary(self, summary: dict[str, Any], data: RunData | None) -> TrainResult:
         from convolab.report import make_figures

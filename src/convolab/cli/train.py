@@ -178,8 +178,16 @@ def train_cmd(
         if not quiet:
             click.echo(f"run folder: {trainer.run_dir}")
             if trainer.stream is not None:
-                n, w = len(trainer.stream.train), trainer.config.workers
-                click.echo(f"streaming {n} training images from disk ({w} worker processes)")
+                n, w, ranks = (
+                    len(trainer.stream.train),
+                    trainer.config.workers,
+                    distributed.current().world_size,
+                )
+                each = f", each of {ranks} processes its share" if ranks > 1 else ""
+                readers = (
+                    f"{w} DataLoader worker process{'es' if w != 1 else ''}" if w else "no worker processes"
+                )
+                click.echo(f"streaming {n} training images from disk ({readers}{each})")
         result = trainer.fit()
     except DatasetNotFoundError as exc:
         raise UserError(_offline_hint(exc)) from None
