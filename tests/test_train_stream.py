@@ -140,3 +140,65 @@ def test_bad_streaming_options_are_one_line(tmp_path, capsys, args, message):
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and message in err and err.count("\n") == 1
     assert not (tmp_path / "r").exists()
+
+
+class _SignalDispositions(torch.utils.data.Dataset):
+    """Each item: whether SIGINT and SIGTERM are ignored in the process that reads it."""
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        import signal
+
+        return torch.tensor([signal.getsignal(s) == signal.SIG_IGN for s in (signal.SIGINT, signal.SIGTERM)])
+
+
+def test_workers_leave_stop_signals_to_the_trainer():
+    from convolab.streaming import chunk_loader, make_loader
+
+    kw = {"rank": 0, "world_size": 1, "workers": 1}
+    batches = [*make_loader(_SignalDispositions(), batch_size=2, seed=0, epoch=0, **kw)]
+    batches += [b for _, b in zip(*chunk_loader(_SignalDispositions(), chunk=2, **kw), strict=True)]
+    assert all(bool(b.all()) for b in batches) and len(batches) == 2
+
+
+def test_ctrl_c_to_the_process_group_saves_with_workers_running(tmp_path):
+    """Ctrl-C reaches the DataLoader workers too: they leave it to the trainer, which saves and exits 130.
+
+    (Forked workers also inherit the trainer's handler; under spawn/forkserver, Python 3.14's default,
+    only ``_ignore_stop_signals`` keeps them alive: the test above checks it directly.)"""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    spec, dataset = write_spec(tmp_path), write_dataset(tmp_path / "data", n_train=600, n_test=8)
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "convolab", "train", "--model", str(spec), "--dataset", dataset,
+           "--epochs", "3", "--batch-size", "2", "--device", "cpu", "--out", str(out), "--stream", "on",
+           "--workers", "2", "--checkpoint-every", "5", "--checkpoint-seconds", "0", "--quiet",
+           "--no-figures"]  # fmt: skip
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if json.loads((out / "last" / "state.json").read_text())["global_step"] >= 5:
+                    break
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(0.01)
+        assert proc.poll() is None, "the run ended before it could be interrupted"
+        os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err[-2000:]
+    assert "SIGINT: stopped and saved" in err and "Traceback" not in err
+    assert main(["train", "--resume", str(out), "--quiet", "--no-figures"]) == 0
+    assert (out / "summary.json").is_file()

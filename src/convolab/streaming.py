@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import signal
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -169,6 +170,14 @@ class ResumableSampler(DistributedSampler):
         return self.num_samples - self.skip
 
 
+def _ignore_stop_signals(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: Ctrl-C (SIGINT to the whole process group) and SIGTERM are the
+    training process's to handle (it finishes the step and saves); a worker dying of them would fail
+    the next batch instead. Workers still end with the loader, or when the training process dies."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def _check_workers(workers: int) -> None:
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
         raise ValueError(f"workers must be an int >= 0, got {workers!r}")
@@ -205,6 +214,7 @@ def make_loader(
         num_workers=workers,
         pin_memory=torch.device(device).type == "cuda",
         persistent_workers=False,
+        worker_init_fn=_ignore_stop_signals,
     )
 
 
@@ -227,6 +237,10 @@ def chunk_loader(
     numbers = list(range(rank, -(-n // chunk), world_size))
     batches = [list(range(k * chunk, min(n, (k + 1) * chunk))) for k in numbers]
     loader = DataLoader(
-        dataset, batch_sampler=batches, num_workers=workers, pin_memory=torch.device(device).type == "cuda"
+        dataset,
+        batch_sampler=batches,
+        num_workers=workers,
+        pin_memory=torch.device(device).type == "cuda",
+        worker_init_fn=_ignore_stop_signals,
     )
     return numbers, loader
