@@ -30,6 +30,8 @@ import _torch_runs as R  # noqa: E402
 import torch  # noqa: E402
 from _common import FASHION_DIR, TRAIN_FLOP_PER_IMAGE, load_images  # noqa: E402
 
+from convolab import fastpath  # noqa: E402
+
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -46,6 +48,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--profile-steps", type=int, default=12, help="training steps profiled (0: none)")
     ap.add_argument("--device", default="cpu", help="cpu or cuda (GPU variants: bf16, CUDA graphs)")
     ap.add_argument("--cl-only", action="store_true", help="also train 'convolab, channels_last only'")
+    ap.add_argument("--no-bf16", action="store_true", help="skip 'convolab bf16' (CPU, when supported)")
     ap.add_argument("--threads", type=int, default=0, help="threads for every contender (0: defaults)")
     ap.add_argument("--out", default=str(HERE.parent / "BENCHMARKS.md"), help="markdown to update")
     ap.add_argument("--json", default=None, help="also dump raw results here")
@@ -139,6 +142,8 @@ def main(argv: list[str] | None = None) -> dict:
         if args.cl_only:
             variants.append(R.convolab_variant("convolab, channels_last only", fuse=False))
         variants.append(R.convolab_variant("convolab fastpath"))
+        if fastpath.bf16_supported("cpu") and not args.no_bf16:
+            variants.append(R.convolab_variant("convolab fastpath bf16", amp="bf16"))
     elif "convolab" in only:
         variants.append(R.convolab_variant("convolab fastpath fp32", device=dev))
         variants.append(R.convolab_variant("convolab fastpath bf16", device=dev, amp="bf16"))

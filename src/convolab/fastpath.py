@@ -35,6 +35,20 @@ def _memory_format(device: torch.device) -> torch.memory_format:
     return torch.channels_last if device.type == "cpu" else torch.contiguous_format
 
 
+def bf16_supported(device: torch.device | str = "cpu") -> bool:
+    """Whether bf16 autocast is fast on ``device``: a CUDA GPU with bf16, or a CPU that oneDNN runs bf16 on.
+
+    oneDNN's bf16 check is true on CPUs with AVX-512 (native bf16 with avx512_bf16 or AMX); elsewhere
+    bf16 would be emulated and slower than fp32.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    return False
+
+
 def _check_amp(where: str, amp: str | None) -> None:
     if amp is not None and amp not in AMP_DTYPES:
         raise ValueError(f"{where}: amp must be None or one of {tuple(AMP_DTYPES)}, got {amp!r}")

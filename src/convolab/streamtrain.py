@@ -74,7 +74,7 @@ class StreamedTraining:
             yield (target + cfg.noise * distributed.shard(noise, r, w)).clamp_(0.0, 1.0), target
 
     def _predict(self, x: torch.Tensor) -> torch.Tensor:
-        return fastpath.predict(self.model, x, EVAL_BATCH)
+        return fastpath.predict(self.model, x, EVAL_BATCH, amp=self.config.amp_mode)
 
     def stream_baseline(self) -> dict[str, float]:
         """Validation metrics of the mean training image (one pass over train, one over validation)."""

@@ -123,9 +123,11 @@ class Trainer(StreamedTraining):
             self.model.parameters(), lr=config.lr, betas=ADAM_BETAS, eps=ADAM_EPS
         )
         self.step_fn = (
-            distributed.DistributedTrainStep(self.model, self.optimizer, config.loss, self.dist)
+            distributed.DistributedTrainStep(
+                self.model, self.optimizer, config.loss, self.dist, amp=config.amp_mode
+            )
             if self.dist.enabled
-            else fastpath.TrainStep(self.model, self.optimizer, config.loss)
+            else fastpath.TrainStep(self.model, self.optimizer, config.loss, amp=config.amp_mode)
         )
         # Streaming (a large folder: dataset): batches come from a DataLoader; else the fast path.
         self.stream = data if isinstance(data, sd.StreamData) else None
@@ -333,14 +335,16 @@ class Trainer(StreamedTraining):
         if self.stream is not None:
             return self.streamed_validation()
         if not self.dist.enabled:
-            return metrics_of(fastpath.predict(self.model, self.val_in, EVAL_BATCH), self.val_x)
+            return metrics_of(
+                fastpath.predict(self.model, self.val_in, EVAL_BATCH, amp=self.config.amp_mode), self.val_x
+            )
         from convolab.metrics import MetricAccumulator
 
         r, w = self.dist.rank, self.dist.world_size
         acc = MetricAccumulator()
         val_in, val_x = distributed.shard(self.val_in, r, w), distributed.shard(self.val_x, r, w)
         if val_x.shape[0]:
-            acc.update(fastpath.predict(self.model, val_in, EVAL_BATCH), val_x)
+            acc.update(fastpath.predict(self.model, val_in, EVAL_BATCH, amp=self.config.amp_mode), val_x)
         sums, count = distributed.reduce_metric_sums(acc.sums, acc.count)
         return {n: sums[n] / count for n in acc.names}
 
@@ -376,7 +380,7 @@ class Trainer(StreamedTraining):
         ev_in = self.data.eval_images
         if self.config.noise:
             ev_in = add_noise(ev_in, self.config.noise, derive_seed(self.config.seed, "eval-noise"))
-        recon = fastpath.predict(self.model, ev_in, EVAL_BATCH)
+        recon = fastpath.predict(self.model, ev_in, EVAL_BATCH, amp=self.config.amp_mode)
         summary = {
             "eval_set": self.data.eval_name,
             "n_eval": int(self.data.eval_images.shape[0]),

@@ -17,6 +17,7 @@ import torch
 LOSSES = ("bce", "mse")
 TRAIN_SPLITS = ("train", "test")
 STREAM_MODES = ("auto", "on", "off")
+AMP_MODES = ("none", "bf16")
 
 
 @dataclass
@@ -43,6 +44,9 @@ class TrainConfig:
     noise: float = 0.0  # denoising: std of Gaussian noise added to inputs, clipped to [0, 1]
     seed: int = 0  # weights, validation split, batch order and noise all derive from it
     device: str = "auto"  # "auto" (cuda when available), "cpu", "cuda" or "cuda:N"
+    # "bf16": autocast the forward passes to bfloat16 (weights, optimizer and loss stay float32). Faster
+    # where the hardware computes bf16 natively: CPUs with AVX-512 bf16/AMX, recent GPUs (docs/speed.md).
+    amp: str = "none"
     out: str | None = None  # run folder; default runs/<model>-<dataset>-<timestamp>
     checkpoint_every: int = 100  # also save `last` every this many steps (0: only at epoch ends) ...
     checkpoint_seconds: float = 60.0  # ... or when this many seconds passed since the last save
@@ -84,8 +88,22 @@ class TrainConfig:
             raise ValueError(
                 f"train_split must be one of {', '.join(TRAIN_SPLITS)}, got {self.train_split!r}"
             )
-        resolve_device(self.device)
+        device = resolve_device(self.device)
+        if self.amp not in AMP_MODES:
+            raise ValueError(f"amp must be one of {', '.join(AMP_MODES)}, got {self.amp!r}")
+        from convolab.fastpath import bf16_supported
+
+        if self.amp == "bf16" and not bf16_supported(device):
+            raise ValueError(
+                f"amp 'bf16' needs native bfloat16 (a CPU with AVX-512/AMX bf16, or a GPU with bf16); "
+                f"device {device} lacks it: use --amp none"
+            )
         return self
+
+    @property
+    def amp_mode(self) -> str | None:
+        """``amp`` as ``convolab.fastpath`` takes it: ``None`` for ``"none"``."""
+        return None if self.amp == "none" else self.amp
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict of every field."""
