@@ -77,6 +77,11 @@ class UpSampling2D(_Upsample):
         sh, sw = self.size
         if self.interpolation == "bilinear":
             return F.interpolate(x, size=(h * sh, w * sw), mode="bilinear", align_corners=False)
+        if sh == sw == 2:
+            # PyTorch's nearest kernel maps an exactly doubled size by index >> 1 (no float scale), so
+            # this is the same repeat; it keeps channels_last and measured 7-16x faster forward+backward
+            # than expand+reshape (BENCHMARKS.md). Other factors keep the exact integer repeat below.
+            return F.interpolate(x, size=(h * 2, w * 2), mode="nearest")
         # exact integer repeat (no float scale arithmetic): (N, C, H, sh, W, sw) -> (N, C, H*sh, W*sw)
         return x[:, :, :, None, :, None].expand(n, c, h, sh, w, sw).reshape(n, c, h * sh, w * sw)
 
