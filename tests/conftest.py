@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,9 @@ MNIST_T10K = SHARED_DATA / "mnist-t10k"
 FASHION_SYSTEM = Path("/usr/share/datasets/fashion-mnist")
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+# A shell without job control starts background jobs with SIGINT ignored, and that is inherited by every
+# process the tests start; the tests of Ctrl-C handling need the ordinary behaviour wherever they run.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 

@@ -161,10 +161,18 @@ def current() -> DistContext:
     return _CTX if _CTX is not None else DistContext()
 
 
-def shutdown() -> None:
-    """Leave the process group (idempotent)."""
+def shutdown(*, sync: bool = True) -> None:
+    """Leave the process group (idempotent).
+
+    With ``sync`` (the normal end of a job) every rank first meets at a barrier: a rank that destroys its
+    gloo connections while a peer is still finishing (rank 0 writing its files) makes that peer abort
+    with "terminate called without an active exception". Pass ``sync=False`` on error paths, where a peer
+    may be gone and a barrier would only wait for the timeout.
+    """
     global _CTX
     if dist.is_initialized():
+        if sync:
+            barrier()
         dist.destroy_process_group()
     _CTX = None
 

@@ -198,6 +198,7 @@ def train_cmd(
                 )
                 click.echo(f"streaming {n} training images from disk ({readers}{each})")
         result = trainer.fit()
+        distributed.shutdown()  # all ranks leave together (a no-op outside torchrun)
     except DatasetNotFoundError as exc:
         raise UserError(_offline_hint(exc)) from None
     except tr.TrainingInterrupted as exc:
