@@ -19,6 +19,8 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -56,7 +58,8 @@ def _check_amp(where: str, amp: str | None) -> None:
 
 def _autocast(device: torch.device, amp: str | None):
     """bf16 autocast on ``device`` (convolutions in bf16; losses and reductions stay fp32)."""
-    return torch.autocast(device.type, dtype=AMP_DTYPES.get(amp, torch.bfloat16), enabled=amp is not None)
+    dtype = AMP_DTYPES[amp] if amp is not None else torch.bfloat16  # dtype unused when disabled
+    return torch.autocast(device.type, dtype=dtype, enabled=amp is not None)
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -124,7 +127,8 @@ def prepare(model: nn.Module, device: torch.device | str = "cpu") -> nn.Module:
         configure_allocator()
     model.to(dev)
     # Parameters must be 4-D for channels_last to matter; other parameters are unaffected.
-    model.to(memory_format=_memory_format(dev))
+    # Module.to(memory_format=...) exists at run time; torch's stubs omit the keyword
+    model.to(memory_format=_memory_format(dev))  # type: ignore[call-overload]
     return model
 
 
@@ -224,7 +228,8 @@ class TrainStep:
         self.loss = loss
         self.device = _model_device(model)
         self.fuse = fuse
-        self._forward = None  # built on first use, when every layer has its parameters
+        # built on first use, when every layer has its parameters
+        self._forward: Callable[..., torch.Tensor] | None = None
 
     def compute_loss(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Forward pass and the mean loss, with autograd (no backward)."""

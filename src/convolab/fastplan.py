@@ -21,10 +21,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+if TYPE_CHECKING:
+    from convolab.layers.conv import Conv2D
+    from convolab.layers.pooling import MaxPool2D
+    from convolab.layers.upsampling import UpSampling2D
 
 Op = Callable[[torch.Tensor, bool], torch.Tensor]  # (x, is_last_and_logits) -> y
 
@@ -47,7 +53,7 @@ def _phase_taps(s: int, k: int, pad_before: int) -> tuple[torch.Tensor, int]:
 class _SubPixelConv:
     """``conv(upsample_nearest(x, s))`` as one low-resolution conv + ``pixel_shuffle`` (see module doc)."""
 
-    def __init__(self, up: nn.Module, conv: nn.Module, in_hw: tuple[int, int]) -> None:
+    def __init__(self, up: UpSampling2D, conv: Conv2D, in_hw: tuple[int, int]) -> None:
         from convolab.layers.padding import padding_amounts
 
         s = up.size[0]
@@ -61,7 +67,7 @@ class _SubPixelConv:
         self.out_hw = (h * s + pt + pb - kh + 1, w * s + pl + pr - kw + 1)
         self.mh, dh = _phase_taps(s, kh, pt)
         self.mw, dw = _phase_taps(s, kw, pl)
-        self._taps: dict = {}
+        self._taps: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
         ph, pw = math.ceil(self.out_hw[0] / s), math.ceil(self.out_hw[1] / s)
         # low-res padding so each phase yields ph x pw outputs; negative values crop
         self.pads = (
@@ -73,6 +79,7 @@ class _SubPixelConv:
 
     def weight(self) -> tuple[torch.Tensor, torch.Tensor | None]:
         w = self.conv.weight  # (O, C, kh, kw)
+        assert w is not None  # plans are built only for built models (build_plan checks)
         key = (w.device, w.dtype)
         if key not in self._taps:  # one host-to-device copy per device, not per step
             self._taps[key] = (self.mh.to(w), self.mw.to(w))
@@ -95,7 +102,7 @@ class _SubPixelConv:
         return y[:, :, : self.out_hw[0], : self.out_hw[1]]
 
 
-def _pool_op(pool: nn.Module, in_hw: tuple[int, int]) -> Callable[[torch.Tensor], torch.Tensor]:
+def _pool_op(pool: MaxPool2D, in_hw: tuple[int, int]) -> Callable[[torch.Tensor], torch.Tensor]:
     """The pool's own call, or ``ceil_mode`` max pooling where that equals its end-only -inf padding."""
     h, w = in_hw
     top, bottom, left, right = pool.pads(h, w)
@@ -117,7 +124,7 @@ def _ceil_len(n: int, k: int, s: int) -> int:
 
 def build_plan(
     model: nn.Module, *, pool_first: bool = True, subpixel: bool = True
-) -> list[tuple[Callable, bool, nn.Module]] | None:
+) -> list[tuple[Callable[[torch.Tensor], torch.Tensor], bool, Any]] | None:
     """``[(fn, activates, layer)]`` for a convolab Sequential, or None when the model is not plannable.
 
     ``fn(x)`` is the pre-activation of one or more fused layers; ``activates`` says whether ``layer``'s
@@ -131,15 +138,17 @@ def build_plan(
 
     if type(model) is not Sequential or getattr(model, "_switch_pools", None):
         return None
-    layers = list(model.layers)
+    layers = list(model)  # Sequential iterates its Layers
     if not all(layer.built for layer in layers):
         return None
-    shape = tuple(model.input_shape)
-    plan, i = [], 0
+    shape: tuple[int, ...] = tuple(model.input_shape)
+    plan: list[tuple[Callable[[torch.Tensor], torch.Tensor], bool, int]] = []
+    i = 0
     while i < len(layers):
         layer, nxt = layers[i], layers[i + 1] if i + 1 < len(layers) else None
         if isinstance(layer, Conv2D) and layer.activation == "relu" and isinstance(nxt, MaxPool2D):
-            pool = _pool_op(nxt, layer.compute_output_shape(shape)[1:])
+            _, ch, cw = layer.compute_output_shape(shape)
+            pool = _pool_op(nxt, (ch, cw))
             plan.append((_conv_pool_relu(layer, pool), False, i + 1))
             shape = nxt.compute_output_shape(layer.compute_output_shape(shape))
             i += 2
@@ -155,7 +164,7 @@ def build_plan(
             and getattr(nxt, "groups", 1) == 1
             and nxt.padding in ("same", "valid")
         ):
-            plan.append((_SubPixelConv(layer, nxt, shape[1:]), True, i + 1))
+            plan.append((_SubPixelConv(layer, nxt, (shape[1], shape[2])), True, i + 1))
             shape = nxt.compute_output_shape(layer.compute_output_shape(shape))
             i += 2
             continue
@@ -165,7 +174,7 @@ def build_plan(
     return [(fn, act, layers[j]) for fn, act, j in plan]
 
 
-def _conv_pool_relu(conv: nn.Module, pool: Callable) -> Callable:
+def _conv_pool_relu(conv: Conv2D, pool: Callable[[torch.Tensor], torch.Tensor]) -> Callable:
     return lambda x: torch.relu_(pool(conv.call(x)))
 
 
