@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from convolab.batchorder import rank_order
 from convolab.data.dataset import parse_color, parse_image_size
-from convolab.data.folder import _collect, _has_colour, _open
+from convolab.data.folder import _has_colour, _open, collect_split
 
 
 class ImageFolderStream(Dataset):
@@ -64,14 +64,7 @@ class ImageFolderStream(Dataset):
         indices: Sequence[int] | None = None,
         limit: int | None = None,
     ) -> None:
-        root = Path(path).expanduser()
-        if not root.is_dir():
-            raise ValueError(f"folder dataset: {root} is not a directory")
-        if (root / split).is_dir():
-            root = root / split
-        elif split != "train":
-            raise ValueError(f"folder dataset {root} has no {split}/ subfolder")
-        paths, labels, classes = _collect(root)
+        root, paths, labels, classes = collect_split(path, split)
         if limit is not None:
             paths, labels = paths[:limit], None if labels is None else labels[:limit]
         self.root = root

@@ -48,6 +48,23 @@ def _collect(root: Path) -> tuple[list[Path], list[int] | None, list[str] | None
     return paths, labels, [d.name for d in class_dirs]
 
 
+def collect_split(
+    path: str | Path, split: str
+) -> tuple[Path, list[Path], list[int] | None, list[str] | None]:
+    """The folder, image paths, labels and class names of one split of a folder dataset
+    (``train/``/``test/`` subfolders if present, else the folder itself serves as the train split)."""
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        raise ValueError(f"folder dataset: {root} is not a directory")
+    if (root / split).is_dir():
+        root = root / split
+    elif split != "train":
+        raise ValueError(
+            f"folder dataset {root} has no {split}/ subfolder; use split 'train' and train_val_split"
+        )
+    return (root, *_collect(root))
+
+
 def _open(path: Path, mode: str) -> Image.Image:
     try:
         with Image.open(path) as img:
@@ -76,16 +93,7 @@ def load_folder(
         color: ``gray`` or ``rgb``; default: RGB if any image has colour, else gray.
         limit: keep only the first ``limit`` images (in sorted order).
     """
-    root = Path(path).expanduser()
-    if not root.is_dir():
-        raise ValueError(f"folder dataset: {root} is not a directory")
-    if (root / split).is_dir():
-        root = root / split
-    elif split != "train":
-        raise ValueError(
-            f"folder dataset {root} has no {split}/ subfolder; use split 'train' and train_val_split"
-        )
-    paths, labels, classes = _collect(root)
+    root, paths, labels, classes = collect_split(path, split)
     if limit is not None:
         paths, labels = paths[:limit], None if labels is None else labels[:limit]
     mode = parse_color(color) or ("rgb" if any(_has_colour(p) for p in paths) else "gray")
