@@ -29,7 +29,7 @@ browser:
 	  ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium)
 
 demo: setup data
-	$(BIN)/convolab train --dataset fashion-mnist --epochs 5 --out runs/demo
+	$(BIN)/convolab train --dataset fashion-mnist --epochs 5
 
 lint: setup
 	$(BIN)/ruff check .
