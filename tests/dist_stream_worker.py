@@ -46,6 +46,13 @@ class Checked:
 
 
 def main(dataset: str, spec: str, out: str) -> None:
+    shares, spreads = run(dataset, spec, out)  # every DDP object is freed when it returns
+    if cd.current().is_main:
+        Path(out).write_text(json.dumps({"shares": shares, "spreads": spreads}))
+    cd.shutdown()
+
+
+def run(dataset: str, spec: str, out: str) -> tuple[list[list[int] | None], list[float]]:
     cfg = TrainConfig(model=spec, dataset=dataset, batch_size=BATCH, lr=0.01, noise=0.1, device="cpu",
                       epochs=2, out=str(Path(out).parent / "run"), checkpoint_every=0, checkpoint_seconds=0,
                       log_every=2, stream="on", workers=1)  # fmt: skip
@@ -62,9 +69,7 @@ def main(dataset: str, spec: str, out: str) -> None:
     spreads: list[float] = []
     trainer.step_fn = Checked(trainer.step_fn, lambda: spreads.append(spread(trainer.model, ctx.world_size)))
     trainer.fit()
-    if ctx.is_main:
-        Path(out).write_text(json.dumps({"shares": shares, "spreads": spreads}))
-    cd.shutdown()
+    return shares, spreads
 
 
 if __name__ == "__main__":

@@ -38,6 +38,11 @@ def params_spread(model: torch.nn.Module, world: int) -> float:
 
 def main(out: str, steps: int, batch: int) -> None:
     ctx = cd.init("cpu")
+    train(ctx, out, steps, batch)  # every DDP object is freed when it returns
+    cd.shutdown()
+
+
+def train(ctx: cd.DistContext, out: str, steps: int, batch: int) -> None:
     images, order = data_and_order(steps, batch)
     model = fastpath.prepare(build_model(TINY_SPEC, 0), ctx.device)
     opt = torch.optim.Adam(model.parameters(), lr=0.01, betas=(0.9, 0.999), eps=1e-7)
@@ -54,7 +59,6 @@ def main(out: str, steps: int, batch: int) -> None:
         weights = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
         result = {"weights": weights, "losses": torch.tensor(losses), "spreads": torch.tensor(spreads)}
         torch.save(result, out)
-    cd.shutdown()
 
 
 if __name__ == "__main__":

@@ -25,7 +25,9 @@ STEPS, GLOBAL_BATCH = 4, 16
 
 
 def dist_env(**extra: str) -> dict[str, str]:
+    # PYTHONFAULTHANDLER: a rank that aborts in C++ still prints its Python stack
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    env["PYTHONFAULTHANDLER"] = "1"
     env[cd.TIMEOUT_ENV] = "30"
     env.pop("CONVOLAB_DEBUG", None)
     for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):

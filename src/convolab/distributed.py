@@ -24,6 +24,7 @@ Example (two CPU processes on one machine)::
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -167,10 +168,12 @@ def shutdown(*, sync: bool = True) -> None:
     With ``sync`` (the normal end of a job) every rank first meets at a barrier: a rank that destroys its
     gloo connections while a peer is still finishing (rank 0 writing its files) makes that peer abort
     with "terminate called without an active exception". Pass ``sync=False`` on error paths, where a peer
-    may be gone and a barrier would only wait for the timeout.
+    may be gone and a barrier would only wait for the timeout. Callers drop their DDP modules first: a
+    DDP reducer that outlives its process group aborts the process when it is freed.
     """
     global _CTX
     if dist.is_initialized():
+        gc.collect()  # DDP modules caught in reference cycles go now, while the group still exists
         if sync:
             barrier()
         dist.destroy_process_group()

@@ -198,7 +198,8 @@ def train_cmd(
                 )
                 click.echo(f"streaming {n} training images from disk ({readers}{each})")
         result = trainer.fit()
-        distributed.shutdown()  # all ranks leave together (a no-op outside torchrun)
+        del trainer  # its DDP module must go before the process group (a no-op outside torchrun)
+        distributed.shutdown()  # all ranks leave together
     except DatasetNotFoundError as exc:
         raise UserError(_offline_hint(exc)) from None
     except tr.TrainingInterrupted as exc:
