@@ -6,12 +6,14 @@ Every job is a subprocess with a timeout and one intra-op thread per rank.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -117,10 +119,9 @@ def _rank_pid(root_pid: int, rank: int) -> int | None:
     return None
 
 
-@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
-def test_killed_rank_fails_the_job_and_resume_continues(setup, tmp_path):
-    root, spec, dataset = setup
-    out = tmp_path / "killed"
+@contextlib.contextmanager
+def _long_job(spec: str, dataset: str, out: Path) -> Iterator[subprocess.Popen]:
+    """A 2-process `convolab train` of many epochs, yielded once its first step checkpoint exists."""
     cmd = [sys.executable, "-m", "convolab", "train", "--nproc", "2", "--epochs", "400",
            *_args(spec, dataset, out)]  # fmt: skip
     proc = subprocess.Popen(cmd, env=dist_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -129,13 +130,21 @@ def test_killed_rank_fails_the_job_and_resume_continues(setup, tmp_path):
         while not (out / "last" / "state.json").exists() and proc.poll() is None:
             assert time.monotonic() < deadline, "no checkpoint appeared"
             time.sleep(0.2)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
+def test_killed_rank_fails_the_job_and_resume_continues(setup, tmp_path):
+    root, spec, dataset = setup
+    out = tmp_path / "killed"
+    with _long_job(spec, dataset, out) as proc:
         victim = _rank_pid(proc.pid, 1)
         assert victim is not None, "rank 1 not found"
         os.kill(victim, signal.SIGKILL)
         _, err = proc.communicate(timeout=120)  # the collective timeout is 30 s: no hang
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode not in (0, None)
     assert "training in 2 processes failed" in err and f"--resume {out}" in err
     assert "Signal 9 (SIGKILL)" in err  # torchrun's report names the killed rank's signal
@@ -156,19 +165,9 @@ def test_killed_rank_fails_the_job_and_resume_continues(setup, tmp_path):
 def test_sigterm_stops_every_rank_at_the_same_step_and_saves(setup, tmp_path):
     root, spec, dataset = setup
     out = tmp_path / "termed"
-    cmd = [sys.executable, "-m", "convolab", "train", "--nproc", "2", "--epochs", "400",
-           *_args(spec, dataset, out)]  # fmt: skip
-    proc = subprocess.Popen(cmd, env=dist_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 180
-        while not (out / "last" / "state.json").exists() and proc.poll() is None:
-            assert time.monotonic() < deadline, "no checkpoint appeared"
-            time.sleep(0.2)
+    with _long_job(spec, dataset, out) as proc:
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
     assert proc.returncode == 143, err[-3000:]
     assert err.count(f"SIGTERM: stopped and saved {out / 'last'}") == 2  # both ranks, one checkpoint
     assert err.rstrip().endswith(f"SIGTERM: 2 processes stopped; continue with --resume {out}")
