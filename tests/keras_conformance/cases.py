@@ -146,15 +146,37 @@ def _random_like(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray
     return (rng.normal(size=shape) / np.sqrt(fan_in)).astype(np.float32)
 
 
-def run_case(case: Case, seed: int = 0) -> float:
-    """Max abs difference between Keras and the imported convolab chain on one random batch."""
-    import keras
-    import torch
+#: TensorFlow CPU kernels that refuse a configuration on some CPUs. With oneDNN off (TensorFlow's
+#: default on CPUs without AVX-512, e.g. an AMD EPYC with AVX2, or ``TF_ENABLE_ONEDNN_OPTS=0``) the
+#: plain Conv2DBackpropInput kernel refuses dilated Conv2DTranspose. Only these refusals are skipped.
+TF_CPU_REFUSALS = ("Current CPU implementations do not yet support dilation rates larger than 1",)
 
-    from convolab.keras_io.importer import _load_weights
-    from convolab.keras_io.mapping import Mapper
-    from convolab.keras_io.structure import KerasLayer
-    from convolab.model import Sequential
+
+class TFRefused(Exception):
+    """TensorFlow's kernel on this CPU cannot compute the case (one of ``TF_CPU_REFUSALS``)."""
+
+
+@dataclass
+class KerasRun:
+    """What Keras did on one case: each layer's (class, config, weights), the input and Keras's output."""
+
+    input_shape: tuple[int, ...]
+    layers: list[tuple[str, dict[str, Any], list[np.ndarray]]]
+    x: np.ndarray
+    y: np.ndarray
+
+
+def is_dilated_transpose(case: Case) -> bool:
+    return any(cls == "Conv2DTranspose" and max(kw["dilation_rate"]) > 1 for cls, kw in case.layers)
+
+
+def keras_run(case: Case, seed: int = 0) -> KerasRun:
+    """Build the case in Keras with random weights (seeded), run it on a random batch (seeded).
+
+    Raises ``TFRefused`` when TensorFlow's CPU kernel refuses the configuration on this machine.
+    """
+    import keras
+    import tensorflow as tf
 
     rng = np.random.default_rng(seed)
     klayers = [getattr(keras.layers, cls)(**kw) for cls, kw in case.layers]
@@ -162,24 +184,52 @@ def run_case(case: Case, seed: int = 0) -> float:
     for layer in model.layers:  # random weights and biases (Keras's zero bias would hide bias bugs)
         layer.set_weights([_random_like(rng, w.shape) for w in layer.get_weights()])
     x = rng.random((3, *case.input_shape), dtype=np.float32)
-    want = np.asarray(model(x, training=False))
-    leaves = [
-        KerasLayer(type(lay).__name__, lay.name, lay.get_config(), [np.asarray(w) for w in lay.get_weights()])
+    try:
+        want = np.asarray(model(x, training=False))
+    except tf.errors.InvalidArgumentError as exc:
+        refusal = next((r for r in TF_CPU_REFUSALS if r in str(exc)), None)
+        if refusal is None:
+            raise
+        raise TFRefused(refusal) from exc
+    layers = [
+        (type(lay).__name__, lay.get_config(), [np.asarray(w) for w in lay.get_weights()])
         for lay in model.layers
     ]
-    mapped = Mapper(case.input_shape).run(leaves)
+    return KerasRun(case.input_shape, layers, x, want)
+
+
+def convolab_output(run: KerasRun) -> np.ndarray:
+    """The imported convolab chain's output on ``run.x`` (channels-last, as Keras): needs no TensorFlow."""
+    import torch
+
+    from convolab.keras_io.importer import _load_weights
+    from convolab.keras_io.mapping import Mapper
+    from convolab.keras_io.structure import KerasLayer
+    from convolab.model import Sequential
+
+    leaves = [
+        KerasLayer(cls, str(config.get("name", f"layer{i}")), config, weights)
+        for i, (cls, config, weights) in enumerate(run.layers)
+    ]
+    mapped = Mapper(run.input_shape).run(leaves)
     ours = Sequential.from_spec(
         {"name": "case", "input_shape": list(mapped.input_shape), "layers": mapped.layers}
     )
     _load_weights(ours, mapped.weights, "case")
-    xt = torch.from_numpy(x)
+    xt = torch.from_numpy(run.x)
     if xt.dim() == 4:
         xt = xt.permute(0, 3, 1, 2)  # (N, C, H, W)
     with torch.no_grad():
         got = ours(xt)
     if got.dim() == 4:
         got = got.permute(0, 2, 3, 1)  # (N, H, W, C), as Keras
-    return float(np.abs(got.numpy() - want).max())
+    return got.numpy()
+
+
+def run_case(case: Case, seed: int = 0) -> float:
+    """Max abs difference between Keras and the imported convolab chain on one random batch."""
+    run = keras_run(case, seed)
+    return float(np.abs(convolab_output(run) - run.y).max())
 
 
 def describe(case: Case) -> str:
