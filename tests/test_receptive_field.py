@@ -24,6 +24,7 @@ from convolab.layers.base import AxisMap
 from convolab.layers.padding import conv_output_length, padding_amounts
 from convolab.model import Sequential
 from convolab.receptive_field import compose, global_field, identity_field, map_bounds
+from convolab.walk import walk
 from convolab.zoo import get_spec
 
 KINDS = ("window", "transpose", "nearest", "nails", "bilinear", "identity", "global")
@@ -177,8 +178,9 @@ def test_full_hd_axis_is_fast():
 def positive_weights(layers, shape):
     """Build every layer in float64 with weights in [0.5, 1] / fan-in and zero biases."""
     gen = torch.Generator().manual_seed(0)
-    for layer in layers:
-        layer.build(shape)
+    for step in walk(layers, shape).steps:
+        layer = step.layer
+        layer.build(step.input_shape)
         layer.double()
         width = getattr(layer, "filters", None) or getattr(layer, "units", None) or 1
         for pname, p in layer.named_parameters():
@@ -189,7 +191,6 @@ def positive_weights(layers, shape):
                     p.copy_(
                         (0.5 + 0.5 * torch.rand(p.shape, generator=gen, dtype=p.dtype)) * width / p.numel()
                     )
-        shape = layer.compute_output_shape(shape)
 
 
 def run_linear(layers, x, *, keep_max=False):

@@ -52,9 +52,9 @@ class ConvBase(Layer):
 
     def _conv_arguments(self, filters: int, kernel_size: Any, strides: Any, padding: str) -> None:
         """Validate and store ``filters``, ``kernel_size``, ``strides`` and ``padding`` (in that order)."""
-        self.filters = to_positive_int(self.label, "filters", filters)
-        self.kernel_size = to_pair(self.label, "kernel_size", kernel_size)
-        self.strides = to_pair(self.label, "strides", strides)
+        self.filters = to_positive_int(self.label, "filters", filters, limit="MAX_CHANNELS")
+        self.kernel_size = to_pair(self.label, "kernel_size", kernel_size, limit="MAX_KERNEL_SIDE")
+        self.strides = to_pair(self.label, "strides", strides, limit="MAX_FACTOR")
         self.padding = to_padding(self.label, padding)
 
     def _conv_config(self) -> dict[str, Any]:
@@ -143,7 +143,7 @@ class Conv2D(ConvBase):
     ) -> None:
         super().__init__(name=name, activation=activation)
         self._conv_arguments(filters, kernel_size, strides, padding)
-        self.dilation_rate = to_pair(self.label, "dilation_rate", dilation_rate)
+        self.dilation_rate = to_pair(self.label, "dilation_rate", dilation_rate, limit="MAX_FACTOR")
         self.use_bias = to_bool(self.label, "use_bias", use_bias)
         self.trainable = to_bool(self.label, "trainable", trainable)
         refuse_stride_with_dilation(self, self.strides, self.dilation_rate)

@@ -72,7 +72,7 @@ class Conv2DTranspose(ConvBase):
         self.output_padding = None
         if output_padding is not None:
             self.output_padding = to_pair(self.label, "output_padding", output_padding, minimum=0)
-        self.dilation_rate = to_pair(self.label, "dilation_rate", dilation_rate)
+        self.dilation_rate = to_pair(self.label, "dilation_rate", dilation_rate, limit="MAX_FACTOR")
         self.use_bias = to_bool(self.label, "use_bias", use_bias)
         if self.output_padding is not None and any(
             a >= s for a, s in zip(self.output_padding, self.strides, strict=True)
