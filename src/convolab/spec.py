@@ -168,11 +168,16 @@ class _SpecLoader(yaml.SafeLoader):
         self._depth += 1
         try:
             if self._depth > limits.MAX_SPEC_DEPTH:
-                event = self.peek_event()
-                raise yaml.composer.ComposerError(None, None, _depth_message(), event.start_mark)
+                raise _TooDeep(self.peek_event().start_mark)
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+
+class _TooDeep(Exception):
+    def __init__(self, mark: Any) -> None:
+        super().__init__(_depth_message())
+        self.mark = mark
 
 
 def _depth_message() -> str:
@@ -213,6 +218,9 @@ def parse_text(text: str, origin: str = "<string>", *, json_: bool | None = None
                 ) from None
         try:
             return yaml.load(text, Loader=_SpecLoader)  # noqa: S506 - a SafeLoader subclass
+        except _TooDeep as exc:
+            where = f" (line {exc.mark.line + 1}, column {exc.mark.column + 1})"
+            raise limits.LimitError(f"the YAML in {origin} is {_depth_message()}{where}") from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
