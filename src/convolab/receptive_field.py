@@ -190,6 +190,9 @@ class FieldWalk:
     store, or recomputes from the last stored layer before ``i`` (the last answer is kept).
     """
 
+    #: bytes of stored fields; None: half of ``limits.MAX_ANALYSIS_BYTES`` (the rest is for transients)
+    store_budget: int | None = None
+
     def __init__(self, model_walk: Any) -> None:
         from convolab import limits
 
@@ -198,7 +201,7 @@ class FieldWalk:
         _, h, w = model_walk.input_shape
         self._input = (identity_field(h), identity_field(w))
         self._stored: dict[int, tuple[AxisField, AxisField]] = {}
-        self._budget = limits.MAX_ANALYSIS_BYTES // 2
+        self._budget = self.store_budget if self.store_budget is not None else limits.MAX_ANALYSIS_BYTES // 2
         self._last: tuple[int, tuple[AxisField, AxisField]] | None = None
 
     def _next(self, index: int, fields: tuple[AxisField, AxisField] | None):
