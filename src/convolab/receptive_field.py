@@ -148,12 +148,30 @@ def _range_reduce(values: np.ndarray, a: np.ndarray, b: np.ndarray, op: np.ufunc
     return out
 
 
+def _tap_reduce(values: np.ndarray, a: np.ndarray, b: np.ndarray, d: int, op: np.ufunc) -> np.ndarray:
+    """``op.reduce(values[a[i]:b[i] + 1:d])`` for every ``i``: the taps of a dilated window only.
+
+    ``a[i]`` and ``b[i]`` are taps (``b - a`` a multiple of ``d``), so every window lies in one residue
+    class mod ``d``: one sparse table per class, over ``values[r::d]``.
+    """
+    if d == 1:
+        return _range_reduce(values, a, b, op)
+    out = np.empty(len(a), dtype=values.dtype)
+    residue = a % d
+    for r in np.unique(residue):
+        sel = residue == r
+        out[sel] = _range_reduce(values[r::d], (a[sel] - r) // d, (b[sel] - r) // d, op)
+    return out
+
+
 def compose(field: AxisField, m: AxisMap, n_out: int) -> AxisField:
     """Fields of a layer's ``n_out`` output coordinates, given the fields of its input coordinates.
 
-    Output ``u`` sees the union of the fields of its input window ``a..b``: ``[min lo, max hi]`` over
-    the coordinates that see something. (Not simply the ends' fields: with dilation, a clipped window
-    can see a later pixel than its neighbour's.)
+    Output ``u`` sees the union of the fields of its input taps ``a, a + d, ..., b`` (``d`` the
+    dilation, 1 for a plain window): ``[min lo, max hi]`` over the taps that see something, and nothing
+    when none does. Taps, not the span ``a..b``: a dilated window over the holes of a bed of nails sees
+    only the nails its taps land on. (Not simply the ends' fields either: with dilation, a clipped
+    window can see a later pixel than its neighbour's.)
     """
     n_in = len(field)
     if m.in_len != n_in:
@@ -163,8 +181,9 @@ def compose(field: AxisField, m: AxisMap, n_out: int) -> AxisField:
     a, b = np.where(ok, a, 0), np.where(ok, b, 0)
     valid = field.valid
     big = np.iinfo(np.int64).max
-    lo = _range_reduce(np.where(valid, field.lo, big), a, b, np.minimum)
-    hi = _range_reduce(np.where(valid, field.hi, -1), a, b, np.maximum)
+    d = m.dilation if m.kind in ("window", "transpose") else 1
+    lo = _tap_reduce(np.where(valid, field.lo, big), a, b, d, np.minimum)
+    hi = _tap_reduce(np.where(valid, field.hi, -1), a, b, d, np.maximum)
     ok &= hi >= 0
     jump = field.jump * map_jump(m)
     return AxisField(np.where(ok, lo, -1), np.where(ok, hi, -1), jump, field.in_len)
