@@ -153,9 +153,12 @@ class Sequential(nn.Module):
             raise ValueError(
                 f"model {self.name or 'Sequential'!r}: expected input (N, {expected}), got {tuple(x.shape)}"
             )
-        nbytes = self.walk.activation_values() * int(x.shape[0]) * x.element_size()
+        n = x.shape[0]
+        if not isinstance(n, int) or torch.compiler.is_compiling():
+            return  # traced (export, compile): a symbolic batch must stay symbolic
+        nbytes = self.walk.activation_values() * n * x.element_size()
         limits.check_bytes(
-            f"a forward pass of a batch of {int(x.shape[0])} through model {self.name or 'Sequential'!r} "
+            f"a forward pass of a batch of {n} through model {self.name or 'Sequential'!r} "
             "(activations of every layer)",
             nbytes,
             limits.MAX_ACTIVATION_BYTES,
