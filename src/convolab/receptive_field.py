@@ -1,4 +1,4 @@
-"""Exact receptive fields by the interval walk (DESIGN.md, "Receptive fields, exactly").
+"""Exact receptive fields by the interval walk (docs/architecture.md, "Receptive fields, exactly").
 
 Per spatial axis, every coordinate of the current feature map carries the interval ``[lo, hi]`` of
 model-input coordinates that can influence it (or nothing, e.g. the zeros of a bed of nails). A layer's

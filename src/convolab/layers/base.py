@@ -5,7 +5,7 @@ running: output shape, parameter count, multiply-accumulates and the receptive-f
 spatial axis. Shapes given to these methods exclude the batch axis: ``(C, H, W)`` for images,
 ``(features,)`` or any other tuple for vectors and sequences.
 
-Contract (DESIGN.md, "The layer contract"):
+Contract (docs/architecture.md, "The layer contract"):
 
 - ``__init__`` validates and normalises every argument; a bad one raises ``ValueError`` naming the layer,
   the argument and the received value.
@@ -119,7 +119,7 @@ def to_bool(layer: str, arg: str, value: Any) -> bool:
 
 
 # --------------------------------------------------------------------------------------------------
-# Receptive-field maps (DESIGN.md, "Receptive fields, exactly").
+# Receptive-field maps (docs/architecture.md, "Receptive fields, exactly").
 
 
 @dataclass(frozen=True)

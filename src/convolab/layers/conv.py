@@ -2,7 +2,7 @@
 
 The weight is stored in PyTorch's ``nn.Conv2d`` layout ``(filters, in_channels, kh, kw)``; Keras's kernel
 ``(kh, kw, in_channels, filters)`` maps to it by ``permute(3, 2, 0, 1)`` (no flip: both cross-correlate).
-The convolution itself is ``convolab.layers.functional.conv2d`` (TF padding split, DESIGN.md).
+The convolution itself is ``convolab.layers.functional.conv2d`` (TF padding split, docs/architecture.md).
 """
 
 from __future__ import annotations

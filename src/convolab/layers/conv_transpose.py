@@ -41,7 +41,7 @@ class Conv2DTranspose(ConvBase):
         activation: applied after the convolution (None = linear).
         name: layer name.
 
-    Input shape: ``(C, H, W)``. Output shape ``(filters, H', W')``, per axis (DESIGN.md table):
+    Input shape: ``(C, H, W)``. Output shape ``(filters, H', W')``, per axis (docs/architecture.md table):
     'valid' ``(i - 1) s + max(ke, s)``; 'same' ``i s``; with output_padding a:
     ``(i - 1) s + ke + a`` ('valid') or ``(i - 1) s + (ke mod 2) + a`` ('same').
     Configurations where TensorFlow itself fails ('same' with an explicit output_padding and

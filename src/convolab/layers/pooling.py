@@ -3,7 +3,7 @@
 TF pads 'same' pooling asymmetrically (the odd pixel bottom/right, ``padding.same_padding``) with values
 that never take part: -inf for max pooling, and average pooling divides by the number of real pixels
 in each window (padding excluded from the count). Every 'same' window holds at least one real pixel,
-since the total padding is at most ``k - 1`` (DESIGN.md).
+since the total padding is at most ``k - 1`` (docs/architecture.md).
 """
 
 from __future__ import annotations
