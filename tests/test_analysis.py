@@ -175,8 +175,10 @@ def test_check_memory_by_hand():
     est = check_memory("seed-upsampling", batch=32)
     a = analyze("seed-upsampling", batch=32)
     assert est.param_bytes == 3369 * 4 * 4  # weights, gradients, Adam's two moments, float32
-    assert est.activation_bytes == a.activation_bytes == 32 * 4 * sum(
-        li.output_shape[0] * li.output_shape[1] * li.output_shape[2] for li in a.layers
+    assert (
+        est.activation_bytes
+        == a.activation_bytes
+        == 32 * 4 * sum(li.output_shape[0] * li.output_shape[1] * li.output_shape[2] for li in a.layers)
     )
     assert est.input_bytes == 32 * 28 * 28 * 4
     assert est.largest_activation.startswith("layer 0 ('enc_conv1', Conv2D): ")

@@ -2,8 +2,8 @@
 
 Nothing runs and no activation is allocated: the model walk (``convolab.walk``) calls each layer's
 arithmetic (``compute_output_shape``, ``count_params``, ``macs``, ``axis_maps``; docs/architecture.md,
-"The layer contract") on unbuilt layers, so a batch of 64 full-HD images is analysed in milliseconds. Receptive fields come from
-the exact interval walk in ``convolab.receptive_field``.
+"The layer contract") on unbuilt layers, so a batch of 64 full-HD images is analysed in milliseconds.
+Receptive fields come from the exact interval walk in ``convolab.receptive_field``.
 
 Example:
     >>> a = analyze("seed-upsampling")
