@@ -15,6 +15,14 @@ image, and which layer's pre-activation gives the logits. They are computed here
   Flatten/Reshape layers (they commute with an elementwise sigmoid).
 
 Every error names the layer: ``layer 3 ('dec_conv1', Conv2D): ...``.
+
+Example:
+    >>> from convolab.model import build_model
+    >>> steps = build_model("unpool").walk.steps
+    >>> [(s.name, s.output_shape, s.pool_index) for s in steps if s.pool_index is not None]
+    [('dec_unpool1', (4, 7, 7), 5), ('dec_unpool2', (8, 14, 14), 3), ('dec_unpool3', (16, 28, 28), 1)]
+    >>> [s.name for s in steps if s.keeps_switches], steps[-1].logits
+    (['enc_pool1', 'enc_pool2', 'enc_pool3'], True)
 """
 
 from __future__ import annotations
