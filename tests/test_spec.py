@@ -238,6 +238,8 @@ def test_spec_size_and_layer_count_are_bounded(tmp_path) -> None:
         ({"type": "Conv2D", "filters": 10**6, "kernel_size": 1},
          r"filters must be <= 65536 \(limits.MAX_CHANNELS\), got 1000000"),
         ({"type": "Dense", "units": 70000}, r"units must be <= 65536 \(limits.MAX_CHANNELS\), got 70000"),
+        ({"type": "Conv2D", "filters": 1, "kernel_size": 1, "kernel": [[10**400]]},
+         r"layer 0 \('l', Conv2D\): kernel must be a numeric array of finite float32 values"),
         ({"type": "Conv2D", "filters": 1, "kernel_size": 3, "strides": 1e20},
          r"strides must be an int or a pair of ints, got 1e\+20"),
     ],

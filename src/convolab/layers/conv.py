@@ -85,8 +85,8 @@ def _kernel_tensor(layer: str, kernel: Any) -> torch.Tensor:
     """
     try:
         t = torch.as_tensor(kernel, dtype=torch.float32)
-    except (TypeError, ValueError, RuntimeError):
-        raise ValueError(f"{layer}: kernel must be a numeric array, got {kernel!r}") from None
+    except (TypeError, ValueError, RuntimeError, OverflowError):
+        raise ValueError(f"{layer}: kernel must be a numeric array of finite float32 values") from None
     if t.dim() not in (2, 3, 4) or t.numel() == 0 or not torch.isfinite(t).all():
         raise ValueError(
             f"{layer}: kernel must be a finite 2-D (kh, kw), 3-D (n, kh, kw) or 4-D (n, c, kh, kw) array, "
