@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parents[1]
 # ../shared/data beside the checkout (CI puts a copy of shared/ beside the clone).
@@ -20,6 +21,15 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 # process the tests start; the tests of Ctrl-C handling need the ordinary behaviour wherever they run.
 signal.signal(signal.SIGINT, signal.default_int_handler)
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+# Hypothesis: deterministic by default and in CI ("ci": the same examples on every run and machine, no
+# example database, the reproduction blob printed on failure); a larger random search for local runs
+# with HYPOTHESIS_PROFILE=dev. Failures a search finds are pinned in the tests as @example(...).
+# Tests that set their own max_examples keep them in both profiles.
+_COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True, max_examples=100, **_COMMON)
+settings.register_profile("dev", derandomize=False, print_blob=True, max_examples=1000, **_COMMON)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")

@@ -164,3 +164,95 @@ def test_format_bytes():
     assert [format_bytes(n) for n in (0, 1023, 13476, 5 * 2**20, 3 * 2**30)] == [
         "0 B", "1023 B", "13.16 KB", "5.00 MB", "3.00 GB"
     ]  # fmt: skip
+
+
+# ---- bounded work (issue 12 item 4): memory estimated before anything is allocated -----------------
+
+
+def test_check_memory_by_hand():
+    from convolab.analysis import check_memory
+
+    est = check_memory("seed-upsampling", batch=32)
+    a = analyze("seed-upsampling", batch=32)
+    assert est.param_bytes == 3369 * 4 * 4  # weights, gradients, Adam's two moments, float32
+    assert (
+        est.activation_bytes
+        == a.activation_bytes
+        == 32 * 4 * sum(li.output_shape[0] * li.output_shape[1] * li.output_shape[2] for li in a.layers)
+    )
+    assert est.input_bytes == 32 * 28 * 28 * 4
+    assert est.largest_activation.startswith("layer 0 ('enc_conv1', Conv2D): ")
+    assert check_memory("seed-upsampling", training=False).param_bytes == 3369 * 4
+
+
+HUGE_DENSE = {"input_shape": [64, 1024, 1024], "layers": [
+    {"type": "Flatten", "name": "flat"}, {"type": "Dense", "name": "wide", "units": 65536}]}  # fmt: skip
+
+
+def test_huge_models_are_refused_before_allocating():
+    from convolab import limits
+    from convolab.analysis import check_memory
+
+    tracemalloc.start()
+    try:
+        params = r"for training \(largest layer 1 \('wide', Dense\): 64.0 TiB\) needs 64.0 TiB, over"
+        with pytest.raises(limits.LimitError, match=params + " the limit of 4.0 GiB"):
+            check_memory(HUGE_DENSE)
+        with pytest.raises(limits.LimitError, match=r"largest, layer 1 \('wide', Dense\), has "
+                           r"4,398,046,576,640\) needs 16.0 TiB, over the limit of 4.0 GiB"):  # fmt: skip
+            Sequential.from_spec(HUGE_DENSE)  # the model itself refuses before building its layers
+        acts = r"activations of a batch of 65536 \(largest layer 0 \('enc_conv1', Conv2D\): 3.1 GiB\)"
+        with pytest.raises(limits.LimitError, match=acts + " needs 9.3 GiB, over the limit of 8.0 GiB"):
+            check_memory("seed-upsampling", (1, 28, 28), batch=65536)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 10 << 20  # nothing close to the sizes refused was allocated
+
+
+def test_a_forward_on_a_huge_batch_is_refused_before_running():
+    from convolab import limits
+
+    model = Sequential.from_spec("seed-upsampling")
+    x = torch.zeros(1, 1, 28, 28).expand(70_000, 1, 28, 28)  # no memory behind it
+    with pytest.raises(limits.LimitError, match=r"a forward pass of a batch of 70000 through model "
+                       r"'seed-upsampling' .* needs [\d.]+ GiB, over the limit of 8.0 GiB"):  # fmt: skip
+        model(x)
+
+
+def test_the_largest_allowed_input_is_analysed_within_the_analysis_budget():
+    from convolab import limits
+
+    side = limits.MAX_SIDE
+    tracemalloc.start()
+    try:
+        a = analyze("seed-upsampling", (1, side, side))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < limits.MAX_ANALYSIS_BYTES
+    # oracle: away from the borders the fields are translation equivariant (period 8: three pools of 2),
+    # so the big model's middle pixel sees the small model's middle field, shifted
+    small = analyze("seed-upsampling", (1, 1024, 1024))
+    u, v = side // 2 + 3, side // 3 - (side // 3) % 8 + 5
+    (r0, r1), (c0, c1) = small.layers[-1].pixel_field(512 + 3, 512 + 5)
+    assert a.layers[-1].pixel_field(u, v) == ((r0 + u - 515, r1 + u - 515), (c0 + v - 517, c1 + v - 517))
+    assert a.layers[-1].receptive_field["h"]["max"] == small.layers[-1].receptive_field["h"]["max"]
+
+
+def test_fields_on_demand_equal_stored_fields(monkeypatch):
+    # with a tiny budget nothing is stored: every layer's fields are recomputed on demand, the same
+    from convolab.receptive_field import FieldWalk
+
+    stored = analyze("unpool", (1, 40, 36))
+    total = sum(16 * (li.output_shape[1] + li.output_shape[2]) for li in stored.layers)
+    monkeypatch.setattr(FieldWalk, "store_budget", total // 2)  # room for about half of the layers
+    lazy = analyze("unpool", (1, 40, 36))
+    kept = lazy.layers[0]._source._stored  # noqa: SLF001 - which layers the budget kept
+    assert 0 < len(kept) < len(lazy.layers)
+    assert [li.receptive_field for li in lazy.layers] == [li.receptive_field for li in stored.layers]
+    for li_lazy, li_stored in zip(lazy.layers, stored.layers, strict=True):
+        h, w = li_lazy.output_shape[1:]
+        assert [li_lazy.pixel_field(u, (u * 7) % w) for u in range(h)] == [
+            li_stored.pixel_field(u, (u * 7) % w) for u in range(h)
+        ]

@@ -20,6 +20,7 @@ from convolab.layers import (
     Layer,
     MaxPool2D,
     MaxUnpool2D,
+    PoolLink,
     Reshape,
     UpSampling2D,
     get_layer_class,
@@ -90,16 +91,16 @@ def test_contract(layer: Layer, shape: tuple, keras_params: int) -> None:
 
 def test_unpool_contract() -> None:
     pool, unpool = MaxPool2D(3, strides=2, padding="same", name="p"), MaxUnpool2D("p")
-    unpool.bind(pool, (2, 7, 9))
+    link = PoolLink(pool, (2, 7, 9))
     x = torch.randn(2, 2, 7, 9, requires_grad=True)
     y, s = pool.forward_with_switches(x)
-    z = unpool(y, switches=s)
-    assert tuple(z.shape[1:]) == unpool.compute_output_shape(tuple(y.shape[1:])) == (2, 7, 9)
+    z = unpool(y, switches=s, output_size=(7, 9))
+    assert tuple(z.shape[1:]) == unpool.compute_output_shape(tuple(y.shape[1:]), link) == (2, 7, 9)
     assert unpool.count_params((2, 4, 5)) == 0 and unpool.macs((2, 4, 5)) == 0
     assert MaxUnpool2D.from_config(unpool.get_config()).get_config() == {"pool": "p", "name": None}
     z.sum().backward()
     assert x.grad is not None and x.grad.sum() > 0
-    mh, _ = unpool.axis_maps((2, 4, 5))
+    mh, _ = unpool.axis_maps((2, 4, 5), link)
     assert (mh.kind, mh.kernel, mh.stride, mh.pad) == ("transpose", 3, 2, 1)
 
 
@@ -157,7 +158,7 @@ def test_bad_arguments(make, message: str) -> None:
         (Conv2D(4, 3), (28, 28), r"expects an image input \(C, H, W\), got shape \(28, 28\)"),
         (Reshape((3, 3)), (8,), r"cannot reshape input \(8,\) \(8 values\) to \(3, 3\)"),
         (Conv2D.from_kernel([[1.0]]), (3, 4, 4), r"fixed kernel has 1 input channel\(s\), the input has 3"),
-        (MaxUnpool2D("p"), (1, 2, 2), r"not bound to its MaxPool2D 'p'"),
+        (MaxUnpool2D("p"), (1, 2, 2), r"its output shape is its pool's input shape; pass the pairing"),
     ],
 )  # fmt: skip
 def test_impossible_shapes(layer: Layer, shape: tuple, message: str) -> None:

@@ -16,6 +16,8 @@ MODULES = [
     "convolab.layers.upsampling",
     "convolab.model",
     "convolab.spec",
+    "convolab.walk",
+    "convolab.analysis",
 ]
 
 

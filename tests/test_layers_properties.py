@@ -18,6 +18,7 @@ from convolab.layers import (
     Conv2DTranspose,
     MaxPool2D,
     MaxUnpool2D,
+    PoolLink,
     UpSampling2D,
 )
 from layer_oracles import conv2d as np_conv2d
@@ -158,10 +159,10 @@ def test_upsampling_and_unpool_property(k, s, pad, hw, size, kind) -> None:
     pooled_shape, err = _static_or_error(pool, shape)
     if err is not None:
         with pytest.raises(ValueError):
-            un.bind(pool, shape)
+            un.compute_output_shape(shape, PoolLink(pool, shape))
         return
-    un.bind(pool, shape)
+    link = PoolLink(pool, shape)
     pooled, switches = pool.forward_with_switches(torch.as_tensor(x)[None])
-    y = un(pooled, switches=switches)[0]
-    assert tuple(y.shape) == un.compute_output_shape(pooled_shape) == shape
+    y = un(pooled, switches=switches, output_size=hw)[0]
+    assert tuple(y.shape) == un.compute_output_shape(pooled_shape, link) == shape
     np.testing.assert_array_equal(y.numpy(), unpool(pooled[0].numpy(), switches[0].numpy(), hw))

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from convolab.layers import BedOfNails2D, MaxPool2D, MaxUnpool2D, UpSampling2D, max_unpool2d
+from convolab.layers import BedOfNails2D, MaxPool2D, MaxUnpool2D, PoolLink, UpSampling2D, max_unpool2d
 from layer_oracles import pool2d, resize_bilinear_half_pixel, unpool
 
 
@@ -48,10 +48,9 @@ def test_bed_of_nails_literal_and_gradcheck() -> None:
 def test_unpool_matches_numpy(k, s, padding, shape) -> None:
     x = np.random.default_rng(2).integers(0, 4, shape).astype(float)  # ties + overlaps: duplicates happen
     pool, un = MaxPool2D(k, s, padding, name="p"), MaxUnpool2D("p")
-    un.bind(pool, shape)
     pooled, switches = pool.forward_with_switches(torch.as_tensor(x)[None])
     values = torch.randn_like(pooled, dtype=torch.float64)  # decoder values, unrelated to the pool's
-    y = un(values, switches=switches)[0].numpy()
+    y = un(values, switches=switches, output_size=shape[1:])[0].numpy()
     np.testing.assert_array_equal(switches[0].numpy(), pool2d(x, k, s, padding, "max")[1])
     np.testing.assert_array_equal(y, unpool(values[0].numpy(), switches[0].numpy(), shape[1:]))
 
@@ -79,10 +78,9 @@ def test_unpool_duplicates_last_window_wins_and_gets_the_gradient() -> None:
 def test_gradcheck_unpool_after_overlapping_same_pool() -> None:
     torch.manual_seed(0)
     pool, un = MaxPool2D(3, 2, "same", name="p"), MaxUnpool2D("p")
-    un.bind(pool, (2, 7, 8))
     _, s = pool.forward_with_switches(torch.randn(1, 2, 7, 8))
     v = torch.randn(1, 2, 4, 4, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda v: un(v, switches=s), (v,))
+    assert torch.autograd.gradcheck(lambda v: un(v, switches=s, output_size=(7, 8)), (v,))
 
 
 def test_unpool_standalone_errors() -> None:
@@ -90,17 +88,23 @@ def test_unpool_standalone_errors() -> None:
     x = torch.randn(1, 1, 2, 2)
     with pytest.raises(ValueError, match=r"MaxUnpool2D 'u': needs the switches of its pool 'p'"):
         un(x)
-    with pytest.raises(ValueError, match=r"not bound to its MaxPool2D 'p'"):
+    with pytest.raises(ValueError, match=r"needs the \(H, W\) of its pool 'p'"):
         un(x, switches=torch.zeros(1, 1, 2, 2, dtype=torch.long))
     assert un(x, switches=torch.zeros(1, 1, 2, 2, dtype=torch.long), output_size=(3, 3)).shape == (1, 1, 3, 3)
     with pytest.raises(ValueError, match=r"switches must lie in \[0, 4\)"):
         un(x, switches=torch.full((1, 1, 2, 2), 4), output_size=(2, 2))
     pool = MaxPool2D(2, name="p")
-    un.bind(pool, (1, 4, 4))
     with pytest.raises(
         ValueError, match=r"input shape \(1, 3, 3\) differs from the output shape \(1, 2, 2\)"
     ):
-        un.compute_output_shape((1, 3, 3))
+        un.compute_output_shape((1, 3, 3), PoolLink(pool, (1, 4, 4)))
+    # pure arithmetic: without the pairing it says what it needs, and no call leaves state behind
+    with pytest.raises(ValueError, match=r"its output shape is its pool's input shape"):
+        un.compute_output_shape((1, 2, 2))
+    assert un.compute_output_shape((1, 2, 2), PoolLink(pool, (1, 4, 5))) == (1, 4, 5)
+    assert un.compute_output_shape((1, 2, 2), PoolLink(pool, (1, 5, 4))) == (1, 5, 4)
+    with pytest.raises(ValueError, match=r"its output shape is its pool's input shape"):
+        un.compute_output_shape((1, 2, 2))
 
 
 def test_axis_maps_kinds() -> None:

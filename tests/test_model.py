@@ -3,6 +3,8 @@ feature maps, Keras's parameter counts for the lecture's autoencoders, refusals.
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -184,3 +186,86 @@ def test_cuda_matches_cpu() -> None:
     want = model(x)
     got = model.to("cuda")(x.to("cuda")).cpu()
     torch.testing.assert_close(got, want, rtol=2e-3, atol=2e-3)  # cuDNN may use TF32 for convolutions
+
+
+# ---- the one walk (convolab.walk) ------------------------------------------------------------------
+
+
+def test_walk_pairs_unpools_with_their_pools_explicitly() -> None:
+    model = build_model(UNPOOL_AE)
+    steps = {step.name: step for step in model.walk.steps}
+    assert steps["u2"].pool_index == 2 and steps["u1"].pool_index == 1
+    assert steps["u2"].link is not None and steps["u2"].link.input_shape == (3, 5, 5)
+    assert [s.name for s in model.walk.steps if s.keeps_switches] == ["p1", "p2"]
+    assert model.walk.uses_switches and [s.name for s in model.walk.steps if s.logits] == ["out"]
+    # the layers keep no pairing state: the same unpool layer answers for any pairing it is given
+    unpool = model.get_layer("u1")
+    assert not any(k.startswith("_pool") for k in vars(unpool))
+
+
+def test_dense_on_image_and_bad_pairing_refused_with_one_message_everywhere() -> None:
+    from convolab.analysis import analyze
+
+    spec = {"input_shape": [1, 4, 4], "layers": [{"type": "Dense", "units": 3, "name": "d"}]}
+    messages = set()
+    for make in (build_model, analyze):
+        with pytest.raises(ValueError, match=r"layer 0 \('d', Dense\): input \(1, 4, 4\) is an image") as e:
+            make(spec)
+        messages.add(str(e.value))
+    assert len(messages) == 1
+    bad = {"input_shape": [1, 4, 4], "layers": [
+        {"type": "MaxUnpool2D", "pool": "p", "name": "u"}, {"type": "MaxPool2D", "name": "p"}]}  # fmt: skip
+    for make in (build_model, analyze, load_spec):
+        with pytest.raises(ValueError, match=r"pool 'p' is layer 1, after this unpooling layer"):
+            make(bad)
+
+
+def test_from_spec_builds_each_layer_once(monkeypatch) -> None:
+    # canonicalising spec <-> layers again and again was the cost of building a model (issue 13)
+    import convolab.layers.conv as conv
+
+    calls = []
+    init = conv.Conv2D.__init__
+
+    @functools.wraps(init)  # keeps the signature the spec reads the fields from
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(conv.Conv2D, "__init__", counting)
+    model = build_model("seed-upsampling")
+    assert len(calls) == sum(isinstance(layer, Conv2D) for layer in model) == 7
+
+
+def test_double_before_build_is_kept() -> None:
+    layer = Conv2D(3, 3).double()
+    y = layer(torch.rand(2, 1, 5, 5, dtype=torch.float64))
+    assert y.dtype == torch.float64 and layer.weight is not None and layer.weight.dtype == torch.float64
+    assert layer.bias is not None and layer.bias.dtype == torch.float64
+    # the values are Keras's float32 initialisation, cast: the same seed gives the same weights
+    torch.manual_seed(0)
+    a = Conv2D(3, 3).double()
+    a.build((1, 5, 5))
+    torch.manual_seed(0)
+    b = Conv2D(3, 3)
+    b.build((1, 5, 5))
+    assert a.weight is not None and b.weight is not None
+    torch.testing.assert_close(a.weight, b.weight.double())
+    dense = Dense(4).to(torch.float64)
+    assert dense(torch.rand(3, 2, dtype=torch.float64)).dtype == torch.float64
+    assert dense.weight is not None and dense.weight.requires_grad  # still a trainable Parameter
+
+
+def test_summary_returns_the_cli_table_as_data(capsys) -> None:
+    from convolab.analysis import Analysis, analyze
+
+    model = build_model("seed-upsampling")
+    result = model.summary()
+    assert isinstance(result, Analysis) and result == analyze("seed-upsampling")
+    printed = capsys.readouterr().out
+    assert "enc_conv1 (Conv2D)" in printed and "Total params: 3,369 (13.16 KB)" in printed
+    assert model.summary(show=False).total_params == 3369 and capsys.readouterr().out == ""
+    html = result._repr_html_()
+    assert html.startswith("<table>") and html.count("<tr>") == 1 + 1 + 13  # head, input, 13 layers
+    assert "<td>enc_conv1 (Conv2D)</td>" in html and "Total params: 3,369" in html
+    assert repr(result) == "Analysis('seed-upsampling', input (1, 28, 28), batch 1, 13 layers, 3,369 params)"

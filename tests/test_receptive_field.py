@@ -7,7 +7,7 @@ import time
 
 import pytest
 import torch
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from convolab.analysis import analyze
@@ -24,6 +24,7 @@ from convolab.layers.base import AxisMap
 from convolab.layers.padding import conv_output_length, padding_amounts
 from convolab.model import Sequential
 from convolab.receptive_field import compose, global_field, identity_field, map_bounds
+from convolab.walk import walk
 from convolab.zoo import get_spec
 
 KINDS = ("window", "transpose", "nearest", "nails", "bilinear", "identity", "global")
@@ -40,7 +41,6 @@ def axis_maps(draw, in_len=None):
     return AxisMap(kind, n, kernel=(k - 1) * d + 1, stride=s, pad=p, dilation=d)
 
 
-@settings(max_examples=300, deadline=None)
 @given(m=axis_maps(), n_out=st.integers(1, 40))
 def test_map_bounds_equals_scalar_interval(m, n_out):
     a, b = map_bounds(m, n_out)
@@ -51,15 +51,17 @@ def test_map_bounds_equals_scalar_interval(m, n_out):
 
 
 def brute_force(chain, n0):
-    """Sets of model-input coordinates per output coordinate, by scalar intervals (the oracle)."""
+    """Sets of model-input coordinates per output coordinate, by scalar intervals and their taps (the
+    oracle; ``AxisMap.interval`` gives a dilated window's first and last tap)."""
     sets = [{u} for u in range(n0)]
     for m, n_out in chain:
         new = []
         for u in range(n_out):
             iv = m.interval(u)
             seen = set()
-            if iv is not None:
-                for v in range(iv[0], iv[1] + 1):
+            if iv is not None:  # the taps lo, lo + d, ..., hi of a dilated window; every v otherwise
+                step = m.dilation if m.kind in ("window", "transpose") else 1
+                for v in range(iv[0], iv[1] + 1, step):
                     seen |= sets[v]
             new.append(seen)
         sets = new
@@ -78,7 +80,7 @@ def chains(draw):
     return n0, chain
 
 
-@settings(max_examples=300, deadline=None)
+@example(case=(2, [(AxisMap("window", 2, kernel=1), 3), (AxisMap("window", 3, kernel=3, dilation=2), 1)]))
 @given(case=chains())
 def test_compose_equals_brute_force_union(case):
     n0, chain = case
@@ -101,7 +103,6 @@ def encoders(draw):
     return layers
 
 
-@settings(max_examples=200, deadline=None)
 @given(layers=encoders())
 def test_plain_encoders_follow_the_textbook_recursion(layers):
     # textbook: r' = r + (ke - 1) j, j' = j s, start' = start + ((ke - 1) / 2 - p) j
@@ -177,8 +178,9 @@ def test_full_hd_axis_is_fast():
 def positive_weights(layers, shape):
     """Build every layer in float64 with weights in [0.5, 1] / fan-in and zero biases."""
     gen = torch.Generator().manual_seed(0)
-    for layer in layers:
-        layer.build(shape)
+    for step in walk(layers, shape).steps:
+        layer = step.layer
+        layer.build(step.input_shape)
         layer.double()
         width = getattr(layer, "filters", None) or getattr(layer, "units", None) or 1
         for pname, p in layer.named_parameters():
@@ -189,7 +191,6 @@ def positive_weights(layers, shape):
                     p.copy_(
                         (0.5 + 0.5 * torch.rand(p.shape, generator=gen, dtype=p.dtype)) * width / p.numel()
                     )
-        shape = layer.compute_output_shape(shape)
 
 
 def run_linear(layers, x, *, keep_max=False):
@@ -317,7 +318,7 @@ def random_stacks(draw):
     return layers, (draw(st.integers(1, 2)), h, w)
 
 
-@settings(max_examples=100, deadline=None)
+@example(case=([BedOfNails2D(2, name="l0"), Conv2D(2, 2, 1, "same", dilation_rate=2, name="l1")], (1, 2, 2)))
 @given(case=random_stacks())
 def test_random_stacks_every_output_pixel(case):
     layers, in_shape = case
@@ -327,3 +328,56 @@ def test_random_stacks_every_output_pixel(case):
         assume(False)
     assume(out[1] * out[2] <= 400)
     check_model(layers, in_shape, all_pixels)
+
+
+# --------------------------------------------------------------------------------------------------
+# Dilation over holes (issue 12 item 9): a dilated window sees its taps, not the span between them.
+
+
+def test_dilated_window_over_bed_of_nails_sees_only_its_taps():
+    # rows: nails at 0, 2 (input rows 0, 1); row 1's taps are rows 0 and 2: both nails -> (0, 1).
+    # columns: column 2's taps are columns 1 and 3, both holes: the pixel is always 0 (bias aside).
+    layers = [BedOfNails2D(2), Conv2D(1, 2, padding="same", dilation_rate=2)]
+    a = analyze(layers, (1, 2, 2))
+    assert a.layers[-1].pixel_field(1, 2) is None
+    assert a.layers[-1].pixel_field(1, 1) == ((0, 1), (0, 1))
+    check_model(layers, (1, 2, 2), all_pixels)  # every pixel against the gradient oracle
+
+
+@st.composite
+def holes_then_dilation(draw):
+    """A layer that makes structural zeros (bed of nails, a transposed conv with stride > kernel, or
+    max unpooling after its pool), then dilated convolutions or transposed convolutions (stride 1)."""
+    layers, i = [], 0
+    hole = draw(st.sampled_from(["nails", "deconv", "unpool"]))
+    s = draw(st.integers(2, 3))
+    if hole == "nails":
+        layers.append(BedOfNails2D((s, draw(st.integers(1, 3))), name="h"))
+    elif hole == "deconv":
+        pad = draw(st.sampled_from(["same", "valid"]))
+        layers.append(Conv2DTranspose(2, draw(st.integers(1, s - 1)), s, pad, name="h"))
+    else:
+        layers += [MaxPool2D(s, name="p"), MaxUnpool2D("p", name="h")]
+    for i in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["conv", "deconv"]))
+        k, d = draw(st.integers(2, 3)), draw(st.integers(2, 4))
+        pad = draw(st.sampled_from(["same", "valid"]))
+        cls = Conv2D if kind == "conv" else Conv2DTranspose
+        layers.append(cls(2, k, 1, pad, dilation_rate=d, name=f"d{i}"))
+    h, w = draw(st.integers(2, 7)), draw(st.integers(2, 7))
+    return layers, (draw(st.integers(1, 2)), h, w), hole == "unpool"
+
+
+@example(
+    case=([BedOfNails2D(2, name="h"), Conv2D(2, 2, 1, "same", dilation_rate=2, name="d0")], (1, 2, 2), False)
+)
+@example(case=([Conv2DTranspose(2, 1, 3, name="h"), Conv2DTranspose(2, 3, dilation_rate=3)], (1, 3, 2), 0))
+@given(case=holes_then_dilation())
+def test_dilation_over_holes_equals_the_gradient_field(case):
+    layers, in_shape, superset = case
+    try:
+        out = analyze(layers, in_shape).layers[-1].output_shape
+    except ValueError:  # a shape this stack cannot take (kernel larger than its input, ...)
+        assume(False)
+    assume(out[1] * out[2] <= 400)
+    check_model(layers, in_shape, all_pixels, superset=superset)

@@ -144,3 +144,131 @@ def test_dump_spec_refuses_unknown_suffix(tmp_path) -> None:
     with pytest.raises(ValueError, match=r"must end in .yaml, .yml or .json"):
         dump_spec(load_spec(SMALL), tmp_path / "m.txt")
     assert isinstance(load_spec(SMALL), ModelSpec)
+
+
+# ---- bounded specs (issue 12 item 3): every refusal one LimitError/ValueError naming what and the limit
+
+
+def _conv_spec(**args):
+    return {"input_shape": [1, 28, 28], "layers": [{"type": "Conv2D", "name": "c", "filters": 2,
+                                                     "kernel_size": 3, **args}]}  # fmt: skip
+
+
+BILLION_LAUGHS = "\n".join(
+    ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    + [f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join(['*' + chr(97 + i)] * 10)}]" for i in range(8)]
+    + ["input_shape: [1, 28, 28]", "layers: *i"]
+)
+
+
+def test_yaml_alias_bomb_is_refused_before_expanding() -> None:
+    assert len(BILLION_LAUGHS) < 600  # 10**9 "x" once expanded
+    aliases = r"malformed YAML in <string> at line 2, column \d+: YAML aliases \(\*a\)"
+    with pytest.raises(ValueError, match=aliases):
+        load_spec(BILLION_LAUGHS)
+    # a harmless single alias is refused too: a spec never needs one
+    with pytest.raises(ValueError, match=r"YAML aliases \(\*s\) are not allowed"):
+        load_spec("input_shape: &s [1, 4, 4]\nlayers: [{type: Flatten}]\nname: *s\n")
+
+
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
+def test_deep_nesting_is_a_limit_error_never_a_recursion_error(fmt, tmp_path) -> None:
+    from convolab import limits
+
+    depth = 200_000
+    text = "[" * depth + "]" * depth
+    doc = f'{{"input_shape": [1, 4, 4], "layers": {text}}}' if fmt == "json" else f"layers: {text}\n"
+    path = tmp_path / f"deep.{fmt}"
+    path.write_text(doc)
+    with pytest.raises(limits.LimitError, match=rf"nested deeper than {limits.MAX_SPEC_DEPTH} levels"):
+        load_spec(path)
+    ok = "[" * (limits.MAX_SPEC_DEPTH - 2) + "]" * (limits.MAX_SPEC_DEPTH - 2)  # inside the limit
+    with pytest.raises(ValueError, match=r"must be a mapping with a 'type'"):
+        load_spec(f'{{"input_shape": [1, 4, 4], "layers": [{ok}]}}')
+
+
+def test_deep_or_cyclic_python_data_is_refused() -> None:
+    from convolab import limits
+
+    deep: list = []
+    node = deep
+    for _ in range(100_000):
+        node.append([])
+        node = node[0]
+    with pytest.raises(limits.LimitError, match="nested deeper than"):
+        load_spec({"input_shape": [1, 4, 4], "layers": deep})
+    cyclic: dict = {"type": "Flatten"}
+    cyclic["self"] = cyclic
+    with pytest.raises(limits.LimitError, match="nested deeper than"):
+        load_spec({"input_shape": [1, 4, 4], "layers": [cyclic]})
+
+
+def test_spec_size_and_layer_count_are_bounded(tmp_path) -> None:
+    from convolab import limits
+
+    big = tmp_path / "big.yaml"
+    big.write_text("# " + "x" * limits.MAX_SPEC_BYTES + "\n")
+    too_big = r"spec file .*big.yaml' is 1.0 MiB, over the limit of 1.0 MiB"
+    with pytest.raises(limits.LimitError, match=too_big):
+        load_spec(big)
+    with pytest.raises(limits.LimitError, match=r"over the limit of 1.0 MiB \(limits.MAX_SPEC_BYTES\)"):
+        load_spec("layers: []\n" + "#" * limits.MAX_SPEC_BYTES)
+    many = {"input_shape": [4], "layers": [{"type": "Dense", "units": 4}] * (limits.MAX_LAYERS + 1)}
+    with pytest.raises(limits.LimitError, match=r"the number of layers is 1001, over the limit of 1000"):
+        load_spec(many)
+
+
+@pytest.mark.parametrize(
+    ("layer", "message"),
+    [
+        ({"type": "UpSampling2D", "size": 1_000_000},
+         r"layer 0 \('l', UpSampling2D\): size must be <= 64 \(limits.MAX_FACTOR\), got 1000000"),
+        ({"type": "BedOfNails2D", "size": [2, 65]},
+         r"size must be <= 64 \(limits.MAX_FACTOR\), got \[2, 65\]"),
+        ({"type": "Conv2D", "filters": 1, "kernel_size": 3, "strides": 10**20},
+         r"strides must be <= 64 \(limits.MAX_FACTOR\), got 100000000000000000000"),
+        ({"type": "Conv2D", "filters": 1, "kernel_size": 3, "dilation_rate": 100},
+         r"dilation_rate must be <= 64 \(limits.MAX_FACTOR\)"),
+        ({"type": "Conv2DTranspose", "filters": 1, "kernel_size": 3, "strides": 65},
+         r"strides must be <= 64 \(limits.MAX_FACTOR\), got 65"),
+        ({"type": "Conv2D", "filters": 1, "kernel_size": 100_001},
+         r"kernel_size must be <= 1025 \(limits.MAX_KERNEL_SIDE\), got 100001"),
+        ({"type": "MaxPool2D", "pool_size": 2000}, r"pool_size must be <= 1025 \(limits.MAX_KERNEL_SIDE\)"),
+        ({"type": "AvgPool2D", "strides": 99}, r"strides must be <= 64 \(limits.MAX_FACTOR\), got 99"),
+        ({"type": "Conv2D", "filters": 10**6, "kernel_size": 1},
+         r"filters must be <= 65536 \(limits.MAX_CHANNELS\), got 1000000"),
+        ({"type": "Dense", "units": 70000}, r"units must be <= 65536 \(limits.MAX_CHANNELS\), got 70000"),
+        ({"type": "Conv2D", "filters": 1, "kernel_size": 1, "kernel": [[10**400]]},
+         r"layer 0 \('l', Conv2D\): kernel must be a numeric array of finite float32 values"),
+        ({"type": "Conv2D", "filters": 1, "kernel_size": 3, "strides": 1e20},
+         r"strides must be an int or a pair of ints, got 1e\+20"),
+    ],
+)  # fmt: skip
+def test_every_layer_argument_is_bounded(layer, message) -> None:
+    from convolab import limits
+
+    spec = {"input_shape": [1, 28, 28], "layers": [{"name": "l", **layer}]}
+    with pytest.raises(ValueError, match=message) as err:
+        load_spec(spec)
+    assert "\n" not in str(err.value)
+    if "limits." in message:
+        assert isinstance(err.value, limits.LimitError)
+
+
+def test_json_stride_1e20_is_a_clean_error() -> None:
+    text = '{"input_shape": [1, 8, 8], "layers": [{"type": "Conv2D", "filters": 1, "kernel_size": 3, "strides": 100000000000000000000}]}'  # noqa: E501
+    with pytest.raises(ValueError, match=r"layer 0 \('conv2d_1', Conv2D\): strides must be <= 64"):
+        load_spec(text)
+
+
+def test_input_and_intermediate_sides_are_bounded() -> None:
+    from convolab import limits
+    from convolab.analysis import analyze
+
+    with pytest.raises(limits.LimitError, match=r"input shape \[1, 3000000, 3000000\] has a side of 3000000, "
+                       r"over the limit of 65536 \(limits.MAX_SIDE\)"):  # fmt: skip
+        analyze("seed-upsampling", (1, 3_000_000, 3_000_000))
+    ups = [{"type": "UpSampling2D", "size": 64, "name": f"u{i}"} for i in range(3)]
+    side = r"layer 1 \('u1', UpSampling2D\): output \(1, 114688, 114688\) has a side of 114688, over"
+    with pytest.raises(limits.LimitError, match=side + r" the limit of 65536"):
+        analyze({"input_shape": [1, 28, 28], "layers": ups})

@@ -1,9 +1,9 @@
 """Static analysis of a model: shapes, parameters, MACs, activation memory and exact receptive fields.
 
-Nothing runs and no activation is allocated: the walk calls each layer's arithmetic
-(``compute_output_shape``, ``count_params``, ``macs``, ``axis_maps``; DESIGN.md, "The layer contract") on
-unbuilt layers, so a batch of 64 full-HD images is analysed in milliseconds. Receptive fields come from
-the exact interval walk in ``convolab.receptive_field``.
+Nothing runs and no activation is allocated: the model walk (``convolab.walk``) calls each layer's
+arithmetic (``compute_output_shape``, ``count_params``, ``macs``, ``axis_maps``; docs/architecture.md,
+"The layer contract") on unbuilt layers, so a batch of 64 full-HD images is analysed in milliseconds.
+Receptive fields come from the exact interval walk in ``convolab.receptive_field``.
 
 Example:
     >>> a = analyze("seed-upsampling")
@@ -20,11 +20,25 @@ from typing import Any, cast
 
 from torch import nn
 
-from convolab.layers.base import Layer, get_layer_class
-from convolab.layers.upsampling import MaxUnpool2D
-from convolab.receptive_field import AxisField, compose, global_field, identity_field
+from convolab import limits
+from convolab.analysis_table import format_bytes, in_notebook, print_table, render_table, to_html
+from convolab.layers.base import Layer
+from convolab.receptive_field import AxisField, FieldWalk
+from convolab.walk import ModelWalk, Step, walk
 
-__all__ = ["Analysis", "LayerInfo", "analyze", "build_layers", "format_bytes", "render_table"]
+__all__ = [
+    "Analysis",
+    "LayerInfo",
+    "MemoryEstimate",
+    "analyze",
+    "build_layers",
+    "check_memory",
+    "format_bytes",
+    "in_notebook",
+    "model_walk",
+    "print_table",
+    "render_table",
+]
 
 BYTES_PER_VALUE = 4  # float32
 
@@ -41,24 +55,30 @@ class LayerInfo:
     trainable_params: int
     macs: int
     activation_bytes: int
-    fields: tuple[AxisField, AxisField] | None = field(default=None, repr=False)
+    receptive_field: dict[str, dict[str, Any]] | None = field(default=None, repr=False)
+    """``{"h": {...}, "w": {...}}`` with ``max``, ``center``, ``jump``, ``offset`` per axis (None when
+    the model input has no (H, W) axes)."""
+    _source: FieldWalk | None = field(default=None, repr=False, compare=False)
+    _index: int = field(default=0, repr=False, compare=False)
 
     @property
-    def receptive_field(self) -> dict[str, dict[str, Any]] | None:
-        """``{"h": {...}, "w": {...}}`` with ``max``, ``center``, ``jump``, ``offset`` per axis."""
-        if self.fields is None:
-            return None
-        return {"h": self.fields[0].summary(), "w": self.fields[1].summary()}
+    def fields(self) -> tuple[AxisField, AxisField] | None:
+        """Per-coordinate receptive fields of the (H, W) axes of this layer's output (``AxisField``s),
+        computed on demand within ``limits.MAX_ANALYSIS_BYTES``; None without (H, W) axes."""
+        return None if self._source is None else self._source.get(self._index)
 
     def pixel_field(self, u: int, v: int) -> tuple[tuple[int, int], tuple[int, int]] | None:
         """Model-input rows and columns ``((lo, hi), (lo, hi))`` that output pixel ``(u, v)`` can see.
 
         Fields are separable: the pixel sees the product of its row's and its column's intervals, and
-        nothing when either axis sees nothing (the zeros of a bed of nails).
+        nothing when either axis sees nothing: ``None`` means the pixel depends on no input pixel at all
+        (it is a structural zero, plus bias: e.g. the holes of a bed of nails, or a dilated window whose
+        taps all fall on them). The intervals bound the pixels seen; with holes, not all inside are.
         """
-        if self.fields is None:
+        fields = self.fields
+        if fields is None:
             raise ValueError(f"layer {self.name!r}: the model input has no (H, W) axes")
-        rows, cols = self.fields[0].interval(u), self.fields[1].interval(v)
+        rows, cols = fields[0].interval(u), fields[1].interval(v)
         return None if rows is None or cols is None else (rows, cols)
 
     def to_dict(self) -> dict[str, Any]:
@@ -118,6 +138,20 @@ class Analysis:
                 return li
         raise ValueError(f"no layer named {name!r}; layers: {', '.join(li.name for li in self.layers)}")
 
+    def __repr__(self) -> str:
+        return (
+            f"Analysis({self.name!r}, input {self.input_shape}, batch {self.batch}, "
+            f"{len(self.layers)} layers, {self.total_params:,} params)"
+        )
+
+    def __rich__(self) -> Any:
+        """The table ``convolab summary`` prints (``rich.print(analysis)``)."""
+        return render_table(self)
+
+    def _repr_html_(self) -> str:
+        """The same table as HTML, for Jupyter."""
+        return to_html(self)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able data (what ``convolab summary --json`` prints)."""
         return {
@@ -135,35 +169,15 @@ class Analysis:
         }
 
 
-def format_bytes(n: int) -> str:
-    """Keras's style: ``13476 -> '13.16 KB'`` (1 KB = 1024 bytes)."""
-    size: float = n
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size} B" if unit == "B" else f"{size:.2f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
 # --------------------------------------------------------------------------------------------------
 
 
 def build_layers(layer_configs: Sequence[dict[str, Any]]) -> list[Layer]:
-    """Unbuilt layer objects (no parameters allocated) from spec layer dicts ``{"type", "name", ...}``."""
-    from convolab.spec import build_layer  # late: spec.py resolves names through the zoo
+    """Unbuilt, named layer objects (no parameters allocated) from spec layer dicts ``{"type", ...}``,
+    with every check of the spec (``spec.spec_layers``)."""
+    from convolab.spec import spec_layers  # late: spec.py resolves names through the zoo
 
-    layers = []
-    for i, cfg in enumerate(layer_configs):
-        if not isinstance(cfg, dict) or "type" not in cfg:
-            raise ValueError(f"layer {i}: must be a mapping with a 'type', got {cfg!r}")
-        name = cfg.get("name")
-        where = f"layer {i} ({name!r}, {cfg['type']})"
-        try:
-            cls = get_layer_class(cfg["type"])
-        except ValueError as exc:
-            raise ValueError(f"{where}: {exc}") from None
-        layers.append(build_layer(cls, cfg, name, where))
-    return layers
+    return spec_layers(layer_configs)
 
 
 def _resolve(source: Any) -> tuple[str, Any, list[Layer]]:
@@ -173,11 +187,34 @@ def _resolve(source: Any) -> tuple[str, Any, list[Layer]]:
     if isinstance(source, nn.Module) and hasattr(source, "layers"):  # a built Sequential
         name = getattr(source, "name", None) or type(source).__name__
         return name, getattr(source, "input_shape", None), list(cast(Iterable[Layer], source.layers))
-    if not (hasattr(source, "layers") and hasattr(source, "input_shape")):  # not yet a ModelSpec
-        from convolab.spec import load_spec  # late: spec.py resolves names through the zoo
+    from convolab.spec import load_spec_and_layers  # late: spec.py resolves names through the zoo
 
-        source = load_spec(source)
-    return source.name, source.input_shape, build_layers(source.layers)
+    spec, layers = load_spec_and_layers(source)  # one validation pass; these layers are analysed
+    return spec.name or "model", spec.input_shape, layers
+
+
+def model_walk(model_or_spec: Any, input_shape: Sequence[int] | None = None) -> tuple[str, ModelWalk]:
+    """``(name, walk)`` of anything ``analyze`` takes; nothing is built or allocated."""
+    if isinstance(model_or_spec, list) and all(isinstance(m, Layer) for m in model_or_spec):
+        name, shape, layers = "model", None, list(model_or_spec)
+        from convolab.spec import name_layers
+
+        name_layers(layers)
+    else:
+        name, shape, layers = _resolve(model_or_spec)
+    from convolab.spec import check_input_shape  # late: spec.py resolves names through the zoo
+
+    shape = check_input_shape(input_shape if input_shape is not None else shape, "input shape")
+    existing = getattr(model_or_spec, "walk", None)
+    if isinstance(existing, ModelWalk) and existing.input_shape == shape:
+        return str(name), existing  # a Sequential's own walk
+    return str(name), walk(layers, shape)
+
+
+def _check_batch(batch: Any) -> int:
+    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+        raise ValueError(f"batch must be a positive int, got {batch!r}")
+    return batch
 
 
 def analyze(model_or_spec: Any, input_shape: Sequence[int] | None = None, *, batch: int = 1) -> Analysis:
@@ -185,7 +222,8 @@ def analyze(model_or_spec: Any, input_shape: Sequence[int] | None = None, *, bat
 
     Args:
         model_or_spec: a ``Sequential``, a ``ModelSpec``, a spec dict, a YAML/JSON path or string, a zoo
-            name, or a plain list of convolab layers (then ``input_shape`` is required).
+            name, or a plain list of convolab layers (then ``input_shape`` is required; unnamed layers
+            are named in place, as a Sequential names them).
         input_shape: ``(C, H, W)`` or ``(features,)`` without the batch axis; overrides the spec's.
         batch: batch size used for activation memory.
 
@@ -194,157 +232,101 @@ def analyze(model_or_spec: Any, input_shape: Sequence[int] | None = None, *, bat
 
     Raises:
         ValueError: unknown model or layer, bad spec, or a shape a layer cannot take (the layer's message).
+        LimitError: a shape over ``convolab.limits`` (sides, channels) or fields over MAX_ANALYSIS_BYTES.
     """
-    if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
-        raise ValueError(f"batch must be a positive int, got {batch!r}")
-    if isinstance(model_or_spec, list) and all(isinstance(m, Layer) for m in model_or_spec):
-        name, shape, layers = "model", None, list(model_or_spec)
-    else:
-        name, shape, layers = _resolve(model_or_spec)
-    from convolab.spec import check_input_shape  # late: spec.py resolves names through the zoo
-
-    shape = check_input_shape(input_shape if input_shape is not None else shape, "input shape")
-    return Analysis(str(name), shape, batch, tuple(_walk(layers, shape, batch)))
+    batch = _check_batch(batch)
+    name, mw = model_walk(model_or_spec, input_shape)
+    source = FieldWalk(mw) if len(mw.input_shape) == 3 else None
+    summaries = source.summaries() if source is not None else [None] * len(mw.steps)
+    infos = tuple(_info(step, batch, rf, source) for step, rf in zip(mw.steps, summaries, strict=True))
+    return Analysis(name, mw.input_shape, batch, infos)
 
 
-def _walk(layers: Sequence[Layer], shape: tuple[int, ...], batch: int) -> list[LayerInfo]:
-    fields = (identity_field(shape[1]), identity_field(shape[2])) if len(shape) == 3 else None
-    in_hw = shape[1:] if len(shape) == 3 else None
-    seen: dict[str, tuple[Layer, tuple[int, ...]]] = {}
-    infos = []
-    for i, layer in enumerate(layers):
-        name = layer.name or f"{type(layer).__name__.lower()}_{i}"
-        try:  # the same messages as Sequential: "layer 3 ('dec_conv1', Conv2D): ..."
-            if type(layer).__name__ == "Dense" and len(shape) == 3:  # as Sequential refuses it
-                raise ValueError(f"input {shape} is an image (C, H, W): add a Flatten before this Dense")
-            _pair(layer, seen)
-            out = tuple(int(v) for v in layer.compute_output_shape(shape))
-            params = int(layer.count_params(shape))
-            fields = _next_fields(layer, fields, shape, out, in_hw)
-        except ValueError as exc:
-            msg, prefix = str(exc), f"{layer.label}: "
-            msg = msg[len(prefix) :] if msg.startswith(prefix) else msg
-            raise ValueError(f"layer {i} ({name!r}, {type(layer).__name__}): {msg}") from None
-        trainable = params if getattr(layer, "trainable", True) else 0
-        infos.append(
-            LayerInfo(
-                name=name,
-                type=type(layer).__name__,
-                input_shape=shape,
-                output_shape=out,
-                params=params,
-                trainable_params=trainable,
-                macs=int(layer.macs(shape)),
-                activation_bytes=math.prod(out) * BYTES_PER_VALUE * batch,
-                fields=fields,
-            )
-        )
-        seen[name] = (layer, shape)
-        shape = out
-    return infos
-
-
-def _pair(layer: Layer, seen: dict[str, tuple[Layer, tuple[int, ...]]]) -> None:
-    """Give a MaxUnpool2D its MaxPool2D (by name) and that pool's input shape, as the model does."""
-    if not isinstance(layer, MaxUnpool2D) or not isinstance(layer.pool, str):
-        return
-    pool_name = layer.pool
-    if pool_name not in seen:
-        raise ValueError(f"pool {pool_name!r} is not an earlier layer of the model")
-    pool, pool_input = seen[pool_name]
-    layer.bind(pool, pool_input)
-
-
-def _next_fields(
-    layer: Layer,
-    fields: tuple[AxisField, AxisField] | None,
-    shape: tuple[int, ...],
-    out: tuple[int, ...],
-    in_hw: tuple[int, ...] | None,
-) -> tuple[AxisField, AxisField] | None:
-    """Receptive fields of ``layer``'s output; the whole input once the spatial layout is gone."""
-    if in_hw is None:
-        return None
-    if fields is None or len(shape) != 3 or len(out) != 3:
-        h, w = (out[1], out[2]) if len(out) == 3 else (1, 1)
-        return global_field(h, in_hw[0]), global_field(w, in_hw[1])
-    mh, mw = layer.axis_maps(shape)
-    return compose(fields[0], mh, out[1]), compose(fields[1], mw, out[2])
+def _info(step: Step, batch: int, rf: Any, source: FieldWalk | None) -> LayerInfo:
+    try:
+        params, macs = step.count_params(), step.macs()
+    except ValueError as exc:  # pragma: no cover - the walk has checked the shapes
+        raise ValueError(f"{step.where}: {exc}") from None
+    return LayerInfo(
+        name=step.name,
+        type=type(step.layer).__name__,
+        input_shape=step.input_shape,
+        output_shape=step.output_shape,
+        params=params,
+        trainable_params=params if getattr(step.layer, "trainable", True) else 0,
+        macs=macs,
+        activation_bytes=math.prod(step.output_shape) * BYTES_PER_VALUE * batch,
+        receptive_field=rf,
+        _source=source,
+        _index=step.index,
+    )
 
 
 # --------------------------------------------------------------------------------------------------
-# The table (in the spirit of Keras's model.summary(), with the columns Keras does not show)
+# Memory, estimated before anything is allocated
 
 
-def _param_bytes(n: int) -> str:
-    return format_bytes(n * BYTES_PER_VALUE)
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """What building a model and running one batch through it will allocate (float32 by default)."""
+
+    param_bytes: int
+    activation_bytes: int
+    input_bytes: int
+    largest_params: str
+    largest_activation: str
+
+    @property
+    def total_bytes(self) -> int:
+        return self.param_bytes + self.activation_bytes + self.input_bytes
 
 
-def _shape_text(shape: tuple[int, ...], channels_last: bool) -> str:
-    if channels_last and len(shape) == 3:
-        shape = (shape[1], shape[2], shape[0])  # Keras's (H, W, C)
-    return str(tuple(shape))
+def check_memory(
+    model_or_spec: Any,
+    input_shape: Sequence[int] | None = None,
+    *,
+    batch: int = 1,
+    bytes_per_value: int = BYTES_PER_VALUE,
+    training: bool = True,
+) -> MemoryEstimate:
+    """Estimate, without building or running anything, the memory of a model and of one batch, and
+    refuse it when over ``limits.MAX_MODEL_BYTES`` (parameters; x4 when ``training``: weights,
+    gradients and Adam's two moments) or ``limits.MAX_ACTIVATION_BYTES`` (every layer's output for the
+    batch, what backward keeps). The message names the largest layer and the bytes.
 
+    Call it before ``Sequential.from_spec`` / a forward on user-sized input: train, evaluate, export,
+    reconstruct, figures and the lab do. Takes what ``analyze`` takes.
 
-def _num(x: float | None) -> str:
-    return "-" if x is None else f"{x:g}" if x != int(x) else str(int(x))
-
-
-def _rf_text(rf: dict[str, dict[str, Any]] | None) -> str:
-    """``max / centre / jump``, one value when H and W agree, else ``HxW`` pairs."""
-    if rf is None:
-        return "-"
-    h, w = rf["h"], rf["w"]
-    parts = []
-    for key in ("max", "center", "jump"):
-        a, b = _num(h[key]), _num(w[key])
-        parts.append(a if a == b else f"{a}x{b}")
-    return " / ".join(parts)
-
-
-def render_table(analysis: Analysis, *, channels_last: bool = False) -> Any:
-    """A ``rich.table.Table`` of the analysis: one row per layer, totals in the caption.
-
-    Columns: Layer (type), Output shape (no batch axis; ``(H, W, C)`` with ``channels_last``), Param #,
-    MACs (per sample), Activation memory (float32 output x batch), RF (max / centre / jump) in input
-    pixels. The input is the first row.
+    Raises:
+        LimitError: over a limit (one line: what, how much, the limit).
     """
-    from rich.table import Table
-
-    title = f"Model: {analysis.name}" + (f" (batch {analysis.batch})" if analysis.batch != 1 else "")
-    table = Table(title=title, title_justify="left", caption_justify="left")
-    table.add_column("Layer (type)")
-    table.add_column("Output shape")
-    for col in ("Param #", "MACs", "Activation memory"):
-        table.add_column(col, justify="right")
-    table.add_column("RF (max / centre / jump)", justify="right")
-    spatial = len(analysis.input_shape) == 3
-    table.add_row(
-        "input (Input)",
-        _shape_text(analysis.input_shape, channels_last),
-        "0",
-        "0",
-        format_bytes(analysis.input_bytes),
-        "1 / 1 / 1" if spatial else "-",
+    batch = _check_batch(batch)
+    _, mw = model_walk(model_or_spec, input_shape)
+    if not mw.steps:  # pragma: no cover - specs and Sequential need a layer
+        raise ValueError("a model needs at least one layer")
+    per_param = bytes_per_value * (4 if training else 1)
+    big_p = max(mw.steps, key=lambda step: step.count_params())
+    big_a = max(mw.steps, key=lambda step: math.prod(step.output_shape))
+    est = MemoryEstimate(
+        param_bytes=mw.param_count() * per_param,
+        activation_bytes=mw.activation_values() * batch * bytes_per_value,
+        input_bytes=math.prod(mw.input_shape) * batch * bytes_per_value,
+        largest_params=f"{big_p.where}: {limits.format_bytes(big_p.count_params() * per_param)}",
+        largest_activation=(
+            f"{big_a.where}: {limits.format_bytes(math.prod(big_a.output_shape) * batch * bytes_per_value)}"
+        ),
     )
-    for li in analysis.layers:
-        table.add_row(
-            f"{li.name} ({li.type})",
-            _shape_text(li.output_shape, channels_last),
-            f"{li.params:,}",
-            f"{li.macs:,}",
-            format_bytes(li.activation_bytes),
-            _rf_text(li.receptive_field),
-        )
-    a = analysis
-    table.caption = "\n".join(
-        [
-            f"Total params: {a.total_params:,} ({format_bytes(a.param_bytes)})",
-            f"Trainable params: {a.trainable_params:,} ({_param_bytes(a.trainable_params)})",
-            f"Non-trainable params: {a.non_trainable_params:,} ({_param_bytes(a.non_trainable_params)})",
-            f"MACs per sample: {a.total_macs:,} (FLOPs = 2 x MACs)",
-            f"Activation memory: {format_bytes(a.activation_bytes)} for batch {a.batch} "
-            f"(+ input {format_bytes(a.input_bytes)}), float32",
-        ]
+    what = "training" if training else "the weights"
+    limits.check_bytes(
+        f"the parameters of this model for {what} (largest {est.largest_params})",
+        est.param_bytes,
+        limits.MAX_MODEL_BYTES,
+        "limits.MAX_MODEL_BYTES",
     )
-    return table
+    limits.check_bytes(
+        f"the activations of a batch of {batch} (largest {est.largest_activation})",
+        est.activation_bytes + est.input_bytes,
+        limits.MAX_ACTIVATION_BYTES,
+        "use a smaller batch or input (limits.MAX_ACTIVATION_BYTES)",
+    )
+    return est

@@ -53,5 +53,6 @@ MAX_CHANNELS = 1 << 16  # channels / filters / units of one layer
 MAX_FACTOR = 64  # upsampling size, bed-of-nails factor, stride, dilation
 MAX_KERNEL_SIDE = 1_025  # a layer's kernel side
 MAX_ANALYSIS_BYTES = 1 << 30  # what the static analysis may allocate (receptive-field arrays and such)
-MAX_MODEL_BYTES = 4 << 30  # parameters of a model built for real (float32)
+MAX_MODEL_BYTES = 4 << 30  # parameters of a model built for real (float32; analysis.check_memory counts
+# x4 for training: weights, gradients and Adam's two moments)
 MAX_ACTIVATION_BYTES = 8 << 30  # activations of one forward pass of one batch (float32)

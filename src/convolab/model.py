@@ -9,10 +9,13 @@ Conventions (docs/layers.md):
 - Every layer is built for its input shape at construction: parameters exist at once (an optimizer can be
   made right away) and are initialised like Keras (glorot_uniform, zero bias) from torch's global RNG, so
   ``torch.manual_seed`` makes a model reproducible.
-- A MaxUnpool2D gets the switches of its named MaxPool2D inside ``forward``; no state is kept on the
-  modules between calls.
-- Dense on an image input ``(C, H, W)`` is refused: Keras's Dense would act on the (last) channel axis,
-  convolab's NCHW layout would make it act on W. Use Flatten first, or Conv2D(units, 1).
+- The model's walk (``convolab.walk``, computed once in ``__init__``) holds every shape, the pool/unpool
+  pairing and the logits layer; ``forward`` follows it. A MaxUnpool2D gets the switches of its named
+  MaxPool2D inside ``forward``; no state is kept on the modules between calls.
+- Dense on an image input ``(C, H, W)`` is refused (``walk.check_dense_input``): Keras's Dense would act
+  on the (last) channel axis, convolab's NCHW layout would make it act on W. Use Flatten first.
+- Memory is checked before it is allocated: parameters at construction (``limits.MAX_MODEL_BYTES``),
+  the activations of a batch at each forward (``limits.MAX_ACTIVATION_BYTES``).
 """
 
 from __future__ import annotations
@@ -23,10 +26,15 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from convolab.layers import Dense, Layer, MaxPool2D, MaxUnpool2D, get_layer_class
-from convolab.spec import ModelSpec, build_layer, canonical_layers, layer_dict, load_spec
+from convolab import limits
+from convolab.layers import Layer
+from convolab.spec import ModelSpec, check_input_shape, layer_dict, load_spec_and_layers, name_layers
+from convolab.walk import ModelWalk, logits_index, walk
+
+__all__ = ["Sequential", "build_model", "check_param_bytes", "logits_index"]
 
 Shape = tuple[int, ...]
+BYTES_PER_VALUE = 4  # float32: what a model is built in (``.double()`` doubles it)
 
 
 class Sequential(nn.Module):
@@ -37,6 +45,9 @@ class Sequential(nn.Module):
         input_shape: one sample's shape without the batch axis, ``(C, H, W)`` or ``(features,)``.
         name: the model's name.
         latent: name of the layer whose output is the code (``encode`` stops there).
+
+    Attributes:
+        walk: the model's ``convolab.walk.ModelWalk`` (shapes, unpool pairing, logits), computed once.
 
     Example:
         >>> model = Sequential.from_spec({"input_shape": [1, 28, 28], "layers": [
@@ -56,67 +67,44 @@ class Sequential(nn.Module):
     ) -> None:
         super().__init__()
         layers = list(layers)
-        spec = load_spec(
-            {
-                "name": name,
-                "input_shape": list(input_shape),
-                "latent": latent,
-                "layers": [{"type": type(layer).__name__, **layer.get_config()} for layer in layers],
-            }
-        )  # validates names, pool references and arguments with the spec's messages
-        for layer, entry in zip(layers, spec.layers, strict=True):
-            layer.name = entry["name"]
-        self.name = spec.name
-        self.input_shape: Shape = spec.input_shape
-        self.latent = spec.latent
+        if not layers:
+            raise ValueError("a Sequential needs at least one layer")
+        name_layers(layers)  # the spec's naming rule and pairing checks; nothing is rebuilt
+        if name is not None and not isinstance(name, str):
+            raise ValueError(f"model name must be a string, got {name!r}")
+        names = [layer.name for layer in layers]
+        if latent is not None and latent not in names:
+            raise ValueError(f"latent {latent!r} is not a layer name; layers: {', '.join(map(str, names))}")
+        self.name = name
+        self.input_shape: Shape = check_input_shape(input_shape)
+        self.latent = latent
+        self.walk: ModelWalk = walk(layers, self.input_shape)  # every shape, before anything is built
+        check_param_bytes(self.walk)
         self.layers = nn.ModuleList(layers)
-        self.shapes = self._build()
-        self._switch_pools = {layer.pool for layer in layers if isinstance(layer, MaxUnpool2D)}
+        # read by fastplan.py/fastpath.py until they use the public walk (/work/helpers/fastplan-walk.patch);
+        # removed when that patch lands
+        self._switch_pools = {step.name for step in self.walk.steps if step.keeps_switches}
+        for step in self.walk.steps:
+            try:
+                step.layer.build(step.input_shape)
+            except ValueError as exc:  # pragma: no cover - the walk has checked the shapes
+                raise ValueError(f"{step.where}: {exc}") from None
 
     # ---- construction ----------------------------------------------------------------------------
     @classmethod
     def from_spec(cls, source: Any) -> Sequential:
         """Build the model described by a ``ModelSpec``, dict, YAML/JSON path or text, or zoo name."""
-        spec = load_spec(source)
-        layers = []
-        for i, entry in enumerate(spec.layers):
-            where = f"layer {i} ({entry['name']!r}, {entry['type']})"
-            args = {k: v for k, v in entry.items() if k != "type"}
-            layers.append(build_layer(get_layer_class(entry["type"]), args, entry["name"], where))
+        spec, layers = load_spec_and_layers(source)  # validated once; these layers become the model
         return cls(layers, spec.input_shape, name=spec.name, latent=spec.latent)
 
-    def _build(self) -> list[tuple[str, Shape, Shape]]:
-        """Walk the shapes, pair unpools with pools, build every layer; ``[(name, in, out), ...]``."""
-        shapes: list[tuple[str, Shape, Shape]] = []
-        pools: dict[str, tuple[MaxPool2D, Shape]] = {}
-        shape = self.input_shape
-        for i, layer in enumerate(self):
-            name = layer.name
-            assert name is not None  # every layer was named from the spec in __init__
-            try:
-                if isinstance(layer, Dense) and len(shape) == 3:
-                    raise ValueError(
-                        f"input {shape} is an image (C, H, W): Keras's Dense would act on the channel "
-                        "axis, convolab's NCHW layout on W; add a Flatten before it, or use "
-                        f"Conv2D({layer.units}, 1) for a per-pixel Dense"
-                    )
-                if isinstance(layer, MaxUnpool2D):
-                    layer.bind(*pools[layer.pool])
-                out = tuple(int(v) for v in layer.compute_output_shape(shape))
-                layer.build(shape)
-            except ValueError as exc:
-                msg, prefix = str(exc), f"{layer.label}: "
-                msg = msg[len(prefix) :] if msg.startswith(prefix) else msg
-                raise ValueError(f"layer {i} ({layer.name!r}, {type(layer).__name__}): {msg}") from None
-            if isinstance(layer, MaxPool2D):
-                pools[name] = (layer, shape)
-            shapes.append((name, shape, out))
-            shape = out
-        return shapes
+    @property
+    def shapes(self) -> list[tuple[str, Shape, Shape]]:
+        """``[(name, input shape, output shape), ...]`` per layer (no batch axis)."""
+        return [(step.name, step.input_shape, step.output_shape) for step in self.walk.steps]
 
     def to_spec(self) -> ModelSpec:
         """The canonical spec of this model; ``Sequential.from_spec(spec).to_spec() == spec``."""
-        layers = canonical_layers([layer_dict(layer) for layer in self])
+        layers = [layer_dict(layer) for layer in self]
         return ModelSpec(name=self.name, input_shape=self.input_shape, layers=layers, latent=self.latent)
 
     # ---- access ----------------------------------------------------------------------------------
@@ -126,7 +114,7 @@ class Sequential(nn.Module):
 
     @property
     def output_shape(self) -> Shape:
-        return self.shapes[-1][2]
+        return self.walk.output_shape
 
     def get_layer(self, name: str) -> Layer:
         for layer in self:
@@ -141,24 +129,55 @@ class Sequential(nn.Module):
         # nn.ModuleList is typed as holding Modules; every entry here is a Layer (see __init__)
         return cast(Iterator[Layer], iter(self.layers))
 
+    def summary(self, input_shape: Sequence[int] | None = None, *, batch: int = 1, show: bool | None = None):
+        """The static analysis of this model (``convolab.analysis.Analysis``): the table that
+        ``convolab summary`` prints, as data.
+
+        Printed as a rich table unless ``show`` is False; by default (``show=None``) it is printed except
+        inside a Jupyter kernel, where the returned object shows itself as an HTML table
+        (``Analysis._repr_html_``). Nothing runs and nothing is allocated.
+        """
+        from convolab.analysis import analyze, in_notebook, print_table  # late: analysis builds on this
+
+        result = analyze(self, input_shape, batch=batch)
+        if show or (show is None and not in_notebook()):
+            print_table(result)
+        return result
+
     # ---- running ---------------------------------------------------------------------------------
-    def _check_input(self, x: torch.Tensor) -> None:
+    def check_input(self, x: torch.Tensor) -> None:
+        """Refuse an input that is not ``(N, *input_shape)``, or a batch whose activations would pass
+        ``limits.MAX_ACTIVATION_BYTES`` (checked before anything runs)."""
         if tuple(x.shape[1:]) != self.input_shape:
             expected = ", ".join(map(str, self.input_shape))
             raise ValueError(
                 f"model {self.name or 'Sequential'!r}: expected input (N, {expected}), got {tuple(x.shape)}"
             )
+        n = x.shape[0]
+        if not isinstance(n, int) or torch.compiler.is_compiling():
+            return  # traced (export, compile): a symbolic batch must stay symbolic
+        nbytes = self.walk.activation_values() * n * x.element_size()
+        limits.check_bytes(
+            f"a forward pass of a batch of {n} through model {self.name or 'Sequential'!r} "
+            "(activations of every layer)",
+            nbytes,
+            limits.MAX_ACTIVATION_BYTES,
+            "use a smaller batch (limits.MAX_ACTIVATION_BYTES)",
+        )
+
+    _check_input = check_input  # the old private name fastpath.py reads; removed with the fastplan patch
 
     def _run(self, x: torch.Tensor, *, logits: bool = False, stop: str | None = None, collect=None):
-        self._check_input(x)
-        switches: dict[str, torch.Tensor] = {}
-        last = logits_index(list(self))
-        for i, layer in enumerate(self):
-            if isinstance(layer, MaxPool2D) and layer.name in self._switch_pools:  # spec: pools are MaxPool2D
-                x, switches[layer.name] = layer.forward_with_switches(x)
-            elif isinstance(layer, MaxUnpool2D):
-                x = layer(x, switches=switches[layer.pool], check=False)  # our pool's switches
-            elif logits and i == last:
+        self.check_input(x)
+        switches: dict[int, torch.Tensor] = {}
+        for step in self.walk.steps:
+            layer = step.layer
+            if step.keeps_switches:  # a MaxPool2D whose switches a MaxUnpool2D needs
+                x, switches[step.index] = layer.forward_with_switches(x)  # type: ignore[operator]
+            elif step.pool_index is not None:  # a MaxUnpool2D: its own pool's switches and size
+                out_hw = (step.output_shape[1], step.output_shape[2])
+                x = layer(x, switches=switches[step.pool_index], output_size=out_hw, check=False)
+            elif logits and step.logits:
                 x = layer.call(x)  # pre-activation: logits for binary_cross_entropy_with_logits
             else:
                 x = layer(x)
@@ -188,16 +207,19 @@ class Sequential(nn.Module):
         return maps
 
 
-def logits_index(layers: Sequence[Layer]) -> int:
-    """Index of the layer whose pre-activation gives the logits: the last layer, or the last one before
-    trailing activation-free Flatten/Reshape layers (they commute with an elementwise sigmoid, e.g. the
-    zoo's dense model ends Dense(784, sigmoid) -> Reshape)."""
-    from convolab.layers import Flatten, Reshape
-
-    i = len(layers) - 1
-    while i > 0 and isinstance(layers[i], (Flatten, Reshape)) and layers[i].activation in (None, "linear"):
-        i -= 1
-    return i
+def check_param_bytes(model_walk: ModelWalk) -> None:
+    """Refuse a model whose float32 parameters would pass ``limits.MAX_MODEL_BYTES``, naming the largest
+    layer, before any parameter is allocated."""
+    total = model_walk.param_count() * BYTES_PER_VALUE
+    if total > limits.MAX_MODEL_BYTES and model_walk.steps:
+        big = max(model_walk.steps, key=lambda step: step.count_params())
+        limits.check_bytes(
+            f"the parameters of this model ({model_walk.param_count():,} float32; the largest, "
+            f"{big.where}, has {big.count_params():,})",
+            total,
+            limits.MAX_MODEL_BYTES,
+            "limits.MAX_MODEL_BYTES",
+        )
 
 
 def build_model(source: Any) -> Sequential:

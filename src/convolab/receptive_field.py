@@ -1,4 +1,4 @@
-"""Exact receptive fields by the interval walk (DESIGN.md, "Receptive fields, exactly").
+"""Exact receptive fields by the interval walk (docs/architecture.md, "Receptive fields, exactly").
 
 Per spatial axis, every coordinate of the current feature map carries the interval ``[lo, hi]`` of
 model-input coordinates that can influence it (or nothing, e.g. the zeros of a bed of nails). A layer's
@@ -10,12 +10,22 @@ The union of a window's fields is a range min/max, answered for all coordinates 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from convolab.layers.base import AxisMap
 
-__all__ = ["AxisField", "compose", "global_field", "identity_field", "map_bounds", "map_jump"]
+__all__ = [
+    "AxisField",
+    "FieldWalk",
+    "compose",
+    "compose_bytes",
+    "global_field",
+    "identity_field",
+    "map_bounds",
+    "map_jump",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -138,12 +148,30 @@ def _range_reduce(values: np.ndarray, a: np.ndarray, b: np.ndarray, op: np.ufunc
     return out
 
 
+def _tap_reduce(values: np.ndarray, a: np.ndarray, b: np.ndarray, d: int, op: np.ufunc) -> np.ndarray:
+    """``op.reduce(values[a[i]:b[i] + 1:d])`` for every ``i``: the taps of a dilated window only.
+
+    ``a[i]`` and ``b[i]`` are taps (``b - a`` a multiple of ``d``), so every window lies in one residue
+    class mod ``d``: one sparse table per class, over ``values[r::d]``.
+    """
+    if d == 1:
+        return _range_reduce(values, a, b, op)
+    out = np.empty(len(a), dtype=values.dtype)
+    residue = a % d
+    for r in np.unique(residue):
+        sel = residue == r
+        out[sel] = _range_reduce(values[r::d], (a[sel] - r) // d, (b[sel] - r) // d, op)
+    return out
+
+
 def compose(field: AxisField, m: AxisMap, n_out: int) -> AxisField:
     """Fields of a layer's ``n_out`` output coordinates, given the fields of its input coordinates.
 
-    Output ``u`` sees the union of the fields of its input window ``a..b``: ``[min lo, max hi]`` over
-    the coordinates that see something. (Not simply the ends' fields: with dilation, a clipped window
-    can see a later pixel than its neighbour's.)
+    Output ``u`` sees the union of the fields of its input taps ``a, a + d, ..., b`` (``d`` the
+    dilation, 1 for a plain window): ``[min lo, max hi]`` over the taps that see something, and nothing
+    when none does. Taps, not the span ``a..b``: a dilated window over the holes of a bed of nails sees
+    only the nails its taps land on. (Not simply the ends' fields either: with dilation, a clipped
+    window can see a later pixel than its neighbour's.)
     """
     n_in = len(field)
     if m.in_len != n_in:
@@ -153,8 +181,91 @@ def compose(field: AxisField, m: AxisMap, n_out: int) -> AxisField:
     a, b = np.where(ok, a, 0), np.where(ok, b, 0)
     valid = field.valid
     big = np.iinfo(np.int64).max
-    lo = _range_reduce(np.where(valid, field.lo, big), a, b, np.minimum)
-    hi = _range_reduce(np.where(valid, field.hi, -1), a, b, np.maximum)
+    d = m.dilation if m.kind in ("window", "transpose") else 1
+    lo = _tap_reduce(np.where(valid, field.lo, big), a, b, d, np.minimum)
+    hi = _tap_reduce(np.where(valid, field.hi, -1), a, b, d, np.maximum)
     ok &= hi >= 0
     jump = field.jump * map_jump(m)
     return AxisField(np.where(ok, lo, -1), np.where(ok, hi, -1), jump, field.in_len)
+
+
+# --------------------------------------------------------------------------------------------------
+# The fields of every layer of a model, within limits.MAX_ANALYSIS_BYTES
+
+
+def compose_bytes(n_in: int, n_out: int) -> int:
+    """Upper bound of what ``compose`` allocates: the two sparse tables (``n_in log n_in`` int64 each)
+    and about a dozen ``n_out`` int64 temporaries."""
+    levels = max(1, int(n_in).bit_length())
+    return 2 * n_in * levels * 8 + 12 * n_out * 8
+
+
+class FieldWalk:
+    """Receptive fields of every layer of a walked model (``convolab.walk.ModelWalk``), on demand.
+
+    ``summaries()`` runs the interval walk once, keeping only the current layer's fields (memory
+    ``O(side log side)``, checked against ``limits.MAX_ANALYSIS_BYTES`` before each layer) and storing
+    each layer's fields while the stored total stays within half that budget. ``get(i)`` answers from the
+    store, or recomputes from the last stored layer before ``i`` (the last answer is kept).
+    """
+
+    #: bytes of stored fields; None: half of ``limits.MAX_ANALYSIS_BYTES`` (the rest is for transients)
+    store_budget: int | None = None
+
+    def __init__(self, model_walk: Any) -> None:
+        from convolab import limits
+
+        self._limits = limits
+        self.walk = model_walk
+        _, h, w = model_walk.input_shape
+        self._input = (identity_field(h), identity_field(w))
+        self._stored: dict[int, tuple[AxisField, AxisField]] = {}
+        self._budget = self.store_budget if self.store_budget is not None else limits.MAX_ANALYSIS_BYTES // 2
+        self._last: tuple[int, tuple[AxisField, AxisField]] | None = None
+
+    def _next(self, index: int, fields: tuple[AxisField, AxisField] | None):
+        """Fields of step ``index``'s output from those of its input (None: the model input)."""
+        step = self.walk.steps[index]
+        fields = self._input if fields is None and index == 0 else fields
+        shape, out = step.input_shape, step.output_shape
+        in_h, in_w = self.walk.input_shape[1:]
+        if fields is None or len(shape) != 3 or len(out) != 3:
+            h, w = (out[1], out[2]) if len(out) == 3 else (1, 1)
+            return global_field(h, in_h), global_field(w, in_w)
+        need = compose_bytes(shape[1], out[1]) + compose_bytes(shape[2], out[2])
+        self._limits.check_bytes(
+            f"{step.where}: the receptive fields",
+            need,
+            self._limits.MAX_ANALYSIS_BYTES,
+            "limits.MAX_ANALYSIS_BYTES",
+        )
+        try:
+            mh, mw = step.axis_maps()
+        except ValueError as exc:  # pragma: no cover - the walk has checked the shapes
+            raise ValueError(f"{step.where}: {exc}") from None
+        return compose(fields[0], mh, out[1]), compose(fields[1], mw, out[2])
+
+    def summaries(self) -> list[dict[str, dict[str, Any]]]:
+        """``{"h": AxisField.summary(), "w": ...}`` of every layer, in one pass."""
+        out, fields, stored = [], None, 0
+        for i in range(len(self.walk.steps)):
+            fields = self._next(i, fields)
+            out.append({"h": fields[0].summary(), "w": fields[1].summary()})
+            size = 16 * (len(fields[0]) + len(fields[1]))  # lo and hi, int64
+            if stored + size <= self._budget:
+                self._stored[i] = fields
+                stored += size
+        return out
+
+    def get(self, index: int) -> tuple[AxisField, AxisField]:
+        if index in self._stored:
+            return self._stored[index]
+        if self._last is not None and self._last[0] == index:
+            return self._last[1]
+        start = max((j for j in self._stored if j < index), default=-1)
+        fields = self._stored.get(start)
+        for i in range(start + 1, index + 1):
+            fields = self._next(i, fields)
+        assert fields is not None
+        self._last = (index, fields)
+        return fields

@@ -31,7 +31,10 @@ from typing import Any
 
 import yaml
 
-from convolab.layers import Layer, MaxUnpool2D, get_layer_class
+from convolab import limits
+from convolab.layers import Layer, get_layer_class
+from convolab.spec_text import check_depth, parse_text, read_spec_file, too_big_message
+from convolab.walk import pair_pools
 
 SPEC_KEYS = ("name", "input_shape", "latent", "layers")
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
@@ -83,63 +86,44 @@ def load_spec(source: Any) -> ModelSpec:
         ValueError: malformed YAML/JSON (with the parser's line and column), unknown fields or layer types,
             bad argument values, duplicate names, a MaxUnpool2D whose pool is missing or comes later.
     """
+    return spec_from_dict(_source_data(source))
+
+
+def load_spec_and_layers(source: Any) -> tuple[ModelSpec, list[Layer]]:
+    """``load_spec(source)`` and the fresh, unbuilt, named layers it was validated with (one pass)."""
+    return _spec_and_layers(_source_data(source))
+
+
+def _source_data(source: Any) -> Any:
+    """The parsed, not yet validated, data of any source ``load_spec`` accepts."""
     if isinstance(source, ModelSpec):
-        return spec_from_dict(source.to_dict())
+        return source.to_dict()
     if isinstance(source, Mapping):
-        return spec_from_dict(source)
+        return source
     if isinstance(source, os.PathLike):
-        return spec_from_dict(_read_file(Path(source)))
+        return read_spec_file(Path(source))
     if not isinstance(source, str):
         raise TypeError(
-            f"a spec must be a ModelSpec, dict, path, YAML/JSON string or zoo name, got {source!r}"
+            f"a spec must be a ModelSpec, dict, path, YAML/JSON string or zoo name, got {_short(source)}"
         )
+    if len(source) > limits.MAX_SPEC_BYTES:
+        raise limits.LimitError(too_big_message("the spec string", len(source)))
     text = source.strip()
     if "\n" in text or text.startswith(("{", "[")):
-        return spec_from_dict(parse_text(text, "<string>"))
+        return parse_text(text, "<string>")
     if Path(text).suffix.lower() in SPEC_SUFFIXES or Path(text).is_file():
-        return spec_from_dict(_read_file(Path(text)))
+        return read_spec_file(Path(text))
     if ":" in text:  # a one-line YAML mapping
-        return spec_from_dict(parse_text(text, "<string>"))
+        return parse_text(text, "<string>")
     return _from_zoo(text)
 
 
-def _from_zoo(name: str) -> ModelSpec:
+def _from_zoo(name: str) -> Any:
     try:
         from convolab import zoo  # late: the zoo builds on this module
     except ImportError:  # pragma: no cover - the zoo ships with the package
         raise ValueError(f"unknown model {name!r}: not a spec file and no model zoo is available") from None
-    return load_spec(zoo.get_spec(name))
-
-
-def _read_file(path: Path) -> Any:
-    if not path.is_file():
-        raise ValueError(f"spec file {str(path)!r} does not exist")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"cannot read spec file {str(path)!r}: {exc}") from None
-    return parse_text(text, str(path), json_=path.suffix.lower() == ".json")
-
-
-def parse_text(text: str, origin: str = "<string>", *, json_: bool | None = None) -> Any:
-    """Parse a YAML or JSON document; errors carry the parser's line and column (1-based).
-
-    JSON is used when ``json_`` is True, or when ``json_`` is None and the text starts with ``{``.
-    """
-    if json_ or (json_ is None and text.lstrip().startswith("{")):
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(
-                f"malformed JSON in {origin} at line {exc.lineno}, column {exc.colno}: {exc.msg}"
-            ) from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ValueError(f"malformed YAML in {origin}{where}: {problem}") from None
+    return zoo.get_spec(name)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -148,11 +132,16 @@ def parse_text(text: str, origin: str = "<string>", *, json_: bool | None = None
 
 def spec_from_dict(data: Any) -> ModelSpec:
     """Validate spec data (already parsed) and return the canonical ``ModelSpec``."""
+    return _spec_and_layers(data)[0]
+
+
+def _spec_and_layers(data: Any) -> tuple[ModelSpec, list[Layer]]:
     if not isinstance(data, Mapping):
         raise ValueError(
             "a spec must be a mapping with 'input_shape' and 'layers', "
-            f"got {type(data).__name__}: {data!r:.80}"
+            f"got {type(data).__name__}: {_short(data)}"
         )
+    check_depth(data)
     unknown = [k for k in data if k not in SPEC_KEYS]
     if unknown:
         raise ValueError(f"unknown spec field {unknown[0]!r}{_hint(unknown[0], SPEC_KEYS)}")
@@ -162,22 +151,54 @@ def spec_from_dict(data: Any) -> ModelSpec:
     input_shape = check_input_shape(data.get("input_shape"))
     raw = data.get("layers")
     if not isinstance(raw, Sequence) or isinstance(raw, str) or not raw:
-        raise ValueError(f"spec 'layers' must be a non-empty list of layer mappings, got {raw!r:.80}")
-    layers = canonical_layers(raw)
+        raise ValueError(f"spec 'layers' must be a non-empty list of layer mappings, got {_short(raw)}")
+    layers = spec_layers(raw)
     latent = data.get("latent")
-    names = [layer["name"] for layer in layers]
+    names = [str(layer.name) for layer in layers]
     if latent is not None and latent not in names:
         raise ValueError(f"latent {latent!r} is not a layer name{_hint(str(latent), names)}")
-    return ModelSpec(name=name, input_shape=input_shape, layers=layers, latent=latent)
+    dicts = [layer_dict(layer) for layer in layers]
+    return ModelSpec(name=name, input_shape=input_shape, layers=dicts, latent=latent), layers
 
 
 def check_input_shape(shape: Any, what: str = "spec input_shape") -> tuple[int, ...]:
-    """``shape`` as a tuple of positive ints; ``what`` names it in the error."""
-    ok = isinstance(shape, Sequence) and not isinstance(shape, str) and len(shape) >= 1
+    """``shape`` as a tuple of positive ints within the limits; ``what`` names it in the error.
+
+    ``(C, H, W)``: ``H, W <= limits.MAX_SIDE`` and ``C <= limits.MAX_CHANNELS``; any other shape has at
+    most 8 axes of at most ``MAX_SIDE ** 2`` each.
+    """
+    ok = isinstance(shape, Sequence) and not isinstance(shape, str) and 1 <= len(shape) <= 8
     ok = ok and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape)
     if not ok:
-        raise ValueError(f"{what} must be a non-empty list of positive ints, got {shape!r}")
-    return tuple(int(v) for v in shape)
+        raise ValueError(f"{what} must be a non-empty list of positive ints (at most 8), got {_short(shape)}")
+    out = tuple(int(v) for v in shape)
+    if len(out) == 3:
+        c, h, w = out
+        if max(h, w) > limits.MAX_SIDE:
+            raise limits.LimitError(
+                f"{what} {list(out)} has a side of {max(h, w)}, over the limit of {limits.MAX_SIDE} "
+                "(limits.MAX_SIDE)"
+            )
+        if c > limits.MAX_CHANNELS:
+            raise limits.LimitError(
+                f"{what} {list(out)} has {c} channels, over the limit of {limits.MAX_CHANNELS} "
+                "(limits.MAX_CHANNELS)"
+            )
+    elif max(out) > limits.MAX_SIDE**2:
+        raise limits.LimitError(
+            f"{what} {list(out)} has an axis of {max(out)}, over the limit of {limits.MAX_SIDE**2} "
+            "(limits.MAX_SIDE ** 2)"
+        )
+    return out
+
+
+def _short(value: Any) -> str:
+    """``repr`` cut at 80 characters, never expanding a huge or deep value (reprlib)."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxlevel, r.maxstring, r.maxother, r.maxlist, r.maxdict = 3, 60, 60, 6, 4
+    return r.repr(value)[:80]
 
 
 def snake_case(type_name: str) -> str:
@@ -188,13 +209,47 @@ def snake_case(type_name: str) -> str:
 
 def canonical_layers(raw: Sequence[Any]) -> list[dict[str, Any]]:
     """Validate layer dicts, give every layer a unique name, return ``{"type", "name", **config}`` dicts."""
-    explicit = _explicit_names(raw)
+    return [layer_dict(layer) for layer in spec_layers(raw)]
+
+
+def spec_layers(raw: Sequence[Any]) -> list[Layer]:
+    """Validate layer dicts and build them: fresh, unbuilt, named layers (no parameters allocated).
+
+    The same checks as ``canonical_layers`` (whose dicts are these layers' ``layer_dict``): types,
+    fields, argument values and limits, unique names, and the unpool pairing (``walk.pair_pools``).
+    """
+    limits.check_count("the number of layers", len(raw), limits.MAX_LAYERS)
+    classes = [get_layer_class_at(i, entry) for i, entry in enumerate(raw)]
+    names = assign_names(_explicit_names(raw), classes)
+    layers = [
+        build_layer(cls, entry, name, f"layer {i} ({name!r}, {cls.__name__})")
+        for i, (cls, entry, name) in enumerate(zip(classes, raw, names, strict=True))
+    ]
+    pair_pools(layers)
+    return layers
+
+
+def name_layers(layers: Sequence[Layer]) -> None:
+    """Name the unnamed ones of already constructed ``layers`` in place (the spec's rule), check that
+    names are valid and unique and that every unpool's pool exists; nothing is rebuilt."""
+    limits.check_count("the number of layers", len(layers), limits.MAX_LAYERS)
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, Layer):
+            raise TypeError(f"layer {i}: a Sequential takes convolab layers, got {type(layer).__name__}")
+    entries = [{"type": type(layer).__name__, "name": layer.name} for layer in layers]
+    names = assign_names(_explicit_names(entries), [type(layer) for layer in layers])
+    for layer, name in zip(layers, names, strict=True):
+        layer.name = name
+    pair_pools(layers)
+
+
+def assign_names(explicit: Mapping[int, str], classes: Sequence[type[Layer]]) -> list[str]:
+    """Every layer's name: the explicit one, else ``<snake_case type>_<n>`` skipping explicit names."""
     used = set(explicit.values())
     counters: dict[str, int] = {}
-    out: list[dict[str, Any]] = []
-    seen: dict[str, tuple[int, str]] = {}  # name -> (index, type)
-    for i, entry in enumerate(raw):
-        cls = get_layer_class_at(i, entry)
+    seen: dict[str, int] = {}
+    names = []
+    for i, cls in enumerate(classes):
         name = explicit.get(i)
         if name is None:  # auto name: snake_case type + counter, skipping names given explicitly
             base = snake_case(cls.__name__)
@@ -204,14 +259,12 @@ def canonical_layers(raw: Sequence[Any]) -> list[dict[str, Any]]:
                 if name not in used:
                     break
             used.add(name)
-        where = f"layer {i} ({name!r}, {cls.__name__})"
         if name in seen:
-            raise ValueError(f"{where}: name {name!r} is already used by layer {seen[name][0]}")
-        layer = build_layer(cls, entry, name, where)
-        _check_pool_reference(layer, seen, explicit, where)
-        seen[name] = (i, cls.__name__)
-        out.append(layer_dict(layer))
-    return out
+            where = f"layer {i} ({name!r}, {cls.__name__})"
+            raise ValueError(f"{where}: name {name!r} is already used by layer {seen[name]}")
+        seen[name] = i
+        names.append(name)
+    return names
 
 
 def layer_dict(layer: Layer) -> dict[str, Any]:
@@ -226,7 +279,7 @@ def layer_dict(layer: Layer) -> dict[str, Any]:
 
 def get_layer_class_at(i: int, entry: Any) -> type[Layer]:
     if not isinstance(entry, Mapping):
-        raise ValueError(f"layer {i}: must be a mapping with a 'type', got {entry!r:.80}")
+        raise ValueError(f"layer {i}: must be a mapping with a 'type', got {_short(entry)}")
     where = f"layer {i} ({entry['name']!r})" if entry.get("name") is not None else f"layer {i}"
     if "type" not in entry:
         raise ValueError(f"{where}: missing field 'type'")
@@ -274,32 +327,11 @@ def build_layer(cls: type[Layer], entry: Mapping[str, Any], name: str | None, wh
         raise ValueError(f"{where}: missing required field {missing[0]!r}")
     try:
         return cls(**args, name=name)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         msg = str(exc)
         prefix = f"{cls.__name__} {name!r}: "
-        raise ValueError(f"{where}: {msg[len(prefix) :] if msg.startswith(prefix) else msg}") from None
-
-
-def _check_pool_reference(
-    layer: Layer, seen: Mapping[str, tuple[int, str]], explicit: Mapping[int, str], where: str
-) -> None:
-    if not isinstance(layer, MaxUnpool2D):
-        return
-    pool = layer.pool
-    later = [j for j, n in explicit.items() if n == pool]
-    if pool not in seen and later:
-        raise ValueError(
-            f"{where}: pool {pool!r} is layer {later[0]}, after this unpooling layer; "
-            "a MaxUnpool2D must come after its MaxPool2D"
-        )
-    if pool not in seen:
-        raise ValueError(
-            f"{where}: pool {pool!r} is not an earlier layer of this model (it must name a MaxPool2D "
-            f"that comes before it){_hint(str(pool), list(seen))}"
-        )
-    index, kind = seen[pool]
-    if kind != "MaxPool2D":
-        raise ValueError(f"{where}: pool {pool!r} (layer {index}) is a {kind}, not a MaxPool2D")
+        kind = limits.LimitError if isinstance(exc, limits.LimitError) else ValueError
+        raise kind(f"{where}: {msg[len(prefix) :] if msg.startswith(prefix) else msg}") from None
 
 
 def _hint(value: str, choices: Sequence[str]) -> str:

@@ -7,7 +7,7 @@ from convolab.layers.conv import Conv2D
 from convolab.layers.conv_transpose import Conv2DTranspose
 from convolab.layers.dense import Dense, Flatten, Reshape
 from convolab.layers.pooling import AvgPool2D, MaxPool2D
-from convolab.layers.upsampling import BedOfNails2D, MaxUnpool2D, UpSampling2D, max_unpool2d
+from convolab.layers.upsampling import BedOfNails2D, MaxUnpool2D, PoolLink, UpSampling2D, max_unpool2d
 
 # Keras's spellings of the pooling layers
 MaxPooling2D = MaxPool2D
@@ -29,6 +29,7 @@ __all__ = [
     "MaxPool2D",
     "MaxPooling2D",
     "MaxUnpool2D",
+    "PoolLink",
     "Reshape",
     "UpSampling2D",
     "get_layer_class",

@@ -6,50 +6,12 @@ vectors, channel axis for images, as Keras's channels-last softmax), linear (ide
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
-import torch.nn.functional as F
 
-# Keras 3 ``keras.activations.leaky_relu`` uses negative_slope=0.2 (PyTorch's default is 0.01).
-LEAKY_SLOPE = 0.2
+from convolab.layers.activation_functions import ACTIVATIONS, LEAKY_SLOPE, get, normalize
+from convolab.layers.base import AxisMap, Layer, Shape, register
 
-
-def _identity(x: torch.Tensor) -> torch.Tensor:
-    return x
-
-
-def _softmax(x: torch.Tensor) -> torch.Tensor:
-    # Keras applies softmax on the last (channels-last) axis; in NCHW that is the channel axis.
-    return F.softmax(x, dim=1 if x.dim() == 4 else -1)
-
-
-ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "linear": _identity,
-    "relu": torch.relu,
-    "sigmoid": torch.sigmoid,
-    "tanh": torch.tanh,
-    "leaky_relu": lambda x: F.leaky_relu(x, LEAKY_SLOPE),
-    "softmax": _softmax,
-}
-
-
-def normalize(layer: str, name: str | None) -> str | None:
-    """Validate an activation name; ``None`` and ``"linear"`` both mean no activation (kept as given)."""
-    if name is None:
-        return None
-    if not isinstance(name, str) or name not in ACTIVATIONS:
-        raise ValueError(f"{layer}: activation must be one of {', '.join(ACTIVATIONS)}, got {name!r}")
-    return name
-
-
-def get(name: str | None) -> Callable[[torch.Tensor], torch.Tensor]:
-    return ACTIVATIONS[name or "linear"]
-
-
-# The layer form. Imported after the table above: base.py imports this module lazily, so the cycle
-# base -> activations -> base never runs at import time.
-from convolab.layers.base import AxisMap, Layer, Shape, register  # noqa: E402
+__all__ = ["ACTIVATIONS", "LEAKY_SLOPE", "Activation", "get", "normalize"]
 
 
 @register

@@ -5,7 +5,7 @@ running: output shape, parameter count, multiply-accumulates and the receptive-f
 spatial axis. Shapes given to these methods exclude the batch axis: ``(C, H, W)`` for images,
 ``(features,)`` or any other tuple for vectors and sequences.
 
-Contract (DESIGN.md, "The layer contract"):
+Contract (docs/architecture.md, "The layer contract"):
 
 - ``__init__`` validates and normalises every argument; a bad one raises ``ValueError`` naming the layer,
   the argument and the received value.
@@ -28,6 +28,9 @@ from typing import Any, ClassVar
 
 import torch
 from torch import nn
+
+from convolab import limits
+from convolab.layers import activation_functions as _act
 
 Shape = tuple[int, ...]
 
@@ -67,8 +70,17 @@ def layer_error(layer: str, arg: str, value: Any, why: str) -> ValueError:
     return ValueError(f"{layer}: {arg} {why}, got {value!r}")
 
 
-def to_pair(layer: str, arg: str, value: Any, *, minimum: int = 1) -> tuple[int, int]:
-    """Normalise an int or a pair of ints (Keras style) to ``(h, w)``; each must be >= ``minimum``."""
+def check_limit(layer: str, arg: str, value: Any, n: int, limit: int, limit_name: str) -> None:
+    """Refuse an argument over a ``convolab.limits`` constant, naming layer, field, value and limit."""
+    if n > limit:
+        raise limits.LimitError(f"{layer}: {arg} must be <= {limit} (limits.{limit_name}), got {value!r}")
+
+
+def to_pair(
+    layer: str, arg: str, value: Any, *, minimum: int = 1, limit: str | None = None
+) -> tuple[int, int]:
+    """Normalise an int or a pair of ints (Keras style) to ``(h, w)``; each must be >= ``minimum`` and,
+    with ``limit`` (the name of a constant in ``convolab.limits``), <= that limit."""
     if isinstance(value, bool):
         raise layer_error(layer, arg, value, "must be an int or a pair of ints")
     if isinstance(value, int):
@@ -81,12 +93,16 @@ def to_pair(layer: str, arg: str, value: Any, *, minimum: int = 1) -> tuple[int,
         raise layer_error(layer, arg, value, "must be an int or a pair of ints")
     if min(pair) < minimum:
         raise layer_error(layer, arg, value, f"must be >= {minimum}")
+    if limit is not None:
+        check_limit(layer, arg, value, max(pair), getattr(limits, limit), limit)
     return pair
 
 
-def to_positive_int(layer: str, arg: str, value: Any) -> int:
+def to_positive_int(layer: str, arg: str, value: Any, *, limit: str | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise layer_error(layer, arg, value, "must be a positive int")
+    if limit is not None:
+        check_limit(layer, arg, value, value, getattr(limits, limit), limit)
     return value
 
 
@@ -103,7 +119,7 @@ def to_bool(layer: str, arg: str, value: Any) -> bool:
 
 
 # --------------------------------------------------------------------------------------------------
-# Receptive-field maps (DESIGN.md, "Receptive fields, exactly").
+# Receptive-field maps (docs/architecture.md, "Receptive fields, exactly").
 
 
 @dataclass(frozen=True)
@@ -188,12 +204,11 @@ class Layer(nn.Module):
         if name is not None and (not isinstance(name, str) or not name):
             raise layer_error(type(self).__name__, "name", name, "must be a non-empty string")
         self.name = name
-        # imported here, not at module level: activations.py defines the Activation layer on this base
-        from convolab.layers import activations as _act
-
         self.activation = _act.normalize(type(self).__name__, activation)
         self._act_fn: Callable[[torch.Tensor], torch.Tensor] = _act.get(self.activation)
         self.built_shape: Shape | None = None
+        # where parameters made by a later build() go: .to()/.double()/.cuda() before build move this
+        self._param_like = torch.empty(0)
 
     # ---- identity --------------------------------------------------------------------------------
     @property
@@ -219,8 +234,17 @@ class Layer(nn.Module):
                 )
             return
         self.compute_output_shape(input_shape)  # validates the shape before allocating anything
-        self._build(input_shape)
+        self._build(input_shape)  # float32 on the CPU, from torch's global RNG (reproducible anywhere)
+        like = self._param_like
+        if like.dtype != torch.float32 or like.device.type != "cpu":  # moved before build: follow it
+            super()._apply(lambda t: t.to(like.device, like.dtype if t.is_floating_point() else t.dtype))
         self.built_shape = input_shape
+
+    def _apply(self, fn, recurse=True):
+        # nn.Module.to/.double/.half/.cuda all end here: record the move, so that a layer moved
+        # before it is built builds its parameters there (``Conv2D(3, 3).double()`` keeps float64)
+        self._param_like = fn(self._param_like)
+        return super()._apply(fn, recurse)
 
     def _build(self, input_shape: Shape) -> None:
         """Allocate parameters; layers without weights keep this default."""
@@ -259,6 +283,10 @@ class Layer(nn.Module):
     def call(self, x: torch.Tensor) -> torch.Tensor:
         """Pre-activation output. Subclasses implement this."""
         raise NotImplementedError
+
+    def activate(self, x: torch.Tensor) -> torch.Tensor:
+        """This layer's activation applied to a pre-activation ``x`` (the identity when linear)."""
+        return self._act_fn(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.built:

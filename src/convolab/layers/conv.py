@@ -2,7 +2,7 @@
 
 The weight is stored in PyTorch's ``nn.Conv2d`` layout ``(filters, in_channels, kh, kw)``; Keras's kernel
 ``(kh, kw, in_channels, filters)`` maps to it by ``permute(3, 2, 0, 1)`` (no flip: both cross-correlate).
-The convolution itself is ``convolab.layers.functional.conv2d`` (TF padding split, DESIGN.md).
+The convolution itself is ``convolab.layers.functional.conv2d`` (TF padding split, docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -52,9 +52,9 @@ class ConvBase(Layer):
 
     def _conv_arguments(self, filters: int, kernel_size: Any, strides: Any, padding: str) -> None:
         """Validate and store ``filters``, ``kernel_size``, ``strides`` and ``padding`` (in that order)."""
-        self.filters = to_positive_int(self.label, "filters", filters)
-        self.kernel_size = to_pair(self.label, "kernel_size", kernel_size)
-        self.strides = to_pair(self.label, "strides", strides)
+        self.filters = to_positive_int(self.label, "filters", filters, limit="MAX_CHANNELS")
+        self.kernel_size = to_pair(self.label, "kernel_size", kernel_size, limit="MAX_KERNEL_SIDE")
+        self.strides = to_pair(self.label, "strides", strides, limit="MAX_FACTOR")
         self.padding = to_padding(self.label, padding)
 
     def _conv_config(self) -> dict[str, Any]:
@@ -85,8 +85,8 @@ def _kernel_tensor(layer: str, kernel: Any) -> torch.Tensor:
     """
     try:
         t = torch.as_tensor(kernel, dtype=torch.float32)
-    except (TypeError, ValueError, RuntimeError):
-        raise ValueError(f"{layer}: kernel must be a numeric array, got {kernel!r}") from None
+    except (TypeError, ValueError, RuntimeError, OverflowError):
+        raise ValueError(f"{layer}: kernel must be a numeric array of finite float32 values") from None
     if t.dim() not in (2, 3, 4) or t.numel() == 0 or not torch.isfinite(t).all():
         raise ValueError(
             f"{layer}: kernel must be a finite 2-D (kh, kw), 3-D (n, kh, kw) or 4-D (n, c, kh, kw) array, "
@@ -143,7 +143,7 @@ class Conv2D(ConvBase):
     ) -> None:
         super().__init__(name=name, activation=activation)
         self._conv_arguments(filters, kernel_size, strides, padding)
-        self.dilation_rate = to_pair(self.label, "dilation_rate", dilation_rate)
+        self.dilation_rate = to_pair(self.label, "dilation_rate", dilation_rate, limit="MAX_FACTOR")
         self.use_bias = to_bool(self.label, "use_bias", use_bias)
         self.trainable = to_bool(self.label, "trainable", trainable)
         refuse_stride_with_dilation(self, self.strides, self.dilation_rate)

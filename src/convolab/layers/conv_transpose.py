@@ -41,7 +41,7 @@ class Conv2DTranspose(ConvBase):
         activation: applied after the convolution (None = linear).
         name: layer name.
 
-    Input shape: ``(C, H, W)``. Output shape ``(filters, H', W')``, per axis (DESIGN.md table):
+    Input shape: ``(C, H, W)``. Output shape ``(filters, H', W')``, per axis (docs/architecture.md table):
     'valid' ``(i - 1) s + max(ke, s)``; 'same' ``i s``; with output_padding a:
     ``(i - 1) s + ke + a`` ('valid') or ``(i - 1) s + (ke mod 2) + a`` ('same').
     Configurations where TensorFlow itself fails ('same' with an explicit output_padding and
@@ -72,7 +72,7 @@ class Conv2DTranspose(ConvBase):
         self.output_padding = None
         if output_padding is not None:
             self.output_padding = to_pair(self.label, "output_padding", output_padding, minimum=0)
-        self.dilation_rate = to_pair(self.label, "dilation_rate", dilation_rate)
+        self.dilation_rate = to_pair(self.label, "dilation_rate", dilation_rate, limit="MAX_FACTOR")
         self.use_bias = to_bool(self.label, "use_bias", use_bias)
         if self.output_padding is not None and any(
             a >= s for a, s in zip(self.output_padding, self.strides, strict=True)

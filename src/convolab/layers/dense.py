@@ -65,7 +65,7 @@ class Dense(Layer):
         name: str | None = None,
     ) -> None:
         super().__init__(name=name, activation=activation)
-        self.units = to_positive_int(self.label, "units", units)
+        self.units = to_positive_int(self.label, "units", units, limit="MAX_CHANNELS")
         self.use_bias = to_bool(self.label, "use_bias", use_bias)
         self.weight: nn.Parameter | None = None
         self.bias: nn.Parameter | None = None

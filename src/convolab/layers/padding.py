@@ -1,7 +1,7 @@
 """Pure arithmetic of Keras/TensorFlow padding: output lengths, 'same' splits, transposed-conv crops.
 
 Every function works on one spatial axis and plain ints, so the layers, the static analysis and the
-filters share one source of truth. Notation (as in DESIGN.md): ``i`` input length, ``k`` kernel,
+filters share one source of truth. Notation (as in docs/architecture.md): ``i`` input length, ``k`` kernel,
 ``d`` dilation, ``ke = (k - 1) * d + 1`` effective kernel, ``s`` stride.
 
 References: TensorFlow ``conv_utils.conv_output_length`` / ``deconv_output_length`` and
@@ -74,7 +74,7 @@ def transpose_crop(
 
     The full (uncropped) output is ``(i - 1) * s + ke`` long. Keras keeps ``[P // 2, P // 2 + n)`` with
     ``P = max(full - n, 0)``; when ``n`` exceeds the full length the missing tail is zeros (plus bias).
-    Checked against TensorFlow on 227 random configurations (DESIGN.md).
+    Checked against TensorFlow on 227 random configurations (docs/architecture.md).
     """
     n = deconv_output_length(i, k, s, padding, output_padding, d)
     full = (i - 1) * s + effective_kernel(k, d)

@@ -3,7 +3,7 @@
 TF pads 'same' pooling asymmetrically (the odd pixel bottom/right, ``padding.same_padding``) with values
 that never take part: -inf for max pooling, and average pooling divides by the number of real pixels
 in each window (padding excluded from the count). Every 'same' window holds at least one real pixel,
-since the total padding is at most ``k - 1`` (DESIGN.md).
+since the total padding is at most ``k - 1`` (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -34,8 +34,10 @@ class _Pool2D(Layer):
         name: str | None = None,
     ) -> None:
         super().__init__(name=name)
-        self.pool_size = to_pair(self.label, "pool_size", pool_size)
-        self._strides_arg = None if strides is None else to_pair(self.label, "strides", strides)
+        self.pool_size = to_pair(self.label, "pool_size", pool_size, limit="MAX_KERNEL_SIDE")
+        self._strides_arg = (
+            None if strides is None else to_pair(self.label, "strides", strides, limit="MAX_FACTOR")
+        )
         self.strides = self._strides_arg or self.pool_size  # Keras: strides default to pool_size
         self.padding = to_padding(self.label, padding)
 

@@ -12,6 +12,7 @@ of bilinear are not counted).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -30,7 +31,7 @@ class _Upsample(Layer):
 
     def __init__(self, size: int | Sequence[int] = 2, *, name: str | None = None) -> None:
         super().__init__(name=name)
-        self.size = to_pair(self.label, "size", size)
+        self.size = to_pair(self.label, "size", size, limit="MAX_FACTOR")
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         c, h, w = check_image_shape(self, input_shape)
@@ -150,13 +151,38 @@ def max_unpool2d(
     return out.view(n, c, int(output_size[0]), int(output_size[1]))  # (N, C, H, W)
 
 
+@dataclass(frozen=True)
+class PoolLink:
+    """The pairing of a MaxUnpool2D with its MaxPool2D: the pool and the pool's input shape.
+
+    A model's walk (``convolab.walk``) makes it from the spec (the unpool names its pool); the unpool's
+    arithmetic takes it as an argument, so it stays pure (no state set on the layer).
+    """
+
+    pool: Layer
+    input_shape: Shape
+
+    def __post_init__(self) -> None:
+        from convolab.layers.pooling import MaxPool2D
+
+        if not isinstance(self.pool, MaxPool2D):
+            raise ValueError(f"the pool of a MaxUnpool2D must be a MaxPool2D, got {type(self.pool).__name__}")
+        object.__setattr__(self, "input_shape", check_image_shape(self.pool, self.input_shape))
+
+    @property
+    def output_shape(self) -> Shape:
+        """The pool's output shape: what the unpool takes."""
+        return tuple(self.pool.compute_output_shape(self.input_shape))
+
+
 @register
 class MaxUnpool2D(Layer):
     """Max unpooling: values go back to the switch positions of the MaxPool2D named ``pool``.
 
-    In a ``Sequential`` model the pool is found by name, the model passes its switches at run time
-    (no state is kept between calls) and ``bind`` fixes the output size to the pool's input size.
-    Standalone, give them explicitly: ``unpool(x, switches=s, output_size=(H, W))``.
+    In a ``Sequential`` model the pool is found by name (``convolab.walk``), and the model passes its
+    switches and output size at run time (no state is kept on the layer). The shape arithmetic takes the
+    pairing explicitly: ``compute_output_shape(shape, PoolLink(pool, pool_input_shape))``.
+    Standalone, give switches and size: ``unpool(x, switches=s, output_size=(H, W))``.
     Works with 'same' and 'valid' pools and overlapping windows (see ``max_unpool2d`` for duplicates).
 
     Args:
@@ -172,6 +198,8 @@ class MaxUnpool2D(Layer):
         >>> y, s = pool.forward_with_switches(torch.arange(16.0).view(1, 1, 4, 4))
         >>> unpool(y, switches=s, output_size=(4, 4))[0, 0, 1].tolist()
         [0.0, 5.0, 0.0, 7.0]
+        >>> unpool.compute_output_shape((1, 2, 2), PoolLink(pool, (1, 4, 4)))
+        (1, 4, 4)
     """
 
     spatial = True
@@ -181,49 +209,39 @@ class MaxUnpool2D(Layer):
         if not isinstance(pool, str) or not pool:
             raise self.error("pool", pool, "must be the name of a MaxPool2D layer")
         self.pool = pool
-        self._pool_in: tuple[int, int, int] | None = None  # the pool's input shape, set by bind
-        self._pool_maps: tuple[AxisMap, AxisMap] | None = None
 
-    def bind(self, pool_layer: Layer, pool_input_shape: Shape) -> None:
-        """Pair with ``pool_layer`` (a MaxPool2D) whose input shape is ``pool_input_shape``."""
-        from convolab.layers.pooling import MaxPool2D
-
-        if not isinstance(pool_layer, MaxPool2D):
-            kind = type(pool_layer).__name__
-            raise ValueError(f"{self.label}: pool {self.pool!r} is a {kind}, not a MaxPool2D")
-        self._pool_in = check_image_shape(pool_layer, pool_input_shape)
-        self._pool_out = pool_layer.compute_output_shape(pool_input_shape)
-        self._pool_maps = pool_layer.axis_maps(pool_input_shape)
-
-    def _bound(self) -> tuple[int, int, int]:
-        if self._pool_in is None:
+    def _link(self, link: PoolLink | None) -> PoolLink:
+        if link is None:
             raise ValueError(
-                f"{self.label}: not bound to its MaxPool2D {self.pool!r}; build it inside a Sequential "
-                "model, or call bind(pool, pool_input_shape)"
+                f"{self.label}: its output shape is its pool's input shape; pass the pairing, "
+                f"compute_output_shape(shape, PoolLink(pool, pool_input_shape)), or use it in a Sequential"
             )
-        return self._pool_in
+        return link
 
-    def compute_output_shape(self, input_shape: Shape) -> Shape:
+    def compute_output_shape(self, input_shape: Shape, link: PoolLink | None = None) -> Shape:
         c, h, w = check_image_shape(self, input_shape)
-        pc, ph, pw = self._bound()
-        if (c, h, w) != tuple(self._pool_out):
+        link = self._link(link)
+        if (c, h, w) != link.output_shape:
             raise ValueError(
                 f"{self.label}: input shape {(c, h, w)} differs from the output shape "
-                f"{tuple(self._pool_out)} of its pool {self.pool!r}; the switches would not fit"
+                f"{link.output_shape} of its pool {self.pool!r}; the switches would not fit"
             )
-        return (c, ph, pw)
+        return (c, link.input_shape[1], link.input_shape[2])
 
-    def axis_maps(self, input_shape: Shape) -> tuple[AxisMap, AxisMap]:
+    def axis_maps(self, input_shape: Shape, link: PoolLink | None = None) -> tuple[AxisMap, AxisMap]:
         # an output pixel gets a value from the input pixel whose pooling window holds it (the switch
         # is data dependent, so the whole window counts): the transpose of the pool's window map
-        self.compute_output_shape(input_shape)
+        self.compute_output_shape(input_shape, link)
         _, h, w = check_image_shape(self, input_shape)
-        assert self._pool_maps is not None  # set with _pool_in by bind(), checked just above
-        mh, mw = self._pool_maps
+        mh, mw = self._link(link).pool.axis_maps(self._link(link).input_shape)
         return (
             AxisMap("transpose", h, kernel=mh.kernel, stride=mh.stride, pad=mh.pad),
             AxisMap("transpose", w, kernel=mw.kernel, stride=mw.stride, pad=mw.pad),
         )
+
+    def build(self, input_shape: Shape) -> None:
+        """Nothing to build (no parameters); the input must be an image."""
+        self.built_shape = check_image_shape(self, input_shape)
 
     def get_config(self) -> dict[str, Any]:
         return {"pool": self.pool, **self.base_config()}
@@ -238,7 +256,9 @@ class MaxUnpool2D(Layer):
         if switches is None:
             raise ValueError(f"{self.label}: needs the switches of its pool {self.pool!r} (switches=...)")
         if output_size is None:
-            output_size = self._bound()[1:]
+            raise ValueError(
+                f"{self.label}: needs the (H, W) of its pool {self.pool!r}'s input (output_size=...)"
+            )
         return max_unpool2d(x, switches, output_size, check=check)
 
     # nothing to build and no activation: forward is call, with the switches passed straight through
