@@ -145,7 +145,30 @@ def edit_spec(doc: dict[str, Any], index: int, key: Any, value: Any) -> str:
         layers[index].pop(key, None)
     else:
         layers[index][key] = value
-    return yaml.safe_dump(doc, sort_keys=False, default_flow_style=None, width=100, allow_unicode=True)
+    return dump_spec(doc)
+
+
+class _FlowLayer(dict):
+    """A layer mapping written on one line, ``- {type: Conv2D, kernel_size: [5, 3], ...}`` (the zoo's style)."""
+
+
+class _SpecDumper(yaml.SafeDumper):
+    pass
+
+
+_SpecDumper.add_representer(
+    _FlowLayer, lambda d, data: d.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=True)
+)
+
+
+def dump_spec(doc: dict[str, Any]) -> str:
+    """A spec mapping as YAML text, one line per layer (PyYAML alone would break layers with lists)."""
+    layers = doc.get("layers")
+    if isinstance(layers, list):
+        doc = {**doc, "layers": [_FlowLayer(x) if isinstance(x, dict) else x for x in layers]}
+    return yaml.dump(
+        doc, Dumper=_SpecDumper, sort_keys=False, default_flow_style=None, width=100, allow_unicode=True
+    )
 
 
 async def explain_endpoint(request: Request) -> JSONResponse:
