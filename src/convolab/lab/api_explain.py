@@ -149,7 +149,7 @@ def edit_spec(doc: dict[str, Any], index: int, key: Any, value: Any) -> str:
 
 
 class _FlowLayer(dict):
-    """A layer mapping written on one line, ``- {type: Conv2D, kernel_size: [5, 3], ...}`` (the zoo's style)."""
+    """A layer mapping written on one line: ``- {type: Conv2D, kernel_size: [5, 3], ...}`` (zoo style)."""
 
 
 class _SpecDumper(yaml.SafeDumper):
