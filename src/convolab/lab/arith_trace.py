@@ -301,9 +301,7 @@ def trace(
     return _finish(result, steps, y)
 
 
-def _fixed_weights(
-    layer: Any, shape: tuple[int, ...], kernel: Any, bias: float
-) -> tuple[np.ndarray, float]:
+def _fixed_weights(layer: Any, shape: tuple[int, ...], kernel: Any, bias: float) -> tuple[np.ndarray, float]:
     kh, kw = layer.kernel_size
     k = np.ones((kh, kw)) if kernel is None else _check_matrix("kernel", kernel, limits.ARITH_MAX_KERNEL)
     if k.shape != (kh, kw):
