@@ -385,7 +385,7 @@
     $("ar-equation").textContent = out.text;
     const label = res.crop && st.step === n - 1 ? "crop" : res.mode === "gather" ? "output position" : "input pixel";
     $("ar-counter").textContent = `step ${st.step + 1} of ${n} (${label})`;
-    $("ar-stage").dataset.step = st.step; $("ar-stage").dataset.total = n;
+    $("ar-stage").dataset.step = st.step; $("ar-stage").dataset.total = n; $("ar-stage").dataset.layer = res.layer;
     $("ar-prev").disabled = $("ar-first").disabled = st.step === 0;
     $("ar-next").disabled = $("ar-last").disabled = st.step === n - 1;
     if (announce) $("ar-live").textContent = `step ${st.step + 1} of ${n}: ${out.text}`;
