@@ -129,7 +129,7 @@ def _window_steps(layer: Any, x: np.ndarray, kernel: np.ndarray | None, bias: fl
                     inside = 0 <= row < h and 0 <= col < w
                     v = float(x[row, col]) if inside else None
                     wt = None if kernel is None else float(kernel[i, j])
-                    prod = None if wt is None else (v or 0.0) * wt
+                    prod = None if wt is None else (0.0 if v is None else v * wt)
                     taps.append([row, col, v, wt, prod])
             steps.append({"out": [r, c], "taps": taps})
     return steps, [top, bottom, left, right]
