@@ -1,5 +1,5 @@
 // Accessible names and text contrast (WCAG 2 formula) of every control and text in one panel; used by
-// tests/e2e/test_lab_arith.py. Returns {unnamed: [...], low: [[tag, text, ratio], ...]}.
+// tests/e2e/test_lab_arith_browser.py. Returns {unnamed: [...], low: [[tag, text, ratio], ...]}.
 ((panelId) => {
   const root = document.getElementById(panelId);
   const unnamed = [];

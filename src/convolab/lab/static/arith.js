@@ -340,9 +340,10 @@
     const last = i >= total() - 1;
     if (res.crop) {
       const [top, left, nh, nw] = res.crop;
-      planes.push(plane("ar-full", `full output ${fh}×${fw} (before the crop)`, 0, fh - 1, 0, fw - 1, (r, c) => {
+      planes.push(plane("ar-full", `full output ${fh}×${fw} (dashed cells are cropped)`, 0, fh - 1, 0, fw - 1, (r, c) => {
         const inCrop = r >= top && r < top + nh && c >= left && c < left + nw;
-        return { cls: acc[r][c] === null ? "todo" : "acc", text: fmt(acc[r][c]), hl: stamp.has(key(r, c)) ? "win" : cropStep && !inCrop ? "cropped" : null };
+        const cls = (acc[r][c] === null ? "todo" : "acc") + (inCrop ? "" : " outside");  // dashed: Keras crops it
+        return { cls, text: fmt(acc[r][c]), hl: stamp.has(key(r, c)) ? "win" : cropStep && !inCrop ? "cropped" : null };
       }, `full transposed output ${fh} by ${fw}; Keras keeps rows ${top} to ${top + nh - 1}, cols ${left} to ${left + nw - 1}`));
     }
     const values = last ? res.output : res.crop ? null : acc;
