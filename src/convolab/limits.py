@@ -56,3 +56,13 @@ MAX_ANALYSIS_BYTES = 1 << 30  # what the static analysis may allocate (receptive
 MAX_MODEL_BYTES = 4 << 30  # parameters of a model built for real (float32; analysis.check_memory counts
 # x4 for training: weights, gradients and Adam's two moments)
 MAX_ACTIVATION_BYTES = 8 << 30  # activations of one forward pass of one batch (float32)
+
+# --- lab: conv arithmetic animation and layer formulas (lab/arith_trace.py, lab/api_arith.py) ----------
+ARITH_MAX_GRID = 16  # rows or columns of the animated input grid
+ARITH_MAX_KERNEL = 7  # kernel or pool side of the animated layer
+ARITH_MAX_STRIDE = 4  # stride of the animated layer
+ARITH_MAX_DILATION = 4  # dilation rate of the animated convolution
+ARITH_MAX_FACTOR = 4  # upsampling / bed-of-nails factor of the animated layer
+ARITH_MAX_VALUE = 1e6  # magnitude of any grid, kernel or bias value
+ARITH_MAX_OUTPUT_SIDE = 80  # rows or columns of the animated layer's output (and full transposed output)
+ARITH_MAX_TAPS = 40_000  # cells written out in one trace (positions x window cells), bounds the JSON

@@ -23,7 +23,7 @@ from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from convolab.lab import api_autoencoder, api_filters, api_model, api_upsampling
+from convolab.lab import api_arith, api_autoencoder, api_explain, api_filters, api_model, api_upsampling
 from convolab.lab.http import ApiError, Limits, error_response
 
 __all__ = ["Limits", "create_app", "serve"]
@@ -83,6 +83,8 @@ def create_app(
         *api_filters.routes(),
         *api_upsampling.routes(),
         *api_autoencoder.routes(),
+        *api_arith.routes(),
+        *api_explain.routes(),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     app = Starlette(

@@ -89,6 +89,7 @@
     document.querySelectorAll("#summary-table tbody tr").forEach(tr => tr.classList.toggle("selected", Number(tr.dataset.index) === i));
     $("rf-info").innerHTML = "&nbsp;";
     drawGrids(null, null);
+    document.dispatchEvent(new CustomEvent("lab:layer-selected", { detail: { index: i } }));  // designer_form.js
   }
 
   function onHover(ev) {
@@ -124,6 +125,7 @@
         selected = Math.max(0, analysis.layers.findIndex(L => L.fields) );
       }
       renderTable();
+      document.dispatchEvent(new CustomEvent("lab:analyzed", { detail: { text, analysis } }));  // designer_form.js
       select(selected);
       LAB.status("");
     } catch (err) {

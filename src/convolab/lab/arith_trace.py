@@ -1,0 +1,368 @@
+"""One small layer at work, written out step by step: the data behind the lab's animated conv arithmetic.
+
+``trace(kind, args, grid, kernel=..., bias=..., values=...)`` builds the real convolab layer (one input
+channel, one filter), runs it on the grid, and records what each step of the computation touched:
+
+- *gather* layers (Conv2D, MaxPool2D, AvgPool2D, bilinear UpSampling2D) get one step per output pixel:
+  the window's cells in input coordinates (cells outside the input are padding; their value is
+  ``None``), the weight of each cell, the products and their sum (or the max, or the mean over the real
+  cells), and the layer's own output value at that pixel;
+- *scatter* layers (Conv2DTranspose, nearest UpSampling2D, BedOfNails2D, MaxUnpool2D) get one step per
+  input pixel: the cells of the output plane it writes (for a transposed convolution the full,
+  uncropped plane, ``(i - 1) s + ke`` long, followed by Keras's crop), its weight and product.
+
+Window positions and padding come from ``convolab.layers.padding`` and the layer's own ``crops``; the
+output shape from ``compute_output_shape`` and the output numbers from the layer's forward pass. Before
+answering, the trace is replayed (``replay``) and must reproduce the layer's output, so the animation
+can never disagree with the library (a mismatch is a bug and raises ``AssertionError``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from convolab import limits
+
+GATHER = ("Conv2D", "MaxPool2D", "AvgPool2D")
+SCATTER = ("Conv2DTranspose", "BedOfNails2D", "MaxUnpool2D")
+KINDS = ("Conv2D", "MaxPool2D", "AvgPool2D", "Conv2DTranspose", "UpSampling2D", "BedOfNails2D", "MaxUnpool2D")
+
+#: the layer arguments the animation takes, per kind (filters is always 1, the input has 1 channel)
+ARGS: dict[str, tuple[str, ...]] = {
+    "Conv2D": ("kernel_size", "strides", "padding", "dilation_rate", "use_bias"),
+    "Conv2DTranspose": ("kernel_size", "strides", "padding", "output_padding", "dilation_rate", "use_bias"),
+    "MaxPool2D": ("pool_size", "strides", "padding"),
+    "AvgPool2D": ("pool_size", "strides", "padding"),
+    "UpSampling2D": ("size", "interpolation"),
+    "BedOfNails2D": ("size",),
+    "MaxUnpool2D": ("pool_size", "strides", "padding"),  # of the MaxPool2D whose switches it uses
+}
+
+#: the bound of each pair-valued argument
+_PAIR_LIMITS = {
+    "kernel_size": limits.ARITH_MAX_KERNEL,
+    "pool_size": limits.ARITH_MAX_KERNEL,
+    "strides": limits.ARITH_MAX_STRIDE,
+    "dilation_rate": limits.ARITH_MAX_DILATION,
+    "output_padding": limits.ARITH_MAX_STRIDE,
+    "size": limits.ARITH_MAX_FACTOR,
+}
+
+
+def _check_args(kind: str, args: dict[str, Any]) -> dict[str, Any]:
+    if kind not in KINDS:
+        raise ValueError(f"layer must be one of {', '.join(KINDS)}, got {kind!r}")
+    unknown = sorted(set(args) - set(ARGS[kind]))
+    if unknown:
+        raise ValueError(f"{kind} takes {', '.join(ARGS[kind])} here; unknown: {', '.join(unknown)}")
+    for key, value in args.items():
+        bound = _PAIR_LIMITS.get(key)
+        pair = value if isinstance(value, list | tuple) else [value]
+        if bound is not None and all(isinstance(v, int) and not isinstance(v, bool) for v in pair):
+            limits.check_count(f"{kind} {key}", max(pair, default=0), bound)
+    return dict(args)
+
+
+def make_layer(kind: str, args: dict[str, Any]) -> Any:
+    """The real convolab layer for ``kind`` (one filter where it has filters); its own errors pass through."""
+    from convolab.layers.base import get_layer_class
+
+    args = _check_args(kind, args)
+    if kind == "MaxUnpool2D":
+        return get_layer_class("MaxPool2D")(**args, name="pool")
+    cls: Any = get_layer_class(kind)
+    if kind in ("Conv2D", "Conv2DTranspose"):
+        return cls(1, **{"kernel_size": 3, **args})
+    return cls(**args)
+
+
+def _plane(a: np.ndarray) -> torch.Tensor:
+    return torch.as_tensor(np.asarray(a, dtype=np.float32)).view(1, 1, *a.shape)  # (1, 1, H, W)
+
+
+def _check_matrix(what: str, m: np.ndarray, max_side: int) -> np.ndarray:
+    m = np.asarray(m, dtype=np.float64)
+    if m.ndim != 2 or m.size == 0:
+        raise ValueError(f"{what} must be a non-empty 2-D grid, got shape {m.shape}")
+    limits.check_count(f"{what} side", max(m.shape), max_side)
+    if not np.isfinite(m).all() or np.abs(m).max() > limits.ARITH_MAX_VALUE:
+        raise ValueError(f"{what} must hold finite numbers with |v| <= {limits.ARITH_MAX_VALUE:g}")
+    return m
+
+
+def _out(layer: Any, shape: tuple[int, ...]) -> tuple[int, int]:
+    _, oh, ow = layer.compute_output_shape(shape)
+    limits.check_count("output side", max(oh, ow), limits.ARITH_MAX_OUTPUT_SIDE)
+    return int(oh), int(ow)
+
+
+def _f(v: float) -> float:
+    return float(round(float(v), 6))
+
+
+# ---- gather: one step per output pixel ---------------------------------------------------------------
+
+
+def _window_steps(layer: Any, x: np.ndarray, kernel: np.ndarray | None, bias: float) -> tuple:
+    """Conv2D / pooling: the cells under the window at every output position (TF's padding split)."""
+    from convolab.layers.padding import padding_amounts
+
+    h, w = x.shape
+    pool = not hasattr(layer, "filters")
+    kh, kw = layer.pool_size if pool else layer.kernel_size
+    sh, sw = layer.strides
+    dh, dw = (1, 1) if pool else layer.dilation_rate
+    top, bottom = padding_amounts(h, kh, sh, layer.padding, dh)
+    left, right = padding_amounts(w, kw, sw, layer.padding, dw)
+    oh, ow = _out(layer, (1, h, w))
+    limits.check_count("trace cells", oh * ow * kh * kw, limits.ARITH_MAX_TAPS)
+    steps = []
+    for r in range(oh):
+        for c in range(ow):
+            taps = []
+            for i in range(kh):
+                for j in range(kw):
+                    row, col = r * sh - top + i * dh, c * sw - left + j * dw
+                    inside = 0 <= row < h and 0 <= col < w
+                    v = float(x[row, col]) if inside else None
+                    wt = None if kernel is None else float(kernel[i, j])
+                    prod = None if wt is None else (0.0 if v is None else v * wt)
+                    taps.append([row, col, v, wt, prod])
+            steps.append({"out": [r, c], "taps": taps})
+    return steps, [top, bottom, left, right]
+
+
+def _bilinear_steps(layer: Any, x: np.ndarray) -> list[dict[str, Any]]:
+    """Half-pixel bilinear upsampling as PyTorch computes it: up to 4 cells per output, with weights."""
+
+    def axis(n: int, s: int) -> list[list[tuple[int, float]]]:
+        taps = []
+        for u in range(n * s):
+            src = max((u + 0.5) / s - 0.5, 0.0)
+            lo = int(np.floor(src))
+            hi, t = min(lo + 1, n - 1), src - lo
+            taps.append([(lo, 1.0 - t), (hi, t)] if hi != lo else [(lo, 1.0)])
+        return taps
+
+    h, w = x.shape
+    sh, sw = layer.size
+    _out(layer, (1, h, w))
+    rows, cols = axis(h, sh), axis(w, sw)
+    steps = []
+    for r, rt in enumerate(rows):
+        for c, ct in enumerate(cols):
+            taps = [
+                [i, j, float(x[i, j]), a * b, float(x[i, j]) * a * b] for i, a in rt for j, b in ct if a * b
+            ]
+            steps.append({"out": [r, c], "taps": taps})
+    return steps
+
+
+# ---- scatter: one step per input pixel ---------------------------------------------------------------
+
+
+def _stamp_steps(layer: Any, x: np.ndarray, kernel: np.ndarray) -> tuple:
+    """Conv2DTranspose: each input value stamps value x kernel into the full plane; Keras then crops."""
+    h, w = x.shape
+    kh, kw = layer.kernel_size
+    sh, sw = layer.strides
+    dh, dw = layer.dilation_rate
+    full = ((h - 1) * sh + (kh - 1) * dh + 1, (w - 1) * sw + (kw - 1) * dw + 1)
+    limits.check_count("full transposed output side", max(full), limits.ARITH_MAX_OUTPUT_SIDE)
+    _out(layer, (1, h, w))
+    (top, nh), (left, nw) = layer.crops((1, h, w))
+    limits.check_count("trace cells", h * w * kh * kw, limits.ARITH_MAX_TAPS)
+    steps = []
+    for r in range(h):
+        for c in range(w):
+            v = float(x[r, c])
+            cells = [
+                [r * sh + i * dh, c * sw + j * dw, float(kernel[i, j]), v * float(kernel[i, j])]
+                for i in range(kh)
+                for j in range(kw)
+            ]
+            steps.append({"in": [r, c], "x": v, "cells": cells})
+    return steps, list(full), [top, left, nh, nw]
+
+
+def _block_steps(x: np.ndarray, size: tuple[int, int], nails: bool) -> list[dict[str, Any]]:
+    h, w = x.shape
+    sh, sw = size
+    steps = []
+    for r in range(h):
+        for c in range(w):
+            v = float(x[r, c])
+            block = [(0, 0)] if nails else [(i, j) for i in range(sh) for j in range(sw)]
+            steps.append(
+                {"in": [r, c], "x": v, "cells": [[r * sh + i, c * sw + j, 1.0, v] for i, j in block]}
+            )
+    return steps
+
+
+# ---- replay: the trace alone, without the layer -----------------------------------------------------
+
+
+def replay(result: dict[str, Any]) -> np.ndarray:
+    """The output the trace describes (float64), computed from its steps only."""
+    oh, ow = result["output_shape"][1:]
+    op = result["op"]
+    if result["mode"] == "gather":
+        out = np.zeros((oh, ow))
+        for st in result["steps"]:
+            real = [t for t in st["taps"] if t[2] is not None]
+            if op == "dot":
+                val = sum(t[4] for t in st["taps"]) + (result["bias"] or 0.0)
+            elif op == "max":
+                val = max(t[2] for t in real)
+            else:
+                val = sum(t[2] for t in real) / len(real)
+            out[st["out"][0], st["out"][1]] = val
+        return out
+    plane = np.zeros(result["canvas"])
+    for st in result["steps"]:
+        for row, col, _, prod in st["cells"]:
+            if op == "add":
+                plane[row, col] += prod
+            else:
+                plane[row, col] = prod
+    if result["crop"] is None:
+        return plane
+    top, left, nh, nw = result["crop"]
+    out = np.zeros((nh, nw))
+    part = plane[top : top + nh, left : left + nw]
+    out[: part.shape[0], : part.shape[1]] = part  # Keras's missing tail (output longer than full) is 0
+    return out + (result["bias"] or 0.0)
+
+
+# ---- the entry point ---------------------------------------------------------------------------------
+
+
+def trace(
+    kind: str,
+    args: dict[str, Any],
+    grid: Any,
+    *,
+    kernel: Any = None,
+    bias: float = 0.0,
+    values: Any = None,
+) -> dict[str, Any]:
+    """The layer ``kind`` with ``args`` on ``grid`` (one channel), step by step (module docstring).
+
+    Args:
+        kind: one of ``KINDS``.
+        args: the layer's arguments (``ARGS[kind]``); unknown ones are refused.
+        grid: the input plane, ``H x W`` numbers (for MaxUnpool2D: the encoder map that is max-pooled).
+        kernel: ``kh x kw`` weights of a (transposed) convolution (all ones when omitted).
+        bias: its bias (ignored with ``use_bias: false``).
+        values: MaxUnpool2D only: the decoder values to unpool (default: the pooled values).
+
+    Raises:
+        ValueError: a bad argument or grid (the layer's own message), or a size over ``limits.ARITH_*``.
+    """
+    layer = make_layer(kind, args)
+    x = _check_matrix("grid", grid, limits.ARITH_MAX_GRID)
+    shape = (1, *x.shape)
+    result: dict[str, Any] = {"layer": kind, "input": x.tolist(), "input_shape": list(shape)}
+    result.update(kernel=None, bias=None, pad=None, canvas=None, crop=None)
+    layer.compute_output_shape(shape)  # the layer's own message for a window larger than the input
+    if kind in ("Conv2D", "Conv2DTranspose"):
+        kernel, bias = _fixed_weights(layer, shape, kernel, float(bias))
+        result.update(kernel=kernel.tolist(), bias=bias)
+    with torch.no_grad():
+        if kind == "MaxUnpool2D":
+            return _unpool_trace(layer, x, values, result)
+        y = layer(_plane(x))[0, 0].double().numpy()
+        if kind == "MaxPool2D":
+            _, switches = layer.forward_with_switches(_plane(x))
+    result["output_shape"] = list(layer.compute_output_shape(shape))
+    result["config"] = layer.get_config()
+    if kind in GATHER or getattr(layer, "interpolation", "") == "bilinear":
+        if kind in GATHER:
+            steps, result["pad"] = _window_steps(layer, x, kernel, bias)
+        else:
+            steps = _bilinear_steps(layer, x)
+        result.update(mode="gather", op={"MaxPool2D": "max", "AvgPool2D": "mean"}.get(kind, "dot"))
+        if kind == "MaxPool2D":
+            wd = x.shape[1]
+            for st, s in zip(steps, switches.view(-1).tolist(), strict=True):
+                st["best"] = [s // wd, s % wd]
+    elif kind == "Conv2DTranspose":
+        steps, result["canvas"], result["crop"] = _stamp_steps(layer, x, kernel)
+        result.update(mode="scatter", op="add")
+    else:
+        steps = _block_steps(x, layer.size, kind == "BedOfNails2D")
+        result.update(mode="scatter", op="set", canvas=list(y.shape))
+    for st in steps:
+        if "out" in st:
+            st["value"] = _f(y[st["out"][0], st["out"][1]])
+    return _finish(result, steps, y)
+
+
+def _fixed_weights(layer: Any, shape: tuple[int, ...], kernel: Any, bias: float) -> tuple[np.ndarray, float]:
+    kh, kw = layer.kernel_size
+    k = np.ones((kh, kw)) if kernel is None else _check_matrix("kernel", kernel, limits.ARITH_MAX_KERNEL)
+    if k.shape != (kh, kw):
+        raise ValueError(f"kernel must be {kh}x{kw} (kernel_size), got {k.shape[0]}x{k.shape[1]}")
+    if not np.isfinite(bias) or abs(bias) > limits.ARITH_MAX_VALUE:
+        raise ValueError(f"bias must be a finite number with |v| <= {limits.ARITH_MAX_VALUE:g}")
+    bias = bias if layer.use_bias else 0.0
+    layer.build(shape)
+    with torch.no_grad():  # Conv2D weight (1, 1, kh, kw); Conv2DTranspose (c_in=1, filters=1, kh, kw)
+        layer.weight.copy_(torch.as_tensor(k, dtype=torch.float32).view(1, 1, kh, kw))
+        if layer.bias is not None:
+            layer.bias.fill_(bias)
+    return k, bias
+
+
+def _unpool_trace(pool: Any, source: np.ndarray, values: Any, result: dict[str, Any]) -> dict[str, Any]:
+    """MaxUnpool2D: pool the encoder map for real, then put each decoder value at its switch."""
+    from convolab.layers.upsampling import MaxUnpool2D
+
+    h, w = source.shape
+    pooled, switches = pool.forward_with_switches(_plane(source))
+    p = pooled[0, 0].double().numpy()
+    v = p if values is None else _check_matrix("values", values, limits.ARITH_MAX_GRID)
+    if v.shape != p.shape:
+        raise ValueError(f"values must have the pooled shape {p.shape[0]}x{p.shape[1]}, got {v.shape}")
+    unpool = MaxUnpool2D("pool", name="unpool")
+    unpool.bind(pool, (1, h, w))
+    y = unpool(_plane(v), switches=switches, output_size=(h, w))[0, 0].double().numpy()
+    window, _ = _window_steps(pool, source, None, 0.0)
+    sw = switches[0, 0].tolist()
+    steps = []
+    for st in window:
+        r, c = st["out"]
+        s = sw[r][c]
+        cell = [s // w, s % w, 1.0, float(v[r, c])]
+        steps.append(
+            {"in": [r, c], "x": float(v[r, c]), "window": [t[:2] for t in st["taps"]], "cells": [cell]}
+        )
+    result.update(
+        source=source.tolist(),
+        pooled=p.tolist(),
+        switches=[[s // w, s % w] for row in sw for s in row],
+        input=v.tolist(),
+        input_shape=[1, *v.shape],
+        output_shape=list(unpool.compute_output_shape((1, *v.shape))),
+        config={"pool": pool.get_config(), "unpool": unpool.get_config()},
+        mode="scatter",
+        op="set",
+        canvas=[h, w],
+    )
+    return _finish(result, steps, y)
+
+
+def _finish(result: dict[str, Any], steps: list[dict[str, Any]], y: np.ndarray) -> dict[str, Any]:
+    result["steps"] = steps
+    result["output"] = [[_f(v) for v in row] for row in y]
+    got = replay(result)
+    mag = 1.0 + abs(result["bias"] or 0.0)
+    for st in steps:  # float32 rounding grows with the magnitudes summed at one position
+        parts = st.get("taps") or st["cells"]
+        mag = max(mag, sum(abs(t[-1] if t[-1] is not None else (t[2] or 0.0)) for t in parts))
+    if got.shape != y.shape or not np.allclose(got, y, rtol=1e-5, atol=1e-6 * mag):
+        raise AssertionError(f"arith trace disagrees with the {result['layer']} layer (a bug)")
+    return result
