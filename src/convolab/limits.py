@@ -55,3 +55,9 @@ MAX_KERNEL_SIDE = 1_025  # a layer's kernel side
 MAX_ANALYSIS_BYTES = 1 << 30  # what the static analysis may allocate (receptive-field arrays and such)
 MAX_MODEL_BYTES = 4 << 30  # parameters of a model built for real (float32)
 MAX_ACTIVATION_BYTES = 8 << 30  # activations of one forward pass of one batch (float32)
+
+# --- training (convolab.train): what one run may ask for ---------------------------------------------
+MAX_LEARNING_RATE = 10.0  # Adam steps of this size already leave any sensible loss; 1e38 overflowed Adam
+MAX_NOISE_STD = 100.0  # denoising noise std (inputs are clipped to [0, 1]: more is all 0 or 1 already)
+MAX_CONFIG_BYTES = 1 << 20  # a --config file (YAML/JSON)
+MAX_STATE_BYTES = 256 << 20  # a checkpoint's state.json (history and RNG states: a few KiB per epoch)
