@@ -15,10 +15,10 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
-from convolab import distributed as cd
 from convolab import train as tr
-from convolab.streaming import ResumableSampler
-from convolab.trainconfig import TrainConfig
+from convolab.train.config import TrainConfig
+from convolab.train.folder_source import FolderSource
+from convolab.train.streaming import ResumableSampler
 
 BATCH = 8
 
@@ -46,21 +46,21 @@ class Checked:
 
 
 def main(dataset: str, spec: str, out: str) -> None:
-    shares, spreads = run(dataset, spec, out)  # every DDP object is freed when it returns
-    if cd.current().is_main:
+    shares, spreads, ctx = run(dataset, spec, out)  # every DDP object is freed when it returns
+    if ctx.is_main:
         Path(out).write_text(json.dumps({"shares": shares, "spreads": spreads}))
-    cd.shutdown()
+    ctx.shutdown()
 
 
-def run(dataset: str, spec: str, out: str) -> tuple[list[list[int] | None], list[float]]:
+def run(dataset: str, spec: str, out: str) -> tuple[list[list[int] | None], list[float], object]:
     cfg = TrainConfig(model=spec, dataset=dataset, batch_size=BATCH, lr=0.01, noise=0.1, device="cpu",
                       epochs=2, out=str(Path(out).parent / "run"), checkpoint_every=0, checkpoint_seconds=0,
                       log_every=2, stream="on", workers=1)  # fmt: skip
-    trainer = tr.start(cfg, quiet=True, figures=False)
-    ctx = cd.current()
-    assert trainer.stream is not None
+    trainer = tr.start(cfg, quiet=True)
+    ctx = trainer.ctx
+    assert isinstance(trainer.source, FolderSource)
     sampler = ResumableSampler(
-        trainer.stream.train, world_size=ctx.world_size, rank=ctx.rank, seed=cfg.seed,
+        trainer.source.stream.train, world_size=ctx.world_size, rank=ctx.rank, seed=cfg.seed,
         batch_size=BATCH // ctx.world_size,
     )  # fmt: skip
     sampler.set_position(0)
@@ -69,7 +69,7 @@ def run(dataset: str, spec: str, out: str) -> tuple[list[list[int] | None], list
     spreads: list[float] = []
     trainer.step_fn = Checked(trainer.step_fn, lambda: spreads.append(spread(trainer.model, ctx.world_size)))
     trainer.fit()
-    return shares, spreads
+    return shares, spreads, ctx
 
 
 if __name__ == "__main__":

@@ -12,9 +12,10 @@ import sys
 import torch
 import torch.distributed as dist
 
-from convolab import distributed as cd
 from convolab import fastpath
-from convolab.runs import build_model
+from convolab.train import distributed as cd
+from convolab.train.context import open_context
+from convolab.train.runs import build_model
 from train_support import TINY_SPEC
 
 EXTRA = 3  # a last, uneven global batch of 3 images (shards of 2 and 1 on two ranks)
@@ -37,9 +38,10 @@ def params_spread(model: torch.nn.Module, world: int) -> float:
 
 
 def main(out: str, steps: int, batch: int) -> None:
-    ctx = cd.init("cpu")
+    ctx = open_context("cpu")
+    assert isinstance(ctx, cd.DistContext)
     train(ctx, out, steps, batch)  # every DDP object is freed when it returns
-    cd.shutdown()
+    ctx.shutdown()
 
 
 def train(ctx: cd.DistContext, out: str, steps: int, batch: int) -> None:
@@ -53,7 +55,7 @@ def train(ctx: cd.DistContext, out: str, steps: int, batch: int) -> None:
         step.global_n = idx.shape[0]
         x = fastpath.to_layout(images[cd.shard(idx, ctx.rank, ctx.world_size)], ctx.device)
         loss = step(x, x)
-        losses.append(float(cd.all_reduce(loss.clone(), "mean")))
+        losses.append(float(ctx.all_reduce(loss.clone(), "mean")))
         spreads.append(params_spread(model, ctx.world_size))
     if ctx.is_main:
         weights = {k: v.detach().contiguous() for k, v in model.state_dict().items()}

@@ -8,8 +8,8 @@ import pickle
 import pytest
 import torch
 
-from convolab import checkpoint as ck
 from convolab.model import Sequential
+from convolab.train import checkpoint as ck
 from train_support import TINY_SPEC
 
 

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from convolab import distributed as cd
 from convolab import fastpath
-from convolab.runs import build_model
+from convolab.train import distributed as cd
+from convolab.train.context import LocalContext, open_context
+from convolab.train.runs import build_model
 from train_support import TINY_SPEC
 
 HERE = Path(__file__).parent
@@ -92,7 +93,7 @@ def test_shard_splits_a_batch_in_contiguous_parts():
 def test_batch_size_must_divide_by_world_size():
     cd.check_batch_size(256, 2)
     with pytest.raises(
-        ValueError, match=r"--batch-size 255 .* 2 processes; use a multiple of 2, e.g. 254 or 256"
+        ValueError, match=r"batch_size 255 .* 2 processes; use a multiple of 2, e.g. 254 or 256"
     ):
         cd.check_batch_size(255, 2)
 
@@ -125,13 +126,15 @@ def test_timeout_from_environment(monkeypatch):
 
 
 def test_single_process_helpers_are_no_ops():
-    assert not cd.current().enabled and cd.is_main()
+    ctx = open_context("cpu")  # outside torchrun: the local context, no process group
+    assert type(ctx) is LocalContext and not ctx.enabled and ctx.is_main
     t = torch.tensor([1.0, 2.0])
-    assert cd.all_reduce(t, "mean") is t and t.tolist() == [1.0, 2.0]
-    assert cd.any_rank(True) and not cd.any_rank(False)
-    assert cd.reduce_metric_sums({"mse": 2.0}, 4) == ({"mse": 2.0}, 4)
+    assert ctx.all_reduce(t, "mean") is t and t.tolist() == [1.0, 2.0]
+    assert ctx.any_rank(True) and not ctx.any_rank(False)
+    assert ctx.reduce_metric_sums({"mse": 2.0}, 4) == ({"mse": 2.0}, 4)
+    assert ctx.shard(t) is t and ctx.broadcast_object([1]) == [1]
     with pytest.raises(ValueError, match="op must be one of"):
-        cd.all_reduce(t, "min")
+        ctx.all_reduce(t, "min")
 
 
 def test_launch_command_runs_convolab_train_under_torchrun():
@@ -141,14 +144,15 @@ def test_launch_command_runs_convolab_train_under_torchrun():
     assert cmd[cmd.index("--max-restarts") + 1] == "0"
     assert cmd[-5:] == ["-m", "convolab", "train", "--epochs", "1"]
     for bad in (0, -1, True, "2"):
-        with pytest.raises(ValueError, match="--nproc must be an integer >= 1"):
+        with pytest.raises(ValueError, match="nproc must be an integer >= 1"):
             cd.launch_command(bad, [])
 
 
 def test_on_main_and_null_log_in_a_single_process():
-    assert cd.on_main(lambda a, b=0: a + b, 2, b=3) == 5
+    ctx = LocalContext()
+    assert ctx.on_main(lambda a, b=0: a + b, 2, b=3) == 5
     with pytest.raises(ValueError, match="boom"):
-        cd.on_main(lambda: (_ for _ in ()).throw(ValueError("boom")))
+        ctx.on_main(lambda: (_ for _ in ()).throw(ValueError("boom")))
     log = cd.NullLog()
     log.write("step", loss=1.0)
     log.close()

@@ -12,8 +12,8 @@ from pathlib import Path
 import torch
 
 from convolab import train as tr
-from convolab.checkpoint import load_checkpoint
-from convolab.trainconfig import TrainConfig
+from convolab.train.checkpoint import load_checkpoint
+from convolab.train.config import TrainConfig
 from test_distributed import dist_env, torchrun
 from train_support import write_dataset, write_spec
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from convolab.data.folder import load_folder
-from convolab.streaming import ImageFolderStream, ResumableSampler, make_loader
+from convolab.train.streaming import ImageFolderStream, ResumableSampler, make_loader
 from train_support import write_dataset
 
 N_TRAIN = 24

@@ -20,8 +20,8 @@ import pytest
 import torch
 
 from convolab import train as tr
-from convolab.checkpoint import load_checkpoint
-from convolab.trainconfig import TrainConfig
+from convolab.train.checkpoint import load_checkpoint
+from convolab.train.config import TrainConfig
 from test_distributed import dist_env
 from train_support import write_dataset, write_spec
 

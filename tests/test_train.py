@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from convolab import train as tr
-from convolab.checkpoint import load_checkpoint
-from convolab.runlog import read_log
+from convolab.train.checkpoint import load_checkpoint
+from convolab.train.runfolder import read_log
 from train_support import tiny_config
 
 
@@ -88,7 +88,7 @@ def test_signal_saves_last_and_resume_is_exact(tmp_path, signum, code):
         tiny_config(tmp_path / "ref", out=str(tmp_path / "ref" / "run")), quiet=True, figures=False
     )
     cfg = tiny_config(tmp_path / "cut", out=str(tmp_path / "cut" / "run"))
-    trainer = tr.start(cfg, quiet=True, figures=False)
+    trainer = tr.start(cfg, quiet=True)
     _signal_after(trainer, 13, signum)  # mid-epoch 2 (9 steps per epoch)
     with pytest.raises(tr.TrainingInterrupted) as info:
         trainer.fit()
@@ -96,7 +96,7 @@ def test_signal_saves_last_and_resume_is_exact(tmp_path, signum, code):
     state = load_checkpoint(trainer.run_dir / "last").state
     assert (state["epoch"], state["step"], state["global_step"]) == (1, 4, 13)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
-    tr.resume(trainer.run_dir, quiet=True, figures=False).fit()
+    tr.resume(trainer.run_dir, quiet=True).fit()
     got, want = _weights(trainer.run_dir), _weights(ref.run_dir)
     assert all(torch.equal(got[k], want[k]) for k in want)
     assert [h["train_loss"] for h in load_checkpoint(trainer.run_dir / "last").state["history"]] == [
@@ -105,7 +105,7 @@ def test_signal_saves_last_and_resume_is_exact(tmp_path, signum, code):
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
-    trainer = tr.start(tiny_config(tmp_path, epochs=3), quiet=True, figures=False)
+    trainer = tr.start(tiny_config(tmp_path, epochs=3), quiet=True)
     inner, calls = trainer.step_fn, [0]
 
     def step(x, target):
@@ -128,10 +128,10 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
 
 
 def test_step_checkpoints(tmp_path):
-    trainer = tr.start(tiny_config(tmp_path, epochs=1, checkpoint_every=4), quiet=True, figures=False)
+    trainer = tr.start(tiny_config(tmp_path, epochs=1, checkpoint_every=4), quiet=True)
     saves = []
     orig = trainer.save
-    trainer.save = lambda which: saves.append((which, trainer.global_step)) or orig(which)
+    trainer.save = lambda *which: saves.extend((w, trainer.global_step) for w in which) or orig(*which)
     trainer.fit()
     assert ("last", 4) in saves and ("last", 8) in saves and ("last", 9) in saves and ("best", 9) in saves
 
@@ -145,40 +145,40 @@ def test_refusals(tmp_path):
     cfg = tiny_config(tmp_path, epochs=1)
     tr.train(cfg, quiet=True, figures=False)
     with pytest.raises(ValueError, match="already exists.*--resume"):
-        tr.start(tiny_config(tmp_path, epochs=1), quiet=True, figures=False)
-    tr.start(tiny_config(tmp_path, epochs=1), overwrite=True, quiet=True, figures=False).log.close()
+        tr.start(tiny_config(tmp_path, epochs=1), quiet=True)
+    tr.start(tiny_config(tmp_path, epochs=1), overwrite=True, quiet=True).log.close()
     other = tmp_path / "notarun"
     other.mkdir()
     (other / "precious.txt").write_text("keep")
     with pytest.raises(ValueError, match="not a convolab run"):
-        tr.start(tiny_config(tmp_path, out=str(other)), overwrite=True, quiet=True, figures=False)
+        tr.start(tiny_config(tmp_path, out=str(other)), overwrite=True, quiet=True)
     assert (other / "precious.txt").exists()
     afile = tmp_path / "afile"
     afile.write_text("x")
     with pytest.raises(ValueError, match="is a file"):
-        tr.start(tiny_config(tmp_path, out=str(afile)), quiet=True, figures=False)
+        tr.start(tiny_config(tmp_path, out=str(afile)), quiet=True)
     for bad in ({"epochs": -1}, {"batch_size": 0}, {"loss": "l1"}, {"device": "tpu"}, {"lr": 0}):
         with pytest.raises(ValueError, match=next(iter(bad))):
-            tr.start(tiny_config(tmp_path, **bad), quiet=True, figures=False)
+            tr.start(tiny_config(tmp_path, **bad), quiet=True)
 
 
 def test_resume_refusals(tmp_path):
     cfg = tiny_config(tmp_path, epochs=1)
     tr.train(cfg, quiet=True, figures=False)
     with pytest.raises(ValueError, match="already finished 1 epochs"):
-        tr.resume(cfg.out, quiet=True, figures=False)
+        tr.resume(cfg.out, quiet=True)
     with pytest.raises(ValueError, match="cannot change"):
-        tr.resume(cfg.out, overrides={"lr": 0.5}, quiet=True, figures=False)
+        tr.resume(cfg.out, overrides={"lr": 0.5}, quiet=True)
     with pytest.raises(ValueError, match="no such run"):
-        tr.resume(tmp_path / "missing", quiet=True, figures=False)
+        tr.resume(tmp_path / "missing", quiet=True)
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="no checkpoint"):
-        tr.resume(tmp_path / "empty", quiet=True, figures=False)
+        tr.resume(tmp_path / "empty", quiet=True)
     (tmp_path / "run" / "summary.json").unlink()  # as if killed during the final evaluation
-    tr.resume(cfg.out, quiet=True, figures=False).fit()  # only the end runs
+    tr.resume(cfg.out, quiet=True).fit()  # only the end runs
     assert (tmp_path / "run" / "summary.json").exists()
     # extending a finished run works
-    res = tr.resume(cfg.out, overrides={"epochs": 2}, quiet=True, figures=False).fit()
+    res = tr.resume(cfg.out, overrides={"epochs": 2}, quiet=True).fit()
     assert [h["epoch"] for h in res.history] == [1, 2]
 
 
@@ -187,7 +187,7 @@ def test_progress_bar_on_a_terminal():
 
     from rich.console import Console
 
-    from convolab.progress import TrainProgress
+    from convolab.train.progress import TrainProgress
 
     buf = io.StringIO()
     console = Console(file=buf, force_terminal=True, width=120)
@@ -214,8 +214,8 @@ def test_bce_needs_a_sigmoid_output_and_dense_reshape_models_train(tmp_path):
         TINY_SPEC, layers=TINY_SPEC["layers"][:-1] + [dict(TINY_SPEC["layers"][-1], activation=None)]
     )
     cfg = tiny_config(tmp_path / "a", model=str(write_spec(tmp_path, linear, "linear.json")))
-    with pytest.raises(ValueError, match="needs a model whose output is a sigmoid.*--loss mse"):
-        tr.start(cfg, quiet=True, figures=False)
+    with pytest.raises(ValueError, match="needs a model whose output is a sigmoid.*use loss mse"):
+        tr.start(cfg, quiet=True)
     tr.train(tiny_config(tmp_path / "b", loss="mse", epochs=1, model=cfg.model), quiet=True, figures=False)
     dense = {
         "name": "tiny-dense",

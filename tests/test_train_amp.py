@@ -10,9 +10,9 @@ import torch
 
 from convolab import fastpath
 from convolab import train as tr
-from convolab.checkpoint import load_checkpoint
 from convolab.cli import main
-from convolab.trainconfig import TrainConfig
+from convolab.train.checkpoint import load_checkpoint
+from convolab.train.config import TrainConfig
 from train_support import tiny_config
 
 needs_bf16 = pytest.mark.skipif(
@@ -52,7 +52,6 @@ def test_bf16_resume_after_sigterm_is_exact(tmp_path):
     trainer = tr.start(
         tiny_config(tmp_path / "cut", out=str(tmp_path / "cut" / "run"), amp="bf16"),
         quiet=True,
-        figures=False,
     )
     inner, calls = trainer.step_fn, [0]
 
@@ -65,7 +64,7 @@ def test_bf16_resume_after_sigterm_is_exact(tmp_path):
     trainer.step_fn = step
     with pytest.raises(tr.TrainingInterrupted):
         trainer.fit()
-    resumed = tr.resume(trainer.run_dir, quiet=True, figures=False)
+    resumed = tr.resume(trainer.run_dir, quiet=True)
     assert resumed.config.amp == "bf16"  # the stored precision, not the default
     resumed.fit()
     got, want = _weights(trainer.run_dir), _weights(ref.run_dir)
@@ -85,7 +84,7 @@ def test_cli_refuses_bf16_without_native_support(tmp_path, capsys, monkeypatch):
     code = main(["train", "--device", "cpu", "--amp", "bf16", "--quiet", "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1, err
-    assert err[0].startswith("error: amp 'bf16' needs native bfloat16") and "--amp none" in err[0]
+    assert err[0].startswith("error: --amp 'bf16' needs native bfloat16") and "--amp none" in err[0]
     assert not (tmp_path / "r").exists()
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import torch
 
-from convolab.runlog import read_log
 from convolab.train import train
-from convolab.trainconfig import TrainConfig
+from convolab.train.config import TrainConfig
+from convolab.train.runfolder import read_log
 
 
 def _run(tmp_path, **kw):

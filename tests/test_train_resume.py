@@ -16,7 +16,7 @@ import time
 import pytest
 import torch
 
-from convolab.checkpoint import load_checkpoint
+from convolab.train.checkpoint import load_checkpoint
 from train_support import write_dataset, write_spec
 
 EPOCHS, BATCH = 2, 4

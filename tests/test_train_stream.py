@@ -12,11 +12,13 @@ import pytest
 import torch
 
 from convolab import train as tr
-from convolab.batchorder import epoch_permutation, rank_order
-from convolab.checkpoint import load_checkpoint
 from convolab.cli import main
 from convolab.data import load_dataset, train_val_split
-from convolab.streaming import ImageFolderStream, split_indices
+from convolab.train.batchorder import epoch_permutation, rank_order
+from convolab.train.checkpoint import load_checkpoint
+from convolab.train.folder_source import FolderSource
+from convolab.train.sources import TensorSource
+from convolab.train.streaming import ImageFolderStream, split_indices
 from train_support import tiny_config, write_dataset, write_spec
 
 BATCH = 13  # 144 training images: 11 full batches and a short one of 1
@@ -59,9 +61,10 @@ def test_split_indices_hold_out_what_train_val_split_does(root):
 
 
 def test_streamed_training_equals_in_memory_bitwise(root, in_memory):
-    trainer = tr.start(_cfg(root, "stream", stream="on", noise=0.1), quiet=True, figures=True)
-    assert trainer.stream is not None and trainer.steps_per_epoch() == 12
+    trainer = tr.start(_cfg(root, "stream", stream="on", noise=0.1), quiet=True)
+    assert isinstance(trainer.source, FolderSource) and trainer.steps_per_epoch() == 12
     result = trainer.fit()
+    tr.draw_figures(trainer)  # the caller draws, after fit()
     ref, got = _weights(in_memory.run_dir), _weights(result.run_dir)
     for k, w in ref.weights.items():
         assert torch.equal(got.weights[k], w), k
@@ -85,7 +88,7 @@ def test_streamed_validation_matches_without_noise(root):
 
 def test_streamed_resume_after_a_kill_mid_epoch_is_exact(root, in_memory, monkeypatch):
     cfg = _cfg(root, "killed", stream="on", noise=0.1, checkpoint_every=5)
-    trainer = tr.start(cfg, quiet=True, figures=False)
+    trainer = tr.start(cfg, quiet=True)
     calls = {"n": 0}
     step = trainer.step_fn
 
@@ -100,8 +103,10 @@ def test_streamed_resume_after_a_kill_mid_epoch_is_exact(root, in_memory, monkey
         trainer.fit()
     state = _weights(trainer.run_dir).state
     assert (state["epoch"], state["step"]) == (1, 3)  # mid-epoch 2: global step 15 = 12 + 3
-    resumed = tr.resume(trainer.run_dir, quiet=True, figures=False)
-    assert resumed.stream is not None and resumed.baseline is not None  # baseline kept, not recomputed
+    resumed = tr.resume(trainer.run_dir, quiet=True)
+    assert (
+        isinstance(resumed.source, FolderSource) and resumed.baseline is not None
+    )  # baseline kept, not recomputed
     resumed.fit()
     ref = _weights(in_memory.run_dir)
     for k, w in ref.weights.items():
@@ -112,7 +117,9 @@ def test_auto_streams_only_a_folder_over_the_budget(root):
     small = tr.start(_cfg(root, "a1", stream="auto"), quiet=True)
     tiny_budget = tr.start(_cfg(root, "a2", stream="auto", memory_budget=1e-6), quiet=True)
     small.log.close(), tiny_budget.log.close()
-    assert small.stream is None and tiny_budget.stream is not None  # 48 KB fits; 1 KiB does not
+    assert isinstance(small.source, TensorSource) and isinstance(
+        tiny_budget.source, FolderSource
+    )  # 48 KB fits; 1 KiB does not
 
 
 def test_odd_sized_image_is_named(tmp_path):
@@ -128,9 +135,9 @@ def test_odd_sized_image_is_named(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--workers", "-1"], "workers must be an integer >= 0, got -1"),
+        (["--workers", "-1"], "--workers must be an integer >= 0, got -1"),
         (["--stream", "on", "--dataset", "mnist"], "--stream on: dataset 'mnist' is loaded into memory"),
-        (["--memory-budget", "0"], "memory_budget must be a positive number of GiB, got 0.0"),
+        (["--memory-budget", "0"], "--memory-budget must be a positive number of GiB, got 0.0"),
     ],
 )
 def test_bad_streaming_options_are_one_line(tmp_path, capsys, args, message):
@@ -155,7 +162,7 @@ class _SignalDispositions(torch.utils.data.Dataset):
 
 
 def test_workers_leave_stop_signals_to_the_trainer():
-    from convolab.streaming import chunk_loader, make_loader
+    from convolab.train.streaming import chunk_loader, make_loader
 
     kw = {"rank": 0, "world_size": 1, "workers": 1}
     batches = [*make_loader(_SignalDispositions(), batch_size=2, seed=0, epoch=0, **kw)]

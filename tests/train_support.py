@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from convolab.trainconfig import TrainConfig
+from convolab.train.config import TrainConfig
 
 
 # 1x8x8 -> conv(4) -> pool (latent 4x4x4) -> up -> conv(1, sigmoid): 40 + 37 = 77 parameters.

@@ -66,3 +66,9 @@ ARITH_MAX_FACTOR = 4  # upsampling / bed-of-nails factor of the animated layer
 ARITH_MAX_VALUE = 1e6  # magnitude of any grid, kernel or bias value
 ARITH_MAX_OUTPUT_SIDE = 80  # rows or columns of the animated layer's output (and full transposed output)
 ARITH_MAX_TAPS = 40_000  # cells written out in one trace (positions x window cells), bounds the JSON
+
+# --- training (convolab.train): what one run may ask for ---------------------------------------------
+MAX_LEARNING_RATE = 10.0  # Adam steps of this size already leave any sensible loss; 1e38 overflowed Adam
+MAX_NOISE_STD = 100.0  # denoising noise std (inputs are clipped to [0, 1]: more is all 0 or 1 already)
+MAX_CONFIG_BYTES = 1 << 20  # a --config file (YAML/JSON)
+MAX_STATE_BYTES = 256 << 20  # a checkpoint's state.json (history and RNG states: a few KiB per epoch)

@@ -13,9 +13,11 @@ from typing import Any
 import torch
 
 from convolab import fastpath, plots
-from convolab.checkpoint import load_state, resolve_checkpoint
 from convolab.metrics import baseline_metrics, metrics_of
-from convolab.runs import RunData, load_run, load_run_data, model_info
+from convolab.train.batchorder import add_noise, derive_seed
+from convolab.train.checkpoint import load_state, resolve_checkpoint
+from convolab.train.config import TrainConfig
+from convolab.train.runs import RunData, load_run, load_run_data, model_info
 
 N_SHOWN = 10  # the lecture's figure shows 10 digits
 PCA_MAX = 5000  # latent codes projected (enough for a readable scatter, quick on a CPU)
@@ -23,8 +25,6 @@ EVAL_BATCH = 1024
 
 
 def _noisy(images: torch.Tensor, noise: float, seed: int) -> torch.Tensor:
-    from convolab.train import add_noise, derive_seed
-
     return add_noise(images, noise, derive_seed(seed, "eval-noise")) if noise else images
 
 
@@ -69,8 +69,6 @@ def make_figures(
     if model is None:
         model = load_run(run, which, device="cpu").model
     state = load_state(resolve_checkpoint(run, "last"))
-    from convolab.trainconfig import TrainConfig
-
     config = TrainConfig.from_dict(state["config"])
     data = data if data is not None else load_run_data(config)
     name = model.to_spec().name

@@ -1,7 +1,12 @@
-"""CLI commands: train, evaluate, reconstruct, compare, figures (thin wrappers over convolab.train/report)."""
+"""CLI commands: train, evaluate, reconstruct, compare, figures (thin wrappers over convolab.train/report).
+
+Importing this module imports click and convolab.train.config only (no torch, no matplotlib, no rich):
+``convolab train --help`` is built from ``TrainConfig``'s fields without loading the training code.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -10,10 +15,10 @@ import click
 from click.core import ParameterSource
 
 from convolab.cli import UserError
-from convolab.runs import RESUME_OVERRIDES
-from convolab.trainconfig import AMP_MODES, LOSSES, STREAM_MODES, TRAIN_SPLITS, TrainConfig
+from convolab.train.config import RESUME_OVERRIDES, ConfigError, TrainConfig
 
 OFFLINE_CANDIDATES = ("fashion-mnist", "mnist", "kmnist", "cifar10")
+CLI_ONLY = ("resume", "overwrite", "quiet", "figures", "nproc", "config", "threads")
 
 
 def _console():
@@ -78,10 +83,11 @@ TRAIN_HELP = """Train an autoencoder; with no options, the lecture's first model
 Examples:
   convolab train                                   # seed-upsampling on MNIST, 10 epochs
   convolab train --dataset fashion-mnist --epochs 5 --out runs/fashion
-  convolab train --data-dir ../shared/data/mnist-t10k --train-split test
+  convolab train --data-dir ~/data/mnist --train-split test   # a folder with only the test split
   convolab train --model seed-transpose --noise 0.3 # denoising
   convolab train --dataset fashion-mnist --amp bf16 # bfloat16 autocast (AMX CPUs, GPUs)
   convolab train --resume runs/fashion --epochs 10   # continue (exactly) where it stopped
+  convolab train --config runs/fashion/config.json --out runs/again   # a run's settings, flags override
 
 Writes into the run folder: config.json, log.jsonl, checkpoints last/ and best/, summary.json and the
 figures (reconstructions.png, curves.png, feature_maps.png, kernels.png, latent_pca.png, denoising.png).
@@ -99,61 +105,68 @@ Large image folders stream from disk (DataLoader workers, each process its share
 """
 
 
+def flag(field: str) -> str:
+    """The option of a ``TrainConfig`` field: ``batch_size`` -> ``--batch-size``."""
+    return "--" + field.replace("_", "-")
+
+
+def _click_type(f: dataclasses.Field) -> Any:
+    if f.metadata.get("choices"):
+        return click.Choice(f.metadata["choices"])
+    kind = str(f.type)
+    if f.name in ("data_dir", "out"):
+        return click.Path()
+    return int if kind.startswith("int") else float if kind.startswith("float") else str
+
+
+def config_options(func: Any) -> Any:
+    """One click option per ``TrainConfig`` field, its default and help taken from the field."""
+    for f in reversed([f for f in dataclasses.fields(TrainConfig) if f.metadata.get("cli")]):
+        func = click.option(flag(f.name), f.name, type=_click_type(f), default=f.default,
+                            show_default=f.default is not None, help=f.metadata["help"])(func)  # fmt: skip
+    return func
+
+
+def _config_error(exc: ConfigError) -> UserError:
+    """A config mistake in the CLI's words (``batch_size`` -> ``--batch-size``)."""
+    return UserError(exc.render(flag(exc.field)))
+
+
+def _apply_threads(threads: int | None) -> None:
+    """``--threads N``: torch's intra-op threads (convolab.threads where present; default: unchanged)."""
+    if threads is None:
+        return
+    try:
+        from convolab.threads import set_threads  # type: ignore[import-not-found]
+    except ImportError:  # pragma: no cover - before the threads module is merged
+        from convolab.fastpath import configure_threads as set_threads
+    set_threads(threads)
+
+
+threads_opt = click.option("--threads", type=click.IntRange(min=1), default=None,
+                           help="CPU threads for the computation [default: torch's].")  # fmt: skip
+
+
+def _fresh_config(ctx: click.Context, config_file: str | None, opts: dict[str, Any]) -> TrainConfig:
+    """Defaults, then the --config file's fields, then the flags given on the command line."""
+    values = TrainConfig.from_file(config_file) if config_file else {}
+    values.update({k: opts[k] for k in _explicit(ctx, list(opts))} if config_file else opts)
+    return TrainConfig.from_dict(values)
+
+
 @click.command("train", help=TRAIN_HELP)
-@click.option("--model", default="seed-upsampling", show_default=True, help="Zoo name or spec file.")
-@click.option("--dataset", default="mnist", show_default=True, help="mnist, fashion-mnist, kmnist, ...")
-@click.option("--data-dir", type=click.Path(), default=None, help="Folder holding the dataset's files.")
-@click.option(
-    "--train-split",
-    type=click.Choice(TRAIN_SPLITS),
-    default="train",
-    show_default=True,
-    help="Split to carve train/validation from; 'test' when only the test split exists (the held-out "
-    "validation part is then the evaluation set).",
-)
-@click.option("--val-fraction", type=float, default=0.1, show_default=True)
-@click.option("--limit", type=int, default=None, help="Use only the first N images of each split.")
-@click.option("--epochs", type=int, default=10, show_default=True)
-@click.option("--batch-size", type=int, default=256, show_default=True)
-@click.option("--lr", type=float, default=1e-3, show_default=True)
-@click.option("--loss", type=click.Choice(LOSSES), default="bce", show_default=True)
-@click.option("--noise", type=float, default=0.0, show_default=True, help="Denoising: input noise std.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
-@click.option(
-    "--amp",
-    type=click.Choice(AMP_MODES),
-    default="none",
-    show_default=True,
-    help="bf16: mixed precision (bfloat16 forward passes, float32 weights and loss); faster on CPUs with "
-    "AVX-512 bf16/AMX and on GPUs, refused where bf16 is not native. Changes results slightly.",
-)
-@click.option("--out", type=click.Path(), default=None, help="Run folder [runs/MODEL-DATASET-TIME].")
-@click.option("--overwrite", is_flag=True, help="Replace an existing run folder at --out.")
+@config_options
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+              help="Start from the settings in this YAML/JSON file (a run's config.json is one); flags "
+              "given here override it.")  # fmt: skip
+@click.option("--overwrite", is_flag=True, help="Replace an existing convolab run folder at --out.")
 @click.option("--resume", type=click.Path(), default=None, help="Continue the run in this folder.")
-@click.option(
-    "--checkpoint-every", type=int, default=100, show_default=True, help="Save `last` every N steps."
-)
-@click.option("--checkpoint-seconds", type=float, default=60.0, show_default=True, help="... or every S s.")
-@click.option("--log-every", type=int, default=20, show_default=True, help="Log the loss every N steps.")
-@click.option(
-    "--stream",
-    type=click.Choice(STREAM_MODES),
-    default="auto",
-    show_default=True,
-    help="Read a folder: dataset from disk batch by batch (auto: when it exceeds --memory-budget).",
-)
-@click.option(
-    "--memory-budget", type=float, default=None, help="GiB --stream auto may hold [a quarter of RAM]."
-)
-@click.option(
-    "--workers", type=int, default=2, show_default=True, help="Processes reading images when streaming."
-)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or epoch lines.")
 @click.option("--figures/--no-figures", default=True, show_default=True, help="Draw the figures at the end.")
 @click.option(
     "--nproc", type=int, default=None, help="Train in N processes on this machine (launches torchrun)."
 )
+@threads_opt
 @click.pass_context
 def train_cmd(
     ctx: click.Context,
@@ -162,85 +175,106 @@ def train_cmd(
     quiet: bool,
     figures: bool,
     nproc: int | None,
+    config_file: str | None,
+    threads: int | None,
     **opts: Any,
 ) -> None:
-    from convolab import distributed
-    from convolab import train as tr
-    from convolab.data import DatasetNotFoundError
-
     if nproc is not None:
-        _launch(ctx, nproc, opts, resume)
+        _launch(ctx, nproc, opts, resume, config_file)
         return
+    _apply_threads(threads)
+    from convolab.data import DatasetNotFoundError
+    from convolab.train import context, session
+    from convolab.train.loop import NonFiniteLossError, TrainingInterrupted
+
     try:
         if resume is not None:
             fixed = _explicit(ctx, [k for k in opts if k not in RESUME_OVERRIDES])
-            if fixed or overwrite:
-                flags = ", ".join(
-                    "--" + k.replace("_", "-") for k in fixed + (["overwrite"] if overwrite else [])
+            fixed += ["overwrite"] * overwrite + ["config"] * (config_file is not None)
+            if fixed:
+                raise UserError(
+                    f"--resume continues the stored configuration; drop {', '.join(map(flag, fixed))}"
                 )
-                raise UserError(f"--resume continues the stored configuration; drop {flags}")
             overrides = {k: opts[k] for k in _explicit(ctx, list(RESUME_OVERRIDES))}
-            trainer = tr.resume(resume, overrides=overrides, quiet=quiet, figures=figures)
+            trainer = session.resume(resume, overrides=overrides, quiet=quiet)
         else:
-            trainer = tr.start(TrainConfig(**opts), overwrite=overwrite, quiet=quiet, figures=figures)
-        quiet = quiet or not distributed.is_main()  # one rank speaks
+            trainer = session.start(_fresh_config(ctx, config_file, opts), overwrite=overwrite, quiet=quiet)
+        quiet = quiet or not trainer.ctx.is_main  # one rank speaks
         if not quiet:
             click.echo(f"run folder: {trainer.run_dir}")
-            if trainer.stream is not None:
-                n, w, ranks = (
-                    len(trainer.stream.train),
-                    trainer.config.workers,
-                    distributed.current().world_size,
-                )
-                each = f", each of {ranks} processes its share" if ranks > 1 else ""
-                readers = (
-                    f"{w} DataLoader worker process{'es' if w != 1 else ''}" if w else "no worker processes"
-                )
-                click.echo(f"streaming {n} training images from disk ({readers}{each})")
+            if trainer.source.describe():
+                click.echo(trainer.source.describe())
         result = trainer.fit()
+        drawn = session.draw_figures(trainer) if figures else {}
+        dist = trainer.ctx
         del trainer  # its DDP module must go before the process group (a no-op outside torchrun)
-        distributed.shutdown()  # all ranks leave together
+        dist.shutdown()  # all ranks leave together
+    except ConfigError as exc:
+        raise _config_error(exc) from None
     except DatasetNotFoundError as exc:
         raise UserError(_offline_hint(exc)) from None
-    except tr.TrainingInterrupted as exc:
+    except TrainingInterrupted as exc:
         raise Stopped(str(exc), exc.exit_code) from None
-    except tr.NonFiniteLossError as exc:
-        raise Stopped(str(exc), 1, prefix="error: ") from None
+    except NonFiniteLossError as exc:
+        raise Stopped(
+            str(exc).replace("a smaller learning rate", "a smaller --lr"), 1, prefix="error: "
+        ) from None
     except RuntimeError as exc:  # under torchrun: a peer died (gloo/NCCL error or collective timeout)
-        if not distributed.current().enabled:
+        ranks = context.env_ranks()
+        if ranks is None or ranks[1] == 1:
             raise
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         raise Stopped(
-            f"rank {distributed.current().rank}: lost contact with another process ({first}); the job "
+            f"rank {ranks[0]}: lost contact with another process ({first}); the job "
             f"stops; continue from the last checkpoint with --resume {resume or opts.get('out') or 'RUN'}",
             1,
             prefix="error: ",
         ) from None
     if not quiet:
         _print_metrics(result.summary, title=f"{result.summary['model']} on {result.summary['eval_set']}")
-        click.echo(f"saved {result.run_dir} (figures: reconstructions.png, curves.png, ...)")
+        shown = f" (figures: {', '.join(p.name for p in drawn.values())})" if drawn else ""
+        click.echo(f"saved {result.run_dir}{shown}")
 
 
-def _launch(ctx: click.Context, nproc: int, opts: dict[str, Any], resume: str | None) -> None:
+def _precheck(config: TrainConfig, nproc: int) -> None:
+    """Mistakes as one line before torchrun starts (not once per rank inside torchrun's report)."""
+    from convolab.train.context import check_batch_size
+    from convolab.train.runs import build_model
+
+    config.validate()
+    check_batch_size(config.batch_size, nproc)
+    build_model(config.model, config.seed)  # an unknown or invalid model
+
+
+def _launch(
+    ctx: click.Context, nproc: int, opts: dict[str, Any], resume: str | None, config_file: str | None
+) -> None:
     """``--nproc N``: run this same command in N processes under torchrun; raise on a failure."""
-    from convolab import distributed
+    from convolab.train import context
 
-    if distributed.env_ranks() is not None:
+    if context.env_ranks() is not None:
         raise UserError("--nproc starts torchrun itself; under torchrun leave it out")
-    distributed.launch_command(nproc, [])  # checks nproc
-    if resume is None:  # mistakes as one line here, not once per rank inside torchrun's report
-        TrainConfig(**opts).validate()
-        distributed.check_batch_size(opts["batch_size"], nproc)
+    if isinstance(nproc, bool) or nproc < 1:
+        raise UserError(f"--nproc must be an integer >= 1, got {nproc!r}")
+    if resume is None:
+        try:
+            _precheck(_fresh_config(ctx, config_file, opts), nproc)
+        except ConfigError as exc:
+            raise _config_error(exc) from None
     args: list[str] = []
     for name in _explicit(ctx, [k for k in ctx.params if k != "nproc"]):
-        value, flag = ctx.params[name], "--" + name.replace("_", "-")
+        value, option = ctx.params[name], flag(name)
         if name == "figures":
             args.append("--figures" if value else "--no-figures")
+        elif name == "config_file":
+            args += ["--config", str(value)]
         elif isinstance(value, bool):
-            args += [flag] if value else []
+            args += [option] if value else []
         else:
-            args += [flag, str(value)]
-    rc = distributed.launch(nproc, args)
+            args += [option, str(value)]
+    from convolab.train.distributed import launch
+
+    rc = launch(nproc, args)
     where = resume or opts.get("out") or "RUN_FOLDER"
     if rc in (130, 143):
         name = "SIGINT" if rc == 130 else "SIGTERM"
@@ -279,16 +313,24 @@ def _print_metrics(report: dict[str, Any], title: str) -> None:
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True)
 @click.option("--device", default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@threads_opt
 def evaluate_cmd(
-    run: str, dataset: str | None, data_dir: str | None, checkpoint: str, device: str, as_json: bool
+    run: str,
+    dataset: str | None,
+    data_dir: str | None,
+    checkpoint: str,
+    device: str,
+    as_json: bool,
+    threads: int | None,
 ) -> None:
     """Metrics of a trained run (BCE, MSE, PSNR, SSIM) against the mean-image baseline.
 
     \b
     Example:
       convolab evaluate runs/fashion
-      convolab evaluate runs/fashion --dataset mnist --data-dir ../shared/data/mnist-t10k --json
+      convolab evaluate runs/fashion --dataset mnist --data-dir ~/data/mnist --json
     """
+    _apply_threads(threads)
     from convolab.data import DatasetNotFoundError
     from convolab.report import evaluate_run
 
@@ -304,15 +346,24 @@ def evaluate_cmd(
 
 @click.command("reconstruct")
 @click.argument("run", type=click.Path())
-@click.option("--images", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Image files.")
+@click.argument("more_images", nargs=-1, type=click.Path(exists=True, dir_okay=False), metavar="[IMAGE]...")
+@click.option(
+    "--images",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Image files (--images a.png b.png, or --images a.png --images b.png).",
+)
 @click.option("--dataset", default=None, help="Take the first --n test images of this dataset.")
 @click.option("--data-dir", type=click.Path(), default=None, help="Folder holding --dataset's files.")
 @click.option("--n", type=int, default=10, show_default=True)
 @click.option("-o", "--out", type=click.Path(), required=True, help="Figure to write (.png, .pdf, .svg).")
 @click.option("--device", default="auto", show_default=True)
+@threads_opt
 def reconstruct_cmd(
     run: str,
+    more_images: tuple[str, ...],
     images: tuple[str, ...],
+    threads: int | None,
     dataset: str | None,
     data_dir: str | None,
     n: int,
@@ -326,6 +377,10 @@ def reconstruct_cmd(
       convolab reconstruct runs/fashion -o recon.png
       convolab reconstruct runs/fashion --images a.png b.png -o mine.png
     """
+    if more_images and not images:
+        raise UserError(f"unexpected argument {more_images[0]}: give image files after --images")
+    _apply_threads(threads)
+    images = images + more_images
     from convolab.data import DatasetNotFoundError
     from convolab.report import reconstruct
 
@@ -346,13 +401,17 @@ def reconstruct_cmd(
 @click.option("--n", type=int, default=8, show_default=True, help="Images per row in the figure.")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
-def compare_cmd(runs: tuple[str, ...], out: str | None, n: int, device: str, as_json: bool) -> None:
+@threads_opt
+def compare_cmd(
+    runs: tuple[str, ...], out: str | None, n: int, device: str, as_json: bool, threads: int | None
+) -> None:
     """Compare trained runs on the same images: parameters, MACs, metrics, time per epoch.
 
     \b
     Example:
       convolab compare runs/up runs/transpose runs/unpool -o compare.png
     """
+    _apply_threads(threads)
     from rich.table import Table
 
     from convolab.report import compare_runs
@@ -379,13 +438,15 @@ def compare_cmd(runs: tuple[str, ...], out: str | None, n: int, device: str, as_
 @click.command("figures")
 @click.argument("run", type=click.Path())
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True)
-def figures_cmd(run: str, checkpoint: str) -> None:
+@threads_opt
+def figures_cmd(run: str, checkpoint: str, threads: int | None) -> None:
     """(Re)draw every figure of a run into its folder.
 
     \b
     Example:
       convolab figures runs/fashion
     """
+    _apply_threads(threads)
     from convolab.report import make_figures
 
     for name, path in make_figures(run, which=checkpoint).items():

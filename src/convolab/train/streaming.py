@@ -7,7 +7,7 @@ reads images lazily, in ``workers`` background processes, each rank only its sha
 - :class:`ImageFolderStream` opens one image per ``__getitem__`` (PIL), as uint8 ``(C, H, W)``, with
   the same layout rules and colour/size conversion as ``convolab.data.folder.load_folder``.
 - :class:`ResumableSampler` is a ``DistributedSampler`` whose order is the in-memory path's
-  (``convolab.batchorder``: a permutation seeded by (seed, epoch), the same on every rank; each rank
+  (``convolab.train.batchorder``: a permutation seeded by (seed, epoch), the same on every rank; each rank
   takes its contiguous share of every global batch, no padding), and that can skip the first batches
   of an epoch, so a resumed run continues with the very batches it had not seen.
 - :func:`make_loader` puts them together (``pin_memory`` on CUDA, so host-to-device copies overlap);
@@ -32,9 +32,9 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from convolab.batchorder import rank_order
 from convolab.data.dataset import parse_color, parse_image_size
 from convolab.data.folder import _has_colour, _open, collect_split
+from convolab.train.batchorder import rank_order
 
 
 class ImageFolderStream(Dataset):

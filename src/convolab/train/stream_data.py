@@ -20,14 +20,14 @@ from dataclasses import dataclass
 
 import torch
 
-from convolab import distributed, fastpath
-from convolab.batchorder import add_noise, derive_seed
+from convolab import fastpath
 from convolab.metrics import MetricAccumulator
-from convolab.runs import RunData, load_run_data
-from convolab.streaming import ImageFolderStream, chunk_loader, split_indices
-from convolab.trainconfig import TrainConfig
+from convolab.train.batchorder import add_noise, derive_seed
+from convolab.train.config import FOLDER_PREFIX, TrainConfig
+from convolab.train.context import LocalContext
+from convolab.train.runs import RunData, load_run_data
+from convolab.train.streaming import ImageFolderStream, chunk_loader, split_indices
 
-FOLDER_PREFIX = "folder:"
 EVAL_BATCH = 1024
 FIGURE_IMAGES = 500  # evaluation images the figures of a streamed run use (spread over the split)
 
@@ -73,7 +73,7 @@ def open_stream_data(config: TrainConfig) -> StreamData:
     return StreamData(train=train, val=val, eval=ev, eval_name=name)
 
 
-def load_data(config: TrainConfig) -> RunData | StreamData:
+def load_data(config: TrainConfig, ctx: LocalContext) -> RunData | StreamData:
     """The run's data, in memory or streamed (see the module docstring); rank 0 decides for all."""
     folder = config.dataset.startswith(FOLDER_PREFIX)
     if config.stream == "on" and not folder:
@@ -85,7 +85,7 @@ def load_data(config: TrainConfig) -> RunData | StreamData:
         return load_run_data(config)
     data = open_stream_data(config)
     stream = config.stream == "on" or data.decoded_bytes() > memory_budget_bytes(config)
-    if distributed.broadcast_object(stream):
+    if ctx.broadcast_object(stream):
         return data
     return load_run_data(config)
 
@@ -96,9 +96,8 @@ def to_floats(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
     return fastpath.to_layout(x, device)
 
 
-def _chunks(ds: ImageFolderStream, workers: int, device: torch.device, split: bool):
-    ctx = distributed.current()
-    rank, world = (ctx.rank, ctx.world_size) if split else (0, 1)
+def _chunks(ds: ImageFolderStream, workers: int, device: torch.device, ctx: LocalContext | None):
+    rank, world = (ctx.rank, ctx.world_size) if ctx is not None else (0, 1)
     numbers, loader = chunk_loader(
         ds, chunk=EVAL_BATCH, rank=rank, world_size=world, workers=workers, device=device
     )
@@ -106,14 +105,17 @@ def _chunks(ds: ImageFolderStream, workers: int, device: torch.device, split: bo
 
 
 def mean_image(
-    ds: ImageFolderStream, *, workers: int, device: torch.device, split: bool = True
+    ds: ImageFolderStream, *, workers: int, device: torch.device, ctx: LocalContext | None
 ) -> torch.Tensor:
-    """The mean image ``(C, H, W)`` (float32, CPU) in one streamed pass: an exact integer running sum."""
+    """The mean image ``(C, H, W)`` (float32, CPU) in one streamed pass: an exact integer running sum.
+
+    ``ctx``: the ranks share the chunks and sum (a collective); None: this process reads everything.
+    """
     total = torch.zeros(ds.shape, dtype=torch.int64)
-    for _, batch in _chunks(ds, workers, device, split):
+    for _, batch in _chunks(ds, workers, device, ctx):
         total += batch.to(torch.int64).sum(dim=0)
-    if split:
-        total = distributed.all_reduce_cpu(total)
+    if ctx is not None:
+        total = ctx.all_reduce_cpu(total)
     return (total.double() / (255.0 * len(ds))).float()
 
 
@@ -126,19 +128,19 @@ def stream_metrics(
     tag: str,
     workers: int,
     device: torch.device,
-    split: bool = True,
+    ctx: LocalContext | None,
 ) -> dict[str, float]:
     """Mean metrics of ``predict`` over ``ds`` (noised inputs when ``noise``; chunk k's seed (seed, tag, k)).
 
-    ``split``: under torchrun, share the chunks among ranks and reduce (a collective: every rank calls);
-    False: this process reads everything (rank 0 alone in the final evaluation).
+    ``ctx``: under torchrun, share the chunks among ranks and reduce (a collective: every rank calls);
+    None: this process reads everything (rank 0 alone in the final evaluation).
     """
     acc = MetricAccumulator()
-    for k, batch in _chunks(ds, workers, device, split):
+    for k, batch in _chunks(ds, workers, device, ctx):
         x = to_floats(batch, device)
         x_in = add_noise(x, noise, derive_seed(seed, tag, k)) if noise else x
         acc.update(predict(x_in), x)
-    sums, count = distributed.reduce_metric_sums(acc.sums, acc.count) if split else (acc.sums, acc.count)
+    sums, count = ctx.reduce_metric_sums(acc.sums, acc.count) if ctx is not None else (acc.sums, acc.count)
     return {n: sums[n] / count for n in acc.names}
 
 

@@ -1,0 +1,54 @@
+"""Training autoencoders: config, loop, batch sources, distributed context, checkpoints, run folders.
+
+Modules (docs/architecture.md, "Training"):
+
+- ``config``      ``TrainConfig`` (no torch: ``convolab train --help`` reads its fields)
+- ``session``     ``start``, ``resume``, ``train``: a ``Trainer`` from a config or a run folder
+- ``loop``        ``Trainer``: the loop, validation, checkpoints, the final evaluation
+- ``sources``     ``BatchSource`` and the in-memory ``TensorSource``; ``folder_source``: streaming
+- ``batchorder``  the epoch permutation, global batches and rank shares, seeded noise
+- ``context``     ``LocalContext`` (one process); ``distributed``: ``DistContext`` (torchrun + DDP)
+- ``checkpoint``, ``runfolder``, ``runs``, ``progress``, ``streaming``, ``stream_data``, ``device``
+
+The names below are imported on first use, so ``import convolab.train.config`` stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "TrainConfig": "config",
+    "ConfigError": "config",
+    "Trainer": "loop",
+    "TrainResult": "loop",
+    "NonFiniteLossError": "loop",
+    "TrainingInterrupted": "loop",
+    "start": "session",
+    "resume": "session",
+    "train": "session",
+    "draw_figures": "session",
+    "BatchSource": "sources",
+    "TensorSource": "sources",
+    "add_noise": "batchorder",
+    "derive_seed": "batchorder",
+    "epoch_permutation": "batchorder",
+    "load_checkpoint": "checkpoint",
+    "save_checkpoint": "checkpoint",
+    "load_run": "runs",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'convolab.train' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -1,0 +1,345 @@
+"""The training loop: one ``Trainer`` that reads top to bottom, whatever the data and the process count.
+
+The Trainer is handed everything that varies: a :class:`~convolab.train.sources.BatchSource` (the
+data in memory or streamed from disk), a context (:class:`~convolab.train.context.LocalContext`, or a
+:class:`~convolab.train.distributed.DistContext` under torchrun) and a run folder. It trains,
+validates every epoch, saves checkpoints, and evaluates the best one; figures are the caller's
+(``convolab.report.make_figures`` after :meth:`Trainer.fit`). Building one from a config or a run
+folder is ``convolab.train.session`` (``start``, ``resume``, ``train``).
+
+Determinism (why ``--resume`` is exact): nothing in the loop draws from the global RNG. The batch order
+of epoch e is a permutation from its own generator seeded by (seed, e); denoising noise of step s of
+epoch e comes from a generator seeded by (seed, e, s). A checkpoint stores the weights, Adam's state and
+(epoch, step within epoch), so a resumed run replays the same batches with the same state: on CPU the
+final weights are bitwise equal to an uninterrupted run (tests/test_train_resume.py).
+
+Stops: SIGINT (Ctrl-C) and SIGTERM finish the current step, save ``last`` and raise
+``TrainingInterrupted`` (the CLI exits 130 / 143, the shell convention 128 + signal). A NaN/Inf loss
+raises ``NonFiniteLossError`` before anything non-finite is saved: losses are checked (one device sync)
+every ``log_every`` steps and before every checkpoint, so the last checkpoint on disk is always good.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from convolab import fastpath
+from convolab.metrics import is_better
+from convolab.train.checkpoint import check_weights, restore_rng, rng_state
+from convolab.train.config import ConfigError, TrainConfig
+from convolab.train.context import LocalContext
+from convolab.train.progress import TrainProgress
+from convolab.train.runfolder import LOG_FILE, SUMMARY_FILE, write_json
+from convolab.train.runs import build_model, model_info, save_run_checkpoint
+from convolab.train.sources import BatchSource
+
+EVAL_BATCH = 1024
+__all__ = ["NonFiniteLossError", "TrainResult", "Trainer", "TrainingInterrupted"]
+
+
+class TrainingInterrupted(Exception):
+    """SIGINT/SIGTERM stopped training after saving ``last``; ``exit_code`` is 128 + the signal."""
+
+    def __init__(self, signum: int, checkpoint: Path) -> None:
+        self.signum = signum
+        self.checkpoint = checkpoint
+        self.exit_code = 128 + signum
+        name = signal.Signals(signum).name
+        super().__init__(
+            f"{name}: stopped and saved {checkpoint}; continue with --resume {checkpoint.parent}"
+        )
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or Inf; the last checkpoint on disk predates it."""
+
+
+@dataclass
+class TrainResult:
+    """What a finished run produced (also written to ``summary.json``)."""
+
+    run_dir: Path
+    history: list[dict[str, Any]]
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@torch.no_grad()
+def check_sigmoid_output(model: Any, x: torch.Tensor) -> None:
+    """BCE is computed from the logits, so the model's output must be sigmoid(logits): check it once."""
+    forward = fastpath.forward_fn(model)  # the path TrainStep takes (fused plan when there is one)
+    out, logits = model(x), forward(x, logits=True)
+    if not torch.allclose(torch.sigmoid(logits), out, atol=1e-5):
+        last = model.layers[-1]
+        raise ConfigError(
+            "loss",
+            f"{{field}} bce needs a model whose output is a sigmoid (BCE is computed from the logits "
+            f"before it), but model {model.name!r} ends with {type(last).__name__}(activation="
+            f"{last.activation!r}); give its last layer activation: sigmoid, or use {{field}} mse",
+        )
+
+
+class Trainer:
+    """Holds the state of one run; ``fit()`` trains to ``config.epochs``. Build with ``start``/``resume``."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        run_dir: Path,
+        source: BatchSource,
+        ctx: LocalContext,
+        *,
+        spec: Any = None,
+        quiet: bool = False,
+    ) -> None:
+        self.config, self.run_dir, self.source, self.ctx = config, run_dir, source, ctx
+        self.device = ctx.device
+        self.quiet = quiet or not ctx.is_main
+        self.model = build_model(config.model if spec is None else spec, config.seed, source.shape)
+        self.spec = self.model.to_spec().to_dict()
+        fastpath.prepare(self.model, self.device)
+        self.optimizer = fastpath.make_adam(self.model, config.lr)  # fused, Keras's betas and epsilon
+        self.step_fn = ctx.train_step(self.model, self.optimizer, config.loss, config.amp_mode)
+        self.n_train = source.n_train
+        if config.loss == "bce":
+            check_sigmoid_output(self.model, source.sample())
+        self.baseline: dict[str, float] | None = None
+        self.epoch = 0  # completed epochs
+        self.step = 0  # completed steps within the current epoch
+        self.global_step = 0
+        self.history: list[dict[str, Any]] = []
+        self.best: dict[str, Any] = {"metric": f"val_{config.loss}", "value": None, "epoch": None}
+        self.epoch_loss = [0.0, 0]  # sum of step losses, steps (this epoch, checked finite)
+        self.epoch_seconds = 0.0  # training time of this epoch so far (kept across resume)
+        # Loss sum not yet checked for NaN (float64: exact, so a resumed run logs the same epoch losses).
+        self._pending = torch.zeros((), dtype=torch.float64, device=self.device)
+        self._pending_n = 0
+        self.stop_signal: int | None = None
+        self._log: Any = None  # opened on first write: building a Trainer writes nothing
+        self.last_save = time.monotonic()
+
+    @property
+    def log(self) -> Any:
+        """The run's JSONL log (``RunLog`` on rank 0, ``NullLog`` elsewhere), opened on first use."""
+        if self._log is None:
+            self._log = self.ctx.open_log(self.run_dir / LOG_FILE)
+        return self._log
+
+    # -- state ------------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """The JSON part of a checkpoint."""
+        return {
+            "spec": self.spec,
+            "config": self.config.to_dict(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "global_step": self.global_step,
+            "epoch_loss": list(self.epoch_loss),
+            "epoch_seconds": self.epoch_seconds,
+            "rng": rng_state(),
+            "history": self.history,
+            "best": self.best,
+            "baseline": self.baseline,
+        }
+
+    def load_state(self, ckpt: Any) -> None:
+        """Continue from a loaded checkpoint (weights, optimizer, counters, history)."""
+        check_weights(self.model, ckpt.weights, ckpt.path)
+        self.model.load_state_dict(ckpt.weights)
+        if ckpt.optimizer is None:
+            raise ValueError(f"checkpoint {ckpt.path} has no optimizer state; it cannot be resumed")
+        self.optimizer.load_state_dict(ckpt.optimizer)
+        st = ckpt.state
+        self.epoch, self.step, self.global_step = int(st["epoch"]), int(st["step"]), int(st["global_step"])
+        self.epoch_loss = [float(st["epoch_loss"][0]), int(st["epoch_loss"][1])]
+        self.epoch_seconds = float(st["epoch_seconds"])
+        self.history = list(st["history"])
+        self.best = dict(st["best"])
+        if st.get("baseline"):
+            self.baseline = dict(st["baseline"])  # saves a pass over the data
+        restore_rng(st["rng"])
+
+    def save(self, *which: str) -> Path:
+        """Save the checkpoints ``which`` (``last``, or ``best`` and ``last`` together); rank 0 writes.
+
+        Returns the path of ``last`` (the one to resume from)."""
+        path = self.run_dir / "last"
+        if self.ctx.is_main:
+            path = save_run_checkpoint(
+                self.run_dir, which, self.model, self.state(), self.optimizer.state_dict()
+            )
+        self.ctx.barrier()
+        self.last_save = time.monotonic()
+        return path
+
+    # -- loss bookkeeping -----------------------------------------------------------------------------
+    def check_losses(self) -> float | None:
+        """Sync the pending losses; raise NonFiniteLossError on NaN/Inf. Returns their mean."""
+        if self._pending_n == 0:
+            return None
+        total = float(self.ctx.all_reduce(self._pending.clone(), "mean"))
+        n = self._pending_n
+        if not math.isfinite(total):
+            self.log.write("stop", reason="non-finite loss", epoch=self.epoch, step=self.step, loss=total)
+            last = self.run_dir / "last"
+            keep = f"the last good checkpoint is {last}" if last.exists() else "no checkpoint was saved"
+            raise NonFiniteLossError(
+                f"loss became {total} at epoch {self.epoch + 1}, step {self.step}; training stopped "
+                f"({keep}); try a smaller learning rate"
+            )
+        self.epoch_loss[0] += total
+        self.epoch_loss[1] += n
+        self._pending.zero_()
+        self._pending_n = 0
+        return total / n
+
+    # -- the loop -----------------------------------------------------------------------------------
+    def steps_per_epoch(self) -> int:
+        return math.ceil(self.n_train / self.config.batch_size)
+
+    def run_epoch(self, progress: TrainProgress) -> None:
+        """Train the remaining steps of epoch ``self.epoch``; stops early (saved) on a signal."""
+        cfg = self.config
+        tick = time.perf_counter()
+        batches = self.source.batches(self.epoch, self.step, self.steps_per_epoch())
+        for step, (x, target, global_n) in enumerate(batches, start=self.step):
+            self.step_fn.global_n = global_n  # images in the whole global batch (DDP scales by it)
+            self._pending += self.step_fn(x, target)
+            self._pending_n += 1
+            self.step, self.global_step = step + 1, self.global_step + 1
+            if self.global_step % cfg.log_every == 0:
+                mean = self.check_losses()
+                self.log.write(
+                    "step", epoch=self.epoch + 1, step=self.step, global_step=self.global_step, loss=mean
+                )
+                progress.update(self.step, loss=mean)
+            else:
+                progress.update(self.step)
+            if self._save_now():
+                self.check_losses()
+                self.epoch_seconds += time.perf_counter() - tick
+                tick = time.perf_counter()
+                path = self.save("last")
+                if self.stop_signal is not None:
+                    self.log.write("interrupt", signal=self.stop_signal, epoch=self.epoch, step=self.step)
+                    raise TrainingInterrupted(self.stop_signal, path)
+        self.check_losses()
+        self.epoch_seconds += time.perf_counter() - tick
+
+    def _save_now(self) -> bool:
+        """Save (and stop on a signal) now? The context decides how ranks agree (at log steps)."""
+        cfg = self.config
+        by_steps = cfg.checkpoint_every > 0 and self.global_step % cfg.checkpoint_every == 0
+        by_time = cfg.checkpoint_seconds > 0 and time.monotonic() - self.last_save >= cfg.checkpoint_seconds
+        signum, save = self.ctx.agree_save(
+            self.stop_signal, by_steps, by_steps or by_time, at_sync=self.global_step % cfg.log_every == 0
+        )
+        self.stop_signal = signum
+        return save
+
+    def end_epoch(self) -> dict[str, Any]:
+        """Validate, record the epoch, save ``last`` (and ``best`` with it when it improved)."""
+        val = self.source.validate(self._predict)
+        secs = self.epoch_seconds
+        record = {
+            "epoch": self.epoch + 1,
+            "train_loss": self.epoch_loss[0] / max(self.epoch_loss[1], 1),
+            "val": val,
+            "seconds": round(self.epoch_seconds, 3),
+            "images_per_second": round(self.n_train / secs, 1) if secs > 0 else None,
+        }
+        self.history.append(record)
+        self.epoch, self.step = self.epoch + 1, 0
+        self.epoch_loss, self.epoch_seconds = [0.0, 0], 0.0
+        self.log.write("epoch", **record)
+        value = val[self.config.loss]
+        improved = is_better(self.config.loss, value, self.best["value"])
+        if improved:
+            self.best = {"metric": f"val_{self.config.loss}", "value": value, "epoch": self.epoch}
+        self.save(*(("best", "last") if improved else ("last",)))
+        return record
+
+    def _predict(self, x: torch.Tensor) -> torch.Tensor:
+        return fastpath.predict(self.model, x, EVAL_BATCH, amp=self.config.amp_mode)
+
+    def fit(self) -> TrainResult:
+        """Train until ``config.epochs`` epochs are complete, then evaluate the best checkpoint."""
+        total = self.config.epochs
+        try:
+            with _catch_signals(self):
+                if self.baseline is None:
+                    self.baseline = self.source.baseline()
+                with TrainProgress(self.steps_per_epoch(), quiet=self.quiet) as progress:
+                    while self.epoch < total:
+                        progress.start_epoch(self.epoch + 1, total, self.step, self.config.batch_size)
+                        self.run_epoch(progress)
+                        record = self.end_epoch()
+                        progress.end_epoch(record, self.baseline)
+                return self.finish()
+        finally:
+            if self._log is not None:
+                self._log.close()
+
+    def finish(self) -> TrainResult:
+        """Test metrics of the best checkpoint against the mean-image baseline, into ``summary.json``."""
+        from convolab.train.checkpoint import load_checkpoint
+
+        if not self.ctx.is_main:  # rank 0 evaluates and writes the summary
+            return TrainResult(self.run_dir, self.history, {})
+        best = load_checkpoint(self.run_dir / "best", with_optimizer=False)
+        self.model.load_state_dict(best.weights)
+        summary = self.source.evaluate(self._predict)
+        notes = {k: summary.pop(k) for k in ("streamed",) if k in summary}
+        summary.update(
+            best_epoch=self.best["epoch"],
+            epochs=self.epoch,
+            **model_info(self.model),
+            seconds_per_epoch=_median([h["seconds"] for h in self.history]),
+            **notes,
+        )
+        if self.stop_signal is not None:  # a signal during the final evaluation: the summary is not done
+            raise TrainingInterrupted(self.stop_signal, self.run_dir / "last")
+        write_json(self.run_dir / SUMMARY_FILE, summary)
+        self.log.write("summary", **summary)
+        self.log.close()
+        return TrainResult(self.run_dir, self.history, summary)
+
+    def figure_data(self) -> Any:
+        """The evaluation images the figures show (``convolab.report.make_figures(..., data=...)``)."""
+        return self.source.figure_data()
+
+
+def _median(xs: list[float]) -> float | None:
+    xs = sorted(x for x in xs if x)
+    return xs[len(xs) // 2] if xs else None
+
+
+@contextmanager
+def _catch_signals(trainer: Trainer):
+    """SIGINT/SIGTERM set ``trainer.stop_signal`` (the loop saves and stops); a second one aborts."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signums = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.getsignal(s) for s in signums}
+
+    def handler(signum: int, frame: object) -> None:
+        if trainer.stop_signal is not None and trainer.ctx.world_size == 1:
+            raise KeyboardInterrupt  # second signal: the user insists (one process only: ranks agree)
+        trainer.stop_signal = signum
+
+    for s in signums:
+        signal.signal(s, handler)
+    try:
+        yield
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)

@@ -1,0 +1,105 @@
+"""Building a ``Trainer``: a fresh run from a ``TrainConfig`` (:func:`start`), a stopped one from its
+folder (:func:`resume`), or the whole job in one call (:func:`train`, which also draws the figures).
+
+This is where a run's pieces are chosen, once: the context (one process, or a rank under torchrun),
+the batch source (in memory, or streamed from a ``folder:`` dataset), the run folder. The streaming
+and distributed modules are imported only when a run uses them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from convolab.train.config import FOLDER_PREFIX, ConfigError, TrainConfig
+from convolab.train.context import LocalContext, check_batch_size, open_context
+from convolab.train.loop import Trainer, TrainResult
+from convolab.train.runfolder import CONFIG_FILE, SUMMARY_FILE, check_run_dir, prepare_run_dir, write_json
+from convolab.train.runs import load_run_data, model_info, open_resume
+from convolab.train.sources import BatchSource, TensorSource
+
+__all__ = ["open_source", "resume", "start", "train"]
+
+
+def open_source(config: TrainConfig, ctx: LocalContext) -> BatchSource:
+    """The run's batches: in memory, or streamed from disk for a large ``folder:`` dataset (``stream``)."""
+    folder = config.dataset.startswith(FOLDER_PREFIX)
+    if config.stream == "on" and not folder:
+        raise ConfigError(
+            "stream",
+            f"{{field}} on: dataset {config.dataset!r} is loaded into memory; only folder:PATH datasets "
+            "stream from disk (use {field} auto or off)",
+        )
+    if config.stream == "off" or not folder:
+        return TensorSource(load_run_data(config), config, ctx)
+    from convolab.train import stream_data as sd
+    from convolab.train.folder_source import FolderSource
+
+    data = sd.load_data(config, ctx)
+    if isinstance(data, sd.StreamData):
+        return FolderSource(data, config, ctx)
+    return TensorSource(data, config, ctx)
+
+
+def start(config: TrainConfig, *, overwrite: bool = False, quiet: bool = False) -> Trainer:
+    """A fresh run: validate the config, load the data, create the run folder, build the model."""
+    config.validate()
+    ctx = open_context(config.device)
+    check_batch_size(config.batch_size, ctx.world_size)
+    out = Path(config.out) if config.out else config.default_out()
+    config.out = str(ctx.broadcast_object(str(out)))  # one timestamped default for all ranks
+    out = Path(config.out)
+    ctx.on_main(check_run_dir, out, overwrite=overwrite)
+    from convolab.spec import load_spec
+
+    load_spec(config.model)  # an unknown model fails before any data is read or folder is made
+    # Data and model before the folder: a missing dataset or a bad model leaves nothing behind.
+    source = open_source(config, ctx)
+    trainer = Trainer(config, out, source, ctx, quiet=quiet)
+    trainer.run_dir = run_dir = ctx.on_main(prepare_run_dir, out, overwrite=overwrite) or out
+    if ctx.is_main:
+        write_json(run_dir / CONFIG_FILE, config.to_dict())
+    trainer.log.write("start", config=config.to_dict(), streamed=source.describe() is not None,
+                      **model_info(trainer.model))  # fmt: skip
+    return trainer
+
+
+def resume(run: str | Path, *, overrides: dict[str, Any] | None = None, quiet: bool = False) -> Trainer:
+    """Continue a run from its ``last`` checkpoint; ``overrides`` may change epochs, device, checkpointing."""
+    ckpt, config = open_resume(run, overrides or {})
+    done = ckpt.state["epoch"]
+    finished = done >= config.epochs and ckpt.state["step"] == 0
+    # A run stopped after its last epoch but before its summary (killed in the final evaluation) only
+    # needs the end: fit() then skips the loop and runs finish().
+    if finished and (done > config.epochs or (ckpt.path.parent / SUMMARY_FILE).exists()):
+        raise ValueError(
+            f"run {ckpt.path.parent} already finished {ckpt.state['epoch']} epochs; "
+            f"set epochs to more than {ckpt.state['epoch']} to train further"
+        )
+    ctx = open_context(config.device)
+    check_batch_size(config.batch_size, ctx.world_size)
+    source = open_source(config, ctx)
+    trainer = Trainer(config, ckpt.path.parent, source, ctx, spec=ckpt.spec, quiet=quiet)
+    trainer.load_state(ckpt)
+    trainer.log.write("resume", epoch=trainer.epoch, step=trainer.step, global_step=trainer.global_step)
+    return trainer
+
+
+def draw_figures(trainer: Trainer) -> dict[str, Path]:
+    """The run's figures from the trained (best) model: ``convolab.report.make_figures``; rank 0 only."""
+    if not trainer.ctx.is_main:
+        return {}
+    from convolab.report import make_figures
+
+    return make_figures(trainer.run_dir, model=trainer.model, data=trainer.figure_data())
+
+
+def train(
+    config: TrainConfig, *, overwrite: bool = False, quiet: bool = False, figures: bool = True
+) -> TrainResult:
+    """Train a fresh run to the end and draw its figures. Example: ``train(TrainConfig(epochs=1))``."""
+    trainer = start(config, overwrite=overwrite, quiet=quiet)
+    result = trainer.fit()
+    if figures:
+        draw_figures(trainer)
+    return result
