@@ -30,14 +30,34 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+BASE_URL = "http://127.0.0.1:8765"  # the address create_app() serves by default
+
+
+def lab_client(app, **kwargs):
+    """A TestClient that talks to ``app`` as its own page does (Host 127.0.0.1:8765); the app's worker
+    processes stop when the client is garbage collected."""
+    import weakref
+
+    from starlette.testclient import TestClient
+
+    kwargs.setdefault("raise_server_exceptions", False)
+    client = TestClient(app, base_url=BASE_URL, **kwargs)
+    weakref.finalize(client, app.state.pool.close)
+    return client
+
+
 class LiveServer:
     """A real uvicorn server for ``app`` on a free port, in a background thread of this process."""
 
     def __init__(self, app) -> None:
         import uvicorn
 
+        from convolab.lab.server import set_address
+
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.app = app
+        set_address(app, "127.0.0.1", self.port)
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -54,6 +74,7 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        self.app.state.pool.close()
 
 
 def make_tiny_run(runs: Path, data_dir: Path, name: str = "tiny") -> Path:

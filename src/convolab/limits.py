@@ -55,3 +55,26 @@ MAX_KERNEL_SIDE = 1_025  # a layer's kernel side
 MAX_ANALYSIS_BYTES = 1 << 30  # what the static analysis may allocate (receptive-field arrays and such)
 MAX_MODEL_BYTES = 4 << 30  # parameters of a model built for real (float32)
 MAX_ACTIVATION_BYTES = 8 << 30  # activations of one forward pass of one batch (float32)
+
+# --- lab: the local web server (lab/) ------------------------------------------------------------------
+LAB_MAX_BODY_BYTES = 4 << 20  # one request body (uploads arrive base64 inside JSON, ~4/3 of the file)
+LAB_MAX_SPEC_CHARS = 64 << 10  # a spec typed in the page
+LAB_MAX_LAYERS = 200  # layers of a spec the lab analyses or runs
+LAB_MAX_SIDE = 2_048  # an input side the designer analyses (the field arrays grow with it)
+LAB_MAX_RUN_SIDE = 512  # an input side the lab runs a forward pass on (activations, reconstructions)
+LAB_MAX_IMAGE_SIDE = 1_024  # either side of an uploaded or processed image
+LAB_MAX_IMAGE_PIXELS = 1 << 20  # pixels of an uploaded image (checked from its header, before decoding)
+LAB_MAX_GRID = 16  # cells per side of the upsampling panel's input grid
+LAB_MAX_UP_FACTOR = 4  # the upsampling panel's factor
+LAB_MAX_FILTER_KERNEL = 31  # side of a filter kernel in the filters panel
+LAB_MAX_FILTER_STRIDE = 16
+LAB_MAX_SAMPLES = 32  # test-set samples per request
+LAB_MAX_INDEX = 10_000_000  # a dataset index or offset before the split's own size is known
+LAB_MAX_RUN_NAME = 200  # characters of a run name
+LAB_MAX_RUN_DEPTH = 3  # runs are found at most this many folders below the runs folder
+LAB_MAX_TILES = 512  # channel tiles the activations view returns (all layers together)
+LAB_MAX_TILE_VALUES = 4 << 20  # numbers in one activations answer (all maps together)
+LAB_WORKERS = 2  # worker processes doing the CPU work (analysis, filters, forward passes)
+LAB_MAX_QUEUED = 8  # requests waiting for a worker before the lab answers 503
+LAB_TASK_SECONDS = 30.0  # one request's CPU work; past it the worker is killed and replaced
+LAB_WORKER_BYTES = 2 << 30  # address space a worker may add to what it has after its imports (RLIMIT_AS)

@@ -19,8 +19,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from convolab.lab.http import ApiError, read_json
+from convolab.limits import LAB_MAX_SIDE
 
-MAX_SIDE = 2048  # largest input side the designer analyses (the field arrays grow with it)
+MAX_SIDE = LAB_MAX_SIDE  # largest input side the designer analyses (the field arrays grow with it)
 
 
 class _SafeNoAliasLoader(yaml.SafeLoader):
@@ -51,6 +52,18 @@ def parse_spec_text(text: Any, max_chars: int) -> dict[str, Any]:
     return doc
 
 
+def check_spec_size(doc: dict[str, Any], max_layers: int, max_side: int = MAX_SIDE) -> None:
+    """Refuse a spec over the lab's layer count or input side before anything is built (413)."""
+    layers = doc.get("layers")
+    if isinstance(layers, list) and len(layers) > max_layers:
+        raise ApiError(f"spec has {len(layers)} layers; the limit is {max_layers}", 413)
+    shape = doc.get("input_shape")
+    if isinstance(shape, list) and any(
+        isinstance(v, int | float) and not isinstance(v, bool) and v > max_side for v in shape[1:]
+    ):
+        raise ApiError(f"input_shape {shape}: the lab takes sides up to {max_side} pixels", 413)
+
+
 def _field_arrays(info: Any) -> dict[str, Any] | None:
     if info.fields is None or len(info.output_shape) != 3:
         return None
@@ -66,12 +79,7 @@ def analyze_spec(doc: dict[str, Any], max_layers: int) -> dict[str, Any]:
     from convolab.analysis import analyze
     from convolab.spec import load_spec
 
-    layers = doc.get("layers")
-    if isinstance(layers, list) and len(layers) > max_layers:
-        raise ApiError(f"spec has {len(layers)} layers; the limit is {max_layers}", 413)
-    shape = doc.get("input_shape")
-    if isinstance(shape, list) and any(isinstance(v, int) and v > MAX_SIDE for v in shape[1:]):
-        raise ApiError(f"input_shape {shape}: the lab analyses sides up to {MAX_SIDE} pixels", 413)
+    check_spec_size(doc, max_layers)
     spec = load_spec(doc)
     result = analyze(spec)
     summary = result.to_dict()
@@ -79,6 +87,11 @@ def analyze_spec(doc: dict[str, Any], max_layers: int) -> dict[str, Any]:
         row["input_shape"] = list(info.input_shape)
         row["fields"] = _field_arrays(info)
     return summary
+
+
+def analyze_text(text: Any, max_chars: int, max_layers: int) -> dict[str, Any]:
+    """The worker task behind ``POST /api/analyze``: parse the text, then ``analyze_spec``."""
+    return analyze_spec(parse_spec_text(text, max_chars), max_layers)
 
 
 async def zoo_list(request: Request) -> JSONResponse:
@@ -104,8 +117,12 @@ async def zoo_spec(request: Request) -> JSONResponse:
 async def analyze_endpoint(request: Request) -> JSONResponse:
     limits = request.app.state.limits
     body = await read_json(request, limits)
-    doc = parse_spec_text(body.get("spec"), limits.max_spec)
-    return JSONResponse(analyze_spec(doc, limits.max_layers))
+    text = body.get("spec")
+    if not isinstance(text, str) or len(text) > limits.max_spec:
+        parse_spec_text(text, limits.max_spec)  # the same message, without a trip to a worker
+    pool = request.app.state.pool
+    result = await pool.run("analyze", text=text, max_chars=limits.max_spec, max_layers=limits.max_layers)
+    return JSONResponse(result)
 
 
 def routes() -> list[Route]:
