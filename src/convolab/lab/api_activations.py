@@ -26,11 +26,17 @@ from typing import Any
 
 import numpy as np
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from convolab.lab.http import ApiError, get_choice, get_int, get_matrix, read_json
-from convolab.limits import LAB_MAX_RUN_SIDE, LAB_MAX_SPEC_CHARS, LAB_MAX_TILE_VALUES, LAB_MAX_TILES
+from convolab.limits import (
+    LAB_MAX_LAYERS,
+    LAB_MAX_RUN_SIDE,
+    LAB_MAX_SPEC_CHARS,
+    LAB_MAX_TILE_VALUES,
+    LAB_MAX_TILES,
+)
 
 _SPEC_MODELS: OrderedDict[tuple[str, int], Any] = OrderedDict()
 CACHE_SIZE = 4
@@ -44,7 +50,7 @@ def encode(arr: Any) -> str:
 
 def _spec_model(source: str, seed: int) -> Any:
     """A model from a zoo name or a spec text, weights initialised from ``seed`` (cached per worker)."""
-    from convolab.lab.api_model import check_spec_size, parse_spec_text
+    from convolab.lab.api_model import check_layer_args, check_spec_size, parse_spec_text
     from convolab.runs import build_model
 
     key = (source, seed)
@@ -60,7 +66,8 @@ def _spec_model(source: str, seed: int) -> Any:
             raise ApiError(str(exc), 404) from None
     else:
         doc = parse_spec_text(source, LAB_MAX_SPEC_CHARS)
-        check_spec_size(doc, 200, LAB_MAX_RUN_SIDE)
+        check_spec_size(doc, LAB_MAX_LAYERS, LAB_MAX_RUN_SIDE)
+        check_layer_args(doc)
     model = build_model(doc, seed).eval()
     _SPEC_MODELS[key] = model
     while len(_SPEC_MODELS) > CACHE_SIZE:
@@ -154,9 +161,8 @@ def fit_input(img: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         raise ApiError(f"the activations view takes models with (C, H, W) or flat inputs, not {list(shape)}")
     c, h, w = shape_img
     if img.shape[1:] != (h, w):
-        img = np.stack(
-            [np.asarray(Image.fromarray(ch, mode="F").resize((w, h), Image.Resampling.BILINEAR)) for ch in img]
-        )
+        bilinear = Image.Resampling.BILINEAR
+        img = np.stack([np.asarray(Image.fromarray(ch, mode="F").resize((w, h), bilinear)) for ch in img])
     if img.shape[0] != c:
         img = np.repeat(img.mean(axis=0, keepdims=True), c, axis=0)
     img = np.clip(img, 0.0, 1.0).astype(np.float32)
@@ -294,11 +300,11 @@ def pixel(
     }  # fmt: skip
 
 
-async def activations_endpoint(request: Request) -> JSONResponse:
+async def activations_endpoint(request: Request) -> Response:
     limits = request.app.state.limits
     body = await read_json(request, limits)
     m, i = _checked(request, body)
-    return JSONResponse(await request.app.state.pool.run("activations", model=m, input=i))
+    return await request.app.state.pool.run("activations", model=m, input=i)
 
 
 def _checked(request: Request, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -313,12 +319,12 @@ def _checked(request: Request, body: dict[str, Any]) -> tuple[dict[str, Any], di
     return m, i
 
 
-async def pixel_endpoint(request: Request) -> JSONResponse:
+async def pixel_endpoint(request: Request) -> Response:
     limits = request.app.state.limits
     body = await read_json(request, limits)
     m, i = _checked(request, body)
     where = {k: get_int(body, k, 0, 0, 1 << 20) for k in ("layer", "channel", "row", "col")}
-    return JSONResponse(await request.app.state.pool.run("pixel", model=m, input=i, **where))
+    return await request.app.state.pool.run("pixel", model=m, input=i, **where)
 
 
 def routes() -> list[Route]:

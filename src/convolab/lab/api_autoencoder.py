@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from convolab.lab.http import ApiError, get_choice, get_matrix, read_json, shown
@@ -54,7 +54,7 @@ def _query_checkpoint(request: Request) -> str:
     return get_choice(dict(request.query_params), "checkpoint", "best", CHECKPOINTS)
 
 
-async def runs_endpoint(request: Request) -> JSONResponse:
+async def runs_endpoint(request: Request) -> Response:
     root = request.app.state.runs_root
     runs = []
     for name in list_runs(root):
@@ -103,11 +103,11 @@ def run_info(name: Any, which: str) -> dict[str, Any]:
     }
 
 
-async def run_endpoint(request: Request) -> JSONResponse:
+async def run_endpoint(request: Request) -> Response:
     name = request.query_params.get("name")
     resolve_run(request.app.state.runs_root, name)  # a bad name is refused before any work is queued
     info = await request.app.state.pool.run("run_info", name=name, which=_query_checkpoint(request))
-    return JSONResponse(info)
+    return info
 
 
 def _predict(model: Any, images: np.ndarray) -> np.ndarray:
@@ -129,13 +129,13 @@ def reconstruct(name: Any, pixels: list[list[float]], which: str) -> dict[str, A
     return {"run": name, "reconstruction": rounded(out[0, 0], 3)}
 
 
-async def reconstruct_endpoint(request: Request) -> JSONResponse:
+async def reconstruct_endpoint(request: Request) -> Response:
     body = await read_json(request, request.app.state.limits)
     pixels = get_matrix(body, "pixels", LAB_MAX_RUN_SIDE)
     which = get_choice(body, "checkpoint", "best", CHECKPOINTS)
     resolve_run(request.app.state.runs_root, body.get("run"))
     result = await request.app.state.pool.run("reconstruct", name=body.get("run"), pixels=pixels, which=which)
-    return JSONResponse(result)
+    return result
 
 
 def seen_in_training(config: dict[str, Any], n: int) -> set[int]:
@@ -192,13 +192,13 @@ def samples(name: Any, offset: int, count: int, which: str) -> dict[str, Any]:
             "trained_on_test": bool(seen), "offset": offset, "items": items}  # fmt: skip
 
 
-async def samples_endpoint(request: Request) -> JSONResponse:
+async def samples_endpoint(request: Request) -> Response:
     offset = _query_int(request, "offset", 0, 0, LAB_MAX_INDEX)
     count = _query_int(request, "count", 8, 1, MAX_SAMPLES)
     name, which = request.query_params.get("name"), _query_checkpoint(request)
     resolve_run(request.app.state.runs_root, name)
     result = await request.app.state.pool.run("samples", name=name, offset=offset, count=count, which=which)
-    return JSONResponse(result)
+    return result
 
 
 def routes() -> list[Route]:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from convolab.lab.datasets import dataset_names, load_test_split
@@ -150,7 +150,7 @@ def filter_request(body: dict[str, Any], max_image_side: int) -> dict[str, Any]:
     }
 
 
-async def kernels_endpoint(request: Request) -> JSONResponse:
+async def kernels_endpoint(request: Request) -> Response:
     from convolab.filters.kernels import KERNELS
 
     kernels = [
@@ -159,17 +159,17 @@ async def kernels_endpoint(request: Request) -> JSONResponse:
     ]
     cache = request.app.state.cache
     if "datasets" not in cache:  # checksums are read once per server, in a worker
-        cache["datasets"] = await request.app.state.pool.run("datasets")
+        cache["datasets"] = await request.app.state.pool.run_value("datasets")
     datasets = cache["datasets"]
     return JSONResponse({"kernels": kernels, "borders": list(BORDERS), "datasets": datasets})
 
 
-async def filter_endpoint(request: Request) -> JSONResponse:
+async def filter_endpoint(request: Request) -> Response:
     limits = request.app.state.limits
     body = await read_json(request, limits)
     check_settings(body)
     result = await request.app.state.pool.run("filter", body=body, max_image_side=limits.max_image_side)
-    return JSONResponse(result)
+    return result
 
 
 def routes() -> list[Route]:

@@ -15,11 +15,11 @@ from typing import Any
 
 import yaml
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from convolab.lab.http import ApiError, read_json
-from convolab.limits import LAB_MAX_SIDE
+from convolab.limits import LAB_MAX_SIDE, MAX_FACTOR, MAX_KERNEL_SIDE
 
 MAX_SIDE = LAB_MAX_SIDE  # largest input side the designer analyses (the field arrays grow with it)
 
@@ -64,6 +64,28 @@ def check_spec_size(doc: dict[str, Any], max_layers: int, max_side: int = MAX_SI
         raise ApiError(f"input_shape {shape}: the lab takes sides up to {max_side} pixels", 413)
 
 
+FACTOR_ARGS = ("size", "factor", "strides", "dilation_rate", "pool_size", "output_padding")
+
+
+def _numbers(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def check_layer_args(doc: dict[str, Any]) -> None:
+    """Refuse factor-like arguments over ``MAX_FACTOR`` and kernels over ``MAX_KERNEL_SIDE`` (413),
+    before the library builds anything: one small request must not ask for unbounded work."""
+    layers = doc.get("layers")
+    if not isinstance(layers, list):
+        return
+    for i, entry in enumerate(layers):
+        if not isinstance(entry, dict):
+            continue
+        for key, bound in [*((k, MAX_FACTOR) for k in FACTOR_ARGS), ("kernel_size", MAX_KERNEL_SIDE)]:
+            for v in _numbers(entry.get(key)):
+                if isinstance(v, int | float) and not isinstance(v, bool) and abs(v) > bound:
+                    raise ApiError(f"layer {i}: {key} {v:g} is over the lab's limit of {bound}", 413)
+
+
 def _field_arrays(info: Any) -> dict[str, Any] | None:
     if info.fields is None or len(info.output_shape) != 3:
         return None
@@ -80,6 +102,7 @@ def analyze_spec(doc: dict[str, Any], max_layers: int) -> dict[str, Any]:
     from convolab.spec import load_spec
 
     check_spec_size(doc, max_layers)
+    check_layer_args(doc)
     spec = load_spec(doc)
     result = analyze(spec)
     summary = result.to_dict()
@@ -94,7 +117,7 @@ def analyze_text(text: Any, max_chars: int, max_layers: int) -> dict[str, Any]:
     return analyze_spec(parse_spec_text(text, max_chars), max_layers)
 
 
-async def zoo_list(request: Request) -> JSONResponse:
+async def zoo_list(request: Request) -> Response:
     from convolab.zoo import DESCRIPTIONS, list_models
 
     return JSONResponse(
@@ -102,7 +125,7 @@ async def zoo_list(request: Request) -> JSONResponse:
     )
 
 
-async def zoo_spec(request: Request) -> JSONResponse:
+async def zoo_spec(request: Request) -> Response:
     from convolab.zoo import get_spec
 
     name = request.path_params["name"]
@@ -114,7 +137,7 @@ async def zoo_spec(request: Request) -> JSONResponse:
     return JSONResponse({"name": name, "spec": spec, "yaml": text})
 
 
-async def analyze_endpoint(request: Request) -> JSONResponse:
+async def analyze_endpoint(request: Request) -> Response:
     limits = request.app.state.limits
     body = await read_json(request, limits)
     text = body.get("spec")
@@ -122,7 +145,7 @@ async def analyze_endpoint(request: Request) -> JSONResponse:
         parse_spec_text(text, limits.max_spec)  # the same message, without a trip to a worker
     pool = request.app.state.pool
     result = await pool.run("analyze", text=text, max_chars=limits.max_spec, max_layers=limits.max_layers)
-    return JSONResponse(result)
+    return result
 
 
 def routes() -> list[Route]:

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from convolab.lab.http import ApiError, get_choice, get_int, get_matrix, read_json
@@ -85,7 +85,7 @@ def upsample_all(
     }
 
 
-async def upsample_endpoint(request: Request) -> JSONResponse:
+async def upsample_endpoint(request: Request) -> Response:
     limits = request.app.state.limits
     body = await read_json(request, limits)
     grid = get_matrix(body, "grid", limits.max_grid)
@@ -97,7 +97,7 @@ async def upsample_endpoint(request: Request) -> JSONResponse:
     result = await request.app.state.pool.run(
         "upsample", grid=grid, factor=factor, source=source, seed=seed, kernel=kernel, padding=padding
     )
-    return JSONResponse(result)
+    return result
 
 
 def routes() -> list[Route]:

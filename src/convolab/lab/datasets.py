@@ -92,4 +92,4 @@ def load_test_split(name: Any, data_dirs: list[str], first: str | None = None) -
             last = exc
         except ValueError as exc:  # e.g. a --data-dir that is not a folder
             last = exc
-    raise ApiError(f"{name}'s test split is not on this machine ({last}); the lab never downloads", 404)
+    raise ApiError(f"{name}'s test split is not on this machine and the lab never downloads ({last})", 404)

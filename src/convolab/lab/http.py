@@ -52,8 +52,15 @@ class Limits:
     max_queued: int = limits.LAB_MAX_QUEUED
 
 
+MAX_MESSAGE = 400  # characters of an error message (whatever was sent, the answer stays short)
+
+
 def error_response(message: str, status: int) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
+    """``{"error": message}``: one line, at most ``MAX_MESSAGE`` characters."""
+    line = " ".join(str(message).split())
+    if len(line) > MAX_MESSAGE:
+        line = line[: MAX_MESSAGE - 3] + "..."
+    return JSONResponse({"error": line}, status_code=status)
 
 
 async def read_json(request: Request, limits: Limits) -> dict[str, Any]:
