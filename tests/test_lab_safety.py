@@ -288,8 +288,12 @@ def planted(tmp_path_factory):
     shutil.copy(run / "best" / "model.safetensors", outside / "model.safetensors")
     (run / "best" / "model.safetensors").unlink()
     os.symlink(outside / "model.safetensors", run / "best" / "model.safetensors")
-    for name, cfg in (("folder-data", {"dataset": f"folder:{outside}"}), ("kmnist-data", {"dataset": "kmnist"}),
-                      ("foreign-dir", {"data_dir": str(outside)})):  # fmt: skip
+    configs = {
+        "folder-data": {"dataset": f"folder:{outside}"},
+        "kmnist-data": {"dataset": "kmnist"},
+        "foreign-dir": {"data_dir": str(outside)},
+    }
+    for name, cfg in configs.items():
         run = variant(name)
         for sub in ("best", "last"):
             state = json.loads((run / sub / "state.json").read_text())
@@ -316,8 +320,11 @@ def test_a_stored_spec_that_is_a_path_is_refused_never_read(planted_client, run)
         )
 
 
-@pytest.mark.parametrize(("run", "what"), [("best-link", "best/"), ("weights-link", "model.safetensors"),
-                                           ("summary-link", "summary.json"), ("log-link", "log.jsonl")])  # fmt: skip
+LINKS = [("best-link", "best/"), ("weights-link", "model.safetensors"), ("summary-link", "summary.json"),
+         ("log-link", "log.jsonl")]  # fmt: skip
+
+
+@pytest.mark.parametrize(("run", "what"), LINKS)
 def test_links_out_of_the_runs_folder_are_refused(planted_client, run, what):
     r = planted_client.get("/api/run", params={"name": run})
     assert (
