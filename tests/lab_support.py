@@ -107,3 +107,56 @@ def decode_data_url(url: str) -> np.ndarray:
     """A ``data:image/png;base64,...`` URL -> uint8 grey array."""
     assert url.startswith("data:image/png;base64,")
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.partition(",")[2]))))
+
+
+def plant_runs(root: Path) -> Path:
+    """``root/runs`` with a real run ``tiny`` and hostile copies of it (links out, paths as specs, ...);
+    ``root/outside`` holds what they point at (files holding TOPSECRET)."""
+    import json
+    import shutil
+
+    runs = root / "runs"
+    make_tiny_run(runs, mnist_t10k())
+    outside = root / "outside"
+    outside.mkdir()
+    secret = outside / "secret.json"
+    secret.write_text(json.dumps({"secret": "TOPSECRET"}))
+    passwd = outside / "passwd"
+    passwd.write_text("root:x:0:0:TOPSECRET:/root:/bin/bash\n")
+
+    def variant(name: str) -> Path:
+        shutil.copytree(runs / "tiny", runs / name)
+        return runs / name
+
+    for name in ("spec-path", "config-path"):  # the "spec": "/etc/passwd" case, both fields
+        run = variant(name)
+        for sub in ("best", "last"):
+            state = json.loads((run / sub / "state.json").read_text())
+            state["spec" if name == "spec-path" else "config"] = str(passwd)
+            (run / sub / "state.json").write_text(json.dumps(state))
+    run = variant("best-link")  # best/ is a link to a checkpoint outside
+    shutil.copytree(run / "best", outside / "best")
+    shutil.rmtree(run / "best")
+    os.symlink(outside / "best", run / "best")
+    run = variant("summary-link")
+    (run / "summary.json").unlink(missing_ok=True)
+    os.symlink(secret, run / "summary.json")
+    run = variant("log-link")
+    (run / "log.jsonl").unlink()
+    os.symlink(passwd, run / "log.jsonl")
+    run = variant("weights-link")  # one file of the checkpoint points out
+    shutil.copy(run / "best" / "model.safetensors", outside / "model.safetensors")
+    (run / "best" / "model.safetensors").unlink()
+    os.symlink(outside / "model.safetensors", run / "best" / "model.safetensors")
+    configs = {
+        "folder-data": {"dataset": f"folder:{outside}"},
+        "kmnist-data": {"dataset": "kmnist"},
+        "foreign-dir": {"data_dir": str(outside)},
+    }
+    for name, cfg in configs.items():
+        run = variant(name)
+        for sub in ("best", "last"):
+            state = json.loads((run / sub / "state.json").read_text())
+            state["config"].update(cfg)
+            (run / sub / "state.json").write_text(json.dumps(state))
+    return runs

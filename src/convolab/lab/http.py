@@ -81,6 +81,8 @@ async def read_json(request: Request, limits: Limits) -> dict[str, Any]:
         body = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ApiError(f"request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError("request body is nested too deeply") from None
     if not isinstance(body, dict):
         raise ApiError(f"request body must be a JSON object, got {type(body).__name__}")
     return body
