@@ -510,8 +510,18 @@ def hostile(tmp_path_factory):
 def test_the_table_is_large_and_covers_every_endpoint():
     paths = {case[2].split("?")[0] for case in CASES}
     assert len(CASES) >= 60
-    endpoints = ["/api/analyze", "/api/filter", "/api/upsample", "/api/run", "/api/run/reconstruct",
-                 "/api/run/samples", "/api/activations", "/api/activations/pixel", "/api/runs", "/api/zoo"]  # fmt: skip
+    endpoints = [
+        "/api/analyze",
+        "/api/filter",
+        "/api/upsample",
+        "/api/run",
+        "/api/run/reconstruct",
+        "/api/run/samples",
+        "/api/activations",
+        "/api/activations/pixel",
+        "/api/runs",
+        "/api/zoo",
+    ]
     for endpoint in endpoints:
         assert endpoint in paths, endpoint
 
