@@ -183,7 +183,11 @@ document.addEventListener("DOMContentLoaded", () => {
       show(tabs[(i + step + tabs.length) % tabs.length].dataset.panel, undefined, true);
     });
   });
-  const { panel, state } = LAB.readState();
-  if (LAB.panels[panel]) show(panel, Object.keys(state).length ? state : undefined);
-  else show("designer");
+  function fromUrl() {
+    const { panel, state } = LAB.readState();
+    if (LAB.panels[panel]) show(panel, Object.keys(state).length ? state : undefined);
+    else show("designer");
+  }
+  window.addEventListener("hashchange", fromUrl);  // a link to another state of the page
+  fromUrl();
 });
