@@ -44,7 +44,7 @@ def test_no_horizontal_scrolling_on_any_panel(page, live_lab, panel, size):
     assert widest <= min(inner, 560) + 1  # canvases scale to their container, with a cap
     if os.environ.get("CONVOLAB_LAB_SHOTS"):  # docs/images: CONVOLAB_LAB_SHOTS=1 pytest tests/e2e
         SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / f"lab_{panel}_{size}.png"), full_page=True)
+        page.screenshot(path=str(SHOTS / f"lab_{panel}_{size}.png"))
 
 
 def python_feature_maps(model, x: np.ndarray) -> list[np.ndarray]:
@@ -265,3 +265,44 @@ def test_touch_drawing_does_not_scroll(page, live_lab):
     page.goto(live_lab.url + "/#activations?input=draw")
     page.wait_for_selector("#act-draw")
     assert page.eval_on_selector("#act-draw", "c => getComputedStyle(c).touchAction") == "none"
+
+
+FOLDER_128 = """name: folder-128
+input_shape: [1, 128, 128]
+latent: code
+layers:
+- {type: Conv2D, filters: 16, kernel_size: 3, padding: same, activation: relu}
+- {type: MaxPool2D, pool_size: 2}
+- {type: Conv2D, filters: 8, kernel_size: 3, padding: same, activation: relu}
+- {type: MaxPool2D, pool_size: 2}
+- {type: Conv2D, filters: 8, kernel_size: 3, padding: same, activation: relu}
+- {type: MaxPool2D, pool_size: 2, name: code}
+- {type: Conv2D, filters: 8, kernel_size: 3, padding: same, activation: relu}
+- {type: UpSampling2D, size: 2}
+- {type: Conv2D, filters: 8, kernel_size: 3, padding: same, activation: relu}
+- {type: UpSampling2D, size: 2}
+- {type: Conv2D, filters: 16, kernel_size: 3, padding: same, activation: relu}
+- {type: UpSampling2D, size: 2}
+- {type: Conv2D, filters: 1, kernel_size: 3, padding: same, activation: sigmoid}
+"""
+
+
+def test_activations_input_to_display_timings(page, live_lab, record_property):
+    """Input-to-display in the browser: from the request to the last tile drawn (``data-ms``)."""
+    from urllib.parse import quote
+
+    timings = {}
+    for label, model in (("lecture model (seed-upsampling, 28x28)", "zoo=seed-upsampling"),
+                         ("128x128 folder model (13 layers)", "spec=" + quote(FOLDER_128))):  # fmt: skip
+        ms = []
+        for index in range(6):
+            page.goto("about:blank")
+            page.goto(f"{live_lab.url}/#activations?{model}&dataset=mnist&index={index}")
+            page.wait_for_selector("#act-view[data-ready]")
+            ms.append(float(page.get_attribute("#act-view", "data-ms")))
+        timings[label] = ms[1:]  # the first one includes the worker building the model
+        record_property(label, ms)
+        print(f"{label}: median {np.median(ms[1:]):.0f} ms, all {[round(m) for m in ms]}")
+    tiles = page.locator("#act-layers canvas.tile").count()
+    assert tiles == 16 + 16 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 16 + 16 + 1
+    assert all(m > 0 for ms in timings.values() for m in ms)

@@ -136,7 +136,7 @@
     });
     const keep = focus && focus.layer < result.layers.length ? focus : null;
     if (keep) enlarge(keep.layer, Math.min(keep.channel, result.layers[keep.layer].channels_shown - 1), [keep.row, keep.col]);
-    else { $("act-big-caption").textContent = "click a channel to enlarge it"; $("act-big").width = 1; }
+    else $("act-big-figure").hidden = true;  // shown once a channel is clicked
   }
 
   function drawInput(field) {
@@ -257,6 +257,7 @@
     ctx.strokeRect(f.col * cell + 1, f.row * cell + 1, cell - 2, cell - 2);
     canvas.dataset.cell = cell;
     canvas.dataset.layer = f.layer; canvas.dataset.channel = f.channel;
+    $("act-big-figure").hidden = false;
     $("act-big-caption").textContent = `${L.name} channel ${f.channel} (arrow keys move the pixel)`;
   }
 
