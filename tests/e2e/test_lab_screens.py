@@ -306,3 +306,43 @@ def test_activations_input_to_display_timings(page, live_lab, record_property):
     tiles = page.locator("#act-layers canvas.tile").count()
     assert tiles == 16 + 16 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 16 + 16 + 1
     assert all(m > 0 for ms in timings.values() for m in ms)
+
+
+CONTRAST_JS = """() => {
+  const lin = x => { x /= 255; return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; };
+  const lum = c => { const v = c.map(lin); return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
+  const rgb = s => (s.match(/[\\d.]+/g) || []).map(Number);
+  const bg = el => {  // the first opaque background up the tree (the page is white otherwise)
+    for (; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0.9)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const worst = [];
+  for (const el of document.querySelectorAll('body *')) {
+    if (!el.offsetParent || el.closest('.stale') || el.disabled || el.closest('option')) continue;
+    const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    if (!own) continue;
+    const fg = rgb(getComputedStyle(el).color).slice(0, 3), b = bg(el);
+    const [hi, lo] = [lum(fg), lum(b)].sort((a, c) => c - a);
+    const ratio = (hi + 0.05) / (lo + 0.05);
+    if (ratio < 4.5) worst.push([el.tagName, el.id, el.textContent.trim().slice(0, 30), ratio.toFixed(2)]);
+  }
+  return worst;
+}"""
+
+NAMES_JS = """() => [...document.querySelectorAll('input, select, textarea, button, canvas')].filter(el => {
+  if (el.closest('[hidden]') && el.type !== 'file') return false;
+  const label = el.labels && el.labels.length && el.labels[0].textContent.trim();
+  const name = el.getAttribute('aria-label') || label || (el.tagName === 'BUTTON' && el.textContent.trim());
+  return !name;
+}).map(el => el.tagName + '#' + el.id)"""
+
+
+@pytest.mark.parametrize("panel", PANELS)
+def test_text_contrast_and_accessible_names(page, live_lab, panel):
+    page.goto(f"{live_lab.url}/#{panel}")
+    wait_ready(page, panel)
+    assert page.evaluate(CONTRAST_JS) == []
+    assert page.evaluate(NAMES_JS) == []
