@@ -30,14 +30,34 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+BASE_URL = "http://127.0.0.1:8765"  # the address create_app() serves by default
+
+
+def lab_client(app, **kwargs):
+    """A TestClient that talks to ``app`` as its own page does (Host 127.0.0.1:8765); the app's worker
+    processes stop when the client is garbage collected."""
+    import weakref
+
+    from starlette.testclient import TestClient
+
+    kwargs.setdefault("raise_server_exceptions", False)
+    client = TestClient(app, base_url=BASE_URL, **kwargs)
+    weakref.finalize(client, app.state.pool.close)
+    return client
+
+
 class LiveServer:
     """A real uvicorn server for ``app`` on a free port, in a background thread of this process."""
 
     def __init__(self, app) -> None:
         import uvicorn
 
+        from convolab.lab.server import set_address
+
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.app = app
+        set_address(app, "127.0.0.1", self.port)
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -54,6 +74,7 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        self.app.state.pool.close()
 
 
 def make_tiny_run(runs: Path, data_dir: Path, name: str = "tiny") -> Path:
@@ -86,3 +107,56 @@ def decode_data_url(url: str) -> np.ndarray:
     """A ``data:image/png;base64,...`` URL -> uint8 grey array."""
     assert url.startswith("data:image/png;base64,")
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(url.partition(",")[2]))))
+
+
+def plant_runs(root: Path) -> Path:
+    """``root/runs`` with a real run ``tiny`` and hostile copies of it (links out, paths as specs, ...);
+    ``root/outside`` holds what they point at (files holding TOPSECRET)."""
+    import json
+    import shutil
+
+    runs = root / "runs"
+    make_tiny_run(runs, mnist_t10k())
+    outside = root / "outside"
+    outside.mkdir()
+    secret = outside / "secret.json"
+    secret.write_text(json.dumps({"secret": "TOPSECRET"}))
+    passwd = outside / "passwd"
+    passwd.write_text("root:x:0:0:TOPSECRET:/root:/bin/bash\n")
+
+    def variant(name: str) -> Path:
+        shutil.copytree(runs / "tiny", runs / name)
+        return runs / name
+
+    for name in ("spec-path", "config-path"):  # the "spec": "/etc/passwd" case, both fields
+        run = variant(name)
+        for sub in ("best", "last"):
+            state = json.loads((run / sub / "state.json").read_text())
+            state["spec" if name == "spec-path" else "config"] = str(passwd)
+            (run / sub / "state.json").write_text(json.dumps(state))
+    run = variant("best-link")  # best/ is a link to a checkpoint outside
+    shutil.copytree(run / "best", outside / "best")
+    shutil.rmtree(run / "best")
+    os.symlink(outside / "best", run / "best")
+    run = variant("summary-link")
+    (run / "summary.json").unlink(missing_ok=True)
+    os.symlink(secret, run / "summary.json")
+    run = variant("log-link")
+    (run / "log.jsonl").unlink()
+    os.symlink(passwd, run / "log.jsonl")
+    run = variant("weights-link")  # one file of the checkpoint points out
+    shutil.copy(run / "best" / "model.safetensors", outside / "model.safetensors")
+    (run / "best" / "model.safetensors").unlink()
+    os.symlink(outside / "model.safetensors", run / "best" / "model.safetensors")
+    configs = {
+        "folder-data": {"dataset": f"folder:{outside}"},
+        "kmnist-data": {"dataset": "kmnist"},
+        "foreign-dir": {"data_dir": str(outside)},
+    }
+    for name, cfg in configs.items():
+        run = variant(name)
+        for sub in ("best", "last"):
+            state = json.loads((run / sub / "state.json").read_text())
+            state["config"].update(cfg)
+            (run / sub / "state.json").write_text(json.dumps(state))
+    return runs

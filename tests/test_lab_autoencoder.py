@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from lab_support import have_mnist_t10k, make_tiny_run, mnist_t10k
+from lab_support import have_mnist_t10k, lab_client, make_tiny_run, mnist_t10k
 
 pytest.importorskip("starlette")
 pytest.importorskip("httpx2")
@@ -38,7 +38,8 @@ def runs(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def client(runs) -> TestClient:
-    return TestClient(create_app(runs))
+    # the run's own data folder is read only when the lab is told it may read it (--data-dir)
+    return lab_client(create_app(runs, data_dir=mnist_t10k()))
 
 
 def test_runs_are_listed_with_their_model(client, runs):
@@ -146,7 +147,7 @@ def test_bad_sample_queries(client):
 
 
 def test_missing_runs_folder_lists_nothing(tmp_path):
-    client = TestClient(create_app(tmp_path / "absent"))
+    client = lab_client(create_app(tmp_path / "absent"))
     assert client.get("/api/runs").json()["runs"] == []
     r = client.get("/api/run", params={"name": "x"})
     assert r.status_code == 404 and "no runs under" in r.json()["error"]

@@ -7,7 +7,7 @@ import base64
 import numpy as np
 import pytest
 
-from lab_support import decode_data_url, png_base64
+from lab_support import decode_data_url, lab_client, png_base64
 
 pytest.importorskip("starlette")
 pytest.importorskip("httpx2")
@@ -24,7 +24,7 @@ IMAGE = RNG.integers(0, 256, size=(13, 17)).astype(np.uint8)
 
 @pytest.fixture
 def client(tmp_path) -> TestClient:
-    return TestClient(create_app(tmp_path / "runs"))
+    return lab_client(create_app(tmp_path / "runs"))
 
 
 def expected_png(ref: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -87,7 +87,7 @@ def test_gaussian_sigma_and_jpeg_upload(client):
 
 
 def test_mnist_image_by_index(tmp_path, mnist_t10k_dir):
-    client = TestClient(create_app(tmp_path, data_dir=mnist_t10k_dir))
+    client = lab_client(create_app(tmp_path, data_dir=mnist_t10k_dir))
     r = client.post("/api/filter", json={"dataset": "mnist", "index": 0, "kernel": "identity"})
     assert r.status_code == 200, r.text
     img = decode_data_url(r.json()["input"])
@@ -121,10 +121,14 @@ def test_bad_filter_requests(client, body, status, needle):
 
 
 def test_oversized_upload_body_is_refused_before_reading(tmp_path):
-    client = TestClient(create_app(tmp_path, limits=Limits(max_body=1000)))
+    client = lab_client(create_app(tmp_path, limits=Limits(max_body=1000)))
     r = client.post("/api/filter", json={"upload": "A" * 2000})
     assert r.status_code == 413 and "too large" in r.json()["error"]
     # a body that lies about its length (chunked, no Content-Length) is cut off while streaming
-    r = client.post("/api/filter", content=iter([b'{"upload": "' + b"A" * 600, b"A" * 600 + b'"}']))
+    r = client.post(
+        "/api/filter",
+        content=iter([b'{"upload": "' + b"A" * 600, b"A" * 600 + b'"}']),
+        headers={"content-type": "application/json"},  # the lab refuses non-JSON posts (415) first
+    )
     assert r.status_code == 413
     assert client.get("/api/health").status_code == 200

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from lab_support import lab_client
+
 pytest.importorskip("starlette")
 pytest.importorskip("httpx2")
 
@@ -24,7 +26,7 @@ layers:
 
 @pytest.fixture
 def client(tmp_path) -> TestClient:
-    return TestClient(create_app(tmp_path / "runs"))
+    return lab_client(create_app(tmp_path / "runs"))
 
 
 def analyze(client: TestClient, text: str):
@@ -101,7 +103,7 @@ def test_invalid_specs_are_4xx_with_a_clear_message(client, text, status, needle
 
 
 def test_spec_size_and_layer_limits(tmp_path):
-    client = TestClient(create_app(tmp_path, limits=Limits(max_spec=200, max_layers=3)))
+    client = lab_client(create_app(tmp_path, limits=Limits(max_spec=200, max_layers=3)))
     r = analyze(client, "# " + "x" * 300 + "\ninput_shape: [1, 8, 8]\nlayers: []\n")
     assert r.status_code == 413 and "limit 200" in r.json()["error"]
     many = "input_shape: [1, 8, 8]\nlayers:\n" + "  - {type: ReLU}\n" * 4

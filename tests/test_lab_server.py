@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from lab_support import LiveServer, free_port
+from lab_support import LiveServer, free_port, lab_client
 
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
@@ -25,12 +25,12 @@ from starlette.testclient import TestClient  # noqa: E402
 
 from convolab.cli import main  # noqa: E402
 from convolab.lab import api_upsampling  # noqa: E402
-from convolab.lab.server import STATIC_DIR, create_app  # noqa: E402
+from convolab.lab.server import STATIC_DIR, Limits, create_app  # noqa: E402
 
 
 @pytest.fixture
 def client(tmp_path) -> TestClient:
-    return TestClient(create_app(tmp_path), raise_server_exceptions=False)
+    return lab_client(create_app(tmp_path), raise_server_exceptions=False)
 
 
 def test_page_and_static_files(client):
@@ -70,10 +70,12 @@ def test_malformed_bodies(client, body, needle):
     assert r.status_code == 400 and needle in r.json()["error"]
 
 
-def test_a_bug_is_a_json_500_and_the_server_keeps_serving(client, monkeypatch):
+def test_a_bug_is_a_json_500_and_the_server_keeps_serving(tmp_path, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
+    # inline tasks (workers=0), so the patched function is the one that runs
+    client = lab_client(create_app(tmp_path, limits=Limits(workers=0)))
     monkeypatch.setattr(api_upsampling, "upsample_all", broken)
     r = client.post("/api/upsample", json={"grid": [[1]]})
     assert r.status_code == 500 and r.json() == {"error": "internal error: RuntimeError: boom"}

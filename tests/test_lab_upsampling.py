@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lab_support import lab_client
+
 pytest.importorskip("starlette")
 pytest.importorskip("httpx2")
 
@@ -17,7 +19,7 @@ GRID = [[1, 2], [3, 4]]
 
 @pytest.fixture
 def client(tmp_path) -> TestClient:
-    return TestClient(create_app(tmp_path))
+    return lab_client(create_app(tmp_path))
 
 
 def transpose_oracle(x: np.ndarray, k: np.ndarray, s: int) -> np.ndarray:

@@ -62,7 +62,8 @@ def browser():
 
 @pytest.fixture
 def page(browser, live_lab):
-    context = browser.new_context(viewport={"width": 1400, "height": 950})
+    # bypass_csp: Playwright's wait_for_function evaluates strings, which the lab's CSP forbids the page
+    context = browser.new_context(viewport={"width": 1400, "height": 950}, bypass_csp=True)
     # offline check: any request that leaves the lab server fails the test
     outside: list[str] = []
     context.route(

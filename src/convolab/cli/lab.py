@@ -46,11 +46,13 @@ def register(cli: click.Group) -> None:
     )
     @click.option(
         "--data-dir",
+        "data_dirs",
         type=click.Path(file_okay=False, path_type=Path),
-        default=None,
-        help="Folder to look in first for datasets (see `convolab data --help`).",
+        multiple=True,
+        help="Folder to look in first for datasets (see `convolab data --help`); repeat for more. "
+        "A run's own data folder is read only when it is one of these or a usual place.",
     )
-    def lab(port: int, host: str, runs_dir: Path, data_dir: Path | None) -> None:
+    def lab(port: int, host: str, runs_dir: Path, data_dirs: tuple[Path, ...]) -> None:
         """Start the lab: a local page to see layers, filters, upsampling and autoencoders at work.
 
         \b
@@ -60,8 +62,11 @@ def register(cli: click.Group) -> None:
           Filters         a classic kernel on a dataset image or your PNG/JPEG
           Upsampling      nearest, bed of nails, max unpooling and transposed conv side by side
           Autoencoder     draw a digit and see a trained run redraw it; test-set samples; curves
+          Activations     every layer's output for a sample, an upload or a drawing
 
-        The page works offline (nothing is loaded from the internet). Stop it with Ctrl-C.
+        The page works offline (nothing is loaded from the internet). Only this page may use the
+        server: other Host/Origin headers and non-JSON posts are refused; the work runs in worker
+        processes with a time and memory limit. Stop it with Ctrl-C.
 
         \b
         Example:
@@ -77,7 +82,7 @@ def register(cli: click.Group) -> None:
                 f"the lab needs its extra: pip install 'convolab[lab]' ({exc.name} is missing)"
             ) from None
         _check_port(host, port)
-        app = create_app(runs_dir, data_dir=data_dir)
+        app = create_app(runs_dir, data_dir=list(data_dirs), host=host, port=port)
         shown = f"[{host}]" if ":" in host else host
         click.echo(f"convolab lab: serving on http://{shown}:{port}/ (runs from {runs_dir}/; Ctrl-C stops)")
         sys.stdout.flush()  # the address must show now, also when stdout is a pipe

@@ -1,49 +1,52 @@
-"""Autoencoder panel API: runs under ``--runs``, live reconstructions, test-set samples, curves.
+"""Autoencoder panel API: runs under ``--runs``, live reconstructions, evaluation samples, curves.
 
 Endpoints (a run is named by its path relative to the runs folder, see ``convolab.lab.runs``):
 
 - ``GET /api/runs``: the runs found;
-- ``GET /api/run?name=R&checkpoint=best``: its spec summary, epoch, metrics and training curves;
+- ``GET /api/run?name=R&checkpoint=best``: its spec, epoch, metrics and training curves;
 - ``POST /api/run/reconstruct`` ``{"run": R, "pixels": [[...]]}``: the model's output for one image
   (values in [0, 1], the spec's input height x width);
-- ``GET /api/run/samples?name=R&offset=0&count=8``: test-split images and their reconstructions.
+- ``GET /api/run/samples?name=R&offset=0&count=8``: evaluation images and their reconstructions.
+
+The samples are the dataset's test split; for a run trained on it (``--train-split test``) the images
+it saw in training are marked ``seen`` (recomputed with the run's seed, fraction and limit). They are
+read from the run's own data folder when the lab may read it (see
+``convolab.lab.datasets``), never downloaded, never from a ``folder:`` dataset. All work runs in a lab
+worker process.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from convolab.lab.http import ApiError, get_choice, get_matrix, read_json
+from convolab.lab.http import ApiError, get_choice, get_matrix, read_json, shown
 from convolab.lab.images import rounded
-from convolab.lab.runs import list_runs, load_run_model, read_curves, resolve_run
+from convolab.lab.runs import (
+    list_runs,
+    load_run_model,
+    read_curves,
+    read_json_file,
+    resolve_run,
+    run_config,
+)
+from convolab.limits import LAB_MAX_INDEX, LAB_MAX_RUN_SIDE, LAB_MAX_SAMPLES
 
 CHECKPOINTS = ("best", "last")
-MAX_SAMPLES = 32
-
-
-def _config(run_dir: Path) -> dict[str, Any]:
-    try:
-        cfg = json.loads((run_dir / "config.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return cfg if isinstance(cfg, dict) else {}
+MAX_SAMPLES = LAB_MAX_SAMPLES
 
 
 def _query_int(request: Request, key: str, default: int, lo: int, hi: int) -> int:
     raw = request.query_params.get(key)
     if raw is None:
         return default
-    if not raw.lstrip("-").isdigit() or not lo <= int(raw) <= hi:
-        raise ApiError(f"{key} must be an integer in [{lo}, {hi}], got {raw!r}")
+    if len(raw) > 12 or not raw.lstrip("-").isdigit() or not lo <= int(raw) <= hi:
+        raise ApiError(f"{key} must be an integer in [{lo}, {hi}], got {shown(raw)}")
     return int(raw)
 
 
@@ -51,43 +54,60 @@ def _query_checkpoint(request: Request) -> str:
     return get_choice(dict(request.query_params), "checkpoint", "best", CHECKPOINTS)
 
 
-async def runs_endpoint(request: Request) -> JSONResponse:
+async def runs_endpoint(request: Request) -> Response:
     root = request.app.state.runs_root
     runs = []
     for name in list_runs(root):
-        cfg = _config(root / name)
-        runs.append({"name": name, "model": cfg.get("model"), "dataset": cfg.get("dataset")})
+        cfg = run_config(root, root / name)
+        model, dataset = cfg.get("model"), cfg.get("dataset")
+        runs.append({"name": name, "model": model if isinstance(model, str) else None,
+                     "dataset": dataset if isinstance(dataset, str) else None})  # fmt: skip
     return JSONResponse({"root": str(root), "runs": runs})
 
 
-def _run_info(root: Path, name: str | None, which: str) -> dict[str, Any]:
+def _root() -> Any:
+    from convolab.lab.tasks import runs_root
+
+    return runs_root().resolve()
+
+
+def eval_name(config: dict[str, Any]) -> str:
+    """What the samples are: the test split, saying so when the run also trained on it."""
+    if config.get("train_split", "train") == "train":
+        return "test split"
+    return "test split; this run trained on it (--train-split test): images it saw in training are marked"
+
+
+def run_info(name: Any, which: str) -> dict[str, Any]:
+    """The worker task behind ``GET /api/run``."""
+    import yaml
+
+    root = _root()
     run_dir = resolve_run(root, name)
-    model, state = load_run_model(run_dir, which)
-    summary: dict[str, Any] = {}
-    if (run_dir / "summary.json").is_file():
-        try:
-            summary = json.loads((run_dir / "summary.json").read_text())
-        except ValueError:
-            summary = {}
-    spec = state.get("spec", {})
+    model, state = load_run_model(root, run_dir, which)
+    summary = read_json_file(root, run_dir / "summary.json", "the run's summary.json")
+    spec, config = state["spec"], state["config"]
     return {
         "name": name,
         "checkpoint": which,
         "model": spec.get("name"),
         "input_shape": spec.get("input_shape"),
+        "spec_yaml": yaml.safe_dump(spec, sort_keys=False, default_flow_style=None, width=100),
         "params": int(sum(p.numel() for p in model.parameters())),
         "epoch": state.get("epoch"),
         "global_step": state.get("global_step"),
-        "config": state.get("config", {}),
-        "summary": summary,
-        "curves": read_curves(run_dir, state),
+        "config": config,
+        "eval_set": eval_name(config),
+        "summary": summary if isinstance(summary, dict) else {},
+        "curves": read_curves(root, run_dir, state),
     }
 
 
-async def run_endpoint(request: Request) -> JSONResponse:
+async def run_endpoint(request: Request) -> Response:
     name = request.query_params.get("name")
-    info = await run_in_threadpool(_run_info, request.app.state.runs_root, name, _query_checkpoint(request))
-    return JSONResponse(info)
+    resolve_run(request.app.state.runs_root, name)  # a bad name is refused before any work is queued
+    info = await request.app.state.pool.run("run_info", name=name, which=_query_checkpoint(request))
+    return info
 
 
 def _predict(model: Any, images: np.ndarray) -> np.ndarray:
@@ -96,8 +116,10 @@ def _predict(model: Any, images: np.ndarray) -> np.ndarray:
         return model(torch.as_tensor(images, dtype=torch.float32)).numpy()
 
 
-def _reconstruct(root: Path, name: Any, pixels: list[list[float]], which: str) -> dict[str, Any]:
-    model, state = load_run_model(resolve_run(root, name), which)
+def reconstruct(name: Any, pixels: list[list[float]], which: str) -> dict[str, Any]:
+    """The worker task behind ``POST /api/run/reconstruct``."""
+    root = _root()
+    model, state = load_run_model(root, resolve_run(root, name), which)
     shape = tuple(state["spec"]["input_shape"])
     arr = np.clip(np.asarray(pixels, dtype=np.float32), 0.0, 1.0)
     if len(shape) != 3 or shape[0] != 1 or arr.shape != shape[1:]:
@@ -107,51 +129,76 @@ def _reconstruct(root: Path, name: Any, pixels: list[list[float]], which: str) -
     return {"run": name, "reconstruction": rounded(out[0, 0], 3)}
 
 
-async def reconstruct_endpoint(request: Request) -> JSONResponse:
+async def reconstruct_endpoint(request: Request) -> Response:
     body = await read_json(request, request.app.state.limits)
-    pixels = get_matrix(body, "pixels", 256)
+    pixels = get_matrix(body, "pixels", LAB_MAX_RUN_SIDE)
     which = get_choice(body, "checkpoint", "best", CHECKPOINTS)
-    result = await run_in_threadpool(
-        _reconstruct, request.app.state.runs_root, body.get("run"), pixels, which
-    )
-    return JSONResponse(result)
+    resolve_run(request.app.state.runs_root, body.get("run"))
+    result = await request.app.state.pool.run("reconstruct", name=body.get("run"), pixels=pixels, which=which)
+    return result
 
 
-def _test_split(app: Any, dataset: str, data_dir: str | None) -> Any:
-    from convolab.data import load_dataset
+def seen_in_training(config: dict[str, Any], n: int) -> set[int]:
+    """Indices of the test split a ``--train-split test`` run trained on (empty for other runs).
 
-    key = ("dataset", dataset, data_dir)
-    if key not in app.state.cache:
-        app.state.cache[key] = load_dataset(dataset, "test", data_dir=data_dir)
-    return app.state.cache[key]
+    The run's training part is ``train_val_split`` of the first ``limit`` images with the run's seed
+    and fraction; it is recomputed here by the same function, on the indices themselves.
+    """
+    from convolab.data import ImageDataset, train_val_split
+
+    if config.get("train_split", "train") != "test":
+        return set()
+    limit = config.get("limit")
+    used = limit if isinstance(limit, int) and not isinstance(limit, bool) and 0 < limit < n else n
+    fraction, seed = config.get("val_fraction", 0.1), config.get("seed", 0)
+    if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not isinstance(seed, int):
+        return set(range(used))  # unknown split: every image it may have seen is marked
+    blank = torch.zeros(used, 1, 1, 1, dtype=torch.uint8)
+    ids = ImageDataset("ids", "test", blank, torch.arange(used), None, "")  # labels are the indices
+    train, _ = train_val_split(ids, float(fraction), seed=seed)
+    assert train.labels is not None
+    return set(train.labels.tolist())
 
 
-def _samples(app: Any, name: Any, offset: int, count: int, which: str) -> dict[str, Any]:
-    run_dir = resolve_run(app.state.runs_root, name)
-    model, state = load_run_model(run_dir, which)
-    cfg = state.get("config", {})
-    data_dir = app.state.data_dir or cfg.get("data_dir")
-    ds = _test_split(app, cfg.get("dataset", "mnist"), None if data_dir is None else str(data_dir))
-    n = len(ds.images)
+def samples(name: Any, offset: int, count: int, which: str) -> dict[str, Any]:
+    """The worker task behind ``GET /api/run/samples``."""
+    root = _root()
+    run_dir = resolve_run(root, name)
+    model, state = load_run_model(root, run_dir, which)
+    from convolab.lab.datasets import load_test_split
+    from convolab.lab.tasks import data_dirs
+
+    cfg = state["config"]
+    own = cfg.get("data_dir")
+    own = own if isinstance(own, str) and own else None
+    ds = load_test_split(cfg.get("dataset", "mnist"), data_dirs(), own)
+    n = len(ds)
+    seen = seen_in_training(cfg, n)
     if offset >= n:
-        raise ApiError(f"offset must be below the test split's {n} images, got {offset}")
+        raise ApiError(f"offset must be below {n} (the test split has {n} images), got {offset}")
     stop = min(offset + count, n)
-    images = np.asarray(ds.images[offset:stop], dtype=np.float32) / 255.0  # (n, C, H, W)
+    images = ds.images[offset:stop].to(torch.float32).numpy() / 255.0  # (n, C, H, W)
+    if tuple(images.shape[1:]) != tuple(model.input_shape):
+        raise ApiError(f"the run's model takes {list(model.input_shape)} but its dataset's images are "
+                       f"{list(images.shape[1:])}")  # fmt: skip
     outputs = _predict(model, images)
-    labels = [None] * (stop - offset) if ds.labels is None else np.asarray(ds.labels[offset:stop]).tolist()
+    labels = [None] * (stop - offset) if ds.labels is None else ds.labels[offset:stop].tolist()
     items = [
-        {"index": offset + i, "label": labels[i], "input": rounded(images[i, 0], 3),
-         "output": rounded(outputs[i, 0], 3)}
+        {"index": offset + i, "label": labels[i], "seen": offset + i in seen,
+         "input": rounded(images[i, 0], 3), "output": rounded(outputs[i, 0], 3)}
         for i in range(stop - offset)
     ]  # fmt: skip
-    return {"run": name, "dataset": cfg.get("dataset"), "total": n, "offset": offset, "items": items}
+    return {"run": name, "dataset": cfg.get("dataset"), "eval_set": eval_name(cfg), "total": n,
+            "trained_on_test": bool(seen), "offset": offset, "items": items}  # fmt: skip
 
 
-async def samples_endpoint(request: Request) -> JSONResponse:
-    offset = _query_int(request, "offset", 0, 0, 10**7)
+async def samples_endpoint(request: Request) -> Response:
+    offset = _query_int(request, "offset", 0, 0, LAB_MAX_INDEX)
     count = _query_int(request, "count", 8, 1, MAX_SAMPLES)
-    args = (request.app, request.query_params.get("name"), offset, count, _query_checkpoint(request))
-    return JSONResponse(await run_in_threadpool(_samples, *args))
+    name, which = request.query_params.get("name"), _query_checkpoint(request)
+    resolve_run(request.app.state.runs_root, name)
+    result = await request.app.state.pool.run("samples", name=name, offset=offset, count=count, which=which)
+    return result
 
 
 def routes() -> list[Route]:

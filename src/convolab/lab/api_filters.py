@@ -7,7 +7,8 @@
   result as PNG data URLs, their sizes, the kernel's numbers and the result's value range.
 
 Only registered dataset names are accepted (never ``folder:PATH``), nothing is downloaded on a
-request, uploads are limited in bytes and pixels, and kernels are limited to 31 x 31.
+request, uploads are limited in bytes and pixels, and kernels are limited to 31 x 31. The work runs in
+a lab worker process (tasks ``filter`` and ``datasets``).
 """
 
 from __future__ import annotations
@@ -15,45 +16,43 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from convolab.lab.http import ApiError, get_choice, get_float, get_int, read_json
+from convolab.lab.datasets import dataset_names, load_test_split
+from convolab.lab.http import ApiError, get_choice, get_float, get_int, read_json, shown
 from convolab.lab.images import decode_upload, rounded, to_png_data_url
+from convolab.limits import LAB_MAX_FILTER_KERNEL, LAB_MAX_FILTER_STRIDE
 
-MAX_KERNEL = 31
+MAX_KERNEL = LAB_MAX_FILTER_KERNEL
 BORDERS = ("zeros", "reflect", "replicate")
 
 
-def dataset_names() -> tuple[str, ...]:
-    from convolab.data import DATASETS
-
-    return tuple(DATASETS)
-
-
-def available_datasets(data_dir: Any) -> list[dict[str, Any]]:
+def available_datasets() -> list[dict[str, Any]]:
     """Every registered dataset with ``available``: whether its test split is on this machine."""
     from convolab.data import dataset_status
+    from convolab.lab.tasks import data_dirs
 
     out = []
     for name in dataset_names():
-        status = dataset_status(name, data_dir)
-        ok = "test" in status.splits and status.state in ("verified", "unverified", "not checked")
+        ok = False
+        for folder in [*data_dirs(), None]:
+            status = dataset_status(name, folder)
+            if "test" in status.splits and status.state in ("verified", "unverified", "not checked"):
+                ok = True
+                break
         out.append({"name": name, "available": ok})
     return out
 
 
-def dataset_image(app: Any, name: str, index: int) -> np.ndarray:
+def dataset_image(name: str, index: int) -> np.ndarray:
     """Test-split image ``index`` of a registered dataset as grey float32 ``(H, W)`` in [0, 1]."""
-    from convolab.data import load_dataset
+    import torch
 
-    key = ("dataset", name, None if app.state.data_dir is None else str(app.state.data_dir))
-    if key not in app.state.cache:
-        app.state.cache[key] = load_dataset(name, "test", data_dir=app.state.data_dir, download=False)
-    ds = app.state.cache[key]
+    from convolab.lab.tasks import data_dirs
+
+    ds = load_test_split(name, data_dirs())
     n = int(ds.images.shape[0])
     if not 0 <= index < n:
         raise ApiError(f"index must be in [0, {n - 1}] for {name}'s test split, got {index}")
@@ -86,17 +85,41 @@ def run_filter(image: np.ndarray, kernel: np.ndarray, stride: int, padding: str,
     return np.asarray(filter2d(image.astype(np.float32), kernel, stride, padding, border))
 
 
-def filter_request(app: Any, body: dict[str, Any]) -> dict[str, Any]:
-    limits = app.state.limits
+def check_settings(body: dict[str, Any]) -> None:
+    """Refuse bad settings in the server, before any work is queued (same messages as the worker)."""
+    if body.get("size") is not None:
+        get_int(body, "size", 3, 1, MAX_KERNEL)
+    get_float(body, "sigma", 1.0, 0.05, 10.0)
+    get_int(body, "stride", 1, 1, LAB_MAX_FILTER_STRIDE)
+    get_choice(body, "padding", "same", ("same", "valid"))
+    get_choice(body, "border", "zeros", BORDERS)
+    if not isinstance(body.get("kernel", "sobel_x"), str):
+        raise ApiError("kernel must be a kernel name (see /api/kernels)")
+    if "upload" not in body:
+        get_choice(body, "dataset", "mnist", dataset_names())
+        get_index(body)
+
+
+def get_index(body: dict[str, Any]) -> int:
+    """``body["index"]``: a non-negative integer; its upper bound is the split's size, checked later."""
+    value = body.get("index", 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ApiError(f"index must be a non-negative integer, got {shown(value)}")
+    return value
+
+
+def filter_request(body: dict[str, Any], max_image_side: int) -> dict[str, Any]:
+    """The worker task behind ``POST /api/filter``."""
+    check_settings(body)
     if "upload" in body:
-        image = decode_upload(body["upload"], limits.max_image_side)
+        image = decode_upload(body["upload"], max_image_side)
     else:
         name = get_choice(body, "dataset", "mnist", dataset_names())
-        image = dataset_image(app, name, get_int(body, "index", 0, 0, 10**7))
+        image = dataset_image(name, get_index(body))
     # size absent or null: the kernel's own default (box 3; gaussian and log from sigma, radius 4 sigma)
     size = None if body.get("size") is None else get_int(body, "size", 3, 1, MAX_KERNEL)
     sigma = get_float(body, "sigma", 1.0, 0.05, 10.0)
-    stride = get_int(body, "stride", 1, 1, 16)
+    stride = get_int(body, "stride", 1, 1, LAB_MAX_FILTER_STRIDE)
     padding = get_choice(body, "padding", "same", ("same", "valid"))
     border = get_choice(body, "border", "zeros", BORDERS)
     kernel_name = body.get("kernel", "sobel_x")
@@ -127,7 +150,7 @@ def filter_request(app: Any, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def kernels_endpoint(request: Request) -> JSONResponse:
+async def kernels_endpoint(request: Request) -> Response:
     from convolab.filters.kernels import KERNELS
 
     kernels = [
@@ -135,15 +158,18 @@ async def kernels_endpoint(request: Request) -> JSONResponse:
         for k in KERNELS.values()
     ]
     cache = request.app.state.cache
-    if "datasets" not in cache:  # checksums are read once per server
-        cache["datasets"] = await run_in_threadpool(available_datasets, request.app.state.data_dir)
+    if "datasets" not in cache:  # checksums are read once per server, in a worker
+        cache["datasets"] = await request.app.state.pool.run_value("datasets")
     datasets = cache["datasets"]
     return JSONResponse({"kernels": kernels, "borders": list(BORDERS), "datasets": datasets})
 
 
-async def filter_endpoint(request: Request) -> JSONResponse:
-    body = await read_json(request, request.app.state.limits)
-    return JSONResponse(await run_in_threadpool(filter_request, request.app, body))
+async def filter_endpoint(request: Request) -> Response:
+    limits = request.app.state.limits
+    body = await read_json(request, limits)
+    check_settings(body)
+    result = await request.app.state.pool.run("filter", body=body, max_image_side=limits.max_image_side)
+    return result
 
 
 def routes() -> list[Route]:

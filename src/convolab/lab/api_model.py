@@ -15,12 +15,13 @@ from typing import Any
 
 import yaml
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from convolab.lab.http import ApiError, read_json
+from convolab.limits import LAB_MAX_SIDE, MAX_FACTOR, MAX_KERNEL_SIDE
 
-MAX_SIDE = 2048  # largest input side the designer analyses (the field arrays grow with it)
+MAX_SIDE = LAB_MAX_SIDE  # largest input side the designer analyses (the field arrays grow with it)
 
 
 class _SafeNoAliasLoader(yaml.SafeLoader):
@@ -51,6 +52,40 @@ def parse_spec_text(text: Any, max_chars: int) -> dict[str, Any]:
     return doc
 
 
+def check_spec_size(doc: dict[str, Any], max_layers: int, max_side: int = MAX_SIDE) -> None:
+    """Refuse a spec over the lab's layer count or input side before anything is built (413)."""
+    layers = doc.get("layers")
+    if isinstance(layers, list) and len(layers) > max_layers:
+        raise ApiError(f"spec has {len(layers)} layers; the limit is {max_layers}", 413)
+    shape = doc.get("input_shape")
+    if isinstance(shape, list) and any(
+        isinstance(v, int | float) and not isinstance(v, bool) and v > max_side for v in shape[1:]
+    ):
+        raise ApiError(f"input_shape {shape}: the lab takes sides up to {max_side} pixels", 413)
+
+
+FACTOR_ARGS = ("size", "factor", "strides", "dilation_rate", "pool_size", "output_padding")
+
+
+def _numbers(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def check_layer_args(doc: dict[str, Any]) -> None:
+    """Refuse factor-like arguments over ``MAX_FACTOR`` and kernels over ``MAX_KERNEL_SIDE`` (413),
+    before the library builds anything: one small request must not ask for unbounded work."""
+    layers = doc.get("layers")
+    if not isinstance(layers, list):
+        return
+    for i, entry in enumerate(layers):
+        if not isinstance(entry, dict):
+            continue
+        for key, bound in [*((k, MAX_FACTOR) for k in FACTOR_ARGS), ("kernel_size", MAX_KERNEL_SIDE)]:
+            for v in _numbers(entry.get(key)):
+                if isinstance(v, int | float) and not isinstance(v, bool) and abs(v) > bound:
+                    raise ApiError(f"layer {i}: {key} {v:g} is over the lab's limit of {bound}", 413)
+
+
 def _field_arrays(info: Any) -> dict[str, Any] | None:
     if info.fields is None or len(info.output_shape) != 3:
         return None
@@ -66,12 +101,8 @@ def analyze_spec(doc: dict[str, Any], max_layers: int) -> dict[str, Any]:
     from convolab.analysis import analyze
     from convolab.spec import load_spec
 
-    layers = doc.get("layers")
-    if isinstance(layers, list) and len(layers) > max_layers:
-        raise ApiError(f"spec has {len(layers)} layers; the limit is {max_layers}", 413)
-    shape = doc.get("input_shape")
-    if isinstance(shape, list) and any(isinstance(v, int) and v > MAX_SIDE for v in shape[1:]):
-        raise ApiError(f"input_shape {shape}: the lab analyses sides up to {MAX_SIDE} pixels", 413)
+    check_spec_size(doc, max_layers)
+    check_layer_args(doc)
     spec = load_spec(doc)
     result = analyze(spec)
     summary = result.to_dict()
@@ -81,7 +112,12 @@ def analyze_spec(doc: dict[str, Any], max_layers: int) -> dict[str, Any]:
     return summary
 
 
-async def zoo_list(request: Request) -> JSONResponse:
+def analyze_text(text: Any, max_chars: int, max_layers: int) -> dict[str, Any]:
+    """The worker task behind ``POST /api/analyze``: parse the text, then ``analyze_spec``."""
+    return analyze_spec(parse_spec_text(text, max_chars), max_layers)
+
+
+async def zoo_list(request: Request) -> Response:
     from convolab.zoo import DESCRIPTIONS, list_models
 
     return JSONResponse(
@@ -89,7 +125,7 @@ async def zoo_list(request: Request) -> JSONResponse:
     )
 
 
-async def zoo_spec(request: Request) -> JSONResponse:
+async def zoo_spec(request: Request) -> Response:
     from convolab.zoo import get_spec
 
     name = request.path_params["name"]
@@ -101,11 +137,15 @@ async def zoo_spec(request: Request) -> JSONResponse:
     return JSONResponse({"name": name, "spec": spec, "yaml": text})
 
 
-async def analyze_endpoint(request: Request) -> JSONResponse:
+async def analyze_endpoint(request: Request) -> Response:
     limits = request.app.state.limits
     body = await read_json(request, limits)
-    doc = parse_spec_text(body.get("spec"), limits.max_spec)
-    return JSONResponse(analyze_spec(doc, limits.max_layers))
+    text = body.get("spec")
+    if not isinstance(text, str) or len(text) > limits.max_spec:
+        parse_spec_text(text, limits.max_spec)  # the same message, without a trip to a worker
+    pool = request.app.state.pool
+    result = await pool.run("analyze", text=text, max_chars=limits.max_spec, max_layers=limits.max_layers)
+    return result
 
 
 def routes() -> list[Route]:

@@ -18,17 +18,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from convolab.lab.http import ApiError, get_choice, get_int, get_matrix, read_json
 from convolab.lab.images import rounded
+from convolab.limits import LAB_MAX_UP_FACTOR
 
 DEFAULT_KERNEL = [[0.25, 0.5, 0.25], [0.5, 1.0, 0.5], [0.25, 0.5, 0.25]]
 MAX_KERNEL = 7
-MAX_FACTOR = 4
+MAX_FACTOR = LAB_MAX_UP_FACTOR
 
 
 def _plane(arr: Any) -> torch.Tensor:
@@ -85,7 +85,7 @@ def upsample_all(
     }
 
 
-async def upsample_endpoint(request: Request) -> JSONResponse:
+async def upsample_endpoint(request: Request) -> Response:
     limits = request.app.state.limits
     body = await read_json(request, limits)
     grid = get_matrix(body, "grid", limits.max_grid)
@@ -94,8 +94,10 @@ async def upsample_endpoint(request: Request) -> JSONResponse:
     kernel = get_matrix(body, "kernel", MAX_KERNEL) if "kernel" in body else DEFAULT_KERNEL
     padding = get_choice(body, "padding", "same", ("same", "valid"))
     source = get_matrix(body, "source", limits.max_grid * MAX_FACTOR) if "source" in body else None
-    result = await run_in_threadpool(upsample_all, grid, factor, source, seed, kernel, padding)
-    return JSONResponse(result)
+    result = await request.app.state.pool.run(
+        "upsample", grid=grid, factor=factor, source=source, seed=seed, kernel=kernel, padding=padding
+    )
+    return result
 
 
 def routes() -> list[Route]:

@@ -11,13 +11,15 @@ import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
 
 from convolab.lab.http import ApiError
+from convolab.limits import LAB_MAX_IMAGE_PIXELS
 
 
-def decode_upload(data: str, max_side: int) -> np.ndarray:
+def decode_upload(data: str, max_side: int, max_pixels: int = LAB_MAX_IMAGE_PIXELS) -> np.ndarray:
     """A PNG or JPEG sent as base64 (optionally a ``data:`` URL) -> grey float32 ``(H, W)`` in [0, 1].
 
-    The header is read first and the image refused before decoding when a side exceeds ``max_side``,
-    so a small file that unpacks to a huge image (a decompression bomb) costs nothing.
+    The header is read first and the image refused before decoding when a side exceeds ``max_side``
+    or it has more than ``max_pixels`` pixels, so a small file that unpacks to a huge image (a
+    decompression bomb) costs nothing and is a 413, as is Pillow's own bomb check.
     """
     if not isinstance(data, str) or not data:
         raise ApiError("upload must be a base64 string (or a data: URL) of a PNG or JPEG file")
@@ -29,17 +31,23 @@ def decode_upload(data: str, max_side: int) -> np.ndarray:
         raise ApiError("upload is not valid base64") from None
     try:
         img = Image.open(io.BytesIO(raw))
-    except (UnidentifiedImageError, OSError):
+    except Image.DecompressionBombError:
+        raise ApiError("uploaded image is a decompression bomb (more pixels than allowed)", 413) from None
+    except (UnidentifiedImageError, OSError, ValueError):
         raise ApiError("upload is not a PNG or JPEG image") from None
     if img.format not in ("PNG", "JPEG"):
         raise ApiError(f"upload must be a PNG or JPEG image, got {img.format}")
     w, h = img.size
-    if max(w, h) > max_side:
-        raise ApiError(f"uploaded image is {w}x{h}; the limit is {max_side} pixels per side", 413)
+    if max(w, h) > max_side or w * h > max_pixels:
+        raise ApiError(
+            f"uploaded image is {w}x{h}; the limit is {max_side} pixels per side and {max_pixels} pixels", 413
+        )
     try:
         grey = np.asarray(img.convert("L"), dtype=np.float32) / 255.0  # (H, W)
-    except (OSError, ValueError) as exc:
-        raise ApiError(f"upload could not be decoded: {exc}") from None
+    except Image.DecompressionBombError:
+        raise ApiError("uploaded image is a decompression bomb", 413) from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ApiError(f"upload could not be decoded: {str(exc)[:100]}") from None
     return grey
 
 

@@ -4,29 +4,53 @@
 Errors are always JSON: ``{"error": message}`` with a 4xx status for client mistakes (``ApiError``,
 ``ValueError`` from the library, unknown routes) and 500 for bugs; the server keeps serving either way.
 
+Safety (docs/lab.md, "Safety"): ``guard.Guard`` refuses foreign Host/Origin headers and non-JSON
+POSTs before any route runs; every computation runs in a ``worker.WorkerPool`` process with a time
+limit and a memory bound, never on the event loop; runs are read only inside the runs folder
+(``runs``) and datasets only from the configured folders (``datasets``).
+
 Example:
     >>> from starlette.testclient import TestClient
-    >>> client = TestClient(create_app("runs"))
+    >>> app = create_app("runs", port=8765)
+    >>> client = TestClient(app, base_url="http://127.0.0.1:8765")
     >>> client.get("/api/health").json()["ok"]
     True
+    >>> client.get("/api/health", headers={"Host": "evil.example"}).status_code
+    421
+    >>> app.state.pool.close()
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from convolab.lab import api_arith, api_autoencoder, api_explain, api_filters, api_model, api_upsampling
+from convolab.lab import (
+    api_activations,
+    api_arith,
+    api_autoencoder,
+    api_explain,
+    api_filters,
+    api_model,
+    api_upsampling,
+)
+from convolab.lab.guard import Address, Guard
 from convolab.lab.http import ApiError, Limits, error_response
+from convolab.lab.worker import WorkerConfig, WorkerPool
 
-__all__ = ["Limits", "create_app", "serve"]
+__all__ = ["Limits", "create_app", "serve", "set_address"]
+DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8765
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 log = logging.getLogger("convolab.lab")
@@ -66,15 +90,35 @@ async def _server_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(f"internal error: {type(exc).__name__}: {exc}", 500)
 
 
+def _data_dirs(data_dir: str | Path | Sequence[str | Path] | None) -> list[str]:
+    if data_dir is None:
+        return []
+    items = [data_dir] if isinstance(data_dir, str | Path) else list(data_dir)
+    return [str(Path(d).expanduser().resolve()) for d in items]
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    yield
+    app.state.pool.close()
+
+
 def create_app(
-    runs_dir: str | Path = "runs", *, limits: Limits | None = None, data_dir: str | Path | None = None
+    runs_dir: str | Path = "runs",
+    *,
+    limits: Limits | None = None,
+    data_dir: str | Path | Sequence[str | Path] | None = None,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
 ) -> Starlette:
     """The lab app.
 
     Args:
         runs_dir: folder of training runs; only runs inside it are ever read (it may not exist yet).
-        limits: request size limits (defaults: 4 MiB bodies, 64 KiB specs, 1024-pixel images).
-        data_dir: where datasets are looked up (``None``: the usual resolution order).
+        limits: request and work limits (defaults: ``convolab.limits``, lab section).
+        data_dir: folder(s) where datasets are looked up first (then the usual places); a run's own
+            data folder is read only when it is one of these or a usual place.
+        host, port: the address the app is served on; other ``Host``/``Origin`` headers are refused.
     """
     routes = [
         Route("/", index),
@@ -85,10 +129,13 @@ def create_app(
         *api_autoencoder.routes(),
         *api_arith.routes(),
         *api_explain.routes(),
+        *api_activations.routes(),
         Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
     ]
     app = Starlette(
         routes=routes,
+        middleware=[Middleware(Guard)],
+        lifespan=_lifespan,
         exception_handlers={
             ApiError: _api_error,
             ValueError: _value_error,
@@ -98,14 +145,31 @@ def create_app(
         },
     )
     app.state.runs_root = Path(runs_dir).expanduser().resolve()
-    app.state.limits = limits or Limits()
-    app.state.data_dir = None if data_dir is None else Path(data_dir)
+    app.state.limits = lim = limits or Limits()
+    app.state.data_dirs = _data_dirs(data_dir)
     app.state.cache = {}
+    set_address(app, host, port)
+    config = WorkerConfig(str(app.state.runs_root), app.state.data_dirs, lim.worker_bytes)
+    app.state.pool = WorkerPool(config, size=lim.workers, seconds=lim.task_seconds, max_queued=lim.max_queued)
     return app
 
 
+def set_address(app: Starlette, host: str, port: int) -> None:
+    """Serve ``app`` at ``host:port`` from now on (the ``Host``/``Origin`` values it accepts)."""
+    app.state.address = Address(host, port)
+
+
 def serve(app: Starlette, host: str, port: int) -> None:
-    """Run ``app`` with uvicorn until interrupted (quiet logs: warnings and errors only)."""
+    """Run ``app`` with uvicorn until interrupted (quiet logs: warnings and errors only).
+
+    The workers start in the background at once, so the first request does not wait for torch.
+    """
     import uvicorn
 
-    uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).run()
+    set_address(app, host, port)
+    if app.state.pool.size:
+        threading.Thread(target=app.state.pool.start, daemon=True).start()
+    try:
+        uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).run()
+    finally:
+        app.state.pool.close()

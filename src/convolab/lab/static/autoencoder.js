@@ -5,8 +5,9 @@
   const $ = id => document.getElementById(id);
   const N = 28;                       // drawing resolution (the canvas is 10x larger)
   let pixels = null;                  // N x N floats in [0, 1]
-  let offset = 0, count = 8;
+  let offset = 0, count = 8, total = null;
   let inflight = false, pending = false;
+  let specYaml = "";
 
   function run() { return $("ae-run").value; }
   function checkpoint() { return $("ae-checkpoint").value; }
@@ -18,21 +19,11 @@
     delete $("ae-recon").dataset.ready;
   }
 
-  // A soft round brush about 3 pixels wide, like a pen stroke in MNIST's 28x28 digits.
-  function paint(x, y) {
-    for (let r = Math.floor(y - 2); r <= Math.ceil(y + 2); r++) {
-      for (let c = Math.floor(x - 2); c <= Math.ceil(x + 2); c++) {
-        if (r < 0 || c < 0 || r >= N || c >= N) continue;
-        const d = Math.hypot(r + 0.5 - y, c + 0.5 - x);
-        const v = Math.max(0, Math.min(1, 2.0 - d));
-        pixels[r][c] = Math.max(pixels[r][c], v);
-      }
-    }
-  }
+  function paint(x, y) { LAB.brush(pixels, x, y); }
 
-  function pointerCell(ev) {
-    const canvas = $("ae-draw"), rect = canvas.getBoundingClientRect();
-    return [(ev.clientX - rect.left) / rect.width * N, (ev.clientY - rect.top) / rect.height * N];
+  function pointerCell(ev) {  // offsetX is measured from the padding box, whose width is clientWidth
+    const canvas = $("ae-draw");
+    return [ev.offsetX / canvas.clientWidth * N, ev.offsetY / canvas.clientHeight * N];
   }
 
   async function reconstruct() {
@@ -44,7 +35,8 @@
       LAB.drawMatrix($("ae-recon"), res.reconstruction, { lo: 0, hi: 1, size: 280 });
       $("ae-recon").dataset.ready = "1";
       LAB.showError($("ae-error"), null);
-    } catch (err) { LAB.showError($("ae-error"), err.message); }
+      LAB.markStale($("ae-view"), false);
+    } catch (err) { LAB.showError($("ae-error"), err.message); LAB.markStale($("ae-view"), true); }
     inflight = false;
     if (pending) { pending = false; reconstruct(); }
   }
@@ -107,24 +99,42 @@
     svg.innerHTML = svgText;
   }
 
+  function syncPager() {
+    $("ae-prev").disabled = offset <= 0;
+    $("ae-next").disabled = total === null || offset + count >= total;  // never past the end
+  }
+
   async function loadSamples() {
     if (!run()) return;
+    syncPager();
+    LAB.saveState("autoencoder", { run: run(), checkpoint: checkpoint(), offset });
     try {
       const res = await LAB.api(`/api/run/samples?name=${encodeURIComponent(run())}&checkpoint=${checkpoint()}&offset=${offset}&count=${count}`);
+      total = res.total;
       const box = $("ae-samples");
       box.innerHTML = "";
       for (const item of res.items) {
         const fig = document.createElement("figure");
+        if (item.seen) fig.className = "seen";
         const a = document.createElement("canvas"), b = document.createElement("canvas");
         LAB.drawMatrix(a, item.input, { lo: 0, hi: 1, cell: 3 });
         LAB.drawMatrix(b, item.output, { lo: 0, hi: 1, cell: 3 });
+        a.setAttribute("role", "img"); a.setAttribute("aria-label", `test image ${item.index}, label ${item.label}`);
+        b.setAttribute("role", "img"); b.setAttribute("aria-label", `its reconstruction`);
         const cap = document.createElement("figcaption");
-        cap.textContent = `#${item.index} (label ${item.label})`;
+        cap.textContent = `#${item.index} (label ${item.label})` + (item.seen ? " seen in training" : "");
         fig.append(cap, a, b);
         box.appendChild(fig);
       }
-      $("ae-offset").textContent = `images ${res.offset}-${res.offset + res.items.length - 1} of ${res.total} (${res.dataset} test split; left: input, right: reconstruction)`;
-    } catch (err) { $("ae-samples").textContent = err.message; }
+      $("ae-offset").textContent = `images ${res.offset}-${res.offset + res.items.length - 1} of ${res.total} (${res.dataset} ${res.eval_set}; left: input, right: reconstruction)`;
+      LAB.showError($("ae-error"), null);
+      LAB.markStale($("ae-samples"), false);
+    } catch (err) {
+      LAB.showError($("ae-error"), err.message);
+      LAB.markStale($("ae-samples"), true);
+      $("ae-offset").textContent = "";
+    }
+    syncPager();
   }
 
   async function loadRun() {
@@ -133,25 +143,34 @@
       const info = await LAB.api(`/api/run?name=${encodeURIComponent(run())}&checkpoint=${checkpoint()}`);
       LAB.showError($("ae-error"), null);
       $("ae-run-info").textContent = `${info.model || "?"}, ${LAB.int(info.params)} parameters, epoch ${info.epoch}`;
+      specYaml = info.spec_yaml || "";
+      LAB.markStale($("ae-view"), false);
       curvesData = info.curves || {};
       lossName = (info.config && info.config.loss) || "bce";
       fillMetricChoice();
       drawCurves();
-      offset = 0;
+      offset = keepOffset || 0;
+      keepOffset = 0;
+      total = null;
       loadSamples();
       if (pixels.some(row => row.some(v => v > 0))) reconstruct();
-    } catch (err) { LAB.showError($("ae-error"), err.message); }
+    } catch (err) { LAB.showError($("ae-error"), err.message); LAB.markStale($("ae-view"), true); }
   }
 
+  let keepOffset = 0;
+
   LAB.panels.autoencoder = {
-    async activate() {
+    async activate(state) {
+      state = state || {};
+      keepOffset = Math.max(0, parseInt(state.offset || "0", 10) || 0);
+      $("ae-open-spec").addEventListener("click", () => { if (specYaml) LAB.open("designer", { spec: specYaml }); });
       clearDrawing();
       setupDrawing();
       $("ae-run").addEventListener("change", loadRun);
       $("ae-checkpoint").addEventListener("change", loadRun);
       $("ae-metric").addEventListener("change", drawCurves);
       $("ae-prev").addEventListener("click", () => { offset = Math.max(0, offset - count); loadSamples(); });
-      $("ae-next").addEventListener("click", () => { offset += count; loadSamples(); });
+      $("ae-next").addEventListener("click", () => { if (total !== null && offset + count < total) { offset += count; loadSamples(); } });
       try {
         const res = await LAB.api("/api/runs");
         for (const r of res.runs) {
@@ -164,6 +183,8 @@
             "`convolab train --out runs/NAME` or start the lab with --runs FOLDER");
           return;
         }
+        if (state.run && res.runs.some(r => r.name === state.run)) $("ae-run").value = state.run;
+        if (state.checkpoint) $("ae-checkpoint").value = state.checkpoint;
         await loadRun();
       } catch (err) { LAB.showError($("ae-error"), err.message); }
     },

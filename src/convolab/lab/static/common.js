@@ -19,6 +19,68 @@ const LAB = {
     return data;
   },
 
+  // A number input's value; an empty or non-numeric field is an error, never 0.
+  readNumber(el, name) {
+    const text = el.value.trim();
+    if (text === "" || !Number.isFinite(Number(text))) throw new Error(`${name}: enter a number`);
+    return Number(text);
+  },
+  readInt(el, name) {
+    const v = LAB.readNumber(el, name);
+    if (!Number.isInteger(v)) throw new Error(`${name}: enter a whole number`);
+    return v;
+  },
+
+  // Results that no longer match the inputs (after an error) are dimmed and labelled "stale".
+  markStale(el, on) {
+    if (!el) return;
+    el.classList.toggle("stale", !!on);
+    if (on) el.setAttribute("data-stale", "1"); else el.removeAttribute("data-stale");
+  },
+
+  // The page's state lives in the URL: #panel?key=value&... (a reload or a shared link restores it).
+  saveState(panel, state) {
+    const clean = {};
+    for (const [k, v] of Object.entries(state || {})) if (v !== undefined && v !== null && v !== "") clean[k] = String(v);
+    const query = new URLSearchParams(clean).toString();
+    const hash = "#" + panel + (query ? "?" + query : "");
+    if (location.hash !== hash) history.replaceState(null, "", hash);
+  },
+  readState() {
+    const [panel, query] = location.hash.slice(1).split("?");
+    return { panel, state: Object.fromEntries(new URLSearchParams(query || "")) };
+  },
+
+  // The cell size that fits an h x w grid in the canvas's container (at most 280 px, 2..40 px a cell).
+  cellSize(canvas, h, w) {
+    const room = Math.min(280, (canvas.parentElement && canvas.parentElement.clientWidth) || 280);
+    return Math.max(2, Math.min(40, Math.floor(room / Math.max(h, w, 1))));
+  },
+
+  // A soft round brush about 3 pixels wide, like a pen stroke in MNIST's 28x28 digits.
+  brush(pixels, x, y) {
+    const n = pixels.length;
+    for (let r = Math.floor(y - 2); r <= Math.ceil(y + 2); r++) {
+      for (let c = Math.floor(x - 2); c <= Math.ceil(x + 2); c++) {
+        if (r < 0 || c < 0 || r >= n || c >= n) continue;
+        const d = Math.hypot(r + 0.5 - y, c + 0.5 - x);
+        pixels[r][c] = Math.max(pixels[r][c], Math.max(0, Math.min(1, 2.0 - d)));
+      }
+    }
+  },
+
+  numberTable(m) {
+    const table = document.createElement("table");
+    table.className = "kernel";
+    for (const row of m) {
+      const tr = table.insertRow();
+      for (const v of row) tr.insertCell().textContent = LAB.fmt4(v);
+    }
+    return table;
+  },
+
+  fmt4(v) { return Number(v).toPrecision(4).replace(/(\.\d*?)0+(e|$)/, "$1$2").replace(/\.(e|$)/, "$1"); },
+
   showError(el, message) {
     if (message) { el.textContent = message; el.hidden = false; } else { el.textContent = ""; el.hidden = true; }
   },
@@ -56,8 +118,10 @@ const LAB = {
       ctx.textAlign = "center"; ctx.textBaseline = "middle";
       for (let r = 0; r < h; r++) {
         for (let c = 0; c < w; c++) {
-          const t = hi > lo ? (m[r][c] - lo) / (hi - lo) : 0;
-          ctx.fillStyle = (opts.invert ? 1 - t : t) > 0.55 ? "#111" : "#eee";
+          let t = hi > lo ? (m[r][c] - lo) / (hi - lo) : 0;
+          t = Math.max(0, Math.min(1, opts.invert ? 1 - t : t));
+          // black on cells of grey >= 118, white below: contrast >= 4.5:1 either way (WCAG)
+          ctx.fillStyle = Math.round(255 * t) >= 118 ? "#000" : "#fff";
           ctx.fillText(LAB.fmt(m[r][c]), c * cell + cell / 2, r * cell + cell / 2);
         }
       }
@@ -83,16 +147,47 @@ const LAB = {
   int(n) { return Number(n).toLocaleString("en-US"); },
 };
 
-// Tabs: show one panel; a panel loads its data the first time it is shown.
+// Tabs (ARIA tab pattern: arrow keys move between tabs): show one panel; a panel loads its data the
+// first time it is shown, with the state from the URL when the page was opened on it.
 document.addEventListener("DOMContentLoaded", () => {
   const activated = new Set();
-  function show(name) {
-    document.querySelectorAll("#tabs button").forEach(b => b.classList.toggle("active", b.dataset.panel === name));
-    document.querySelectorAll(".panel").forEach(p => p.classList.toggle("active", p.id === name));
-    if (!activated.has(name) && LAB.panels[name]) { activated.add(name); LAB.panels[name].activate(); }
-    if (location.hash !== "#" + name) history.replaceState(null, "", "#" + name);
+  const tabs = [...document.querySelectorAll("#tabs button")];
+  tabs.forEach(b => {
+    b.setAttribute("role", "tab");
+    b.id = b.id || "tab-" + b.dataset.panel;
+    b.setAttribute("aria-controls", b.dataset.panel);
+    const panel = document.getElementById(b.dataset.panel);
+    if (panel) { panel.setAttribute("role", "tabpanel"); panel.setAttribute("aria-labelledby", b.id); }
+  });
+  function show(name, state, focusTab) {
+    tabs.forEach(b => {
+      const on = b.dataset.panel === name;
+      b.classList.toggle("active", on);
+      b.setAttribute("aria-selected", on ? "true" : "false");
+      b.tabIndex = on ? 0 : -1;
+      if (on && focusTab) b.focus();
+    });
+    document.querySelectorAll(".panel").forEach(p => { p.classList.toggle("active", p.id === name); p.hidden = p.id !== name; });
+    const panel = LAB.panels[name];
+    if (!activated.has(name) && panel) { activated.add(name); panel.activate(state); }
+    else if (state && panel && panel.show) panel.show(state);
+    if (!state && LAB.readState().panel !== name) history.replaceState(null, "", "#" + name);
   }
-  document.querySelectorAll("#tabs button").forEach(b => b.addEventListener("click", () => show(b.dataset.panel)));
-  const first = location.hash.slice(1);
-  show(LAB.panels[first] ? first : "designer");
+  LAB.open = (name, state) => show(name, state);
+  tabs.forEach((b, i) => {
+    b.addEventListener("click", () => show(b.dataset.panel));
+    b.addEventListener("keydown", ev => {
+      const step = { ArrowRight: 1, ArrowLeft: -1, Home: -i, End: tabs.length - 1 - i }[ev.key];
+      if (step === undefined) return;
+      ev.preventDefault();
+      show(tabs[(i + step + tabs.length) % tabs.length].dataset.panel, undefined, true);
+    });
+  });
+  function fromUrl() {
+    const { panel, state } = LAB.readState();
+    if (LAB.panels[panel]) show(panel, Object.keys(state).length ? state : undefined);
+    else show("designer");
+  }
+  window.addEventListener("hashchange", fromUrl);  // a link to another state of the page
+  fromUrl();
 });

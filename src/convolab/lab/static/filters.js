@@ -8,11 +8,13 @@
   let requestNo = 0;
 
   function settings() {
+    const k = kernels[$("flt-kernel").value], params = k ? k.params : [];
     const body = {
       kernel: $("flt-kernel").value,
-      size: $("flt-size").value === "" ? null : Number($("flt-size").value),
-      sigma: Number($("flt-sigma").value),
-      stride: Number($("flt-stride").value),
+      // size may be left empty on purpose (the kernel's own size); sigma and stride may not
+      size: $("flt-size").value.trim() === "" || !params.includes("size") ? null : LAB.readInt($("flt-size"), "size"),
+      sigma: params.includes("sigma") ? LAB.readNumber($("flt-sigma"), "sigma") : 1,
+      stride: LAB.readInt($("flt-stride"), "stride"),
       padding: $("flt-padding").value,
       border: $("flt-border").value,
     };
@@ -21,7 +23,7 @@
       body.upload = upload;
     } else {
       body.dataset = $("flt-dataset").value;
-      body.index = Number($("flt-index").value);
+      body.index = LAB.readInt($("flt-index"), "index");
     }
     return body;
   }
@@ -54,11 +56,12 @@
     syncParams();
     const mine = ++requestNo;
     let body;
-    try { body = settings(); } catch (err) { LAB.showError($("flt-error"), err.message); return; }
+    try { body = settings(); } catch (err) { fail(err); return; }
     try {
       const res = await LAB.api("/api/filter", body);
       if (mine !== requestNo) return;
       LAB.showError($("flt-error"), null);
+      LAB.markStale($("flt-view"), false);
       $("flt-input").src = res.input;
       $("flt-output").src = res.output;
       const [ih, iw] = res.input_shape, [oh, ow] = res.output_shape;
@@ -71,8 +74,13 @@
         `padding '${res.settings.padding}', border ${res.settings.border}: ${ih}x${iw} -> ${oh}x${ow}; ` +
         `values ${res.range[0]} .. ${res.range[1]}` + (res.signed ? " (0 shown as mid-grey)" : "");
     } catch (err) {
-      if (mine === requestNo) LAB.showError($("flt-error"), err.message);
+      if (mine === requestNo) fail(err);
     }
+  }
+
+  function fail(err) {
+    LAB.showError($("flt-error"), err.message);
+    LAB.markStale($("flt-view"), true);
   }
 
   LAB.panels.filters = {

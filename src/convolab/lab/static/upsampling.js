@@ -14,6 +14,7 @@
       for (let c = 0; c < SIZE; c++) {
         const td = document.createElement("td"), input = document.createElement("input");
         input.type = "number"; input.step = "any"; input.value = start[r][c];
+        input.setAttribute("aria-label", `input row ${r}, column ${c}`);
         input.dataset.r = r; input.dataset.c = c;
         input.addEventListener("input", LAB.debounce(update, 200));
         td.appendChild(input); tr.appendChild(td);
@@ -26,14 +27,15 @@
     const grid = [];
     for (let r = 0; r < SIZE; r++) grid.push(new Array(SIZE).fill(0));
     document.querySelectorAll("#up-grid input").forEach(inp => {
-      const v = Number(inp.value);
-      grid[inp.dataset.r][inp.dataset.c] = Number.isFinite(v) ? v : 0;
+      grid[inp.dataset.r][inp.dataset.c] = LAB.readNumber(inp, `input cell (${inp.dataset.r}, ${inp.dataset.c})`);
     });
     return grid;
   }
 
   function readKernel() {
-    const rows = $("up-kernel").value.trim().split("\n").map(line => line.trim().split(/[\s,]+/).map(Number));
+    const text = $("up-kernel").value.trim();
+    if (!text) throw new Error("kernel: enter rows of numbers (it is empty)");
+    const rows = text.split("\n").map(line => line.trim().split(/[\s,]+/).map(s => (s === "" ? NaN : Number(s))));
     if (!rows.length || rows.some(r => r.length !== rows[0].length || r.some(v => !Number.isFinite(v)))) {
       throw new Error("kernel: rows of numbers, all rows the same length");
     }
@@ -44,10 +46,11 @@
     let body;
     try {
       body = { grid: readGrid(), factor: Number($("up-factor").value), seed, kernel: readKernel(), padding: $("up-padding").value };
-    } catch (err) { LAB.showError($("up-error"), err.message); return; }
+    } catch (err) { fail(err); return; }
     try {
       const res = await LAB.api("/api/upsample", body);
       LAB.showError($("up-error"), null);
+      LAB.markStale($("up-view"), false);
       const lo = Math.min(0, ...res.input.flat()), hi = Math.max(1e-9, ...res.input.flat());
       const opts = { numbers: true, size: 320, lo, hi };
       LAB.drawMatrix($("up-source"), res.source, { numbers: true, size: 320, outline: res.switches });
@@ -56,7 +59,12 @@
       LAB.drawMatrix($("up-unpool"), res.unpool, { ...opts, outline: res.switches });
       LAB.drawMatrix($("up-transpose"), res.transpose, { numbers: true, size: 320 });
       $("up-t-shape").textContent = `${res.transpose.length}x${res.transpose[0].length}`;
-    } catch (err) { LAB.showError($("up-error"), err.message); }
+    } catch (err) { fail(err); }
+  }
+
+  function fail(err) {
+    LAB.showError($("up-error"), err.message);
+    LAB.markStale($("up-view"), true);
   }
 
   LAB.panels.upsampling = {

@@ -1,0 +1,363 @@
+// Activations: every layer's real output for one input, one tile per channel; hover a pixel to see its
+// exact receptive field on the input and the kernel slice, window and bias that made it.
+"use strict";
+
+(() => {
+  const $ = id => document.getElementById(id);
+  const N = 28;                 // drawing resolution (the server resizes to the model's input)
+  let drawing = null, upload = null, result = null, requestNo = 0;
+  let focus = null;             // {layer, channel, row, col} of the enlarged / hovered pixel
+  let detailNo = 0;
+
+  // ---- decoding and colour ------------------------------------------------------------------------
+  function floats(b64) {
+    const bin = atob(b64), bytes = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    return new Float32Array(bytes.buffer);
+  }
+
+  // signed maps: diverging blue (negative) - white (0) - red (positive), symmetric; else black -> white
+  function colour(v, L) {
+    if (L.signed) {
+      const m = Math.max(Math.abs(L.min), Math.abs(L.max), 1e-12), t = Math.max(-1, Math.min(1, v / m));
+      return t >= 0 ? [255, Math.round(255 * (1 - t)), Math.round(255 * (1 - t))]
+        : [Math.round(255 * (1 + t)), Math.round(255 * (1 + t)), 255];
+    }
+    const span = L.max - L.min, t = span > 0 ? (v - L.min) / span : 0, g = Math.round(255 * t);
+    return [g, g, g];
+  }
+
+  function paint(canvas, data, offset, h, w, L) {
+    canvas.width = w; canvas.height = h;
+    const ctx = canvas.getContext("2d"), img = ctx.createImageData(w, h);
+    for (let i = 0; i < h * w; i++) {
+      const [r, g, b] = colour(data[offset + i], L);
+      img.data[4 * i] = r; img.data[4 * i + 1] = g; img.data[4 * i + 2] = b; img.data[4 * i + 3] = 255;
+    }
+    ctx.putImageData(img, 0, 0);
+  }
+
+  function legend(L) {
+    const box = document.createElement("span");
+    box.className = "legend";
+    const bar = document.createElement("span");
+    bar.className = L.signed ? "bar diverging" : "bar sequential";
+    bar.setAttribute("aria-hidden", "true");
+    const m = Math.max(Math.abs(L.min), Math.abs(L.max));
+    const lo = L.signed ? -m : L.min, hi = L.signed ? m : L.max;
+    box.append(LAB.fmt(lo), bar, LAB.fmt(hi) + (L.signed ? " (0 is white)" : ""));
+    return box;
+  }
+
+  // ---- requests -----------------------------------------------------------------------------------
+  function modelField() {
+    const kind = $("act-model-kind").value;
+    const seed = LAB.readInt($("act-seed"), "seed");
+    if (kind === "zoo") return { zoo: $("act-zoo").value, seed };
+    if (kind === "spec") return { spec: $("act-spec").value, seed };
+    if (!$("act-run").value) throw new Error("no trained run under the runs folder");
+    return { run: $("act-run").value, checkpoint: $("act-checkpoint").value };
+  }
+
+  function inputField() {
+    const kind = $("act-input-kind").value;
+    if (kind === "draw") return { pixels: drawing };
+    if (kind === "upload") {
+      if (!upload) throw new Error("choose a PNG or JPEG file to upload");
+      return { upload };
+    }
+    return { dataset: $("act-dataset").value, index: LAB.readInt($("act-index"), "index") };
+  }
+
+  async function update() {
+    syncControls();
+    const mine = ++requestNo;
+    const t0 = performance.now();
+    let body;
+    try { body = { model: modelField(), input: inputField() }; }
+    catch (err) { fail(err); return; }
+    LAB.saveState("activations", stateOf(body));
+    try {
+      const res = await LAB.api("/api/activations", body);
+      if (mine !== requestNo) return;
+      result = res;
+      result.body = body;
+      result.inputData = floats(res.input.data);
+      for (const L of res.layers) L.values = floats(L.data);
+      LAB.showError($("act-error"), null);
+      LAB.markStale($("act-view"), false);
+      render();
+      $("act-view").dataset.ms = (performance.now() - t0).toFixed(1);
+      $("act-view").dataset.ready = String(mine);
+    } catch (err) { if (mine === requestNo) fail(err); }
+  }
+
+  function fail(err) {
+    LAB.showError($("act-error"), err.message);
+    LAB.markStale($("act-view"), true);
+  }
+
+  // ---- drawing the answer -------------------------------------------------------------------------
+  function render() {
+    drawInput(null);
+    const box = $("act-layers");
+    box.replaceChildren();
+    result.layers.forEach((L, li) => {
+      const row = document.createElement("section");
+      row.className = "act-layer" + (L.latent ? " latent" : "");
+      row.dataset.layer = L.name;
+      const head = document.createElement("h4");
+      const shape = "(" + L.shape.join(", ") + ")";
+      head.textContent = `${L.name}: ${L.type}${L.activation ? ", " + L.activation : ""} ${shape}` +
+        (L.latent ? " - the latent code" : "") +
+        (L.channels_shown < L.channels ? ` - first ${L.channels_shown} of ${L.channels} channels shown` : "") + " ";
+      head.appendChild(legend(L));
+      row.appendChild(head);
+      const tiles = document.createElement("div");
+      tiles.className = "tiles";
+      const spatial = L.shape.length === 3;
+      const [h, w] = spatial ? [L.shape[1], L.shape[2]] : [1, L.values.length];
+      for (let c = 0; c < L.channels_shown; c++) {
+        const cv = document.createElement("canvas");
+        cv.className = "tile" + (spatial ? "" : " flat");
+        cv.tabIndex = 0;
+        cv.dataset.layer = li; cv.dataset.channel = c;
+        cv.setAttribute("role", "img");
+        cv.setAttribute("aria-label", `${L.name} channel ${c}, ${h}x${w}, values ${LAB.fmt(L.min)} to ${LAB.fmt(L.max)}`);
+        paint(cv, L.values, c * h * w, h, w, L);
+        cv.addEventListener("mousemove", ev => hoverTile(ev, cv));
+        cv.addEventListener("mouseleave", () => { if (!focus || focus.hoverOnly) clearFocus(); });
+        cv.addEventListener("click", ev => { const p = tilePixel(ev, cv); enlarge(li, c, p); });
+        cv.addEventListener("keydown", ev => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); enlarge(li, c, [0, 0]); $("act-big").focus(); } });
+        tiles.appendChild(cv);
+      }
+      row.appendChild(tiles);
+      box.appendChild(row);
+    });
+    const keep = focus && focus.layer < result.layers.length ? focus : null;
+    if (keep) enlarge(keep.layer, Math.min(keep.channel, result.layers[keep.layer].channels_shown - 1), [keep.row, keep.col]);
+    else $("act-big-figure").hidden = true;  // shown once a channel is clicked
+  }
+
+  function drawInput(field) {
+    const [c, h, w] = result.input.shape.length === 3 ? result.input.shape : [1, 1, result.input.shape[0]];
+    const canvas = $("act-input"), cell = LAB.cellSize(canvas, h, w);
+    canvas.width = w * cell; canvas.height = h * cell;
+    const ctx = canvas.getContext("2d");
+    for (let r = 0; r < h; r++) for (let q = 0; q < w; q++) {
+      let v = 0;
+      for (let k = 0; k < c; k++) v += result.inputData[k * h * w + r * w + q];
+      const g = Math.round(255 * Math.max(0, Math.min(1, v / c)));
+      ctx.fillStyle = `rgb(${g},${g},${g})`;
+      ctx.fillRect(q * cell, r * cell, cell, cell);
+    }
+    canvas.dataset.cell = cell;
+    if (field) {
+      const [r0, r1, c0, c1] = field;
+      ctx.fillStyle = "rgba(245,158,11,0.45)";
+      ctx.fillRect(c0 * cell, r0 * cell, (c1 - c0 + 1) * cell, (r1 - r0 + 1) * cell);
+      ctx.strokeStyle = "#b45309"; ctx.lineWidth = 2;
+      ctx.strokeRect(c0 * cell + 1, r0 * cell + 1, (c1 - c0 + 1) * cell - 2, (r1 - r0 + 1) * cell - 2);
+      canvas.dataset.highlight = field.join(",");
+    } else delete canvas.dataset.highlight;
+    $("act-input-caption").textContent = `input ${result.input.shape.join("x")} (${result.label})`;
+  }
+
+  // the pixel under the pointer: offsetX is measured from the padding box, clientWidth is its width
+  function tilePixel(ev, canvas) {
+    const x = Math.floor(ev.offsetX * canvas.width / canvas.clientWidth);
+    const y = Math.floor(ev.offsetY * canvas.height / canvas.clientHeight);
+    return [Math.max(0, Math.min(canvas.height - 1, y)), Math.max(0, Math.min(canvas.width - 1, x))];
+  }
+
+  function hoverTile(ev, canvas) {
+    const [row, col] = tilePixel(ev, canvas);
+    setFocus({ layer: Number(canvas.dataset.layer), channel: Number(canvas.dataset.channel), row, col, hoverOnly: !focus || focus.hoverOnly });
+  }
+
+  function clearFocus() {
+    focus = null;
+    drawInput(null);
+    $("act-detail").textContent = "";
+  }
+
+  function setFocus(f) {
+    focus = f;
+    const L = result.layers[f.layer];
+    let field = null, seen = "";
+    if (L.fields) {
+      const r0 = L.fields.rows.lo[f.row], r1 = L.fields.rows.hi[f.row], c0 = L.fields.cols.lo[f.col], c1 = L.fields.cols.hi[f.col];
+      if (r0 >= 0 && c0 >= 0) { field = [r0, r1, c0, c1]; seen = `; sees input rows ${r0}-${r1}, cols ${c0}-${c1}`; }
+      else seen = "; sees no input pixel (a structural zero)";
+    }
+    drawInput(field);
+    if (!f.hoverOnly) drawBig();
+    const spatial = L.shape.length === 3;
+    const idx = spatial ? f.channel * L.shape[1] * L.shape[2] + f.row * L.shape[2] + f.col : f.col;
+    const where = spatial ? `channel ${f.channel} (${f.row}, ${f.col})` : `unit ${f.col}`;
+    $("act-pixel").textContent = `${L.name} ${where} = ${LAB.fmt4(L.values[idx])}${seen}`;
+    detail(f);
+  }
+
+  const detail = LAB.debounce(async f => {
+    const mine = ++detailNo;
+    const L = result.layers[f.layer];
+    const spatial = L.shape.length === 3;
+    const where = spatial ? { layer: f.layer, channel: f.channel, row: f.row, col: f.col } : { layer: f.layer, channel: 0, row: 0, col: f.col };
+    try {
+      const d = await LAB.api("/api/activations/pixel", { ...result.body, ...where });
+      if (mine !== detailNo) return;
+      showDetail(d);
+    } catch (err) { if (mine === detailNo) $("act-detail").textContent = err.message; }
+  }, 120);
+
+  function showDetail(d) {
+    const box = $("act-detail");
+    box.replaceChildren();
+    const p = document.createElement("p");
+    const act = d.activation && d.activation !== "linear" ? `${d.activation}(${LAB.fmt4(d.pre_activation)}) = ${LAB.fmt4(d.value)}` : `${LAB.fmt4(d.value)}`;
+    p.textContent = `pre-activation ${LAB.fmt4(d.pre_activation)}; output ${act}`;
+    box.appendChild(p);
+    if (!d.detail) { box.append(`(${d.type} has no kernel: the value comes from the layer's own rule)`); return; }
+    const k = d.detail;
+    const q = document.createElement("p");
+    q.textContent = k.kind === "conv"
+      ? `sum over ${k.kernel.length} input channel(s) of kernel x window, + bias ${LAB.fmt4(k.bias)}` +
+        ` (window rows ${k.rows[0]}..${k.rows[k.rows.length - 1]}, cols ${k.cols[0]}..${k.cols[k.cols.length - 1]} of the layer input; outside it is padding, 0)`
+      : `dot product of ${k.kernel.length} weights with the layer input, + bias ${LAB.fmt4(k.bias)}`;
+    box.appendChild(q);
+    if (k.kind !== "conv") return;
+    const shown = Math.min(k.kernel.length, 4);
+    for (let ch = 0; ch < shown; ch++) {
+      const fig = document.createElement("figure");
+      const cap = document.createElement("figcaption");
+      cap.textContent = `input channel ${ch}: kernel | window`;
+      fig.append(cap, LAB.numberTable(k.kernel[ch]), LAB.numberTable(k.window[ch]));
+      box.appendChild(fig);
+    }
+    if (k.kernel.length > shown) box.append(`(${k.kernel.length - shown} more input channels not shown)`);
+  }
+
+  function enlarge(layer, channel, [row, col]) {
+    setFocus({ layer, channel, row, col, hoverOnly: false });
+  }
+
+  function drawBig() {
+    const f = focus, L = result.layers[f.layer], spatial = L.shape.length === 3;
+    const [h, w] = spatial ? [L.shape[1], L.shape[2]] : [1, L.values.length];
+    const canvas = $("act-big"), cell = LAB.cellSize(canvas, h, w);
+    canvas.width = w * cell; canvas.height = h * cell;
+    const ctx = canvas.getContext("2d"), off = f.channel * h * w;
+    for (let r = 0; r < h; r++) for (let q = 0; q < w; q++) {
+      const [R, G, B] = colour(L.values[off + r * w + q], L);
+      ctx.fillStyle = `rgb(${R},${G},${B})`;
+      ctx.fillRect(q * cell, r * cell, cell, cell);
+    }
+    ctx.strokeStyle = "#111"; ctx.lineWidth = 2;
+    ctx.strokeRect(f.col * cell + 1, f.row * cell + 1, cell - 2, cell - 2);
+    canvas.dataset.cell = cell;
+    canvas.dataset.layer = f.layer; canvas.dataset.channel = f.channel;
+    $("act-big-figure").hidden = false;
+    $("act-big-caption").textContent = `${L.name} channel ${f.channel} (arrow keys move the pixel)`;
+  }
+
+  function bigPixel(ev) {
+    const canvas = $("act-big"), cell = Number(canvas.dataset.cell);
+    return [Math.floor(ev.offsetY * canvas.height / canvas.clientHeight / cell), Math.floor(ev.offsetX * canvas.width / canvas.clientWidth / cell)];
+  }
+
+  function onBigKey(ev) {
+    if (!focus || focus.hoverOnly) return;
+    const L = result.layers[focus.layer], spatial = L.shape.length === 3;
+    const [h, w] = spatial ? [L.shape[1], L.shape[2]] : [1, L.values.length];
+    const step = { ArrowUp: [-1, 0], ArrowDown: [1, 0], ArrowLeft: [0, -1], ArrowRight: [0, 1] }[ev.key];
+    if (!step) return;
+    ev.preventDefault();
+    const row = Math.max(0, Math.min(h - 1, focus.row + step[0])), col = Math.max(0, Math.min(w - 1, focus.col + step[1]));
+    setFocus({ ...focus, row, col, hoverOnly: false });
+  }
+
+  // ---- controls -----------------------------------------------------------------------------------
+  function syncControls() {
+    const model = $("act-model-kind").value, input = $("act-input-kind").value;
+    document.querySelectorAll(".act-zoo").forEach(el => { el.hidden = model !== "zoo"; });
+    document.querySelectorAll(".act-spec").forEach(el => { el.hidden = model !== "spec"; });
+    document.querySelectorAll(".act-run").forEach(el => { el.hidden = model !== "run"; });
+    document.querySelectorAll(".act-seed").forEach(el => { el.hidden = model === "run"; });
+    document.querySelectorAll(".act-in-dataset").forEach(el => { el.hidden = input !== "dataset"; });
+    document.querySelectorAll(".act-in-upload").forEach(el => { el.hidden = input !== "upload"; });
+    document.querySelectorAll(".act-in-draw").forEach(el => { el.hidden = input !== "draw"; });
+  }
+
+  function stateOf(body) {
+    const s = {};
+    if (body.model.zoo) s.zoo = body.model.zoo;
+    if (body.model.spec) s.spec = body.model.spec;
+    if (body.model.run) { s.run = body.model.run; s.checkpoint = body.model.checkpoint; }
+    if (body.model.seed) s.seed = body.model.seed;
+    if (body.input.dataset) { s.dataset = body.input.dataset; s.index = body.input.index; }
+    else s.input = $("act-input-kind").value;
+    return s;
+  }
+
+  function restore(s) {
+    if (s.spec) { $("act-model-kind").value = "spec"; $("act-spec").value = s.spec; }
+    else if (s.run) { $("act-model-kind").value = "run"; $("act-run").value = s.run; if (s.checkpoint) $("act-checkpoint").value = s.checkpoint; }
+    else if (s.zoo) { $("act-model-kind").value = "zoo"; $("act-zoo").value = s.zoo; }
+    if (s.seed) $("act-seed").value = s.seed;
+    if (s.dataset) { $("act-input-kind").value = "dataset"; $("act-dataset").value = s.dataset; $("act-index").value = s.index || 0; }
+    else if (s.input === "draw") $("act-input-kind").value = "draw";
+  }
+
+  function setupDrawing() {
+    drawing = Array.from({ length: N }, () => new Array(N).fill(0));
+    const canvas = $("act-draw");
+    LAB.drawMatrix(canvas, drawing, { lo: 0, hi: 1, size: 280 });
+    let down = false;
+    const later = LAB.debounce(update, 150);
+    canvas.addEventListener("pointerdown", ev => { down = true; canvas.setPointerCapture(ev.pointerId); stroke(ev); });
+    canvas.addEventListener("pointermove", ev => { if (down) stroke(ev); });
+    canvas.addEventListener("pointerup", () => { down = false; update(); });
+    function stroke(ev) {
+      const x = ev.offsetX / canvas.clientWidth * N, y = ev.offsetY / canvas.clientHeight * N;
+      LAB.brush(drawing, x, y);
+      LAB.drawMatrix(canvas, drawing, { lo: 0, hi: 1, size: 280 });
+      later();
+    }
+    $("act-clear").addEventListener("click", () => { drawing.forEach(r => r.fill(0)); LAB.drawMatrix(canvas, drawing, { lo: 0, hi: 1, size: 280 }); update(); });
+  }
+
+  LAB.panels.activations = {
+    async activate(state) {
+      setupDrawing();
+      const later = LAB.debounce(update, 300);
+      for (const id of ["act-model-kind", "act-zoo", "act-run", "act-checkpoint", "act-input-kind", "act-dataset"]) $(id).addEventListener("change", update);
+      for (const id of ["act-index", "act-seed", "act-spec"]) $(id).addEventListener("input", later);
+      $("act-file").addEventListener("change", () => {
+        const file = $("act-file").files[0];
+        if (!file) return;
+        const reader = new FileReader();
+        reader.onload = () => { upload = reader.result; update(); };
+        reader.readAsDataURL(file);
+      });
+      $("act-big").addEventListener("keydown", onBigKey);
+      $("act-big").addEventListener("click", ev => { if (focus) setFocus({ ...focus, row: bigPixel(ev)[0], col: bigPixel(ev)[1], hoverOnly: false }); });
+      try {
+        const [zoo, runs] = await Promise.all([LAB.api("/api/zoo"), LAB.api("/api/runs")]);
+        $("act-zoo").replaceChildren(...zoo.models.map(m => new Option(m.name, m.name)));
+        $("act-run").replaceChildren(...runs.runs.map(r => new Option(r.name, r.name)));
+        if (!runs.runs.length) $("act-model-kind").querySelector("option[value=run]").disabled = true;
+      } catch (err) { fail(err); return; }
+      if (!$("act-spec").value) $("act-spec").value = "input_shape: [1, 28, 28]\nlayers:\n- {type: Conv2D, filters: 4, kernel_size: 3, padding: same, activation: relu}\n- {type: MaxPool2D}\n";
+      restore(state || {});
+      update();
+    },
+    // called by other panels: open a model here (e.g. a run's spec)
+    show(s) { restore(s); update(); },
+    // the last answer, decoded (tests compare it with a Python forward pass)
+    values() {
+      if (!result) return null;
+      return { input: Array.from(result.inputData), layers: result.layers.map(L => ({ name: L.name, shape: L.shape, shown: L.channels_shown, values: Array.from(L.values) })) };
+    },
+  };
+})();

@@ -1,0 +1,61 @@
+"""The CPU work a lab worker process may do: a fixed registry of task names (nothing else runs there).
+
+Each task is a plain function of JSON-like arguments returning a JSON-like answer; it raises
+``ApiError`` (or a library ``ValueError``/``LimitError``) for a client mistake. ``configure`` is called
+once in each worker with what the server allows it to read (``WorkerConfig``).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from convolab.lab.worker import WorkerConfig
+
+_CONFIG: list[WorkerConfig] = []
+
+
+def configure(config: WorkerConfig) -> None:
+    _CONFIG[:] = [config]
+
+
+def config() -> WorkerConfig:
+    if not _CONFIG:
+        raise RuntimeError("lab tasks run in a configured worker (convolab.lab.worker)")
+    return _CONFIG[0]
+
+
+def runs_root() -> Path:
+    return Path(config().runs_root)
+
+
+def data_dirs() -> list[str]:
+    return list(config().data_dirs)
+
+
+# name -> (module under convolab.lab, function); looked up when called (tests may patch a function)
+TASKS: dict[str, tuple[str, str]] = {
+    "analyze": ("api_model", "analyze_text"),
+    "filter": ("api_filters", "filter_request"),
+    "datasets": ("api_filters", "available_datasets"),
+    "upsample": ("api_upsampling", "upsample_all"),
+    "run_info": ("api_autoencoder", "run_info"),
+    "reconstruct": ("api_autoencoder", "reconstruct"),
+    "samples": ("api_autoencoder", "samples"),
+    "activations": ("api_activations", "activations"),
+    "pixel": ("api_activations", "pixel"),
+}
+
+
+def task(name: str) -> Callable[..., Any]:
+    """The function of task ``name`` (KeyError for a name not in ``TASKS``)."""
+    module, func = TASKS[name]
+    return getattr(importlib.import_module(f"convolab.lab.{module}"), func)
+
+
+def preload() -> None:
+    """Import every task's module (the forkserver does this once, so forked workers start fast)."""
+    for name in TASKS:
+        task(name)

@@ -1,0 +1,348 @@
+"""Lab 2 in a real Chromium: every panel at a phone and a desktop size, the activations view against a
+Python forward pass, keyboard-only receptive fields, URL state, and the bugs the browser test found.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytestmark = pytest.mark.timeout(180)
+
+SIZES = {"phone": (390, 844), "desktop": (1440, 900)}
+PANELS = {
+    "designer": "#summary-table tbody tr >> nth=12",
+    "activations": "#act-view[data-ready]",
+    "filters": "#flt-output[src^='data:image/png']",
+    "upsampling": "#up-transpose[width]",
+    "autoencoder": "#ae-samples figure >> nth=7",
+}
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "images"
+
+
+def wait_ready(page, panel: str) -> None:
+    page.wait_for_selector(PANELS[panel], state="attached")
+    page.wait_for_timeout(300)  # late layout (images decoding) settles
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("panel", PANELS)
+def test_no_horizontal_scrolling_on_any_panel(page, live_lab, panel, size):
+    page.set_viewport_size(dict(zip(("width", "height"), SIZES[size], strict=True)))
+    page.goto(f"{live_lab.url}/#{panel}")
+    wait_ready(page, panel)
+    width, inner = page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
+    assert width <= inner, (panel, size, width, inner)
+    widest = page.evaluate(
+        "Math.max(...[...document.querySelectorAll('canvas')].map(c => c.getBoundingClientRect().width))"
+    )
+    assert widest <= min(inner, 560) + 1  # canvases scale to their container, with a cap
+    if os.environ.get("CONVOLAB_LAB_SHOTS"):  # docs/images: CONVOLAB_LAB_SHOTS=1 pytest tests/e2e
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / f"lab_{panel}_{size}.png"))
+
+
+def python_feature_maps(model, x: np.ndarray) -> list[np.ndarray]:
+    with torch.no_grad():
+        return [out[0].numpy() for _, out in model.feature_maps(torch.as_tensor(x, dtype=torch.float32))]
+
+
+def browser_values(page) -> dict:
+    return page.evaluate("LAB.panels.activations.values()")
+
+
+def assert_equal_to_python(got: dict, model, x: np.ndarray) -> None:
+    np.testing.assert_allclose(np.array(got["input"]), x.ravel(), atol=1e-6)
+    maps = python_feature_maps(model, x[None])
+    assert [L["name"] for L in got["layers"]] == model.layer_names
+    for L, want in zip(got["layers"], maps, strict=True):
+        per = int(np.prod(want.shape[1:])) if want.ndim == 3 else want.size
+        np.testing.assert_allclose(
+            np.array(L["values"]), want.reshape(-1)[: L["shown"] * per], atol=1e-5, err_msg=L["name"]
+        )
+
+
+def test_activations_of_a_zoo_model_equal_the_python_forward_pass(page, live_lab):
+    from convolab.data import load_dataset
+    from convolab.runs import build_model
+    from convolab.zoo import get_spec
+    from lab_support import mnist_t10k
+
+    page.goto(f"{live_lab.url}/#activations?zoo=seed-upsampling&dataset=mnist&index=7&seed=3")
+    page.wait_for_selector("#act-view[data-ready]")
+    assert page.input_value("#act-index") == "7"
+    ds = load_dataset("mnist", "test", data_dir=mnist_t10k(), limit=8)
+    x = ds.images[7].numpy().astype(np.float32) / 255.0
+    assert_equal_to_python(browser_values(page), build_model(get_spec("seed-upsampling"), 3).eval(), x)
+    assert (
+        page.locator("#act-layers canvas.tile").count()
+        == 16 + 16 + 8 + 8 + 4 + 4 + 4 + 4 + 8 + 8 + 16 + 16 + 1
+    )
+
+
+def test_activations_of_a_trained_run_equal_the_python_forward_pass(page, live_lab, lab_runs):
+    from convolab.runs import load_run
+
+    page.goto(f"{live_lab.url}/#activations?run=tiny&checkpoint=best&input=draw")
+    page.wait_for_selector("#act-view[data-ready]")
+    box = page.locator("#act-draw").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.2)
+    page.mouse.down()
+    for i in range(1, 15):
+        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * (0.2 + 0.04 * i))
+    page.mouse.up()
+    page.wait_for_function("Number(document.getElementById('act-view').dataset.ready) >= 2")
+    page.wait_for_timeout(500)
+    got = browser_values(page)
+    x = np.array(got["input"], dtype=np.float32).reshape(1, 28, 28)
+    assert x.max() > 0.5  # the drawing arrived
+    assert_equal_to_python(got, load_run(lab_runs / "tiny", "best", device="cpu").model, x)
+
+
+def test_hovering_an_activation_shows_its_field_kernel_and_bias(page, live_lab):
+    page.goto(f"{live_lab.url}/#activations?zoo=seed-upsampling&dataset=mnist&index=0")
+    page.wait_for_selector("#act-view[data-ready]")
+    tile = page.locator("#act-layers section[data-layer=enc_conv2] canvas.tile >> nth=3")
+    tile.click(position={"x": 25, "y": 25})  # 56 px for 14 cells: 4 px a cell -> pixel (6, 6)
+    page.wait_for_selector("#act-detail table.kernel")
+    assert page.text_content("#act-pixel").startswith("enc_conv2 channel 3 (6, 6) =")
+    # enc_conv2 (6, 6) <- pool rows 5..7 <- conv1 rows 10..15 <- input rows 9..16
+    assert "sees input rows 9-16, cols 9-16" in page.text_content("#act-pixel")
+    assert page.get_attribute("#act-input", "data-highlight") == "9,16,9,16"
+    assert "pre-activation" in page.text_content("#act-detail")
+    page.focus("#act-big")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("document.getElementById('act-pixel').textContent.includes('(6, 7)')")
+    assert page.get_attribute("#act-pixel", "aria-live") == "polite"
+
+
+def test_the_rf_view_by_keyboard_only(page, live_lab):
+    page.goto(live_lab.url + "/#designer")
+    page.wait_for_selector("#summary-table tbody tr >> nth=12")
+    page.focus("#summary-table tbody tr[data-layer=enc_conv2]")
+    page.keyboard.press("Enter")
+    page.focus("#rf-output")
+    page.keyboard.press("ArrowDown")  # the first key picks (0, 0)
+    for _ in range(8):
+        page.keyboard.press("ArrowDown")
+    for _ in range(5):
+        page.keyboard.press("ArrowRight")
+    assert page.text_content("#rf-info") == "enc_conv2 (8, 5) sees input rows 13-20, cols 7-14 (8x8 pixels)"
+    assert (
+        page.get_attribute("#rf-info", "aria-live") == "polite"
+        and page.get_attribute("#rf-info", "role") is None
+    )
+    assert page.evaluate("document.activeElement.id") == "rf-output"
+    tabs = page.eval_on_selector_all(
+        "#tabs button", "bs => bs.map(b => [b.getAttribute('role'), b.getAttribute('aria-selected')])"
+    )
+    assert tabs[0] == ["tab", "true"] and all(t == ["tab", "false"] for t in tabs[1:])
+    page.focus("#tabs button >> nth=0")
+    page.keyboard.press("ArrowRight")
+    assert page.evaluate("document.activeElement.dataset.panel") == "activations"
+
+
+def test_url_state_is_restored_after_a_reload(page, live_lab):
+    page.goto(live_lab.url + "/#designer")
+    page.wait_for_selector("#summary-table tbody tr >> nth=12")
+    page.click("#summary-table tbody tr[data-layer=dec_conv2]")
+    canvas = page.locator("#rf-output")
+    cell = float(canvas.get_attribute("data-cell"))
+    canvas.hover(position={"x": 2.5 * cell, "y": 1.5 * cell})
+    page.reload()
+    page.wait_for_selector("#summary-table tbody tr.selected[data-layer=dec_conv2]")
+    page.wait_for_function("document.getElementById('rf-info').textContent.startsWith('dec_conv2 (1, 2)')")
+    page.goto(live_lab.url + "/#activations?zoo=seed-upsampling&dataset=mnist&index=4")
+    page.wait_for_selector("#act-view[data-ready]")
+    page.fill("#act-index", "9")
+    page.wait_for_function("location.hash.includes('index=9')")
+    page.reload()
+    page.wait_for_selector("#act-view[data-ready]")
+    assert page.input_value("#act-index") == "9"
+
+
+def test_a_run_opens_its_spec_in_the_designer(page, live_lab):
+    page.goto(live_lab.url + "/#autoencoder")
+    page.wait_for_selector("#ae-samples figure >> nth=7")
+    page.click("#ae-open-spec")
+    page.wait_for_selector("#designer.active #summary-table tbody tr >> nth=12")
+    assert "enc_conv1" in page.input_value("#spec-text") and page.text_content("#total-params") == "3,369"
+
+
+# ---- the bugs of issue 14, item 7 -----------------------------------------------------------------
+def test_samples_never_run_past_the_end_and_say_what_they_are(page, live_lab):
+    page.goto(live_lab.url + "/#autoencoder?run=tiny&offset=9992")
+    page.wait_for_selector("#ae-samples figure >> nth=7")
+    assert page.is_disabled("#ae-next") and not page.is_disabled("#ae-prev")
+    text = page.text_content("#ae-offset")
+    assert text.startswith("images 9992-9999 of 10000") and "this run trained on it" in text
+    page.click("#ae-next", force=True)
+    assert page.is_hidden("#ae-error") and page.text_content("#ae-offset") == text
+
+
+def test_an_error_marks_the_old_result_stale(page, live_lab):
+    page.goto(live_lab.url + "/#filters")
+    page.wait_for_selector("#flt-output[src^='data:image/png']")
+    page.fill("#flt-stride", "0")
+    page.wait_for_selector("#flt-error:not([hidden])")
+    assert page.get_attribute("#flt-view", "data-stale") == "1"
+    page.fill("#flt-stride", "1")
+    page.wait_for_function("!document.getElementById('flt-view').hasAttribute('data-stale')")
+
+
+@pytest.mark.parametrize(("selector", "needle"), [("#flt-sigma", "sigma: enter a number"),
+                                                  ("#flt-stride", "stride: enter a number"),
+                                                  ("#flt-index", "index: enter a number")])  # fmt: skip
+def test_an_empty_field_is_an_error_not_zero(page, live_lab, selector, needle):
+    page.goto(live_lab.url + "/#filters")
+    page.wait_for_selector("#flt-output[src^='data:image/png']")
+    if selector == "#flt-sigma":
+        page.select_option("#flt-kernel", "gaussian")
+        page.wait_for_timeout(300)
+    page.fill(selector, "")
+    page.wait_for_selector("#flt-error:not([hidden])")
+    assert needle in page.text_content("#flt-error")
+
+
+def test_an_empty_upsampling_kernel_is_an_error(page, live_lab):
+    page.goto(live_lab.url + "/#upsampling")
+    page.wait_for_function("document.getElementById('up-t-shape').textContent === '8x8'")
+    page.fill("#up-kernel", "")
+    page.wait_for_selector("#up-error:not([hidden])")
+    assert "empty" in page.text_content("#up-error")
+
+
+def test_the_index_bound_is_the_real_one(page, live_lab):
+    page.goto(live_lab.url + "/#filters")
+    page.wait_for_selector("#flt-output[src^='data:image/png']")
+    page.fill("#flt-index", "20000000")
+    page.wait_for_selector("#flt-error:not([hidden])")
+    assert "[0, 9999]" in page.text_content("#flt-error")
+
+
+def test_the_rf_hover_is_exact_at_cell_edges_and_cleared_on_leave(page, live_lab):
+    from convolab.analysis import analyze
+    from convolab.zoo import get_spec
+
+    info = analyze(get_spec("seed-upsampling")).layer("enc_conv2")
+    page.goto(live_lab.url + "/#designer")
+    page.wait_for_selector("#summary-table tbody tr >> nth=12")
+    page.click("#summary-table tbody tr[data-layer=enc_conv2]")
+    canvas = page.locator("#rf-output")
+    cell = float(canvas.get_attribute("data-cell"))
+    scale = page.eval_on_selector("#rf-output", "c => c.clientWidth / c.width")
+    for row, col in ((0, 0), (1, 2), (8, 5)):
+        # just inside the right/bottom edge of the cell (a border-box pointer was one cell off there)
+        canvas.hover(position={"x": ((col + 1) * cell - 0.6) * scale, "y": ((row + 1) * cell - 0.6) * scale})
+        (r0, r1), (c0, c1) = info.pixel_field(row, col)
+        want = f"enc_conv2 ({row}, {col}) sees input rows {r0}-{r1}, cols {c0}-{c1}"
+        page.wait_for_function(f"document.getElementById('rf-info').textContent.startsWith({want!r})")
+        assert page.get_attribute("#rf-input", "data-highlight") == f"{r0},{r1},{c0},{c1}"
+    page.mouse.move(5, 5)  # out of the canvas
+    page.wait_for_function("!document.getElementById('rf-input').dataset.highlight")
+    assert page.text_content("#rf-info").strip() == ""
+
+
+def test_a_flat_spec_clears_the_grids(page, live_lab):
+    page.goto(live_lab.url + "/#designer")
+    page.wait_for_selector("#summary-table tbody tr >> nth=12")
+    page.fill("#spec-text", json.dumps({"input_shape": [784], "layers": [{"type": "Dense", "units": 8}]}))
+    page.wait_for_function("document.querySelectorAll('#summary-table tbody tr').length === 1")
+    assert page.eval_on_selector("#rf-input", "c => c.width") == 1
+    assert page.eval_on_selector("#rf-output", "c => c.width") == 1
+    assert "image inputs" in page.text_content("#rf-info")
+
+
+def test_touch_drawing_does_not_scroll(page, live_lab):
+    page.goto(live_lab.url + "/#autoencoder")
+    page.wait_for_selector("#ae-draw")
+    assert page.eval_on_selector("#ae-draw", "c => getComputedStyle(c).touchAction") == "none"
+    page.goto(live_lab.url + "/#activations?input=draw")
+    page.wait_for_selector("#act-draw")
+    assert page.eval_on_selector("#act-draw", "c => getComputedStyle(c).touchAction") == "none"
+
+
+FOLDER_128 = """name: folder-128
+input_shape: [1, 128, 128]
+latent: code
+layers:
+- {type: Conv2D, filters: 16, kernel_size: 3, padding: same, activation: relu}
+- {type: MaxPool2D, pool_size: 2}
+- {type: Conv2D, filters: 8, kernel_size: 3, padding: same, activation: relu}
+- {type: MaxPool2D, pool_size: 2}
+- {type: Conv2D, filters: 8, kernel_size: 3, padding: same, activation: relu}
+- {type: MaxPool2D, pool_size: 2, name: code}
+- {type: Conv2D, filters: 8, kernel_size: 3, padding: same, activation: relu}
+- {type: UpSampling2D, size: 2}
+- {type: Conv2D, filters: 8, kernel_size: 3, padding: same, activation: relu}
+- {type: UpSampling2D, size: 2}
+- {type: Conv2D, filters: 16, kernel_size: 3, padding: same, activation: relu}
+- {type: UpSampling2D, size: 2}
+- {type: Conv2D, filters: 1, kernel_size: 3, padding: same, activation: sigmoid}
+"""
+
+
+def test_activations_input_to_display_timings(page, live_lab, record_property):
+    """Input-to-display in the browser: from the request to the last tile drawn (``data-ms``)."""
+    from urllib.parse import quote
+
+    timings = {}
+    for label, model in (("lecture model (seed-upsampling, 28x28)", "zoo=seed-upsampling"),
+                         ("128x128 folder model (13 layers)", "spec=" + quote(FOLDER_128))):  # fmt: skip
+        ms = []
+        for index in range(6):
+            page.goto("about:blank")
+            page.goto(f"{live_lab.url}/#activations?{model}&dataset=mnist&index={index}")
+            page.wait_for_selector("#act-view[data-ready]")
+            ms.append(float(page.get_attribute("#act-view", "data-ms")))
+        timings[label] = ms[1:]  # the first one includes the worker building the model
+        record_property(label, ms)
+        print(f"{label}: median {np.median(ms[1:]):.0f} ms, all {[round(m) for m in ms]}")
+    tiles = page.locator("#act-layers canvas.tile").count()
+    assert tiles == 16 + 16 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 16 + 16 + 1
+    assert all(m > 0 for ms in timings.values() for m in ms)
+
+
+CONTRAST_JS = """() => {
+  const lin = x => { x /= 255; return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; };
+  const lum = c => { const v = c.map(lin); return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
+  const rgb = s => (s.match(/[\\d.]+/g) || []).map(Number);
+  const bg = el => {  // the first opaque background up the tree (the page is white otherwise)
+    for (; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] > 0.9)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const worst = [];
+  for (const el of document.querySelectorAll('body *')) {
+    if (!el.offsetParent || el.closest('.stale') || el.disabled || el.closest('option')) continue;
+    const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    if (!own) continue;
+    const fg = rgb(getComputedStyle(el).color).slice(0, 3), b = bg(el);
+    const [hi, lo] = [lum(fg), lum(b)].sort((a, c) => c - a);
+    const ratio = (hi + 0.05) / (lo + 0.05);
+    if (ratio < 4.5) worst.push([el.tagName, el.id, el.textContent.trim().slice(0, 30), ratio.toFixed(2)]);
+  }
+  return worst;
+}"""
+
+NAMES_JS = """() => [...document.querySelectorAll('input, select, textarea, button, canvas')].filter(el => {
+  if (el.closest('[hidden]') && el.type !== 'file') return false;
+  const label = el.labels && el.labels.length && el.labels[0].textContent.trim();
+  const name = el.getAttribute('aria-label') || label || (el.tagName === 'BUTTON' && el.textContent.trim());
+  return !name;
+}).map(el => el.tagName + '#' + el.id)"""
+
+
+@pytest.mark.parametrize("panel", PANELS)
+def test_text_contrast_and_accessible_names(page, live_lab, panel):
+    page.goto(f"{live_lab.url}/#{panel}")
+    wait_ready(page, panel)
+    assert page.evaluate(CONTRAST_JS) == []
+    assert page.evaluate(NAMES_JS) == []
