@@ -21,9 +21,8 @@ from hypothesis import strategies as st
 pytest.importorskip("starlette")
 pytest.importorskip("httpx2")
 
-from starlette.testclient import TestClient  # noqa: E402
-
 import layer_oracles as oracle  # noqa: E402
+from lab_support import lab_client  # noqa: E402
 from convolab import limits  # noqa: E402
 from convolab.lab.arith_trace import replay  # noqa: E402
 from convolab.lab.formulas import layer_formulas  # noqa: E402
@@ -38,12 +37,13 @@ from convolab.layers import (  # noqa: E402
     Flatten,
     MaxPool2D,
     MaxUnpool2D,
+    PoolLink,
     Reshape,
     UpSampling2D,
 )
 from convolab.layers.padding import keras_refuses_transpose  # noqa: E402
 
-CLIENT = TestClient(create_app("runs-that-do-not-exist"))
+CLIENT = lab_client(create_app("runs-that-do-not-exist"))
 PROPS = settings(
     max_examples=40,
     deadline=None,
@@ -85,9 +85,11 @@ def layer_out(layer, x: np.ndarray) -> np.ndarray:
         return layer(torch.tensor(x, dtype=torch.float32)[None, None])[0, 0].double().numpy()
 
 
-def check_common(res: dict, expected: np.ndarray, layer) -> None:
+def check_common(res: dict, expected: np.ndarray, layer, link=None) -> None:
     got = np.array(res["output"])
-    assert res["output_shape"] == list(layer.compute_output_shape(tuple(res["input_shape"])))
+    shape = tuple(res["input_shape"])
+    out = layer.compute_output_shape(shape, link) if link is not None else layer.compute_output_shape(shape)
+    assert res["output_shape"] == list(out)
     assert got.shape == tuple(res["output_shape"][1:]) == expected.shape
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(replay(res), expected, rtol=1e-5, atol=1e-4)
@@ -321,12 +323,13 @@ def test_max_unpool_trace_uses_the_switches_of_a_real_pool(x, k, s, padding, own
     pool, unpool = MaxPool2D(k, strides=s, padding=padding, name="p"), MaxUnpool2D("p")
     with torch.no_grad():
         _, sw = pool.forward_with_switches(torch.tensor(x, dtype=torch.float32)[None, None])
-        unpool.bind(pool, (1, h, w))
         expected = (
-            unpool(torch.tensor(values, dtype=torch.float32)[None, None], switches=sw)[0, 0].double().numpy()
+            unpool(torch.tensor(values, dtype=torch.float32)[None, None], switches=sw, output_size=(h, w))[0, 0]
+            .double()
+            .numpy()
         )
     np.testing.assert_allclose(expected, oracle.unpool(values[None], switches, (h, w))[0], atol=1e-5)
-    check_common(res, expected, unpool)
+    check_common(res, expected, unpool, PoolLink(pool, (1, h, w)))
     np.testing.assert_allclose(res["pooled"], pooled[0], atol=1e-6)
     assert res["switches"] == [[int(p) // w, int(p) % w] for p in switches[0].ravel()]
     for step, p in zip(res["steps"], switches[0].ravel(), strict=True):
@@ -337,9 +340,10 @@ def test_max_unpool_trace_uses_the_switches_of_a_real_pool(x, k, s, padding, own
 # ---- formulas ----------------------------------------------------------------------------------------
 
 
-def check_formulas(layer, shape) -> None:
-    f = layer_formulas(layer, shape)
-    assert [o["value"] for o in f["output"]] == list(layer.compute_output_shape(shape))
+def check_formulas(layer, shape, link=None) -> None:
+    f = layer_formulas(layer, shape, link)
+    out = layer.compute_output_shape(shape, link) if link is not None else layer.compute_output_shape(shape)
+    assert [o["value"] for o in f["output"]] == list(out)
     assert f["params"]["value"] == layer.count_params(shape)
     assert f["macs"]["value"] == layer.macs(shape)
     for part in (*f["output"], f["params"], f["macs"]):
@@ -383,8 +387,8 @@ def test_formulas_evaluate_to_the_layer_arithmetic(kind, c, h, w, f, k, s, d, pa
         return  # a configuration the layer itself refuses (checked elsewhere)
     if kind == "MaxUnpool2D":
         unpool = MaxUnpool2D("p")
-        unpool.bind(layer, shape)
-        layer, shape = unpool, layer.compute_output_shape(shape)
+        check_formulas(unpool, layer.compute_output_shape(shape), PoolLink(layer, shape))
+        return
     check_formulas(layer, shape)
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -29,12 +28,14 @@ def _formulas(result: dict[str, Any], kind: str, args: dict[str, Any]) -> dict[s
     layer: Any = make_layer(kind, args)
     shape = tuple(result["input_shape"])
     if kind == "MaxUnpool2D":
-        from convolab.layers.upsampling import MaxUnpool2D
+        from convolab.layers.upsampling import MaxUnpool2D, PoolLink
 
         src = (1, len(result["source"]), len(result["source"][0]))
         unpool = MaxUnpool2D("pool")
-        unpool.bind(layer, src)
-        out: dict[str, Any] = {"pool": layer_formulas(layer, src), "unpool": layer_formulas(unpool, shape)}
+        out: dict[str, Any] = {
+            "pool": layer_formulas(layer, src),
+            "unpool": layer_formulas(unpool, shape, PoolLink(layer, src)),
+        }
         pad_shape = src
     else:
         out = layer_formulas(layer, shape)
@@ -68,7 +69,7 @@ def arith(body: dict[str, Any]) -> dict[str, Any]:
 
 async def arith_endpoint(request: Request) -> JSONResponse:
     body = await read_json(request, request.app.state.limits)
-    return JSONResponse(await run_in_threadpool(arith, body))
+    return await request.app.state.pool.run("arith", body=body)  # a bounded worker (lab/worker.py)
 
 
 def routes() -> list[Route]:

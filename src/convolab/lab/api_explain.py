@@ -15,7 +15,6 @@ import inspect
 from typing import Any
 
 import yaml
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -91,7 +90,7 @@ def explain(doc: dict[str, Any], max_layers: int) -> dict[str, Any]:
     """Each layer's spec arguments and formulas (the designer's row explanations)."""
     from convolab.analysis import analyze, build_layers
     from convolab.lab.formulas import layer_formulas
-    from convolab.layers.upsampling import MaxUnpool2D
+    from convolab.layers.upsampling import MaxUnpool2D, PoolLink
     from convolab.spec import load_spec
 
     layers = doc.get("layers")
@@ -103,9 +102,7 @@ def explain(doc: dict[str, Any], max_layers: int) -> dict[str, Any]:
     by_name = {layer.name: (layer, info.input_shape) for layer, info in zip(built, infos, strict=True)}
     rows = []
     for raw, layer, info in zip(doc["layers"], built, infos, strict=True):
-        if isinstance(layer, MaxUnpool2D):
-            pool, pool_in = by_name[layer.pool]
-            layer.bind(pool, pool_in)
+        link = PoolLink(*by_name[layer.pool]) if isinstance(layer, MaxUnpool2D) else None
         args = {k: v for k, v in raw.items() if k != "type"} if isinstance(raw, dict) else {}
         rows.append(
             {
@@ -116,7 +113,7 @@ def explain(doc: dict[str, Any], max_layers: int) -> dict[str, Any]:
                 "output_shape": list(info.output_shape),
                 "params": info.params,
                 "macs": info.macs,
-                "formulas": layer_formulas(layer, info.input_shape),
+                "formulas": layer_formulas(layer, info.input_shape, link),
             }
         )
     return {"layers": rows}
@@ -175,7 +172,7 @@ async def explain_endpoint(request: Request) -> JSONResponse:
     lim = request.app.state.limits
     body = await read_json(request, lim)
     doc = parse_spec_text(body.get("spec"), lim.max_spec)
-    return JSONResponse(await run_in_threadpool(explain, doc, lim.max_layers))
+    return await request.app.state.pool.run("explain", doc=doc, max_layers=lim.max_layers)
 
 
 async def layer_args_endpoint(request: Request) -> JSONResponse:

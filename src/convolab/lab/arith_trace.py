@@ -319,7 +319,7 @@ def _fixed_weights(layer: Any, shape: tuple[int, ...], kernel: Any, bias: float)
 
 def _unpool_trace(pool: Any, source: np.ndarray, values: Any, result: dict[str, Any]) -> dict[str, Any]:
     """MaxUnpool2D: pool the encoder map for real, then put each decoder value at its switch."""
-    from convolab.layers.upsampling import MaxUnpool2D
+    from convolab.layers.upsampling import MaxUnpool2D, PoolLink
 
     h, w = source.shape
     pooled, switches = pool.forward_with_switches(_plane(source))
@@ -328,7 +328,6 @@ def _unpool_trace(pool: Any, source: np.ndarray, values: Any, result: dict[str, 
     if v.shape != p.shape:
         raise ValueError(f"values must have the pooled shape {p.shape[0]}x{p.shape[1]}, got {v.shape}")
     unpool = MaxUnpool2D("pool", name="unpool")
-    unpool.bind(pool, (1, h, w))
     y = unpool(_plane(v), switches=switches, output_size=(h, w))[0, 0].double().numpy()
     window, _ = _window_steps(pool, source, None, 0.0)
     sw = switches[0, 0].tolist()
@@ -346,7 +345,7 @@ def _unpool_trace(pool: Any, source: np.ndarray, values: Any, result: dict[str, 
         switches=[[s // w, s % w] for row in sw for s in row],
         input=v.tolist(),
         input_shape=[1, *v.shape],
-        output_shape=list(unpool.compute_output_shape((1, *v.shape))),
+        output_shape=list(unpool.compute_output_shape((1, *v.shape), PoolLink(pool, (1, h, w)))),
         config={"pool": pool.get_config(), "unpool": unpool.get_config()},
         mode="scatter",
         op="set",

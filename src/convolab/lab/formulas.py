@@ -21,6 +21,7 @@ from fractions import Fraction
 from typing import Any
 
 from convolab.layers.base import Layer
+from convolab.layers.upsampling import PoolLink
 
 _NAMES = {"Ho": "H′", "Wo": "W′", "keh": "ke_h", "kew": "ke_w"}
 _OPS = {ast.Add: " + ", ast.Sub: " − ", ast.Mult: "·", ast.Div: " / "}
@@ -175,9 +176,8 @@ def _upsample(layer: Any, shape: tuple[int, ...]) -> dict[str, Any]:
     }
 
 
-def _unpool(layer: Any, shape: tuple[int, ...]) -> dict[str, Any]:
-    c = shape[0]
-    _, ph, pw = layer._bound()  # the paired pool's input size (set by bind)
+def _unpool(layer: Any, shape: tuple[int, ...], link: Any) -> dict[str, Any]:
+    c, ph, pw = layer.compute_output_shape(shape, link)  # the paired pool's input size
     env = {"C": c, "H": ph, "W": pw}
     sides = [formula(a, env) for a in ("H", "W")]
     for side, axis in zip(sides, "HW", strict=True):  # the size comes back from the pool, not a formula
@@ -222,10 +222,10 @@ def _reshape_like(layer: Any, shape: tuple[int, ...]) -> dict[str, Any]:
     return {"output": out, "params": _const(0, "no weights"), "macs": _const(0, "no multiply-accumulates")}
 
 
-def layer_formulas(layer: Layer, input_shape: tuple[int, ...]) -> dict[str, Any]:
+def layer_formulas(layer: Layer, input_shape: tuple[int, ...], link: PoolLink | None = None) -> dict[str, Any]:
     """``{"output": [one formula per output dimension], "params": ..., "macs": ...}`` (module docstring).
 
-    ``layer`` must already be bound when it is a MaxUnpool2D (as ``analyze`` does).
+    A MaxUnpool2D needs ``link``, its pairing with its pool (``PoolLink``, as the model's walk makes it).
     """
     kind = type(layer).__name__
     shape = tuple(int(v) for v in input_shape)
@@ -236,7 +236,7 @@ def layer_formulas(layer: Layer, input_shape: tuple[int, ...]) -> dict[str, Any]
     if kind in ("UpSampling2D", "BedOfNails2D"):
         return _upsample(layer, shape)
     if kind == "MaxUnpool2D":
-        return _unpool(layer, shape)
+        return _unpool(layer, shape, link)
     if kind == "Dense":
         return _dense(layer, shape)
     return _reshape_like(layer, shape)

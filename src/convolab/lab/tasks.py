@@ -46,6 +46,8 @@ TASKS: dict[str, tuple[str, str]] = {
     "samples": ("api_autoencoder", "samples"),
     "activations": ("api_activations", "activations"),
     "pixel": ("api_activations", "pixel"),
+    "arith": ("api_arith", "arith"),
+    "explain": ("api_explain", "explain"),
 }
 
 
