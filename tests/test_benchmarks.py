@@ -92,7 +92,7 @@ def test_ablation_rows_each_switch_on_exactly_one_thing(monkeypatch) -> None:
     switches = ("channels_last", "logits", "fused_adam", "pool_first", "subpixel")
     rows = [{k: kw.get(k, True) for k in switches} for _, kw in ablation.ABLATION]
     assert rows[0] == dict.fromkeys(switches, False) and rows[-1] == dict.fromkeys(switches, True)
-    for before, after in zip(rows, rows[1:]):
+    for before, after in zip(rows, rows[1:], strict=False):
         changed = [k for k in switches if before[k] != after[k]]
         assert len(changed) == 1 and after[changed[0]], (before, after)
     for name in ("ablation", "_torch_runs", "_common"):

@@ -250,3 +250,20 @@ def test_training_forward_gives_logits_of_the_output(name):
     logits = fastpath.forward_fn(model)(x, logits=True)
     torch.testing.assert_close(torch.sigmoid(logits), model(x), atol=1e-6, rtol=1e-5)
     assert not torch.allclose(logits, model(x))
+
+
+def test_sigterm_during_the_final_evaluation_saves_and_resume_finishes(tmp_path):
+    trainer = tr.start(tiny_config(tmp_path, epochs=1), quiet=True)
+    evaluate = trainer.source.evaluate
+
+    def killed(predict):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return evaluate(predict)
+
+    trainer.source.evaluate = killed
+    with pytest.raises(tr.TrainingInterrupted) as info:
+        trainer.fit()
+    assert info.value.exit_code == 143 and "--resume" in str(info.value)
+    assert not (trainer.run_dir / "summary.json").exists()
+    result = tr.resume(trainer.run_dir, quiet=True).fit()  # only the end runs
+    assert result.summary["epochs"] == 1 and (trainer.run_dir / "summary.json").is_file()

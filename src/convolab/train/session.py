@@ -67,6 +67,12 @@ def start(config: TrainConfig, *, overwrite: bool = False, quiet: bool = False) 
 def resume(run: str | Path, *, overrides: dict[str, Any] | None = None, quiet: bool = False) -> Trainer:
     """Continue a run from its ``last`` checkpoint; ``overrides`` may change epochs, device, checkpointing."""
     ckpt, config = open_resume(run, overrides or {})
+    if ckpt is None:  # killed before its first checkpoint: start over in the same folder
+        ctx = open_context(config.device)
+        check_batch_size(config.batch_size, ctx.world_size)
+        trainer = Trainer(config, Path(config.out or run), open_source(config, ctx), ctx, quiet=quiet)
+        trainer.log.write("resume", epoch=0, step=0, global_step=0)
+        return trainer
     done = ckpt.state["epoch"]
     finished = done >= config.epochs and ckpt.state["step"] == 0
     # A run stopped after its last epoch but before its summary (killed in the final evaluation) only
