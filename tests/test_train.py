@@ -267,3 +267,24 @@ def test_sigterm_during_the_final_evaluation_saves_and_resume_finishes(tmp_path)
     assert not (trainer.run_dir / "summary.json").exists()
     result = tr.resume(trainer.run_dir, quiet=True).fit()  # only the end runs
     assert result.summary["epochs"] == 1 and (trainer.run_dir / "summary.json").is_file()
+
+
+def test_a_second_writer_is_refused_and_overwrite_keeps_foreign_files(tmp_path):
+    cfg = tiny_config(tmp_path, epochs=1)
+    first = tr.start(cfg, quiet=True)  # holds the run folder's lock until fit() ends
+    with pytest.raises(ValueError, match="in use by another convolab process"):
+        tr.resume(first.run_dir, quiet=True)
+    with pytest.raises(ValueError, match="in use by another convolab process"):
+        tr.start(tiny_config(tmp_path, epochs=1), overwrite=True, quiet=True)
+    first.fit()
+    mine = first.run_dir / "data.txt"
+    mine.write_text("a user's notes")
+    again = tr.start(tiny_config(tmp_path, epochs=1), overwrite=True, quiet=True)
+    assert mine.read_text() == "a user's notes" and not (again.run_dir / "last").exists()
+    again.fit()
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "config.json").write_text('{"name": "not a run"}')
+    with pytest.raises(ValueError, match="not a convolab run folder"):
+        tr.start(tiny_config(tmp_path, epochs=1, out=str(fake)), overwrite=True, quiet=True)
+    assert (fake / "config.json").read_text() == '{"name": "not a run"}'

@@ -147,8 +147,12 @@ def build_plan(
     i = 0
     while i < len(layers):
         layer, nxt = layers[i], layers[i + 1] if i + 1 < len(layers) else None
-        conv_relu = isinstance(layer, Conv2D) and layer.activation == "relu"
-        if pool_first and conv_relu and isinstance(nxt, MaxPool2D):
+        if (
+            pool_first
+            and isinstance(layer, Conv2D)
+            and layer.activation == "relu"
+            and isinstance(nxt, MaxPool2D)
+        ):
             _, ch, cw = layer.compute_output_shape(shape)
             pool = _pool_op(nxt, (ch, cw))
             plan.append((_conv_pool_relu(layer, pool), False, i + 1))
