@@ -197,3 +197,15 @@ def test_help_teaches(capsys):
     for cmd in ("train", "evaluate", "reconstruct", "compare", "figures"):
         assert main([cmd, "--help"]) == 0
         assert "Example" in capsys.readouterr().out
+
+
+def test_nproc_with_a_bad_model_is_one_error_line_before_torchrun(tmp_path, capsys, monkeypatch):
+    from convolab.train import distributed
+
+    monkeypatch.setattr(distributed, "launch", lambda *a, **k: pytest.fail("torchrun must not start"))
+    line = _one_error_line(capsys, main(["train", "--nproc", "2", "--model", "no-such-model",
+                                         "--out", str(tmp_path / "r")]))  # fmt: skip
+    assert "no-such-model" in line
+    line = _one_error_line(capsys, main(["train", "--nproc", "2", "--batch-size", "255"]))
+    assert "--batch-size 255" in line and "2 processes" in line
+    assert not (tmp_path / "r").exists()

@@ -38,7 +38,7 @@ from convolab.train.checkpoint import check_weights, restore_rng, rng_state
 from convolab.train.config import ConfigError, TrainConfig
 from convolab.train.context import LocalContext
 from convolab.train.progress import TrainProgress
-from convolab.train.runfolder import LOG_FILE, SUMMARY_FILE, write_json
+from convolab.train.runfolder import LOG_FILE, METRICS_CSV, SUMMARY_FILE, write_json, write_metrics_csv
 from convolab.train.runs import build_model, model_info, save_run_checkpoint
 from convolab.train.sources import BatchSource
 
@@ -261,6 +261,8 @@ class Trainer:
         self.epoch, self.step = self.epoch + 1, 0
         self.epoch_loss, self.epoch_seconds = [0.0, 0], 0.0
         self.log.write("epoch", **record)
+        if self.ctx.is_main:
+            write_metrics_csv(self.run_dir / METRICS_CSV, self.history)  # beside log.jsonl, for spreadsheets
         value = val[self.config.loss]
         improved = is_better(self.config.loss, value, self.best["value"])
         if improved:

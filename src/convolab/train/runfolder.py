@@ -158,6 +158,36 @@ def prepare_run_dir(out: str | Path, *, overwrite: bool = False) -> Path:
     return out
 
 
+CSV_COLUMNS = (
+    "epoch",
+    "train_loss",
+    "val_bce",
+    "val_mse",
+    "val_psnr",
+    "val_ssim",
+    "seconds",
+    "images_per_second",
+)
+
+
+def write_metrics_csv(path: str | Path, history: list[dict[str, Any]]) -> None:
+    """The epoch records as CSV (one row per epoch, ``CSV_COLUMNS``), rewritten atomically."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for h in history:
+        val = h.get("val", {})
+        row = [h.get("epoch"), h.get("train_loss"), *(val.get(k) for k in ("bce", "mse", "psnr", "ssim"))]
+        writer.writerow([*row, h.get("seconds"), h.get("images_per_second")])
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(buf.getvalue(), encoding="utf-8")
+    tmp.replace(path)
+
+
 def write_json(path: str | Path, data: Any) -> None:
     """Write JSON atomically (temp file + rename)."""
     path = Path(path)
