@@ -106,9 +106,14 @@ def convolab_variant(
     compile: str | None = None,
 ) -> Variant:
     def build():
+        from convolab.train.context import LocalContext
+
         model = fastpath.prepare(convolab_model(), device)
-        opt = fastpath.make_adam(model, lr=lr)
-        step_fn = fastpath.TrainStep(model, opt, "bce", fuse=fuse, amp=amp, compile=compile)
+        opt = fastpath.make_adam(model, lr=lr)  # the Trainer's optimizer: fused, Keras's eps 1e-7
+        if fuse and compile is None:  # the product: exactly the step the Trainer builds
+            step_fn = LocalContext(torch.device(device)).train_step(model, opt, "bce", amp)
+        else:
+            step_fn = fastpath.TrainStep(model, opt, "bce", fuse=fuse, amp=amp, compile=compile)
 
         def step(xb):
             step_fn(xb, xb)

@@ -32,7 +32,7 @@ def convolab_step(*, channels_last=True, logits=True, fused_adam=True, pool_firs
     model = R.convolab_model()
     if channels_last:
         model = fastpath.prepare(model, "cpu")
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=fused_adam or None)
+    opt = fastpath.make_adam(model, 1e-3, fused=fused_adam or None)  # the product's Adam (Keras eps 1e-7)
     plan = fastplan.build_plan(model, pool_first=pool_first, subpixel=subpixel)
 
     def forward(x, lg):
@@ -55,18 +55,32 @@ def convolab_step(*, channels_last=True, logits=True, fused_adam=True, pool_firs
     return step
 
 
+# Each row switches on exactly one more ingredient than the row before (tests/test_benchmarks.py).
+ABLATION = [
+    ("convolab Sequential, NCHW, layer by layer",
+     dict(channels_last=False, logits=False, fused_adam=False, pool_first=False, subpixel=False)),
+    ("+ channels_last", dict(logits=False, fused_adam=False, pool_first=False, subpixel=False)),
+    ("+ BCE from logits", dict(fused_adam=False, pool_first=False, subpixel=False)),
+    ("+ fused Adam", dict(pool_first=False, subpixel=False)),
+    ("+ pool before ReLU (in place)", dict(subpixel=False)),
+    ("+ sub-pixel upsample+conv", dict()),
+]  # fmt: skip
+
+
+def product_step():
+    """Exactly the step and optimizer ``convolab train`` runs: ``Trainer`` builds them this way."""
+    from convolab.train.context import LocalContext
+
+    model = fastpath.prepare(R.convolab_model(), "cpu")
+    step_fn = LocalContext().train_step(model, fastpath.make_adam(model, 1e-3), "bce", None)
+    return lambda xb: step_fn(xb, xb)
+
+
 def variants(with_compile: bool) -> dict:
-    v = {
-        "PyTorch plain loop (NCHW, sigmoid + BCE, Adam defaults)": lambda: R.plain_variant().build()[0],
-        "convolab Sequential, NCHW, layer by layer": lambda: convolab_step(
-            channels_last=False, logits=False, fused_adam=False, pool_first=False, subpixel=False),
-        "+ channels_last": lambda: convolab_step(logits=False, fused_adam=False, pool_first=False,
-                                                 subpixel=False),
-        "+ BCE from logits": lambda: convolab_step(fused_adam=False, pool_first=False, subpixel=False),
-        "+ fused Adam": lambda: convolab_step(pool_first=False, subpixel=False),
-        "+ pool before ReLU (in place)": lambda: convolab_step(subpixel=False),
-        "+ sub-pixel upsample+conv (= fastpath)": lambda: convolab_step(),
-    }  # fmt: skip
+    v = {"PyTorch plain loop (NCHW, sigmoid + BCE, Adam defaults)": lambda: R.plain_variant().build()[0]}
+    for name, kw in ABLATION:
+        v[name] = lambda kw=kw: convolab_step(**kw)
+    v["= the Trainer's step (convolab train)"] = product_step
     if with_compile:
         v["fastpath + torch.compile (default)"] = lambda: convolab_step(compile_mode="default")
         v["fastpath + torch.compile (max-autotune-no-cudagraphs)"] = lambda: convolab_step(

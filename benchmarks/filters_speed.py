@@ -4,7 +4,7 @@ For every kernel in ``convolab.filters.KERNELS`` (and the Sobel gradient magnitu
 of several runs of ``filter2d`` on RGB and on grayscale, the same sum computed the plain way
 (``F.conv2d(groups=C)`` on NCHW memory, what a first implementation would do), and
 ``scipy.ndimage.correlate`` when SciPy is installed, with the speed-ups. Times are wall-clock on the
-machine at hand; the ratios are the comparable part (DESIGN.md, Performance).
+machine at hand; the ratios are the comparable part (docs/architecture.md, "Performance").
 
     python benchmarks/filters_speed.py [--repeats 5] [--threads 2] [--no-scipy]
 """

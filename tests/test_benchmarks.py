@@ -80,5 +80,45 @@ def test_ablation_smoke(bench) -> None:
     import ablation
 
     rows = ablation.main(["--rounds", "1", "--steps", "1", "--batch-size", "8", "--data-dir", "synthetic"])
-    assert len(rows) == 7 and all(ms > 0 and ratio > 0 for _, ms, ratio in rows)
+    # the plain loop, 6 ablation rows, the Trainer's step
+    assert len(rows) == 8 and all(ms > 0 and ratio > 0 for _, ms, ratio in rows)
     sys.modules.pop("ablation", None)
+
+
+def test_ablation_rows_each_switch_on_exactly_one_thing(monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(BENCH))
+    import ablation
+
+    switches = ("channels_last", "logits", "fused_adam", "pool_first", "subpixel")
+    rows = [{k: kw.get(k, True) for k in switches} for _, kw in ablation.ABLATION]
+    assert rows[0] == dict.fromkeys(switches, False) and rows[-1] == dict.fromkeys(switches, True)
+    for before, after in zip(rows, rows[1:], strict=False):
+        changed = [k for k in switches if before[k] != after[k]]
+        assert len(changed) == 1 and after[changed[0]], (before, after)
+    for name in ("ablation", "_torch_runs", "_common"):
+        sys.modules.pop(name, None)
+
+
+def test_benchmarked_step_is_the_trainers_step(monkeypatch, tmp_path) -> None:
+    monkeypatch.syspath_prepend(str(BENCH))
+    import _torch_runs
+
+    from convolab import fastpath
+    from convolab.train import TrainConfig, start
+    from train_support import write_dataset, write_spec
+
+    variant = _torch_runs.convolab_variant("product")
+    step, _ = variant.build()
+    cell = step.__closure__  # the benchmark's step closes over the step function it times
+    inner = next(c.cell_contents for c in cell if isinstance(c.cell_contents, fastpath.TrainStep))
+    dataset = write_dataset(tmp_path / "d", n_train=20, n_test=4)
+    cfg = TrainConfig(model=str(write_spec(tmp_path)), dataset=dataset, epochs=1, batch_size=8, device="cpu",
+                      out=str(tmp_path / "run"))  # fmt: skip
+    trainer = start(cfg, quiet=True)
+    trainer.log.close()
+    assert type(inner) is type(trainer.step_fn) and inner.fuse == trainer.step_fn.fuse
+    want, got = trainer.optimizer.param_groups[0], inner.optimizer.param_groups[0]
+    assert {k: want[k] for k in ("fused", "eps", "betas")} == {k: got[k] for k in ("fused", "eps", "betas")}
+    assert got["fused"] and got["eps"] == 1e-7
+    for name in ("_torch_runs", "_common"):
+        sys.modules.pop(name, None)

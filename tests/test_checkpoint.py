@@ -168,3 +168,42 @@ def test_rng_state_round_trip():
     a = torch.rand(5)
     ck.restore_rng(saved)
     assert torch.equal(torch.rand(5), a)
+
+
+def _saved(tmp_path, **state):
+    from convolab.train.checkpoint import rng_state
+
+    base = {"spec": {}, "config": {}, "epoch": 1, "step": 0, "global_step": 9, "rng": rng_state()}
+    path = ck.save_checkpoint(tmp_path / "last", weights={"w": torch.zeros(2)}, state={**base, **state})
+    return path
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        ({"epoch": -5}, "epoch = -5: must be an integer in [0,"),
+        ({"step": 1e30}, "step = 1e+30: must be an integer"),
+        ({"global_step": "9"}, "global_step = '9': must be an integer"),
+        ({"step": 10}, "global_step = 9: must be >= step (10)"),
+        ({"format_version": "9"}, "format_version = '9': must be an integer"),
+        ({"rng": {"torch": "AAAA"}}, "rng.torch: decodes to 3 bytes"),
+        ({"history": [{"epoch": 1}, 3]}, "history = "),
+        ({"epoch_loss": [float("nan"), 2]}, "epoch_loss = [nan, 2]"),
+        ({"best": {"value": "x"}}, "best = {'value': 'x'}"),
+    ],
+)
+def test_hand_edited_state_gives_one_message_naming_file_field_and_value(tmp_path, edit, needle):
+    path = _saved(tmp_path)
+    state = json.loads((path / ck.STATE_FILE).read_text())
+    state.update(edit)
+    (path / ck.STATE_FILE).write_text(json.dumps(state))
+    with pytest.raises(ValueError) as info:
+        ck.load_state(path)
+    message = str(info.value)
+    assert needle in message and str(path / ck.STATE_FILE) in message and "\n" not in message
+
+
+def test_a_state_without_optional_fields_gets_their_defaults(tmp_path):
+    path = _saved(tmp_path)
+    state = ck.load_state(path)
+    assert state["history"] == [] and state["epoch_loss"] == [0.0, 0] and state["epoch_seconds"] == 0.0

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file
 
 from convolab.cli import main
 from train_support import write_dataset, write_spec
@@ -44,6 +45,57 @@ def test_train_prints_metrics_table(tmp_path, trained, capsys):
     out = capsys.readouterr().out
     assert code == 0
     assert "run folder:" in out and "epoch 1:" in out and "mean image" in out and "saved" in out
+    assert "figures:" not in out  # --no-figures draws none, so it names none
+
+
+def test_train_help_is_built_from_the_config_and_names_no_private_path(capsys):
+    from convolab.train.config import TrainConfig
+
+    assert main(["train", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "../shared" not in out and "shared/data" not in out
+    for field in ("batch-size", "checkpoint-seconds", "memory-budget", "config", "threads"):
+        assert f"--{field}" in out
+    assert "256" in out and TrainConfig().model in out  # defaults shown, from the dataclass
+
+
+def test_train_from_a_config_file_with_flags_overriding(tmp_path, trained, capsys):
+    _, spec, dataset, runs = trained
+    stored = json.loads((runs[0] / "config.json").read_text())
+    out = tmp_path / "again"
+    code = main(["train", "--config", str(runs[0] / "config.json"), "--out", str(out), "--seed", "1",
+                 "-q", "--no-figures"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    got = json.loads((out / "config.json").read_text())
+    assert {k: v for k, v in got.items() if k not in ("out", "seed")} == {
+        k: v for k, v in stored.items() if k not in ("out", "seed")
+    }
+    assert got["seed"] == 1 and got["out"] == str(out)
+    weights = [load_file(str(r / "last" / "model.safetensors")) for r in (out, runs[1])]  # run1: seed 1
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[1])
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("lr: &a 1\nepochs: *a\n")
+    assert "aliases" in _one_error_line(capsys, main(["train", "--config", str(bad)]))
+    bad.write_text("batch_sise: 3\n")
+    assert "unknown train config field(s): batch_sise" in _one_error_line(
+        capsys, main(["train", "--config", str(bad)])
+    )
+
+
+def test_reconstruct_takes_several_image_files(tmp_path, trained, capsys):
+    _, _, _, runs = trained
+    paths = []
+    for i in range(2):
+        p = tmp_path / f"img{i}.png"
+        Image.fromarray(np.full((8, 8), 40 * (i + 1), dtype=np.uint8), mode="L").save(p)
+        paths.append(str(p))
+    out = tmp_path / "mine.png"
+    code = main(["reconstruct", str(runs[0]), "--images", *paths, "-o", str(out), "--device", "cpu"])
+    assert code == 0, capsys.readouterr().err
+    assert out.is_file()
+    assert "--images" in _one_error_line(
+        capsys, main(["reconstruct", str(runs[0]), paths[0], "-o", str(out)])
+    )
 
 
 def test_evaluate_table_and_json(trained, capsys):
@@ -145,3 +197,15 @@ def test_help_teaches(capsys):
     for cmd in ("train", "evaluate", "reconstruct", "compare", "figures"):
         assert main([cmd, "--help"]) == 0
         assert "Example" in capsys.readouterr().out
+
+
+def test_nproc_with_a_bad_model_is_one_error_line_before_torchrun(tmp_path, capsys, monkeypatch):
+    from convolab.train import distributed
+
+    monkeypatch.setattr(distributed, "launch", lambda *a, **k: pytest.fail("torchrun must not start"))
+    line = _one_error_line(capsys, main(["train", "--nproc", "2", "--model", "no-such-model",
+                                         "--out", str(tmp_path / "r")]))  # fmt: skip
+    assert "no-such-model" in line
+    line = _one_error_line(capsys, main(["train", "--nproc", "2", "--batch-size", "255"]))
+    assert "--batch-size 255" in line and "2 processes" in line
+    assert not (tmp_path / "r").exists()

@@ -36,7 +36,9 @@ def _naive_train(
 ) -> tuple[nn.Module, list]:
     """The textbook loop, NCHW, sigmoid output, F.binary_cross_entropy (the oracle)."""
     opt = (
-        torch.optim.SGD(model.parameters(), lr=0.5) if sgd else torch.optim.Adam(model.parameters(), lr=1e-2)
+        torch.optim.SGD(model.parameters(), lr=0.5)
+        if sgd
+        else torch.optim.Adam(model.parameters(), lr=1e-2, eps=1e-7)  # Keras eps (make_adam)
     )
     losses = []
     for i in range(steps):
@@ -52,7 +54,7 @@ def _naive_train(
 
 def _fast_train(model: nn.Module, x: torch.Tensor, loss: str, steps: int, bs: int) -> tuple[nn.Module, list]:
     model = fastpath.prepare(model, "cpu")
-    step = fastpath.TrainStep(model, torch.optim.Adam(model.parameters(), lr=1e-2), loss)
+    step = fastpath.TrainStep(model, torch.optim.Adam(model.parameters(), lr=1e-2, eps=1e-7), loss)
     losses = []
     for i in range(steps):
         xb = x[(i * bs) % len(x) :][:bs]
@@ -307,3 +309,48 @@ def test_configure_allocator_is_idempotent_and_harmless() -> None:
         assert first is True
     big = torch.ones(4_000_000)  # 16 MB: above glibc's default mmap threshold
     assert big.sum().item() == 4_000_000
+
+
+def test_each_plan_switch_changes_the_executed_plan_not_the_function():
+    from convolab import fastplan
+    from convolab.model import Sequential
+
+    torch.manual_seed(0)
+    model = Sequential.from_spec("seed-upsampling")
+    x = torch.rand(2, 1, 28, 28)
+    full = fastplan.build_plan(model)
+    no_pool = fastplan.build_plan(model, pool_first=False)
+    no_sub = fastplan.build_plan(model, subpixel=False)
+    assert full is not None and no_pool is not None and no_sub is not None
+
+    def kinds(plan):
+        return [getattr(fn, "__qualname__", type(fn).__name__) for fn, _, _ in plan]
+
+    n_pools = sum(type(layer).__name__ == "MaxPool2D" for layer in model)
+    n_subpixel = sum(type(fn).__name__ == "_SubPixelConv" for fn, _, _ in full)
+    assert n_pools > 0 and n_subpixel > 0  # the lecture's model has both patterns
+    assert len(no_pool) == len(full) + n_pools and kinds(no_pool) != kinds(full)
+    assert len(no_sub) == len(full) + n_subpixel and not any(
+        type(fn).__name__ == "_SubPixelConv" for fn, _, _ in no_sub
+    )
+    ref = model(x)
+    for plan in (full, no_pool, no_sub):
+        torch.testing.assert_close(fastplan.run_plan(plan, x), ref, rtol=1e-5, atol=1e-6)
+
+
+def test_make_adam_is_fused_with_keras_epsilon_and_matches_unfused_adam():
+    torch.manual_seed(0)
+    a, b = nn.Linear(8, 4), nn.Linear(8, 4)
+    b.load_state_dict(a.state_dict())
+    fused = fastpath.make_adam(a, 1e-2)
+    plain = torch.optim.Adam(b.parameters(), lr=1e-2, betas=(0.9, 0.999), eps=1e-7, foreach=False)
+    group = fused.param_groups[0]
+    assert group["fused"] and group["eps"] == 1e-7 and group["betas"] == (0.9, 0.999)
+    x = torch.randn(16, 8)
+    for _ in range(5):
+        for m, opt in ((a, fused), (b, plain)):
+            m(x).square().mean().backward()
+            opt.step()
+            opt.zero_grad()
+    for p, q in zip(a.parameters(), b.parameters(), strict=True):
+        torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)

@@ -72,3 +72,17 @@ def test_failed_save_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         plots.reconstruction_grid(torch.rand(2, 1, 8, 8), torch.rand(2, 1, 8, 8), tmp_path / "g.png")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_curves_epoch_ticks_are_whole_numbers(tmp_path, monkeypatch):
+    figs = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: figs.append(fig) or path)
+    val = {"bce": 0.3, "mse": 0.02, "psnr": 17.0, "ssim": 0.6}
+    plots.curves([{"epoch": 1, "train_loss": 0.3, "val": val}], None, tmp_path / "c.png")
+    for ax in figs[0].axes:
+        lo, hi = ax.get_xlim()
+        ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    import matplotlib.pyplot as plt
+
+    plt.close(figs[0])

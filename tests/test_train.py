@@ -197,9 +197,14 @@ def test_progress_bar_on_a_terminal():
     with TrainProgress(10, console=console) as bar:
         assert bar.bar is not None
         bar.start_epoch(1, 2, 0, batch_images=32)
+        bar.update(1)  # no loss known yet: the bar shows none (not "loss -")
+        bar.bar.refresh()
+        assert "loss -" not in buf.getvalue() and "loss" not in buf.getvalue().split("epoch 1/2")[-1]
         bar.update(5, loss=0.25)
         bar.end_epoch(record, base)
-    assert "epoch 1: loss 0.5000" in buf.getvalue()
+        bar.start_epoch(2, 2, 0, batch_images=32)  # the next epoch starts with the last known loss
+        bar.bar.refresh()
+    assert "epoch 1: loss 0.5000" in buf.getvalue() and "loss 0.2500" in buf.getvalue().split("epoch 2/2")[-1]
     quiet = io.StringIO()
     with TrainProgress(10, quiet=True, console=Console(file=quiet, force_terminal=True)) as bar:
         assert bar.bar is None
@@ -250,3 +255,52 @@ def test_training_forward_gives_logits_of_the_output(name):
     logits = fastpath.forward_fn(model)(x, logits=True)
     torch.testing.assert_close(torch.sigmoid(logits), model(x), atol=1e-6, rtol=1e-5)
     assert not torch.allclose(logits, model(x))
+
+
+def test_sigterm_during_the_final_evaluation_saves_and_resume_finishes(tmp_path):
+    trainer = tr.start(tiny_config(tmp_path, epochs=1), quiet=True)
+    evaluate = trainer.source.evaluate
+
+    def killed(predict):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return evaluate(predict)
+
+    trainer.source.evaluate = killed
+    with pytest.raises(tr.TrainingInterrupted) as info:
+        trainer.fit()
+    assert info.value.exit_code == 143 and "--resume" in str(info.value)
+    assert not (trainer.run_dir / "summary.json").exists()
+    result = tr.resume(trainer.run_dir, quiet=True).fit()  # only the end runs
+    assert result.summary["epochs"] == 1 and (trainer.run_dir / "summary.json").is_file()
+
+
+def test_a_second_writer_is_refused_and_overwrite_keeps_foreign_files(tmp_path):
+    cfg = tiny_config(tmp_path, epochs=1)
+    first = tr.start(cfg, quiet=True)  # holds the run folder's lock until fit() ends
+    with pytest.raises(ValueError, match="in use by another convolab process"):
+        tr.resume(first.run_dir, quiet=True)
+    with pytest.raises(ValueError, match="in use by another convolab process"):
+        tr.start(tiny_config(tmp_path, epochs=1), overwrite=True, quiet=True)
+    first.fit()
+    mine = first.run_dir / "data.txt"
+    mine.write_text("a user's notes")
+    again = tr.start(tiny_config(tmp_path, epochs=1), overwrite=True, quiet=True)
+    assert mine.read_text() == "a user's notes" and not (again.run_dir / "last").exists()
+    again.fit()
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "config.json").write_text('{"name": "not a run"}')
+    with pytest.raises(ValueError, match="not a convolab run folder"):
+        tr.start(tiny_config(tmp_path, epochs=1, out=str(fake)), overwrite=True, quiet=True)
+    assert (fake / "config.json").read_text() == '{"name": "not a run"}'
+
+
+def test_epoch_metrics_csv_beside_the_log(tmp_path):
+    import csv
+
+    res = tr.train(tiny_config(tmp_path, epochs=2), quiet=True, figures=False)
+    rows = list(csv.DictReader((res.run_dir / "metrics.csv").read_text().splitlines()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    for row, h in zip(rows, res.history, strict=True):
+        assert float(row["train_loss"]) == h["train_loss"] and float(row["val_bce"]) == h["val"]["bce"]
+        assert float(row["val_ssim"]) == h["val"]["ssim"]

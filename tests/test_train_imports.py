@@ -15,7 +15,7 @@ TRAIN_FILES = sorted((SRC / "convolab" / "train").glob("*.py"))
 
 
 def _run(code: str) -> str:
-    env_code = "import sys; sys.path.insert(0, %r)\n" % str(SRC) + code
+    env_code = f"import sys; sys.path.insert(0, {str(SRC)!r})\n" + code
     out = subprocess.run([sys.executable, "-c", env_code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()
@@ -24,12 +24,12 @@ def _run(code: str) -> str:
 # The package root (convolab/__init__.py) is another part's; stub it so only these modules are measured.
 STUB_ROOT = """
 import types, sys
-root = types.ModuleType("convolab"); root.__path__ = [%r]; sys.modules["convolab"] = root
+root = types.ModuleType("convolab"); root.__path__ = [{path!r}]; sys.modules["convolab"] = root
 """
 
 
 def test_config_imports_neither_torch_nor_numpy():
-    code = STUB_ROOT % str(SRC / "convolab") + (
+    code = STUB_ROOT.format(path=str(SRC / "convolab")) + (
         "import convolab.train.config as c, convolab.train\n"
         "assert c.TrainConfig().to_dict()['batch_size'] == 256\n"
         "print(sorted(m for m in ('torch', 'numpy', 'matplotlib', 'rich') if m in sys.modules))"
@@ -39,16 +39,16 @@ def test_config_imports_neither_torch_nor_numpy():
 
 def test_cli_train_module_builds_without_torch():
     # cli/__init__ registers every command module (other parts); stub it with what cli/train.py uses.
-    code = STUB_ROOT % str(SRC / "convolab") + (
+    code = STUB_ROOT.format(path=str(SRC / "convolab")) + (
         "import click\n"
-        "cli = types.ModuleType('convolab.cli'); cli.__path__ = [%r]\n"
+        f"cli = types.ModuleType('convolab.cli'); cli.__path__ = [{str(SRC / 'convolab' / 'cli')!r}]\n"
         "class UserError(click.ClickException): pass\n"
         "cli.UserError = UserError; sys.modules['convolab.cli'] = cli\n"
         "import convolab.cli.train as t\n"
         "names = {p.name for p in t.train_cmd.params}\n"
         "assert {'batch_size', 'lr', 'memory_budget', 'resume', 'config_file'} <= names, names\n"
         "print(sorted(m for m in ('torch', 'numpy', 'matplotlib', 'rich') if m in sys.modules))"
-    ) % str(SRC / "convolab" / "cli")
+    )
     assert _run(code) == "[]"
 
 
@@ -57,16 +57,17 @@ def test_single_process_in_memory_run_loads_no_distributed_or_streaming_code(tmp
 
     dataset = write_dataset(tmp_path / "d", n_train=20, n_test=4)
     spec = write_spec(tmp_path)
+    here, run = str(Path(__file__).parent), str(tmp_path / "run")
     code = (
-        "import sys\nsys.path.insert(0, %r)\n"
+        f"import sys\nsys.path.insert(0, {here!r})\n"
         "from convolab.train import TrainConfig, train\n"
-        "train(TrainConfig(model=%r, dataset=%r, stream='off', epochs=1, batch_size=8, device='cpu',"
-        " out=%r), quiet=True, figures=False)\n"
+        f"train(TrainConfig(model={str(spec)!r}, dataset={dataset!r}, stream='off', epochs=1, batch_size=8,"
+        f" device='cpu', out={run!r}), quiet=True, figures=False)\n"
         "bad = [m for m in ('convolab.train.distributed', 'convolab.train.streaming',"
         " 'convolab.train.stream_data', 'convolab.train.folder_source')"
         " if m in sys.modules]\n"
         "print(bad)"
-    ) % (str(Path(__file__).parent), str(spec), dataset, str(tmp_path / "run"))
+    )
     assert _run(code) == "[]"
 
 

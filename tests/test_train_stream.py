@@ -1,7 +1,7 @@
 """`convolab train` streaming a folder dataset from disk: the same batches as the in-memory fast path.
 
 The streamed path reads the very images of the in-memory batches in the same order (both take them from
-convolab.batchorder), turns them into floats with the same operations, and draws the same noise, so on
+convolab.train.batchorder), turns them into floats with the same operations, and draws the same noise, so on
 one CPU process the weights are equal bitwise (torch.equal), not merely close. Validation/test metrics
 are summed per chunk (and with --noise use per-chunk noise seeds), so they agree to float tolerance.
 """

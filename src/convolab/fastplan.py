@@ -129,7 +129,8 @@ def build_plan(
 
     ``fn(x)`` is the pre-activation of one or more fused layers; ``activates`` says whether ``layer``'s
     (the last fused layer's) activation still has to be applied (skipped for the final layer when
-    logits are asked). ``pool_first`` and ``subpixel`` switch the two rewrites (for measurements).
+    logits are asked). ``pool_first`` and ``subpixel`` switch the two rewrites off one at a time (for
+    the ablation in BENCHMARKS.md; tests/test_fastpath.py checks that each one changes the plan).
     """
     from convolab.layers.conv import Conv2D
     from convolab.layers.pooling import MaxPool2D
@@ -146,7 +147,12 @@ def build_plan(
     i = 0
     while i < len(layers):
         layer, nxt = layers[i], layers[i + 1] if i + 1 < len(layers) else None
-        if isinstance(layer, Conv2D) and layer.activation == "relu" and isinstance(nxt, MaxPool2D):
+        if (
+            pool_first
+            and isinstance(layer, Conv2D)
+            and layer.activation == "relu"
+            and isinstance(nxt, MaxPool2D)
+        ):
             _, ch, cw = layer.compute_output_shape(shape)
             pool = _pool_op(nxt, (ch, cw))
             plan.append((_conv_pool_relu(layer, pool), False, i + 1))

@@ -94,8 +94,14 @@ def curves(history: Sequence[dict[str, Any]], baseline: dict[str, float] | None,
         axes[0].axhline(baseline["bce"], ls="--", c="gray", label="mean image")
         for ax, key in ((axes[1], "mse"), (axes[2], "psnr"), (axes[3], "ssim")):
             ax.axhline(baseline[key], ls="--", c="gray", label="mean image")
+    from matplotlib.ticker import MaxNLocator
+
     for ax in axes:
         ax.set_xlabel("epoch")
+        if len(epochs) <= 12:  # epochs are whole numbers: tick each one (a single epoch too)
+            ax.set_xticks(epochs)
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=7)
         ax.grid(alpha=0.3)
     fig.tight_layout()

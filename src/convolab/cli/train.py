@@ -136,10 +136,12 @@ def _apply_threads(threads: int | None) -> None:
     """``--threads N``: torch's intra-op threads (convolab.threads where present; default: unchanged)."""
     if threads is None:
         return
+    import importlib
+
     try:
-        from convolab.threads import set_threads  # type: ignore[import-not-found]
+        set_threads = importlib.import_module("convolab.threads").set_threads
     except ImportError:  # pragma: no cover - before the threads module is merged
-        from convolab.fastpath import configure_threads as set_threads
+        set_threads = importlib.import_module("convolab.fastpath").configure_threads
     set_threads(threads)
 
 

@@ -152,6 +152,17 @@ def save_checkpoint(
     return path
 
 
+def remove_stale(run_dir: str | Path, names: tuple[str, ...] = ("best", "last")) -> None:
+    """Remove what a killed save left: ``.NAME.old`` beside a complete ``NAME``, and temp folders."""
+    run_dir = Path(run_dir)
+    for name in names:
+        old = run_dir / f".{name}.old"
+        if old.is_dir() and (run_dir / name / STATE_FILE).is_file():
+            shutil.rmtree(old, ignore_errors=True)
+        for stale in run_dir.glob(f".{name}.tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
 def resolve_checkpoint(path: str | Path, which: str = "best") -> Path:
     """Find a checkpoint folder from a run folder (``which``: best or last) or a checkpoint folder.
 
@@ -174,26 +185,92 @@ def resolve_checkpoint(path: str | Path, which: str = "best") -> Path:
 
 
 def load_state(path: str | Path) -> dict[str, Any]:
-    """Read and check ``state.json`` of a checkpoint folder (clear ValueError when it is not one)."""
+    """Read and check ``state.json`` of a checkpoint folder (clear ValueError when it is not one).
+
+    Every field the loop reads is checked for type and range (counters, RNG state size, history), so a
+    hand-edited or corrupt file gives one message naming the file, the field and the value.
+    """
+    from convolab.limits import MAX_STATE_BYTES
+
     path = Path(path)
     state_path = path / STATE_FILE
     if not state_path.is_file():
         raise ValueError(f"not a convolab checkpoint (no {STATE_FILE}): {path}")
+    if state_path.stat().st_size > MAX_STATE_BYTES:
+        raise ValueError(f"{state_path} is over {MAX_STATE_BYTES >> 20} MiB; not a convolab checkpoint state")
     try:
         state = json.loads(state_path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"not a convolab checkpoint ({STATE_FILE} is not JSON: {exc}): {path}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise ValueError(f"not a convolab checkpoint ({STATE_FILE} is not JSON: {first}): {path}") from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"not a convolab checkpoint ({STATE_FILE} lacks the format marker): {path}")
-    if state.get("format_version", 0) > FORMAT_VERSION:
+    version = state.get("format_version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ValueError(f"{state_path}: format_version = {version!r}: must be an integer")
+    if version > FORMAT_VERSION:
         raise ValueError(
-            f"checkpoint format {state.get('format_version')} is newer than this convolab "
-            f"understands ({FORMAT_VERSION}): {path}"
+            f"checkpoint format {version} is newer than this convolab understands ({FORMAT_VERSION}): {path}"
         )
     for key in ("spec", "config", "epoch", "step", "global_step"):
         if key not in state:
             raise ValueError(f"corrupt checkpoint ({STATE_FILE} has no {key!r}): {path}")
+    check_state(state, state_path)
     return state
+
+
+MAX_COUNTER = 10**12  # epochs and steps a state may claim (far beyond any real run)
+
+
+def check_state(state: dict[str, Any], where: Path) -> None:
+    """Types and ranges of the training fields of a state (missing optional fields get defaults)."""
+
+    def bad(field: str, why: str) -> ValueError:
+        return ValueError(f"{where}: {field} = {state.get(field)!r}: {why}")
+
+    for key in ("epoch", "step", "global_step"):
+        v = state[key]
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_COUNTER:
+            raise bad(key, f"must be an integer in [0, {MAX_COUNTER}]")
+    if state["global_step"] < state["step"]:
+        raise bad("global_step", f"must be >= step ({state['step']})")
+    for key in ("spec", "config"):
+        if not isinstance(state[key], dict):
+            raise bad(key, "must be a mapping")
+    state.setdefault("epoch_loss", [0.0, 0])
+    state.setdefault("epoch_seconds", 0.0)
+    state.setdefault("history", [])
+    state.setdefault("best", {"metric": None, "value": None, "epoch": None})
+    state.setdefault("rng", {})
+    el = state["epoch_loss"]
+    if not (isinstance(el, list) and len(el) == 2 and all(_finite(x) for x in el) and el[1] >= 0):
+        raise bad("epoch_loss", "must be [finite loss sum, steps >= 0]")
+    if not (_finite(state["epoch_seconds"]) and state["epoch_seconds"] >= 0):
+        raise bad("epoch_seconds", "must be a finite number >= 0")
+    hist = state["history"]
+    records = isinstance(hist, list) and all(isinstance(h, dict) for h in hist)
+    if not (records and all(_finite(h.get("seconds", 0)) for h in hist)):
+        raise bad("history", "must be a list of epoch records (mappings with 'seconds')")
+    best = state["best"]
+    if not (isinstance(best, dict) and (best.get("value") is None or _finite(best["value"]))):
+        raise bad("best", "must be a mapping with a finite 'value' (or null)")
+    rng = state["rng"]
+    if not isinstance(rng, dict) or not isinstance(rng.get("torch", ""), str):
+        raise bad("rng", "must be a mapping of base64 RNG states")
+    if "torch" in rng:
+        want = torch.get_rng_state().numel()
+        try:
+            got = len(base64.b64decode(rng["torch"], validate=True))
+        except ValueError:
+            got = -1
+        if got != want:
+            raise ValueError(f"{where}: rng.torch: decodes to {got} bytes, a CPU generator state is {want}")
+
+
+def _finite(x: Any) -> bool:
+    import math
+
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def load_checkpoint(path: str | Path, *, with_optimizer: bool = True) -> Checkpoint:

@@ -38,7 +38,7 @@ from convolab.train.checkpoint import check_weights, restore_rng, rng_state
 from convolab.train.config import ConfigError, TrainConfig
 from convolab.train.context import LocalContext
 from convolab.train.progress import TrainProgress
-from convolab.train.runfolder import LOG_FILE, SUMMARY_FILE, write_json
+from convolab.train.runfolder import LOG_FILE, METRICS_CSV, SUMMARY_FILE, write_json, write_metrics_csv
 from convolab.train.runs import build_model, model_info, save_run_checkpoint
 from convolab.train.sources import BatchSource
 
@@ -124,6 +124,7 @@ class Trainer:
         self._pending_n = 0
         self.stop_signal: int | None = None
         self._log: Any = None  # opened on first write: building a Trainer writes nothing
+        self.lock: Any = None  # the run folder's RunLock (rank 0), held until fit() ends
         self.last_save = time.monotonic()
 
     @property
@@ -260,6 +261,8 @@ class Trainer:
         self.epoch, self.step = self.epoch + 1, 0
         self.epoch_loss, self.epoch_seconds = [0.0, 0], 0.0
         self.log.write("epoch", **record)
+        if self.ctx.is_main:
+            write_metrics_csv(self.run_dir / METRICS_CSV, self.history)  # beside log.jsonl, for spreadsheets
         value = val[self.config.loss]
         improved = is_better(self.config.loss, value, self.best["value"])
         if improved:
@@ -287,6 +290,8 @@ class Trainer:
         finally:
             if self._log is not None:
                 self._log.close()
+            if self.lock is not None:
+                self.lock.release()
 
     def finish(self) -> TrainResult:
         """Test metrics of the best checkpoint against the mean-image baseline, into ``summary.json``."""
@@ -302,7 +307,7 @@ class Trainer:
             best_epoch=self.best["epoch"],
             epochs=self.epoch,
             **model_info(self.model),
-            seconds_per_epoch=_median([h["seconds"] for h in self.history]),
+            seconds_per_epoch=_median([h.get("seconds") for h in self.history]),
             **notes,
         )
         if self.stop_signal is not None:  # a signal during the final evaluation: the summary is not done
@@ -317,8 +322,8 @@ class Trainer:
         return self.source.figure_data()
 
 
-def _median(xs: list[float]) -> float | None:
-    xs = sorted(x for x in xs if x)
+def _median(values: list[float | None]) -> float | None:
+    xs = sorted(x for x in values if x)
     return xs[len(xs) // 2] if xs else None
 
 

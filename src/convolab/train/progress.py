@@ -28,7 +28,7 @@ class TrainProgress:
                 TextColumn("{task.description}"),
                 BarColumn(),
                 MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]}  {task.fields[rate]} img/s"),
+                TextColumn("{task.fields[loss]}  {task.fields[rate]} img/s"),
                 TimeRemainingColumn(),
                 console=self.console,
                 transient=True,
@@ -37,6 +37,7 @@ class TrainProgress:
         self._t0 = 0.0
         self._s0 = 0
         self.batch_images = 0
+        self.loss = ""  # "loss 0.1234" once a loss is known (the previous epoch's at an epoch start)
 
     def __enter__(self) -> TrainProgress:
         if self.bar is not None:
@@ -56,7 +57,7 @@ class TrainProgress:
         if self.task is not None:
             self.bar.remove_task(self.task)
         self.task = self.bar.add_task(
-            f"epoch {epoch}/{total}", total=self.steps, completed=done_steps, loss="-", rate="-"
+            f"epoch {epoch}/{total}", total=self.steps, completed=done_steps, loss=self.loss, rate="-"
         )
 
     def update(self, step: int, *, loss: float | None = None) -> None:
@@ -66,7 +67,7 @@ class TrainProgress:
         rate = f"{(step - self._s0) * self.batch_images / dt:,.0f}" if dt > 0 and self.batch_images else "-"
         fields: dict[str, Any] = {"rate": rate}
         if loss is not None:
-            fields["loss"] = f"{loss:.4f}"
+            self.loss = fields["loss"] = f"loss {loss:.4f}"
         self.bar.update(self.task, completed=step, **fields)
 
     def end_epoch(self, record: dict[str, Any], baseline: dict[str, float]) -> None:

@@ -17,8 +17,13 @@ from typing import IO, Any
 CONFIG_FILE = "config.json"
 LOG_FILE = "log.jsonl"
 SUMMARY_FILE = "summary.json"
-# Files whose presence marks a folder as a convolab run (so --overwrite never deletes anything else).
-RUN_MARKERS = (CONFIG_FILE, LOG_FILE)
+METRICS_CSV = "metrics.csv"
+LOCK_FILE = ".lock"
+FIGURES = ("reconstructions.png", "curves.png", "feature_maps.png", "kernels.png", "latent_pca.png",
+           "denoising.png")  # fmt: skip
+# What a run writes into its folder: the only entries --overwrite removes (a user's other files stay).
+RUN_ENTRIES = (CONFIG_FILE, LOG_FILE, SUMMARY_FILE, METRICS_CSV, LOCK_FILE, "last", "best", ".last.old",
+               ".best.old", *FIGURES)  # fmt: skip
 
 
 class RunLog:
@@ -59,7 +64,59 @@ def read_log(path: str | Path) -> list[dict[str, Any]]:
 
 
 def is_run_dir(path: Path) -> bool:
-    return path.is_dir() and any((path / m).exists() for m in RUN_MARKERS)
+    """A folder a convolab run marks as its own: a ``config.json`` that is a train config."""
+    try:
+        data = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return False
+    if not isinstance(data, dict) or not {"model", "dataset", "epochs", "seed"} <= set(data):
+        return False
+    from convolab.train.config import TrainConfig
+
+    try:
+        TrainConfig.from_dict(data)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+class RunLock:
+    """An exclusive lock on a run folder (``.lock``, ``flock``): one writer at a time.
+
+    The kernel drops the lock when the process ends, however it ends (SIGKILL included), so a stale
+    lock file never blocks a ``--resume``. (A raw descriptor: a lock never released by a caller that
+    forgets is closed with the process, without a ResourceWarning.)
+    """
+
+    def __init__(self, folder: str | Path) -> None:
+        self.path = Path(folder) / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> RunLock:
+        import fcntl
+        import os
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            who = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            os.close(fd)
+            raise ValueError(
+                f"run folder {self.path.parent} is in use by another convolab process (pid {who}); "
+                "wait for it to finish or stop it first"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            import os
+
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
 
 
 def check_run_dir(out: str | Path, *, overwrite: bool = False) -> Path:
@@ -78,17 +135,57 @@ def check_run_dir(out: str | Path, *, overwrite: bool = False) -> Path:
                 "--overwrite to replace it, or another --out"
             )
         if not is_run_dir(out):
-            raise ValueError(f"--overwrite refused: {out} is not a convolab run folder (no {CONFIG_FILE})")
+            raise ValueError(
+                f"overwrite refused: {out} is not a convolab run folder (no convolab {CONFIG_FILE})"
+            )
+        RunLock(out).acquire().release()  # a run still writing there is refused, not deleted
     return out
 
 
 def prepare_run_dir(out: str | Path, *, overwrite: bool = False) -> Path:
     """``check_run_dir``, then create the folder empty (replacing an old run with ``overwrite``)."""
     out = check_run_dir(out, overwrite=overwrite)
-    if out.is_dir() and any(out.iterdir()):
-        shutil.rmtree(out)
+    if out.is_dir():
+        for name in RUN_ENTRIES:  # only what a run wrote; any other file stays
+            entry = out / name
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            elif entry.exists() or entry.is_symlink():
+                entry.unlink()
+        for stale in out.glob(".*.tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     return out
+
+
+CSV_COLUMNS = (
+    "epoch",
+    "train_loss",
+    "val_bce",
+    "val_mse",
+    "val_psnr",
+    "val_ssim",
+    "seconds",
+    "images_per_second",
+)
+
+
+def write_metrics_csv(path: str | Path, history: list[dict[str, Any]]) -> None:
+    """The epoch records as CSV (one row per epoch, ``CSV_COLUMNS``), rewritten atomically."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for h in history:
+        val = h.get("val", {})
+        row = [h.get("epoch"), h.get("train_loss"), *(val.get(k) for k in ("bce", "mse", "psnr", "ssim"))]
+        writer.writerow([*row, h.get("seconds"), h.get("images_per_second")])
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(buf.getvalue(), encoding="utf-8")
+    tmp.replace(path)
 
 
 def write_json(path: str | Path, data: Any) -> None:

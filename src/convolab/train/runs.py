@@ -114,15 +114,23 @@ def save_run_checkpoint(
 
 
 def open_resume(run: str | Path, overrides: dict[str, Any]):
-    """The ``last`` checkpoint of ``run`` and its config with ``overrides`` applied (validated)."""
+    """The ``last`` checkpoint of ``run`` and its config with ``overrides`` applied (validated).
+
+    A run killed before its first checkpoint has only its ``config.json``: the checkpoint is then
+    None and the run starts over from it (the same numbers, since a run is a function of its config).
+    """
+    from convolab.train.runfolder import CONFIG_FILE, read_json
+
     run = Path(run)
     if not run.exists():
         raise ValueError(f"--resume {run}: no such run folder")
+    ckpt = None
     try:
         ckpt = load_checkpoint(resolve_checkpoint(run, "last"))
     except ValueError as exc:
-        raise ValueError(f"--resume {run}: {exc}") from None
-    config = TrainConfig.from_dict(ckpt.config)
+        if not (run / CONFIG_FILE).is_file() or (run / "last").exists() or (run / "best").exists():
+            raise ValueError(f"--resume {run}: {exc}") from None
+    config = TrainConfig.from_dict(ckpt.config if ckpt is not None else read_json(run / CONFIG_FILE))
     bad = sorted(set(overrides) - set(RESUME_OVERRIDES))
     if bad:
         raise ValueError(
@@ -131,7 +139,7 @@ def open_resume(run: str | Path, overrides: dict[str, Any]):
         )
     for key, value in overrides.items():
         setattr(config, key, value)
-    config.out = str(ckpt.path.parent)
+    config.out = str(ckpt.path.parent if ckpt is not None else run)
     return ckpt, config.validate()
 
 

@@ -14,7 +14,14 @@ from typing import Any
 from convolab.train.config import FOLDER_PREFIX, ConfigError, TrainConfig
 from convolab.train.context import LocalContext, check_batch_size, open_context
 from convolab.train.loop import Trainer, TrainResult
-from convolab.train.runfolder import CONFIG_FILE, SUMMARY_FILE, check_run_dir, prepare_run_dir, write_json
+from convolab.train.runfolder import (
+    CONFIG_FILE,
+    SUMMARY_FILE,
+    RunLock,
+    check_run_dir,
+    prepare_run_dir,
+    write_json,
+)
 from convolab.train.runs import load_run_data, model_info, open_resume
 from convolab.train.sources import BatchSource, TensorSource
 
@@ -57,6 +64,9 @@ def start(config: TrainConfig, *, overwrite: bool = False, quiet: bool = False) 
     source = open_source(config, ctx)
     trainer = Trainer(config, out, source, ctx, quiet=quiet)
     trainer.run_dir = run_dir = ctx.on_main(prepare_run_dir, out, overwrite=overwrite) or out
+    held: list[RunLock] = []  # rank 0's lock stays in this process (a descriptor is not broadcast)
+    ctx.on_main(lambda: held.append(_lock(run_dir)))
+    trainer.lock = held[0] if held else None
     if ctx.is_main:
         write_json(run_dir / CONFIG_FILE, config.to_dict())
     trainer.log.write("start", config=config.to_dict(), streamed=source.describe() is not None,
@@ -66,7 +76,43 @@ def start(config: TrainConfig, *, overwrite: bool = False, quiet: bool = False) 
 
 def resume(run: str | Path, *, overrides: dict[str, Any] | None = None, quiet: bool = False) -> Trainer:
     """Continue a run from its ``last`` checkpoint; ``overrides`` may change epochs, device, checkpointing."""
-    ckpt, config = open_resume(run, overrides or {})
+    lock = _lock_for_resume(run)
+    try:
+        trainer = _resume(run, overrides or {}, quiet)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    trainer.lock = lock
+    return trainer
+
+
+def _lock(run_dir: Path) -> RunLock:
+    return RunLock(run_dir).acquire()
+
+
+def _lock_for_resume(run: str | Path) -> RunLock | None:
+    """Rank 0 locks the run folder before reading it (a second writer is refused in one line)."""
+    from convolab.train.context import env_ranks
+
+    ranks = env_ranks()
+    if (ranks is not None and ranks[0] != 0) or not (Path(run) / CONFIG_FILE).is_file():
+        return None
+    return RunLock(run).acquire()
+
+
+def _resume(run: str | Path, overrides: dict[str, Any], quiet: bool) -> Trainer:
+    ckpt, config = open_resume(run, overrides)
+    if ckpt is not None and ckpt.path.name in ("best", "last"):
+        from convolab.train.checkpoint import remove_stale
+
+        remove_stale(ckpt.path.parent)  # under the lock: leftovers of a killed save
+    if ckpt is None:  # killed before its first checkpoint: start over in the same folder
+        ctx = open_context(config.device)
+        check_batch_size(config.batch_size, ctx.world_size)
+        trainer = Trainer(config, Path(config.out or run), open_source(config, ctx), ctx, quiet=quiet)
+        trainer.log.write("resume", epoch=0, step=0, global_step=0)
+        return trainer
     done = ckpt.state["epoch"]
     finished = done >= config.epochs and ckpt.state["step"] == 0
     # A run stopped after its last epoch but before its summary (killed in the final evaluation) only
