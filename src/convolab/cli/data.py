@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 DATA_DIR_HELP = "Folder to look in first (the files themselves, or DIR/NAME/). Default: CONVOLAB_DATA, cache."
 
@@ -44,6 +42,9 @@ def list_cmd(data_dir: str | None, no_verify: bool) -> None:
     Example:
       convolab data list --data-dir ../shared/data/mnist-t10k
     """
+    from rich.console import Console
+    from rich.table import Table
+
     from convolab.data.registry import DATASETS
     from convolab.data.status import all_status
 
@@ -97,6 +98,9 @@ def verify_cmd(name: str, data_dir: str | None) -> None:
     Example:
       convolab data verify fashion-mnist
     """
+    from rich.console import Console
+    from rich.table import Table
+
     from convolab.cli import UserError
     from convolab.data.status import dataset_status
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import numpy as np
 
 from convolab.cli import UserError
 
@@ -14,6 +13,8 @@ KERNEL_HELP = "Kernel name, repeatable (see `convolab kernels`); 'magnitude' is 
 
 def _source_image(image: str | None, dataset: str | None, index: int, split: str, data_dir: str | None):
     """``(pixels in [0, 1] as (H, W) or (H, W, 3), label)`` from a file or a dataset sample."""
+    import numpy as np
+
     from convolab.filters import load_image
 
     if (image is None) == (dataset is None):
@@ -82,6 +83,8 @@ def filter_cmd(
       convolab filter photo.jpg --lecture -o panel.png
       convolab filter --dataset mnist --index 0 --lecture -o mnist_panel.png
     """
+    import numpy as np
+
     from convolab.filters.figures import Panel, kernel_panel, lecture_panels, save_panels, size_label
     from convolab.filters.images import save_image
     from convolab.filters.kernels import canonical_name
@@ -112,8 +115,10 @@ def filter_cmd(
     click.echo(f"wrote {output}: {shapes}")
 
 
-def _matrix_text(k: np.ndarray) -> str:
-    """Rows of a kernel, compact: integers as ints, others to 4 decimals."""
+def _matrix_text(k) -> str:
+    """Rows of a kernel (a NumPy array), compact: integers as ints, others to 4 decimals."""
+    import numpy as np
+
     if np.allclose(k, np.round(k)):
         return "\n".join(" ".join(f"{int(v):>3d}" for v in row) for row in np.round(k).astype(int))
     return "\n".join(" ".join(f"{v:6.3f}" for v in row) for row in k)
