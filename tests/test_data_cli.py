@@ -90,3 +90,29 @@ def test_show_folder(isolated, capsys):
     out = isolated / "f.png"
     assert main(["data", "show", f"folder:{isolated / 'imgs'}", "--image-size", "16", "-o", str(out)]) == 0
     assert out.exists() and "2 samples of 2" in capsys.readouterr().out
+
+
+def test_show_offline_hint_names_only_what_data_show_takes(isolated, capsys, mnist_t10k_dir, monkeypatch):
+    """`data show` takes NAME and --split, not --dataset/--train-split (issue 16: the hint was train's)."""
+    from convolab.data import locations
+
+    monkeypatch.setattr(locations, "SYSTEM_DIRS", (mnist_t10k_dir.parent,))  # some other dataset is here
+    out = str(isolated / "g.png")
+    assert main(["data", "show", "mnist", "--no-download", "--data-dir", str(mnist_t10k_dir), "-o", out]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: dataset 'mnist' (split 'train') not found")
+    assert "--split test (only mnist's test split is here)" in err
+    assert "--dataset" not in err and "--train-split" not in err and "data_dir=" not in err
+    assert "mnist's IDX files train-images-idx3-ubyte.gz" in err
+
+
+def test_offline_hint_follows_the_dataset_format():
+    """CIFAR-10 has no IDX files; a command without a split option is not told to use one."""
+    from convolab.cli.common import offline_hint
+    from convolab.data import DatasetNotFoundError
+
+    exc = DatasetNotFoundError("cifar10", "test", [("system /x/cifar10", "no such folder")], [])
+    hint = offline_hint(exc)
+    assert "IDX" not in hint and "--train-split" not in hint
+    assert "--data-dir DIR (a folder with cifar-10-binary.tar.gz or the files extracted from it)" in hint
+    assert "tried system /x/cifar10 (no such folder)" in hint

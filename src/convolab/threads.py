@@ -9,6 +9,7 @@ This module imports torch only inside :func:`set_threads` (the CLI imports it to
 
 from __future__ import annotations
 
+import math
 import os
 
 __all__ = ["MAX_THREADS_PER_CORE", "default_threads", "set_threads", "threads_env"]
@@ -46,7 +47,7 @@ def default_threads() -> int:
     """The policy when no ``--threads`` is given: the idle cores now, at least 1.
 
     An explicit ``OMP_NUM_THREADS`` wins (the user chose). Otherwise ``cores - load`` (the 1-minute
-    load average), rounded down, clamped to ``[1, cores]``: all cores on an idle machine, one on a
+    load average), rounded, clamped to ``[1, cores]``: all cores on an idle machine, one on a
     busy one, where more threads only wait on each other.
     """
     env = os.environ.get("OMP_NUM_THREADS", "").strip()
@@ -56,7 +57,7 @@ def default_threads() -> int:
     load = _load_average()
     if load is None:
         return cores
-    return max(1, min(cores, int(cores - load)))
+    return max(1, min(cores, math.floor(cores - load + 0.5)))
 
 
 def threads_env(n: int) -> dict[str, str]:

@@ -138,12 +138,22 @@ def show_cmd(name, split, n, seed, data_dir, image_size, no_download, output) ->
       convolab data show mnist --split test --data-dir ../shared/data/mnist-t10k -o mnist.png
       convolab data show folder:./my_images --image-size 64 -o mine.png
     """
+    from convolab.cli import UserError
+    from convolab.cli.common import offline_hint
+    from convolab.data import DatasetNotFoundError
     from convolab.data.loading import load_dataset
     from convolab.data.preview import save_sample_grid
 
     if not name.startswith("folder:"):
         _check_name(name)
-    ds = load_dataset(name, split, data_dir=data_dir, download=not no_download, image_size=image_size)
+    try:
+        ds = load_dataset(name, split, data_dir=data_dir, download=not no_download, image_size=image_size)
+    except DatasetNotFoundError as exc:
+        raise UserError(
+            offline_hint(
+                exc, dataset_arg="`convolab data show {name}`", split_flag="--split", data_dir=data_dir
+            )
+        ) from None
     path = save_sample_grid(ds, output, n=n, seed=seed)
     click.echo(f"wrote {path} ({min(n, len(ds))} samples of {len(ds)} from {ds.source})")
 

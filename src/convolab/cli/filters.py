@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from convolab.cli import UserError
+from convolab.cli.common import threads_option
 
 KERNEL_HELP = "Kernel name, repeatable (see `convolab kernels`); 'magnitude' is the Sobel gradient magnitude."
 
@@ -21,12 +22,16 @@ def _source_image(image: str | None, dataset: str | None, index: int, split: str
         raise UserError("give either an IMAGE file or --dataset NAME (not both)")
     if image is not None:
         return load_image(image), Path(image).name
-    from convolab.data import load_dataset
+    from convolab.cli.common import offline_hint
+    from convolab.data import DatasetNotFoundError, load_dataset
 
     assert dataset is not None  # exactly one of image and dataset, checked above
     if index < 0:
         raise UserError(f"--index must be >= 0, got {index}")
-    ds = load_dataset(dataset, split, data_dir=data_dir, limit=index + 1)
+    try:
+        ds = load_dataset(dataset, split, data_dir=data_dir, limit=index + 1)
+    except DatasetNotFoundError as exc:
+        raise UserError(offline_hint(exc, split_flag="--split", data_dir=data_dir)) from None
     if index >= len(ds.images):
         raise UserError(f"--index {index} is out of range: {dataset} {split} has {len(ds.images)} images")
     sample = ds.images[index].numpy().astype(np.float32) / 255.0  # (C, H, W) uint8 -> [0, 1]
@@ -65,6 +70,7 @@ def _check_output(output: str) -> None:
 @click.option("--split", default="test", show_default=True, help="train or test, with --dataset.")
 @click.option("--data-dir", default=None, help="Folder holding the dataset files (see `convolab data`).")
 @click.option("-o", "--output", required=True, help="Output file (.png, .jpg; .pdf/.svg for figures).")
+@threads_option
 def filter_cmd(
     image, kernels, sigma, size, stride, padding, border, lecture, dataset, index, split, data_dir, output
 ) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from convolab.cli import UserError
+from convolab.cli.common import threads_option
 
 
 @click.command("import-keras")
@@ -22,6 +23,7 @@ from convolab.cli import UserError
 )
 @click.option("--dataset", default="mnist", show_default=True, help="Dataset `convolab evaluate` uses.")
 @click.option("--name", default=None, help="Model name (default: the Keras model's name).")
+@threads_option
 def import_keras_cmd(keras_file: Path, spec: str | None, out: Path, dataset: str, name: str | None) -> None:
     """Import a Keras model into a convolab run, without TensorFlow.
 
@@ -68,6 +70,7 @@ def import_keras_cmd(keras_file: Path, spec: str | None, out: Path, dataset: str
 )
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True)
 @click.option("--logits", is_flag=True, help="Export the last layer's pre-activation (no final sigmoid).")
+@threads_option
 def export_cmd(run: Path, fmt: str, out: Path, checkpoint: str, logits: bool) -> None:
     """Export a trained model (a run folder) to ONNX or TorchScript, and verify the copy.
 
