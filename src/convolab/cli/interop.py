@@ -43,9 +43,14 @@ def import_keras_cmd(keras_file: Path, spec: str | None, out: Path, dataset: str
       convolab import-keras ae.weights.h5 --spec seed-upsampling -o runs/keras-ae
       convolab evaluate runs/keras-ae
     """
+    from convolab.data.registry import get_spec
     from convolab.keras_io import import_keras, write_run
+    from convolab.keras_io.targets import check_import_target
     from convolab.spec import dump_spec
 
+    check_import_target(out)  # before any work: never over a trained run or into a foreign folder
+    if not dataset.startswith("folder:"):
+        get_spec(dataset)  # unknown names: one line with the nearest names
     imported = import_keras(keras_file, spec, name=name)
     run = write_run(imported, out, dataset=dataset)
     dump_spec(imported.spec, run / "spec.yaml")
@@ -85,8 +90,10 @@ def export_cmd(run: Path, fmt: str, out: Path, checkpoint: str, logits: bool) ->
     """
     from convolab.checkpoint import check_weights, load_checkpoint, resolve_checkpoint
     from convolab.keras_io.export import export_model
+    from convolab.keras_io.targets import check_export_target
     from convolab.model import Sequential
 
+    check_export_target(out)  # before any work: an existing folder, never a run's own files
     ckpt = load_checkpoint(resolve_checkpoint(run, checkpoint), with_optimizer=False)
     model = Sequential.from_spec(ckpt.spec)
     check_weights(model, ckpt.weights, ckpt.path)
