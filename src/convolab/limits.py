@@ -55,3 +55,9 @@ MAX_KERNEL_SIDE = 1_025  # a layer's kernel side
 MAX_ANALYSIS_BYTES = 1 << 30  # what the static analysis may allocate (receptive-field arrays and such)
 MAX_MODEL_BYTES = 4 << 30  # parameters of a model built for real (float32)
 MAX_ACTIVATION_BYTES = 8 << 30  # activations of one forward pass of one batch (float32)
+
+# --- filters: classic kernels and the images they filter (filters/, cli/filters.py) ---------------------
+MAX_FILTER_KERNEL_SIDE = 1_025  # side of a box/gaussian/log kernel (from --size, or 2 * radius(sigma) + 1)
+MAX_FILTER_PIXELS = 1 << 25  # pixels (W x H) of an image to filter: 33.5 M, e.g. 8192 x 4096
+MAX_FILTER_BYTES = 4 << 30  # estimated float32 working memory of one `filter` call (all panels)
+MAX_FILTER_FILE_BYTES = 1 << 30  # size of an image file to read

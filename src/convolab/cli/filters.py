@@ -39,6 +39,21 @@ def _source_image(image: str | None, dataset: str | None, index: int, split: str
     return pixels, f"{dataset} {split}[{index}]"
 
 
+def _check_work(image: str, panels: int) -> None:
+    """Refuse, from the header alone, an image whose filtering would need more than the memory limit."""
+    from convolab.filters.images import image_info, work_bytes
+    from convolab.limits import MAX_FILTER_BYTES, MAX_FILTER_PIXELS, LimitError, check_bytes
+
+    w, h, c = image_info(image)
+    if w * h > MAX_FILTER_PIXELS:
+        raise LimitError(
+            f"{image}: {w}x{h} = {w * h:,} pixels, over the limit of {MAX_FILTER_PIXELS:,}; "
+            "downscale it first"
+        )
+    what = f"filtering {image} ({w}x{h}, {c} channel(s)) into {panels} panel(s)"
+    check_bytes(what, work_bytes(w, h, c, panels), MAX_FILTER_BYTES, hint="downscale it or use fewer kernels")
+
+
 def _check_output(output: str) -> None:
     from PIL import Image
 
@@ -103,6 +118,8 @@ def filter_cmd(
         if name != "magnitude":
             canonical_name(name)  # unknown names fail before any work, with the nearest names
     _check_output(output)
+    if image is not None:
+        _check_work(image, 10 if lecture else len(kernels) + (len(kernels) > 1))
     pixels, label = _source_image(image, dataset, index, split, data_dir)
     opts = {"stride": stride, "padding": padding, "border": border}
     if lecture:
