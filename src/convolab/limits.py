@@ -61,3 +61,6 @@ MAX_FILTER_KERNEL_SIDE = 1_025  # side of a box/gaussian/log kernel (from --size
 MAX_FILTER_PIXELS = 1 << 25  # pixels (W x H) of an image to filter: 33.5 M, e.g. 8192 x 4096
 MAX_FILTER_BYTES = 4 << 30  # estimated float32 working memory of one `filter` call (all panels)
 MAX_FILTER_FILE_BYTES = 1 << 30  # size of an image file to read
+
+# --- data: previews of datasets (data/preview.py, cli/data.py) -----------------------------------------
+MAX_GRID_SAMPLES = 1_000  # samples in one `data show` grid (each is a matplotlib axes)

@@ -140,6 +140,9 @@ def show_cmd(name, split, n, seed, data_dir, image_size, no_download, output) ->
     """
     from convolab.cli import UserError
     from convolab.cli.common import offline_hint
+    from convolab.limits import MAX_GRID_SAMPLES, check_count
+
+    check_count("--n (samples in the grid)", n, MAX_GRID_SAMPLES)  # before loading anything
     from convolab.data import DatasetNotFoundError
     from convolab.data.loading import load_dataset
     from convolab.data.preview import save_sample_grid
