@@ -208,3 +208,15 @@ def test_filter_refuses_a_fifo_without_opening_it(capsys, tmp_path):
     )
     with pytest.raises(ValueError, match="not a regular file"):
         load_image(fifo)
+
+
+def test_one_row_multi_kernel_figure_keeps_its_titles_inside(capsys, tmp_path):
+    """Issue 16: the one-row figure of several kernels clipped its two-line titles at the top edge."""
+    square = tmp_path / "sq.png"
+    Image.fromarray((np.arange(28 * 28).reshape(28, 28) % 251).astype(np.uint8)).save(square)
+    out = tmp_path / "fig.png"
+    args = ["filter", square, "-k", "sobel_x", "-k", "gaussian", "--sigma", "3", "-k", "log", "-o", out]
+    assert _run(capsys, *args)[0] == 0
+    pixels = np.asarray(Image.open(out).convert("L"))
+    assert pixels[:3].min() == 255, "text or image touches the top edge: a title is cut off"
+    assert pixels[:, :3].min() == 255 and pixels[:, -3:].min() == 255
