@@ -96,7 +96,9 @@ def test_cli_export_never_creates_a_missing_folder(model, tmp_path, capsys) -> N
     assert not (tmp_path / "nonexist").exists()
 
 
-@pytest.mark.parametrize("target", ["last/model.safetensors", "best/state.json", "best/x.onnx", "config.json"])
+@pytest.mark.parametrize(
+    "target", ["last/model.safetensors", "best/state.json", "best/x.onnx", "config.json"]
+)
 def test_cli_export_refuses_to_overwrite_a_runs_files(model, tmp_path, capsys, target) -> None:
     """Issue 12 item 6: `export -o run/last/model.safetensors` overwrote the run's own weights."""
     run = _run_folder(model, tmp_path)
