@@ -13,13 +13,13 @@ from convolab.cli import main
 from convolab.filters import load_image
 
 
-def _png_header_only(path, width, height):
+def _png_header_only(path, width, height, color=0):
     """A PNG header claiming width x height 8-bit gray pixels and no data (a decompression bomb's face)."""
 
     def chunk(kind: bytes, body: bytes) -> bytes:
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, color, 0, 0, 0)  # color 0: gray, 2: RGB
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b""))
 
 
@@ -158,3 +158,65 @@ def test_bad_output_path(photo, tmp_path, capsys):
     assert code == 2 and "does not exist" in err
     code, _, err = _run(capsys, "filter", photo, "-k", "box", "-o", tmp_path / "out.xyz")
     assert code == 2 and "unknown image extension '.xyz'" in err
+
+
+# --- bounded work (issue 12 item 4): refused from the arguments or the header, before allocating ---------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--size", "100001"], "box size is 100001, over the limit of 1025"),
+        (
+            ["--sigma", "100000"],
+            "gaussian kernel side for sigma 100000 (2 * 400000 + 1) is 800001, over the limit of 1025",
+        ),
+    ],
+)
+def test_kernels_refuse_huge_sizes_before_allocating(capsys, args, message):
+    code, out, err = _run(capsys, "kernels", *args)
+    assert code == 2 and out == "" and err == f"error: {message}\n"
+
+
+def test_filter_refuses_a_1x89m_pixel_png_from_its_header(capsys, tmp_path):
+    wide = tmp_path / "wide.png"
+    _png_header_only(wide, 89_000_000, 1)  # under Pillow's bomb limit, over convolab's pixel limit
+    code, _, err = _run(capsys, "filter", wide, "-k", "box", "-o", tmp_path / "o.png")
+    assert code == 2 and err.count("\n") == 1
+    assert "89000000x1 = 89,000,000 pixels, over the limit of 33,554,432" in err
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_filter_lecture_on_a_wide_image_is_bounded_by_memory(capsys, tmp_path):
+    wide = tmp_path / "wide.png"
+    _png_header_only(wide, 30_000, 1_000, color=2)  # 30 M RGB pixels: allowed alone, not as 10 panels
+    code, _, err = _run(capsys, "filter", wide, "--lecture", "-o", tmp_path / "o.png")
+    assert code == 2 and err.count("\n") == 1
+    # 4 bytes x 3 channels x 30 M pixels x (2 + 3 x 10 panels) = 10.7 GiB
+    assert "(30000x1000, 3 channel(s)) into 10 panel(s) needs 10.7 GiB, over the limit of 4.0 GiB" in err
+
+
+def test_filter_refuses_a_fifo_without_opening_it(capsys, tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)  # opening it for reading would block forever
+    code, _, err = _run(capsys, "filter", fifo, "-k", "box", "-o", tmp_path / "o.png")
+    assert (
+        code == 2
+        and err == f"error: {fifo}: not a regular file (a pipe, socket or device); give an image file\n"
+    )
+    with pytest.raises(ValueError, match="not a regular file"):
+        load_image(fifo)
+
+
+def test_one_row_multi_kernel_figure_keeps_its_titles_inside(capsys, tmp_path):
+    """Issue 16: the one-row figure of several kernels clipped its two-line titles at the top edge."""
+    square = tmp_path / "sq.png"
+    Image.fromarray((np.arange(28 * 28).reshape(28, 28) % 251).astype(np.uint8)).save(square)
+    out = tmp_path / "fig.png"
+    args = ["filter", square, "-k", "sobel_x", "-k", "gaussian", "--sigma", "3", "-k", "log", "-o", out]
+    assert _run(capsys, *args)[0] == 0
+    pixels = np.asarray(Image.open(out).convert("L"))
+    assert pixels[:3].min() == 255, "text or image touches the top edge: a title is cut off"
+    assert pixels[:, :3].min() == 255 and pixels[:, -3:].min() == 255

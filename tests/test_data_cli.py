@@ -90,3 +90,55 @@ def test_show_folder(isolated, capsys):
     out = isolated / "f.png"
     assert main(["data", "show", f"folder:{isolated / 'imgs'}", "--image-size", "16", "-o", str(out)]) == 0
     assert out.exists() and "2 samples of 2" in capsys.readouterr().out
+
+
+def test_show_offline_hint_names_only_what_data_show_takes(isolated, capsys, mnist_t10k_dir, monkeypatch):
+    """`data show` takes NAME and --split, not --dataset/--train-split (issue 16: the hint was train's)."""
+    from convolab.data import locations
+
+    monkeypatch.setattr(locations, "SYSTEM_DIRS", (mnist_t10k_dir.parent,))  # some other dataset is here
+    out = str(isolated / "g.png")
+    assert main(["data", "show", "mnist", "--no-download", "--data-dir", str(mnist_t10k_dir), "-o", out]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: dataset 'mnist' (split 'train') not found")
+    assert "--split test (only mnist's test split is here)" in err
+    assert "--dataset" not in err and "--train-split" not in err and "data_dir=" not in err
+    assert "mnist's IDX files train-images-idx3-ubyte.gz" in err
+
+
+def test_offline_hint_follows_the_dataset_format():
+    """CIFAR-10 has no IDX files; a command without a split option is not told to use one."""
+    from convolab.cli.common import offline_hint
+    from convolab.data import DatasetNotFoundError
+
+    exc = DatasetNotFoundError("cifar10", "test", [("system /x/cifar10", "no such folder")], [])
+    hint = offline_hint(exc)
+    assert "IDX" not in hint and "--train-split" not in hint
+    assert "--data-dir DIR (a folder with cifar-10-binary.tar.gz or the files extracted from it)" in hint
+    assert "tried system /x/cifar10 (no such folder)" in hint
+
+
+def test_show_n_is_bounded_before_loading(isolated, capsys):
+    """Issue 12 item 4: `data show --n 1e8` hung (one matplotlib axes per sample)."""
+    out = isolated / "g.png"
+    assert main(["data", "show", "kmnist", "--no-download", "--n", "100000000", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: --n (samples in the grid) is 1e+08, over the limit of 1000\n"
+    assert main(["data", "show", "kmnist", "--n", "1e8", "-o", str(out)]) == 2  # not an integer: one line
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: Invalid value for '--n'")
+    assert not out.exists()
+
+
+def test_show_folder_with_a_decompression_bomb_is_one_line(isolated, capsys, monkeypatch):
+    """Issue 12 item 7: PIL's DecompressionBombError (not an OSError) escaped as a traceback."""
+    (isolated / "imgs" / "a").mkdir(parents=True)
+    Image.new("L", (64, 64)).save(isolated / "imgs" / "a" / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 4096 pixels > 2 x 1000: Pillow raises
+    assert main(["data", "show", f"folder:{isolated / 'imgs'}", "-o", str(isolated / "g.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "over Pillow's decompression-bomb limit of 1,000 pixels" in err
+    from convolab.data.folder import _open
+
+    with pytest.raises(ValueError, match="decompression-bomb"):  # the streamed reader uses the same _open
+        _open(isolated / "imgs" / "a" / "big.png", "L")

@@ -71,3 +71,40 @@ def test_cli_export_of_a_run(model, tmp_path, capsys) -> None:
     assert "torchscript" in text and "dynamic batch" in text and "max abs diff" in text and out.is_file()
     assert main(["export", str(tmp_path / "missing"), "-o", str(out)]) == 2
     assert "error: no such run or checkpoint" in capsys.readouterr().err
+
+
+def _run_folder(model, tmp_path):
+    from convolab.checkpoint import save_checkpoint
+
+    run = tmp_path / "run"
+    state = {"spec": model.to_spec().to_dict(), "config": {}, "epoch": 0, "step": 0, "global_step": 0}
+    save_checkpoint(run / "best", weights=model.state_dict(), state=state)
+    save_checkpoint(run / "last", weights=model.state_dict(), state=state)
+    return run
+
+
+def test_cli_export_never_creates_a_missing_folder(model, tmp_path, capsys) -> None:
+    """Issue 16: `export -o /nonexist/a.onnx` silently created /nonexist."""
+    run = _run_folder(model, tmp_path)
+    out = tmp_path / "nonexist" / "deeper" / "a.pt"
+    assert main(["export", str(run), "--format", "torchscript", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "does not exist (export creates no folders)" in err
+    assert not (tmp_path / "nonexist").exists()
+    with pytest.raises(ValueError, match="does not exist"):
+        export_model(model, out, "torchscript")
+    assert not (tmp_path / "nonexist").exists()
+
+
+@pytest.mark.parametrize(
+    "target", ["last/model.safetensors", "best/state.json", "best/x.onnx", "config.json"]
+)
+def test_cli_export_refuses_to_overwrite_a_runs_files(model, tmp_path, capsys, target) -> None:
+    """Issue 12 item 6: `export -o run/last/model.safetensors` overwrote the run's own weights."""
+    run = _run_folder(model, tmp_path)
+    out = run / target
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
+    assert main(["export", str(run), "--format", "torchscript", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "would write over a run's or checkpoint's files" in err
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before

@@ -160,3 +160,33 @@ def test_missing_file_and_h5_without_keras_layout(tmp_path) -> None:
         f.create_dataset("data", data=np.zeros(3))
     with pytest.raises(KerasFileError, match="not one Keras wrote"):
         import_keras(path)
+
+
+def test_h5_hard_link_loop_is_one_clear_error(tmp_path, capsys) -> None:
+    """Issue 12 item 7: a group hard-linked under itself recursed until RecursionError (debris on exit)."""
+    from convolab.cli import main
+
+    path = tmp_path / "loop.weights.h5"
+    with h5py.File(path, "w") as f:
+        inner = f.create_group("layers/dense")
+        inner["vars/0"] = np.zeros((3, 2), np.float32)
+        inner["again"] = f["layers"]  # a hard link to an ancestor
+    with pytest.raises(KerasFileError, match=r"'layers/dense/again' links back to a group above it"):
+        read_keras_file(path)
+    assert main(["import-keras", str(path), "--spec", "dense", "-o", str(tmp_path / "r")]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and "hard-link loop" in captured.err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_weights_are_refused(tmp_path, bad) -> None:
+    """Issue 12 item 7: NaN Keras weights were accepted (the model then outputs NaN everywhere)."""
+    kernel = np.zeros((3, 2), np.float32)
+    kernel[1, 0] = bad
+    path = tmp_path / "n.weights.h5"
+    with h5py.File(path, "w") as f:
+        f["layers/dense/vars/0"] = kernel
+        f["layers/dense/vars/1"] = np.zeros(2, np.float32)
+    with pytest.raises(KerasFileError, match=r"'layers/dense/vars/0' holds 1 NaN or infinite values"):
+        read_keras_file(path)

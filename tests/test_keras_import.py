@@ -214,3 +214,41 @@ def test_cli_help_teaches(capsys) -> None:
     assert main(["import-keras", "--help"]) == 0
     text = capsys.readouterr().out
     assert "Examples" in text and "convolab import-keras autoencoder.keras" in text
+
+
+def _tree(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_cli_import_replaces_only_an_earlier_import(tmp_path, keras_file, capsys) -> None:
+    """Issue 12 item 6: import-keras -o replaced a trained run or wrote into any folder, even `.`."""
+    run = tmp_path / "run"
+    assert main(["import-keras", str(keras_file), "-o", str(run)]) == 0
+    assert main(["import-keras", str(keras_file), "-o", str(run)]) == 0  # re-import: allowed
+    capsys.readouterr()
+    # a trained run: an optimizer state in last/ (and a log)
+    (run / "last" / "optimizer.pt").write_bytes(b"optimizer")
+    (run / "log.jsonl").write_text("{}\n")
+    before = _tree(run)
+    assert main(["import-keras", str(keras_file), "-o", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds a trained run" in err
+    assert _tree(run) == before
+    # a user's folder with other files
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "data.txt").write_text("precious")
+    assert main(["import-keras", str(keras_file), "-o", str(mine)]) == 2
+    assert "is not empty and is not an earlier import" in capsys.readouterr().err
+    assert sorted(p.name for p in mine.iterdir()) == ["data.txt"]
+    # an empty folder is fine
+    (tmp_path / "empty").mkdir()
+    assert main(["import-keras", str(keras_file), "-o", str(tmp_path / "empty")]) == 0
+
+
+def test_cli_import_refuses_an_unknown_dataset_before_writing(tmp_path, keras_file, capsys) -> None:
+    """Issue 12 item 7: `import-keras --dataset imagenet` was accepted."""
+    assert main(["import-keras", str(keras_file), "-o", str(tmp_path / "r"), "--dataset", "imagenet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "imagenet" in err
+    assert not (tmp_path / "r").exists()

@@ -1,82 +1,151 @@
-"""convolab: Keras-exact layers on PyTorch, static analysis, classic filters and autoencoders."""
+"""convolab: Keras-exact layers on PyTorch, static analysis, classic filters and autoencoders.
 
-from convolab.analysis import Analysis, LayerInfo, analyze, render_table
-from convolab.checkpoint import load_checkpoint, save_checkpoint
-from convolab.data import DatasetNotFoundError, ImageDataset, load_dataset, read_idx, train_val_split
-from convolab.filters import KERNELS, filter2d, get_kernel, gradient_magnitude, load_image
-from convolab.layers import (
-    Activation,
-    AveragePooling2D,
-    AvgPool2D,
-    BedOfNails2D,
-    Conv2D,
-    Conv2DTranspose,
-    Dense,
-    Flatten,
-    MaxPool2D,
-    MaxPooling2D,
-    MaxUnpool2D,
-    Reshape,
-    UpSampling2D,
-)
-from convolab.layers.base import LAYER_REGISTRY, AxisMap, Layer, get_layer_class
-from convolab.model import Sequential, build_model
-from convolab.report import compare_runs, evaluate_run, make_figures
-from convolab.runs import load_run
-from convolab.spec import ModelSpec, dump_spec, dumps_spec, load_spec
-from convolab.train import NonFiniteLossError, Trainer, TrainingInterrupted
-from convolab.trainconfig import TrainConfig
-from convolab.zoo import get_spec, list_models
+Every public name below is importable from ``convolab`` (``from convolab import Conv2D``), but its
+module is imported only on first use (PEP 562), so ``import convolab`` and ``convolab --version`` do
+not pay for torch, numpy or matplotlib.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(["Analysis", "LayerInfo", "analyze", "render_table"], "convolab.analysis"),
+    **dict.fromkeys(["load_checkpoint", "save_checkpoint"], "convolab.checkpoint"),
+    **dict.fromkeys(
+        ["DatasetNotFoundError", "ImageDataset", "load_dataset", "read_idx", "train_val_split"],
+        "convolab.data",
+    ),
+    **dict.fromkeys(
+        ["KERNELS", "filter2d", "get_kernel", "gradient_magnitude", "load_image"], "convolab.filters"
+    ),
+    **dict.fromkeys(
+        [
+            "Activation",
+            "AveragePooling2D",
+            "AvgPool2D",
+            "BedOfNails2D",
+            "Conv2D",
+            "Conv2DTranspose",
+            "Dense",
+            "Flatten",
+            "MaxPool2D",
+            "MaxPooling2D",
+            "MaxUnpool2D",
+            "Reshape",
+            "UpSampling2D",
+        ],
+        "convolab.layers",
+    ),
+    **dict.fromkeys(["LAYER_REGISTRY", "AxisMap", "Layer", "get_layer_class"], "convolab.layers.base"),
+    **dict.fromkeys(["Sequential", "build_model"], "convolab.model"),
+    **dict.fromkeys(["compare_runs", "evaluate_run", "make_figures"], "convolab.report"),
+    "load_run": "convolab.runs",
+    **dict.fromkeys(["ModelSpec", "dump_spec", "dumps_spec", "load_spec"], "convolab.spec"),
+    **dict.fromkeys(["NonFiniteLossError", "Trainer", "TrainingInterrupted"], "convolab.train"),
+    "TrainConfig": "convolab.trainconfig",
+    **dict.fromkeys(["get_spec", "list_models"], "convolab.zoo"),
+    "set_threads": "convolab.threads",
+}
 
 __all__ = [
-    "KERNELS",
-    "filter2d",
-    "get_kernel",
-    "gradient_magnitude",
-    "load_image",
-    "Analysis",
-    "LayerInfo",
-    "analyze",
-    "get_spec",
-    "list_models",
-    "render_table",
-    "LAYER_REGISTRY",
-    "DatasetNotFoundError",
-    "ImageDataset",
-    "load_dataset",
-    "read_idx",
-    "train_val_split",
     "Activation",
+    "Analysis",
     "AveragePooling2D",
     "AvgPool2D",
     "AxisMap",
     "BedOfNails2D",
     "Conv2D",
     "Conv2DTranspose",
+    "DatasetNotFoundError",
     "Dense",
     "Flatten",
+    "ImageDataset",
+    "KERNELS",
+    "LAYER_REGISTRY",
     "Layer",
+    "LayerInfo",
     "MaxPool2D",
     "MaxPooling2D",
     "MaxUnpool2D",
     "ModelSpec",
+    "NonFiniteLossError",
     "Reshape",
     "Sequential",
-    "UpSampling2D",
-    "build_model",
-    "dump_spec",
-    "dumps_spec",
-    "get_layer_class",
-    "load_spec",
-    "NonFiniteLossError",
     "TrainConfig",
     "Trainer",
     "TrainingInterrupted",
+    "UpSampling2D",
+    "analyze",
+    "build_model",
     "compare_runs",
+    "dump_spec",
+    "dumps_spec",
     "evaluate_run",
+    "filter2d",
+    "get_kernel",
+    "get_layer_class",
+    "get_spec",
+    "gradient_magnitude",
+    "list_models",
     "load_checkpoint",
+    "load_dataset",
+    "load_image",
     "load_run",
+    "load_spec",
     "make_figures",
+    "read_idx",
+    "render_table",
     "save_checkpoint",
+    "set_threads",
+    "train_val_split",
 ]
-__version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module of a public name on first use and cache the name in this module."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'convolab' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # static checkers and IDEs see the real names
+    from convolab.analysis import Analysis, LayerInfo, analyze, render_table
+    from convolab.checkpoint import load_checkpoint, save_checkpoint
+    from convolab.data import DatasetNotFoundError, ImageDataset, load_dataset, read_idx, train_val_split
+    from convolab.filters import KERNELS, filter2d, get_kernel, gradient_magnitude, load_image
+    from convolab.layers import (
+        Activation,
+        AveragePooling2D,
+        AvgPool2D,
+        BedOfNails2D,
+        Conv2D,
+        Conv2DTranspose,
+        Dense,
+        Flatten,
+        MaxPool2D,
+        MaxPooling2D,
+        MaxUnpool2D,
+        Reshape,
+        UpSampling2D,
+    )
+    from convolab.layers.base import LAYER_REGISTRY, AxisMap, Layer, get_layer_class
+    from convolab.model import Sequential, build_model
+    from convolab.report import compare_runs, evaluate_run, make_figures
+    from convolab.runs import load_run
+    from convolab.spec import ModelSpec, dump_spec, dumps_spec, load_spec
+    from convolab.threads import set_threads
+    from convolab.train import NonFiniteLossError, Trainer, TrainingInterrupted
+    from convolab.trainconfig import TrainConfig
+    from convolab.zoo import get_spec, list_models

@@ -94,3 +94,11 @@ LAB_WORKERS = 2  # worker processes doing the CPU work (analysis, filters, forwa
 LAB_MAX_QUEUED = 8  # requests waiting for a worker before the lab answers 503
 LAB_TASK_SECONDS = 30.0  # one request's CPU work; past it the worker is killed and replaced
 LAB_WORKER_BYTES = 2 << 30  # address space a worker may add to what it has after its imports (RLIMIT_AS)
+# --- filters: classic kernels and the images they filter (filters/, cli/filters.py) ---------------------
+MAX_FILTER_KERNEL_SIDE = 1_025  # side of a box/gaussian/log kernel (from --size, or 2 * radius(sigma) + 1)
+MAX_FILTER_PIXELS = 1 << 25  # pixels (W x H) of an image to filter: 33.5 M, e.g. 8192 x 4096
+MAX_FILTER_BYTES = 4 << 30  # estimated float32 working memory of one `filter` call (all panels)
+MAX_FILTER_FILE_BYTES = 1 << 30  # size of an image file to read
+
+# --- data: previews of datasets (data/preview.py, cli/data.py) -----------------------------------------
+MAX_GRID_SAMPLES = 1_000  # samples in one `data show` grid (each is a matplotlib axes)

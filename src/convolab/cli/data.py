@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 DATA_DIR_HELP = "Folder to look in first (the files themselves, or DIR/NAME/). Default: CONVOLAB_DATA, cache."
 
@@ -44,6 +42,9 @@ def list_cmd(data_dir: str | None, no_verify: bool) -> None:
     Example:
       convolab data list --data-dir ../shared/data/mnist-t10k
     """
+    from rich.console import Console
+    from rich.table import Table
+
     from convolab.data.registry import DATASETS
     from convolab.data.status import all_status
 
@@ -97,6 +98,9 @@ def verify_cmd(name: str, data_dir: str | None) -> None:
     Example:
       convolab data verify fashion-mnist
     """
+    from rich.console import Console
+    from rich.table import Table
+
     from convolab.cli import UserError
     from convolab.data.status import dataset_status
 
@@ -134,12 +138,25 @@ def show_cmd(name, split, n, seed, data_dir, image_size, no_download, output) ->
       convolab data show mnist --split test --data-dir ../shared/data/mnist-t10k -o mnist.png
       convolab data show folder:./my_images --image-size 64 -o mine.png
     """
+    from convolab.cli import UserError
+    from convolab.cli.common import offline_hint
+    from convolab.limits import MAX_GRID_SAMPLES, check_count
+
+    check_count("--n (samples in the grid)", n, MAX_GRID_SAMPLES)  # before loading anything
+    from convolab.data import DatasetNotFoundError
     from convolab.data.loading import load_dataset
     from convolab.data.preview import save_sample_grid
 
     if not name.startswith("folder:"):
         _check_name(name)
-    ds = load_dataset(name, split, data_dir=data_dir, download=not no_download, image_size=image_size)
+    try:
+        ds = load_dataset(name, split, data_dir=data_dir, download=not no_download, image_size=image_size)
+    except DatasetNotFoundError as exc:
+        raise UserError(
+            offline_hint(
+                exc, dataset_arg="`convolab data show {name}`", split_flag="--split", data_dir=data_dir
+            )
+        ) from None
     path = save_sample_grid(ds, output, n=n, seed=seed)
     click.echo(f"wrote {path} ({min(n, len(ds))} samples of {len(ds)} from {ds.source})")
 

@@ -5,32 +5,53 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import numpy as np
 
 from convolab.cli import UserError
+from convolab.cli.common import threads_option
 
 KERNEL_HELP = "Kernel name, repeatable (see `convolab kernels`); 'magnitude' is the Sobel gradient magnitude."
 
 
 def _source_image(image: str | None, dataset: str | None, index: int, split: str, data_dir: str | None):
     """``(pixels in [0, 1] as (H, W) or (H, W, 3), label)`` from a file or a dataset sample."""
+    import numpy as np
+
     from convolab.filters import load_image
 
     if (image is None) == (dataset is None):
         raise UserError("give either an IMAGE file or --dataset NAME (not both)")
     if image is not None:
         return load_image(image), Path(image).name
-    from convolab.data import load_dataset
+    from convolab.cli.common import offline_hint
+    from convolab.data import DatasetNotFoundError, load_dataset
 
     assert dataset is not None  # exactly one of image and dataset, checked above
     if index < 0:
         raise UserError(f"--index must be >= 0, got {index}")
-    ds = load_dataset(dataset, split, data_dir=data_dir, limit=index + 1)
+    try:
+        ds = load_dataset(dataset, split, data_dir=data_dir, limit=index + 1)
+    except DatasetNotFoundError as exc:
+        raise UserError(offline_hint(exc, split_flag="--split", data_dir=data_dir)) from None
     if index >= len(ds.images):
         raise UserError(f"--index {index} is out of range: {dataset} {split} has {len(ds.images)} images")
     sample = ds.images[index].numpy().astype(np.float32) / 255.0  # (C, H, W) uint8 -> [0, 1]
     pixels = sample[0] if sample.shape[0] == 1 else np.moveaxis(sample, 0, -1)  # (H, W) or (H, W, C)
     return pixels, f"{dataset} {split}[{index}]"
+
+
+def _check_work(image: str, panels: int) -> None:
+    """Refuse, from the header alone, an image whose filtering would need more than the memory limit."""
+    from convolab.filters.images import image_info, work_bytes
+    from convolab.limits import MAX_FILTER_BYTES, MAX_FILTER_PIXELS, LimitError, check_bytes
+
+    w, h, c = image_info(image)
+    if w * h > MAX_FILTER_PIXELS:
+        raise LimitError(
+            f"{image}: {w}x{h} = {w * h:,} pixels, over the limit of {MAX_FILTER_PIXELS:,}; "
+            "downscale it first"
+        )
+    what = f"filtering {image} ({w}x{h}, {c} channel(s)) into {panels} panel(s)"
+    check_bytes(what, work_bytes(w, h, c, panels), MAX_FILTER_BYTES, hint="downscale it or use fewer kernels")
 
 
 def _check_output(output: str) -> None:
@@ -64,6 +85,7 @@ def _check_output(output: str) -> None:
 @click.option("--split", default="test", show_default=True, help="train or test, with --dataset.")
 @click.option("--data-dir", default=None, help="Folder holding the dataset files (see `convolab data`).")
 @click.option("-o", "--output", required=True, help="Output file (.png, .jpg; .pdf/.svg for figures).")
+@threads_option
 def filter_cmd(
     image, kernels, sigma, size, stride, padding, border, lecture, dataset, index, split, data_dir, output
 ) -> None:
@@ -82,6 +104,8 @@ def filter_cmd(
       convolab filter photo.jpg --lecture -o panel.png
       convolab filter --dataset mnist --index 0 --lecture -o mnist_panel.png
     """
+    import numpy as np
+
     from convolab.filters.figures import Panel, kernel_panel, lecture_panels, save_panels, size_label
     from convolab.filters.images import save_image
     from convolab.filters.kernels import canonical_name
@@ -94,6 +118,8 @@ def filter_cmd(
         if name != "magnitude":
             canonical_name(name)  # unknown names fail before any work, with the nearest names
     _check_output(output)
+    if image is not None:
+        _check_work(image, 10 if lecture else len(kernels) + (len(kernels) > 1))
     pixels, label = _source_image(image, dataset, index, split, data_dir)
     opts = {"stride": stride, "padding": padding, "border": border}
     if lecture:
@@ -112,8 +138,10 @@ def filter_cmd(
     click.echo(f"wrote {output}: {shapes}")
 
 
-def _matrix_text(k: np.ndarray) -> str:
-    """Rows of a kernel, compact: integers as ints, others to 4 decimals."""
+def _matrix_text(k) -> str:
+    """Rows of a kernel (a NumPy array), compact: integers as ints, others to 4 decimals."""
+    import numpy as np
+
     if np.allclose(k, np.round(k)):
         return "\n".join(" ".join(f"{int(v):>3d}" for v in row) for row in np.round(k).astype(int))
     return "\n".join(" ".join(f"{v:6.3f}" for v in row) for row in k)

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from convolab.cli import UserError
+from convolab.cli.common import threads_option
 
 
 @click.command("import-keras")
@@ -22,6 +23,7 @@ from convolab.cli import UserError
 )
 @click.option("--dataset", default="mnist", show_default=True, help="Dataset `convolab evaluate` uses.")
 @click.option("--name", default=None, help="Model name (default: the Keras model's name).")
+@threads_option
 def import_keras_cmd(keras_file: Path, spec: str | None, out: Path, dataset: str, name: str | None) -> None:
     """Import a Keras model into a convolab run, without TensorFlow.
 
@@ -41,9 +43,14 @@ def import_keras_cmd(keras_file: Path, spec: str | None, out: Path, dataset: str
       convolab import-keras ae.weights.h5 --spec seed-upsampling -o runs/keras-ae
       convolab evaluate runs/keras-ae
     """
+    from convolab.data.registry import get_spec
     from convolab.keras_io import import_keras, write_run
+    from convolab.keras_io.targets import check_import_target
     from convolab.spec import dump_spec
 
+    check_import_target(out)  # before any work: never over a trained run or into a foreign folder
+    if not dataset.startswith("folder:"):
+        get_spec(dataset)  # unknown names: one line with the nearest names
     imported = import_keras(keras_file, spec, name=name)
     run = write_run(imported, out, dataset=dataset)
     dump_spec(imported.spec, run / "spec.yaml")
@@ -68,6 +75,7 @@ def import_keras_cmd(keras_file: Path, spec: str | None, out: Path, dataset: str
 )
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True)
 @click.option("--logits", is_flag=True, help="Export the last layer's pre-activation (no final sigmoid).")
+@threads_option
 def export_cmd(run: Path, fmt: str, out: Path, checkpoint: str, logits: bool) -> None:
     """Export a trained model (a run folder) to ONNX or TorchScript, and verify the copy.
 
@@ -82,8 +90,10 @@ def export_cmd(run: Path, fmt: str, out: Path, checkpoint: str, logits: bool) ->
     """
     from convolab.checkpoint import check_weights, load_checkpoint, resolve_checkpoint
     from convolab.keras_io.export import export_model
+    from convolab.keras_io.targets import check_export_target
     from convolab.model import Sequential
 
+    check_export_target(out)  # before any work: an existing folder, never a run's own files
     ckpt = load_checkpoint(resolve_checkpoint(run, checkpoint), with_optimizer=False)
     model = Sequential.from_spec(ckpt.spec)
     check_weights(model, ckpt.weights, ckpt.path)

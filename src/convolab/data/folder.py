@@ -65,10 +65,20 @@ def collect_split(
     return (root, *_collect(root))
 
 
+def _bomb(path: Path, exc: Exception) -> ValueError:
+    return ValueError(
+        f"cannot read image {path}: over Pillow's decompression-bomb limit of {Image.MAX_IMAGE_PIXELS:,} "
+        f"pixels ({exc}); refusing to decode it"
+    )
+
+
 def _open(path: Path, mode: str) -> Image.Image:
+    """The image at ``path`` converted to ``mode``; unreadable files and decompression bombs: ValueError."""
     try:
         with Image.open(path) as img:
             return img.convert(mode)
+    except Image.DecompressionBombError as exc:  # not an OSError: it escaped as a traceback
+        raise _bomb(path, exc) from None
     except (UnidentifiedImageError, OSError) as exc:
         raise ValueError(f"cannot read image {path}: {exc}") from exc
 
@@ -77,6 +87,8 @@ def _has_colour(path: Path) -> bool:
     try:
         with Image.open(path) as img:
             return img.mode not in ("1", "L", "LA", "I", "I;16", "F")
+    except Image.DecompressionBombError as exc:
+        raise _bomb(path, exc) from None
     except (UnidentifiedImageError, OSError) as exc:
         raise ValueError(f"cannot read image {path}: {exc}") from exc
 

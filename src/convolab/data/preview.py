@@ -27,8 +27,11 @@ def save_sample_grid(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+    from convolab.limits import MAX_GRID_SAMPLES, check_count
+
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    check_count("n (samples in the grid)", n, MAX_GRID_SAMPLES)
     n = min(n, len(ds))
     idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:n].sort().values
     cols = min(cols, n)

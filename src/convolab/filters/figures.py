@@ -96,7 +96,15 @@ def save_panels(
     n = len(panels)
     cols = cols or min(n, 5)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.6 * rows), squeeze=False)
+    # each cell as tall as the tallest panel needs at 3.2 in wide, plus room for a two-line title; the
+    # constrained layout then keeps titles inside the figure (tight_layout clipped one-row figures)
+    aspect = max(p.image.shape[0] / p.image.shape[1] for p in panels)
+    cell_h = 3.2 * min(max(aspect, 0.05), 4.0) + 0.6
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(3.2 * cols, cell_h * rows), squeeze=False, layout="constrained"
+    )
+    engine = fig.get_layout_engine()
+    engine.set(w_pad=0.08, h_pad=0.08)  # type: ignore[union-attr,call-arg]  # constrained: inches of margin
     try:
         for ax in axes.ravel():
             ax.axis("off")
@@ -104,7 +112,6 @@ def save_panels(
             gray = p.image.ndim == 2
             ax.imshow(p.image, cmap="gray" if gray else None, vmin=0.0, vmax=1.0, interpolation="nearest")
             ax.set_title(p.title, fontsize=9)
-        fig.tight_layout()
         fmt = Path(path).suffix.lstrip(".").lower() or "png"
         return write_atomic(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi))
     finally:

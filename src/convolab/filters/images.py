@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from convolab.limits import MAX_FILTER_FILE_BYTES, MAX_FILTER_PIXELS, LimitError, check_bytes
+
 ALPHA_MODES = ("composite", "drop")
 
 
@@ -30,12 +32,19 @@ def _bomb_message(path: Path, what: str) -> str:
     )
 
 
-def _open(path: Path) -> Image.Image:
-    """Open lazily (header only), turning Pillow's errors into one clear message each."""
+def _open(path: Path, max_pixels: int | None = None) -> Image.Image:
+    """Open lazily (header only), turning Pillow's errors into one clear message each.
+
+    Only regular files are read (a FIFO or a device would block or never end), at most
+    ``limits.MAX_FILTER_FILE_BYTES``; ``max_pixels`` bounds ``W x H`` from the header, before decoding.
+    """
     if not path.exists():
         raise FileNotFoundError(f"no such image file: {path}")
     if path.is_dir():
         raise IsADirectoryError(f"expected an image file, got a directory: {path}")
+    if not path.is_file():  # stat only: never opens a FIFO, socket or device
+        raise ValueError(f"{path}: not a regular file (a pipe, socket or device); give an image file")
+    check_bytes(f"{path}: the image file", path.stat().st_size, MAX_FILTER_FILE_BYTES)
     try:
         with warnings.catch_warnings():
             # Pillow warns above the limit and raises above twice the limit; we refuse both, below.
@@ -51,6 +60,13 @@ def _open(path: Path) -> Image.Image:
         im.close()
         w, h = im.size
         raise ValueError(_bomb_message(path, f"{w}x{h} = {w * h:,} pixels"))
+    if max_pixels is not None and im.size[0] * im.size[1] > max_pixels:
+        im.close()
+        w, h = im.size
+        raise LimitError(
+            f"{path}: image is {w}x{h} = {w * h:,} pixels, over the limit of {max_pixels:,} for this work; "
+            "downscale it first"
+        )
     return im
 
 
@@ -74,21 +90,40 @@ def _pixels(im: Image.Image, alpha: str) -> np.ndarray:
     return np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
 
 
-def load_image(path: str | os.PathLike, alpha: str = "composite") -> np.ndarray:
+def image_info(path: str | os.PathLike) -> tuple[int, int, int]:
+    """``(width, height, channels of load_image's result)`` from the header alone (nothing decoded)."""
+    with _open(Path(path)) as im:
+        channels = 1 if im.mode in ("1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N", "F") else 3
+        return im.size[0], im.size[1], channels
+
+
+def work_bytes(width: int, height: int, channels: int, panels: int) -> int:
+    """Estimated float32 working memory of filtering into ``panels`` results and drawing them.
+
+    Per panel: the padded input copy, the response and its display copy; plus the image and its clip.
+    """
+    return 4 * width * height * channels * (2 + 3 * panels)
+
+
+def load_image(
+    path: str | os.PathLike, alpha: str = "composite", max_pixels: int | None = MAX_FILTER_PIXELS
+) -> np.ndarray:
     """Read a PNG/JPEG/... as float32 in [0, 1]: ``(H, W)`` gray or ``(H, W, 3)`` RGB.
 
     Args:
         path: image file.
         alpha: 'composite' (over white) or 'drop' for images with transparency.
+        max_pixels: refuse images with more pixels (W x H, from the header: nothing is decoded);
+            ``None``: only Pillow's decompression-bomb limit.
 
     Raises:
-        FileNotFoundError: no such file. ValueError: not an image, truncated, or above Pillow's
-        decompression-bomb limit.
+        FileNotFoundError: no such file. ValueError: not a regular file, not an image, truncated, or
+        above Pillow's decompression-bomb limit; ``LimitError`` above ``max_pixels``.
     """
     if alpha not in ALPHA_MODES:
         raise ValueError(f"alpha must be one of {', '.join(ALPHA_MODES)}, got {alpha!r}")
     p = Path(path)
-    im = _open(p)
+    im = _open(p, max_pixels)
     try:
         with im:
             im.load()

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from convolab.limits import MAX_FILTER_KERNEL_SIDE, check_count
+
 # The 1-D derivative and smoothing taps of the separable 3x3 gradient operators (derivative along x).
 _DERIVATIVE = np.array([-1.0, 0.0, 1.0])
 
@@ -33,8 +35,14 @@ def _positive_int(name: str, value: object) -> int:
     return int(value)
 
 
+def _bounded_side(kernel: str, n: int, why: str = "size") -> int:
+    """Refuse a kernel side over ``limits.MAX_FILTER_KERNEL_SIDE`` before allocating it."""
+    check_count(f"{kernel} {why}", n, MAX_FILTER_KERNEL_SIDE)
+    return n
+
+
 def _odd_size(kernel: str, size: object) -> int:
-    n = _positive_int(f"{kernel} size", size)
+    n = _bounded_side(kernel, _positive_int(f"{kernel} size", size))
     if n % 2 == 0:
         raise ValueError(f"{kernel} size must be odd (the kernel is centred on a pixel), got {n}")
     return n
@@ -74,7 +82,9 @@ def _gaussian_1d(sigma: float, radius: int, order: int = 0) -> np.ndarray:
 
 def _radius(kernel: str, sigma: float, size: int | None, truncate: float) -> int:
     if size is None:
-        return gaussian_radius(sigma, truncate)
+        radius = gaussian_radius(sigma, truncate)
+        _bounded_side(kernel, 2 * radius + 1, f"kernel side for sigma {sigma:g} (2 * {radius} + 1)")
+        return radius
     return _odd_size(kernel, size) // 2
 
 
@@ -84,7 +94,7 @@ def box(size: int = 3) -> np.ndarray:
     An even size is allowed; its centre is then the TF 'same' centre, ``(size - 1) // 2`` (the extra
     row/column of the window lies below/right), which is SciPy's ``origin=-1``.
     """
-    n = _positive_int("box size", size)
+    n = _bounded_side("box", _positive_int("box size", size))
     return np.full((n, n), 1.0 / (n * n))
 
 

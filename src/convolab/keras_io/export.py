@@ -17,6 +17,8 @@ from typing import Any
 
 import torch
 
+from convolab.keras_io.targets import check_export_target
+
 FORMATS = ("onnx", "torchscript")
 OPSET = 18
 
@@ -46,13 +48,13 @@ def export_model(
         logits: export the pre-activation of the last layer instead of the output.
 
     Raises:
-        ValueError: unknown format, or the exported model disagrees with PyTorch.
+        ValueError: unknown format, a missing folder or a run's file as ``path``, or the exported model
+            disagrees with PyTorch.
         ImportError: onnx/onnxruntime missing (message says what to install).
     """
     if fmt not in FORMATS:
         raise ValueError(f"export format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = check_export_target(path)  # an existing folder, never a run's own files
     wrapped = _Wrapper(model, logits).eval()
     shape = tuple(int(v) for v in model.input_shape)
     gen = torch.Generator().manual_seed(0)

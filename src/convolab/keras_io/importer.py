@@ -207,13 +207,15 @@ def write_run(imported: ImportedModel, out: str | Path, *, dataset: str = "mnist
 
     Args:
         imported: from :func:`import_keras`.
-        out: the run folder (created; existing checkpoints in it are replaced atomically).
+        out: the run folder: new, empty, or an earlier import (replaced atomically); anything else is
+            refused with a ``ValueError`` (``convolab.keras_io.targets``).
         dataset: the dataset ``convolab evaluate`` uses by default for this run.
     """
     from convolab.checkpoint import save_checkpoint
+    from convolab.keras_io.targets import check_import_target
     from convolab.trainconfig import TrainConfig
 
-    out = Path(out)
+    out = check_import_target(out)  # never over a trained run or into a foreign folder
     config = TrainConfig(
         model=imported.spec.get("name") or "imported",
         dataset=dataset,

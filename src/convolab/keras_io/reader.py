@@ -37,6 +37,7 @@ MAX_ARRAY_ELEMENTS = 1 << 28
 MAX_TOTAL_WEIGHT_BYTES = 1 << 30
 #: most entries in a zip or an HDF5 tree
 MAX_ENTRIES = 100_000
+MAX_H5_DEPTH = 64  # nested HDF5 groups (Keras files use fewer than 10)
 
 ZIP_CONFIG = "config.json"
 ZIP_METADATA = "metadata.json"
@@ -216,7 +217,7 @@ def _read_h5_tree(path: Path, data: bytes) -> tuple[dict[str, np.ndarray], dict[
     arrays: dict[str, np.ndarray] = {}
     with _open_h5(path, data) as f:
         try:
-            _walk(path, f, "", arrays, [0, 0])
+            _walk(path, f, "", arrays, [0, 0], frozenset({f["/"].id}))
             attrs: dict[str, Any] = {}
             for key in ("model_config", "keras_version"):
                 if key in f.attrs:
@@ -228,8 +229,18 @@ def _read_h5_tree(path: Path, data: bytes) -> tuple[dict[str, np.ndarray], dict[
     return arrays, attrs
 
 
-def _walk(path: Path, group: Any, prefix: str, out: dict[str, np.ndarray], count: list[int]) -> None:
-    """Collect the datasets under ``group``; ``count`` is [objects seen, bytes read] (limits)."""
+def _walk(
+    path: Path,
+    group: Any,
+    prefix: str,
+    out: dict[str, np.ndarray],
+    count: list[int],
+    seen: frozenset = frozenset(),
+) -> None:
+    """Collect the datasets under ``group``; ``count`` is [objects seen, bytes read] (limits).
+
+    ``seen``: the groups above (a hard link to one of them would loop forever).
+    """
     import h5py
 
     for name in group:
@@ -245,7 +256,12 @@ def _walk(path: Path, group: Any, prefix: str, out: dict[str, np.ndarray], count
             )
         obj = group[name]
         if isinstance(obj, h5py.Group):
-            _walk(path, obj, full + "/", out, count)
+            if obj.id in seen or full.count("/") >= MAX_H5_DEPTH:
+                raise KerasFileError(
+                    f"{path}: HDF5 group {full!r} links back to a group above it (a hard-link loop) "
+                    f"or nests deeper than {MAX_H5_DEPTH}"
+                )
+            _walk(path, obj, full + "/", out, count, seen | {obj.id})
         elif isinstance(obj, h5py.Dataset):
             out[full] = _read_dataset(path, full, obj, count)
 
@@ -264,7 +280,13 @@ def _read_dataset(path: Path, name: str, dset: Any, count: list[int]) -> np.ndar
     count[1] += int(dset.size) * dset.dtype.itemsize
     if count[1] > MAX_TOTAL_WEIGHT_BYTES:
         raise KerasFileError(f"{path}: weights larger than {MAX_TOTAL_WEIGHT_BYTES} bytes in total")
-    return np.asarray(dset[()])
+    array = np.asarray(dset[()])
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        bad = int(array.size - np.isfinite(array).sum())
+        raise KerasFileError(
+            f"{path}: dataset {name!r} holds {bad} NaN or infinite values; weights must be finite"
+        )
+    return array
 
 
 def _attr_text(path: Path, value: Any, key: str) -> str:
