@@ -14,8 +14,8 @@ import torch.distributed as dist
 
 from convolab import fastpath
 from convolab.train import distributed as cd
-from convolab.train.context import open_context
 from convolab.train.runs import build_model
+from convolab.train.session import open_context
 from train_support import TINY_SPEC
 
 EXTRA = 3  # a last, uneven global batch of 3 images (shards of 2 and 1 on two ranks)

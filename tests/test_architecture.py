@@ -17,8 +17,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = SRC / "convolab"
 
@@ -26,10 +24,7 @@ PACKAGE = SRC / "convolab"
 # (issue 13 item 1: report -> train for add_noise/derive_seed, checkpoint -> the package root for
 # __version__). Removed when the training refactor lands: the integrator empties this set, and the test
 # then fails on any cycle at all.
-KNOWN_CYCLE_EDGES: set[tuple[str, str]] = {
-    ("convolab.report", "convolab.train"),
-    ("convolab.checkpoint", "convolab"),
-}
+KNOWN_CYCLE_EDGES: set[tuple[str, str]] = set()  # none left (the training refactor removed the last two)
 
 HEAVY = ("matplotlib", "rich", "torchmetrics", "torch.distributed", "scipy")
 
@@ -206,10 +201,5 @@ def test_layers_and_what_they_need_are_light_and_change_no_global_state():
     assert result == {"heavy": [], "state_changed": []}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the package root (__init__.py) still imports everything eagerly; the lazy root comes from "
-    "the CLI work (issue 16 item 1). Remove this marker when it lands (strict: it then fails as XPASS).",
-)
 def test_import_convolab_layers_is_light():
     assert probe(stub=False) == {"heavy": [], "state_changed": []}

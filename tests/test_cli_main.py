@@ -47,9 +47,6 @@ import convolab  # noqa: E402
 from convolab.cli import COMMANDS  # noqa: E402
 
 HEAVY = ("torch", "numpy", "matplotlib", "PIL", "scipy")
-# cli/train.py imports convolab.runs/trainconfig (torch) at module level; the training helper makes it
-# light. The integrator removes this xfail when that lands.
-TRAIN_MODULE_COMMANDS = {name for name, (module, _) in COMMANDS.items() if module == "train"}
 
 
 def _heavy_after(argv: list[str]) -> list[str]:
@@ -74,17 +71,7 @@ def test_help_and_version_import_nothing_heavy(argv):
 
 @pytest.mark.parametrize(
     "name",
-    [
-        pytest.param(
-            n,
-            marks=pytest.mark.xfail(
-                strict=False, reason="cli/train.py imports torch at module level (training helper's fix)"
-            ),
-        )
-        if n in TRAIN_MODULE_COMMANDS
-        else n
-        for n in sorted(COMMANDS)
-    ],
+    sorted(COMMANDS),
 )
 def test_every_command_help_imports_no_torch(name):
     assert "torch" not in _heavy_after([name, "--help"])

@@ -17,8 +17,9 @@ import torch
 
 from convolab import fastpath
 from convolab.train import distributed as cd
-from convolab.train.context import LocalContext, open_context
+from convolab.train.context import LocalContext
 from convolab.train.runs import build_model
+from convolab.train.session import open_context
 from train_support import TINY_SPEC
 
 HERE = Path(__file__).parent

@@ -22,7 +22,6 @@ pytest.importorskip("starlette")
 pytest.importorskip("httpx2")
 
 import layer_oracles as oracle  # noqa: E402
-from lab_support import lab_client  # noqa: E402
 from convolab import limits  # noqa: E402
 from convolab.lab.arith_trace import replay  # noqa: E402
 from convolab.lab.formulas import layer_formulas  # noqa: E402
@@ -42,6 +41,7 @@ from convolab.layers import (  # noqa: E402
     UpSampling2D,
 )
 from convolab.layers.padding import keras_refuses_transpose  # noqa: E402
+from lab_support import lab_client  # noqa: E402
 
 CLIENT = lab_client(create_app("runs-that-do-not-exist"))
 PROPS = settings(
@@ -323,11 +323,8 @@ def test_max_unpool_trace_uses_the_switches_of_a_real_pool(x, k, s, padding, own
     pool, unpool = MaxPool2D(k, strides=s, padding=padding, name="p"), MaxUnpool2D("p")
     with torch.no_grad():
         _, sw = pool.forward_with_switches(torch.tensor(x, dtype=torch.float32)[None, None])
-        expected = (
-            unpool(torch.tensor(values, dtype=torch.float32)[None, None], switches=sw, output_size=(h, w))[0, 0]
-            .double()
-            .numpy()
-        )
+        v = torch.tensor(values, dtype=torch.float32)[None, None]
+        expected = unpool(v, switches=sw, output_size=(h, w))[0, 0].double().numpy()
     np.testing.assert_allclose(expected, oracle.unpool(values[None], switches, (h, w))[0], atol=1e-5)
     check_common(res, expected, unpool, PoolLink(pool, (1, h, w)))
     np.testing.assert_allclose(res["pooled"], pooled[0], atol=1e-6)

@@ -15,7 +15,7 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["Analysis", "LayerInfo", "analyze", "render_table"], "convolab.analysis"),
-    **dict.fromkeys(["load_checkpoint", "save_checkpoint"], "convolab.checkpoint"),
+    **dict.fromkeys(["load_checkpoint", "save_checkpoint"], "convolab.train.checkpoint"),
     **dict.fromkeys(
         ["DatasetNotFoundError", "ImageDataset", "load_dataset", "read_idx", "train_val_split"],
         "convolab.data",
@@ -44,10 +44,10 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["LAYER_REGISTRY", "AxisMap", "Layer", "get_layer_class"], "convolab.layers.base"),
     **dict.fromkeys(["Sequential", "build_model"], "convolab.model"),
     **dict.fromkeys(["compare_runs", "evaluate_run", "make_figures"], "convolab.report"),
-    "load_run": "convolab.runs",
+    "load_run": "convolab.train.runs",
     **dict.fromkeys(["ModelSpec", "dump_spec", "dumps_spec", "load_spec"], "convolab.spec"),
-    **dict.fromkeys(["NonFiniteLossError", "Trainer", "TrainingInterrupted"], "convolab.train"),
-    "TrainConfig": "convolab.trainconfig",
+    **dict.fromkeys(["NonFiniteLossError", "Trainer", "TrainingInterrupted"], "convolab.train.loop"),
+    "TrainConfig": "convolab.train.config",
     **dict.fromkeys(["get_spec", "list_models"], "convolab.zoo"),
     "set_threads": "convolab.threads",
 }

@@ -138,7 +138,7 @@ def forward_fn(model: nn.Module, fuse: bool = True):
     plan = fastplan.build_plan(model) if fuse else None
     if plan is None:
         return lambda x, logits=False: model(x, logits=logits)
-    check = getattr(model, "_check_input", None)
+    check = getattr(model, "check_input", None)  # a Sequential's public input (and memory) check
 
     def run(x: torch.Tensor, logits: bool = False) -> torch.Tensor:
         if check is not None:

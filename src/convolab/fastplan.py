@@ -137,26 +137,26 @@ def build_plan(
     from convolab.layers.upsampling import UpSampling2D
     from convolab.model import Sequential
 
-    if type(model) is not Sequential or getattr(model, "_switch_pools", None):
+    if type(model) is not Sequential or model.walk.uses_switches:
         return None
-    layers = list(model)  # Sequential iterates its Layers
+    steps = model.walk.steps  # the model's one walk: shapes, pairing, logits (convolab.walk)
+    layers = [step.layer for step in steps]
     if not all(layer.built for layer in layers):
         return None
-    shape: tuple[int, ...] = tuple(model.input_shape)
     plan: list[tuple[Callable[[torch.Tensor], torch.Tensor], bool, int]] = []
     i = 0
     while i < len(layers):
         layer, nxt = layers[i], layers[i + 1] if i + 1 < len(layers) else None
+        shape = steps[i].input_shape
         if (
             pool_first
             and isinstance(layer, Conv2D)
             and layer.activation == "relu"
             and isinstance(nxt, MaxPool2D)
         ):
-            _, ch, cw = layer.compute_output_shape(shape)
+            _, ch, cw = steps[i].output_shape
             pool = _pool_op(nxt, (ch, cw))
             plan.append((_conv_pool_relu(layer, pool), False, i + 1))
-            shape = nxt.compute_output_shape(layer.compute_output_shape(shape))
             i += 2
             continue
         if (
@@ -171,11 +171,9 @@ def build_plan(
             and nxt.padding in ("same", "valid")
         ):
             plan.append((_SubPixelConv(layer, nxt, (shape[1], shape[2])), True, i + 1))
-            shape = nxt.compute_output_shape(layer.compute_output_shape(shape))
             i += 2
             continue
         plan.append((layer.call, True, i))
-        shape = layer.compute_output_shape(shape)
         i += 1
     return [(fn, act, layers[j]) for fn, act, j in plan]
 
@@ -186,11 +184,11 @@ def _conv_pool_relu(conv: Conv2D, pool: Callable[[torch.Tensor], torch.Tensor]) 
 
 def run_plan(plan: list, x: torch.Tensor, *, logits: bool = False) -> torch.Tensor:
     """Apply a plan from ``build_plan``; ``logits`` skips the final activation like ``Sequential``."""
-    from convolab.model import logits_index  # trailing Flatten/Reshape: logits come from before them
+    from convolab.walk import logits_index  # trailing Flatten/Reshape: logits come from before them
 
     last = logits_index([layer for _, _, layer in plan]) if logits else -1
     for i, (fn, activates, layer) in enumerate(plan):
         x = fn(x)
         if activates and not (logits and i == last):
-            x = layer._act_fn(x)
+            x = layer.activate(x)
     return x

@@ -33,7 +33,8 @@ def check_bytes(what: str, nbytes: float, limit: int, hint: str = "") -> None:
     """Refuse ``what`` before allocating it if it would need more than ``limit`` bytes."""
     if nbytes > limit:
         tail = f"; {hint}" if hint else ""
-        raise LimitError(f"{what} needs {format_bytes(nbytes)}, over the limit of {format_bytes(limit)}{tail}")
+        need, cap = format_bytes(nbytes), format_bytes(limit)
+        raise LimitError(f"{what} needs {need}, over the limit of {cap}{tail}")
 
 
 def check_count(what: str, n: float, limit: float) -> None:

@@ -81,9 +81,6 @@ class Sequential(nn.Module):
         self.walk: ModelWalk = walk(layers, self.input_shape)  # every shape, before anything is built
         check_param_bytes(self.walk)
         self.layers = nn.ModuleList(layers)
-        # read by fastplan.py/fastpath.py until they use the public walk (/work/helpers/fastplan-walk.patch);
-        # removed when that patch lands
-        self._switch_pools = {step.name for step in self.walk.steps if step.keeps_switches}
         for step in self.walk.steps:
             try:
                 step.layer.build(step.input_shape)
@@ -165,7 +162,6 @@ class Sequential(nn.Module):
             "use a smaller batch (limits.MAX_ACTIVATION_BYTES)",
         )
 
-    _check_input = check_input  # the old private name fastpath.py reads; removed with the fastplan patch
 
     def _run(self, x: torch.Tensor, *, logits: bool = False, stop: str | None = None, collect=None):
         self.check_input(x)

@@ -222,7 +222,9 @@ def _reshape_like(layer: Any, shape: tuple[int, ...]) -> dict[str, Any]:
     return {"output": out, "params": _const(0, "no weights"), "macs": _const(0, "no multiply-accumulates")}
 
 
-def layer_formulas(layer: Layer, input_shape: tuple[int, ...], link: PoolLink | None = None) -> dict[str, Any]:
+def layer_formulas(
+    layer: Layer, input_shape: tuple[int, ...], link: PoolLink | None = None
+) -> dict[str, Any]:
     """``{"output": [one formula per output dimension], "params": ..., "macs": ...}`` (module docstring).
 
     A MaxUnpool2D needs ``link``, its pairing with its pool (``PoolLink``, as the model's walk makes it).

@@ -10,9 +10,10 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from convolab.lab.worker import WorkerConfig
+if TYPE_CHECKING:  # the worker imports this module; only its type is needed here
+    from convolab.lab.worker import WorkerConfig
 
 _CONFIG: list[WorkerConfig] = []
 

@@ -2,7 +2,7 @@
 
 The loop talks to its context only through the methods below, and is handed one: nothing is global.
 A single-process run uses :class:`LocalContext`, whose methods are the identity and which imports
-neither ``torch.distributed`` nor DDP; :func:`open_context` returns a
+neither ``torch.distributed`` nor DDP; :func:`convolab.train.session.open_context` returns a
 :class:`~convolab.train.distributed.DistContext` (same methods, real collectives) only when torchrun
 started this process with more than one rank.
 """
@@ -150,18 +150,6 @@ class LocalContext:
         from convolab.train.runfolder import RunLog
 
         return RunLog(path) if self.is_main else NullLog()
-
-
-def open_context(device: str = "auto") -> LocalContext:
-    """This process's context: a :class:`DistContext` under torchrun with 2+ ranks, else a local one."""
-    ranks = env_ranks()
-    if ranks is None or ranks[1] == 1:
-        from convolab.train.device import resolve_device
-
-        return LocalContext(device=resolve_device(device))
-    from convolab.train.distributed import join
-
-    return join(device, *ranks)
 
 
 def launch_command(nproc: int, args: list[str]) -> list[str]:

@@ -3,7 +3,7 @@
 How a run is split (see docs/distributed.md):
 
 - ``torchrun`` starts one process per rank and sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` and the
-  rendezvous address; :func:`join` (called by ``convolab.train.context.open_context``) joins the
+  rendezvous address; :func:`join` (called by ``convolab.train.session.open_context``) joins the
   process group, with ``gloo`` on CPU and ``nccl`` on CUDA
   (each rank on ``cuda:LOCAL_RANK``). Without those variables (or with one process) nothing changes.
 - Every rank computes the same epoch permutation (same seed), cuts the same global batch of

@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from convolab.train.config import FOLDER_PREFIX, ConfigError, TrainConfig
-from convolab.train.context import LocalContext, check_batch_size, open_context
+from convolab.train.context import LocalContext, check_batch_size, env_ranks
+from convolab.train.device import resolve_device
 from convolab.train.loop import Trainer, TrainResult
 from convolab.train.runfolder import (
     CONFIG_FILE,
@@ -27,6 +28,16 @@ from convolab.train.sources import BatchSource, TensorSource
 
 __all__ = ["open_source", "resume", "start", "train"]
 
+
+
+def open_context(device: str = "auto") -> LocalContext:
+    """This process's context: a :class:`DistContext` under torchrun with 2+ ranks, else a local one."""
+    ranks = env_ranks()
+    if ranks is None or ranks[1] == 1:
+        return LocalContext(device=resolve_device(device))
+    from convolab.train.distributed import join  # only under torchrun with 2+ ranks
+
+    return join(device, *ranks)
 
 def open_source(config: TrainConfig, ctx: LocalContext) -> BatchSource:
     """The run's batches: in memory, or streamed from disk for a large ``folder:`` dataset (``stream``)."""
@@ -93,7 +104,6 @@ def _lock(run_dir: Path) -> RunLock:
 
 def _lock_for_resume(run: str | Path) -> RunLock | None:
     """Rank 0 locks the run folder before reading it (a second writer is refused in one line)."""
-    from convolab.train.context import env_ranks
 
     ranks = env_ranks()
     if (ranks is not None and ranks[0] != 0) or not (Path(run) / CONFIG_FILE).is_file():
