@@ -1,4 +1,4 @@
-"""Padding arithmetic against hand-computed literals and the formulas in DESIGN.md."""
+"""Padding arithmetic against hand-computed literals and the formulas in docs/architecture.md."""
 
 import pytest
 

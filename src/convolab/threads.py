@@ -1,7 +1,7 @@
 """How many CPU threads convolab's computations use: ``set_threads(n)`` and the default policy.
 
 PyTorch's default (one intra-op thread per core) oversubscribes a machine where other work runs:
-every thread spins waiting for the slowest, and throughput falls several times (docs/speed-threads.md
+every thread spins waiting for the slowest, and throughput falls several times (docs/speed.md, "Threads"
 has the measurements). convolab therefore picks a default from the cores that are *idle now*.
 
 This module imports torch only inside :func:`set_threads` (the CLI imports it to declare options).

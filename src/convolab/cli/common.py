@@ -39,7 +39,7 @@ def threads_option(func: Any) -> Any:
     """``--threads N`` for a command that computes: sets torch's (and OpenMP/MKL's) threads before it runs.
 
     The command function takes no extra parameter. Without the option, ``convolab.threads.default_threads``
-    decides (measurements in docs/speed-threads.md).
+    decides (measurements in docs/speed.md, "Threads").
     """
     return click.option(
         "--threads",

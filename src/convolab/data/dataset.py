@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 @dataclass
 class ImageDataset:
-    """A whole dataset split held as one tensor (DESIGN.md: no per-sample DataLoader).
+    """A whole dataset split held as one tensor (docs/architecture.md: no per-sample DataLoader).
 
     Attributes:
         name: dataset name (``mnist``, ``folder:PATH``, ...).

@@ -1,4 +1,4 @@
-"""Where datasets are looked for, in the order of DESIGN.md.
+"""Where datasets are looked for, in the order of docs/architecture.md.
 
 1. an explicit ``data_dir`` (the folder itself, or ``data_dir/<name>``),
 2. ``$CONVOLAB_DATA/<name>``,
