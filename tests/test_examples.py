@@ -53,7 +53,7 @@ def test_c_full_hd_convolution_from_the_analysis(capsys):
     assert r["input_bytes"] == 64 * 1920 * 1080 * 3 * 4 == 1_592_524_800
     assert r["shapes"] == [(64, 384, 216, 16), (64, 1327104), (64, 1)]
     assert r["params"] == [1200, 0, 1327104]
-    assert "1,592,524,800 bytes of float32 (1.6 GB), never allocated" in out
+    assert "1,592,524,800 bytes of float32 (1.5 GiB), never allocated" in out
     assert "Conv2D   -> (64, 384, 216, 16)  1,200 parameters" in out
     assert "Flatten  -> (64, 1327104)  0 parameters" in out
     assert "Dense    -> (64, 1)  1,327,104 parameters" in out
