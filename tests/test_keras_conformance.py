@@ -131,7 +131,7 @@ def test_random_configurations_match_keras(kind: str, index: int, keras, recorde
 
 
 def test_keras_refused_transpose_is_refused_by_convolab_too(keras) -> None:
-    """Keras fails on 'same' + output_padding=0 with an even kernel (docs/architecture.md); convolab refuses it."""
+    """Keras fails on 'same' + output_padding=0 with an even kernel (architecture.md); convolab refuses it."""
     from convolab.keras_io.mapping import Mapper
     from convolab.keras_io.reader import KerasFileError
     from convolab.keras_io.structure import KerasLayer

@@ -24,6 +24,7 @@ HIGHER_IS_BETTER = frozenset({"psnr", "ssim"})
 # Keras clips probabilities to [eps, 1 - eps] with backend epsilon 1e-7 before taking logs.
 KERAS_EPSILON = 1e-7
 SSIM_KERNEL = 11
+SSIM_CHUNK_VALUES = 1 << 19  # pixels per SSIM call (about 200 MiB of torchmetrics temporaries)
 
 
 def bce(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -59,11 +60,19 @@ def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     kernel = min(SSIM_KERNEL, side if side % 2 else side - 1)
     if kernel < 3:
         raise ValueError(f"ssim needs images of at least 3x3 pixels, got {tuple(pred.shape[-2:])}")
-    out = structural_similarity_index_measure(
-        pred.float(), target.float(), data_range=1.0, reduction="none", kernel_size=kernel
-    )
-    assert isinstance(out, torch.Tensor)  # a tuple only with return_full_image / contrast sensitivity
-    return out.reshape(-1)
+    # torchmetrics holds ~100 image-sized temporaries at once: a few images at a time keep that bounded by
+    # SSIM_CHUNK_VALUES, whatever the caller's batch (docs/scaling.md measured 6.4 GB for 1,024 128x128
+    # images in one call). Each image's SSIM is its own, so the chunking does not change the values.
+    step = max(1, SSIM_CHUNK_VALUES // max(1, pred[0].numel()))
+    parts = []
+    for i in range(0, pred.shape[0], step):
+        out = structural_similarity_index_measure(
+            pred[i : i + step].float(), target[i : i + step].float(), data_range=1.0, reduction="none",
+            kernel_size=kernel,
+        )
+        assert isinstance(out, torch.Tensor)  # a tuple only with return_full_image / contrast sensitivity
+        parts.append(out.reshape(-1))
+    return torch.cat(parts) if parts else pred.new_zeros(0)
 
 
 METRICS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {

@@ -1,6 +1,7 @@
 """Map Keras layers (config + arrays) to convolab spec entries and PyTorch-layout weights.
 
-Kernel layouts (docs/architecture.md, "Keras semantics to match"): Dense ``(in, units)`` -> ``(units, in)`` by a
+Kernel layouts (docs/architecture.md, "Keras semantics to match"): Dense ``(in, units)`` ->
+``(units, in)`` by a
 transpose; Conv2D ``(kh, kw, cin, filters)`` -> ``(filters, cin, kh, kw)`` and Conv2DTranspose
 ``(kh, kw, filters, cin)`` -> ``(cin, filters, kh, kw)``, both by ``permute(3, 2, 0, 1)``, no flip.
 
