@@ -7,7 +7,7 @@ BIN     := $(VENV)/bin
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FASHION := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup data browser demo test lint
+.PHONY: setup data browser demo test lint fuzz
 setup: $(VENV)/.installed
 
 # torch is pinned to the CPU wheel: an unpinned torch pulls a multi-GB CUDA build.
@@ -40,3 +40,7 @@ test: setup data browser lint
 	@# the conformance suite again as TensorFlow runs on AVX2-only CPUs (oneDNN off): recorded outputs
 	@# always compare, live cases its plain kernel refuses skip with their reason
 	TF_ENABLE_ONEDNN_OPTS=0 $(BIN)/pytest tests/test_keras_conformance.py
+
+# the hostile-input suite (tests/fuzz: CI selection; FUZZ=full for all 648 cases)
+fuzz: setup data
+	CONVOLAB_FUZZ=1 $(BIN)/pytest tests/fuzz $(if $(FUZZ),-m fuzz_full)
