@@ -34,7 +34,7 @@ import yaml
 from convolab import limits
 from convolab.layers import Layer, get_layer_class
 from convolab.spec_text import check_depth, parse_text, read_spec_file, too_big_message
-from convolab.walk import pair_pools
+from convolab.walk import check_shape_limits, pair_pools
 
 SPEC_KEYS = ("name", "input_shape", "latent", "layers")
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
@@ -173,17 +173,7 @@ def check_input_shape(shape: Any, what: str = "spec input_shape") -> tuple[int, 
         raise ValueError(f"{what} must be a non-empty list of positive ints (at most 8), got {_short(shape)}")
     out = tuple(int(v) for v in shape)
     if len(out) == 3:
-        c, h, w = out
-        if max(h, w) > limits.MAX_SIDE:
-            raise limits.LimitError(
-                f"{what} {list(out)} has a side of {max(h, w)}, over the limit of {limits.MAX_SIDE} "
-                "(limits.MAX_SIDE)"
-            )
-        if c > limits.MAX_CHANNELS:
-            raise limits.LimitError(
-                f"{what} {list(out)} has {c} channels, over the limit of {limits.MAX_CHANNELS} "
-                "(limits.MAX_CHANNELS)"
-            )
+        check_shape_limits(out, f"{what} {list(out)}")  # the walk's check, with this shape's name
     elif max(out) > limits.MAX_SIDE**2:
         raise limits.LimitError(
             f"{what} {list(out)} has an axis of {max(out)}, over the limit of {limits.MAX_SIDE**2} "

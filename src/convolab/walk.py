@@ -241,17 +241,21 @@ def walk(layers: Sequence[Layer], input_shape: Sequence[int]) -> ModelWalk:
     return ModelWalk(tuple(int(v) for v in input_shape), tuple(steps))
 
 
-def check_shape_limits(shape: Shape) -> None:
-    """Refuse a feature map with a spatial side over ``limits.MAX_SIDE`` or too many channels."""
+def check_shape_limits(shape: Shape, label: str | None = None) -> None:
+    """Refuse a feature map with a spatial side over ``limits.MAX_SIDE`` or too many channels.
+
+    ``label`` names it in the message (default ``output <shape>``; the spec passes its input shape's).
+    """
+    label = label if label is not None else f"output {shape}"
     if len(shape) == 3:
         c, h, w = shape
         if max(h, w) > limits.MAX_SIDE:
             raise limits.LimitError(
-                f"output {shape} has a side of {max(h, w)}, over the limit of {limits.MAX_SIDE} "
+                f"{label} has a side of {max(h, w)}, over the limit of {limits.MAX_SIDE} "
                 "(limits.MAX_SIDE)"
             )
         if c > limits.MAX_CHANNELS:
             raise limits.LimitError(
-                f"output {shape} has {c} channels, over the limit of {limits.MAX_CHANNELS} "
+                f"{label} has {c} channels, over the limit of {limits.MAX_CHANNELS} "
                 "(limits.MAX_CHANNELS)"
             )
