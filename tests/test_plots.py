@@ -83,6 +83,26 @@ def test_curves_epoch_ticks_are_whole_numbers(tmp_path, monkeypatch):
         lo, hi = ax.get_xlim()
         ticks = [t for t in ax.get_xticks() if lo <= t <= hi]
         assert ticks and all(float(t).is_integer() for t in ticks), ticks
-    import matplotlib.pyplot as plt
 
-    plt.close(figs[0])
+
+def test_drawing_leaves_the_users_backend_and_pyplot_alone(tmp_path):
+    """A notebook's inline plots keep working after convolab draws: no ``matplotlib.use``, no pyplot."""
+    import subprocess
+    import sys
+
+    code = (
+        "import matplotlib, sys\n"
+        "matplotlib.use('svg')\n"
+        "import torch\n"
+        "from convolab import plots\n"
+        "from convolab.data.preview import save_sample_grid\n"
+        "from convolab.filters.figures import Panel, save_panels\n"
+        "import numpy as np\n"
+        f"d = {str(tmp_path)!r}\n"
+        "x = torch.rand(3, 1, 8, 8)\n"
+        "plots.reconstruction_grid(x, x, d + '/g.png')\n"
+        "save_panels(d + '/p.png', [Panel('a', np.zeros((4, 4)))])\n"
+        "print(matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["svg", "False"]

@@ -1,4 +1,4 @@
-"""Figures (matplotlib, Agg backend): image rows, training curves, feature maps, kernels, latent PCA.
+"""Figures (matplotlib Figure objects, no pyplot): image rows, training curves, feature maps, kernels, latent PCA.
 
 Every function takes CPU tensors and a path, draws one figure and writes it atomically (a temporary
 file renamed into place), so an interrupted run never leaves a half-written PNG.
@@ -14,17 +14,22 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
+import torch
+from matplotlib.figure import Figure
 
 DPI = 100
 
 
+def subplots(*args: Any, **kwargs: Any) -> tuple[Figure, Any]:
+    """``pyplot.subplots`` without pyplot: a standalone Figure, so drawing never switches the user's
+    backend (a notebook's inline plots keep working) and nothing waits in pyplot's figure registry."""
+    fig_kw = {k: kwargs.pop(k) for k in ("figsize", "layout", "dpi") if k in kwargs}
+    fig = Figure(**fig_kw)
+    return fig, fig.subplots(*args, **kwargs)
+
+
 def save_figure(fig: Any, path: str | Path) -> Path:
-    """Write ``fig`` to ``path`` atomically (format from the suffix) and close it."""
+    """Write ``fig`` to ``path`` atomically (format from the suffix)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fmt = path.suffix.lstrip(".").lower() or "png"
@@ -33,7 +38,6 @@ def save_figure(fig: Any, path: str | Path) -> Path:
         fig.savefig(tmp, format=fmt, dpi=DPI, bbox_inches="tight")
         os.replace(tmp, path)
     finally:
-        plt.close(fig)
         tmp.unlink(missing_ok=True)
     return path
 
@@ -55,7 +59,7 @@ def image_rows(
     if not rows:
         raise ValueError("image_rows needs at least one row")
     n = max(int(imgs.shape[0]) for _, imgs in rows)
-    fig, axes = plt.subplots(len(rows), n, figsize=(1.0 * n + 0.8, 1.05 * len(rows) + 0.3), squeeze=False)
+    fig, axes = subplots(len(rows), n, figsize=(1.0 * n + 0.8, 1.05 * len(rows) + 0.3), squeeze=False)
     for r, (label, imgs) in enumerate(rows):
         for c in range(n):
             ax = axes[r][c]
@@ -83,7 +87,7 @@ def curves(history: Sequence[dict[str, Any]], baseline: dict[str, float] | None,
     if not history:
         raise ValueError("curves: the run has no completed epoch yet")
     epochs = [h["epoch"] for h in history]
-    fig, axes = plt.subplots(1, 4, figsize=(14, 3.2))
+    fig, axes = subplots(1, 4, figsize=(14, 3.2))
     axes[0].plot(epochs, [h["train_loss"] for h in history], "o-", label="train loss")
     axes[0].plot(epochs, [h["val"]["bce"] for h in history], "s-", label="val BCE")
     for ax, key, unit in ((axes[1], "mse", ""), (axes[2], "psnr", " (dB)"), (axes[3], "ssim", "")):
@@ -119,7 +123,7 @@ def feature_maps(
     if not maps:
         raise ValueError("feature_maps: no layers given")
     cols = min(max_channels, max(int(m.shape[0]) for _, m in maps))
-    fig, axes = plt.subplots(
+    fig, axes = subplots(
         len(maps), cols, figsize=(1.1 * cols + 1.5, 1.1 * len(maps) + 0.4), squeeze=False
     )
     for r, (name, fmap) in enumerate(maps):
@@ -150,7 +154,7 @@ def kernels(
     cols = min(n, 8)
     rows = -(-n // cols)
     vmax = float(w.abs().max()) or 1.0
-    fig, axes = plt.subplots(rows, cols, figsize=(1.0 * cols, 1.0 * rows + 0.4), squeeze=False)
+    fig, axes = subplots(rows, cols, figsize=(1.0 * cols, 1.0 * rows + 0.4), squeeze=False)
     for i, ax in enumerate(axes.flat):
         ax.set_xticks([])
         ax.set_yticks([])
@@ -191,7 +195,7 @@ def latent_pca(
 ) -> Path:
     """Scatter of the latent codes projected to 2-D by PCA, coloured by label."""
     xy = pca_2d(codes).numpy()
-    fig, ax = plt.subplots(figsize=(6, 5))
+    fig, ax = subplots(figsize=(6, 5))
     if labels is None:
         ax.scatter(xy[:, 0], xy[:, 1], s=3, alpha=0.6)
     else:

@@ -22,10 +22,7 @@ def save_sample_grid(
     Returns:
         The path written.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from convolab.plots import subplots
 
     from convolab.limits import MAX_GRID_SAMPLES, check_count
 
@@ -36,7 +33,7 @@ def save_sample_grid(
     idx = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))[:n].sort().values
     cols = min(cols, n)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(
+    fig, axes = subplots(
         rows, cols, figsize=(1.3 * cols, 1.6 * rows + 0.3), squeeze=False, layout="constrained"
     )
     for ax in axes.flat:
@@ -53,5 +50,4 @@ def save_sample_grid(
     fig.suptitle(f"{ds.name} ({ds.split}): {n} of {len(ds)}", fontsize=9)
     out = Path(path)
     fig.savefig(out, dpi=100)
-    plt.close(fig)
     return out

@@ -88,10 +88,7 @@ def save_panels(
     path: str | os.PathLike, panels: list[Panel], cols: int | None = None, dpi: int = 100
 ) -> Path:
     """Lay the panels out in a grid (each at its own pixel size, titled) and write the figure atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from convolab.plots import subplots
 
     n = len(panels)
     cols = cols or min(n, 5)
@@ -100,19 +97,16 @@ def save_panels(
     # constrained layout then keeps titles inside the figure (tight_layout clipped one-row figures)
     aspect = max(p.image.shape[0] / p.image.shape[1] for p in panels)
     cell_h = 3.2 * min(max(aspect, 0.05), 4.0) + 0.6
-    fig, axes = plt.subplots(
+    fig, axes = subplots(
         rows, cols, figsize=(3.2 * cols, cell_h * rows), squeeze=False, layout="constrained"
     )
     engine = fig.get_layout_engine()
     engine.set(w_pad=0.08, h_pad=0.08)  # type: ignore[union-attr,call-arg]  # constrained: inches of margin
-    try:
-        for ax in axes.ravel():
-            ax.axis("off")
-        for ax, p in zip(axes.ravel(), panels, strict=False):
-            gray = p.image.ndim == 2
-            ax.imshow(p.image, cmap="gray" if gray else None, vmin=0.0, vmax=1.0, interpolation="nearest")
-            ax.set_title(p.title, fontsize=9)
-        fmt = Path(path).suffix.lstrip(".").lower() or "png"
-        return write_atomic(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi))
-    finally:
-        plt.close(fig)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, p in zip(axes.ravel(), panels, strict=False):
+        gray = p.image.ndim == 2
+        ax.imshow(p.image, cmap="gray" if gray else None, vmin=0.0, vmax=1.0, interpolation="nearest")
+        ax.set_title(p.title, fontsize=9)
+    fmt = Path(path).suffix.lstrip(".").lower() or "png"
+    return write_atomic(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi))
