@@ -22,9 +22,8 @@ def save_sample_grid(
     Returns:
         The path written.
     """
-    from convolab.plots import subplots
-
     from convolab.limits import MAX_GRID_SAMPLES, check_count
+    from convolab.plots import subplots
 
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be an integer >= 1, got {n!r}")
