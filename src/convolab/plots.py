@@ -1,4 +1,4 @@
-"""Figures (matplotlib Figure objects, no pyplot): image rows, training curves, feature maps, kernels, latent PCA.
+"""Figures (standalone matplotlib Figures, no pyplot): image rows, curves, feature maps, kernels, latent PCA.
 
 Every function takes CPU tensors and a path, draws one figure and writes it atomically (a temporary
 file renamed into place), so an interrupted run never leaves a half-written PNG.
