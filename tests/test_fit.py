@@ -211,6 +211,8 @@ def test_folder_path_and_the_in_memory_run_folder_work_from_the_cli(data, tmp_pa
     capsys.readouterr()
     assert main(["evaluate", str(mem.path), "--json", "--device", "cpu"]) == 0
     assert json.loads(capsys.readouterr().out)["metrics"] == mem.summary["metrics"]
+    assert main(["train", "--resume", str(mem.path), "--epochs", "3", "-q", "--no-figures"]) == 0
+    assert convolab.load_run(mem.path).history["epoch"] == [1, 2, 3]
 
 
 def test_default_out_is_the_clis(tmp_path, monkeypatch):
