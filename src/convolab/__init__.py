@@ -44,7 +44,8 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["LAYER_REGISTRY", "AxisMap", "Layer", "get_layer_class"], "convolab.layers.base"),
     **dict.fromkeys(["Sequential", "build_model"], "convolab.model"),
     **dict.fromkeys(["compare_runs", "evaluate_run", "make_figures"], "convolab.report"),
-    "load_run": "convolab.train.runs",
+    **dict.fromkeys(["History", "Run", "load_run"], "convolab.train.run"),
+    **dict.fromkeys(["fit", "resume"], "convolab.train.fit"),
     **dict.fromkeys(["ModelSpec", "dump_spec", "dumps_spec", "load_spec"], "convolab.spec"),
     **dict.fromkeys(["NonFiniteLossError", "Trainer", "TrainingInterrupted"], "convolab.train.loop"),
     "TrainConfig": "convolab.train.config",
@@ -64,6 +65,7 @@ __all__ = [
     "DatasetNotFoundError",
     "Dense",
     "Flatten",
+    "History",
     "ImageDataset",
     "KERNELS",
     "LAYER_REGISTRY",
@@ -75,6 +77,7 @@ __all__ = [
     "ModelSpec",
     "NonFiniteLossError",
     "Reshape",
+    "Run",
     "Sequential",
     "TrainConfig",
     "Trainer",
@@ -87,6 +90,7 @@ __all__ = [
     "dumps_spec",
     "evaluate_run",
     "filter2d",
+    "fit",
     "get_kernel",
     "get_layer_class",
     "get_spec",
@@ -100,6 +104,7 @@ __all__ = [
     "make_figures",
     "read_idx",
     "render_table",
+    "resume",
     "save_checkpoint",
     "set_threads",
     "train_val_split",
@@ -143,9 +148,10 @@ if TYPE_CHECKING:  # static checkers and IDEs see the real names
     from convolab.layers.base import LAYER_REGISTRY, AxisMap, Layer, get_layer_class
     from convolab.model import Sequential, build_model
     from convolab.report import compare_runs, evaluate_run, make_figures
-    from convolab.runs import load_run
     from convolab.spec import ModelSpec, dump_spec, dumps_spec, load_spec
     from convolab.threads import set_threads
     from convolab.train import NonFiniteLossError, Trainer, TrainingInterrupted
+    from convolab.train.fit import fit, resume
+    from convolab.train.run import History, Run, load_run
     from convolab.trainconfig import TrainConfig
     from convolab.zoo import get_spec, list_models

@@ -8,6 +8,8 @@ Modules (docs/architecture.md, "Training"):
 - ``sources``     ``BatchSource`` and the in-memory ``TensorSource``; ``folder_source``: streaming
 - ``batchorder``  the epoch permutation, global batches and rank shares, seeded noise
 - ``context``     ``LocalContext`` (one process); ``distributed``: ``DistContext`` (torchrun + DDP)
+- ``fit``         ``fit``, ``resume``: the Python front end (``convolab.fit``); ``run``: ``Run``, ``load_run``
+- ``arrays``      images given as arrays (``fit``'s in-memory datasets)
 - ``checkpoint``, ``runfolder``, ``runs``, ``progress``, ``streaming``, ``stream_data``, ``device``
 
 The names below are imported on first use, so ``import convolab.train.config`` stays light.
@@ -36,7 +38,10 @@ _EXPORTS = {
     "epoch_permutation": "batchorder",
     "load_checkpoint": "checkpoint",
     "save_checkpoint": "checkpoint",
-    "load_run": "runs",
+    "load_run": "run",
+    "Run": "run",
+    "History": "run",
+    "fit": "fit",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -45,6 +45,8 @@ def load_run_data(
     (found in ``eval_data_dir`` when given)."""
     from convolab.data import load_dataset, train_val_split
 
+    if config.dataset == MEMORY_DATASET:  # images given to convolab.fit, kept in the run folder
+        return _memory_run_data(config, eval_dataset, eval_data_dir)
     ds = load_dataset(config.dataset, split=config.train_split, data_dir=config.data_dir, limit=config.limit)
     train, val = train_val_split(ds, config.val_fraction, seed=config.seed)
     if eval_dataset is not None and eval_dataset != config.dataset:
@@ -65,6 +67,32 @@ def load_run_data(
         mean_image=train_x.mean(dim=0),
         classes=ev.classes,
     )
+
+
+MEMORY_DATASET = "memory"  # config.dataset of a run trained on arrays (convolab.fit): train.arrays
+
+
+def memory_run_data(
+    train: torch.Tensor, val: torch.Tensor, eval_images: torch.Tensor, eval_name: str
+) -> RunData:
+    """A ``RunData`` of in-memory float32 ``(N, C, H, W)`` splits (what ``convolab.fit`` trains on)."""
+    return RunData(train=train, val=val, eval_images=eval_images, eval_labels=None, eval_name=eval_name,
+                   mean_image=train.mean(dim=0))  # fmt: skip
+
+
+def _memory_run_data(config: TrainConfig, eval_dataset: str | None, eval_data_dir: str | None) -> RunData:
+    from convolab.train.arrays import read_arrays
+
+    if config.out is None:
+        raise ValueError("a run on in-memory images keeps them in its folder, but this config names none")
+    data = memory_run_data(*read_arrays(Path(config.out)))
+    if eval_dataset is not None and eval_dataset != MEMORY_DATASET:
+        from convolab.data import load_dataset
+
+        ev = load_dataset(eval_dataset, split="test", data_dir=eval_data_dir, limit=config.limit)
+        data.eval_images, data.eval_labels, data.classes = ev.float(), ev.labels, ev.classes
+        data.eval_name = f"{eval_dataset} test"
+    return data
 
 
 def build_model(source: Any, seed: int, data_shape: tuple[int, ...] | None = None) -> Sequential:
@@ -171,4 +199,5 @@ def load_run(run: str | Path, which: str = "best", device: str = "auto") -> Load
     model.eval()
     config = TrainConfig.from_dict(ckpt.config)
     run_dir = ckpt_path.parent if ckpt_path.name in ("best", "last", ".best.old", ".last.old") else ckpt_path
+    config.out = str(run_dir)  # where the run is now (it may have been moved since)
     return LoadedRun(path=run_dir, checkpoint=ckpt_path, model=model, config=config, state=ckpt.state)

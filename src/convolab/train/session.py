@@ -23,7 +23,7 @@ from convolab.train.runfolder import (
     prepare_run_dir,
     write_json,
 )
-from convolab.train.runs import load_run_data, model_info, open_resume
+from convolab.train.runs import RunData, load_run_data, model_info, open_resume
 from convolab.train.sources import BatchSource, TensorSource
 
 __all__ = ["open_source", "resume", "start", "train"]
@@ -39,8 +39,9 @@ def open_context(device: str = "auto") -> LocalContext:
 
     return join(device, *ranks)
 
-def open_source(config: TrainConfig, ctx: LocalContext) -> BatchSource:
-    """The run's batches: in memory, or streamed from disk for a large ``folder:`` dataset (``stream``)."""
+def open_source(config: TrainConfig, ctx: LocalContext, preloaded: RunData | None = None) -> BatchSource:
+    """The run's batches: in memory, or streamed from disk for a large ``folder:`` dataset (``stream``);
+    ``preloaded``: images already in memory (``convolab.fit`` on arrays) instead of the dataset's files."""
     folder = config.dataset.startswith(FOLDER_PREFIX)
     if config.stream == "on" and not folder:
         raise ConfigError(
@@ -48,8 +49,8 @@ def open_source(config: TrainConfig, ctx: LocalContext) -> BatchSource:
             f"{{field}} on: dataset {config.dataset!r} is loaded into memory; only folder:PATH datasets "
             "stream from disk (use {field} auto or off)",
         )
-    if config.stream == "off" or not folder:
-        return TensorSource(load_run_data(config), config, ctx)
+    if preloaded is not None or config.stream == "off" or not folder:
+        return TensorSource(preloaded or load_run_data(config), config, ctx)
     from convolab.train import stream_data as sd
     from convolab.train.folder_source import FolderSource
 
@@ -59,8 +60,12 @@ def open_source(config: TrainConfig, ctx: LocalContext) -> BatchSource:
     return TensorSource(data, config, ctx)
 
 
-def start(config: TrainConfig, *, overwrite: bool = False, quiet: bool = False) -> Trainer:
-    """A fresh run: validate the config, load the data, create the run folder, build the model."""
+def start(config: TrainConfig, *, overwrite: bool = False, quiet: bool = False, spec: Any = None,
+          data: RunData | None = None) -> Trainer:  # fmt: skip
+    """A fresh run: validate the config, load the data, create the run folder, build the model.
+
+    ``spec`` (a model spec) and ``data`` (a ``RunData``) are ``convolab.fit``'s: a model or images given
+    in Python instead of ``config.model`` / ``config.dataset``."""
     config.validate()
     ctx = open_context(config.device)
     check_batch_size(config.batch_size, ctx.world_size)
@@ -70,10 +75,10 @@ def start(config: TrainConfig, *, overwrite: bool = False, quiet: bool = False) 
     ctx.on_main(check_run_dir, out, overwrite=overwrite)
     from convolab.spec import load_spec
 
-    load_spec(config.model)  # an unknown model fails before any data is read or folder is made
+    load_spec(config.model if spec is None else spec)  # a bad model fails before data or folder
     # Data and model before the folder: a missing dataset or a bad model leaves nothing behind.
-    source = open_source(config, ctx)
-    trainer = Trainer(config, out, source, ctx, quiet=quiet)
+    source = open_source(config, ctx, data)
+    trainer = Trainer(config, out, source, ctx, spec=spec, quiet=quiet)
     trainer.run_dir = run_dir = ctx.on_main(prepare_run_dir, out, overwrite=overwrite) or out
     held: list[RunLock] = []  # rank 0's lock stays in this process (a descriptor is not broadcast)
     ctx.on_main(lambda: held.append(_lock(run_dir)))

@@ -1,0 +1,124 @@
+"""Images given in Python (NumPy arrays or torch tensors) as a run's data, kept in the run folder.
+
+``convolab.fit(model, x_train, validation_data=x_val)`` trains on arrays the way ``convolab train``
+trains on a named dataset: :func:`as_images` turns each array into float32 ``(N, C, H, W)`` in [0, 1]
+(the layout read from the model's input shape), :func:`split_memory` carves the validation part
+exactly as ``convolab.data.train_val_split`` does, and :func:`write_arrays` stores the splits in
+``data.safetensors`` in the run folder. The run's config names the dataset ``memory``, and
+``convolab.train.runs.load_run_data`` reads that file back: so resume (``--resume`` too), ``evaluate``
+and the figures of such a run work from its folder alone, through the same code as any other run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+DATA_FILE = "data.safetensors"
+SPLITS = ("train", "val", "eval")
+
+
+def _tensor(x: Any, what: str) -> torch.Tensor:
+    """``x`` (a NumPy array, a torch tensor, or anything ``numpy.asarray`` takes) as a CPU tensor."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu()
+    import numpy as np
+
+    try:
+        arr = np.asarray(x)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what} must be an array of images, got {type(x).__name__}: {exc}") from None
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise ValueError(f"{what} must be a numeric array of images, got dtype {arr.dtype}")
+    return torch.from_numpy(np.ascontiguousarray(arr))
+
+
+def _layout(t: torch.Tensor, shape: tuple[int, int, int], what: str) -> torch.Tensor:
+    """``t`` as ``(N, C, H, W)``: given as (N, C, H, W), (N, H, W, C) (Keras) or (N, H, W) (one channel)."""
+    c, h, w = shape
+    if t.dim() == 4 and tuple(t.shape[1:]) == (c, h, w):
+        return t
+    if t.dim() == 4 and tuple(t.shape[1:]) == (h, w, c):
+        return t.permute(0, 3, 1, 2)
+    if t.dim() == 3 and c == 1 and tuple(t.shape[1:]) == (h, w):
+        return t.unsqueeze(1)
+    forms = f"(N, {c}, {h}, {w}) or (N, {h}, {w}, {c})" + (f" or (N, {h}, {w})" if c == 1 else "")
+    raise ValueError(f"{what} has shape {tuple(t.shape)}; the model takes images {forms}")
+
+
+def as_images(x: Any, shape: tuple[int, int, int], what: str = "images") -> torch.Tensor:
+    """Images for a model of input ``shape`` ``(C, H, W)``: float32 ``(N, C, H, W)`` in [0, 1].
+
+    uint8 is divided by 255 (as every named dataset is); floats must already lie in [0, 1].
+    Example: ``as_images(np.zeros((10, 28, 28), np.uint8), (1, 28, 28)).shape == (10, 1, 28, 28)``.
+    """
+    t = _layout(_tensor(x, what), shape, what)
+    if t.shape[0] < 1:
+        raise ValueError(f"{what} holds no images")
+    if t.dtype == torch.uint8:
+        return t.contiguous().to(torch.float32).div_(255.0)
+    if not t.is_floating_point():
+        raise ValueError(f"{what} must be uint8 (0..255) or float in [0, 1], got {t.dtype}")
+    t = t.to(torch.float32).contiguous()
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{what} holds NaN or infinite values")
+    lo, hi = float(t.min()), float(t.max())
+    if lo < 0.0 or hi > 1.0:
+        raise ValueError(
+            f"{what} must lie in [0, 1] (found {lo:g}..{hi:g}); scale them first (uint8 images: pass them "
+            "as uint8, they are divided by 255)"
+        )
+    return t
+
+
+def split_memory(x: torch.Tensor, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(train, val)`` carved from ``x`` by ``convolab.data.train_val_split`` (the same indices)."""
+    from convolab.data import ImageDataset, train_val_split
+
+    n = int(x.shape[0])
+    # The split depends only on (n, fraction, seed): run it on a stand-in holding each image's index.
+    index = ImageDataset("memory", "train", torch.zeros((n, 1, 1, 1), dtype=torch.uint8),
+                         torch.arange(n), None, "memory")  # fmt: skip
+    train, val = train_val_split(index, val_fraction, seed=seed)
+    assert train.labels is not None and val.labels is not None
+    return x[train.labels], x[val.labels]
+
+
+def write_arrays(run_dir: Path, train: torch.Tensor, val: torch.Tensor, eval_images: torch.Tensor,
+                 eval_name: str) -> Path:  # fmt: skip
+    """Store the splits in ``run_dir/data.safetensors`` (atomically; float32, bit for bit)."""
+    from safetensors.torch import save_file
+
+    path = Path(run_dir) / DATA_FILE
+    tmp = path.with_name(f".{path.name}.tmp")
+    tensors = {"train": train, "val": val}
+    if eval_images is not val:
+        tensors["eval"] = eval_images
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp), metadata={"eval_name": eval_name})
+    tmp.replace(path)
+    return path
+
+
+def read_arrays(run_dir: Path) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, str]:
+    """``(train, val, eval_images, eval_name)`` from ``run_dir/data.safetensors``."""
+    from safetensors import safe_open
+
+    path = Path(run_dir) / DATA_FILE
+    if not path.is_file():
+        raise ValueError(
+            f"run {run_dir} was trained on images given in Python (dataset 'memory'), but {path} is "
+            "missing; evaluate it on a named dataset instead (--dataset NAME)"
+        )
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            names = set(f.keys())
+            got = {k: f.get_tensor(k) for k in SPLITS if k in names}
+            eval_name = (f.metadata() or {}).get("eval_name", "validation")
+    except Exception as exc:  # safetensors raises its own error types for a damaged file
+        raise ValueError(f"cannot read {path}: {exc}") from None
+    bad = [k for k, v in got.items() if v.dtype != torch.float32 or v.dim() != 4]
+    if {"train", "val"} - names or bad:
+        raise ValueError(f"{path} is not a convolab data file (needs float32 (N, C, H, W) train and val)")
+    return got["train"], got["val"], got.get("eval", got["val"]), eval_name
