@@ -30,7 +30,7 @@
     MaxUnpool2D: { grid: [6, 6], args: { pool_size: [2, 2] } },
   };
   const CELL = 34;
-  const st = { kind: "Conv2D", grid: [], kernel: [], res: null, step: 0, timer: null, seed: 1, reqNo: 0 };
+  const st = { kind: "Conv2D", grid: [], kernel: [], res: null, step: 0, timer: null, seed: 1, reqNo: 0, wantStep: 0 };
 
   // ---- small DOM helpers ------------------------------------------------------------------------------
   function el(tag, attrs = {}, ...kids) {
@@ -200,9 +200,53 @@
     schedule();
   }
 
+  // ---- the URL (LAB.saveState): layer, sizes, arguments as typed, values, weights, bias and the step ----
+  function stateOf() {
+    const s = { layer: st.kind, rows: $("ar-rows").value.trim(), cols: $("ar-cols").value.trim(), step: st.step || undefined };
+    for (const [key, , type, kinds] of FIELDS) {
+      if (!kinds.includes(st.kind)) continue;
+      if (type === "pair") s[key] = $(`ar-${key}-0`).value.trim() + "," + $(`ar-${key}-1`).value.trim();
+      else if (type === "choice") s[key] = $(`ar-${key}`).value;
+      else s[key] = $(`ar-${key}`).checked ? "1" : "0";
+    }
+    if (st.grid.length) s.grid = LAB.packMatrix(st.grid);
+    if (CONV.includes(st.kind)) { s.bias = $("ar-bias").value.trim(); if (st.kernel.length) s.kernel = LAB.packMatrix(st.kernel); }
+    if (st.seed !== 1) s.seed = st.seed;
+    return s;
+  }
+  function saveState() { LAB.saveState("arith", stateOf()); }
+
+  function restore(s) {
+    if (!KINDS.includes(s.layer)) return false;
+    $("ar-kind").value = s.layer;
+    chooseKind(s.layer);  // the preset first: what the link leaves out keeps its default
+    if (s.rows !== undefined) $("ar-rows").value = s.rows;
+    if (s.cols !== undefined) $("ar-cols").value = s.cols;
+    for (const [key, , type, kinds] of FIELDS) {
+      if (!kinds.includes(st.kind) || s[key] === undefined) continue;
+      if (type === "pair") {
+        const [a, b] = s[key].split(",");
+        $(`ar-${key}-0`).value = a || ""; $(`ar-${key}-1`).value = b || "";
+      } else if (type === "choice") LAB.setChoice($(`ar-${key}`), s[key]);
+      else $(`ar-${key}`).checked = s[key] !== "0";
+    }
+    if (s.bias !== undefined) $("ar-bias").value = s.bias;
+    const seed = Number(s.seed);
+    st.seed = Number.isInteger(seed) && seed >= 1 ? seed : 1;
+    const grid = LAB.unpackMatrix(s.grid, Number($("ar-rows").value), Number($("ar-cols").value));
+    st.grid = grid || [];
+    if (grid) matrixEditor($("ar-grid"), st.grid, schedule, "input");
+    const kernel = LAB.unpackMatrix(s.kernel, Number($("ar-kernel_size-0").value), Number($("ar-kernel_size-1").value));
+    if (kernel && CONV.includes(st.kind)) { st.kernel = kernel; matrixEditor($("ar-kernel"), st.kernel, schedule, "kernel"); }
+    const step = Number(s.step);
+    st.wantStep = Number.isInteger(step) && step > 0 ? step : 0;
+    return true;
+  }
+
   const schedule = LAB.debounce(() => update(), 200);
 
   async function update() {
+    saveState();
     let body;
     try {
       syncEditors();
@@ -222,7 +266,8 @@
       markStale(false);
       st.res = res;
       stop();
-      st.step = 0;
+      st.step = st.wantStep || 0;  // a restored link's step, once
+      st.wantStep = 0;
       renderFormulas(res);
       render();
     } catch (err) {
@@ -391,6 +436,7 @@
     $("ar-prev").disabled = $("ar-first").disabled = st.step === 0;
     $("ar-next").disabled = $("ar-last").disabled = st.step === n - 1;
     if (announce) $("ar-live").textContent = `step ${st.step + 1} of ${n}: ${out.text}`;
+    saveState();
   }
 
   // ---- playback ---------------------------------------------------------------------------------------
@@ -421,7 +467,9 @@
   }
 
   LAB.panels.arith = {
-    activate() {
+    state: stateOf,
+    show(s) { stop(); restore(s); },
+    activate(state) {
       buildPanel();
       $("ar-kind").addEventListener("change", e => chooseKind(e.target.value));
       $("ar-controls").addEventListener("input", e => { if (e.target.id !== "ar-kind") schedule(); });
@@ -437,7 +485,7 @@
         if (st.timer) { stop(); play(); }
       });
       $("ar-stage").addEventListener("keydown", onKey);
-      chooseKind("Conv2D");
+      if (!restore(state || {})) chooseKind("Conv2D");
     },
   };
 })();

@@ -107,7 +107,7 @@
   async function loadSamples() {
     if (!run()) return;
     syncPager();
-    LAB.saveState("autoencoder", { run: run(), checkpoint: checkpoint(), offset });
+    LAB.saveState("autoencoder", stateOf());
     try {
       const res = await LAB.api(`/api/run/samples?name=${encodeURIComponent(run())}&checkpoint=${checkpoint()}&offset=${offset}&count=${count}`);
       total = res.total;
@@ -159,7 +159,16 @@
 
   let keepOffset = 0;
 
+  function stateOf() { return run() ? { run: run(), checkpoint: checkpoint(), offset } : {}; }
+
   LAB.panels.autoencoder = {
+    state: stateOf,
+    show(s) {  // a link to another run, checkpoint or offset while the panel is open
+      LAB.setChoice($("ae-run"), s.run);
+      LAB.setChoice($("ae-checkpoint"), s.checkpoint);
+      keepOffset = Math.max(0, parseInt(s.offset || "0", 10) || 0);
+      loadRun();
+    },
     async activate(state) {
       state = state || {};
       keepOffset = Math.max(0, parseInt(state.offset || "0", 10) || 0);

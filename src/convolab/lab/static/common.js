@@ -47,8 +47,26 @@ const LAB = {
     if (location.hash !== hash) history.replaceState(null, "", hash);
   },
   readState() {
-    const [panel, query] = location.hash.slice(1).split("?");
-    return { panel, state: Object.fromEntries(new URLSearchParams(query || "")) };
+    const hash = location.hash.slice(1), at = hash.indexOf("?");
+    const [panel, query] = at < 0 ? [hash, ""] : [hash.slice(0, at), hash.slice(at + 1)];
+    return { panel, state: Object.fromEntries(new URLSearchParams(query)) };
+  },
+
+  // Restoring a select from the URL: only to one of its own options (a stale link keeps the default).
+  setChoice(el, value) {
+    if (value === undefined || value === null) return false;
+    const opt = [...el.options].find(o => o.value === String(value) && !o.disabled);
+    if (opt) el.value = opt.value;
+    return !!opt;
+  },
+  // A matrix in the URL: rows split by ";", values by ","; null when it is not a rows x cols grid of numbers.
+  packMatrix(m) { return m.map(row => row.join(",")).join(";"); },
+  unpackMatrix(text, rows, cols) {
+    if (typeof text !== "string" || !text) return null;
+    const m = text.split(";").map(r => r.split(",").map(v => (v.trim() === "" ? NaN : Number(v))));
+    if ((rows !== undefined && m.length !== rows) || m.some(r => r.some(v => !Number.isFinite(v)))) return null;
+    if (m.some(r => r.length !== (cols === undefined ? m[0].length : cols))) return null;
+    return m;
   },
 
   // The cell size that fits an h x w grid in the canvas's container (at most 280 px, 2..40 px a cell).
@@ -171,7 +189,9 @@ document.addEventListener("DOMContentLoaded", () => {
     const panel = LAB.panels[name];
     if (!activated.has(name) && panel) { activated.add(name); panel.activate(state); }
     else if (state && panel && panel.show) panel.show(state);
-    if (!state && LAB.readState().panel !== name) history.replaceState(null, "", "#" + name);
+    // back on a panel: its current state goes back into the URL (a reload restores what is shown)
+    if (!state && panel && panel.state && activated.has(name)) LAB.saveState(name, panel.state());
+    else if (!state && LAB.readState().panel !== name) history.replaceState(null, "", "#" + name);
   }
   LAB.open = (name, state) => show(name, state);
   tabs.forEach((b, i) => {
