@@ -151,9 +151,11 @@ def test_url_state_is_restored_after_a_reload(page, live_lab):
     page.goto(live_lab.url + "/#designer")
     page.wait_for_selector("#summary-table tbody tr >> nth=12")
     page.click("#summary-table tbody tr[data-layer=dec_conv2]")
-    canvas = page.locator("#rf-output")
-    cell = float(canvas.get_attribute("data-cell"))
-    canvas.hover(position={"x": 2.5 * cell, "y": 1.5 * cell})
+    # the pixel by keyboard: a pointer left over the canvas would hover another cell after the reload
+    page.focus("#rf-output")
+    for key in ("ArrowDown", "ArrowDown", "ArrowRight", "ArrowRight"):  # the first key picks (0, 0)
+        page.keyboard.press(key)
+    page.wait_for_function("location.hash.includes('pixel=1%2C2')")
     page.reload()
     page.wait_for_selector("#summary-table tbody tr.selected[data-layer=dec_conv2]")
     page.wait_for_function("document.getElementById('rf-info').textContent.startsWith('dec_conv2 (1, 2)')")
@@ -267,44 +269,50 @@ def test_touch_drawing_does_not_scroll(page, live_lab):
     assert page.eval_on_selector("#act-draw", "c => getComputedStyle(c).touchAction") == "none"
 
 
-FOLDER_128 = """name: folder-128
-input_shape: [1, 128, 128]
-latent: code
-layers:
-- {type: Conv2D, filters: 16, kernel_size: 3, padding: same, activation: relu}
-- {type: MaxPool2D, pool_size: 2}
-- {type: Conv2D, filters: 8, kernel_size: 3, padding: same, activation: relu}
-- {type: MaxPool2D, pool_size: 2}
-- {type: Conv2D, filters: 8, kernel_size: 3, padding: same, activation: relu}
-- {type: MaxPool2D, pool_size: 2, name: code}
-- {type: Conv2D, filters: 8, kernel_size: 3, padding: same, activation: relu}
-- {type: UpSampling2D, size: 2}
-- {type: Conv2D, filters: 8, kernel_size: 3, padding: same, activation: relu}
-- {type: UpSampling2D, size: 2}
-- {type: Conv2D, filters: 16, kernel_size: 3, padding: same, activation: relu}
-- {type: UpSampling2D, size: 2}
-- {type: Conv2D, filters: 1, kernel_size: 3, padding: same, activation: sigmoid}
-"""
 
 
-def test_activations_input_to_display_timings(page, live_lab, record_property):
-    """Input-to-display in the browser: from the request to the last tile drawn (``data-ms``)."""
-    from urllib.parse import quote
+def test_activations_of_a_trained_folder_run_equal_the_python_forward_pass(page, live_lab, lab_runs, folder_run):
+    """A 128x128 model trained on a ``folder:`` dataset, fed an MNIST digit (resized by the server)."""
+    import torch.nn.functional as F
+
+    from convolab.data import load_dataset
+    from convolab.runs import load_run
+    from lab_folder_run import FOLDER_128_TILES
+    from lab_support import mnist_t10k
+
+    page.goto(f"{live_lab.url}/#activations?run={folder_run}&checkpoint=best&dataset=mnist&index=3")
+    page.wait_for_selector("#act-view[data-ready]")
+    assert page.input_value("#act-run") == folder_run
+    got = browser_values(page)
+    digit = load_dataset("mnist", "test", data_dir=mnist_t10k(), limit=4).images[3].float() / 255.0
+    # the server's bilinear resize (Pillow) against PyTorch's half-pixel bilinear upscaling
+    x = F.interpolate(digit.reshape(1, 1, 28, 28), size=(128, 128), mode="bilinear", align_corners=False)
+    x = x[0].clamp(0, 1).numpy()
+    np.testing.assert_allclose(np.array(got["input"]), x.ravel(), atol=1e-5)
+    model = load_run(lab_runs / folder_run, "best", device="cpu").model
+    assert_equal_to_python(got, model, np.array(got["input"], dtype=np.float32).reshape(1, 128, 128))
+    assert page.locator("#act-layers canvas.tile").count() == FOLDER_128_TILES
+    assert "the latent code" in page.text_content("#act-layers section.latent h4")
+
+
+def test_activations_input_to_display_timings(page, live_lab, folder_run, record_property):
+    """Input-to-display in the browser: performance.now() from the input to the last tile drawn
+    (``data-ms`` of #act-view: the request, decoding and drawing every tile)."""
+    from lab_folder_run import FOLDER_128_TILES
 
     timings = {}
     for label, model in (("lecture model (seed-upsampling, 28x28)", "zoo=seed-upsampling"),
-                         ("128x128 folder model (13 layers)", "spec=" + quote(FOLDER_128))):  # fmt: skip
+                         ("trained 128x128 folder run (13 layers)", f"run={folder_run}")):  # fmt: skip
         ms = []
-        for index in range(6):
+        for index in range(8):
             page.goto("about:blank")
             page.goto(f"{live_lab.url}/#activations?{model}&dataset=mnist&index={index}")
             page.wait_for_selector("#act-view[data-ready]")
             ms.append(float(page.get_attribute("#act-view", "data-ms")))
-        timings[label] = ms[1:]  # the first one includes the worker building the model
+        timings[label] = ms[1:]  # the first one includes the worker loading the model
         record_property(label, ms)
         print(f"{label}: median {np.median(ms[1:]):.0f} ms, all {[round(m) for m in ms]}")
-    tiles = page.locator("#act-layers canvas.tile").count()
-    assert tiles == 16 + 16 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 16 + 16 + 1
+    assert page.locator("#act-layers canvas.tile").count() == FOLDER_128_TILES
     assert all(m > 0 for ms in timings.values() for m in ms)
 
 
@@ -346,3 +354,29 @@ def test_text_contrast_and_accessible_names(page, live_lab, panel):
     wait_ready(page, panel)
     assert page.evaluate(CONTRAST_JS) == []
     assert page.evaluate(NAMES_JS) == []
+
+
+BIG_SPEC = {"input_shape": [1, 512, 512],
+            "layers": [{"type": "Conv2D", "filters": 2, "kernel_size": 3, "padding": "same"},
+                       {"type": "MaxPool2D", "pool_size": 2}]}  # fmt: skip
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_512_input_makes_no_giant_canvas(page, live_lab, size):
+    """Grids of a 512x512 input stay at most 280 px wide on screen (the issue: not a 1,000-px canvas)."""
+    from urllib.parse import quote
+
+    page.set_viewport_size(dict(zip(("width", "height"), SIZES[size], strict=True)))
+    spec = quote(json.dumps(BIG_SPEC))
+    pages = (("designer", f"spec={spec}&layer=conv2d_1&pixel=300,200", "#rf-input[data-highlight]",
+              ["rf-input", "rf-output"]),
+             ("activations", f"spec={spec}&dataset=mnist&index=0&sel=0,1,300,200",
+              "#act-big-figure:not([hidden])", ["act-input", "act-big"]))  # fmt: skip
+    for panel, state, ready, ids in pages:
+        page.goto(f"{live_lab.url}/#{panel}?{state}")
+        page.wait_for_selector(ready)
+        for cid in ids:
+            width = page.eval_on_selector(f"#{cid}", "c => c.getBoundingClientRect().width")
+            assert 20 < width <= 281, (panel, cid, width)
+        overflow = page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
+        assert overflow[0] <= overflow[1], (panel, overflow)
