@@ -5,12 +5,11 @@ Python forward pass, keyboard-only receptive fields, URL state, and the bugs the
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from shots import shot
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -20,9 +19,15 @@ PANELS = {
     "activations": "#act-view[data-ready]",
     "filters": "#flt-output[src^='data:image/png']",
     "upsampling": "#up-transpose[width]",
+    "arith": "#ar-output",
     "autoencoder": "#ae-samples figure >> nth=7",
 }
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "images"
+# what each panel shows in the overflow test (and its screenshot): a chosen layer, pixel, channel...
+STATES = {
+    "designer": "?zoo=seed-upsampling&layer=enc_conv2&pixel=8,5",
+    "activations": "?zoo=seed-upsampling&dataset=mnist&index=0&sel=2,3,6,6",
+    "arith": "?layer=Conv2D&step=4",
+}
 
 
 def wait_ready(page, panel: str) -> None:
@@ -34,17 +39,23 @@ def wait_ready(page, panel: str) -> None:
 @pytest.mark.parametrize("panel", PANELS)
 def test_no_horizontal_scrolling_on_any_panel(page, live_lab, panel, size):
     page.set_viewport_size(dict(zip(("width", "height"), SIZES[size], strict=True)))
-    page.goto(f"{live_lab.url}/#{panel}")
+    page.goto(f"{live_lab.url}/#{panel}{STATES.get(panel, '')}")
     wait_ready(page, panel)
+    if panel == "designer":
+        page.wait_for_function("document.getElementById('rf-info').textContent.includes('sees')")
+    elif panel == "activations":
+        page.wait_for_selector("#act-detail table.kernel")
+    elif panel == "arith":
+        page.wait_for_function("document.getElementById('ar-stage').dataset.step === '4'")
     width, inner = page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
     assert width <= inner, (panel, size, width, inner)
+    # a link to a panel opens at the top, tabs in view (the hash is also the panel's id: no jump past them)
+    assert page.evaluate("scrollY") == 0, (panel, size)
     widest = page.evaluate(
-        "Math.max(...[...document.querySelectorAll('canvas')].map(c => c.getBoundingClientRect().width))"
+        "Math.max(0, ...[...document.querySelectorAll('canvas, svg')].map(c => c.getBoundingClientRect().width))"
     )
-    assert widest <= min(inner, 560) + 1  # canvases scale to their container, with a cap
-    if os.environ.get("CONVOLAB_LAB_SHOTS"):  # docs/images: CONVOLAB_LAB_SHOTS=1 pytest tests/e2e
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / f"lab_{panel}_{size}.png"))
+    assert widest <= min(inner, 560) + 1  # canvases and SVG grids scale to their container, with a cap
+    shot(page, f"{panel}_{size}")  # docs/images, with CONVOLAB_LAB_SHOTS=1
 
 
 def python_feature_maps(model, x: np.ndarray) -> list[np.ndarray]:
