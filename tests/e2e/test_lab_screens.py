@@ -52,7 +52,8 @@ def test_no_horizontal_scrolling_on_any_panel(page, live_lab, panel, size):
     # a link to a panel opens at the top, tabs in view (the hash is also the panel's id: no jump past them)
     assert page.evaluate("scrollY") == 0, (panel, size)
     widest = page.evaluate(
-        "Math.max(0, ...[...document.querySelectorAll('canvas, svg')].map(c => c.getBoundingClientRect().width))"
+        "Math.max(0, ...[...document.querySelectorAll('canvas, svg')]"
+        ".map(c => c.getBoundingClientRect().width))"
     )
     assert widest <= min(inner, 560) + 1  # canvases and SVG grids scale to their container, with a cap
     shot(page, f"{panel}_{size}")  # docs/images, with CONVOLAB_LAB_SHOTS=1
@@ -280,15 +281,15 @@ def test_touch_drawing_does_not_scroll(page, live_lab):
     assert page.eval_on_selector("#act-draw", "c => getComputedStyle(c).touchAction") == "none"
 
 
-
-
-def test_activations_of_a_trained_folder_run_equal_the_python_forward_pass(page, live_lab, lab_runs, folder_run):
+def test_activations_of_a_trained_folder_run_equal_the_python_forward_pass(
+    page, live_lab, lab_runs, folder_run
+):
     """A 128x128 model trained on a ``folder:`` dataset, fed an MNIST digit (resized by the server)."""
     import torch.nn.functional as F
+    from lab_folder_run import FOLDER_128_TILES
 
     from convolab.data import load_dataset
     from convolab.runs import load_run
-    from lab_folder_run import FOLDER_128_TILES
     from lab_support import mnist_t10k
 
     page.goto(f"{live_lab.url}/#activations?run={folder_run}&checkpoint=best&dataset=mnist&index=3")

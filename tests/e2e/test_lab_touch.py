@@ -16,7 +16,8 @@ def touch_drag(page, cdp, selector: str) -> None:
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] * 0.8
     cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
     for i in range(1, 13):
-        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [{"x": x, "y": y - 10 * i}]})
+        move = {"type": "touchMove", "touchPoints": [{"x": x, "y": y - 10 * i}]}
+        cdp.send("Input.dispatchTouchEvent", move)
     cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
     page.wait_for_timeout(400)  # a scroll, if any, has happened
 
@@ -30,7 +31,10 @@ def inked(page, cid: str) -> int:
     )
 
 
-@pytest.mark.parametrize(("panel", "canvas"), [("autoencoder", "ae-draw"), ("activations?input=draw", "act-draw")])
+DRAWING = [("autoencoder", "ae-draw"), ("activations?input=draw", "act-draw")]
+
+
+@pytest.mark.parametrize(("panel", "canvas"), DRAWING)
 def test_touch_drawing_draws_and_does_not_scroll(browser, live_lab, panel, canvas):
     context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True,
                                   bypass_csp=True)  # fmt: skip
