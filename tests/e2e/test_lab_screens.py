@@ -392,3 +392,36 @@ def test_a_512_input_makes_no_giant_canvas(page, live_lab, size):
             assert 20 < width <= 281, (panel, cid, width)
         overflow = page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
         assert overflow[0] <= overflow[1], (panel, overflow)
+
+
+CELL_TEXT_JS = """() => {
+  // every grey level 0..255 as a cell with its number written in, as the upsampling panel draws them
+  const m = [];
+  for (let r = 0; r < 16; r++) { m.push([]); for (let c = 0; c < 16; c++) m[r].push(16 * r + c); }
+  const canvas = document.createElement('canvas');
+  document.body.appendChild(canvas);
+  const cell = LAB.drawMatrix(canvas, m, { numbers: true, lo: 0, hi: 255, cell: 40 });
+  const g = canvas.getContext('2d'), data = g.getImageData(0, 0, canvas.width, canvas.height).data;
+  const lin = x => { x /= 255; return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; };
+  const lum = (r, gg, b) => 0.2126 * lin(r) + 0.7152 * lin(gg) + 0.0722 * lin(b);
+  const worst = [];
+  for (let r = 0; r < 16; r++) for (let c = 0; c < 16; c++) {
+    const bg = lum(m[r][c], m[r][c], m[r][c]);
+    let best = 1;  // the text's own colour: the pixel of the cell farthest from the background
+    for (let y = r * cell + 3; y < (r + 1) * cell - 3; y++) for (let x = c * cell + 3; x < (c + 1) * cell - 3; x++) {
+      const i = 4 * (y * canvas.width + x), l = lum(data[i], data[i + 1], data[i + 2]);
+      best = Math.max(best, (Math.max(l, bg) + 0.05) / (Math.min(l, bg) + 0.05));
+    }
+    if (best < 4.5) worst.push([m[r][c], best.toFixed(2)]);
+  }
+  canvas.remove();
+  return worst;
+}"""
+
+
+def test_numbers_on_grey_cells_have_contrast(page, live_lab):
+    """The numbers written in canvas cells (upsampling panel) are >= 4.5:1 on every grey (issue 14:
+    they were 2.9:1 on mid-grey cells)."""
+    page.goto(f"{live_lab.url}/#upsampling")
+    page.wait_for_selector(PANELS["upsampling"], state="attached")
+    assert page.evaluate(CELL_TEXT_JS) == []
