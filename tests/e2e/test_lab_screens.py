@@ -408,7 +408,8 @@ CELL_TEXT_JS = """() => {
   for (let r = 0; r < 16; r++) for (let c = 0; c < 16; c++) {
     const bg = lum(m[r][c], m[r][c], m[r][c]);
     let best = 1;  // the text's own colour: the pixel of the cell farthest from the background
-    for (let y = r * cell + 3; y < (r + 1) * cell - 3; y++) for (let x = c * cell + 3; x < (c + 1) * cell - 3; x++) {
+    const y0 = r * cell + 3, y1 = (r + 1) * cell - 3, x0 = c * cell + 3, x1 = (c + 1) * cell - 3;
+    for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) {
       const i = 4 * (y * canvas.width + x), l = lum(data[i], data[i + 1], data[i + 2]);
       best = Math.max(best, (Math.max(l, bg) + 0.05) / (Math.min(l, bg) + 0.05));
     }
