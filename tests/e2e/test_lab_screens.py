@@ -79,12 +79,18 @@ def assert_equal_to_python(got: dict, model, x: np.ndarray) -> None:
         )
 
 
-def test_activations_of_a_zoo_model_equal_the_python_forward_pass(page, live_lab):
+def set_size(page, size: str) -> None:
+    page.set_viewport_size(dict(zip(("width", "height"), SIZES[size], strict=True)))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_activations_of_a_zoo_model_equal_the_python_forward_pass(page, live_lab, size):
     from convolab.data import load_dataset
     from convolab.runs import build_model
     from convolab.zoo import get_spec
     from lab_support import mnist_t10k
 
+    set_size(page, size)
     page.goto(f"{live_lab.url}/#activations?zoo=seed-upsampling&dataset=mnist&index=7&seed=3")
     page.wait_for_selector("#act-view[data-ready]")
     assert page.input_value("#act-index") == "7"
@@ -133,12 +139,19 @@ def test_hovering_an_activation_shows_its_field_kernel_and_bias(page, live_lab):
     assert page.get_attribute("#act-pixel", "aria-live") == "polite"
 
 
-def test_the_rf_view_by_keyboard_only(page, live_lab):
+@pytest.mark.parametrize("size", SIZES)
+def test_the_rf_view_by_keyboard_only(page, live_lab, size):
+    set_size(page, size)
     page.goto(live_lab.url + "/#designer")
     page.wait_for_selector("#summary-table tbody tr >> nth=12")
     page.focus("#summary-table tbody tr[data-layer=enc_conv2]")
     page.keyboard.press("Enter")
-    page.focus("#rf-output")
+    page.wait_for_selector("#summary-table tbody tr.selected[data-layer=enc_conv2]")
+    for _ in range(60):  # Tab on from the row reaches the output grid
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "rf-output":
+            break
+    assert page.evaluate("document.activeElement.id") == "rf-output"
     page.keyboard.press("ArrowDown")  # the first key picks (0, 0)
     for _ in range(8):
         page.keyboard.press("ArrowDown")
@@ -281,8 +294,9 @@ def test_touch_drawing_does_not_scroll(page, live_lab):
     assert page.eval_on_selector("#act-draw", "c => getComputedStyle(c).touchAction") == "none"
 
 
+@pytest.mark.parametrize("size", SIZES)
 def test_activations_of_a_trained_folder_run_equal_the_python_forward_pass(
-    page, live_lab, lab_runs, folder_run
+    page, live_lab, lab_runs, folder_run, size
 ):
     """A 128x128 model trained on a ``folder:`` dataset, fed an MNIST digit (resized by the server)."""
     import torch.nn.functional as F
@@ -292,6 +306,7 @@ def test_activations_of_a_trained_folder_run_equal_the_python_forward_pass(
     from convolab.runs import load_run
     from lab_support import mnist_t10k
 
+    set_size(page, size)
     page.goto(f"{live_lab.url}/#activations?run={folder_run}&checkpoint=best&dataset=mnist&index=3")
     page.wait_for_selector("#act-view[data-ready]")
     assert page.input_value("#act-run") == folder_run
