@@ -441,3 +441,49 @@ def test_numbers_on_grey_cells_have_contrast(page, live_lab):
     page.goto(f"{live_lab.url}/#upsampling")
     page.wait_for_selector(PANELS["upsampling"], state="attached")
     assert page.evaluate(CELL_TEXT_JS) == []
+
+
+def test_drawing_for_a_128x128_folder_run_is_resized_and_reconstructed(page, live_lab, lab_runs, folder_run):
+    """The autoencoder panel's 28x28 drawing is enlarged to the run's input (it was refused: "pixels must
+    be 128x128 for this run"), and the reconstruction shown is the model's output for what was sent."""
+    import torch.nn.functional as F
+
+    from convolab.runs import load_run
+
+    rng = np.random.default_rng(0)
+    m = rng.random((28, 28)).round(3)
+    page.goto(live_lab.url + "/#designer")
+    got = np.array(page.evaluate("m => LAB.resizeBilinear(m, 128, 128)", m.tolist()))
+    want = F.interpolate(torch.tensor(m)[None, None], size=(128, 128), mode="bilinear", align_corners=False)
+    np.testing.assert_allclose(got, want[0, 0].numpy(), atol=1e-9)  # PyTorch's half-pixel bilinear
+
+    posts = []
+    page.on("request", lambda r: r.url.endswith("/run/reconstruct") and posts.append(r.post_data_json))
+    page.goto(f"{live_lab.url}/#autoencoder?run={folder_run}")
+    page.wait_for_function("document.getElementById('ae-run-info').textContent.includes('folder-128')")
+    box = page.locator("#ae-draw").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.2)
+    page.mouse.down()
+    for i in range(1, 15):
+        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * (0.2 + 0.04 * i))
+    page.mouse.up()
+    page.wait_for_selector("#ae-recon[data-ready='1']")
+    page.wait_for_timeout(800)  # the last stroke's answer
+    assert "pixels must be" not in (page.text_content("#ae-error") or "")
+    sent = np.array(posts[-1]["pixels"], dtype=np.float32)
+    assert sent.shape == (128, 128) and sent.max() > 0.5
+    shown = page.evaluate(
+        """() => { const c = document.getElementById('ae-recon');
+                   return [c.width, c.getBoundingClientRect().width]; }"""
+    )
+    assert shown[0] == 128 * 4 and shown[1] <= 281  # 4 px a cell, shown at most 280 px wide
+    model = load_run(lab_runs / folder_run, "best", device="cpu").model
+    with torch.no_grad():
+        want = model(torch.tensor(sent)[None, None])[0, 0].numpy()
+    drawn = page.evaluate(
+        """() => { const c = document.getElementById('ae-recon'), g = c.getContext('2d'), out = [];
+                   for (let r = 0; r < 128; r++) for (let q = 0; q < 128; q++)
+                     out.push(g.getImageData(q * 4 + 2, r * 4 + 2, 1, 1).data[0]);
+                   return out; }"""
+    )
+    np.testing.assert_allclose(np.array(drawn).reshape(128, 128), np.round(255 * want), atol=1.01)

@@ -87,6 +87,23 @@ const LAB = {
     }
   },
 
+  // An h x w matrix resized bilinearly, sampling at pixel centres (as Pillow and PyTorch's
+  // align_corners=False do when enlarging): a 28x28 drawing for a run whose input is larger.
+  resizeBilinear(m, h, w) {
+    const H = m.length, W = m[0].length, out = [];
+    const at = (v, n) => Math.max(0, Math.min(n - 1, v));
+    for (let r = 0; r < h; r++) {
+      const y = at((r + 0.5) * H / h - 0.5, H), y0 = Math.floor(y), y1 = Math.min(H - 1, y0 + 1), fy = y - y0;
+      const row = [];
+      for (let c = 0; c < w; c++) {
+        const x = at((c + 0.5) * W / w - 0.5, W), x0 = Math.floor(x), x1 = Math.min(W - 1, x0 + 1), fx = x - x0;
+        row.push((m[y0][x0] * (1 - fx) + m[y0][x1] * fx) * (1 - fy) + (m[y1][x0] * (1 - fx) + m[y1][x1] * fx) * fy);
+      }
+      out.push(row);
+    }
+    return out;
+  },
+
   numberTable(m) {
     const table = document.createElement("table");
     table.className = "kernel";
