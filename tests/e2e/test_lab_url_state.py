@@ -17,6 +17,11 @@ def hash_has(page, *parts: str) -> None:
     page.wait_for_function(cond)
 
 
+def settled(page, view: str) -> None:
+    """Wait until the panel's latest request has been answered and drawn (``data-busy`` gone)."""
+    page.wait_for_function(f"!document.getElementById({view!r}).hasAttribute('data-busy')")
+
+
 def values(page, selectors: list[str]) -> list[str]:
     return [page.input_value(s) for s in selectors]
 
@@ -36,12 +41,14 @@ def test_filters_state_survives_a_reload_and_a_shared_link(page, live_lab, brows
     page.select_option("#flt-border", "reflect")
     page.fill("#flt-index", "5")
     hash_has(page, "kernel=gaussian", "size=7", "sigma=2.5", "stride=2", "padding=valid", "index=5")
-    page.wait_for_function("document.getElementById('flt-out-shape').textContent === '11x11'")  # (28-7)/2+1
+    settled(page, "flt-view")
+    assert page.text_content("#flt-out-shape") == "11x11"  # (28 - 7) // 2 + 1
     want = values(page, FILTER_CONTROLS)
     info, image = page.text_content("#flt-info"), page.get_attribute("#flt-output", "src")
     url = page.url
     page.reload()
     page.wait_for_function("document.getElementById('flt-out-shape').textContent === '11x11'")
+    settled(page, "flt-view")
     assert values(page, FILTER_CONTROLS) == want
     assert page.text_content("#flt-info") == info and page.get_attribute("#flt-output", "src") == image
     # the same link in a fresh browser context (a shared link): the same picture
@@ -50,6 +57,7 @@ def test_filters_state_survives_a_reload_and_a_shared_link(page, live_lab, brows
         other = context.new_page()
         other.goto(url)
         other.wait_for_function("document.getElementById('flt-out-shape').textContent === '11x11'")
+        settled(other, "flt-view")
         assert values(other, FILTER_CONTROLS) == want and other.get_attribute("#flt-output", "src") == image
     finally:
         context.close()
@@ -86,10 +94,14 @@ def test_upsampling_state_survives_a_reload(page, live_lab):
     hash_has(page, "factor=3", "padding=valid", "seed=1", "kernel=1+2+3+4%0A5+6+7+8")
     # Keras's 'valid' length: 4·3 + max(k − 3, 0): 12 rows (k = 2), 13 cols (k = 4)
     page.wait_for_function("document.getElementById('up-t-shape').textContent === '12x13'")
-    page.wait_for_function(f"document.getElementById('up-source').toDataURL() !== {first_source!r}")
+    page.wait_for_timeout(400)  # the kernel field's debounce (300 ms) has fired
+    settled(page, "up-view")
+    assert page.text_content("#up-t-shape") == "12x13"
+    assert canvas_data(page, "up-source") != first_source
     shown = {cid: canvas_data(page, cid) for cid in ("up-source", "up-nearest", "up-unpool", "up-transpose")}
     page.reload()
     page.wait_for_function("document.getElementById('up-t-shape').textContent === '12x13'")
+    settled(page, "up-view")
     assert page.input_value("#up-factor") == "3" and page.input_value("#up-padding") == "valid"
     assert page.input_value("#up-kernel") == "1 2 3 4\n5 6 7 8"
     assert page.input_value("#up-grid input[data-r='1'][data-c='2']") == "9"

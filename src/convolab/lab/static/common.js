@@ -38,6 +38,9 @@ const LAB = {
     if (on) el.setAttribute("data-stale", "1"); else el.removeAttribute("data-stale");
   },
 
+  // A request for this result is under way (data-busy; tests and scripts wait for it to go).
+  busy(el, on) { if (on) el.setAttribute("data-busy", "1"); else el.removeAttribute("data-busy"); },
+
   // The page's state lives in the URL: #panel?key=value&... (a reload or a shared link restores it).
   saveState(panel, state) {
     const clean = {};

@@ -76,6 +76,7 @@
     syncParams();
     LAB.saveState("filters", stateOf());
     const mine = ++requestNo;
+    LAB.busy($("flt-view"), true);
     let body;
     try { body = settings(); } catch (err) { fail(err); return; }
     try {
@@ -97,11 +98,13 @@
     } catch (err) {
       if (mine === requestNo) fail(err);
     }
+    if (mine === requestNo) LAB.busy($("flt-view"), false);
   }
 
   function fail(err) {
     LAB.showError($("flt-error"), err.message);
     LAB.markStale($("flt-view"), true);
+    LAB.busy($("flt-view"), false);
   }
 
   LAB.panels.filters = {

@@ -65,6 +65,7 @@
   async function update() {
     LAB.saveState("upsampling", stateOf());
     const mine = ++requestNo;
+    LAB.busy($("up-view"), true);
     let body;
     try {
       body = { grid: readGrid(), factor: Number($("up-factor").value), seed, kernel: readKernel(), padding: $("up-padding").value };
@@ -83,11 +84,13 @@
       LAB.drawMatrix($("up-transpose"), res.transpose, { numbers: true, size: 320 });
       $("up-t-shape").textContent = `${res.transpose.length}x${res.transpose[0].length}`;
     } catch (err) { if (mine === requestNo) fail(err); }
+    if (mine === requestNo) LAB.busy($("up-view"), false);
   }
 
   function fail(err) {
     LAB.showError($("up-error"), err.message);
     LAB.markStale($("up-view"), true);
+    LAB.busy($("up-view"), false);
   }
 
   LAB.panels.upsampling = {
