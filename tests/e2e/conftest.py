@@ -39,6 +39,19 @@ def lab_runs(tmp_path_factory) -> Path:
     return runs
 
 
+FOLDER_RUN = "tiny-folder128"  # sorted after "tiny": the panels' default run stays the MNIST one
+
+
+@pytest.fixture(scope="session")
+def folder_run(lab_runs, tmp_path_factory) -> str:
+    """A trained 128x128 ``folder:`` run inside the lab's runs folder (made once, when a test asks)."""
+    from lab_folder_run import make_folder_run, make_image_folder
+
+    images = make_image_folder(tmp_path_factory.mktemp("folder128"), mnist_t10k())
+    make_folder_run(lab_runs, images, FOLDER_RUN, tmp_path_factory.mktemp("folder-spec"))
+    return FOLDER_RUN
+
+
 @pytest.fixture(scope="session")
 def live_lab(lab_runs) -> Iterator[LiveServer]:
     from convolab.lab.server import create_app

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from shots import shot, size_name
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -95,6 +96,9 @@ def test_conv2d_animation_steps_by_keyboard_to_the_layer_output(page, live_lab, 
     assert f"step {total} of {total}" in live.text_content()
     page.keyboard.press("Home")
     assert step_info(page)[0] == 0 and np.isnan(shown_output(page)[2, 2])  # later cells not yet computed
+    for _ in range(4):
+        page.keyboard.press("ArrowRight")
+    shot(page, f"arith_conv_{size_name(size[0])}", "#arith")  # docs/images, with CONVOLAB_LAB_SHOTS=1
 
 
 @pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
@@ -121,6 +125,8 @@ def test_transposed_conv_stamps_then_crops_to_the_layer_output(page, live_lab, s
     np.testing.assert_allclose(shown_output(page), expected, atol=1e-4)
     page.click("#ar-prev")  # back one: the last stamp, the output is not cropped yet
     assert step_info(page)[0] == total - 2 and "stamps" in page.text_content("#ar-equation")
+    page.click("#ar-prev")
+    shot(page, f"arith_transpose_{size_name(size[0])}", "#arith")
 
 
 def test_max_unpool_and_dilated_conv_reach_the_layer_output(page, live_lab):
@@ -223,3 +229,4 @@ def test_designer_form_and_yaml_stay_in_sync(page, live_lab, size):
     )
     title = page.get_attribute("#summary-table tr[data-layer=enc_conv2] td:nth-child(4)", "title")
     assert title == "parameters = (kh·kw·C + 1)·F = (5·3·16 + 1)·12 = 2,892"  # the formula on hover
+    shot(page, f"arith_designer_{size_name(size[0])}", "#designer")

@@ -5,12 +5,11 @@ Python forward pass, keyboard-only receptive fields, URL state, and the bugs the
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from shots import shot
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -20,9 +19,15 @@ PANELS = {
     "activations": "#act-view[data-ready]",
     "filters": "#flt-output[src^='data:image/png']",
     "upsampling": "#up-transpose[width]",
+    "arith": "#ar-output",
     "autoencoder": "#ae-samples figure >> nth=7",
 }
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "images"
+# what each panel shows in the overflow test (and its screenshot): a chosen layer, pixel, channel...
+STATES = {
+    "designer": "?zoo=seed-upsampling&layer=enc_conv2&pixel=8,5",
+    "activations": "?zoo=seed-upsampling&dataset=mnist&index=0&sel=2,3,6,6",
+    "arith": "?layer=Conv2D&step=4",
+}
 
 
 def wait_ready(page, panel: str) -> None:
@@ -34,17 +39,24 @@ def wait_ready(page, panel: str) -> None:
 @pytest.mark.parametrize("panel", PANELS)
 def test_no_horizontal_scrolling_on_any_panel(page, live_lab, panel, size):
     page.set_viewport_size(dict(zip(("width", "height"), SIZES[size], strict=True)))
-    page.goto(f"{live_lab.url}/#{panel}")
+    page.goto(f"{live_lab.url}/#{panel}{STATES.get(panel, '')}")
     wait_ready(page, panel)
+    if panel == "designer":
+        page.wait_for_function("document.getElementById('rf-info').textContent.includes('sees')")
+    elif panel == "activations":
+        page.wait_for_selector("#act-detail table.kernel")
+    elif panel == "arith":
+        page.wait_for_function("document.getElementById('ar-stage').dataset.step === '4'")
     width, inner = page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
     assert width <= inner, (panel, size, width, inner)
+    # a link to a panel opens at the top, tabs in view (the hash is also the panel's id: no jump past them)
+    assert page.evaluate("scrollY") == 0, (panel, size)
     widest = page.evaluate(
-        "Math.max(...[...document.querySelectorAll('canvas')].map(c => c.getBoundingClientRect().width))"
+        "Math.max(0, ...[...document.querySelectorAll('canvas, svg')]"
+        ".map(c => c.getBoundingClientRect().width))"
     )
-    assert widest <= min(inner, 560) + 1  # canvases scale to their container, with a cap
-    if os.environ.get("CONVOLAB_LAB_SHOTS"):  # docs/images: CONVOLAB_LAB_SHOTS=1 pytest tests/e2e
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / f"lab_{panel}_{size}.png"))
+    assert widest <= min(inner, 560) + 1  # canvases and SVG grids scale to their container, with a cap
+    shot(page, f"{panel}_{size}")  # docs/images, with CONVOLAB_LAB_SHOTS=1
 
 
 def python_feature_maps(model, x: np.ndarray) -> list[np.ndarray]:
@@ -67,12 +79,18 @@ def assert_equal_to_python(got: dict, model, x: np.ndarray) -> None:
         )
 
 
-def test_activations_of_a_zoo_model_equal_the_python_forward_pass(page, live_lab):
+def set_size(page, size: str) -> None:
+    page.set_viewport_size(dict(zip(("width", "height"), SIZES[size], strict=True)))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_activations_of_a_zoo_model_equal_the_python_forward_pass(page, live_lab, size):
     from convolab.data import load_dataset
     from convolab.runs import build_model
     from convolab.zoo import get_spec
     from lab_support import mnist_t10k
 
+    set_size(page, size)
     page.goto(f"{live_lab.url}/#activations?zoo=seed-upsampling&dataset=mnist&index=7&seed=3")
     page.wait_for_selector("#act-view[data-ready]")
     assert page.input_value("#act-index") == "7"
@@ -121,12 +139,19 @@ def test_hovering_an_activation_shows_its_field_kernel_and_bias(page, live_lab):
     assert page.get_attribute("#act-pixel", "aria-live") == "polite"
 
 
-def test_the_rf_view_by_keyboard_only(page, live_lab):
+@pytest.mark.parametrize("size", SIZES)
+def test_the_rf_view_by_keyboard_only(page, live_lab, size):
+    set_size(page, size)
     page.goto(live_lab.url + "/#designer")
     page.wait_for_selector("#summary-table tbody tr >> nth=12")
     page.focus("#summary-table tbody tr[data-layer=enc_conv2]")
     page.keyboard.press("Enter")
-    page.focus("#rf-output")
+    page.wait_for_selector("#summary-table tbody tr.selected[data-layer=enc_conv2]")
+    for _ in range(60):  # Tab on from the row reaches the output grid
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "rf-output":
+            break
+    assert page.evaluate("document.activeElement.id") == "rf-output"
     page.keyboard.press("ArrowDown")  # the first key picks (0, 0)
     for _ in range(8):
         page.keyboard.press("ArrowDown")
@@ -151,9 +176,11 @@ def test_url_state_is_restored_after_a_reload(page, live_lab):
     page.goto(live_lab.url + "/#designer")
     page.wait_for_selector("#summary-table tbody tr >> nth=12")
     page.click("#summary-table tbody tr[data-layer=dec_conv2]")
-    canvas = page.locator("#rf-output")
-    cell = float(canvas.get_attribute("data-cell"))
-    canvas.hover(position={"x": 2.5 * cell, "y": 1.5 * cell})
+    # the pixel by keyboard: a pointer left over the canvas would hover another cell after the reload
+    page.focus("#rf-output")
+    for key in ("ArrowDown", "ArrowDown", "ArrowRight", "ArrowRight"):  # the first key picks (0, 0)
+        page.keyboard.press(key)
+    page.wait_for_function("location.hash.includes('pixel=1%2C2')")
     page.reload()
     page.wait_for_selector("#summary-table tbody tr.selected[data-layer=dec_conv2]")
     page.wait_for_function("document.getElementById('rf-info').textContent.startsWith('dec_conv2 (1, 2)')")
@@ -267,44 +294,52 @@ def test_touch_drawing_does_not_scroll(page, live_lab):
     assert page.eval_on_selector("#act-draw", "c => getComputedStyle(c).touchAction") == "none"
 
 
-FOLDER_128 = """name: folder-128
-input_shape: [1, 128, 128]
-latent: code
-layers:
-- {type: Conv2D, filters: 16, kernel_size: 3, padding: same, activation: relu}
-- {type: MaxPool2D, pool_size: 2}
-- {type: Conv2D, filters: 8, kernel_size: 3, padding: same, activation: relu}
-- {type: MaxPool2D, pool_size: 2}
-- {type: Conv2D, filters: 8, kernel_size: 3, padding: same, activation: relu}
-- {type: MaxPool2D, pool_size: 2, name: code}
-- {type: Conv2D, filters: 8, kernel_size: 3, padding: same, activation: relu}
-- {type: UpSampling2D, size: 2}
-- {type: Conv2D, filters: 8, kernel_size: 3, padding: same, activation: relu}
-- {type: UpSampling2D, size: 2}
-- {type: Conv2D, filters: 16, kernel_size: 3, padding: same, activation: relu}
-- {type: UpSampling2D, size: 2}
-- {type: Conv2D, filters: 1, kernel_size: 3, padding: same, activation: sigmoid}
-"""
+@pytest.mark.parametrize("size", SIZES)
+def test_activations_of_a_trained_folder_run_equal_the_python_forward_pass(
+    page, live_lab, lab_runs, folder_run, size
+):
+    """A 128x128 model trained on a ``folder:`` dataset, fed an MNIST digit (resized by the server)."""
+    import torch.nn.functional as F
+    from lab_folder_run import FOLDER_128_TILES
+
+    from convolab.data import load_dataset
+    from convolab.runs import load_run
+    from lab_support import mnist_t10k
+
+    set_size(page, size)
+    page.goto(f"{live_lab.url}/#activations?run={folder_run}&checkpoint=best&dataset=mnist&index=3")
+    page.wait_for_selector("#act-view[data-ready]")
+    assert page.input_value("#act-run") == folder_run
+    got = browser_values(page)
+    digit = load_dataset("mnist", "test", data_dir=mnist_t10k(), limit=4).images[3].float() / 255.0
+    # the server's bilinear resize (Pillow) against PyTorch's half-pixel bilinear upscaling
+    x = F.interpolate(digit.reshape(1, 1, 28, 28), size=(128, 128), mode="bilinear", align_corners=False)
+    x = x[0].clamp(0, 1).numpy()
+    np.testing.assert_allclose(np.array(got["input"]), x.ravel(), atol=1e-5)
+    model = load_run(lab_runs / folder_run, "best", device="cpu").model
+    assert_equal_to_python(got, model, np.array(got["input"], dtype=np.float32).reshape(1, 128, 128))
+    assert page.locator("#act-layers canvas.tile").count() == FOLDER_128_TILES
+    assert "the latent code" in page.text_content("#act-layers section.latent h4")
 
 
-def test_activations_input_to_display_timings(page, live_lab, record_property):
-    """Input-to-display in the browser: from the request to the last tile drawn (``data-ms``)."""
-    from urllib.parse import quote
+def test_activations_input_to_display_timings(page, live_lab, folder_run, record_property):
+    """Input-to-display in the browser: performance.now() from the input to the last tile drawn
+    (``data-ms`` of #act-view: the request, decoding and drawing every tile)."""
+    from lab_folder_run import FOLDER_128_TILES
 
     timings = {}
     for label, model in (("lecture model (seed-upsampling, 28x28)", "zoo=seed-upsampling"),
-                         ("128x128 folder model (13 layers)", "spec=" + quote(FOLDER_128))):  # fmt: skip
+                         ("trained 128x128 folder run (13 layers)", f"run={folder_run}")):  # fmt: skip
         ms = []
-        for index in range(6):
+        for index in range(8):
             page.goto("about:blank")
             page.goto(f"{live_lab.url}/#activations?{model}&dataset=mnist&index={index}")
             page.wait_for_selector("#act-view[data-ready]")
             ms.append(float(page.get_attribute("#act-view", "data-ms")))
-        timings[label] = ms[1:]  # the first one includes the worker building the model
+        timings[label] = ms[1:]  # the first one includes the worker loading the model
         record_property(label, ms)
         print(f"{label}: median {np.median(ms[1:]):.0f} ms, all {[round(m) for m in ms]}")
-    tiles = page.locator("#act-layers canvas.tile").count()
-    assert tiles == 16 + 16 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 16 + 16 + 1
+    assert page.locator("#act-layers canvas.tile").count() == FOLDER_128_TILES
     assert all(m > 0 for ms in timings.values() for m in ms)
 
 
@@ -346,3 +381,109 @@ def test_text_contrast_and_accessible_names(page, live_lab, panel):
     wait_ready(page, panel)
     assert page.evaluate(CONTRAST_JS) == []
     assert page.evaluate(NAMES_JS) == []
+
+
+BIG_SPEC = {"input_shape": [1, 512, 512],
+            "layers": [{"type": "Conv2D", "filters": 2, "kernel_size": 3, "padding": "same"},
+                       {"type": "MaxPool2D", "pool_size": 2}]}  # fmt: skip
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_512_input_makes_no_giant_canvas(page, live_lab, size):
+    """Grids of a 512x512 input stay at most 280 px wide on screen (the issue: not a 1,000-px canvas)."""
+    from urllib.parse import quote
+
+    page.set_viewport_size(dict(zip(("width", "height"), SIZES[size], strict=True)))
+    spec = quote(json.dumps(BIG_SPEC))
+    pages = (("designer", f"spec={spec}&layer=conv2d_1&pixel=300,200", "#rf-input[data-highlight]",
+              ["rf-input", "rf-output"]),
+             ("activations", f"spec={spec}&dataset=mnist&index=0&sel=0,1,300,200",
+              "#act-big-figure:not([hidden])", ["act-input", "act-big"]))  # fmt: skip
+    for panel, state, ready, ids in pages:
+        page.goto(f"{live_lab.url}/#{panel}?{state}")
+        page.wait_for_selector(ready)
+        for cid in ids:
+            width = page.eval_on_selector(f"#{cid}", "c => c.getBoundingClientRect().width")
+            assert 20 < width <= 281, (panel, cid, width)
+        overflow = page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
+        assert overflow[0] <= overflow[1], (panel, overflow)
+
+
+CELL_TEXT_JS = """() => {
+  // every grey level 0..255 as a cell with its number written in, as the upsampling panel draws them
+  const m = [];
+  for (let r = 0; r < 16; r++) { m.push([]); for (let c = 0; c < 16; c++) m[r].push(16 * r + c); }
+  const canvas = document.createElement('canvas');
+  document.body.appendChild(canvas);
+  const cell = LAB.drawMatrix(canvas, m, { numbers: true, lo: 0, hi: 255, cell: 40 });
+  const g = canvas.getContext('2d'), data = g.getImageData(0, 0, canvas.width, canvas.height).data;
+  const lin = x => { x /= 255; return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4; };
+  const lum = (r, gg, b) => 0.2126 * lin(r) + 0.7152 * lin(gg) + 0.0722 * lin(b);
+  const worst = [];
+  for (let r = 0; r < 16; r++) for (let c = 0; c < 16; c++) {
+    const bg = lum(m[r][c], m[r][c], m[r][c]);
+    let best = 1;  // the text's own colour: the pixel of the cell farthest from the background
+    const y0 = r * cell + 3, y1 = (r + 1) * cell - 3, x0 = c * cell + 3, x1 = (c + 1) * cell - 3;
+    for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) {
+      const i = 4 * (y * canvas.width + x), l = lum(data[i], data[i + 1], data[i + 2]);
+      best = Math.max(best, (Math.max(l, bg) + 0.05) / (Math.min(l, bg) + 0.05));
+    }
+    if (best < 4.5) worst.push([m[r][c], best.toFixed(2)]);
+  }
+  canvas.remove();
+  return worst;
+}"""
+
+
+def test_numbers_on_grey_cells_have_contrast(page, live_lab):
+    """The numbers written in canvas cells (upsampling panel) are >= 4.5:1 on every grey (issue 14:
+    they were 2.9:1 on mid-grey cells)."""
+    page.goto(f"{live_lab.url}/#upsampling")
+    page.wait_for_selector(PANELS["upsampling"], state="attached")
+    assert page.evaluate(CELL_TEXT_JS) == []
+
+
+def test_drawing_for_a_128x128_folder_run_is_resized_and_reconstructed(page, live_lab, lab_runs, folder_run):
+    """The autoencoder panel's 28x28 drawing is enlarged to the run's input (it was refused: "pixels must
+    be 128x128 for this run"), and the reconstruction shown is the model's output for what was sent."""
+    import torch.nn.functional as F
+
+    from convolab.runs import load_run
+
+    rng = np.random.default_rng(0)
+    m = rng.random((28, 28)).round(3)
+    page.goto(live_lab.url + "/#designer")
+    got = np.array(page.evaluate("m => LAB.resizeBilinear(m, 128, 128)", m.tolist()))
+    want = F.interpolate(torch.tensor(m)[None, None], size=(128, 128), mode="bilinear", align_corners=False)
+    np.testing.assert_allclose(got, want[0, 0].numpy(), atol=1e-9)  # PyTorch's half-pixel bilinear
+
+    posts = []
+    page.on("request", lambda r: r.url.endswith("/run/reconstruct") and posts.append(r.post_data_json))
+    page.goto(f"{live_lab.url}/#autoencoder?run={folder_run}")
+    page.wait_for_function("document.getElementById('ae-run-info').textContent.includes('folder-128')")
+    box = page.locator("#ae-draw").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.2)
+    page.mouse.down()
+    for i in range(1, 15):
+        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * (0.2 + 0.04 * i))
+    page.mouse.up()
+    page.wait_for_selector("#ae-recon[data-ready='1']")
+    page.wait_for_timeout(800)  # the last stroke's answer
+    assert "pixels must be" not in (page.text_content("#ae-error") or "")
+    sent = np.array(posts[-1]["pixels"], dtype=np.float32)
+    assert sent.shape == (128, 128) and sent.max() > 0.5
+    shown = page.evaluate(
+        """() => { const c = document.getElementById('ae-recon');
+                   return [c.width, c.getBoundingClientRect().width]; }"""
+    )
+    assert shown[0] == 128 * 4 and shown[1] <= 281  # 4 px a cell, shown at most 280 px wide
+    model = load_run(lab_runs / folder_run, "best", device="cpu").model
+    with torch.no_grad():
+        want = model(torch.tensor(sent)[None, None])[0, 0].numpy()
+    drawn = page.evaluate(
+        """() => { const c = document.getElementById('ae-recon'), g = c.getContext('2d'), out = [];
+                   for (let r = 0; r < 128; r++) for (let q = 0; q < 128; q++)
+                     out.push(g.getImageData(q * 4 + 2, r * 4 + 2, 1, 1).data[0]);
+                   return out; }"""
+    )
+    np.testing.assert_allclose(np.array(drawn).reshape(128, 128), np.round(255 * want), atol=1.01)

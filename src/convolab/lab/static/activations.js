@@ -8,6 +8,8 @@
   let drawing = null, upload = null, result = null, requestNo = 0;
   let focus = null;             // {layer, channel, row, col} of the enlarged / hovered pixel
   let detailNo = 0;
+  let lastBody = null;          // the last request's model and input (the URL's state)
+  let wantSel = null;           // [layer, channel, row, col] from a link, shown once its answer arrives
 
   // ---- decoding and colour ------------------------------------------------------------------------
   function floats(b64) {
@@ -76,7 +78,8 @@
     let body;
     try { body = { model: modelField(), input: inputField() }; }
     catch (err) { fail(err); return; }
-    LAB.saveState("activations", stateOf(body));
+    lastBody = body;
+    saveState();
     try {
       const res = await LAB.api("/api/activations", body);
       if (mine !== requestNo) return;
@@ -134,9 +137,14 @@
       row.appendChild(tiles);
       box.appendChild(row);
     });
-    const keep = focus && focus.layer < result.layers.length ? focus : null;
-    if (keep) enlarge(keep.layer, Math.min(keep.channel, result.layers[keep.layer].channels_shown - 1), [keep.row, keep.col]);
-    else $("act-big-figure").hidden = true;  // shown once a channel is clicked
+    const keep = wantSel ? { layer: wantSel[0], channel: wantSel[1], row: wantSel[2], col: wantSel[3] }
+      : focus && !focus.hoverOnly ? focus : null;
+    wantSel = null;
+    const L = keep && result.layers[keep.layer];
+    if (L) {  // the same pixel of the same channel, clamped to the new map
+      const [h, w] = L.shape.length === 3 ? [L.shape[1], L.shape[2]] : [1, L.values.length];
+      enlarge(keep.layer, Math.min(keep.channel, L.channels_shown - 1), [Math.min(keep.row, h - 1), Math.min(keep.col, w - 1)]);
+    } else { focus = null; $("act-big-figure").hidden = true; }  // shown once a channel is clicked
   }
 
   function drawInput(field) {
@@ -191,7 +199,7 @@
       else seen = "; sees no input pixel (a structural zero)";
     }
     drawInput(field);
-    if (!f.hoverOnly) drawBig();
+    if (!f.hoverOnly) { drawBig(); saveState(); }
     const spatial = L.shape.length === 3;
     const idx = spatial ? f.channel * L.shape[1] * L.shape[2] + f.row * L.shape[2] + f.col : f.col;
     const where = spatial ? `channel ${f.channel} (${f.row}, ${f.col})` : `unit ${f.col}`;
@@ -289,8 +297,11 @@
     document.querySelectorAll(".act-in-draw").forEach(el => { el.hidden = input !== "draw"; });
   }
 
+  function saveState() { if (lastBody) LAB.saveState("activations", stateOf(lastBody)); }
+
   function stateOf(body) {
     const s = {};
+    if (focus && !focus.hoverOnly) s.sel = [focus.layer, focus.channel, focus.row, focus.col].join(",");
     if (body.model.zoo) s.zoo = body.model.zoo;
     if (body.model.spec) s.spec = body.model.spec;
     if (body.model.run) { s.run = body.model.run; s.checkpoint = body.model.checkpoint; }
@@ -307,6 +318,8 @@
     if (s.seed) $("act-seed").value = s.seed;
     if (s.dataset) { $("act-input-kind").value = "dataset"; $("act-dataset").value = s.dataset; $("act-index").value = s.index || 0; }
     else if (s.input === "draw") $("act-input-kind").value = "draw";
+    const sel = (s.sel || "").split(",").map(Number);
+    wantSel = sel.length === 4 && sel.every(v => Number.isInteger(v) && v >= 0) ? sel : null;
   }
 
   function setupDrawing() {
@@ -354,6 +367,7 @@
     },
     // called by other panels: open a model here (e.g. a run's spec)
     show(s) { restore(s); update(); },
+    state() { return lastBody ? stateOf(lastBody) : {}; },
     // the last answer, decoded (tests compare it with a Python forward pass)
     values() {
       if (!result) return null;

@@ -8,6 +8,7 @@
   let offset = 0, count = 8, total = null;
   let inflight = false, pending = false;
   let specYaml = "";
+  let inputHW = [N, N];               // the run's input size: a drawing is resized to it before sending
 
   function run() { return $("ae-run").value; }
   function checkpoint() { return $("ae-checkpoint").value; }
@@ -31,7 +32,9 @@
     if (inflight) { pending = true; return; }
     inflight = true;
     try {
-      const res = await LAB.api("/api/run/reconstruct", { run: run(), checkpoint: checkpoint(), pixels });
+      const [h, w] = inputHW;
+      const sent = h === N && w === N ? pixels : LAB.resizeBilinear(pixels, h, w);
+      const res = await LAB.api("/api/run/reconstruct", { run: run(), checkpoint: checkpoint(), pixels: sent });
       LAB.drawMatrix($("ae-recon"), res.reconstruction, { lo: 0, hi: 1, size: 280 });
       $("ae-recon").dataset.ready = "1";
       LAB.showError($("ae-error"), null);
@@ -107,7 +110,7 @@
   async function loadSamples() {
     if (!run()) return;
     syncPager();
-    LAB.saveState("autoencoder", { run: run(), checkpoint: checkpoint(), offset });
+    LAB.saveState("autoencoder", stateOf());
     try {
       const res = await LAB.api(`/api/run/samples?name=${encodeURIComponent(run())}&checkpoint=${checkpoint()}&offset=${offset}&count=${count}`);
       total = res.total;
@@ -144,6 +147,8 @@
       LAB.showError($("ae-error"), null);
       $("ae-run-info").textContent = `${info.model || "?"}, ${LAB.int(info.params)} parameters, epoch ${info.epoch}`;
       specYaml = info.spec_yaml || "";
+      const shape = info.input_shape || [];
+      inputHW = shape.length === 3 ? [shape[1], shape[2]] : [N, N];
       LAB.markStale($("ae-view"), false);
       curvesData = info.curves || {};
       lossName = (info.config && info.config.loss) || "bce";
@@ -159,7 +164,16 @@
 
   let keepOffset = 0;
 
+  function stateOf() { return run() ? { run: run(), checkpoint: checkpoint(), offset } : {}; }
+
   LAB.panels.autoencoder = {
+    state: stateOf,
+    show(s) {  // a link to another run, checkpoint or offset while the panel is open
+      LAB.setChoice($("ae-run"), s.run);
+      LAB.setChoice($("ae-checkpoint"), s.checkpoint);
+      keepOffset = Math.max(0, parseInt(s.offset || "0", 10) || 0);
+      loadRun();
+    },
     async activate(state) {
       state = state || {};
       keepOffset = Math.max(0, parseInt(state.offset || "0", 10) || 0);

@@ -38,6 +38,9 @@ const LAB = {
     if (on) el.setAttribute("data-stale", "1"); else el.removeAttribute("data-stale");
   },
 
+  // A request for this result is under way (data-busy; tests and scripts wait for it to go).
+  busy(el, on) { if (on) el.setAttribute("data-busy", "1"); else el.removeAttribute("data-busy"); },
+
   // The page's state lives in the URL: #panel?key=value&... (a reload or a shared link restores it).
   saveState(panel, state) {
     const clean = {};
@@ -47,8 +50,26 @@ const LAB = {
     if (location.hash !== hash) history.replaceState(null, "", hash);
   },
   readState() {
-    const [panel, query] = location.hash.slice(1).split("?");
-    return { panel, state: Object.fromEntries(new URLSearchParams(query || "")) };
+    const hash = location.hash.slice(1), at = hash.indexOf("?");
+    const [panel, query] = at < 0 ? [hash, ""] : [hash.slice(0, at), hash.slice(at + 1)];
+    return { panel, state: Object.fromEntries(new URLSearchParams(query)) };
+  },
+
+  // Restoring a select from the URL: only to one of its own options (a stale link keeps the default).
+  setChoice(el, value) {
+    if (value === undefined || value === null) return false;
+    const opt = [...el.options].find(o => o.value === String(value) && !o.disabled);
+    if (opt) el.value = opt.value;
+    return !!opt;
+  },
+  // A matrix in the URL: rows split by ";", values by ","; null when it is not a rows x cols grid of numbers.
+  packMatrix(m) { return m.map(row => row.join(",")).join(";"); },
+  unpackMatrix(text, rows, cols) {
+    if (typeof text !== "string" || !text) return null;
+    const m = text.split(";").map(r => r.split(",").map(v => (v.trim() === "" ? NaN : Number(v))));
+    if ((rows !== undefined && m.length !== rows) || m.some(r => r.some(v => !Number.isFinite(v)))) return null;
+    if (m.some(r => r.length !== (cols === undefined ? m[0].length : cols))) return null;
+    return m;
   },
 
   // The cell size that fits an h x w grid in the canvas's container (at most 280 px, 2..40 px a cell).
@@ -67,6 +88,23 @@ const LAB = {
         pixels[r][c] = Math.max(pixels[r][c], Math.max(0, Math.min(1, 2.0 - d)));
       }
     }
+  },
+
+  // An h x w matrix resized bilinearly, sampling at pixel centres (as Pillow and PyTorch's
+  // align_corners=False do when enlarging): a 28x28 drawing for a run whose input is larger.
+  resizeBilinear(m, h, w) {
+    const H = m.length, W = m[0].length, out = [];
+    const at = (v, n) => Math.max(0, Math.min(n - 1, v));
+    for (let r = 0; r < h; r++) {
+      const y = at((r + 0.5) * H / h - 0.5, H), y0 = Math.floor(y), y1 = Math.min(H - 1, y0 + 1), fy = y - y0;
+      const row = [];
+      for (let c = 0; c < w; c++) {
+        const x = at((c + 0.5) * W / w - 0.5, W), x0 = Math.floor(x), x1 = Math.min(W - 1, x0 + 1), fx = x - x0;
+        row.push((m[y0][x0] * (1 - fx) + m[y0][x1] * fx) * (1 - fy) + (m[y1][x0] * (1 - fx) + m[y1][x1] * fx) * fy);
+      }
+      out.push(row);
+    }
+    return out;
   },
 
   numberTable(m) {
@@ -171,7 +209,9 @@ document.addEventListener("DOMContentLoaded", () => {
     const panel = LAB.panels[name];
     if (!activated.has(name) && panel) { activated.add(name); panel.activate(state); }
     else if (state && panel && panel.show) panel.show(state);
-    if (!state && LAB.readState().panel !== name) history.replaceState(null, "", "#" + name);
+    // back on a panel: its current state goes back into the URL (a reload restores what is shown)
+    if (!state && panel && panel.state && activated.has(name)) LAB.saveState(name, panel.state());
+    else if (!state && LAB.readState().panel !== name) history.replaceState(null, "", "#" + name);
   }
   LAB.open = (name, state) => show(name, state);
   tabs.forEach((b, i) => {

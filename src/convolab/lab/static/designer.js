@@ -105,12 +105,13 @@
     saveState();
   }
 
-  function saveState() {
+  function stateOf() {
     const zoo = $("zoo-select").value;
     const L = analysis && analysis.layers[selected];
-    LAB.saveState("designer", { zoo: zoo || undefined, spec: zoo ? undefined : $("spec-text").value,
-      layer: L ? L.name : undefined, pixel: pixel ? pixel.join(",") : undefined });
+    return { zoo: zoo || undefined, spec: zoo ? undefined : $("spec-text").value,
+      layer: L ? L.name : undefined, pixel: pixel ? pixel.join(",") : undefined };
   }
+  function saveState() { LAB.saveState("designer", stateOf()); }
 
   // The pointer's cell: offsetX is measured from the canvas's padding box, whose width is clientWidth
   // (the border-box width from getBoundingClientRect would put the edges one cell off).
@@ -203,6 +204,7 @@
   }
 
   LAB.panels.designer = {
+    state: stateOf,
     show(state) { restore(state); },
     async activate(state) {
       const debounced = LAB.debounce(() => analyze(), 250);

@@ -52,9 +52,31 @@
     document.querySelectorAll(".src-upload").forEach(el => { el.hidden = !upload; });
   }
 
+  // The panel's state for the URL: the controls as written (an upload cannot travel in a link: only
+  // that the upload was chosen; size and sigma only where the kernel takes them).
+  function stateOf() {
+    const k = kernels[$("flt-kernel").value], params = k ? k.params : [];
+    const s = { kernel: $("flt-kernel").value, stride: $("flt-stride").value.trim(), padding: $("flt-padding").value,
+      border: $("flt-border").value };
+    if (params.includes("size")) s.size = $("flt-size").value.trim();
+    if (params.includes("sigma")) s.sigma = $("flt-sigma").value.trim();
+    if ($("flt-source").value === "upload") s.source = "upload";
+    else { s.dataset = $("flt-dataset").value; s.index = $("flt-index").value.trim(); }
+    return s;
+  }
+
+  function restore(s) {
+    LAB.setChoice($("flt-kernel"), s.kernel);
+    for (const key of ["padding", "border", "dataset"]) LAB.setChoice($("flt-" + key), s[key]);
+    LAB.setChoice($("flt-source"), s.source === "upload" ? "upload" : s.dataset || s.index ? "dataset" : undefined);
+    for (const key of ["index", "size", "sigma", "stride"]) if (s[key] !== undefined) $("flt-" + key).value = s[key];
+  }
+
   async function update() {
     syncParams();
+    LAB.saveState("filters", stateOf());
     const mine = ++requestNo;
+    LAB.busy($("flt-view"), true);
     let body;
     try { body = settings(); } catch (err) { fail(err); return; }
     try {
@@ -76,15 +98,19 @@
     } catch (err) {
       if (mine === requestNo) fail(err);
     }
+    if (mine === requestNo) LAB.busy($("flt-view"), false);
   }
 
   function fail(err) {
     LAB.showError($("flt-error"), err.message);
     LAB.markStale($("flt-view"), true);
+    LAB.busy($("flt-view"), false);
   }
 
   LAB.panels.filters = {
-    async activate() {
+    state: stateOf,
+    show(s) { if (Object.keys(kernels).length) { restore(s); update(); } },
+    async activate(state) {
       try {
         const res = await LAB.api("/api/kernels");
         for (const k of res.kernels) {
@@ -114,6 +140,7 @@
         reader.readAsDataURL(file);
       });
       $("flt-kernel").value = "sobel_x";
+      restore(state || {});
       update();
     },
   };

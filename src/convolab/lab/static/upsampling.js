@@ -5,6 +5,7 @@
   const $ = id => document.getElementById(id);
   const SIZE = 4;
   let seed = 0;
+  let requestNo = 0;        // answers to older requests are dropped
 
   function buildGrid() {
     const table = $("up-grid");
@@ -42,13 +43,36 @@
     return rows;
   }
 
+  // The panel's state for the URL: the grid and kernel as typed (a half-typed cell stays as it is).
+  function stateOf() {
+    const cells = [...document.querySelectorAll("#up-grid input")].map(inp => inp.value.trim());
+    const grid = [];
+    for (let r = 0; r < SIZE; r++) grid.push(cells.slice(r * SIZE, (r + 1) * SIZE));
+    return { factor: $("up-factor").value, padding: $("up-padding").value, kernel: $("up-kernel").value,
+      grid: LAB.packMatrix(grid), seed: seed || undefined };
+  }
+
+  function restore(s) {
+    LAB.setChoice($("up-factor"), s.factor);
+    LAB.setChoice($("up-padding"), s.padding);
+    if (s.kernel !== undefined) $("up-kernel").value = s.kernel;
+    const grid = LAB.unpackMatrix(s.grid, SIZE, SIZE);
+    if (grid) document.querySelectorAll("#up-grid input").forEach(inp => { inp.value = grid[inp.dataset.r][inp.dataset.c]; });
+    const n = Number(s.seed);
+    seed = Number.isInteger(n) && n >= 0 ? n : 0;
+  }
+
   async function update() {
+    LAB.saveState("upsampling", stateOf());
+    const mine = ++requestNo;
+    LAB.busy($("up-view"), true);
     let body;
     try {
       body = { grid: readGrid(), factor: Number($("up-factor").value), seed, kernel: readKernel(), padding: $("up-padding").value };
     } catch (err) { fail(err); return; }
     try {
       const res = await LAB.api("/api/upsample", body);
+      if (mine !== requestNo) return;
       LAB.showError($("up-error"), null);
       LAB.markStale($("up-view"), false);
       const lo = Math.min(0, ...res.input.flat()), hi = Math.max(1e-9, ...res.input.flat());
@@ -59,17 +83,22 @@
       LAB.drawMatrix($("up-unpool"), res.unpool, { ...opts, outline: res.switches });
       LAB.drawMatrix($("up-transpose"), res.transpose, { numbers: true, size: 320 });
       $("up-t-shape").textContent = `${res.transpose.length}x${res.transpose[0].length}`;
-    } catch (err) { fail(err); }
+    } catch (err) { if (mine === requestNo) fail(err); }
+    if (mine === requestNo) LAB.busy($("up-view"), false);
   }
 
   function fail(err) {
     LAB.showError($("up-error"), err.message);
     LAB.markStale($("up-view"), true);
+    LAB.busy($("up-view"), false);
   }
 
   LAB.panels.upsampling = {
-    activate() {
+    state: stateOf,
+    show(s) { restore(s); update(); },
+    activate(state) {
       buildGrid();
+      restore(state || {});
       for (const id of ["up-factor", "up-padding"]) $(id).addEventListener("change", update);
       $("up-kernel").addEventListener("input", LAB.debounce(update, 300));
       $("up-reseed").addEventListener("click", () => { seed += 1; update(); });
