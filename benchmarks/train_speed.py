@@ -66,6 +66,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--out", default=str(HERE.parent / "BENCHMARKS.md"), help="markdown to update")
     ap.add_argument("--json", default=None, help="also dump raw results here")
     ap.add_argument("--quick", action="store_true", help="smoke test: synthetic 512 images, 2 epochs")
+    ap.add_argument(
+        "--from-log",
+        default=None,
+        help="take the rounds from an interrupted run's printed "
+        "log (its completed runs), then do the rest (peak probe, time-to-quality, profile)",
+    )
     args = ap.parse_args(argv)
     if args.ttq_batch or args.ttq_lr or args.ttq_max_epochs:
         args.ttq = f"{args.ttq_batch or 256}:{args.ttq_lr or 3e-3:g}:{args.ttq_max_epochs or 3}"
@@ -133,6 +139,25 @@ def run_rounds(args: argparse.Namespace, data: C.Data) -> tuple[dict[str, list[C
     return results, peaks
 
 
+def from_log(args: argparse.Namespace) -> tuple[dict[str, list[C.Result]], list[dict]]:
+    """The completed runs printed by an interrupted run (``round r/n: NAME (load L)`` + its result line)."""
+    import ast
+    import re
+
+    results: dict[str, list[C.Result]] = {}
+    head = None
+    for line in Path(args.from_log).read_text().splitlines():
+        if m := re.match(r"round \d+/\d+: (.+) \(load ([\d.]+)\)$", line):
+            head = (m.group(1), float(m.group(2)))
+        elif head and (m := re.match(r"  epoch s (\[.*\]), test BCE ([\d.]+)$", line)):
+            results.setdefault(head[0], []).append(
+                C.Result(head[0], ast.literal_eval(m.group(1)), float(m.group(2)), load=head[1])
+            )
+            head = None
+    args.rounds = max(len(rs) for rs in results.values())
+    return results, [{**peak_probe(args.device, args.quick), "load": os.getloadavg()[0]}]
+
+
 def ttq_runs(args: argparse.Namespace, data: C.Data, target: float | None) -> list[C.Result]:
     out = []
     for recipe in filter(None, args.ttq.split(",")):
@@ -162,7 +187,7 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory(prefix="convolab-speed-") as tmp:
         work = Path(tmp)
         data = C.prepare_data(args.data_dir, work, args.limit)
-        results, peaks = run_rounds(args, data)
+        results, peaks = from_log(args) if args.from_log else run_rounds(args, data)
         keras = [n for n in KERAS if results.get(n)]
         anchor = min(keras, key=lambda n: med(results[n])) if keras else next(iter(results))
         target = results[anchor][0].test_bce if results.get(anchor) else None
@@ -181,6 +206,12 @@ def main(argv: list[str] | None = None) -> dict:
     for rs in results.values():
         if rs and "tensorflow" in rs[0].extra:
             versions.update(tensorflow=rs[0].extra["tensorflow"], keras=rs[0].extra["keras"])
+    if any(n in results for n in KERAS) and "tensorflow" not in versions and (py := C.keras_python(None)):
+        import subprocess
+
+        code = "import tensorflow as tf, keras; print(tf.__version__, keras.__version__)"
+        tfv, kv = subprocess.run([py, "-c", code], capture_output=True, text=True).stdout.split()[-2:]
+        versions.update(tensorflow=tfv, keras=kv)
     command = "python benchmarks/train_speed.py " + " ".join(sys.argv[1:] if argv is None else argv)
     md = _report.render_product(
         args,
