@@ -142,7 +142,7 @@ def grid(kind: str) -> list[Case]:
         cases += [Case(m, 64, "memory", 128, n) for m in models for n in (1, 2)]
         cases += [Case("lecture", 128, "stream", 32, 2)]
     cases += [Case(m, 64, "memory", 32, 2) for m in models]
-    return cases
+    return list(dict.fromkeys(cases))
 
 
 def n_images(case: Case, budget_px: float) -> int:
@@ -189,6 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="a reduced grid (--grid quick)")
     p.add_argument("--grid", choices=("quick", "medium", "full"), default=None, help="which cases (grid())")
+    p.add_argument(
+        "--cases",
+        default=None,
+        help="only cases whose MODEL-PX-DATA-bBATCH-nNPROC matches this regex (e.g. '^lecture-64-')",
+    )
     p.add_argument("--budget-px", type=float, default=None, help="pixels per epoch per case (lecture model)")
     p.add_argument("--workers", type=int, default=1, help="DataLoader workers of streamed runs")
     p.add_argument("--work", type=Path, default=None, help="folder for datasets and runs [a temp dir]")
@@ -198,7 +203,12 @@ def main(argv: list[str] | None = None) -> int:
     budget = a.budget_px or (2e7 if kind == "full" else 4e6)
     work = a.work or Path(tempfile.mkdtemp(prefix="convolab-scaling-"))
     rows, loads = [], []
-    for case in grid(kind):
+    cases = grid(kind)
+    if a.cases:
+        import re
+
+        cases = [c for c in cases if re.search(a.cases, f"{c.model}-{c.size}-{c.mode}-b{c.batch}-n{c.nproc}")]
+    for case in cases:
         loads.append(os.getloadavg()[0])
         rows.append(measure(case, work, budget, a.workers))
         print(table(rows[-1:]).splitlines()[-1], flush=True)

@@ -101,9 +101,7 @@ def chunk_size(config: TrainConfig, ds: ImageFolderStream) -> int:
     return fastpath.eval_chunk(config.batch_size, ds.shape)
 
 
-def _chunks(
-    ds: ImageFolderStream, chunk: int, workers: int, device: torch.device, ctx: LocalContext | None
-):
+def _chunks(ds: ImageFolderStream, chunk: int, workers: int, device: torch.device, ctx: LocalContext | None):
     rank, world = (ctx.rank, ctx.world_size) if ctx is not None else (0, 1)
     numbers, loader = chunk_loader(
         ds, chunk=chunk, rank=rank, world_size=world, workers=workers, device=device
