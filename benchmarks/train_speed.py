@@ -188,6 +188,10 @@ def main(argv: list[str] | None = None) -> dict:
         work = Path(tmp)
         data = C.prepare_data(args.data_dir, work, args.limit)
         results, peaks = from_log(args) if args.from_log else run_rounds(args, data)
+        for name, run in contenders(args, data) if args.from_log else []:
+            if not results.get(name):  # not reached before the interruption: one run now
+                print(f"{name} (load {os.getloadavg()[0]:.2f})", flush=True)
+                results[name] = [run()]  # type: ignore[operator]
         keras = [n for n in KERAS if results.get(n)]
         anchor = min(keras, key=lambda n: med(results[n])) if keras else next(iter(results))
         target = results[anchor][0].test_bce if results.get(anchor) else None
