@@ -230,3 +230,61 @@ def profile_table(variant: Variant, x_train: torch.Tensor, steps: int = 12, rows
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images[:, None]))  # (N, 1, 28, 28)
+
+
+def measure_conv_gflops(repeats: int = 5, device: str = "cpu") -> float:
+    """fp32 3x3 convolution GFLOP/s (64 -> 64 channels, 56x56, batch 32, channels_last; median).
+
+    A compute-bound convolution through the same oneDNN kernels the model uses: the other peak probe.
+    """
+    n, c, s = 32, 64, 56
+    mf = torch.channels_last if device == "cpu" else torch.contiguous_format
+    x = torch.randn(n, c, s, s, device=device).contiguous(memory_format=mf)
+    w = torch.randn(c, c, 3, 3, device=device).contiguous(memory_format=mf)
+    F.conv2d(x, w, padding=1)
+    times = []
+    for _ in range(repeats):
+        _sync(x)
+        t0 = time.perf_counter()
+        F.conv2d(x, w, padding=1)
+        _sync(x)
+        times.append(time.perf_counter() - t0)
+    return 2 * n * s * s * c * c * 9 / statistics.median(times) / 1e9
+
+
+def profile_trainer(cli_config: dict, work, steps: int = 12, rows: int = 14) -> tuple[list[tuple], float]:
+    """Profile the step of the very ``Trainer`` that ``convolab train`` builds for ``cli_config``.
+
+    Returns the op table (as :func:`profile_table`) and the mean wall ms per step while profiling.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    from convolab.train import TrainConfig, start
+
+    cfg = TrainConfig(**{**cli_config, "out": str(work / "profile-run")})
+    trainer = start(cfg, overwrite=True, quiet=True)
+    batches: list = []
+    for epoch in range(steps + 3):  # whole epochs (a tiny dataset has fewer steps than profiled)
+        batches += trainer.source.batches(epoch, 0, trainer.steps_per_epoch())
+        if len(batches) >= steps + 3:
+            break
+    batches = batches[: steps + 3]
+    for x, target, n in batches[:3]:  # warm-up
+        trainer.step_fn.global_n = n
+        trainer.step_fn(x, target)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        t0 = time.perf_counter()
+        for x, target, n in batches[3:]:
+            trainer.step_fn.global_n = n
+            trainer.step_fn(x, target)
+        wall = (time.perf_counter() - t0) * 1e3 / steps
+    trainer.log.close()
+    events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
+    total = sum(e.self_cpu_time_total for e in events)
+    events.sort(key=lambda e: e.self_cpu_time_total, reverse=True)
+    table = [
+        (e.key, e.self_cpu_time_total / 1e3 / steps, 100 * e.self_cpu_time_total / total, e.count / steps)
+        for e in events[:rows]
+    ]
+    table.append(("(all ops)", total / 1e3 / steps, 100.0, sum(e.count for e in events) / steps))
+    return table, wall

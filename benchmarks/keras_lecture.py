@@ -50,6 +50,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--test-size", type=int, default=10000)
     ap.add_argument("--data-dir", default=str(FASHION_DIR), help="'synthetic' for random blobs")
     ap.add_argument("--threads", type=int, default=0, help="intra/inter-op threads (0: TF default)")
+    ap.add_argument(
+        "--train-npy",
+        default=None,
+        help="training images (N, 28, 28) float32 .npy (the "
+        "exact split `convolab train` trains on); default: the first --train-size of the IDX",
+    )
+    ap.add_argument("--test-npy", default=None, help="test images (N, 28, 28) float32 .npy")
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -61,6 +68,11 @@ def main(argv: list[str] | None = None) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     data_dir = None if args.data_dir == "synthetic" else Path(args.data_dir)
     x_train, x_test = load_images(data_dir, args.train_size, args.test_size)
+    if args.train_npy:
+        import numpy as np
+
+        x_train = np.load(args.train_npy)
+        x_test = np.load(args.test_npy) if args.test_npy else x_test
     x_train, x_test = x_train[..., None], x_test[..., None]  # (N, 28, 28, 1): Keras is channels-last
     keras.utils.set_random_seed(0)
     model = build_model(keras)
@@ -97,6 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     result = {
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
+        "onednn_env": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
         "params": int(model.count_params()),
         "epoch_train_s": times["train"],
         "epoch_val_s": times["val"],

@@ -7,6 +7,7 @@ the first epoch's warm-up is left out) and with the peak RSS of the largest proc
 `ru_maxrss` of RUSAGE_CHILDREN, read by a small wrapper process that starts only that one run).
 
     python benchmarks/scaling.py --quick            # a few runs (about two minutes on 2 cores)
+    python benchmarks/scaling.py --grid medium --budget-px 2e6 --write /tmp/t.md   # docs/scaling.md's table
     python benchmarks/scaling.py                    # the full grid (sizes x models x modes x batches x nproc)
     python benchmarks/scaling.py --quick --write docs/scaling.md
 
@@ -126,16 +127,22 @@ class Case:
     nproc: int
 
 
-def grid(quick: bool) -> list[Case]:
+def grid(kind: str) -> list[Case]:
+    """The cases of one grid: ``quick``, ``medium`` (the docs/scaling.md table) or ``full``."""
     sizes, models, modes = (28, 64, 128, 256), ("lecture", "wide"), ("memory", "stream")
-    if not quick:
+    if kind == "full":
         return [Case(*c) for c in itertools.product(models, sizes, modes, (32, 128, 512), (1, 2))]
-    # quick: batch 32, the wide model up to 128 px (at 256 px one epoch of it takes minutes on one core)
+    # batch 32, every size and mode (quick: the wide model up to 128 px; one 256 px epoch of it is long)
     cases = [Case(m, s, mode, 32, 1) for m, s, mode in itertools.product(models, sizes, modes)
-             if not (m == "wide" and s == 256)]  # fmt: skip
+             if kind == "medium" or not (m == "wide" and s == 256)]  # fmt: skip
     cases += [Case("lecture", 64, "memory", b, 1) for b in (128, 512)]
+    if kind == "medium":
+        cases += [Case("wide", 64, "memory", b, 1) for b in (128, 512)]
+        cases += [Case("lecture", 256, "memory", 128, 1)]
+        cases += [Case(m, 64, "memory", 128, n) for m in models for n in (1, 2)]
+        cases += [Case("lecture", 128, "stream", 32, 2)]
     cases += [Case(m, 64, "memory", 32, 2) for m in models]
-    return cases
+    return list(dict.fromkeys(cases))
 
 
 def n_images(case: Case, budget_px: float) -> int:
@@ -180,22 +187,35 @@ def table(rows: list[dict]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="a reduced grid (see grid())")
+    p.add_argument("--quick", action="store_true", help="a reduced grid (--grid quick)")
+    p.add_argument("--grid", choices=("quick", "medium", "full"), default=None, help="which cases (grid())")
+    p.add_argument(
+        "--cases",
+        default=None,
+        help="only cases whose MODEL-PX-DATA-bBATCH-nNPROC matches this regex (e.g. '^lecture-64-')",
+    )
     p.add_argument("--budget-px", type=float, default=None, help="pixels per epoch per case (lecture model)")
     p.add_argument("--workers", type=int, default=1, help="DataLoader workers of streamed runs")
     p.add_argument("--work", type=Path, default=None, help="folder for datasets and runs [a temp dir]")
     p.add_argument("--write", type=Path, default=None, help="also write the table to this Markdown file")
     a = p.parse_args(argv)
-    budget = a.budget_px or (4e6 if a.quick else 2e7)
+    kind = a.grid or ("quick" if a.quick else "full")
+    budget = a.budget_px or (2e7 if kind == "full" else 4e6)
     work = a.work or Path(tempfile.mkdtemp(prefix="convolab-scaling-"))
-    rows = []
-    for case in grid(a.quick):
+    rows, loads = [], []
+    cases = grid(kind)
+    if a.cases:
+        import re
+
+        cases = [c for c in cases if re.search(a.cases, f"{c.model}-{c.size}-{c.mode}-b{c.batch}-n{c.nproc}")]
+    for case in cases:
+        loads.append(os.getloadavg()[0])
         rows.append(measure(case, work, budget, a.workers))
         print(table(rows[-1:]).splitlines()[-1], flush=True)
     header = (f"CPU: {cpu_name()} ({os.cpu_count()} logical cores, shared with other work), "
               f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, streamed runs with "
-              f"--workers {a.workers}, {'quick' if a.quick else 'full'} grid, 2 epochs, "
-              "last epoch timed.")  # fmt: skip
+              f"--workers {a.workers}, {kind} grid, 2 epochs, last epoch timed; 1-minute load average "
+              f"{min(loads):.1f}-{max(loads):.1f} at the runs' starts.")  # fmt: skip
     text = header + "\n\n" + table(rows) + "\n"
     print("\n" + text)
     if a.write:

@@ -1,14 +1,21 @@
-"""Train the lecture's first autoencoder with Keras, a plain PyTorch loop and convolab; compare speed.
+"""Time what `convolab train` runs against the lecture's Keras code and a plain PyTorch loop.
 
-One command reproduces BENCHMARKS.md:
+Every contender runs in its own process, on the same images (the training split `convolab train`
+makes, 54,000 of Fashion-MNIST's 60,000; the 10,000 test images), batch 256, Adam 1e-3, BCE:
 
-    python benchmarks/train_speed.py            # full: 60,000 Fashion-MNIST images, 10 epochs each
-    python benchmarks/train_speed.py --quick    # seconds: synthetic data, tiny sizes, no Keras
+- ``convolab train`` itself (``python -m convolab train``), epoch times read from its log.jsonl, test
+  BCE from its summary.json; ``--amp bf16`` too where bf16 is native;
+- the lecture's Keras code (benchmarks/keras_lecture.py) twice: TensorFlow's default, and with
+  ``TF_ENABLE_ONEDNN_OPTS=1``; the faster of the two is the anchor of every ratio;
+- the plain PyTorch loop (benchmarks/torch_plain.py), fewer epochs (it is the slowest).
 
-Keras runs in a subprocess with ``--keras-python`` (default: $CONVOLAB_TF_PYTHON, /work/venv-tf, or this
-interpreter if it imports tensorflow); without TensorFlow that column is skipped with a note. Per-epoch
-times exclude the validation pass (reported separately) and the untimed quality evaluation; the first
-epoch is left out of the median (warm-up). Absolute times on a shared machine are noise: read the ratios.
+The contenders are interleaved, ``--rounds`` times (the order reversed every other round), with a peak
+probe (fp32 matmul and convolution) before each round; the tables give medians over rounds and the load
+average at each run's start. Then time-to-quality runs of `convolab train` with the options a user can
+pass, the profile of the Trainer's step (torch.profiler), and BENCHMARKS.md's generated section.
+
+    python benchmarks/train_speed.py --threads 1 --rounds 2      # ~20 min on 2 shared cores
+    python benchmarks/train_speed.py --quick                     # smoke test: synthetic data, seconds
 """
 
 from __future__ import annotations
@@ -16,8 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
-import subprocess
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -25,262 +31,225 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import _contenders as C  # noqa: E402
 import _report  # noqa: E402
 import _torch_runs as R  # noqa: E402
 import torch  # noqa: E402
-from _common import FASHION_DIR, TRAIN_FLOP_PER_IMAGE, load_images  # noqa: E402
+from _common import FASHION_DIR, TRAIN_FLOP_PER_IMAGE  # noqa: E402
 
 from convolab import fastpath  # noqa: E402
+
+KERAS = ("Keras, TF default", "Keras, TF_ENABLE_ONEDNN_OPTS=1")
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--epochs", type=int, default=10, help="epochs per contender at batch 256 (10)")
-    ap.add_argument("--train-size", type=int, default=60000)
-    ap.add_argument("--test-size", type=int, default=10000)
+    ap.add_argument("--epochs", type=int, default=10, help="epochs per run of Keras and convolab (10)")
+    ap.add_argument("--torch-epochs", type=int, default=3, help="epochs per run of the plain loop (3)")
+    ap.add_argument("--rounds", type=int, default=2, help="interleaved repetitions of every contender")
+    ap.add_argument("--limit", type=int, default=None, help="first N images of each split (all)")
     ap.add_argument("--data-dir", default=str(FASHION_DIR), help="Fashion-MNIST IDX folder, or 'synthetic'")
     ap.add_argument("--only", default="keras,torch,convolab", help="comma list of contenders to run")
-    ap.add_argument("--keras-python", default=None, help="python with tensorflow for the Keras run")
-    ap.add_argument("--ttq-batch", type=int, default=256, help="convolab's batch for time-to-quality")
-    ap.add_argument("--ttq-lr", type=float, default=3e-3, help="convolab's Adam lr for time-to-quality")
-    ap.add_argument("--ttq-max-epochs", type=int, default=10)
-    ap.add_argument("--ttq-evals", type=int, default=4, help="quality checks per epoch in the ttq run")
-    ap.add_argument("--profile-steps", type=int, default=12, help="training steps profiled (0: none)")
-    ap.add_argument("--device", default="cpu", help="cpu or cuda (GPU variants: bf16, CUDA graphs)")
-    ap.add_argument("--cl-only", action="store_true", help="also train 'convolab, channels_last only'")
-    ap.add_argument("--no-bf16", action="store_true", help="skip 'convolab bf16' (CPU, when supported)")
+    ap.add_argument("--keras-python", default=None, help="python with tensorflow for the Keras runs")
+    ap.add_argument(
+        "--ttq",
+        default="256:3e-3:2,256:3e-3:3",
+        help="time-to-quality recipes BATCH:LR:EPOCHS of `convolab train` ('' for none)",
+    )
+    ap.add_argument("--ttq-batch", type=int, default=None, help="(benchmarks/gpu.sh) one recipe's batch")
+    ap.add_argument("--ttq-lr", type=float, default=None, help="(benchmarks/gpu.sh) one recipe's lr")
+    ap.add_argument("--ttq-max-epochs", type=int, default=None, help="(benchmarks/gpu.sh) its epochs")
+    ap.add_argument("--profile-steps", type=int, default=12, help="Trainer steps profiled (0: none)")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--no-bf16", action="store_true", help="skip `convolab train --amp bf16`")
     ap.add_argument("--threads", type=int, default=0, help="threads for every contender (0: defaults)")
     ap.add_argument("--out", default=str(HERE.parent / "BENCHMARKS.md"), help="markdown to update")
     ap.add_argument("--json", default=None, help="also dump raw results here")
-    ap.add_argument("--quick", action="store_true", help="smoke test: synthetic 1024/256 images, 2 epochs")
+    ap.add_argument("--quick", action="store_true", help="smoke test: synthetic 512 images, 2 epochs")
+    ap.add_argument(
+        "--from-log",
+        default=None,
+        help="take the rounds from an interrupted run's printed "
+        "log (its completed runs), then do the rest (peak probe, time-to-quality, profile)",
+    )
     args = ap.parse_args(argv)
+    if args.ttq_batch or args.ttq_lr or args.ttq_max_epochs:
+        args.ttq = f"{args.ttq_batch or 256}:{args.ttq_lr or 3e-3:g}:{args.ttq_max_epochs or 3}"
     if args.quick:
-        args.epochs, args.train_size, args.test_size = 2, 512, 128
-        args.data_dir, args.ttq_max_epochs, args.profile_steps, args.ttq_batch = "synthetic", 2, 2, 128
+        args.epochs, args.torch_epochs, args.rounds, args.limit = 2, 2, 1, 512
+        args.data_dir, args.profile_steps, args.ttq = "synthetic", 2, "128:3e-3:1"
         if "--only" not in " ".join(argv or sys.argv):
             args.only = "torch,convolab"
     return args
 
 
-def keras_python(explicit: str | None) -> str | None:
-    candidates = [explicit, os.environ.get("CONVOLAB_TF_PYTHON"), "/work/venv-tf/bin/python", sys.executable]
-    for py in filter(None, candidates):
-        if Path(py).exists():
-            ok = subprocess.run([py, "-c", "import tensorflow"], capture_output=True).returncode == 0
-            if ok:
-                return py
-            if py == explicit:
-                raise SystemExit(f"error: --keras-python {py} cannot import tensorflow")
-    return None
-
-
-def run_keras(args: argparse.Namespace) -> dict | None:
-    py = keras_python(args.keras_python)
-    if py is None:
-        print(
-            "note: TensorFlow not found (pip install -e '.[bench]' or set CONVOLAB_TF_PYTHON): Keras skipped"
+def contenders(args: argparse.Namespace, data: C.Data) -> list[tuple[str, object]]:
+    """(name, run()) for every contender of this run."""
+    only, t, e, dev = set(args.only.split(",")), args.threads, args.epochs, args.device
+    out: list[tuple[str, object]] = []
+    py = C.keras_python(args.keras_python) if "keras" in only and dev == "cpu" else None
+    if "keras" in only and py is None:
+        print("note: TensorFlow not found (set CONVOLAB_TF_PYTHON or --keras-python): Keras skipped")
+    if py:
+        for name, onednn in zip(KERAS, (False, True), strict=True):
+            out.append(
+                (
+                    name,
+                    lambda n=name, o=onednn: C.run_keras(n, data, epochs=e, threads=t, onednn=o, python=py),
+                )
+            )
+    if "convolab" in only:
+        out.append(
+            ("convolab train", lambda: C.run_cli("convolab train", data, epochs=e, threads=t, device=dev))
         )
-        return None
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "keras.json"
-        cmd = [
-            py,
-            str(HERE / "keras_lecture.py"),
-            "--epochs",
-            str(args.epochs),
-            "--out",
-            str(out),
-            "--train-size",
-            str(args.train_size),
-            "--test-size",
-            str(args.test_size),
-            "--data-dir",
-            args.data_dir,
-            "--threads",
-            str(args.threads),
-        ]
-        print("running Keras:", shlex.join(cmd), flush=True)
-        subprocess.run(cmd, check=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
-        return json.loads(out.read_text())
+        if fastpath.bf16_supported(dev) and not args.no_bf16:
+            name = "convolab train --amp bf16"
+            out.append((name, lambda: C.run_cli(name, data, epochs=e, threads=t, amp="bf16", device=dev)))
+    if "torch" in only:
+        te = args.torch_epochs
+        out.append(
+            (
+                "PyTorch plain loop",
+                lambda: C.run_torch("PyTorch plain loop", data, epochs=te, threads=t, device=dev),
+            )
+        )
+    return out
 
 
-def keras_run(k: dict) -> R.Run:
-    run = R.Run("Keras (lecture code, TF CPU)", 256, 1e-3)
-    run.epoch_train_s, run.epoch_val_s = k["epoch_train_s"], k["epoch_val_s"]
-    run.test_bce, run.test_mse = k["test_bce"], k["test_mse"]
-    run.predict_images_per_s = k["predict_images_per_s"]["1024"]
-    return run
+def peak_probe(device: str, quick: bool) -> dict[str, float]:
+    """GFLOP/s of a large fp32 matmul and of a compute-bound fp32 convolution, measured now."""
+    size = 256 if quick else 8192 if device == "cuda" else 2048
+    return {
+        "matmul": R.measure_peak_gflops(size, device=device),
+        "conv": R.measure_conv_gflops(device=device),
+    }
 
 
-def ttq_from_history(run: R.Run, target: float) -> None:
-    """Time-to-quality from a run's per-epoch history: training time up to the first epoch at target."""
-    elapsed = 0.0
-    for i, (secs, bce) in enumerate(zip(run.epoch_train_s, run.test_bce, strict=True)):
-        elapsed += secs
-        if bce <= target:
-            run.ttq_s, run.ttq_epochs = elapsed, float(i + 1)
-            return
+def run_rounds(args: argparse.Namespace, data: C.Data) -> tuple[dict[str, list[C.Result]], list[dict]]:
+    plan = contenders(args, data)
+    results: dict[str, list[C.Result]] = {name: [] for name, _ in plan}
+    peaks = []
+    for r in range(args.rounds):
+        peaks.append({**peak_probe(args.device, args.quick), "load": os.getloadavg()[0]})
+        for name, run in plan if r % 2 == 0 else plan[::-1]:
+            print(f"round {r + 1}/{args.rounds}: {name} (load {os.getloadavg()[0]:.2f})", flush=True)
+            res = run()  # type: ignore[operator]
+            print(f"  epoch s {[round(s, 2) for s in res.epoch_s]}, test BCE {res.test_bce:.4f}", flush=True)
+            results[name].append(res)
+    return results, peaks
+
+
+def from_log(args: argparse.Namespace) -> tuple[dict[str, list[C.Result]], list[dict]]:
+    """The completed runs printed by an interrupted run (``round r/n: NAME (load L)`` + its result line)."""
+    import ast
+    import re
+
+    results: dict[str, list[C.Result]] = {}
+    head = None
+    for line in Path(args.from_log).read_text().splitlines():
+        if m := re.match(r"round \d+/\d+: (.+) \(load ([\d.]+)\)$", line):
+            head = (m.group(1), float(m.group(2)))
+        elif head and (m := re.match(r"  epoch s (\[.*\]), test BCE ([\d.]+)$", line)):
+            results.setdefault(head[0], []).append(
+                C.Result(head[0], ast.literal_eval(m.group(1)), float(m.group(2)), load=head[1])
+            )
+            head = None
+    args.rounds = max(len(rs) for rs in results.values())
+    return results, [{**peak_probe(args.device, args.quick), "load": os.getloadavg()[0]}]
+
+
+def ttq_runs(args: argparse.Namespace, data: C.Data, target: float | None) -> list[C.Result]:
+    out = []
+    for recipe in filter(None, args.ttq.split(",")):
+        batch, lr, epochs = recipe.split(":")
+        name = f"convolab train --batch-size {batch} --lr {float(lr):g} --epochs {epochs}"
+        print(f"time-to-quality: {name}", flush=True)
+        res = C.run_cli(
+            name,
+            data,
+            epochs=int(epochs),
+            threads=args.threads,
+            batch=int(batch),
+            lr=float(lr),
+            device=args.device,
+        )
+        res.extra["reached"] = target is not None and res.test_bce <= target
+        out.append(res)
+    return out
 
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse(argv)
-    torch.set_num_threads(args.threads or len(os.sched_getaffinity(0)))
-    only = set(args.only.split(","))
-    data_dir = None if args.data_dir == "synthetic" else Path(args.data_dir)
-    xtr, xte = load_images(data_dir, args.train_size, args.test_size)
-    dev = args.device
-    x_train, x_test = R.to_tensor(xtr).to(dev), R.to_tensor(xte).to(dev)  # resident on the device
-    peak = R.measure_peak_gflops(256 if args.quick else 8192 if dev == "cuda" else 2048, device=dev)
-    runs: list[R.Run] = []
-    k = run_keras(args) if "keras" in only and dev == "cpu" else None
-    if k:
-        runs.append(keras_run(k))
-    variants = []
-    if "torch" in only:
-        variants.append(R.plain_variant(device=dev))
-    if "convolab" in only and dev == "cpu":
-        if args.cl_only:
-            variants.append(R.convolab_variant("convolab, channels_last only", fuse=False))
-        variants.append(R.convolab_variant("convolab fastpath"))
-        if fastpath.bf16_supported("cpu") and not args.no_bf16:
-            variants.append(R.convolab_variant("convolab fastpath bf16", amp="bf16"))
-    elif "convolab" in only:
-        variants.append(R.convolab_variant("convolab fastpath fp32", device=dev))
-        variants.append(R.convolab_variant("convolab fastpath bf16", device=dev, amp="bf16"))
-        variants.append(
-            R.convolab_variant(
-                "convolab fastpath bf16 + CUDA graphs", device=dev, amp="bf16", compile="reduce-overhead"
-            )
-        )
-    for v in variants:
-        print(f"training: {v.name}", flush=True)
-        runs.append(R.train(v, x_train, x_test, args.epochs))
-    ref = runs[0]
-    at = min(10, args.epochs) - 1
-    target = ref.test_bce[at]
-    for run in runs:
-        ttq_from_history(run, target)
-    ttq_runs = []
-    if "convolab" in only:
-        v = R.convolab_variant(
-            f"convolab fastpath, batch {args.ttq_batch}, lr {args.ttq_lr:g}",
-            lr=args.ttq_lr,
-            batch_size=args.ttq_batch,
-        )
-        print(f"time-to-quality: {v.name}", flush=True)
-        ttq_runs.append(
-            R.train(
-                v, x_train, x_test, args.ttq_max_epochs, target_bce=target, evals_per_epoch=args.ttq_evals
-            )
-        )
-    profile = (
-        R.profile_table(variants[-1], x_train, args.profile_steps) if args.profile_steps and variants else []
-    )
+    if args.threads:
+        from convolab import set_threads
+
+        set_threads(args.threads)
+    with tempfile.TemporaryDirectory(prefix="convolab-speed-") as tmp:
+        work = Path(tmp)
+        data = C.prepare_data(args.data_dir, work, args.limit)
+        results, peaks = from_log(args) if args.from_log else run_rounds(args, data)
+        for name, run in contenders(args, data) if args.from_log else []:
+            if not results.get(name):  # not reached before the interruption: one run now
+                print(f"{name} (load {os.getloadavg()[0]:.2f})", flush=True)
+                results[name] = [run()]  # type: ignore[operator]
+        keras = [n for n in KERAS if results.get(n)]
+        anchor = min(keras, key=lambda n: med(results[n])) if keras else next(iter(results))
+        target = results[anchor][0].test_bce if results.get(anchor) else None
+        ttq = ttq_runs(args, data, target)
+        profile, step_ms = ([], 0.0)
+        if args.profile_steps:
+            cli = {
+                "dataset": data.cli_args[1],
+                "data_dir": None if "folder:" in data.cli_args[1] else args.data_dir,
+                "limit": args.limit,
+                "device": args.device,
+                "stream": "off",
+            }
+            profile, step_ms = R.profile_trainer(cli, work, args.profile_steps)
     versions = {"torch": torch.__version__}
-    if dev == "cuda":
-        versions["GPU"] = torch.cuda.get_device_name()
-    if k:
-        versions.update(tensorflow=k["tensorflow"], keras=k["keras"])
+    for rs in results.values():
+        if rs and "tensorflow" in rs[0].extra:
+            versions.update(tensorflow=rs[0].extra["tensorflow"], keras=rs[0].extra["keras"])
+    if any(n in results for n in KERAS) and "tensorflow" not in versions and (py := C.keras_python(None)):
+        import subprocess
+
+        code = "import tensorflow as tf, keras; print(tf.__version__, keras.__version__)"
+        tfv, kv = subprocess.run([py, "-c", code], capture_output=True, text=True).stdout.split()[-2:]
+        versions.update(tensorflow=tfv, keras=kv)
     command = "python benchmarks/train_speed.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    md = render(args, runs, ttq_runs, ref, target, at, peak, profile, k, command.strip(), versions)
+    md = _report.render_product(
+        args,
+        data.n_train,
+        results,
+        anchor,
+        ttq,
+        target,
+        peaks,
+        profile,
+        step_ms,
+        command.strip(),
+        versions,
+        TRAIN_FLOP_PER_IMAGE,
+    )
     print(md)
-    _report.write(Path(args.out), md, section=dev)
-    result = {"runs": [r.__dict__ for r in runs + ttq_runs], "target_bce": target, "peak_gflops": peak}
+    _report.write(Path(args.out), md, section=args.device)
+    raw = {
+        "results": {n: [r.__dict__ for r in rs] for n, rs in results.items()},
+        "anchor": anchor,
+        "target_bce": target,
+        "peaks": peaks,
+        "ttq": [r.__dict__ for r in ttq],
+        "profile": profile,
+        "profile_step_ms": step_ms,
+        "n_train": data.n_train,
+    }
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1))
-    return result
+        Path(args.json).write_text(json.dumps(raw, indent=1))
+    return raw
 
 
-def render(args, runs, ttq_runs, ref, target, at, peak, profile, k, command, versions) -> str:
-    n = args.train_size
-    parts = [_report.header(command, versions, peak)]
-    parts.append(
-        f"### Training, batch 256, Adam lr 1e-3, {args.epochs} epochs of {n:,} images "
-        f"({TRAIN_FLOP_PER_IMAGE / 1e6:.2f} MFLOP per image trained)\n"
-    )
-    rows = []
-    for r in runs:
-        val = sorted(r.epoch_val_s)[len(r.epoch_val_s) // 2]
-        rows.append(
-            [
-                r.name,
-                r.median_epoch_s,
-                val,
-                r.images_per_s(n),
-                ref.median_epoch_s / r.median_epoch_s,
-                r.test_bce[-1],
-                r.test_mse[-1],
-                r.gflops(n),
-                100 * r.gflops(n) / peak,
-            ]
-        )
-    hdr = [
-        "contender",
-        "epoch s (median)",
-        "validation s",
-        "images/s",
-        f"speed-up vs {ref.name.split(' (')[0]}",
-        "test BCE",
-        "test MSE",
-        "GFLOP/s",
-        "% of peak",
-    ]
-    parts.append(_report.table(hdr, rows))
-    parts.append(
-        f"\n### Time-to-quality: test BCE <= {target:.4f} ({ref.name}'s BCE after {at + 1} epochs)\n"
-    )
-    rows = []
-    for r in runs + ttq_runs:
-        ok = r.ttq_s is not None
-        rows.append(
-            [
-                r.name,
-                r.batch_size,
-                f"{r.lr:g}",
-                f"{r.ttq_epochs:.2f}" if ok else "not reached",
-                r.ttq_s if ok else "-",
-                ref.ttq_s / r.ttq_s if ok and ref.ttq_s else "-",
-            ]
-        )
-    parts.append(_report.table(["contender", "batch", "lr", "epochs", "training s", "speed-up"], rows))
-    parts.append("\n### Inference on the test set (images/s, median of 3)\n")
-    rows = [
-        [
-            r.name,
-            1024 if r is ref and k else 2048 if "convolab" in r.name else 256,
-            r.predict_images_per_s,
-            r.predict_images_per_s / ref.predict_images_per_s,
-        ]
-        for r in runs
-    ]
-    if k:
-        rows.insert(
-            1,
-            [
-                "Keras predict, default batch 32 (the lecture's call)",
-                32,
-                k["predict_images_per_s"]["32"],
-                k["predict_images_per_s"]["32"] / ref.predict_images_per_s,
-            ],
-        )
-    parts.append(_report.table(["contender", "batch", "images/s", "ratio"], rows))
-    parts.append("\n### Test BCE after each epoch\n")
-    parts.append(
-        _report.table(
-            ["contender", *[str(i + 1) for i in range(args.epochs)]], [[r.name, *r.test_bce] for r in runs]
-        )
-    )
-    if profile:
-        parts.append(
-            f"\n### Where convolab's training step goes (torch.profiler, {args.profile_steps} steps, "
-            "self CPU time by op)\n"
-        )
-        parts.append(
-            _report.table(
-                ["op", "ms per step", "% of total", "calls per step"], [list(row) for row in profile]
-            )
-        )
-    return "\n".join(parts) + "\n"
+def med(runs: list[C.Result]) -> float:
+    return statistics.median(r.median_epoch_s for r in runs)
 
 
 if __name__ == "__main__":

@@ -58,21 +58,27 @@ def test_report_write_keeps_hand_written_text(bench, tmp_path) -> None:
     assert text.index("new table") < text.index("## Notes") < text.index("gpu table")
 
 
-def test_quick_run_writes_tables(bench, tmp_path) -> None:
+def test_quick_run_times_the_product_in_its_own_process(bench, tmp_path) -> None:
     train_speed, _, report = bench
     out, raw = tmp_path / "BENCH.md", tmp_path / "raw.json"
-    result = train_speed.main(
-        ["--quick", "--cl-only", "--only", "torch,convolab", "--out", str(out), "--json", str(raw)]
-    )
+    result = train_speed.main(["--quick", "--no-bf16", "--out", str(out), "--json", str(raw)])
     text = out.read_text()
-    for heading in ("### Training", "### Time-to-quality", "### Inference", "### Where convolab"):
+    for heading in (
+        "### Training",
+        "### Time-to-quality",
+        "### Where the Trainer's step goes",
+        "load average",
+    ):
         assert heading in text
     assert text.count(report.markers("cpu")[0]) == 1
-    names = [r["name"] for r in result["runs"]]
-    assert names[:3] == ["PyTorch plain loop", "convolab, channels_last only", "convolab fastpath"]
-    for run in result["runs"][:3]:
-        assert len(run["epoch_train_s"]) == 2 and all(t > 0 for t in run["epoch_train_s"])
-        assert 0 < run["test_bce"][-1] < 1 and run["predict_images_per_s"] > 0
+    assert list(result["results"]) == ["convolab train", "PyTorch plain loop"]
+    for runs in result["results"].values():
+        (run,) = runs  # one round
+        assert len(run["epoch_s"]) == 2 and all(t > 0 for t in run["epoch_s"])
+        assert 0 < run["test_bce"] < 1 and run["wall_s"] > sum(run["epoch_s"])
+    cli = result["results"]["convolab train"][0]
+    assert len(cli["extra"]["val_bce"]) == 2  # read from the CLI run's log.jsonl
+    assert result["n_train"] == 461 and result["ttq"] and result["profile"][-1][0] == "(all ops)"
     assert json.loads(raw.read_text())["target_bce"] == result["target_bce"]
 
 

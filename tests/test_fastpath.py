@@ -354,3 +354,33 @@ def test_make_adam_is_fused_with_keras_epsilon_and_matches_unfused_adam():
             opt.zero_grad()
     for p, q in zip(a.parameters(), b.parameters(), strict=True):
         torch.testing.assert_close(p, q, rtol=1e-6, atol=1e-7)
+
+
+def test_eval_chunk_follows_the_batch_and_the_image_never_the_split() -> None:
+    from convolab import limits
+
+    assert fastpath.eval_chunk(256, (1, 28, 28)) == limits.EVAL_CHUNK_IMAGES  # the chunk MNIST always had
+    assert fastpath.eval_chunk(32, (1, 128, 128)) == limits.EVAL_CHUNK_BYTES // (128 * 128 * 4) == 64
+    assert fastpath.eval_chunk(32, (3, 512, 512)) == 32  # big images: the batch itself
+    assert fastpath.eval_chunk(4096, (1, 28, 28)) == 4096  # never below the batch (that much fits)
+    for batch in (1, 7, 256):
+        for shape in ((1, 8, 8), (3, 64, 64), (1, 256, 256)):
+            chunk = fastpath.eval_chunk(batch, shape)
+            assert chunk >= batch and chunk * 4 * shape[0] * shape[1] * shape[2] <= max(
+                limits.EVAL_CHUNK_BYTES, batch * 4 * shape[0] * shape[1] * shape[2]
+            )
+
+
+def test_metrics_do_not_depend_on_the_chunk() -> None:
+    from convolab.metrics import baseline_metrics, metrics_of
+
+    gen = torch.Generator().manual_seed(0)
+    target = torch.rand(70, 1, 16, 16, generator=gen)
+    pred = torch.rand(70, 1, 16, 16, generator=gen)
+    ref = metrics_of(pred, target, 1024)
+    for chunk in (1, 8, 64):
+        got = metrics_of(pred, target, chunk)
+        assert got == pytest.approx(ref, rel=1e-12, abs=1e-12)
+        assert baseline_metrics(target.mean(0), target, chunk) == pytest.approx(
+            baseline_metrics(target.mean(0), target, 1024), rel=1e-12, abs=1e-12
+        )

@@ -38,19 +38,10 @@ def _tiny_spec(path: Path) -> Path:
     return path
 
 
-# Fails today, for a real reason (docs/scaling.md): the streamed validation/test passes read chunks of
-# min(split, streamdata.EVAL_BATCH = 1024) images, and metrics.MetricAccumulator.update (its SSIM) peaks at
-# about 95x a chunk's float32 size (6.0 GB for 1024 images of 128 x 128), so the peak follows the
-# validation split's size up to 1024 images, not the batch. strict: the test turns red once that is fixed,
-# so the marker goes then.
+# Evaluation chunks are sized from the batch (fastpath.eval_chunk: max(batch, 4 MiB of float32 input
+# images), 64 images here in both runs), and SSIM runs a few images at a time (metrics.SSIM_CHUNK_VALUES):
+# before, chunks of min(split, 1024) images made the streamed peak follow the validation split.
 @pytest.mark.slow  # four real training runs: 70-110 s on 2 shared cores
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="streamed evaluation reads chunks of min(split, 1024) images, not of the batch: SSIM's 95x "
-    "temporaries are now bounded (metrics.SSIM_CHUNK_VALUES: 3.3 GB -> 0.24 GB of growth here), the "
-    "chunk itself is not yet (issue 15)",
-)
 def test_streamed_peak_memory_does_not_grow_with_the_dataset(scaling, tmp_path: Path) -> None:
     spec = _tiny_spec(tmp_path / "one-conv.json")
     peaks: dict[tuple[str, int], int] = {}

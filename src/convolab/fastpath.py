@@ -26,10 +26,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from convolab import fastplan
+from convolab.limits import EVAL_CHUNK_BYTES, EVAL_CHUNK_IMAGES
 
 LOSSES = ("bce", "mse")
 # Mixed precision: bf16 keeps fp32's exponent range, so no loss scaling is needed (unlike fp16).
 AMP_DTYPES = {"bf16": torch.bfloat16}
+HEAP_MAX_BLOCK = 64 << 20  # glibc mmap threshold set by configure_allocator (see there)
 
 
 def _memory_format(device: torch.device) -> torch.memory_format:
@@ -94,6 +96,11 @@ def configure_allocator() -> bool:
     thresholds keeps those pages: measured ~1.3x per step (its pool-gradient fill 7.4 -> 1.5 ms, first
     convolution 6.1 -> 2.5 ms; BENCHMARKS.md). Process-wide and idempotent; memory freed by torch stays
     with the process for reuse. A no-op (False) where the C library is not glibc.
+
+    The mmap threshold is ``HEAP_MAX_BLOCK`` (64 MiB), not more: with 1 GiB the heap fragmented, and a
+    streamed run's peak memory grew with the number of evaluation chunks (docs/scaling.md, 21-145 MB
+    more for 8x the images in tests/test_memory_scaling.py; 3 MB with 64 MiB). Blocks above it (large
+    images at large batches) come from mmap again: bounded memory before speed.
     """
     global _ALLOCATOR_CONFIGURED
     if _ALLOCATOR_CONFIGURED:
@@ -108,7 +115,8 @@ def configure_allocator() -> bool:
     except OSError:  # pragma: no cover - unusual Linux without glibc's soname
         return False
     m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
-    ok = libc.mallopt(m_mmap_threshold, 1 << 30) == 1 and libc.mallopt(m_trim_threshold, 2**31 - 1) == 1
+    ok = libc.mallopt(m_mmap_threshold, HEAP_MAX_BLOCK) == 1
+    ok = ok and libc.mallopt(m_trim_threshold, 2**31 - 1) == 1
     _ALLOCATOR_CONFIGURED = ok
     return ok
 
@@ -263,6 +271,21 @@ class TrainStep:
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return loss.detach()
+
+
+def eval_chunk(batch_size: int, image_shape: tuple[int, ...] | torch.Size) -> int:
+    """Images per evaluation chunk (validation, test, ``predict``) of a run trained at ``batch_size``.
+
+    ``max(batch_size, n)`` where ``n`` images of ``image_shape`` ``(C, H, W)`` fit in
+    ``limits.EVAL_CHUNK_BYTES`` as float32 (at most ``limits.EVAL_CHUNK_IMAGES``): the memory of an
+    evaluation pass follows the batch (and the image), never the size of the split. 28x28 images give
+    1,024 (the chunk before this rule); 128x128 give 64; 256x256 give ``max(batch_size, 16)``.
+
+    >>> eval_chunk(32, (1, 28, 28)), eval_chunk(32, (1, 128, 128)), eval_chunk(2048, (1, 28, 28))
+    (1024, 64, 2048)
+    """
+    per_image = 4 * max(1, int(torch.Size(image_shape).numel()))
+    return max(int(batch_size), 1, min(EVAL_CHUNK_IMAGES, EVAL_CHUNK_BYTES // per_image))
 
 
 def predict(

@@ -73,6 +73,10 @@ MAX_LEARNING_RATE = 10.0  # Adam steps of this size already leave any sensible l
 MAX_NOISE_STD = 100.0  # denoising noise std (inputs are clipped to [0, 1]: more is all 0 or 1 already)
 MAX_CONFIG_BYTES = 1 << 20  # a --config file (YAML/JSON)
 MAX_STATE_BYTES = 256 << 20  # a checkpoint's state.json (history and RNG states: a few KiB per epoch)
+# Evaluation (validation, test, predict) reads chunks of max(batch, EVAL_CHUNK_BYTES of float32 input)
+# images, at most EVAL_CHUNK_IMAGES beyond the batch (fastpath.eval_chunk): bounded by the batch.
+EVAL_CHUNK_BYTES = 4 << 20
+EVAL_CHUNK_IMAGES = 1024
 # --- lab: the local web server (lab/) ------------------------------------------------------------------
 LAB_MAX_BODY_BYTES = 4 << 20  # one request body (uploads arrive base64 inside JSON, ~4/3 of the file)
 LAB_MAX_SPEC_CHARS = 64 << 10  # a spec typed in the page

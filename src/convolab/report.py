@@ -21,7 +21,11 @@ from convolab.train.runs import RunData, load_run, load_run_data, model_info
 
 N_SHOWN = 10  # the lecture's figure shows 10 digits
 PCA_MAX = 5000  # latent codes projected (enough for a readable scatter, quick on a CPU)
-EVAL_BATCH = 1024
+
+
+def _chunk(config: TrainConfig, model: Any) -> int:
+    """Images per evaluation chunk: ``fastpath.eval_chunk`` of the run's batch (as in training)."""
+    return fastpath.eval_chunk(config.batch_size, tuple(model.input_shape))
 
 
 def _noisy(images: torch.Tensor, noise: float, seed: int) -> torch.Tensor:
@@ -42,9 +46,9 @@ def _encoder_maps(model: Any, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]
 
 
 @torch.inference_mode()
-def _codes(model: Any, images: torch.Tensor) -> torch.Tensor:
+def _codes(model: Any, images: torch.Tensor, chunk: int) -> torch.Tensor:
     dev = _device(model)
-    chunks = [model.encode(fastpath.to_layout(b, dev)).flatten(1).cpu() for b in images.split(EVAL_BATCH)]
+    chunks = [model.encode(fastpath.to_layout(b, dev)).flatten(1).cpu() for b in images.split(chunk)]
     return torch.cat(chunks)  # (N, D)
 
 
@@ -74,7 +78,7 @@ def make_figures(
     name = model.to_spec().name
     x = data.eval_images[:N_SHOWN]
     x_in = _noisy(x, config.noise, config.seed)
-    recon = fastpath.predict(model, x_in, EVAL_BATCH)
+    recon = fastpath.predict(model, x_in, _chunk(config, model))
     out = {"reconstructions": plots.reconstruction_grid(x, recon, run / "reconstructions.png", title=name)}
     if config.noise:
         rows = [(f"noisy ({config.noise:g})", x_in), ("clean", x), ("reconstructed", recon)]
@@ -87,7 +91,7 @@ def make_figures(
     kernel = _first_kernel(model)
     if kernel is not None:
         out["kernels"] = plots.kernels(kernel[1], run / "kernels.png", title=f"{name}: {kernel[0]} kernels")
-    codes = _codes(model, data.eval_images[:PCA_MAX])
+    codes = _codes(model, data.eval_images[:PCA_MAX], _chunk(config, model))
     labels = None if data.eval_labels is None else data.eval_labels[:PCA_MAX]
     out["latent_pca"] = plots.latent_pca(
         codes, labels, run / "latent_pca.png", classes=data.classes, title=f"{name}: latent codes, PCA"
@@ -113,15 +117,16 @@ def evaluate_run(
             f"{tuple(loaded.model.input_shape)}"
         )
     x_in = _noisy(data.eval_images, cfg.noise, cfg.seed)
-    recon = fastpath.predict(loaded.model, x_in, EVAL_BATCH)
+    chunk = _chunk(cfg, loaded.model)
+    recon = fastpath.predict(loaded.model, x_in, chunk)
     return {
         "run": str(loaded.path),
         "checkpoint": str(loaded.checkpoint),
         "eval_set": data.eval_name,
         "n": int(data.eval_images.shape[0]),
         "noise": cfg.noise,
-        "metrics": metrics_of(recon, data.eval_images),
-        "baseline": baseline_metrics(data.mean_image, data.eval_images),
+        "metrics": metrics_of(recon, data.eval_images, chunk),
+        "baseline": baseline_metrics(data.mean_image, data.eval_images, chunk),
     }
 
 
@@ -163,7 +168,7 @@ def reconstruct(
         x = load_image_files(images, tuple(loaded.model.input_shape))
     else:
         x = load_run_data(loaded.config, eval_dataset=dataset, eval_data_dir=data_dir).eval_images[:n]
-    recon = fastpath.predict(loaded.model, x, EVAL_BATCH)
+    recon = fastpath.predict(loaded.model, x, _chunk(loaded.config, loaded.model))
     return plots.reconstruction_grid(x, recon, out, title=loaded.model.to_spec().name)
 
 
@@ -183,7 +188,8 @@ def compare_runs(
     for lr in loaded:
         if tuple(lr.model.input_shape) != tuple(data.eval_images.shape[1:]):
             raise ValueError(f"run {lr.path} takes {tuple(lr.model.input_shape)} images; cannot compare")
-        recon = fastpath.predict(lr.model, data.eval_images, EVAL_BATCH)
+        chunk = _chunk(lr.config, lr.model)
+        recon = fastpath.predict(lr.model, data.eval_images, chunk)
         hist = load_state(resolve_checkpoint(lr.path, "last")).get("history", [])  # all epochs, not best's
         secs = sorted(h["seconds"] for h in hist if h.get("seconds"))
         rows.append(
@@ -192,11 +198,11 @@ def compare_runs(
                 **model_info(lr.model),
                 "epochs": len(hist),
                 "seconds_per_epoch": secs[len(secs) // 2] if secs else None,
-                "metrics": metrics_of(recon, data.eval_images),
+                "metrics": metrics_of(recon, data.eval_images, chunk),
             }
         )
         fig_rows.append((rows[-1]["model"], recon[:n]))
-    baseline = baseline_metrics(data.mean_image, data.eval_images)
+    baseline = baseline_metrics(data.mean_image, data.eval_images, _chunk(loaded[0].config, loaded[0].model))
     rows.append({"run": "(mean image)", "model": "baseline", "params": 0, "macs": 0, "metrics": baseline})
     if out is not None:
         plots.image_rows(fig_rows, out, title=f"reconstructions on {data.eval_name} images")

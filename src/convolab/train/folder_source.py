@@ -69,7 +69,8 @@ class FolderSource:
 
     def baseline(self) -> dict[str, float]:
         """Validation metrics of the mean training image (one pass over train, one over validation)."""
-        kw: dict[str, Any] = {"workers": self.config.workers, "device": self.ctx.device, "ctx": self.ctx}
+        kw: dict[str, Any] = {"workers": self.config.workers, "device": self.ctx.device, "ctx": self.ctx,
+                              "chunk": sd.chunk_size(self.config, self.stream.train)}  # fmt: skip
         self._mean = sd.mean_image(self.stream.train, **kw)
         mean = self._mean.to(self.ctx.device)
         return sd.stream_metrics(self.stream.val, mean.expand_as, noise=0.0, seed=0, tag="", **kw)
@@ -78,12 +79,14 @@ class FolderSource:
         """Validation metrics, the ranks sharing the chunks (noise seeded per chunk with --noise)."""
         cfg = self.config
         return sd.stream_metrics(self.stream.val, predict, noise=cfg.noise, seed=cfg.seed, tag="val-noise",
-                                 workers=cfg.workers, device=self.ctx.device, ctx=self.ctx)  # fmt: skip
+                                 chunk=sd.chunk_size(cfg, self.stream.val), workers=cfg.workers,
+                                 device=self.ctx.device, ctx=self.ctx)  # fmt: skip
 
     def evaluate(self, predict: Predict) -> dict[str, Any]:
         """Evaluation-set metrics and the mean-image baseline, in this process only (rank 0)."""
         stream, cfg = self.stream, self.config
-        kw: dict[str, Any] = {"workers": cfg.workers, "device": self.ctx.device, "ctx": None}
+        kw: dict[str, Any] = {"workers": cfg.workers, "device": self.ctx.device, "ctx": None,
+                              "chunk": sd.chunk_size(cfg, stream.eval)}  # fmt: skip
         if self._mean is None:  # a resumed run took the validation baseline from its checkpoint
             self._mean = sd.mean_image(stream.train, **kw)
         mean = self._mean.to(self.ctx.device)

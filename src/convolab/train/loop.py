@@ -42,7 +42,6 @@ from convolab.train.runfolder import LOG_FILE, METRICS_CSV, SUMMARY_FILE, write_
 from convolab.train.runs import build_model, model_info, save_run_checkpoint
 from convolab.train.sources import BatchSource
 
-EVAL_BATCH = 1024
 __all__ = ["NonFiniteLossError", "TrainResult", "Trainer", "TrainingInterrupted"]
 
 
@@ -271,7 +270,8 @@ class Trainer:
         return record
 
     def _predict(self, x: torch.Tensor) -> torch.Tensor:
-        return fastpath.predict(self.model, x, EVAL_BATCH, amp=self.config.amp_mode)
+        chunk = fastpath.eval_chunk(self.config.batch_size, self.source.shape)  # memory follows the batch
+        return fastpath.predict(self.model, x, chunk, amp=self.config.amp_mode)
 
     def fit(self) -> TrainResult:
         """Train until ``config.epochs`` epochs are complete, then evaluate the best checkpoint."""

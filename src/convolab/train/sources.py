@@ -100,12 +100,17 @@ class TensorSource:
             )
             yield self.ctx.shard(x), self.ctx.shard(target), int(target.shape[0])
 
+    @property
+    def chunk(self) -> int:
+        """Images per metric chunk: ``fastpath.eval_chunk`` of the batch (what the loop predicts in)."""
+        return fastpath.eval_chunk(self.config.batch_size, self.shape)
+
     def baseline(self) -> dict[str, float]:
-        return baseline_metrics(self.data.mean_image, self.val_x)
+        return baseline_metrics(self.data.mean_image, self.val_x, self.chunk)
 
     def validate(self, predict: Predict) -> dict[str, float]:
         if self.ctx.world_size == 1:
-            return metrics_of(predict(self.val_in), self.val_x)
+            return metrics_of(predict(self.val_in), self.val_x, self.chunk)
         acc = MetricAccumulator()
         val_in, val_x = self.ctx.shard(self.val_in), self.ctx.shard(self.val_x)
         if val_x.shape[0]:
@@ -121,8 +126,8 @@ class TensorSource:
         return {
             "eval_set": data.eval_name,
             "n_eval": int(data.eval_images.shape[0]),
-            "metrics": metrics_of(predict(ev_in), data.eval_images),
-            "baseline": baseline_metrics(data.mean_image, data.eval_images),
+            "metrics": metrics_of(predict(ev_in), data.eval_images, self.chunk),
+            "baseline": baseline_metrics(data.mean_image, data.eval_images, self.chunk),
         }
 
     def figure_data(self) -> RunData:

@@ -7,7 +7,8 @@ dataset whose images, decoded to float32, would take more than ``config.memory_b
 a quarter of this machine's memory). Both paths train on the same batches (``convolab.batchorder``).
 
 The passes over a whole split (validation and test metrics, the mean training image) read it in
-fixed chunks of ``EVAL_BATCH`` images; under torchrun rank r reads chunks r, r + w, ... and the sums
+fixed chunks of ``fastpath.eval_chunk(batch size, image shape)`` images (``chunk_size``: the memory
+follows the batch, never the split); under torchrun rank r reads chunks r, r + w, ... and the sums
 are reduced, so their noise (one seed per chunk) and their results do not depend on the rank count.
 """
 
@@ -28,7 +29,6 @@ from convolab.train.context import LocalContext
 from convolab.train.runs import RunData, load_run_data
 from convolab.train.streaming import ImageFolderStream, chunk_loader, split_indices
 
-EVAL_BATCH = 1024
 FIGURE_IMAGES = 500  # evaluation images the figures of a streamed run use (spread over the split)
 
 
@@ -96,23 +96,28 @@ def to_floats(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
     return fastpath.to_layout(x, device)
 
 
-def _chunks(ds: ImageFolderStream, workers: int, device: torch.device, ctx: LocalContext | None):
+def chunk_size(config: TrainConfig, ds: ImageFolderStream) -> int:
+    """Images per chunk of a streamed pass over ``ds`` in a run of ``config`` (the same on every rank)."""
+    return fastpath.eval_chunk(config.batch_size, ds.shape)
+
+
+def _chunks(ds: ImageFolderStream, chunk: int, workers: int, device: torch.device, ctx: LocalContext | None):
     rank, world = (ctx.rank, ctx.world_size) if ctx is not None else (0, 1)
     numbers, loader = chunk_loader(
-        ds, chunk=EVAL_BATCH, rank=rank, world_size=world, workers=workers, device=device
+        ds, chunk=chunk, rank=rank, world_size=world, workers=workers, device=device
     )
     return zip(numbers, loader, strict=True)
 
 
 def mean_image(
-    ds: ImageFolderStream, *, workers: int, device: torch.device, ctx: LocalContext | None
+    ds: ImageFolderStream, *, chunk: int, workers: int, device: torch.device, ctx: LocalContext | None
 ) -> torch.Tensor:
     """The mean image ``(C, H, W)`` (float32, CPU) in one streamed pass: an exact integer running sum.
 
     ``ctx``: the ranks share the chunks and sum (a collective); None: this process reads everything.
     """
     total = torch.zeros(ds.shape, dtype=torch.int64)
-    for _, batch in _chunks(ds, workers, device, ctx):
+    for _, batch in _chunks(ds, chunk, workers, device, ctx):
         total += batch.to(torch.int64).sum(dim=0)
     if ctx is not None:
         total = ctx.all_reduce_cpu(total)
@@ -126,6 +131,7 @@ def stream_metrics(
     noise: float,
     seed: int,
     tag: str,
+    chunk: int,
     workers: int,
     device: torch.device,
     ctx: LocalContext | None,
@@ -136,7 +142,7 @@ def stream_metrics(
     None: this process reads everything (rank 0 alone in the final evaluation).
     """
     acc = MetricAccumulator()
-    for k, batch in _chunks(ds, workers, device, ctx):
+    for k, batch in _chunks(ds, chunk, workers, device, ctx):
         x = to_floats(batch, device)
         x_in = add_noise(x, noise, derive_seed(seed, tag, k)) if noise else x
         acc.update(predict(x_in), x)
