@@ -10,6 +10,8 @@ lab.
 
 from __future__ import annotations
 
+import dataclasses
+
 from fuzz.files import SPECS
 from fuzz.harness import Case, api, cli
 
@@ -503,10 +505,30 @@ API = [
     api("api-export_model-format", "bad arguments", CLI, C + "from convolab.keras_io.export import export_model\nexport_model(c.load_run('run').model, 'm.pkl', 'pickle')", "run"),
 ]
 
+#: inputs that turned out valid on the hardened tree: they must succeed in bounds (``Case.valid``:
+#: the paths they may write). The receptive-field walk is closed-form now, so the largest allowed maps
+#: (65536 x 65536) analyse in 0.3 s; load_spec only parses; Python ints do not overflow a MAC count.
+VALID: dict[str, tuple[str, ...]] = {
+    **{f"{what}-{spec}": () for what in ("summary", "load_spec", "analyze", "build_model")
+       for spec in ("rf_blowup", "rf_bon_tconv")},
+    "load_spec-grow_chain": (), "load_spec-reshape_huge": (),  # parsed only; analyze/build refuse them
+    "summary-batch-1e30": (), "api-analyze-batch-1e30": (),  # big numbers printed, nothing allocated
+    "api-load_dataset-limit-1e20": (),  # a limit above the split's size keeps it all
+    "train-batch-1e12": ("work/out",),  # one batch of the whole (tiny) split, as Keras does
+    "data-show-seed-neg": ("work/grid.png",),  # any int seeds the sample choice
+    "export-state-config_dataset_folder_etc": ("work/model.pt",),  # export reads no dataset
+    "import-keras-name-slash": ("work/out",), "import-keras-name-huge": ("work/out",),  # a name, not a path
+    "resume-state-config_epochs_1e20": ("work/run",),  # --epochs 2 replaces the stored count
+    "resume-state-no_seconds": ("work/run",),  # epoch_seconds is optional (old runs lack it)
+    "evaluate-symlink-best": (), "api-load_run-symlink-best": (),  # best/ incomplete: last/ is used
+}  # fmt: skip
+
 CASES: list[Case] = [
     *_spec_cases(), *SUMMARY, *FILTER, *KERNELS, *DATA, *_train_cases(), *_state_cases(), *RUNS, *KERAS,
     *LAB_CLI, *API,
 ]  # fmt: skip
+assert set(VALID) <= {c.id for c in CASES}, sorted(set(VALID) - {c.id for c in CASES})
+CASES = [dataclasses.replace(c, valid=VALID[c.id]) if c.id in VALID else c for c in CASES]
 _ids = [c.id for c in CASES]
 assert len(_ids) == len(set(_ids)), sorted({i for i in _ids if _ids.count(i) > 1})
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import re
 import sys
 import tempfile
 import time
@@ -27,7 +28,8 @@ from fuzz.cases import CASES, ISSUE_ITEMS, issue_item  # noqa: E402
 from fuzz.conftest import resolve  # noqa: E402
 from fuzz.harness import AREAS, Result, outcome, problems, run_cases  # noqa: E402
 
-OUTCOMES = ("clean", "traceback", "wrong exception", "hang", "OOM", "wrote files", "accepted", "not one line")
+OUTCOMES = ("clean", "valid, in bounds", "traceback", "wrong exception", "hang", "OOM", "wrote files",
+            "accepted", "not one line")  # fmt: skip
 
 
 def count_table(rows: list[tuple[str, str]], label: str = "category") -> str:
@@ -37,7 +39,13 @@ def count_table(rows: list[tuple[str, str]], label: str = "category") -> str:
         counts[group][out] += 1
     lines = [f"| {label} | inputs | " + " | ".join(OUTCOMES) + " |", "|---|---:|" + "---:|" * len(OUTCOMES)]
     total: collections.Counter = collections.Counter()
-    for group in sorted(counts, key=lambda g: (len(g), g) if g[:1].isdigit() else (99, g)):
+    item = re.compile(r"^(\d+)\. ")  # "3. YAML alias bombs ...": by number, not as text
+
+    def order(g: str) -> tuple[int, str]:
+        m = item.match(g)
+        return (int(m.group(1)) if m else 99, g)
+
+    for group in sorted(counts, key=order):
         total.update(counts[group])
         cells = " | ".join(str(counts[group][o] or "") for o in OUTCOMES)
         lines.append(f"| {group} | {sum(counts[group].values())} | {cells} |")
@@ -121,6 +129,8 @@ def main() -> None:
                                  fresh=args.fresh).values())  # fmt: skip
         took, cpu = time.time() - t0, _children_cpu() - c0
     records = [record(r) for r in results]
+    if args.json:  # first: the tables below must not lose a long run
+        args.json.write_text(json.dumps(records, indent=1))
     text = (
         f"{len(results)} hostile inputs, {took:.0f} s wall, {cpu:.0f} s CPU of the cases\n\n"
         f"{tables(records)}\n\n"
@@ -129,8 +139,6 @@ def main() -> None:
     print(text)
     if args.md:
         args.md.write_text(text)
-    if args.json:
-        args.json.write_text(json.dumps(records, indent=1))
     if args.xfails:
         write_xfails(records)
 

@@ -1,6 +1,6 @@
 """The fuzz fork server: import convolab once, then fork one child per hostile case.
 
-    python tests/fuzz/server.py PARALLEL < jobs.jsonl > results.jsonl
+    python tests/fuzz/server.py PARALLEL [light|heavy] < jobs.jsonl > results.jsonl
 
 A fresh ``python -m convolab`` spends 3-8 s of this machine's CPU importing torch; 300 of them would
 take half an hour. The server imports what ``python -m convolab`` imports at start-up (the light
@@ -38,6 +38,9 @@ IDLE_SHARE = 0.05  # a case's process group using less of one CPU than this, pas
 #: maps 640 MiB of address space, what a fresh ``python -m convolab summary`` has before it reads a spec;
 #: heavier parts (training, SciPy, matplotlib) stay lazy, so no case sees less headroom than it would fresh.
 PRELOAD = ("numpy", "torch", "convolab", "convolab.layers", "convolab.spec", "convolab.analysis")
+#: and for the run commands (train, evaluate, reconstruct, compare, figures), which import the reports
+#: and matplotlib before they read their arguments' files (861 MiB mapped fresh, as here): 2.4 s of CPU
+HEAVY = (*PRELOAD, "convolab.report", "matplotlib.pyplot")
 
 
 def _child_env(job: dict) -> None:
@@ -213,7 +216,8 @@ def main() -> None:
 
     import convolab.cli  # noqa: F401 - what `python -m convolab` imports before it parses argv
 
-    for name in PRELOAD:  # what almost every case imports next: each fork need not import torch again
+    heavy = len(sys.argv) > 2 and sys.argv[2] == "heavy"
+    for name in HEAVY if heavy else PRELOAD:  # what the cases import next: no fork imports torch again
         importlib.import_module(name)
     serve(int(sys.argv[1]) if len(sys.argv) > 1 else 2)
 
