@@ -47,7 +47,7 @@ def register(cli: click.Group) -> None:
     @click.option(
         "--data-dir",
         "data_dirs",
-        type=click.Path(file_okay=False, path_type=Path),
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
         multiple=True,
         help="Folder to look in first for datasets (see `convolab data --help`); repeat for more. "
         "A run's own data folder is read only when it is one of these or a usual place.",

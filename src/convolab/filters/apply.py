@@ -26,6 +26,7 @@ import torch
 
 from convolab.layers.functional import PAD_MODES, conv2d, tf_pad_amounts
 from convolab.layers.padding import PADDINGS, conv_output_length
+from convolab.limits import MAX_FILTER_KERNEL_SIDE, LimitError
 
 # A kernel with at least this many taps runs as 1-D passes when its rank is 1 or 2 (measured on a
 # 2-core CPU, 1080x1920: 9x9 direct 0.20 s, as two 1-D passes 0.07 s; 5x5 about equal).
@@ -54,6 +55,11 @@ def as_kernel(kernel: Any) -> np.ndarray:
         k = np.asarray(kernel, dtype=np.float64)
     except (TypeError, ValueError):
         raise ValueError(f"kernel must be a numeric 2-D array, got {kernel!r}") from None
+    if k.ndim == 2 and max(k.shape) > MAX_FILTER_KERNEL_SIDE:  # before np.isfinite allocates a copy
+        raise LimitError(
+            f"kernel {k.shape[0]}x{k.shape[1]}: a side over {MAX_FILTER_KERNEL_SIDE} "
+            "(limits.MAX_FILTER_KERNEL_SIDE)"
+        )
     if k.ndim != 2 or k.size == 0 or not np.isfinite(k).all():
         raise ValueError(f"kernel must be a finite, non-empty 2-D array (kh, kw), got shape {k.shape}")
     return k
