@@ -121,7 +121,7 @@ def test_filter2d_refuses_a_kernel_over_the_side_limit() -> None:
     from convolab.filters import filter2d
     from convolab.limits import MAX_FILTER_KERNEL_SIDE
 
-    huge = np.broadcast_to(np.float32(1), (MAX_FILTER_KERNEL_SIDE + 2, 3))  # no memory behind it
+    huge = np.broadcast_to(np.float32(1), (MAX_FILTER_KERNEL_SIDE + 2, 20_000))  # 1.5 GiB as float64
     with pytest.raises(LimitError, match="MAX_FILTER_KERNEL_SIDE"):
         filter2d(np.zeros((8, 8)), huge)
 

@@ -81,6 +81,8 @@ def register(cli: click.Group) -> None:
             raise UserError(
                 f"the lab needs its extra: pip install 'convolab[lab]' ({exc.name} is missing)"
             ) from None
+        if runs_dir.exists() and not runs_dir.is_dir():  # click lets a pipe or device through
+            raise click.BadParameter(f"{runs_dir} is not a folder", param_hint="'--runs'")
         _check_port(host, port)
         app = create_app(runs_dir, data_dir=list(data_dirs), host=host, port=port)
         shown = f"[{host}]" if ":" in host else host

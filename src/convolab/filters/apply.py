@@ -49,17 +49,18 @@ def _pair(name: str, value: Any) -> tuple[int, int]:
 
 def as_kernel(kernel: Any) -> np.ndarray:
     """A finite, non-empty 2-D float64 kernel from an array, tensor or nested lists."""
+    shape = tuple(getattr(kernel, "shape", ()))
+    if len(shape) == 2 and max(shape) > MAX_FILTER_KERNEL_SIDE:  # before a float64 copy is made
+        raise LimitError(
+            f"kernel {shape[0]}x{shape[1]}: a side over {MAX_FILTER_KERNEL_SIDE} "
+            "(limits.MAX_FILTER_KERNEL_SIDE)"
+        )
     if isinstance(kernel, torch.Tensor):
         kernel = kernel.detach().cpu().double().numpy()
     try:
         k = np.asarray(kernel, dtype=np.float64)
     except (TypeError, ValueError):
         raise ValueError(f"kernel must be a numeric 2-D array, got {kernel!r}") from None
-    if k.ndim == 2 and max(k.shape) > MAX_FILTER_KERNEL_SIDE:  # before np.isfinite allocates a copy
-        raise LimitError(
-            f"kernel {k.shape[0]}x{k.shape[1]}: a side over {MAX_FILTER_KERNEL_SIDE} "
-            "(limits.MAX_FILTER_KERNEL_SIDE)"
-        )
     if k.ndim != 2 or k.size == 0 or not np.isfinite(k).all():
         raise ValueError(f"kernel must be a finite, non-empty 2-D array (kh, kw), got shape {k.shape}")
     return k
