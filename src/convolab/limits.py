@@ -70,6 +70,9 @@ ARITH_MAX_TAPS = 40_000  # cells written out in one trace (positions x window ce
 
 # --- training (convolab.train): what one run may ask for ---------------------------------------------
 MAX_LEARNING_RATE = 10.0  # Adam steps of this size already leave any sensible loss; 1e38 overflowed Adam
+MAX_EPOCHS = 1_000_000  # epochs of one run (more is a typo: 10**20 would train until killed)
+MAX_WORKERS = 256  # processes reading images for one run
+MAX_COMPARE_RUNS = 64  # runs in one `compare` (each is loaded and evaluated)
 MAX_NOISE_STD = 100.0  # denoising noise std (inputs are clipped to [0, 1]: more is all 0 or 1 already)
 MAX_CONFIG_BYTES = 1 << 20  # a --config file (YAML/JSON)
 MAX_STATE_BYTES = 256 << 20  # a checkpoint's state.json (history and RNG states: a few KiB per epoch)
@@ -104,6 +107,8 @@ MAX_FILTER_KERNEL_SIDE = 1_025  # side of a box/gaussian/log kernel (from --size
 MAX_FILTER_PIXELS = 1 << 25  # pixels (W x H) of an image to filter: 33.5 M, e.g. 8192 x 4096
 MAX_FILTER_BYTES = 4 << 30  # estimated float32 working memory of one `filter` call (all panels)
 MAX_FILTER_FILE_BYTES = 1 << 30  # size of an image file to read
+MAX_FILTER_KERNELS = 64  # kernels (-k, repeated) of one `filter` call
 
 # --- data: previews of datasets (data/preview.py, cli/data.py) -----------------------------------------
-MAX_GRID_SAMPLES = 1_000  # samples in one `data show` grid (each is a matplotlib axes)
+MAX_GRID_SAMPLES = 1_000  # samples in a `data show` grid; images per row of a reconstruct/compare figure
+MAX_RESIZE_SIDE = 8_192  # a side datasets are resized to (image_size, --image-size)

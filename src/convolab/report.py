@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from convolab import fastpath, plots
+from convolab.limits import MAX_COMPARE_RUNS, MAX_GRID_SAMPLES, check_count
 from convolab.metrics import baseline_metrics, metrics_of
 from convolab.train.batchorder import add_noise, derive_seed
 from convolab.train.checkpoint import load_state, resolve_checkpoint
@@ -130,13 +131,30 @@ def evaluate_run(
     }
 
 
+def _check_n(n: int) -> None:
+    """``--n``, images per row of a figure: 1 to ``limits.MAX_GRID_SAMPLES``."""
+    if n < 1:
+        raise ValueError(f"--n must be >= 1, got {n}")
+    check_count("--n (images in the figure)", n, MAX_GRID_SAMPLES)
+
+
 def load_image_files(paths: Sequence[str | Path], shape: tuple[int, ...]) -> torch.Tensor:
-    """Read image files as ``(N, C, H, W)`` floats in [0, 1], converted and resized to ``shape``."""
+    """Read image files as ``(N, C, H, W)`` floats in [0, 1], converted and resized to ``shape``.
+
+    Each file's header is checked first (``filters.image_info``): a pipe or device, a non-image and an
+    image over Pillow's decompression-bomb limit are a one-line ``ValueError`` before any decoding.
+    """
     from PIL import Image
+
+    from convolab.filters.images import image_info
 
     c, h, w = shape
     out = []
     for p in paths:
+        try:
+            image_info(p)
+        except OSError as exc:  # no such file, a directory: already one line naming the path
+            raise ValueError(str(exc)) from None
         try:
             with Image.open(p) as im:
                 im = im.convert("L" if c == 1 else "RGB")
@@ -161,8 +179,7 @@ def reconstruct(
     device: str = "auto",
 ) -> Path:
     """Originals over reconstructions of image files, or of the first ``n`` evaluation images."""
-    if n < 1:
-        raise ValueError(f"--n must be >= 1, got {n}")
+    _check_n(n)
     loaded = load_run(run, which, device)
     if images:
         x = load_image_files(images, tuple(loaded.model.input_shape))
@@ -182,6 +199,8 @@ def compare_runs(
     """
     if not runs:
         raise ValueError("compare needs at least one run")
+    check_count("the number of runs to compare", len(runs), MAX_COMPARE_RUNS)
+    _check_n(n)
     loaded = [load_run(r, "best", device) for r in runs]
     data = load_run_data(loaded[0].config)
     rows, fig_rows = [], [("original", data.eval_images[:n])]

@@ -10,6 +10,8 @@ lab.
 
 from __future__ import annotations
 
+import dataclasses
+
 from fuzz.files import SPECS
 from fuzz.harness import Case, api, cli
 
@@ -354,7 +356,7 @@ LAB_CLI = [
     cli("lab-port-text", "bad arguments", LAB, "lab --port http"),
     cli("lab-host-foreign", "bad arguments", LAB, "lab --host 203.0.113.7 --port 8799", ci=True),
     cli("lab-host-garbage", "bad arguments", LAB, "lab --host 'not a host' --port 8799"),
-    cli("lab-runs-missing", "bad paths", LAB, "lab --runs missing", ci=True),
+    cli("lab-runs-fifo", "FIFOs", LAB, "lab --runs fifo.png", "fifo", ci=True),  # (a missing --runs is valid: created later)
     cli("lab-runs-file", "bad paths", LAB, "lab --runs notes.txt", "user_file"),
     cli("lab-data-dir-missing", "bad paths", LAB, "lab --data-dir missing"),
 ]
@@ -395,6 +397,8 @@ API = [
     api("api-conv-dilation-1e6", "huge factors/sizes", CORE, C + "c.Sequential([c.Conv2D(1, 3, dilation_rate=10**6, padding='same')], (1, 8, 8))"),
     api("api-conv-activation", "bad arguments", CORE, C + "c.Conv2D(1, 3, activation='eval')"),
     api("api-tconv-stride-1e5", "huge factors/sizes", CORE, C + "c.Sequential([c.Conv2DTranspose(1, 3, strides=100000)], (1, 28, 28))", ci=True),
+    api("api-tconv-strided-dilated", "bad arguments", CORE, C + "c.Sequential([c.Conv2DTranspose(1, 3, strides=2, dilation_rate=2)], (1, 8, 8))", ci=True),
+    api("api-pixel-field-out-of-range", "per-pixel RF blow-up", CORE, C + "a = c.analyze([c.BedOfNails2D(2), c.Conv2D(1, 2, padding='same', dilation_rate=2)], (1, 2, 2))\na.layers[-1].pixel_field(4, 0)", ci=True),
     api("api-tconv-output-padding", "huge factors/sizes", CORE, C + "c.Conv2DTranspose(1, 3, strides=2, output_padding=10**6)"),
     api("api-dense-1e12", "huge factors/sizes", CORE, C + "c.Sequential([c.Flatten(), c.Dense(10**12)], (1, 8, 8))", ci=True),
     api("api-dense-neg", "overflowing numbers", CORE, C + "c.Dense(-1)"),
@@ -501,9 +505,72 @@ API = [
     api("api-export_model-format", "bad arguments", CLI, C + "from convolab.keras_io.export import export_model\nexport_model(c.load_run('run').model, 'm.pkl', 'pickle')", "run"),
 ]
 
+#: inputs that turned out valid on the hardened tree: they must succeed in bounds (``Case.valid``:
+#: the paths they may write). The receptive-field walk is closed-form now, so the largest allowed maps
+#: (65536 x 65536) analyse in 0.3 s; load_spec only parses; Python ints do not overflow a MAC count.
+VALID: dict[str, tuple[str, ...]] = {
+    **{f"{what}-{spec}": () for what in ("summary", "load_spec", "analyze", "build_model")
+       for spec in ("rf_blowup", "rf_bon_tconv")},
+    "load_spec-grow_chain": (), "load_spec-reshape_huge": (),  # parsed only; analyze/build refuse them
+    "summary-batch-1e30": (), "api-analyze-batch-1e30": (),  # big numbers printed, nothing allocated
+    "api-load_dataset-limit-1e20": (),  # a limit above the split's size keeps it all
+    "train-batch-1e12": ("work/out",),  # one batch of the whole (tiny) split, as Keras does
+    "data-show-seed-neg": ("work/grid.png",),  # any int seeds the sample choice
+    "export-state-config_dataset_folder_etc": ("work/model.pt",),  # export reads no dataset
+    "import-keras-name-slash": ("work/out",), "import-keras-name-huge": ("work/out",),  # a name, not a path
+    "resume-state-config_epochs_1e20": ("work/run",),  # --epochs 2 replaces the stored count
+    "resume-state-no_seconds": ("work/run",),  # epoch_seconds is optional (old runs lack it)
+    "evaluate-symlink-best": (), "api-load_run-symlink-best": (),  # best/ incomplete: last/ is used
+}  # fmt: skip
+
 CASES: list[Case] = [
     *_spec_cases(), *SUMMARY, *FILTER, *KERNELS, *DATA, *_train_cases(), *_state_cases(), *RUNS, *KERAS,
     *LAB_CLI, *API,
 ]  # fmt: skip
+assert set(VALID) <= {c.id for c in CASES}, sorted(set(VALID) - {c.id for c in CASES})
+CASES = [dataclasses.replace(c, valid=VALID[c.id]) if c.id in VALID else c for c in CASES]
 _ids = [c.id for c in CASES]
 assert len(_ids) == len(set(_ids)), sorted({i for i in _ids if _ids.count(i) > 1})
+
+# ---------------------------------------------------------------------------------------------------
+# the issue's list (issue 12, "Why" 1-10): which item each hostile input belongs to, for the counts
+
+ISSUE_ITEMS = {
+    1: "one request stalls the lab or runs it out of memory (lab command, unbounded factors)",
+    2: "the lab trusts run folders (symlinks, a stored spec path, a run's dataset outside the data dirs)",
+    3: "YAML alias bombs and 100k-layer specs",
+    4: "unbounded work (analysis, model build, kernels, images, FIFOs, counts)",
+    5: "resume reads a run's state (hand-edited counters, checkpoints)",
+    6: "data destroyed without a guard (--overwrite, import/export over runs and foreign folders)",
+    7: "a traceback where one error line belongs (deep nesting, overflow, bombs, bad state, bad values)",
+    8: "dilated Conv2DTranspose (the kernel TF lacks on some CPUs)",
+    9: "receptive fields of dilation over holes (pixel_field)",
+    10: "layers before build (constructor arguments)",
+}
+_LAYER_CTORS = ("api-conv-", "api-dense-", "api-up-", "api-pool-", "api-avgpool-", "api-activation-", "api-tconv-output")
+
+
+def issue_item(case: Case) -> int:
+    """The item of issue 12's list (1-10) that ``case`` probes (see ``ISSUE_ITEMS``)."""
+    cid, cat = case.id, case.category
+    if case.area == LAB:
+        return 1
+    if any(k in cid for k in ("symlink", "spec_path", "dataset_folder_etc")):
+        return 2
+    if cid.startswith("resume-") or cid.startswith(("train-resume", "api-resume")):
+        return 5
+    if cat in ("yaml alias bomb", "100k-layer specs"):
+        return 3
+    if cat in ("overwrite of foreign folders", "overwrite run checkpoints"):
+        return 6
+    if cid == "api-tconv-strided-dilated":
+        return 8
+    if "pixel-field" in cid:
+        return 9
+    if cid.startswith(_LAYER_CTORS) and "Sequential" not in case.code:
+        return 10
+    if "bomb" in cid and cat == "big/odd images":
+        return 7  # PIL's DecompressionBombError, a traceback in the issue
+    if cat in ("huge factors/sizes", "huge sizes", "per-pixel RF blow-up", "kernels size/sigma", "big/odd images", "FIFOs"):
+        return 4
+    return 7

@@ -1,7 +1,8 @@
 """The fuzz suite's markers and its one session run of every selected case (see harness.py).
 
-``pytest tests/fuzz`` runs the CI selection (cases with ``ci=True``); ``pytest -m fuzz_full tests/fuzz``
-runs every case. ``FUZZ_FRESH=1`` runs each case in a fresh interpreter instead of the fork server.
+``pytest`` (and ``pytest tests/fuzz``) runs the CI selection (cases with ``ci=True``: every category of
+issue 12's list); ``pytest -m fuzz_full tests/fuzz`` runs every case. ``FUZZ_FRESH=1`` runs each case
+in a fresh interpreter instead of the fork server.
 """
 
 from __future__ import annotations
@@ -20,14 +21,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # Opt-in for now (`make fuzz`, `CONVOLAB_FUZZ=1` or `-m fuzz_full`): its expectations (strict xfails
-    # keyed by area) were recorded before the hardening branches merged and are being re-baselined.
-    if "fuzz_full" not in (config.option.markexpr or "") and not os.environ.get("CONVOLAB_FUZZ"):
-        mine = [item for item in items if "tests/fuzz/" in str(item.fspath).replace(os.sep, "/")]
-        if mine:
-            config.hook.pytest_deselected(items=mine)
-            items[:] = [item for item in items if item not in mine]
-        return
+    # The CI selection runs with every `pytest`; the rest only with `-m fuzz_full` (`make fuzz FUZZ=full`).
     if "fuzz_full" in (config.option.markexpr or ""):
         return
     drop = [item for item in items if item.get_closest_marker("fuzz_extra")]

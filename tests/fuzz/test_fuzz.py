@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from fuzz.cases import CASES
+from fuzz.cases import CASES, ISSUE_ITEMS, issue_item
 from fuzz.harness import problems
 from fuzz.xfails import XFAIL
 
@@ -40,6 +40,7 @@ def test_the_table_covers_every_command_category_and_300_inputs() -> None:
                           "bad state.json fields", "overflowing numbers", "unknown datasets", "bad paths",
                           "overwrite of foreign folders", "overwrite run checkpoints"}  # fmt: skip
     assert 80 <= sum(c.ci for c in CASES) <= 160
+    assert {issue_item(c) for c in CASES if c.ci} == set(ISSUE_ITEMS) == set(range(1, 11))  # all in CI
     assert set(XFAIL) <= {c.id for c in CASES}
 
 

@@ -6,9 +6,11 @@ ones; the judge (``problems``/``outcome``) is checked on hand-made results.
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
-from fuzz.harness import Case, Result, api, cli, outcome, problems, run_cases
+from fuzz.harness import CPU_LIMIT_S, Case, Result, api, cli, outcome, problems, run_cases
 
 CONTROLS = [
     cli("ok-summary", "control", "core/spec+analysis", "summary seed-upsampling"),
@@ -26,6 +28,7 @@ CONTROLS = [
     api("api-accepts", "control", "core/spec+analysis", "x = 1"),
     api("api-memory", "control", "core/spec+analysis", "b = bytearray(2 << 30)"),
     api("api-hang", "control", "core/spec+analysis", "import time\ntime.sleep(600)"),
+    api("api-busy", "control", "core/spec+analysis", "while True:\n    pass"),
     api(
         "api-network",
         "control",
@@ -65,7 +68,10 @@ def test_the_judge_tells_each_outcome(controls) -> None:
     assert got["api-two-lines"] == "not one line"
     assert got["api-accepts"] == "accepted"
     assert got["api-memory"] == "OOM"  # RLIMIT_AS is in force in the child
-    assert got["api-hang"] == "hang" and controls["api-hang"].timed_out
+    assert got["api-hang"] == "hang" and controls["api-hang"].timed_out  # no CPU used: the wall limit
+    busy = controls["api-busy"]  # the CPU limit (RLIMIT_CPU), whatever the machine's load
+    assert got["api-busy"] == "hang" and (busy.status == -signal.SIGXCPU or busy.timed_out), busy.status
+    assert busy.timed_out or CPU_LIMIT_S < busy.cpu_s < CPU_LIMIT_S + 3
     assert got["api-writes"] == "wrote files" and controls["api-writes"].changes == ["+work/x.txt"]
     assert controls["api-writes-home"].changes == ["+home/y.txt"]
     net = controls["api-network"]
@@ -89,6 +95,8 @@ def test_problems_on_hand_made_results() -> None:
     assert outcome(_result("cli", 2, "warning: x\n")) == "not one line"
     assert outcome(_result("cli", 0, "")) == "accepted"
     assert outcome(_result("cli", 2, "error: x\n", changes=["+work/a"])) == "wrote files"
+    assert outcome(_result("cli", 2, "error: x\n", cpu_s=CPU_LIMIT_S + 0.5)) == "hang"
+    assert outcome(_result("cli", 2, "error: x\n", cpu_s=CPU_LIMIT_S - 0.5)) == "clean"
 
 
 PARITY = [

@@ -66,9 +66,12 @@ def list_cmd(data_dir: str | None, no_verify: bool) -> None:
 @data_group.command("fetch")
 @click.argument("name")
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Download here instead of the cache.")
-@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds without data.")
 @click.option(
-    "--retries", type=click.IntRange(min=0), default=2, show_default=True, help="Extra tries per mirror."
+    "--timeout", type=click.FloatRange(0, 3600, min_open=True), default=30.0, show_default=True,
+    help="Seconds without data.",
+)  # fmt: skip
+@click.option(
+    "--retries", type=click.IntRange(0, 100), default=2, show_default=True, help="Extra tries per mirror."
 )
 def fetch_cmd(name: str, data_dir: str | None, timeout: float, retries: int) -> None:
     """Download NAME from its official mirrors, verified by SHA-256, into the cache (or --data-dir).
@@ -83,6 +86,8 @@ def fetch_cmd(name: str, data_dir: str | None, timeout: float, retries: int) -> 
     """
     from convolab.data.loading import fetch
 
+    if timeout != timeout:  # NaN passes FloatRange's comparisons
+        raise click.BadParameter(f"{timeout} is not a number of seconds", param_hint="'--timeout'")
     _check_name(name)
     folder = fetch(name, data_dir=data_dir, timeout=timeout, retries=retries)
     click.echo(f"{name}: verified files in {folder}")

@@ -114,6 +114,9 @@ def filter_cmd(
         raise UserError("give at least one --kernel NAME (see `convolab kernels`) or --lecture")
     if lecture and kernels:
         raise UserError("--lecture draws its own kernels; drop --kernel")
+    from convolab.limits import MAX_FILTER_KERNELS, check_count
+
+    check_count("--kernel (kernels in one call)", len(kernels), MAX_FILTER_KERNELS)
     for name in kernels:
         if name != "magnitude":
             canonical_name(name)  # unknown names fail before any work, with the nearest names

@@ -47,7 +47,7 @@ def register(cli: click.Group) -> None:
     @click.option(
         "--data-dir",
         "data_dirs",
-        type=click.Path(file_okay=False, path_type=Path),
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
         multiple=True,
         help="Folder to look in first for datasets (see `convolab data --help`); repeat for more. "
         "A run's own data folder is read only when it is one of these or a usual place.",
@@ -81,6 +81,8 @@ def register(cli: click.Group) -> None:
             raise UserError(
                 f"the lab needs its extra: pip install 'convolab[lab]' ({exc.name} is missing)"
             ) from None
+        if runs_dir.exists() and not runs_dir.is_dir():  # click lets a pipe or device through
+            raise click.BadParameter(f"{runs_dir} is not a folder", param_hint="'--runs'")
         _check_port(host, port)
         app = create_app(runs_dir, data_dir=list(data_dirs), host=host, port=port)
         shown = f"[{host}]" if ":" in host else host

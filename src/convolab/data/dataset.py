@@ -8,6 +8,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from convolab.limits import MAX_RESIZE_SIDE, LimitError
+
 
 @dataclass
 class ImageDataset:
@@ -110,6 +112,8 @@ def parse_image_size(image_size) -> tuple[int, int] | None:
     size = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
     if len(size) != 2 or not all(isinstance(s, int) and s > 0 for s in size):
         raise ValueError(f"image_size must be a positive int or (height, width), got {image_size!r}")
+    if max(size) > MAX_RESIZE_SIDE:
+        raise LimitError(f"image_size {image_size!r}: a side over {MAX_RESIZE_SIDE} (limits.MAX_RESIZE_SIDE)")
     return size
 
 

@@ -177,6 +177,8 @@ def read_idx_bytes(path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTE
     """
     path = Path(path)
     source = str(path)
+    if path.exists() and not path.is_file():  # stat only: a FIFO or device would block or never end
+        raise ValueError(f"{source}: not a regular file (a folder, pipe or device); give an IDX file")
     with open(path, "rb") as f:
         magic = f.read(2)
     if magic == b"\x1f\x8b":

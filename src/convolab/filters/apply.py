@@ -26,6 +26,7 @@ import torch
 
 from convolab.layers.functional import PAD_MODES, conv2d, tf_pad_amounts
 from convolab.layers.padding import PADDINGS, conv_output_length
+from convolab.limits import MAX_FILTER_KERNEL_SIDE, LimitError
 
 # A kernel with at least this many taps runs as 1-D passes when its rank is 1 or 2 (measured on a
 # 2-core CPU, 1080x1920: 9x9 direct 0.20 s, as two 1-D passes 0.07 s; 5x5 about equal).
@@ -48,6 +49,12 @@ def _pair(name: str, value: Any) -> tuple[int, int]:
 
 def as_kernel(kernel: Any) -> np.ndarray:
     """A finite, non-empty 2-D float64 kernel from an array, tensor or nested lists."""
+    shape = tuple(getattr(kernel, "shape", ()))
+    if len(shape) == 2 and max(shape) > MAX_FILTER_KERNEL_SIDE:  # before a float64 copy is made
+        raise LimitError(
+            f"kernel {shape[0]}x{shape[1]}: a side over {MAX_FILTER_KERNEL_SIDE} "
+            "(limits.MAX_FILTER_KERNEL_SIDE)"
+        )
     if isinstance(kernel, torch.Tensor):
         kernel = kernel.detach().cpu().double().numpy()
     try:

@@ -212,9 +212,12 @@ def write_run(imported: ImportedModel, out: str | Path, *, dataset: str = "mnist
         dataset: the dataset ``convolab evaluate`` uses by default for this run.
     """
     from convolab.checkpoint import save_checkpoint
+    from convolab.data.registry import get_spec
     from convolab.keras_io.targets import check_import_target
     from convolab.trainconfig import TrainConfig
 
+    if not str(dataset).startswith("folder:"):
+        get_spec(dataset)  # an unknown name: one ValueError line with the nearest names, nothing written
     out = check_import_target(out)  # never over a trained run or into a foreign folder
     config = TrainConfig(
         model=imported.spec.get("name") or "imported",

@@ -87,7 +87,8 @@ def _bound_memory(extra: int) -> None:
         return
     base = _vm_size()
     if base and extra > 0:
-        limit = base + extra
+        hard = resource.getrlimit(resource.RLIMIT_AS)[1]  # under `ulimit -v` the bound cannot go above it
+        limit = base + extra if hard == resource.RLIM_INFINITY else min(base + extra, hard)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 

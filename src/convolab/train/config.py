@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from convolab.limits import MAX_CONFIG_BYTES, MAX_LEARNING_RATE, MAX_NOISE_STD
+from convolab.limits import MAX_CONFIG_BYTES, MAX_EPOCHS, MAX_LEARNING_RATE, MAX_NOISE_STD, MAX_WORKERS
 
 LOSSES = ("bce", "mse")
 TRAIN_SPLITS = ("train", "test")
@@ -104,6 +104,9 @@ class TrainConfig:
         for name, minimum in (("epochs", 1), ("batch_size", 1), ("seed", 0), ("checkpoint_every", 0),
                               ("log_every", 1), ("workers", 0)):  # fmt: skip
             _check_int(name, getattr(self, name), minimum=minimum)
+        for name, cap in (("epochs", MAX_EPOCHS), ("workers", MAX_WORKERS)):
+            if getattr(self, name) > cap:
+                raise ConfigError(name, f"{{field}} must be <= {cap:,} (limits), got {getattr(self, name)!r}")
         if self.limit is not None:
             _check_int("limit", self.limit, minimum=1)
         _check_choice("stream", self.stream, STREAM_MODES)

@@ -1,0 +1,153 @@
+"""Bugs the hostile-input suite (tests/fuzz) found, pinned: each a one-line ValueError, never a traceback."""
+
+from __future__ import annotations
+
+import struct
+import subprocess
+import sys
+import warnings
+import zlib
+
+import pytest
+from PIL import Image
+
+from convolab import limits
+from convolab.data.dataset import parse_image_size
+from convolab.limits import LimitError
+from convolab.report import compare_runs, load_image_files, reconstruct
+
+
+def _png(path, width: int, height: int) -> None:
+    """A PNG whose header declares ``width x height`` gray pixels (a few bytes of data behind it)."""
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    body = chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body)
+
+
+@pytest.mark.parametrize("side", [100_000, 10_000])  # over 2x Pillow's limit (an error), over 1x (a warning)
+def test_image_files_over_the_bomb_limit_are_one_value_error(tmp_path, side) -> None:
+    assert Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < side * side
+    _png(tmp_path / "bomb.png", side, side)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a DecompressionBombWarning would be two more lines on stderr
+        with pytest.raises(ValueError, match="decompression-bomb") as info:
+            load_image_files([tmp_path / "bomb.png"], (1, 28, 28))
+    assert "\n" not in str(info.value) and "bomb.png" in str(info.value)
+
+
+def test_image_files_that_are_not_images_or_not_files(tmp_path) -> None:
+    (tmp_path / "text.png").write_text("not an image\n")
+    with pytest.raises(ValueError, match="not an image"):
+        load_image_files([tmp_path / "text.png"], (1, 28, 28))
+    (tmp_path / "dir.png").mkdir()
+    with pytest.raises(ValueError, match="directory"):
+        load_image_files([tmp_path / "dir.png"], (1, 28, 28))
+
+
+def test_a_small_image_still_loads(tmp_path) -> None:
+    Image.new("L", (8, 4), 255).save(tmp_path / "ok.png")
+    x = load_image_files([tmp_path / "ok.png"], (1, 28, 28))
+    assert tuple(x.shape) == (1, 1, 28, 28) and float(x.min()) == 1.0
+
+
+@pytest.mark.parametrize("n", [0, -3])
+def test_counts_below_one_are_refused_before_any_run_is_read(tmp_path, n) -> None:
+    with pytest.raises(ValueError, match=f"--n must be >= 1, got {n}"):
+        compare_runs([tmp_path / "missing"], n=n)
+    with pytest.raises(ValueError, match=f"--n must be >= 1, got {n}"):
+        reconstruct(tmp_path / "missing", tmp_path / "r.png", n=n)
+
+
+def test_counts_above_the_figure_limit_are_refused_before_any_run_is_read(tmp_path) -> None:
+    for call in (lambda n: compare_runs([tmp_path / "missing"], n=n),
+                 lambda n: reconstruct(tmp_path / "missing", tmp_path / "r.png", n=n)):  # fmt: skip
+        with pytest.raises(LimitError, match="--n"):
+            call(10**9)
+    assert not (tmp_path / "r.png").exists()
+
+
+def test_a_resize_side_over_the_limit_is_refused_before_any_image_is_read() -> None:
+    side = limits.MAX_RESIZE_SIDE
+    assert parse_image_size(side) == (side, side)
+    with pytest.raises(LimitError, match="MAX_RESIZE_SIDE"):
+        parse_image_size(100_000)
+    with pytest.raises(LimitError):
+        parse_image_size((28, side + 1))
+
+
+def test_lab_workers_bound_memory_under_a_hard_address_space_limit() -> None:
+    """Under `ulimit -v` (a hard RLIMIT_AS) a worker's bound is clamped to it, not a ValueError."""
+    code = (
+        "import resource\n"
+        "from convolab.lab.worker import _bound_memory, _vm_size\n"
+        "hard = _vm_size() + (512 << 20)\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (hard, hard))\n"
+        "_bound_memory(2 << 30)\n"
+        "got = resource.getrlimit(resource.RLIMIT_AS)\n"
+        "assert got == (hard, hard), got\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--timeout", "nan"], ["--timeout", "-1"], ["--timeout", "inf"], ["--retries", "1000000000000"]],
+)
+def test_data_fetch_refuses_bad_timeouts_and_retries_before_any_download(tmp_path, capsys, args) -> None:
+    from convolab.cli import main
+
+    assert main(["data", "fetch", "mnist", "--data-dir", str(tmp_path / "d"), *args]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1 and err[0].startswith("error:") and args[0] in err[0], err
+    assert not (tmp_path / "d").exists()
+
+
+def test_filter_refuses_more_kernels_than_the_limit_before_reading_the_image(tmp_path, capsys) -> None:
+    from convolab.cli import main
+    kernels = ["-k", "sobel_x"] * (limits.MAX_FILTER_KERNELS + 1)
+    assert main(["filter", str(tmp_path / "missing.png"), *kernels, "-o", str(tmp_path / "o.png")]) == 2
+    err = capsys.readouterr().err
+    assert "kernels in one call" in err and len(err.strip().splitlines()) == 1
+
+
+def test_filter2d_refuses_a_kernel_over_the_side_limit() -> None:
+    import numpy as np
+
+    from convolab.filters import filter2d
+    from convolab.limits import MAX_FILTER_KERNEL_SIDE
+
+    huge = np.broadcast_to(np.float32(1), (MAX_FILTER_KERNEL_SIDE + 2, 20_000))  # 1.5 GiB as float64
+    with pytest.raises(LimitError, match="MAX_FILTER_KERNEL_SIDE"):
+        filter2d(np.zeros((8, 8)), huge)
+
+
+def test_compare_refuses_more_runs_than_the_limit_before_loading_any(tmp_path) -> None:
+    with pytest.raises(LimitError, match="runs to compare"):
+        compare_runs([tmp_path / "missing"] * (limits.MAX_COMPARE_RUNS + 1))
+
+
+@pytest.mark.parametrize("field", ["epochs", "workers"])
+def test_train_config_counts_have_an_upper_limit(field) -> None:
+    from convolab.trainconfig import TrainConfig
+
+    cap = getattr(limits, f"MAX_{field.upper()}")
+    TrainConfig(**{field: cap}).validate()
+    with pytest.raises(ValueError, match=f"{field} must be <= "):
+        TrainConfig(**{field: 10**20}).validate()
+
+
+@pytest.mark.parametrize("kind", ["dir", "fifo"])
+def test_read_idx_refuses_what_is_not_a_regular_file(tmp_path, kind) -> None:
+    import os
+
+    from convolab.data.idx import read_idx
+
+    path = tmp_path / "x-idx3-ubyte"
+    path.mkdir() if kind == "dir" else os.mkfifo(path)  # a FIFO without a writer: open() would block
+    with pytest.raises(ValueError, match="not a regular file"):
+        read_idx(path)
