@@ -172,7 +172,7 @@ class RunEvents:
         if folder.is_dir() and (trainer.global_step or trainer.epoch or any(folder.iterdir())):
             truncate(folder, trainer.global_step, trainer.epoch)
         self.file = EventFile(folder)
-        self._images: tuple[Any, Any] | None = None
+        self._images: tuple[Any, Any | None] | None = None
         self._graph()
 
     def _write(self, step: int, values: list[Any]) -> None:
@@ -215,10 +215,10 @@ class RunEvents:
 
         if self._images is None:
             self._images = _validation_images(self.trainer, IMAGES)
-        target, given = self._images
+        target, noisy = self._images
         with torch.no_grad():
-            out = predict(given).float().reshape(target.shape)
-        rows = [target, given, out] if given is not target else [target, out]
+            out = predict(target if noisy is None else noisy).float().reshape(target.shape)
+        rows = [target, out] if noisy is None else [target, noisy, out]
         return png_summary(torch.cat([_strip(r) for r in rows], dim=1), self.Summary)
 
 
@@ -233,22 +233,22 @@ def _numbers(record: dict[str, Any], prefix: str = "") -> dict[str, float]:
     return out
 
 
-def _validation_images(trainer: Any, n: int) -> tuple[Any, Any]:
-    """``n`` validation images (target, the model's input) on the device: in-memory or streamed."""
+def _validation_images(trainer: Any, n: int) -> tuple[Any, Any | None]:
+    """``n`` validation images on the device (in-memory or streamed) and, with noise, their noisy inputs."""
     import torch
 
     from convolab.train.batchorder import add_noise, derive_seed
 
     source, cfg = trainer.source, trainer.config
     if hasattr(source, "val_x"):  # TensorSource: the validation split is on the device
-        return source.val_x[:n], source.val_in[:n]
+        return source.val_x[:n], (source.val_in[:n] if cfg.noise else None)
     stream = getattr(source, "stream", None)
     if stream is not None and len(stream.val):  # FolderSource: read the first n from disk
         images = torch.stack([stream.val[i] for i in range(min(n, len(stream.val)))])
         target = images.to(torch.float32).div_(255.0).to(trainer.device)
     else:
         target = source.sample()[:n]
-    noisy = add_noise(target, cfg.noise, derive_seed(cfg.seed, "val-noise")) if cfg.noise else target
+    noisy = add_noise(target, cfg.noise, derive_seed(cfg.seed, "val-noise")) if cfg.noise else None
     return target, noisy
 
 
