@@ -15,7 +15,7 @@ import click
 from click.core import ParameterSource
 
 from convolab.cli import UserError
-from convolab.cli.common import offline_hint, threads_option
+from convolab.cli.common import THREADS_HELP, offline_hint
 from convolab.train.config import RESUME_OVERRIDES, ConfigError, TrainConfig
 
 CLI_ONLY = ("resume", "overwrite", "quiet", "figures", "tensorboard", "nproc", "config", "threads")
@@ -119,7 +119,8 @@ def _fresh_config(ctx: click.Context, config_file: str | None, opts: dict[str, A
 @click.option("--tensorboard/--no-tensorboard", default=None,
               help="Write TensorBoard event files into RUN/tensorboard (`tensorboard --logdir RUN`) "
               "[default: on when the tensorboard package is installed].")  # fmt: skip
-@threads_option
+@click.option("--threads", type=int, default=None, metavar="N",
+              help=THREADS_HELP + " With --nproc: per process [default: the cores split between them].")  # fmt: skip
 @click.pass_context
 def train_cmd(
     ctx: click.Context,
@@ -130,13 +131,22 @@ def train_cmd(
     nproc: int | None,
     config_file: str | None,
     tensorboard: bool | None,
+    threads: int | None,
     **opts: Any,
 ) -> None:
+    from convolab.threads import check_threads, set_threads
+
+    if threads is not None:
+        try:
+            check_threads(threads)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param_hint="'--threads'") from None
     if tensorboard:
         _check_tensorboard()
-    if nproc is not None:
+    if nproc is not None:  # each rank sets its threads (an explicit --threads is passed on to them)
         _launch(ctx, nproc, opts, resume, config_file)
         return
+    set_threads(threads)
     from convolab.data import DatasetNotFoundError
     from convolab.train import context, session
     from convolab.train.loop import NonFiniteLossError, TrainingInterrupted
