@@ -120,7 +120,7 @@ def _fresh_config(ctx: click.Context, config_file: str | None, opts: dict[str, A
               help="Write TensorBoard event files into RUN/tensorboard (`tensorboard --logdir RUN`) "
               "[default: on when the tensorboard package is installed].")  # fmt: skip
 @click.option("--threads", type=int, default=None, metavar="N",
-              help=THREADS_HELP + " With --nproc: per process [default: the cores split between them].")  # fmt: skip
+              help=f"{THREADS_HELP} With --nproc: per process [default: the cores split between them].")
 @click.pass_context
 def train_cmd(
     ctx: click.Context,
