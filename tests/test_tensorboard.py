@@ -220,3 +220,20 @@ def test_tensorboard_logdir_serves_the_run(tmp_path):
             server.wait()
         if server.stderr:
             server.stderr.close()
+
+
+def test_a_broken_tensorboard_install_skips_events_with_a_logged_reason(monkeypatch):
+    def broken(trainer):
+        raise ImportError("cannot import name 'event_pb2'")
+
+    monkeypatch.setattr(tblog, "available", lambda: True)
+    monkeypatch.setattr(tblog, "RunEvents", broken)
+    written = []
+    log = SimpleNamespace(write=lambda kind, **fields: written.append((kind, fields)))
+    trainer = SimpleNamespace(ctx=SimpleNamespace(is_main=True), tensorboard=None, log=log)
+    assert isinstance(tblog.open_events(trainer), tblog.NullEvents)
+    reason = "ImportError: cannot import name 'event_pb2'"
+    assert written == [("tensorboard", {"events": "skipped", "reason": reason})]
+    trainer.tensorboard = True  # asked for explicitly: a clear error instead
+    with pytest.raises(ValueError, match="does not import"):
+        tblog.open_events(trainer)

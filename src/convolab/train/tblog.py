@@ -73,7 +73,13 @@ def open_events(trainer: Any) -> NullEvents | RunEvents:
         return NullEvents()
     if not available():
         raise ValueError(f"TensorBoard logs need the tensorboard package: {INSTALL}")
-    return RunEvents(trainer)
+    try:
+        return RunEvents(trainer)
+    except ImportError as exc:  # an installed but broken tensorboard (e.g. a protobuf it cannot load)
+        if wanted:
+            raise ValueError(f"TensorBoard logs: the tensorboard package does not import ({exc})") from None
+        trainer.log.write("tensorboard", events="skipped", reason=f"ImportError: {exc}")
+        return NullEvents()
 
 
 # -- the event file -------------------------------------------------------------------------------------
