@@ -248,8 +248,8 @@ def test_two_processes_write_one_event_file_from_rank_0(tmp_path):
     spec, dataset = write_spec(tmp_path), write_dataset(tmp_path / "data", n_train=64, n_test=16)
     run = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "convolab", "train", "--nproc", "2", "--model", str(spec),
-           "--dataset", dataset, "--batch-size", "8", "--lr", "0.01", "--epochs", "1", "--device", "cpu", "--out", str(run),
-           "--quiet", "--no-figures", "--log-every", "2", "--tensorboard"]  # fmt: skip
+           "--dataset", dataset, "--batch-size", "8", "--lr", "0.01", "--epochs", "1", "--device", "cpu",
+           "--out", str(run), "--quiet", "--no-figures", "--log-every", "2", "--tensorboard"]  # fmt: skip
     proc = subprocess.run(cmd, env=dist_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len(list((run / tblog.FOLDER).glob("*tfevents*"))) == 1
