@@ -13,6 +13,7 @@ when a listed command is no longer in the docs, so the list cannot go stale.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shlex
 import shutil
@@ -24,9 +25,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import FASHION_SYSTEM, MNIST_T10K, ROOT
 from convolab.cli import main
 
+# as tests/conftest.py finds them (`import conftest` may name tests/e2e/conftest.py in a whole-suite run)
+ROOT = Path(__file__).resolve().parents[1]
+MNIST_T10K = Path(os.environ.get("CONVOLAB_SHARED_DATA", ROOT.parent / "shared" / "data")) / "mnist-t10k"
+FASHION_SYSTEM = Path("/usr/share/datasets/fashion-mnist")
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 # (pattern, replacement, why): applied in order to each command line before it runs. {mnist}, {tmp}
