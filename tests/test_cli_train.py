@@ -209,3 +209,19 @@ def test_nproc_with_a_bad_model_is_one_error_line_before_torchrun(tmp_path, caps
     line = _one_error_line(capsys, main(["train", "--nproc", "2", "--batch-size", "255"]))
     assert "--batch-size 255" in line and "2 processes" in line
     assert not (tmp_path / "r").exists()
+
+
+def test_nproc_passes_threads_to_each_rank_and_leaves_the_split_alone(tmp_path, monkeypatch):
+    """`--threads N` reaches every rank; without it the parent sets no thread count (launch splits cores)."""
+    import os
+
+    from convolab.train import distributed
+
+    calls = []
+    monkeypatch.setattr(distributed, "launch", lambda nproc, args, **kw: calls.append(args) or 0)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    out = str(tmp_path / "r")
+    assert main(["train", "--nproc", "2", "--threads", "1", "--out", out]) == 0
+    assert calls[-1][calls[-1].index("--threads") + 1] == "1"
+    assert main(["train", "--nproc", "2", "--out", out]) == 0
+    assert "--threads" not in calls[-1] and "OMP_NUM_THREADS" not in os.environ

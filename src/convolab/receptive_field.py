@@ -142,7 +142,7 @@ def _range_reduce(values: np.ndarray, a: np.ndarray, b: np.ndarray, op: np.ufunc
         table.append(op(prev[:-half], prev[half:]))
     level = np.floor(np.log2(b - a + 1)).astype(np.int64)
     out = np.empty(len(a), dtype=values.dtype)
-    for k in np.unique(level):
+    for k in np.flatnonzero(np.bincount(level)):  # the levels present (np.unique imports numpy.ma)
         sel = level == k
         out[sel] = op(table[k][a[sel]], table[k][b[sel] - 2**k + 1])
     return out
@@ -158,7 +158,7 @@ def _tap_reduce(values: np.ndarray, a: np.ndarray, b: np.ndarray, d: int, op: np
         return _range_reduce(values, a, b, op)
     out = np.empty(len(a), dtype=values.dtype)
     residue = a % d
-    for r in np.unique(residue):
+    for r in np.flatnonzero(np.bincount(residue)):  # the residues present, without np.unique
         sel = residue == r
         out[sel] = _range_reduce(values[r::d], (a[sel] - r) // d, (b[sel] - r) // d, op)
     return out

@@ -18,7 +18,7 @@ import click
 from convolab import __version__
 from convolab.cli.lazy import LazyGroup
 
-COMMAND_MODULES = ("summary", "filters", "data", "train", "lab", "interop")
+COMMAND_MODULES = ("summary", "filters", "data", "train", "runs", "lab", "interop")
 
 # command -> (module, one-line help shown by `convolab --help`); tests check each against the command
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -34,13 +34,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "data": ("data", "Datasets: list what is on this machine, fetch, verify, look at samples."),
     "train": ("train", "Train an autoencoder; with no options, the lecture's first model on MNIST."),
-    "evaluate": ("train", "Metrics of a trained run (BCE, MSE, PSNR, SSIM) against the mean-image baseline."),
-    "reconstruct": ("train", "Draw originals over their reconstructions by a trained run."),
+    "evaluate": ("runs", "Metrics of a trained run (BCE, MSE, PSNR, SSIM) against the mean-image baseline."),
+    "reconstruct": ("runs", "Draw originals over their reconstructions by a trained run."),
     "compare": (
-        "train",
+        "runs",
         "Compare trained runs on the same images: parameters, MACs, metrics, time per epoch.",
     ),
-    "figures": ("train", "(Re)draw every figure of a run into its folder."),
+    "figures": ("runs", "(Re)draw every figure of a run into its folder."),
     "lab": (
         "lab",
         "Start the lab: a local page to see layers, filters, upsampling and autoencoders at work.",

@@ -52,7 +52,15 @@ def register(cli: click.Group) -> None:
         help="Folder to look in first for datasets (see `convolab data --help`); repeat for more. "
         "A run's own data folder is read only when it is one of these or a usual place.",
     )
-    def lab(port: int, host: str, runs_dir: Path, data_dirs: tuple[Path, ...]) -> None:
+    @click.option(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="CPU threads of each worker process [default: OMP_NUM_THREADS if set, else the cores "
+        "idle when the worker starts, so a busy machine is not oversubscribed].",
+    )
+    def lab(port: int, host: str, runs_dir: Path, data_dirs: tuple[Path, ...], threads: int | None) -> None:
         """Start the lab: a local page to see layers, filters, upsampling and autoencoders at work.
 
         \b
@@ -72,6 +80,7 @@ def register(cli: click.Group) -> None:
         Example:
           convolab train --dataset mnist --epochs 3 --out runs/demo
           convolab lab --runs runs/          # then open http://127.0.0.1:8765
+          convolab lab --threads 1           # each worker on one thread (a busy machine)
         """
         try:
             from convolab.lab.server import create_app, serve
@@ -83,8 +92,18 @@ def register(cli: click.Group) -> None:
             ) from None
         if runs_dir.exists() and not runs_dir.is_dir():  # click lets a pipe or device through
             raise click.BadParameter(f"{runs_dir} is not a folder", param_hint="'--runs'")
+        if threads is not None:
+            from convolab.threads import check_threads
+
+            try:
+                check_threads(threads)
+            except ValueError as exc:
+                from convolab.cli import UserError
+
+                raise UserError(f"--threads: {exc}") from None
         _check_port(host, port)
         app = create_app(runs_dir, data_dir=list(data_dirs), host=host, port=port)
+        app.state.pool.config.threads = threads  # read by each worker when it starts (lab/worker.py)
         shown = f"[{host}]" if ":" in host else host
         click.echo(f"convolab lab: serving on http://{shown}:{port}/ (runs from {runs_dir}/; Ctrl-C stops)")
         sys.stdout.flush()  # the address must show now, also when stdout is a pipe

@@ -1,4 +1,5 @@
-"""CLI commands: train, evaluate, reconstruct, compare, figures (thin wrappers over convolab.train/report).
+"""CLI command ``convolab train`` (a thin wrapper over ``convolab.train.session``); the commands on trained
+runs (evaluate, reconstruct, compare, figures) are in :mod:`convolab.cli.runs`.
 
 Importing this module imports click and convolab.train.config only (no torch, no matplotlib, no rich):
 ``convolab train --help`` is built from ``TrainConfig``'s fields without loading the training code.
@@ -7,7 +8,6 @@ Importing this module imports click and convolab.train.config only (no torch, no
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,46 +15,10 @@ import click
 from click.core import ParameterSource
 
 from convolab.cli import UserError
+from convolab.cli.common import THREADS_HELP, offline_hint
 from convolab.train.config import RESUME_OVERRIDES, ConfigError, TrainConfig
 
-OFFLINE_CANDIDATES = ("fashion-mnist", "mnist", "kmnist", "cifar10")
-CLI_ONLY = ("resume", "overwrite", "quiet", "figures", "nproc", "config", "threads")
-
-
-def _console():
-    from rich.console import Console
-
-    console = Console(highlight=False)
-    # Off a terminal (pipes, logs, tests) rich would wrap tables at 80 columns: print them whole.
-    return console if console.is_terminal else Console(highlight=False, width=160)
-
-
-def _offline_hint(exc: Any) -> str:
-    """One line for a missing dataset: what is missing and the choices that work on this machine."""
-    from convolab.data import resolve
-
-    name, split = exc.name, exc.split
-    choices = []
-    try:
-        if split == "train" and resolve(name, split="test") is not None:
-            choices.append(f"--train-split test (only {name}'s test split is here)")
-    except ValueError:
-        pass
-    for other in OFFLINE_CANDIDATES:
-        if other == name:
-            continue
-        try:
-            folder = resolve(other)
-        except ValueError:
-            continue
-        if folder is not None:
-            choices.append(f"--dataset {other} (found in {folder})")
-    choices.append(
-        f"--data-dir DIR (a folder with {name}'s IDX files; add --train-split test for a test split only)"
-    )
-    return f"dataset {name!r} ({split} split) is not on this machine and could not be downloaded; " + (
-        "offline choices: " + ", or ".join(choices)
-    )
+CLI_ONLY = ("resume", "overwrite", "quiet", "figures", "tensorboard", "nproc", "config", "threads")
 
 
 class Stopped(click.ClickException):
@@ -89,8 +53,9 @@ Examples:
   convolab train --resume runs/fashion --epochs 10   # continue (exactly) where it stopped
   convolab train --config runs/fashion/config.json --out runs/again   # a run's settings, flags override
 
-Writes into the run folder: config.json, log.jsonl, checkpoints last/ and best/, summary.json and the
-figures (reconstructions.png, curves.png, feature_maps.png, kernels.png, latent_pca.png, denoising.png).
+Writes into the run folder: config.json, log.jsonl, metrics.csv, checkpoints last/ and best/,
+summary.json, the figures (reconstructions.png, curves.png, feature_maps.png, kernels.png, latent_pca.png,
+denoising.png) and, with the tensorboard package installed, tensorboard/ (`tensorboard --logdir RUN`).
 Ctrl-C or SIGTERM saves `last` and exits with 130 / 143; --resume continues bitwise-exactly on CPU.
 
 \b
@@ -132,23 +97,6 @@ def _config_error(exc: ConfigError) -> UserError:
     return UserError(exc.render(flag(exc.field)))
 
 
-def _apply_threads(threads: int | None) -> None:
-    """``--threads N``: torch's intra-op threads (convolab.threads where present; default: unchanged)."""
-    if threads is None:
-        return
-    import importlib
-
-    try:
-        set_threads = importlib.import_module("convolab.threads").set_threads
-    except ImportError:  # pragma: no cover - before the threads module is merged
-        set_threads = importlib.import_module("convolab.fastpath").configure_threads
-    set_threads(threads)
-
-
-threads_opt = click.option("--threads", type=click.IntRange(min=1), default=None,
-                           help="CPU threads for the computation [default: torch's].")  # fmt: skip
-
-
 def _fresh_config(ctx: click.Context, config_file: str | None, opts: dict[str, Any]) -> TrainConfig:
     """Defaults, then the --config file's fields, then the flags given on the command line."""
     values = TrainConfig.from_file(config_file) if config_file else {}
@@ -168,7 +116,11 @@ def _fresh_config(ctx: click.Context, config_file: str | None, opts: dict[str, A
 @click.option(
     "--nproc", type=int, default=None, help="Train in N processes on this machine (launches torchrun)."
 )
-@threads_opt
+@click.option("--tensorboard/--no-tensorboard", default=None,
+              help="Write TensorBoard event files into RUN/tensorboard (`tensorboard --logdir RUN`) "
+              "[default: on when the tensorboard package is installed].")  # fmt: skip
+@click.option("--threads", type=int, default=None, metavar="N",
+              help=f"{THREADS_HELP} With --nproc: per process [default: the cores split between them].")
 @click.pass_context
 def train_cmd(
     ctx: click.Context,
@@ -178,13 +130,23 @@ def train_cmd(
     figures: bool,
     nproc: int | None,
     config_file: str | None,
+    tensorboard: bool | None,
     threads: int | None,
     **opts: Any,
 ) -> None:
-    if nproc is not None:
+    from convolab.threads import check_threads, set_threads
+
+    if threads is not None:
+        try:
+            check_threads(threads)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param_hint="'--threads'") from None
+    if tensorboard:
+        _check_tensorboard()
+    if nproc is not None:  # each rank sets its threads (an explicit --threads is passed on to them)
         _launch(ctx, nproc, opts, resume, config_file)
         return
-    _apply_threads(threads)
+    set_threads(threads)
     from convolab.data import DatasetNotFoundError
     from convolab.train import context, session
     from convolab.train.loop import NonFiniteLossError, TrainingInterrupted
@@ -201,6 +163,7 @@ def train_cmd(
             trainer = session.resume(resume, overrides=overrides, quiet=quiet)
         else:
             trainer = session.start(_fresh_config(ctx, config_file, opts), overwrite=overwrite, quiet=quiet)
+        trainer.tensorboard = tensorboard
         quiet = quiet or not trainer.ctx.is_main  # one rank speaks
         if not quiet:
             click.echo(f"run folder: {trainer.run_dir}")
@@ -214,7 +177,8 @@ def train_cmd(
     except ConfigError as exc:
         raise _config_error(exc) from None
     except DatasetNotFoundError as exc:
-        raise UserError(_offline_hint(exc)) from None
+        hint = offline_hint(exc, split_flag="--train-split", data_dir=opts.get("data_dir"))
+        raise UserError(hint) from None
     except TrainingInterrupted as exc:
         raise Stopped(str(exc), exc.exit_code) from None
     except NonFiniteLossError as exc:
@@ -233,9 +197,19 @@ def train_cmd(
             prefix="error: ",
         ) from None
     if not quiet:
-        _print_metrics(result.summary, title=f"{result.summary['model']} on {result.summary['eval_set']}")
+        from convolab.cli.runs import print_metrics
+
+        print_metrics(result.summary, title=f"{result.summary['model']} on {result.summary['eval_set']}")
         shown = f" (figures: {', '.join(p.name for p in drawn.values())})" if drawn else ""
         click.echo(f"saved {result.run_dir}{shown}")
+
+
+def _check_tensorboard() -> None:
+    """``--tensorboard`` without the package: one line naming the extra, before any work."""
+    from convolab.train.tblog import INSTALL, available
+
+    if not available():
+        raise UserError(f"--tensorboard needs the tensorboard package: {INSTALL}")
 
 
 def _precheck(config: TrainConfig, nproc: int) -> None:
@@ -266,8 +240,8 @@ def _launch(
     args: list[str] = []
     for name in _explicit(ctx, [k for k in ctx.params if k != "nproc"]):
         value, option = ctx.params[name], flag(name)
-        if name == "figures":
-            args.append("--figures" if value else "--no-figures")
+        if name in ("figures", "tensorboard"):
+            args.append(f"--{name}" if value else f"--no-{name}")
         elif name == "config_file":
             args += ["--config", str(value)]
         elif isinstance(value, bool):
@@ -295,167 +269,6 @@ def _launch(
         )
 
 
-def _print_metrics(report: dict[str, Any], title: str) -> None:
-    from rich.table import Table
-
-    table = Table()
-    for col in ("", "BCE", "MSE", "PSNR (dB)", "SSIM"):
-        table.add_column(col, justify="right")
-    for label, m in (("model", report["metrics"]), ("mean image", report["baseline"])):
-        table.add_row(label, f"{m['bce']:.4f}", f"{m['mse']:.4f}", f"{m['psnr']:.2f}", f"{m['ssim']:.3f}")
-    console = _console()
-    console.print(title)
-    console.print(table)
-
-
-@click.command("evaluate")
-@click.argument("run", type=click.Path())
-@click.option("--dataset", default=None, help="Evaluate on this dataset's test split instead.")
-@click.option("--data-dir", type=click.Path(), default=None, help="Folder holding --dataset's files.")
-@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True)
-@click.option("--device", default="auto", show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-@threads_opt
-def evaluate_cmd(
-    run: str,
-    dataset: str | None,
-    data_dir: str | None,
-    checkpoint: str,
-    device: str,
-    as_json: bool,
-    threads: int | None,
-) -> None:
-    """Metrics of a trained run (BCE, MSE, PSNR, SSIM) against the mean-image baseline.
-
-    \b
-    Example:
-      convolab evaluate runs/fashion
-      convolab evaluate runs/fashion --dataset mnist --data-dir ~/data/mnist --json
-    """
-    _apply_threads(threads)
-    from convolab.data import DatasetNotFoundError
-    from convolab.report import evaluate_run
-
-    try:
-        report = evaluate_run(run, dataset=dataset, data_dir=data_dir, which=checkpoint, device=device)
-    except DatasetNotFoundError as exc:
-        raise UserError(_offline_hint(exc)) from None
-    if as_json:
-        click.echo(json.dumps(report, indent=1))
-    else:
-        _print_metrics(report, title=f"{report['run']} on {report['eval_set']} ({report['n']} images)")
-
-
-@click.command("reconstruct")
-@click.argument("run", type=click.Path())
-@click.argument("more_images", nargs=-1, type=click.Path(exists=True, dir_okay=False), metavar="[IMAGE]...")
-@click.option(
-    "--images",
-    multiple=True,
-    type=click.Path(exists=True, dir_okay=False),
-    help="Image files (--images a.png b.png, or --images a.png --images b.png).",
-)
-@click.option("--dataset", default=None, help="Take the first --n test images of this dataset.")
-@click.option("--data-dir", type=click.Path(), default=None, help="Folder holding --dataset's files.")
-@click.option("--n", type=int, default=10, show_default=True)
-@click.option("-o", "--out", type=click.Path(), required=True, help="Figure to write (.png, .pdf, .svg).")
-@click.option("--device", default="auto", show_default=True)
-@threads_opt
-def reconstruct_cmd(
-    run: str,
-    more_images: tuple[str, ...],
-    images: tuple[str, ...],
-    threads: int | None,
-    dataset: str | None,
-    data_dir: str | None,
-    n: int,
-    out: str,
-    device: str,
-) -> None:
-    """Draw originals over their reconstructions by a trained run.
-
-    \b
-    Example:
-      convolab reconstruct runs/fashion -o recon.png
-      convolab reconstruct runs/fashion --images a.png b.png -o mine.png
-    """
-    if more_images and not images:
-        raise UserError(f"unexpected argument {more_images[0]}: give image files after --images")
-    _apply_threads(threads)
-    images = images + more_images
-    from convolab.data import DatasetNotFoundError
-    from convolab.report import reconstruct
-
-    try:
-        path = reconstruct(
-            run, out, images=list(images) or None, dataset=dataset, data_dir=data_dir, n=n, device=device
-        )
-    except DatasetNotFoundError as exc:
-        raise UserError(_offline_hint(exc)) from None
-    click.echo(f"wrote {path}")
-
-
-@click.command("compare")
-@click.argument("runs", nargs=-1, required=True, type=click.Path())
-@click.option(
-    "-o", "--out", type=click.Path(), default=None, help="Figure: one row of reconstructions per run."
-)
-@click.option("--n", type=int, default=8, show_default=True, help="Images per row in the figure.")
-@click.option("--device", default="auto", show_default=True)
-@click.option("--json", "as_json", is_flag=True)
-@threads_opt
-def compare_cmd(
-    runs: tuple[str, ...], out: str | None, n: int, device: str, as_json: bool, threads: int | None
-) -> None:
-    """Compare trained runs on the same images: parameters, MACs, metrics, time per epoch.
-
-    \b
-    Example:
-      convolab compare runs/up runs/transpose runs/unpool -o compare.png
-    """
-    _apply_threads(threads)
-    from rich.table import Table
-
-    from convolab.report import compare_runs
-
-    rows = compare_runs(list(runs), out=out, n=n, device=device)
-    if as_json:
-        click.echo(json.dumps(rows, indent=1))
-        return
-    table = Table()
-    for col in ("model", "run", "params", "MACs", "epochs", "s/epoch", "BCE", "MSE", "PSNR", "SSIM"):
-        table.add_column(col, justify="left" if col in ("model", "run") else "right")
-    for r in rows:
-        m = r["metrics"]
-        secs = r.get("seconds_per_epoch")
-        cells = [r["model"], Path(r["run"]).name, f"{r['params']:,}", f"{r['macs']:,}"]
-        cells += [str(r.get("epochs", "")), f"{secs:.1f}" if secs else ""]
-        cells += [f"{m['bce']:.4f}", f"{m['mse']:.4f}", f"{m['psnr']:.2f}", f"{m['ssim']:.3f}"]
-        table.add_row(*cells)
-    _console().print(table)
-    if out:
-        click.echo(f"wrote {out}")
-
-
-@click.command("figures")
-@click.argument("run", type=click.Path())
-@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True)
-@threads_opt
-def figures_cmd(run: str, checkpoint: str, threads: int | None) -> None:
-    """(Re)draw every figure of a run into its folder.
-
-    \b
-    Example:
-      convolab figures runs/fashion
-    """
-    _apply_threads(threads)
-    from convolab.report import make_figures
-
-    for name, path in make_figures(run, which=checkpoint).items():
-        click.echo(f"{name}: {path}")
-
-
 def register(cli: click.Group) -> None:
     """Add this module's commands to ``cli``."""
-    for cmd in (train_cmd, evaluate_cmd, reconstruct_cmd, compare_cmd, figures_cmd):
-        cli.add_command(cmd)
+    cli.add_command(train_cmd)

@@ -49,13 +49,21 @@ _TASK_MODULES = [
 _INLINE_LOCK = threading.Lock()
 
 
+_INFO = "__worker_info__"  # answered by the worker loop itself (not a registered task: no endpoint sends it)
+
+
 @dataclass
 class WorkerConfig:
-    """What every worker of a pool knows: where runs and datasets may be read."""
+    """What every worker of a pool knows: where runs and datasets may be read, and its CPU threads.
+
+    ``threads``: torch's intra-op threads in each worker (``convolab.threads.set_threads``); None: the
+    default policy (``OMP_NUM_THREADS`` if set, else the cores idle when the worker starts).
+    """
 
     runs_root: str
     data_dirs: list[str] = field(default_factory=list)
     memory_bytes: int = 2 << 30
+    threads: int | None = None
 
 
 def _vm_size() -> int:
@@ -128,8 +136,9 @@ def worker_main(conn: Connection, config: WorkerConfig) -> None:
     import torch
 
     from convolab.lab import tasks
+    from convolab.threads import set_threads
 
-    torch.set_num_threads(1)
+    set_threads(config.threads)
     tasks.configure(config)
     tasks.preload()
     _bound_memory(config.memory_bytes)
@@ -138,7 +147,11 @@ def worker_main(conn: Connection, config: WorkerConfig) -> None:
             task, kwargs = conn.recv()
         except (EOFError, OSError, KeyboardInterrupt):
             return
-        reply = _answer(task, kwargs)
+        if task == _INFO:
+            info = {"pid": os.getpid(), "threads": torch.get_num_threads()}
+            reply: tuple[str, Any, int] = ("ok", json.dumps(info).encode(), 200)
+        else:
+            reply = _answer(task, kwargs)
         try:
             conn.send(reply)
         except (OSError, ValueError) as exc:  # e.g. an answer that cannot be pickled
@@ -282,6 +295,14 @@ class WorkerPool:
     async def run_value(self, task: str, **kwargs: Any) -> Any:
         """The answer of ``task`` decoded (for small answers the server keeps, e.g. in a cache)."""
         return json.loads(await run_in_threadpool(self.run_blocking, task, kwargs))
+
+    def info(self) -> dict[str, int]:
+        """What a worker of this pool reports about itself: ``pid`` and torch's ``threads``."""
+        if self.size == 0:  # inline: this process
+            import torch
+
+            return {"pid": os.getpid(), "threads": torch.get_num_threads()}
+        return json.loads(self.run_blocking(_INFO, {}))
 
     def pids(self) -> list[int]:
         with self._lock:

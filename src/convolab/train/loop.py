@@ -41,6 +41,7 @@ from convolab.train.progress import TrainProgress
 from convolab.train.runfolder import LOG_FILE, METRICS_CSV, SUMMARY_FILE, write_json, write_metrics_csv
 from convolab.train.runs import build_model, model_info, save_run_checkpoint
 from convolab.train.sources import BatchSource
+from convolab.train.tblog import NullEvents, open_events
 
 __all__ = ["NonFiniteLossError", "TrainResult", "Trainer", "TrainingInterrupted"]
 
@@ -124,6 +125,8 @@ class Trainer:
         self.stop_signal: int | None = None
         self._log: Any = None  # opened on first write: building a Trainer writes nothing
         self.lock: Any = None  # the run folder's RunLock (rank 0), held until fit() ends
+        self.tensorboard: bool | None = None  # TensorBoard events: None = when installed (train/tblog.py)
+        self.events: Any = NullEvents()  # opened by fit()
         self.last_save = time.monotonic()
 
     @property
@@ -221,6 +224,7 @@ class Trainer:
                     "step", epoch=self.epoch + 1, step=self.step, global_step=self.global_step, loss=mean
                 )
                 progress.update(self.step, loss=mean)
+                self.events.step(self.global_step, mean)
             else:
                 progress.update(self.step)
             if self._save_now():
@@ -260,6 +264,7 @@ class Trainer:
         self.epoch, self.step = self.epoch + 1, 0
         self.epoch_loss, self.epoch_seconds = [0.0, 0], 0.0
         self.log.write("epoch", **record)
+        self.events.epoch(record, self._predict)
         if self.ctx.is_main:
             write_metrics_csv(self.run_dir / METRICS_CSV, self.history)  # beside log.jsonl, for spreadsheets
         value = val[self.config.loss]
@@ -280,6 +285,7 @@ class Trainer:
             with _catch_signals(self):
                 if self.baseline is None:
                     self.baseline = self.source.baseline()
+                self.events = open_events(self)
                 with TrainProgress(self.steps_per_epoch(), quiet=self.quiet) as progress:
                     while self.epoch < total:
                         progress.start_epoch(self.epoch + 1, total, self.step, self.config.batch_size)
@@ -288,6 +294,7 @@ class Trainer:
                         progress.end_epoch(record, self.baseline)
                 return self.finish()
         finally:
+            self.events.close()
             if self._log is not None:
                 self._log.close()
             if self.lock is not None:
