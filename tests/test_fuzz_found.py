@@ -151,3 +151,28 @@ def test_read_idx_refuses_what_is_not_a_regular_file(tmp_path, kind) -> None:
     path.mkdir() if kind == "dir" else os.mkfifo(path)  # a FIFO without a writer: open() would block
     with pytest.raises(ValueError, match="not a regular file"):
         read_idx(path)
+
+
+# --- the API contract for wrong types and bad paths (issue 12: decided, see docs/fuzz.md) -------------
+
+
+@pytest.mark.parametrize("value", [None, 42])
+def test_load_spec_of_a_wrong_type_is_one_type_error_naming_the_argument(value) -> None:
+    import convolab
+
+    with pytest.raises(TypeError) as info:
+        convolab.load_spec(value)
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith("a spec must be") and msg.endswith(f"got {value!r}")
+
+
+def test_load_image_of_a_missing_path_or_a_folder_is_one_os_error_naming_the_path(tmp_path) -> None:
+    import convolab
+
+    with pytest.raises(FileNotFoundError) as info:
+        convolab.load_image(tmp_path / "missing.png")
+    assert "\n" not in str(info.value) and str(tmp_path / "missing.png") in str(info.value)
+    (tmp_path / "dir.png").mkdir()
+    with pytest.raises(IsADirectoryError) as err:
+        convolab.load_image(tmp_path / "dir.png")
+    assert "\n" not in str(err.value) and str(tmp_path / "dir.png") in str(err.value)
