@@ -176,3 +176,13 @@ def test_load_image_of_a_missing_path_or_a_folder_is_one_os_error_naming_the_pat
     with pytest.raises(IsADirectoryError) as err:
         convolab.load_image(tmp_path / "dir.png")
     assert "\n" not in str(err.value) and str(tmp_path / "dir.png") in str(err.value)
+
+
+def test_an_unknown_checkpoint_name_is_refused_naming_the_choices(tmp_path) -> None:
+    from convolab.train.checkpoint import resolve_checkpoint
+
+    (tmp_path / "run" / "last").mkdir(parents=True)
+    (tmp_path / "run" / "last" / "state.json").write_text("{}")
+    assert resolve_checkpoint(tmp_path / "run", "best") == tmp_path / "run" / "last"  # the fallback stays
+    with pytest.raises(ValueError, match="unknown checkpoint 'middle': choose 'best' or 'last'"):
+        resolve_checkpoint(tmp_path / "run", "middle")

@@ -8,7 +8,6 @@ then each reason written out by hand.
 
 XFAIL: dict[str, str] = {
     'api-load_dataset-offline': 'cli/filters/data/keras: a failed lookup with download=True creates ~/.cache/convolab (an empty folder) before the download fails',
-    'api-load_run-which': "training: load_run(which='middle') is accepted (falls back to a complete checkpoint) instead of refusing the name",
     'data-fetch-offline': 'cli/filters/data/keras: the refused download leaves an empty ~/.cache/convolab folder behind',
     'data-list-fifo': 'cli/filters/data/keras: data list --data-dir on a pipe lists "not found" and exits 0 (click lets a pipe through file_okay=False)',
     'evaluate-weights-nan': "training: a run's own checkpoint with NaN weights is evaluated (NaN metrics, exit 0); import-keras refuses NaN weights",

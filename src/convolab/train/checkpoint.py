@@ -163,12 +163,18 @@ def remove_stale(run_dir: str | Path, names: tuple[str, ...] = ("best", "last"))
             shutil.rmtree(stale, ignore_errors=True)
 
 
+CHECKPOINT_NAMES = ("best", "last")  # the checkpoints of a run folder
+
+
 def resolve_checkpoint(path: str | Path, which: str = "best") -> Path:
     """Find a checkpoint folder from a run folder (``which``: best or last) or a checkpoint folder.
 
     Falls back to ``.NAME.old`` when a crash interrupted a save between its two renames, and from
     ``best`` to ``last`` when no best exists yet.
     """
+    if which not in CHECKPOINT_NAMES:
+        choices = " or ".join(repr(n) for n in CHECKPOINT_NAMES)
+        raise ValueError(f"unknown checkpoint {which!r}: choose {choices}")
     path = Path(path)
     if not path.exists():
         raise ValueError(f"no such run or checkpoint: {path}")
@@ -176,7 +182,7 @@ def resolve_checkpoint(path: str | Path, which: str = "best") -> Path:
         raise ValueError(f"not a convolab checkpoint (a checkpoint is a folder): {path}")
     if (path / STATE_FILE).exists() or (path / WEIGHTS_FILE).exists():
         return path
-    order = [which] + [w for w in ("best", "last") if w != which]
+    order = [which] + [w for w in CHECKPOINT_NAMES if w != which]
     for name in order:
         for cand in (path / name, path / f".{name}.old"):
             if (cand / STATE_FILE).exists():
