@@ -258,3 +258,13 @@ def test_a_checkpoint_with_non_finite_weights_is_refused_naming_file_and_tensor(
     msg = str(info.value)
     assert "\n" not in msg and str(tmp_path / "best" / "model.safetensors") in msg
     assert f"tensor {name!r} holds 1 NaN or infinite values" in msg
+
+
+def test_resume_of_a_foreign_folder_takes_no_lock_in_it(tmp_path) -> None:
+    from convolab.train.session import resume
+
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "config.json").write_text('{"mine": true}\n')
+    with pytest.raises(ValueError, match="unknown train config field"):
+        resume(tmp_path / "foreign")
+    assert sorted(p.name for p in (tmp_path / "foreign").iterdir()) == ["config.json"]
