@@ -197,7 +197,7 @@ def _tiny_state(tmp_path, **edit):
 
     spec = {"name": "t", "input_shape": [1, 4, 4], "layers": [{"type": "Flatten"}]}
     state = {"spec": spec, "config": {}, "epoch": 1, "step": 0, "global_step": 3,
-             "rng": ck.rng_state(), "history": [{"epoch": 1, "train_loss": 0.5, "val": {"bce": 0.4}, "seconds": 1.0}]}  # fmt: skip
+             "rng": ck.rng_state(), "history": [{"epoch": 1, "train_loss": 0.5, "val": {"bce": 0.4}, "seconds": 1.0}]}  # noqa: E501  # fmt: skip
     path = ck.save_checkpoint(tmp_path / "last", weights=Sequential.from_spec(spec).state_dict(), state=state)
     data = json.loads((path / ck.STATE_FILE).read_text())
     for key, value in edit.items():
@@ -247,7 +247,8 @@ def test_a_checkpoint_with_non_finite_weights_is_refused_naming_file_and_tensor(
     from convolab.model import Sequential
     from convolab.train.checkpoint import check_weights
 
-    spec = {"name": "t", "input_shape": [1, 4, 4], "layers": [{"type": "Flatten"}, {"type": "Dense", "units": 2}]}
+    spec = {"name": "t", "input_shape": [1, 4, 4],
+            "layers": [{"type": "Flatten"}, {"type": "Dense", "units": 2}]}
     model = Sequential.from_spec(spec)
     weights = {k: v.clone() for k, v in model.state_dict().items()}
     check_weights(model, weights, tmp_path / "best")
