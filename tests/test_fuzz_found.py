@@ -151,3 +151,121 @@ def test_read_idx_refuses_what_is_not_a_regular_file(tmp_path, kind) -> None:
     path.mkdir() if kind == "dir" else os.mkfifo(path)  # a FIFO without a writer: open() would block
     with pytest.raises(ValueError, match="not a regular file"):
         read_idx(path)
+
+
+# --- the API contract for wrong types and bad paths (issue 12: decided, see docs/fuzz.md) -------------
+
+
+@pytest.mark.parametrize("value", [None, 42])
+def test_load_spec_of_a_wrong_type_is_one_type_error_naming_the_argument(value) -> None:
+    import convolab
+
+    with pytest.raises(TypeError) as info:
+        convolab.load_spec(value)
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith("a spec must be") and msg.endswith(f"got {value!r}")
+
+
+def test_load_image_of_a_missing_path_or_a_folder_is_one_os_error_naming_the_path(tmp_path) -> None:
+    import convolab
+
+    with pytest.raises(FileNotFoundError) as info:
+        convolab.load_image(tmp_path / "missing.png")
+    assert "\n" not in str(info.value) and str(tmp_path / "missing.png") in str(info.value)
+    (tmp_path / "dir.png").mkdir()
+    with pytest.raises(IsADirectoryError) as err:
+        convolab.load_image(tmp_path / "dir.png")
+    assert "\n" not in str(err.value) and str(tmp_path / "dir.png") in str(err.value)
+
+
+def test_an_unknown_checkpoint_name_is_refused_naming_the_choices(tmp_path) -> None:
+    from convolab.train.checkpoint import resolve_checkpoint
+
+    (tmp_path / "run" / "last").mkdir(parents=True)
+    (tmp_path / "run" / "last" / "state.json").write_text("{}")
+    assert resolve_checkpoint(tmp_path / "run", "best") == tmp_path / "run" / "last"  # the fallback stays
+    with pytest.raises(ValueError, match="unknown checkpoint 'middle': choose 'best' or 'last'"):
+        resolve_checkpoint(tmp_path / "run", "middle")
+
+
+def _tiny_state(tmp_path, **edit):
+    """A saved checkpoint (``state.json`` edited by ``edit``; a None value deletes the field)."""
+    import json
+
+    from convolab.model import Sequential
+    from convolab.train import checkpoint as ck
+
+    spec = {"name": "t", "input_shape": [1, 4, 4], "layers": [{"type": "Flatten"}]}
+    state = {"spec": spec, "config": {}, "epoch": 1, "step": 0, "global_step": 3,
+             "rng": ck.rng_state(), "history": [{"epoch": 1, "train_loss": 0.5, "val": {"bce": 0.4}, "seconds": 1.0}]}  # noqa: E501  # fmt: skip
+    path = ck.save_checkpoint(tmp_path / "last", weights=Sequential.from_spec(spec).state_dict(), state=state)
+    data = json.loads((path / ck.STATE_FILE).read_text())
+    for key, value in edit.items():
+        if value is None:
+            data.pop(key)
+        else:
+            data[key] = value
+    (path / ck.STATE_FILE).write_text(json.dumps(data))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("history", "needle"),
+    [
+        ([{"epoch": "x"}], "entry 0: 'epoch' = 'x': must be an integer"),
+        ([{"seconds": 1.0}], "entry 0: 'epoch' = None"),
+        ([{"epoch": 1, "val": "x"}], "entry 0: 'val' = 'x'"),
+        ([{"epoch": 1, "train_loss": "x"}], "entry 0: 'train_loss' = 'x'"),
+        ([{"epoch": 1, "seconds": -1}], "'seconds' = -1"),
+    ],
+)
+def test_history_entries_are_checked_field_by_field(tmp_path, history, needle) -> None:
+    from convolab.train.checkpoint import load_state
+
+    path = _tiny_state(tmp_path, history=history)
+    with pytest.raises(ValueError) as info:
+        load_state(path)
+    msg = str(info.value)
+    assert "\n" not in msg and needle in msg and "state.json: history = " in msg
+
+
+def test_a_state_without_its_rng_is_refused_to_resume_but_still_evaluates(tmp_path) -> None:
+    from convolab.train.checkpoint import check_resumable, load_state
+
+    path = _tiny_state(tmp_path, rng=None)
+    state = load_state(path)  # evaluate and export read it: the RNG state is not needed there
+    assert "rng" not in state
+    with pytest.raises(ValueError, match=r"state\.json: rng is missing: .* cannot be resumed"):
+        check_resumable(state, path / "state.json")
+    with pytest.raises(ValueError, match="has no 'torch' state"):
+        check_resumable({**state, "rng": {}}, path / "state.json")
+    check_resumable(load_state(_tiny_state(tmp_path / "ok")), path / "state.json")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_checkpoint_with_non_finite_weights_is_refused_naming_file_and_tensor(tmp_path, bad) -> None:
+    from convolab.model import Sequential
+    from convolab.train.checkpoint import check_weights
+
+    spec = {"name": "t", "input_shape": [1, 4, 4],
+            "layers": [{"type": "Flatten"}, {"type": "Dense", "units": 2}]}
+    model = Sequential.from_spec(spec)
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    check_weights(model, weights, tmp_path / "best")
+    name = sorted(weights)[-1]
+    weights[name].view(-1)[0] = bad
+    with pytest.raises(ValueError) as info:
+        check_weights(model, weights, tmp_path / "best")
+    msg = str(info.value)
+    assert "\n" not in msg and str(tmp_path / "best" / "model.safetensors") in msg
+    assert f"tensor {name!r} holds 1 NaN or infinite values" in msg
+
+
+def test_resume_of_a_foreign_folder_takes_no_lock_in_it(tmp_path) -> None:
+    from convolab.train.session import resume
+
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "config.json").write_text('{"mine": true}\n')
+    with pytest.raises(ValueError, match="unknown train config field"):
+        resume(tmp_path / "foreign")
+    assert sorted(p.name for p in (tmp_path / "foreign").iterdir()) == ["config.json"]

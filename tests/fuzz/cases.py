@@ -365,14 +365,20 @@ LAB_CLI = [
 # API entry points (each snippet must raise a ValueError with a one-line message)
 
 C = "import convolab as c; "
+#: the API contract (issue 12, decided by the lead): a Python entry may raise ``TypeError`` for an
+#: argument of the wrong type and an ``OSError`` subclass (``FileNotFoundError``, ``IsADirectoryError``)
+#: for a path that is missing or a folder, as Python's own functions do, with a one-line message naming
+#: the argument or path; the cases that probe exactly that say so (``raises=``), every other one wants
+#: a ``ValueError``
+WRONG_TYPE = ("builtins.TypeError",)
 N = "import numpy as np; import convolab as c; "
 API = [
     api("api-load_spec-huge-string", "huge sizes", CORE, C + "c.load_spec('layers: [' + '{type: Flatten},' * 300000 + ']')", ci=True),
     api("api-load_spec-alias-string", "yaml alias bomb", CORE, C + "import pathlib; c.load_spec(pathlib.Path('alias_bomb.yaml').read_text())", "spec:alias_bomb.yaml"),
     api("api-load_spec-deep-dict", "deep nesting", CORE, C + "d = {}\nx = d\nfor _ in range(100000): x['a'] = {}; x = x['a']\nc.load_spec({'name': 'x', 'input_shape': [1, 8, 8], 'layers': [{'type': 'Flatten', 'k': d}]})", ci=True),
     api("api-load_spec-cyclic", "deep nesting", CORE, C + "l = [];\nl.append(l)\nc.load_spec({'name': 'x', 'input_shape': [1, 8, 8], 'layers': l})", ci=True),
-    api("api-load_spec-none", "bad arguments", CORE, C + "c.load_spec(None)"),
-    api("api-load_spec-int", "bad arguments", CORE, C + "c.load_spec(42)"),
+    api("api-load_spec-none", "bad arguments", CORE, C + "c.load_spec(None)", raises=WRONG_TYPE),
+    api("api-load_spec-int", "bad arguments", CORE, C + "c.load_spec(42)", raises=WRONG_TYPE),
     api("api-load_spec-fifo", "FIFOs", CORE, C + "c.load_spec('fifo.yaml')", "fifo", ci=True),
     api("api-load_spec-dev-zero", "huge sizes", CORE, C + "c.load_spec('/dev/zero')"),
     api("api-analyze-input-huge", "huge factors/sizes", CORE, C + "c.analyze('seed-upsampling', (1, 3000000, 3000000))", ci=True),
@@ -440,8 +446,8 @@ API = [
     api("api-load_image-dev-zero", "FIFOs", CLI, C + "c.load_image('/dev/zero')"),
     api("api-load_image-truncated", "big/odd images", CLI, C + "c.load_image('truncated.png')", "truncated.png"),
     api("api-load_image-text", "big/odd images", CLI, C + "c.load_image('text.png')", "text.png"),
-    api("api-load_image-dir", "bad paths", CLI, C + "c.load_image('dir.png')", "dirs"),
-    api("api-load_image-missing", "bad paths", CLI, C + "c.load_image('missing.png')"),
+    api("api-load_image-dir", "bad paths", CLI, C + "c.load_image('dir.png')", "dirs", raises=("builtins.IsADirectoryError",)),
+    api("api-load_image-missing", "bad paths", CLI, C + "c.load_image('missing.png')", raises=("builtins.FileNotFoundError",)),
     api("api-load_image-alpha", "bad arguments", CLI, C + "c.load_image('small.png', alpha='bogus')", "small.png"),
     api("api-load_dataset-unknown", "unknown datasets", CLI, C + "c.load_dataset('imagenet')", ci=True),
     api("api-load_dataset-split", "bad arguments", CLI, C + "c.load_dataset('folder:@TPL/data', split='bogus')"),

@@ -6,7 +6,10 @@ Each runs in its own temporary folder (``root/work`` is the cwd, ``root/home`` H
 time limit, and must end with:
 
 - CLI: exit code 2, stderr exactly one line starting with ``error:``, no ``Traceback``;
-- API: an exception that is a ``ValueError`` (``LimitError`` is one) with a one-line message;
+- API: an exception that is a ``ValueError`` (``LimitError`` is one) with a one-line message, or, for
+  the few cases that name one in ``Case.raises``, that exception instead (the API contract: a
+  ``TypeError`` for an argument of the wrong type, an ``OSError`` subclass for a path that is missing
+  or a folder, as Python's own functions raise);
 - both: nothing written or changed anywhere under ``root`` (snapshotted before and after), in time.
 
 Measured here (Intel Xeon, torch 2.13.0 CPU): ``import torch`` needs 597 MiB of address space and
@@ -71,6 +74,9 @@ class Case:
     #: a valid input after all (e.g. a large analysis the closed-form walk does in bounds): it must
     #: succeed (exit 0 / no exception), in bounds, writing nothing but under these paths (of root)
     valid: tuple[str, ...] | None = None
+    #: an API case whose contract is another exception than ``ValueError`` (``module.qualname`` of
+    #: the expected classes, e.g. ``builtins.TypeError``): it must raise one of these (or a subclass)
+    raises: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -85,9 +91,18 @@ def cli(id: str, category: str, area: str, args: str, *setup: str, ci: bool = Fa
     return Case(id, category, area, argv=tuple(shlex.split(args)), setup=setup, ci=ci)
 
 
-def api(id: str, category: str, area: str, code: str, *setup: str, ci: bool = False) -> Case:
+def api(
+    id: str, category: str, area: str, code: str, *setup: str, ci: bool = False, raises: tuple[str, ...] = ()
+) -> Case:
     assert area in AREAS, area
-    return Case(id, category, area, code=code, setup=setup, ci=ci)
+    return Case(id, category, area, code=code, setup=setup, ci=ci, raises=raises)
+
+
+def right_exception(r: Result) -> bool:
+    """An API case raised what its contract asks: a ``ValueError``, or one of ``case.raises``."""
+    if not r.case.raises:
+        return bool(r.api["value_error"])
+    return any(name in r.api.get("mro", ()) for name in r.case.raises)
 
 
 @dataclass
@@ -158,8 +173,9 @@ def problems(r: Result) -> list[str]:
         elif not r.api.get("raised"):
             out.append("accepted: no exception")
         else:
-            if not r.api["value_error"]:
-                out.append(f"raised {r.api['type']}, not a ValueError")
+            if not right_exception(r):
+                want = " or ".join(n.rpartition(".")[2] for n in r.case.raises) or "a ValueError"
+                out.append(f"raised {r.api['type']}, not {want}")
             msg = r.api["message"].strip()
             if not msg or "\n" in msg:
                 out.append(f"message has {len(msg.splitlines())} lines, expected one")
@@ -195,7 +211,7 @@ def outcome(r: Result) -> str:
         return "OOM"
     if r.case.kind == "cli" and "Traceback" in r.stderr:
         return "traceback"
-    if r.case.kind == "api" and r.api.get("raised") and not r.api["value_error"]:
+    if r.case.kind == "api" and r.api.get("raised") and not right_exception(r):
         return "wrong exception"
     if r.changes:
         return "wrote files"

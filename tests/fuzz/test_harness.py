@@ -99,6 +99,27 @@ def test_problems_on_hand_made_results() -> None:
     assert outcome(_result("cli", 2, "error: x\n", cpu_s=CPU_LIMIT_S - 0.5)) == "clean"
 
 
+def _raised(exc: BaseException, raises: tuple[str, ...] = ()) -> Result:
+    case = Case("x", "c", "lab", code="pass", raises=raises)
+    api = {"raised": True, "type": type(exc).__name__, "value_error": isinstance(exc, ValueError),
+           "mro": [c.__module__ + "." + c.__qualname__ for c in type(exc).__mro__], "message": str(exc)}  # noqa: E501
+    return Result(case, 0, 0.1, 1000, False, "", "", api=api)
+
+
+def test_a_case_may_name_the_exception_its_contract_asks_and_only_that_one() -> None:
+    """The API contract: TypeError for a wrong type, an OSError subclass for a missing path or folder,
+    only in the cases that say so (``raises=``); everywhere else only a ValueError is clean."""
+    assert outcome(_raised(TypeError("x"))) == "wrong exception"
+    assert outcome(_raised(FileNotFoundError("x"))) == "wrong exception"
+    assert outcome(_raised(TypeError("x"), ("builtins.TypeError",))) == "clean"
+    assert outcome(_raised(FileNotFoundError("x"), ("builtins.OSError",))) == "clean"  # a subclass
+    assert outcome(_raised(FileNotFoundError("x"), ("builtins.FileNotFoundError",))) == "clean"
+    assert outcome(_raised(IsADirectoryError("x"), ("builtins.FileNotFoundError",))) == "wrong exception"
+    assert outcome(_raised(ValueError("x"), ("builtins.TypeError",))) == "wrong exception"
+    assert outcome(_raised(TypeError("a\nb"), ("builtins.TypeError",))) == "not one line"
+    assert problems(_raised(KeyError("x"), ("builtins.TypeError",))) == ["raised KeyError, not TypeError"]
+
+
 PARITY = [
     cli("p-refused", "control", "core/spec+analysis", "summary missing.yaml"),
     cli("p-usage", "control", "cli/filters/data/keras", "summary seed-upsampling --batch 1e8"),

@@ -8,17 +8,7 @@ then each reason written out by hand.
 
 XFAIL: dict[str, str] = {
     'api-load_dataset-offline': 'cli/filters/data/keras: a failed lookup with download=True creates ~/.cache/convolab (an empty folder) before the download fails',
-    'api-load_image-dir': 'cli/filters/data/keras: IsADirectoryError (an OSError, as open() raises), not a ValueError: decide whether the API contract admits OSError for paths',
-    'api-load_image-missing': 'cli/filters/data/keras: FileNotFoundError (an OSError), not a ValueError: same decision as api-load_image-dir',
-    'api-load_run-which': "training: load_run(which='middle') is accepted (falls back to a complete checkpoint) instead of refusing the name",
-    'api-load_spec-int': 'core/spec+analysis: TypeError for a non-spec type (Pythonic), not a ValueError: decide the API contract',
-    'api-load_spec-none': 'core/spec+analysis: TypeError for None, not a ValueError: same decision as api-load_spec-int',
     'data-fetch-offline': 'cli/filters/data/keras: the refused download leaves an empty ~/.cache/convolab folder behind',
     'data-list-fifo': 'cli/filters/data/keras: data list --data-dir on a pipe lists "not found" and exits 0 (click lets a pipe through file_okay=False)',
-    'evaluate-weights-nan': "training: a run's own checkpoint with NaN weights is evaluated (NaN metrics, exit 0); import-keras refuses NaN weights",
-    'export-weights-nan': "training: a run's own checkpoint with NaN weights is exported (exit 0, m.pt written); import-keras refuses NaN weights",
-    'resume-state-history_bad_entry': "training: state.json history [{'epoch': 'x'}] (no 'seconds') is accepted and the run trains on",
-    'resume-state-rng_missing': 'training: state.json without rng resumes (not bitwise exact) instead of refusing the checkpoint',
-    'train-resume-foreign': 'training: --resume on a foreign folder creates foreign/.lock before the config is refused (lock taken before the run is recognised)',
     'train-resume-symlink-best': 'training: --resume with best/ a symlink to /etc trains on and leaves run/.best.old (the symlink moved aside) behind',
 }

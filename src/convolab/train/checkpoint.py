@@ -163,12 +163,18 @@ def remove_stale(run_dir: str | Path, names: tuple[str, ...] = ("best", "last"))
             shutil.rmtree(stale, ignore_errors=True)
 
 
+CHECKPOINT_NAMES = ("best", "last")  # the checkpoints of a run folder
+
+
 def resolve_checkpoint(path: str | Path, which: str = "best") -> Path:
     """Find a checkpoint folder from a run folder (``which``: best or last) or a checkpoint folder.
 
     Falls back to ``.NAME.old`` when a crash interrupted a save between its two renames, and from
     ``best`` to ``last`` when no best exists yet.
     """
+    if which not in CHECKPOINT_NAMES:
+        choices = " or ".join(repr(n) for n in CHECKPOINT_NAMES)
+        raise ValueError(f"unknown checkpoint {which!r}: choose {choices}")
     path = Path(path)
     if not path.exists():
         raise ValueError(f"no such run or checkpoint: {path}")
@@ -176,7 +182,7 @@ def resolve_checkpoint(path: str | Path, which: str = "best") -> Path:
         raise ValueError(f"not a convolab checkpoint (a checkpoint is a folder): {path}")
     if (path / STATE_FILE).exists() or (path / WEIGHTS_FILE).exists():
         return path
-    order = [which] + [w for w in ("best", "last") if w != which]
+    order = [which] + [w for w in CHECKPOINT_NAMES if w != which]
     for name in order:
         for cand in (path / name, path / f".{name}.old"):
             if (cand / STATE_FILE).exists():
@@ -241,20 +247,22 @@ def check_state(state: dict[str, Any], where: Path) -> None:
     state.setdefault("epoch_seconds", 0.0)
     state.setdefault("history", [])
     state.setdefault("best", {"metric": None, "value": None, "epoch": None})
-    state.setdefault("rng", {})
     el = state["epoch_loss"]
     if not (isinstance(el, list) and len(el) == 2 and all(_finite(x) for x in el) and el[1] >= 0):
         raise bad("epoch_loss", "must be [finite loss sum, steps >= 0]")
     if not (_finite(state["epoch_seconds"]) and state["epoch_seconds"] >= 0):
         raise bad("epoch_seconds", "must be a finite number >= 0")
     hist = state["history"]
-    records = isinstance(hist, list) and all(isinstance(h, dict) for h in hist)
-    if not (records and all(_finite(h.get("seconds", 0)) for h in hist)):
-        raise bad("history", "must be a list of epoch records (mappings with 'seconds')")
+    if not isinstance(hist, list):
+        raise bad("history", "must be a list of epoch records")
+    for i, record in enumerate(hist):
+        why = _bad_record(record)
+        if why:
+            raise ValueError(f"{where}: history = {_short(hist)}: entry {i}: {why}")
     best = state["best"]
     if not (isinstance(best, dict) and (best.get("value") is None or _finite(best["value"]))):
         raise bad("best", "must be a mapping with a finite 'value' (or null)")
-    rng = state["rng"]
+    rng = state.get("rng", {})  # required to resume (check_resumable), not to evaluate or export
     if not isinstance(rng, dict) or not isinstance(rng.get("torch", ""), str):
         raise bad("rng", "must be a mapping of base64 RNG states")
     if "torch" in rng:
@@ -265,6 +273,48 @@ def check_state(state: dict[str, Any], where: Path) -> None:
             got = -1
         if got != want:
             raise ValueError(f"{where}: rng.torch: decodes to {got} bytes, a CPU generator state is {want}")
+
+
+def _bad_record(record: Any) -> str:
+    """Why one history entry is not an epoch record (``""``: it is one). ``epoch`` is required; the
+    fields the figures and the metrics file read are typed when present."""
+    if not isinstance(record, dict):
+        return "must be an epoch record (a mapping)"
+    epoch = record.get("epoch")
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 1 <= epoch <= MAX_COUNTER:
+        return f"'epoch' = {_short(epoch)}: must be an integer in [1, {MAX_COUNTER}]"
+    seconds = record.get("seconds", 0)
+    if not (_finite(seconds) and seconds >= 0):
+        return f"'seconds' = {_short(seconds)}: must be a finite number >= 0"
+    if "train_loss" in record and not _number(record["train_loss"]):
+        return f"'train_loss' = {_short(record['train_loss'])}: must be a number"
+    val = record.get("val", {})
+    if not (isinstance(val, dict) and all(v is None or _number(v) for v in val.values())):
+        return f"'val' = {_short(val)}: must be a mapping of metric values"
+    return ""
+
+
+def check_resumable(state: dict[str, Any], where: Path) -> None:
+    """What resuming needs beyond ``check_state``: the RNG state (a resumed run is bitwise the
+    uninterrupted one only when its random streams continue where they stopped)."""
+    if "rng" not in state:
+        raise ValueError(f"{where}: rng is missing: a checkpoint without its RNG state cannot be resumed")
+    if "torch" not in state["rng"]:
+        raise ValueError(f"{where}: rng = {_short(state['rng'])}: has no 'torch' state; it cannot be resumed")
+
+
+def _short(value: Any) -> str:
+    """``repr`` cut at 80 characters (a hand-edited field can be huge)."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxlevel, r.maxstring, r.maxother, r.maxlist, r.maxdict = 3, 40, 40, 6, 6
+    return r.repr(value)[:80]
+
+
+def _number(x: Any) -> bool:
+    """A JSON number (NaN and inf included: a diverged run's loss is still a record)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
 def _finite(x: Any) -> bool:
@@ -295,7 +345,8 @@ def load_checkpoint(path: str | Path, *, with_optimizer: bool = True) -> Checkpo
 
 
 def check_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], source: str | Path) -> None:
-    """Raise ValueError when ``weights`` do not fit ``model`` (missing/unexpected keys, shapes)."""
+    """Raise ValueError when ``weights`` do not fit ``model`` (missing/unexpected keys, shapes) or are
+    not finite (NaN or inf: a run's own checkpoint is refused as import-keras refuses such weights)."""
     own = model.state_dict()
     missing = sorted(set(own) - set(weights))
     unexpected = sorted(set(weights) - set(own))
@@ -313,6 +364,14 @@ def check_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], sour
         problems.append(f"shape mismatch {'; '.join(shapes[:5])}")
     if problems:
         raise ValueError(f"checkpoint {source} does not fit this model: {'; '.join(problems)}")
+    for k in sorted(weights):  # as import-keras refuses them: a NaN model evaluates to NaN, silently
+        t = weights[k]
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            bad = int(t.numel() - torch.isfinite(t).sum())
+            raise ValueError(
+                f"{Path(source) / WEIGHTS_FILE}: tensor {k!r} holds {bad} NaN or infinite values; "
+                "weights must be finite"
+            )
 
 
 def rng_state() -> dict[str, Any]:

@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from convolab.train.checkpoint import check_weights, load_checkpoint, resolve_checkpoint, save_checkpoint
+from convolab.train.checkpoint import (
+    STATE_FILE,
+    check_resumable,
+    check_weights,
+    load_checkpoint,
+    resolve_checkpoint,
+    save_checkpoint,
+)
 from convolab.train.config import RESUME_OVERRIDES, TrainConfig
 from convolab.train.device import resolve_device
 
@@ -157,6 +164,11 @@ def open_resume(run: str | Path, overrides: dict[str, Any]):
         ckpt = load_checkpoint(resolve_checkpoint(run, "last"))
     except ValueError as exc:
         if not (run / CONFIG_FILE).is_file() or (run / "last").exists() or (run / "best").exists():
+            raise ValueError(f"--resume {run}: {exc}") from None
+    if ckpt is not None:
+        try:
+            check_resumable(ckpt.state, ckpt.path / STATE_FILE)
+        except ValueError as exc:
             raise ValueError(f"--resume {run}: {exc}") from None
     config = TrainConfig.from_dict(ckpt.config if ckpt is not None else read_json(run / CONFIG_FILE))
     bad = sorted(set(overrides) - set(RESUME_OVERRIDES))

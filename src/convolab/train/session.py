@@ -113,7 +113,19 @@ def _lock_for_resume(run: str | Path) -> RunLock | None:
     ranks = env_ranks()
     if (ranks is not None and ranks[0] != 0) or not (Path(run) / CONFIG_FILE).is_file():
         return None
+    _check_is_run(Path(run))  # before the lock: a foreign folder gets no .lock of ours
     return RunLock(run).acquire()
+
+
+def _check_is_run(run: Path) -> None:
+    """Refuse (as ``open_resume`` would) a folder that is not a convolab run: no checkpoint state and a
+    ``config.json`` that is not a training configuration. Reads only."""
+    from convolab.train.checkpoint import STATE_FILE
+    from convolab.train.runfolder import read_json
+
+    if any((run / name / STATE_FILE).is_file() for name in ("last", "best", ".last.old", ".best.old")):
+        return
+    TrainConfig.from_dict(read_json(run / CONFIG_FILE))
 
 
 def _resume(run: str | Path, overrides: dict[str, Any], quiet: bool) -> Trainer:
