@@ -87,6 +87,27 @@ def test_listing_help_is_each_commands_own_short_help():
     assert sorted(cli.cli.list_commands(click.Context(cli.cli))) == sorted(COMMANDS)
 
 
+def _all_helps():
+    """(path, help text) of every command and subcommand."""
+
+    def walk(cmd, path):
+        ctx = click.Context(cmd, info_name=path[-1])
+        yield " ".join(path), cmd.get_help(ctx)
+        if isinstance(cmd, click.Group):
+            for sub in cmd.list_commands(ctx):
+                yield from walk(cmd.get_command(ctx, sub), [*path, sub])
+
+    return list(walk(cli.cli, ["convolab"]))
+
+
+def test_no_help_names_a_private_path():
+    """Users have no ../shared: examples in --help use the docs' folders (~/datasets/...)."""
+    helps = _all_helps()
+    assert len(helps) > len(COMMANDS)  # data's subcommands are walked too
+    bad = [path for path, text in helps if "../shared" in text or "shared/data" in text]
+    assert bad == []
+
+
 def test_usage_errors_are_one_line(capsys):
     assert cli.main(["summary"]) == 2  # missing argument
     err = capsys.readouterr().err

@@ -269,3 +269,27 @@ def test_resume_of_a_foreign_folder_takes_no_lock_in_it(tmp_path) -> None:
     with pytest.raises(ValueError, match="unknown train config field"):
         resume(tmp_path / "foreign")
     assert sorted(p.name for p in (tmp_path / "foreign").iterdir()) == ["config.json"]
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["data", "list", "--data-dir"],
+        ["data", "verify", "mnist", "--data-dir"],
+        ["data", "show", "mnist", "--data-dir"],
+        ["data", "fetch", "mnist", "--data-dir"],
+        ["lab", "--runs"],
+        ["lab", "--data-dir"],
+    ],
+)
+def test_a_folder_option_refuses_a_pipe(tmp_path, capsys, argv) -> None:
+    """click's ``file_okay=False`` checks regular files only: a FIFO passed and hung or listed nothing."""
+    import os
+
+    from convolab.cli import main
+
+    fifo = tmp_path / "fifo.png"
+    os.mkfifo(fifo)
+    assert main([*argv, str(fifo)]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1 and err[0].startswith("error:") and "is not a folder" in err[0], err

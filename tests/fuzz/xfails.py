@@ -9,6 +9,5 @@ then each reason written out by hand.
 XFAIL: dict[str, str] = {
     'api-load_dataset-offline': 'cli/filters/data/keras: a failed lookup with download=True creates ~/.cache/convolab (an empty folder) before the download fails',
     'data-fetch-offline': 'cli/filters/data/keras: the refused download leaves an empty ~/.cache/convolab folder behind',
-    'data-list-fifo': 'cli/filters/data/keras: data list --data-dir on a pipe lists "not found" and exits 0 (click lets a pipe through file_okay=False)',
     'train-resume-symlink-best': 'training: --resume with best/ a symlink to /etc trains on and leaves run/.best.old (the symlink moved aside) behind',
 }

@@ -1,4 +1,4 @@
-"""Options and messages shared by several commands: ``--threads N`` and the offline-dataset hint.
+"""Options and messages shared by several commands: ``--threads N``, folder paths, the offline hint.
 
 Import light: click only at module level (``convolab CMD --help`` must not import torch).
 
@@ -16,6 +16,27 @@ from __future__ import annotations
 from typing import Any
 
 import click
+
+
+class Folder(click.Path):
+    """A folder argument: ``click.Path(file_okay=False)`` that also refuses a pipe, a device or a socket.
+
+    click checks ``file_okay`` against regular files only, so ``--data-dir fifo`` used to pass and then
+    hang or list nothing; this type refuses anything that exists and is not a directory.
+    """
+
+    def __init__(self, *, exists: bool = False, path_type: Any = None) -> None:
+        super().__init__(exists=exists, file_okay=False, dir_okay=True, path_type=path_type)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        import os
+
+        out = super().convert(value, param, ctx)
+        path = os.fspath(out)
+        if os.path.exists(path) and not os.path.isdir(path):
+            self.fail(f"{path!r} is not a folder", param, ctx)
+        return out
+
 
 THREADS_HELP = (
     "CPU threads for the computation [default: OMP_NUM_THREADS if set, else the idle cores now, so a "

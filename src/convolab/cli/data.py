@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from convolab.cli.common import Folder
+
 DATA_DIR_HELP = "Folder to look in first (the files themselves, or DIR/NAME/). Default: CONVOLAB_DATA, cache."
 
 
@@ -27,20 +29,20 @@ def data_group() -> None:
     \b
     Examples:
       convolab data list
-      convolab data verify mnist --data-dir ../shared/data/mnist-t10k
+      convolab data verify mnist --data-dir ~/datasets/mnist-t10k
       convolab data show fashion-mnist --split test -o fashion.png
     """
 
 
 @data_group.command("list")
-@click.option("--data-dir", type=click.Path(exists=True, file_okay=False), help=DATA_DIR_HELP)
+@click.option("--data-dir", type=Folder(exists=True), help=DATA_DIR_HELP)
 @click.option("--no-verify", is_flag=True, help="Skip the checksums (faster).")
 def list_cmd(data_dir: str | None, no_verify: bool) -> None:
     """Show every dataset: where it was found (or that it is missing), size, checksum state.
 
     \b
     Example:
-      convolab data list --data-dir ../shared/data/mnist-t10k
+      convolab data list --data-dir ~/datasets/mnist-t10k
     """
     from rich.console import Console
     from rich.table import Table
@@ -65,7 +67,7 @@ def list_cmd(data_dir: str | None, no_verify: bool) -> None:
 
 @data_group.command("fetch")
 @click.argument("name")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Download here instead of the cache.")
+@click.option("--data-dir", type=Folder(), help="Download here instead of the cache.")
 @click.option(
     "--timeout", type=click.FloatRange(0, 3600, min_open=True), default=30.0, show_default=True,
     help="Seconds without data.",
@@ -95,7 +97,7 @@ def fetch_cmd(name: str, data_dir: str | None, timeout: float, retries: int) -> 
 
 @data_group.command("verify")
 @click.argument("name")
-@click.option("--data-dir", type=click.Path(exists=True, file_okay=False), help=DATA_DIR_HELP)
+@click.option("--data-dir", type=Folder(exists=True), help=DATA_DIR_HELP)
 def verify_cmd(name: str, data_dir: str | None) -> None:
     """Check the files of NAME against the published checksums (exit 2 on a mismatch or if missing).
 
@@ -129,7 +131,7 @@ def verify_cmd(name: str, data_dir: str | None) -> None:
 @click.option("--split", type=click.Choice(["train", "test"]), default="train", show_default=True)
 @click.option("--n", "n", type=click.IntRange(min=1), default=20, show_default=True, help="Samples.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Which samples.")
-@click.option("--data-dir", type=click.Path(file_okay=False), help=DATA_DIR_HELP)
+@click.option("--data-dir", type=Folder(), help=DATA_DIR_HELP)
 @click.option("--image-size", type=click.IntRange(min=1), help="Resize to this square size.")
 @click.option("--no-download", is_flag=True, help="Never download; fail if not on disk.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default="grid.png", show_default=True)
@@ -140,7 +142,7 @@ def show_cmd(name, split, n, seed, data_dir, image_size, no_download, output) ->
 
     \b
     Example:
-      convolab data show mnist --split test --data-dir ../shared/data/mnist-t10k -o mnist.png
+      convolab data show mnist --split test --data-dir ~/datasets/mnist-t10k -o mnist.png
       convolab data show folder:./my_images --image-size 64 -o mine.png
     """
     from convolab.cli import UserError

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import click
 
+from convolab.cli.common import Folder
+
 
 def _check_port(host: str, port: int) -> None:
     """Refuse early, in one line, when ``host:port`` cannot be bound (in use, or not an address here)."""
@@ -39,7 +41,7 @@ def register(cli: click.Group) -> None:
     @click.option(
         "--runs",
         "runs_dir",
-        type=click.Path(file_okay=False, path_type=Path),
+        type=Folder(path_type=Path),
         default=Path("runs"),
         show_default=True,
         help="Folder of training runs the Autoencoder panel may open (nothing outside it is read).",
@@ -47,7 +49,7 @@ def register(cli: click.Group) -> None:
     @click.option(
         "--data-dir",
         "data_dirs",
-        type=click.Path(exists=True, file_okay=False, path_type=Path),
+        type=Folder(exists=True, path_type=Path),
         multiple=True,
         help="Folder to look in first for datasets (see `convolab data --help`); repeat for more. "
         "A run's own data folder is read only when it is one of these or a usual place.",
@@ -90,8 +92,6 @@ def register(cli: click.Group) -> None:
             raise UserError(
                 f"the lab needs its extra: pip install 'convolab[lab]' ({exc.name} is missing)"
             ) from None
-        if runs_dir.exists() and not runs_dir.is_dir():  # click lets a pipe or device through
-            raise click.BadParameter(f"{runs_dir} is not a folder", param_hint="'--runs'")
         if threads is not None:
             from convolab.threads import check_threads
 
