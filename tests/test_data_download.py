@@ -87,6 +87,14 @@ def test_failure_leaves_nothing(server, tmp_path, mode, reason):
     assert url in str(info.value)
 
 
+def test_failure_removes_every_folder_it_created_and_no_other(server, tmp_path):
+    """~/.cache/convolab/NAME: a failed first download leaves neither NAME nor the cache folder."""
+    (tmp_path / "home" / "keep").mkdir(parents=True)
+    with pytest.raises(DownloadError):
+        fetch(server, ["missing"], tmp_path / "home" / ".cache" / "convolab" / "mnist")
+    assert sorted(p.name for p in (tmp_path / "home").iterdir()) == ["keep"]
+
+
 def test_timeout(server, tmp_path):
     dest = tmp_path / "cache"
     t0 = time.perf_counter()

@@ -7,7 +7,5 @@ then each reason written out by hand.
 """
 
 XFAIL: dict[str, str] = {
-    'api-load_dataset-offline': 'cli/filters/data/keras: a failed lookup with download=True creates ~/.cache/convolab (an empty folder) before the download fails',
-    'data-fetch-offline': 'cli/filters/data/keras: the refused download leaves an empty ~/.cache/convolab folder behind',
     'train-resume-symlink-best': 'training: --resume with best/ a symlink to /etc trains on and leaves run/.best.old (the symlink moved aside) behind',
 }

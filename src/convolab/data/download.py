@@ -119,7 +119,7 @@ def download_file(
     Raises:
         DownloadError: every mirror failed; ``attempts`` names each URL and why.
     """
-    created = not dest_dir.exists()
+    created = [d for d in (dest_dir, *dest_dir.parents) if not d.exists()]  # deepest first
     dest_dir.mkdir(parents=True, exist_ok=True)
     if not os.access(dest_dir, os.W_OK):
         raise PermissionError(f"cannot write into {dest_dir}; choose another --data-dir or CONVOLAB_DATA")
@@ -152,6 +152,14 @@ def download_file(
                         break  # 404, unknown host, refused: another try gives the same answer
                 if n < retries:
                     time.sleep(backoff * (n + 1))
-    if created and not any(dest_dir.iterdir()):
-        dest_dir.rmdir()  # leave no trace of a failed first download
+    _remove_empty(created)  # leave no trace of a failed first download (nor the cache's parents)
     raise DownloadError(spec.name, attempts)
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders this call created, deepest first, while they are empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()  # refuses a non-empty folder: then its parents stay too
+        except OSError:
+            return
