@@ -271,6 +271,21 @@ def test_resume_of_a_foreign_folder_takes_no_lock_in_it(tmp_path) -> None:
     assert sorted(p.name for p in (tmp_path / "foreign").iterdir()) == ["config.json"]
 
 
+@pytest.mark.parametrize("name", ["best", "last"])
+def test_resume_refuses_a_symlinked_checkpoint_before_touching_the_run(tmp_path, name) -> None:
+    from convolab.train.session import resume
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text("{}\n")
+    (tmp_path / "elsewhere").mkdir()
+    (run / name).symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    with pytest.raises(ValueError, match="symbolic link"):
+        resume(run)
+    assert sorted(p.name for p in run.iterdir()) == sorted(["config.json", name])
+    assert list((tmp_path / "elsewhere").iterdir()) == []
+
+
 @pytest.mark.parametrize(
     "argv",
     [

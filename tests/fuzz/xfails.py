@@ -7,5 +7,4 @@ then each reason written out by hand.
 """
 
 XFAIL: dict[str, str] = {
-    'train-resume-symlink-best': 'training: --resume with best/ a symlink to /etc trains on and leaves run/.best.old (the symlink moved aside) behind',
 }
