@@ -126,7 +126,7 @@ def _check_is_run(run: Path) -> None:
     names = ("last", "best", ".last.old", ".best.old")
     for name in names:  # a link would be followed, then moved aside by the next save
         if (run / name).is_symlink():
-            raise ValueError(f"{run / name} is a symbolic link: a run's checkpoints must be folders inside it")
+            raise ValueError(f"{run / name} is a symbolic link: a run's checkpoints are folders inside it")
     if any((run / name / STATE_FILE).is_file() for name in names):
         return
     TrainConfig.from_dict(read_json(run / CONFIG_FILE))
