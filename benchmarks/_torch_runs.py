@@ -217,15 +217,7 @@ def profile_table(variant: Variant, x_train: torch.Tensor, steps: int = 12, rows
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for i in range(steps):
             step(batches[i % len(batches)])
-    events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
-    total = sum(e.self_cpu_time_total for e in events)
-    events.sort(key=lambda e: e.self_cpu_time_total, reverse=True)
-    table = [
-        (e.key, e.self_cpu_time_total / 1e3 / steps, 100 * e.self_cpu_time_total / total, e.count / steps)
-        for e in events[:rows]
-    ]
-    table.append(("(all ops)", total / 1e3 / steps, 100.0, sum(e.count for e in events) / steps))
-    return table
+    return _profile_table(prof, steps, rows)
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -279,6 +271,11 @@ def profile_trainer(cli_config: dict, work, steps: int = 12, rows: int = 14) -> 
             trainer.step_fn(x, target)
         wall = (time.perf_counter() - t0) * 1e3 / steps
     trainer.log.close()
+    return _profile_table(prof, steps, rows), wall
+
+
+def _profile_table(prof, steps: int, rows: int) -> list[tuple[str, float, float, float]]:
+    """(op, ms per step, % of the step, calls per step) of the ``rows`` costliest ops, then the total."""
     events = [e for e in prof.key_averages() if e.self_cpu_time_total > 0]
     total = sum(e.self_cpu_time_total for e in events)
     events.sort(key=lambda e: e.self_cpu_time_total, reverse=True)
@@ -287,4 +284,4 @@ def profile_trainer(cli_config: dict, work, steps: int = 12, rows: int = 14) -> 
         for e in events[:rows]
     ]
     table.append(("(all ops)", total / 1e3 / steps, 100.0, sum(e.count for e in events) / steps))
-    return table, wall
+    return table
