@@ -128,3 +128,24 @@ def test_benchmarked_step_is_the_trainers_step(monkeypatch, tmp_path) -> None:
     assert got["fused"] and got["eps"] == 1e-7
     for name in ("_torch_runs", "_common"):
         sys.modules.pop(name, None)
+
+
+@pytest.mark.skipif(
+    not Path("/usr/share/datasets/fashion-mnist").is_dir(), reason="Fashion-MNIST not installed"
+)
+def test_step_changes_switch_one_kernel_each_and_check_the_update(monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(BENCH))
+    import step_changes
+
+    from convolab import native
+
+    rows = step_changes.main(["--rounds", "1", "--steps", "1", "--micro", "128", "--limit", "256"])
+    names = [r[0] for r in rows]
+    assert names == [f"without {k}" for k in native.NAMES] + ["without C kernels", "micro-batches of 128"]
+    assert all(product > 0 and variant > 0 for _, product, variant, _ in rows)
+    diff = {name: d for name, _, _, d in rows}
+    if native.available():  # the exact kernels change no bit; the fused conv only the rounding
+        assert diff["without pool"] == 0.0 and diff["without shuffle"] == 0.0
+        assert 0.0 < diff["without conv_pool"] < 1e-5
+    for name in ("step_changes", "_common"):
+        sys.modules.pop(name, None)

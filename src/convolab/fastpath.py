@@ -19,7 +19,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import torch
 import torch.nn.functional as F
@@ -140,10 +140,11 @@ def prepare(model: nn.Module, device: torch.device | str = "cpu") -> nn.Module:
     return model
 
 
-def forward_fn(model: nn.Module, fuse: bool = True):
-    """``f(x, logits)`` running ``model``: its fused plan (``convolab.fastplan``) when ``fuse`` and the
-    model is a plannable convolab Sequential, else ``model(x, logits=logits)``."""
-    plan = fastplan.build_plan(model) if fuse else None
+def forward_fn(model: nn.Module, fuse: bool = True, native: bool | Collection[str] = True):
+    """``f(x, logits)`` running ``model``: its fused plan (``convolab.fastplan``; with convolab's C
+    kernels unless ``native=False``) when ``fuse`` and the model is a plannable convolab Sequential,
+    else ``model(x, logits=logits)``."""
+    plan = fastplan.build_plan(model, native=native) if fuse else None
     if plan is None:
         return lambda x, logits=False: model(x, logits=logits)
     check = getattr(model, "check_input", None)  # a Sequential's public input (and memory) check
@@ -208,6 +209,9 @@ class TrainStep:
             GPUs with bf16 tensor cores; parameters, gradients, optimizer state and the loss stay fp32).
         compile: ``None`` or a ``torch.compile`` mode for the forward pass (``"reduce-overhead"`` uses
             CUDA graphs on a GPU). Off by default: on CPU it measured slower (BENCHMARKS.md).
+        native: run the plan's C kernels where they apply (``convolab.native``); ``False`` keeps
+            to PyTorch's own ops (the same function; for measuring what the kernels buy), or a
+            collection of kernel names (``convolab.native.NAMES``) to use only those.
 
     Input shape:
         ``x`` and ``target``: ``(N, C, H, W)`` on the model's device.
@@ -231,6 +235,7 @@ class TrainStep:
         fuse: bool = True,
         amp: str | None = None,
         compile: str | None = None,
+        native: bool | Collection[str] = True,
     ) -> None:
         if loss not in LOSSES:
             raise ValueError(f"TrainStep: loss must be one of {LOSSES}, got {loss!r}")
@@ -244,14 +249,16 @@ class TrainStep:
         self.optimizer = optimizer
         self.loss = loss
         self.device = _model_device(model)
-        self.fuse = fuse
+        from convolab.native import select
+
+        self.fuse, self.native = fuse, select(native)  # checked now, not at the first step
         # built on first use, when every layer has its parameters
         self._forward: Callable[..., torch.Tensor] | None = None
 
     def compute_loss(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """Forward pass and the mean loss, with autograd (no backward)."""
         if self._forward is None:
-            self._forward = forward_fn(self.model, self.fuse)
+            self._forward = forward_fn(self.model, self.fuse, self.native)
             if self.compile is not None:
                 self._forward = torch.compile(self._forward, mode=self.compile, dynamic=False)
         with _autocast(self.device, self.amp):
@@ -296,6 +303,7 @@ def predict(
     logits: bool = False,
     fuse: bool = True,
     amp: str | None = None,
+    native: bool | Collection[str] = True,
 ) -> torch.Tensor:
     """Run ``model`` over ``images`` in batches without autograd; returns NCHW-contiguous outputs.
 
@@ -306,6 +314,7 @@ def predict(
         logits: return pre-sigmoid outputs instead of the model's activations.
         fuse: use the fused plan (``convolab.fastplan``) when the model allows it.
         amp: ``None`` or ``"bf16"`` (autocast; outputs are returned as float32).
+        native: use convolab's C kernels where the plan has them (``TrainStep``'s switch).
 
     Output shape:
         ``(N, C', H', W')`` on ``images.device``.
@@ -318,7 +327,7 @@ def predict(
     device = _model_device(model)
     was_training = model.training
     model.eval()
-    forward = forward_fn(model, fuse)
+    forward = forward_fn(model, fuse, native)
     outs = []
     try:
         with torch.inference_mode(), _autocast(device, amp):

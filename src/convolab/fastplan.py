@@ -8,6 +8,10 @@ graph up to float rounding); every other layer runs as itself. Measurements are 
    ``max(relu(a), relu(b)) == relu(max(a, b))`` exactly, and the gradient reaches the same input (the
    window's arg-max; zero where the max is <= 0). The ReLU and its backward then touch a 4x smaller tensor.
    A 'same' pool that pads only at the end (7 -> 4) uses ``ceil_mode`` instead of an ``F.pad`` copy.
+   Non-overlapping windows with no leading padding (the lecture's pools) run pool and ReLU as one C
+   pass each way (``convolab.native.pool``, same values bit for bit) where the kernels are built;
+   on the data itself (a first layer: few channels, no input gradient) the convolution joins them
+   (``convolab.native.conv_pool``: its full-resolution output is never stored).
 2. ``UpSampling2D(nearest, s) -> Conv2D(k, stride 1)``: a sub-pixel convolution. Output row ``s*i + a``
    reads upsampled rows ``s*i + a - pad_top + t`` = low-resolution rows ``i + floor((a - pad_top + t) / s)``,
    so each of the ``s*s`` output phases is an ordinary convolution of the *low-resolution* input with a
@@ -20,12 +24,17 @@ graph up to float rounding); every other layer runs as itself. Measurements are 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from convolab import native as kernel_set
+from convolab.native import conv_pool as kernel_conv_pool
+from convolab.native import pool as kernel_pool
+from convolab.native import shuffle as kernel_shuffle
 
 if TYPE_CHECKING:
     from convolab.layers.conv import Conv2D
@@ -53,11 +62,11 @@ def _phase_taps(s: int, k: int, pad_before: int) -> tuple[torch.Tensor, int]:
 class _SubPixelConv:
     """``conv(upsample_nearest(x, s))`` as one low-resolution conv + ``pixel_shuffle`` (see module doc)."""
 
-    def __init__(self, up: UpSampling2D, conv: Conv2D, in_hw: tuple[int, int]) -> None:
+    def __init__(self, up: UpSampling2D, conv: Conv2D, in_hw: tuple[int, int], native: bool = True) -> None:
         from convolab.layers.padding import padding_amounts
 
         s = up.size[0]
-        self.s, self.conv = s, conv
+        self.s, self.conv, self.native = s, conv, native
         kh, kw = conv.kernel_size
         h, w = in_hw  # low-resolution input size
         (pt, pb), (pl, pr) = (
@@ -98,6 +107,8 @@ class _SubPixelConv:
             y = F.conv2d(x, w2, b2, padding=(top, left))
         else:
             y = F.conv2d(F.pad(x, (left, right, top, bottom)), w2, b2)
+        if self.native and kernel_shuffle.eligible(y, self.s):  # one pass, crop included
+            return kernel_shuffle.shuffle_crop(y, self.s, self.out_hw)
         y = F.pixel_shuffle(y, self.s)  # (N, O, ph*s, pw*s)
         return y[:, :, : self.out_hw[0], : self.out_hw[1]]
 
@@ -116,6 +127,23 @@ def _pool_op(pool: MaxPool2D, in_hw: tuple[int, int]) -> Callable[[torch.Tensor]
     return lambda x: F.max_pool2d(x, (kh, kw), (sh, sw), ceil_mode=True)
 
 
+def _kernel_geometry(
+    pool: MaxPool2D, in_hw: tuple[int, int]
+) -> tuple[tuple[int, int], tuple[int, int]] | None:
+    """``(pool_size, out_hw)`` where the C kernel computes this pool: windows that do not overlap
+    (strides == size) and padding, if any, only at the end (floor or ceil output); else None."""
+    h, w = in_hw
+    top, bottom, left, right = pool.pads(h, w)
+    (kh, kw), (sh, sw) = pool.pool_size, pool.strides
+    if (kh, kw) != (sh, sw) or top or left:
+        return None
+    out = ((h + bottom - kh) // kh + 1, (w + right - kw) // kw + 1)
+    for n, k, o in ((h, kh, out[0]), (w, kw, out[1])):
+        if o not in (n // k, -(-n // k)) or o < 1:
+            return None
+    return (kh, kw), out
+
+
 def _ceil_len(n: int, k: int, s: int) -> int:
     """PyTorch's ceil_mode output length (no padding): the last window must start inside the input."""
     out = -(-(n - k) // s) + 1
@@ -123,15 +151,18 @@ def _ceil_len(n: int, k: int, s: int) -> int:
 
 
 def build_plan(
-    model: nn.Module, *, pool_first: bool = True, subpixel: bool = True
+    model: nn.Module, *, pool_first: bool = True, subpixel: bool = True, native: bool | Collection[str] = True
 ) -> list[tuple[Callable[[torch.Tensor], torch.Tensor], bool, Any]] | None:
     """``[(fn, activates, layer)]`` for a convolab Sequential, or None when the model is not plannable.
 
     ``fn(x)`` is the pre-activation of one or more fused layers; ``activates`` says whether ``layer``'s
     (the last fused layer's) activation still has to be applied (skipped for the final layer when
     logits are asked). ``pool_first`` and ``subpixel`` switch the two rewrites off one at a time (for
-    the ablation in BENCHMARKS.md; tests/test_fastpath.py checks that each one changes the plan).
+    the ablation in BENCHMARKS.md; tests/test_fastpath.py checks that each one changes the plan);
+    ``native=False`` keeps convolab's C kernels out (PyTorch's ops only; the same function), or
+    names the ones to use (``convolab.native.NAMES``).
     """
+    use = kernel_set.select(native)
     from convolab.layers.conv import Conv2D
     from convolab.layers.pooling import MaxPool2D
     from convolab.layers.upsampling import UpSampling2D
@@ -156,7 +187,15 @@ def build_plan(
         ):
             _, ch, cw = steps[i].output_shape
             pool = _pool_op(nxt, (ch, cw))
-            plan.append((_conv_pool_relu(layer, pool), False, i + 1))
+            geometry = _kernel_geometry(nxt, (ch, cw)) if use & {"pool", "conv_pool"} else None
+            fused = (
+                _conv_geometry(layer, (shape[1], shape[2]), geometry)
+                if geometry and "conv_pool" in use
+                else None
+            )
+            if "pool" not in use:
+                geometry = None
+            plan.append((_conv_pool_relu(layer, pool, geometry, fused), False, i + 1))
             i += 2
             continue
         if (
@@ -170,7 +209,7 @@ def build_plan(
             and getattr(nxt, "groups", 1) == 1
             and nxt.padding in ("same", "valid")
         ):
-            plan.append((_SubPixelConv(layer, nxt, (shape[1], shape[2])), True, i + 1))
+            plan.append((_SubPixelConv(layer, nxt, (shape[1], shape[2]), "shuffle" in use), True, i + 1))
             i += 2
             continue
         plan.append((layer.call, True, i))
@@ -178,8 +217,40 @@ def build_plan(
     return [(fn, act, layers[j]) for fn, act, j in plan]
 
 
-def _conv_pool_relu(conv: Conv2D, pool: Callable[[torch.Tensor], torch.Tensor]) -> Callable:
-    return lambda x: torch.relu_(pool(conv.call(x)))
+def _conv_geometry(
+    conv: Conv2D, in_hw: tuple[int, int], pool: tuple[tuple[int, int], tuple[int, int]]
+) -> kernel_conv_pool.Geometry | None:
+    """The fused conv+pool kernel's geometry for a stride-1 'same'/'valid' conv, else None."""
+    from convolab.layers.padding import padding_amounts
+
+    if (
+        tuple(conv.strides) != (1, 1)
+        or tuple(conv.dilation_rate) != (1, 1)
+        or getattr(conv, "groups", 1) != 1
+        or conv.padding not in ("same", "valid")
+    ):
+        return None
+    (kh, kw), (h, w) = conv.kernel_size, in_hw
+    (pt, pb), (pl, pr) = padding_amounts(h, kh, 1, conv.padding), padding_amounts(w, kw, 1, conv.padding)
+    conv_hw = (h + pt + pb - kh + 1, w + pl + pr - kw + 1)
+    return kernel_conv_pool.Geometry((pt, pl), conv_hw, pool[0], pool[1])
+
+
+def _conv_pool_relu(
+    conv: Conv2D,
+    pool: Callable[[torch.Tensor], torch.Tensor],
+    geometry: tuple[tuple[int, int], tuple[int, int]] | None,
+    fused: kernel_conv_pool.Geometry | None,
+) -> Callable[[torch.Tensor], torch.Tensor]:
+    def run(x: torch.Tensor) -> torch.Tensor:
+        if fused is not None and conv.weight is not None and kernel_conv_pool.eligible(x, conv.weight, fused):
+            return kernel_conv_pool.conv_pool_relu(x, conv.weight, conv.bias, fused)
+        z = conv.call(x)
+        if geometry is not None and kernel_pool.eligible(z, geometry[0]):
+            return kernel_pool.pool_relu(z, *geometry)
+        return torch.relu_(pool(z))
+
+    return run
 
 
 def run_plan(plan: list, x: torch.Tensor, *, logits: bool = False) -> torch.Tensor:

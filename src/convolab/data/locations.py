@@ -13,16 +13,11 @@ import os
 from pathlib import Path
 
 from convolab.data.registry import DatasetSpec, FileSpec
+from convolab.paths import user_cache_root
 
 ENV_VAR = "CONVOLAB_DATA"
 # Module-level so tests can point it elsewhere.
 SYSTEM_DIRS: tuple[Path, ...] = (Path("/usr/share/datasets"),)
-
-
-def user_cache_root() -> Path:
-    """``$XDG_CACHE_HOME/convolab`` or ``~/.cache/convolab``."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "convolab"
 
 
 def candidate_dirs(name: str, data_dir: str | os.PathLike | None = None) -> list[tuple[str, Path]]:

@@ -1,0 +1,140 @@
+"""``relu(max_pool2d(conv2d(x)))`` for a first layer, in one C pass each way (``conv_pool_relu.c``).
+
+A model's first ``Conv2D(relu) -> MaxPool2D`` sees the data (1-3 channels) and writes the step's
+largest tensor: 16 x 28 x 28 floats per image for the lecture's model, 12.8 MB at batch 256, which
+PyTorch's path writes in the convolution, reads in the pool, zero-fills and scatters in the pool's
+backward, and reads again for the weight gradient. This kernel computes each pooled pixel's window
+of convolution outputs in registers and keeps only the pooled value and its winner (one byte); the
+backward sums the weight and bias gradients from the winners alone. The data needs no gradient, so
+none is computed for it: the kernel applies only where ``x.requires_grad`` is false.
+
+The same function as the PyTorch path, not bit for bit: the convolution's sums run in another order
+than oneDNN's (bias, then taps in row-major order, then channels), so values differ in the last bits
+(tests/test_native.py bounds them against a float64 reference). The weight gradient is summed over
+chunks of 8 images added in order: the same for any number of threads.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from dataclasses import dataclass
+
+import torch
+
+from convolab.native import build
+
+MAX_TAPS = 75  # kh * kw * C_in (TMAX in conv_pool_relu.c): 5x5 RGB; wider first layers go to oneDNN
+MAX_FILTERS = 256  # PMAX in conv_pool_relu.c
+MAX_WINDOW = 254  # WMAX
+LANES = 16  # OB: filters are padded to a multiple
+CHUNK = 8  # images per partial sum of the weight gradient (CHUNK)
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """A ``Conv2D(stride 1) -> MaxPool2D(non-overlapping)`` pair on a known input size."""
+
+    pads: tuple[int, int]  # zero rows above / columns left of the input
+    conv_hw: tuple[int, int]  # the convolution's output size
+    pool_size: tuple[int, int]  # also the pool's strides
+    out_hw: tuple[int, int]  # the pool's output: floor or ceil of conv_hw / pool_size
+
+    def __post_init__(self) -> None:
+        for z, k, o in zip(self.conv_hw, self.pool_size, self.out_hw, strict=True):
+            if o not in (z // k, -(-z // k)) or o < 1:
+                raise ValueError(
+                    f"conv_pool: output {self.out_hw} is neither floor nor ceil of "
+                    f"{self.conv_hw} / {self.pool_size}"
+                )
+
+
+def eligible(x: torch.Tensor, weight: torch.Tensor, geometry: Geometry) -> bool:
+    """Whether :func:`conv_pool_relu` runs the C kernel on this input (else the PyTorch path runs)."""
+    o, c, kh, kw = weight.shape
+    ph, pw = geometry.pool_size
+    return (
+        not x.requires_grad
+        and x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and weight.dtype == torch.float32
+        and not torch.is_autocast_enabled("cpu")  # --amp bf16 runs its convolutions in bf16
+        and x.dim() == 4
+        and x.shape[1] == c
+        and x.shape[0] > 0
+        and x.is_contiguous(memory_format=torch.channels_last)
+        and kh * kw * c <= MAX_TAPS
+        and o <= MAX_FILTERS
+        and ph * pw <= MAX_WINDOW
+        and build.library() is not None
+    )
+
+
+def _dims(x: torch.Tensor, weight: torch.Tensor, g: Geometry) -> tuple[int, ...]:
+    n, c, h, w = x.shape
+    o, _, kh, kw = weight.shape
+    p = -(-o // LANES) * LANES
+    (hz, wz), (ph, pw), (ho, wo) = g.conv_hw, g.pool_size, g.out_hw
+    return (n, h, w, c, o, p, kh, kw, g.pads[0], g.pads[1], hz, wz, ph, pw, ho, wo)
+
+
+def _padded_buffer(dims: tuple[int, ...]) -> torch.Tensor:
+    """One zero-padded image per chunk of ``CHUNK`` images (the C side fills it)."""
+    n, c, kh, kw, hz, wz = dims[0], dims[3], dims[6], dims[7], dims[10], dims[11]
+    return torch.empty((-(-n // CHUNK), hz + kh - 1, wz + kw - 1, c))
+
+
+class _ConvPoolReLU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weight, bias, dims):
+        lib = build.library()
+        assert lib is not None  # eligible() checked it
+        n, o, p, kh, kw, ho, wo = dims[0], dims[4], dims[5], dims[6], dims[7], dims[14], dims[15]
+        wt = weight.new_zeros((kh, kw, weight.shape[1], p))  # (kh, kw, C, P): filters last, padded
+        wt[..., :o] = weight.detach().permute(2, 3, 1, 0)
+        b = weight.new_zeros(p)
+        if bias is not None:
+            b[:o] = bias.detach()
+        y = torch.empty((n, o, ho, wo), memory_format=torch.channels_last)
+        idx = torch.empty((n, ho, wo, o), dtype=torch.uint8)
+        pad = _padded_buffer(dims)
+        lib.conv_pool_relu_forward(
+            x.data_ptr(), wt.data_ptr(), b.data_ptr(), y.data_ptr(), idx.data_ptr(), pad.data_ptr(),
+            (ctypes.c_int64 * len(dims))(*dims),
+        )  # fmt: skip
+        ctx.save_for_backward(x, idx)
+        ctx.dims, ctx.has_bias, ctx.weight_like = dims, bias is not None, weight.detach()
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, idx = ctx.saved_tensors
+        dims = ctx.dims
+        n, c, o, p, kh, kw = dims[0], dims[3], dims[4], dims[5], dims[6], dims[7]
+        g = grad.contiguous(memory_format=torch.channels_last).float()
+        dw, db = torch.empty((kh, kw, c, p)), torch.empty(p)
+        scratch = torch.empty((-(-n // CHUNK), kh * kw * c * p + p))
+        pad = _padded_buffer(dims)
+        lib = build.library()
+        assert lib is not None
+        lib.conv_pool_relu_backward(
+            x.data_ptr(), g.data_ptr(), idx.data_ptr(), dw.data_ptr(), db.data_ptr(), scratch.data_ptr(),
+            pad.data_ptr(), (ctypes.c_int64 * len(dims))(*dims),
+        )  # fmt: skip
+        gw = torch.empty_like(ctx.weight_like).copy_(dw[..., :o].permute(3, 2, 0, 1))  # the weight's layout
+        return None, gw, (db[:o].clone() if ctx.has_bias else None), None
+
+
+def conv_pool_relu(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, geometry: Geometry
+) -> torch.Tensor:
+    """``relu(max_pool2d(conv2d(x, weight, bias, padding), pool_size))`` (``eligible`` first).
+
+    Args:
+        x: ``(N, C, H, W)`` float32 channels_last on the CPU, not requiring grad.
+        weight, bias: the convolution's ``(O, C, kh, kw)`` and ``(O,)`` (or None); stride 1.
+        geometry: the pads and sizes (:class:`Geometry`).
+
+    Output shape:
+        ``(N, O, Ho, Wo)``, channels_last.
+    """
+    return _ConvPoolReLU.apply(x, weight, bias, _dims(x, weight, geometry))

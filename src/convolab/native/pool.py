@@ -1,0 +1,77 @@
+"""``relu(max_pool2d(z))`` for non-overlapping windows in one C pass each way (``pool_relu.c``).
+
+The plan (``convolab.fastplan``) pools a ``Conv2D(relu) -> MaxPool2D`` pair before its ReLU. PyTorch
+then runs four kernels over the conv's output: ``max_pool2d_with_indices`` (int64 indices),
+``relu_``, and backward ``threshold_backward`` plus ``max_pool2d_with_indices_backward``, which first
+zero-fills the whole input gradient and then scatters into it. For the lecture's first layer that is
+a 12.8 MB tensor at batch 256, written twice. Here the forward keeps one byte per pooled value (the
+winner's window position, or "no gradient" where the ReLU is off) and the backward writes each input
+gradient element once. Same values bit for bit as the PyTorch path (tests/test_native.py): the first
+maximum in row-major window order wins, NaN wins, ReLU keeps NaN, and its backward passes the
+gradient wherever its output is not <= 0 (NaN included), as ``threshold_backward`` does.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from convolab.native import build
+
+MAX_WINDOW = 254  # window positions fit a byte; 255 marks "no gradient"
+
+
+def eligible(z: torch.Tensor, pool_size: tuple[int, int]) -> bool:
+    """Whether :func:`pool_relu` runs the C kernels on ``z`` (else the caller's PyTorch path runs)."""
+    kh, kw = pool_size
+    return (
+        z.device.type == "cpu"
+        and z.dtype == torch.float32
+        and z.dim() == 4
+        and z.is_contiguous(memory_format=torch.channels_last)
+        and 0 < kh * kw <= MAX_WINDOW
+        and z.numel() > 0
+        and build.library() is not None
+    )
+
+
+class _PoolReLU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, z: torch.Tensor, kh: int, kw: int, ho: int, wo: int) -> torch.Tensor:
+        lib = build.library()
+        n, c, h, w = z.shape
+        y = torch.empty((n, c, ho, wo), memory_format=torch.channels_last)
+        idx = torch.empty((n, ho, wo, c), dtype=torch.uint8)
+        assert lib is not None  # eligible() checked it
+        lib.pool_relu_forward(z.data_ptr(), y.data_ptr(), idx.data_ptr(), n, h, w, c, kh, kw, ho, wo)
+        ctx.save_for_backward(idx)
+        ctx.geometry = (n, c, h, w, kh, kw, ho, wo)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        (idx,) = ctx.saved_tensors
+        n, c, h, w, kh, kw, ho, wo = ctx.geometry
+        g = grad.contiguous(memory_format=torch.channels_last)
+        if g.dtype != torch.float32:
+            g = g.float()
+        gz = torch.empty((n, c, h, w), memory_format=torch.channels_last)
+        lib = build.library()
+        assert lib is not None
+        lib.pool_relu_backward(g.data_ptr(), idx.data_ptr(), gz.data_ptr(), n, h, w, c, kh, kw, ho, wo)
+        return gz, None, None, None, None
+
+
+def pool_relu(z: torch.Tensor, pool_size: tuple[int, int], out_hw: tuple[int, int]) -> torch.Tensor:
+    """``relu(max_pool2d(z, pool_size, stride=pool_size))`` with output ``out_hw``: floor (a partial
+    last window dropped) or ceil (kept, as end-only 'same' padding with -inf); ``eligible`` first.
+
+    Args:
+        z: ``(N, C, H, W)`` float32, channels_last, on the CPU.
+        pool_size: ``(kh, kw)``, also the strides.
+        out_hw: ``(Ho, Wo)``, each ``floor(H / kh)`` or ``ceil(H / kh)``.
+    """
+    (kh, kw), (ho, wo) = pool_size, out_hw
+    h, w = z.shape[2], z.shape[3]
+    if ho not in (h // kh, -(-h // kh)) or wo not in (w // kw, -(-w // kw)):
+        raise ValueError(f"pool_relu: output {out_hw} is neither floor nor ceil of {(h, w)} / {pool_size}")
+    return _PoolReLU.apply(z, kh, kw, ho, wo)
