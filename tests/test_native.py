@@ -402,15 +402,18 @@ def test_fused_conv_declines_what_it_does_not_compute():
         (1, 3, 1, 6, 6, (6, 6)),  # s = 1: a copy
     ],
 )
-def test_shuffle_crop_matches_pytorch_bit_for_bit(n, o, s, h, w, out_hw):
+@pytest.mark.parametrize("relu", [False, True])
+def test_shuffle_crop_matches_pytorch_bit_for_bit(n, o, s, h, w, out_hw, relu):
     gen = torch.Generator().manual_seed(5)
     x = torch.randn(n, o * s * s, h, w, generator=gen).contiguous(memory_format=torch.channels_last)
     x[0, 0, 0, 0] = float("nan")
+    x[-1, -1, -1, :2] = 0.0  # ReLU's output exactly 0: no gradient
     g = torch.randn(n, o, *out_hw, generator=gen)
     ref_x, got_x = x.clone().requires_grad_(), x.clone().requires_grad_()
     ref = F.pixel_shuffle(ref_x, s)[:, :, : out_hw[0], : out_hw[1]]
+    ref = torch.relu(ref) if relu else ref
     assert kshuffle.eligible(got_x, s)
-    got = kshuffle.shuffle_crop(got_x, s, out_hw)
+    got = kshuffle.shuffle_crop(got_x, s, out_hw, relu=relu)
     assert got.is_contiguous(memory_format=torch.channels_last)
     assert torch.equal(ref.nan_to_num(9.0), got.nan_to_num(9.0)) and torch.equal(ref.isnan(), got.isnan())
     ref.backward(g)

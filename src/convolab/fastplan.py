@@ -62,11 +62,14 @@ def _phase_taps(s: int, k: int, pad_before: int) -> tuple[torch.Tensor, int]:
 class _SubPixelConv:
     """``conv(upsample_nearest(x, s))`` as one low-resolution conv + ``pixel_shuffle`` (see module doc)."""
 
-    def __init__(self, up: UpSampling2D, conv: Conv2D, in_hw: tuple[int, int], native: bool = True) -> None:
+    def __init__(
+        self, up: UpSampling2D, conv: Conv2D, in_hw: tuple[int, int], native: bool = True, relu: bool = False
+    ) -> None:
+        """``relu``: apply the conv's ReLU here (with the shuffle, in one pass where native)."""
         from convolab.layers.padding import padding_amounts
 
         s = up.size[0]
-        self.s, self.conv, self.native = s, conv, native
+        self.s, self.conv, self.native, self.relu = s, conv, native, relu
         kh, kw = conv.kernel_size
         h, w = in_hw  # low-resolution input size
         (pt, pb), (pl, pr) = (
@@ -107,10 +110,11 @@ class _SubPixelConv:
             y = F.conv2d(x, w2, b2, padding=(top, left))
         else:
             y = F.conv2d(F.pad(x, (left, right, top, bottom)), w2, b2)
-        if self.native and kernel_shuffle.eligible(y, self.s):  # one pass, crop included
-            return kernel_shuffle.shuffle_crop(y, self.s, self.out_hw)
+        if self.native and kernel_shuffle.eligible(y, self.s):  # one pass, crop (and ReLU) included
+            return kernel_shuffle.shuffle_crop(y, self.s, self.out_hw, relu=self.relu)
         y = F.pixel_shuffle(y, self.s)  # (N, O, ph*s, pw*s)
-        return y[:, :, : self.out_hw[0], : self.out_hw[1]]
+        y = y[:, :, : self.out_hw[0], : self.out_hw[1]]
+        return torch.relu(y) if self.relu else y
 
 
 def _pool_op(pool: MaxPool2D, in_hw: tuple[int, int]) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -209,7 +213,9 @@ def build_plan(
             and getattr(nxt, "groups", 1) == 1
             and nxt.padding in ("same", "valid")
         ):
-            plan.append((_SubPixelConv(layer, nxt, (shape[1], shape[2]), "shuffle" in use), True, i + 1))
+            relu = "shuffle" in use and nxt.activation == "relu"  # the kernel's pass applies it
+            sub = _SubPixelConv(layer, nxt, (shape[1], shape[2]), "shuffle" in use, relu)
+            plan.append((sub, not relu, i + 1))
             i += 2
             continue
         plan.append((layer.call, True, i))

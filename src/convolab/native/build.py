@@ -47,8 +47,8 @@ SIGNATURES = {
     "pool_relu_backward": [_PTR, _PTR, _PTR] + [_I64] * 8,
     "conv_pool_relu_forward": [_PTR] * 7,  # the last one: the 16 int64 dimensions (geom in the C file)
     "conv_pool_relu_backward": [_PTR] * 8,
-    "pixel_shuffle_forward": [_PTR, _PTR] + [_I64] * 7,
-    "pixel_shuffle_backward": [_PTR, _PTR] + [_I64] * 7,
+    "pixel_shuffle_forward": [_PTR, _PTR] + [_I64] * 8,
+    "pixel_shuffle_backward": [_PTR, _PTR, _PTR] + [_I64] * 7,
 }
 
 _state: dict[str, object] = {}  # "lib": CDLL | None, "status": str

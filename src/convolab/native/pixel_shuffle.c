@@ -5,7 +5,9 @@
  * y[n][i * s + a][j * s + b][o], keeping rows < Ho and columns < Wo (a 'valid' convolution's output
  * is shorter than s * h). PyTorch runs pixel_shuffle, then the crop's copy when the next layer needs
  * a dense tensor, and in the backward pixel_unshuffle of a zero-padded gradient; here each is one
- * pass that writes every element once. Pure moves: the values are PyTorch's bit for bit.
+ * pass that writes every element once. With relu set, the ReLU that follows is applied in the same
+ * pass (v < 0 -> 0, NaN kept), and its backward (out <= 0 -> no gradient, as threshold_backward) too,
+ * from the saved output y. Pure moves and selects: PyTorch's values bit for bit.
  * Built by convolab/native/build.py, driven by convolab/native/shuffle.py.
  */
 #include <stdint.h>
@@ -14,7 +16,7 @@
 #define PARALLEL_MIN 65536
 
 void pixel_shuffle_forward(const float *x, float *y, int64_t N, int64_t h, int64_t w, int64_t O,
-                           int64_t s, int64_t Ho, int64_t Wo) {
+                           int64_t s, int64_t Ho, int64_t Wo, int64_t relu) {
     int64_t ss = s * s, C = O * ss;
 #pragma omp parallel for schedule(static) if (N * Ho * Wo * O >= PARALLEL_MIN)
     for (int64_t n = 0; n < N; n++)
@@ -26,13 +28,16 @@ void pixel_shuffle_forward(const float *x, float *y, int64_t N, int64_t h, int64
                 int64_t j = q / s, b = q - j * s;
                 const float *xp = xr + j * C + b;
                 float *yp = yr + q * O;
-                for (int64_t o = 0; o < O; o++) yp[o] = xp[o * ss];
+                if (relu)
+                    for (int64_t o = 0; o < O; o++) yp[o] = xp[o * ss] < 0.0f ? 0.0f : xp[o * ss];
+                else
+                    for (int64_t o = 0; o < O; o++) yp[o] = xp[o * ss];
             }
         }
 }
 
-void pixel_shuffle_backward(const float *gy, float *gx, int64_t N, int64_t h, int64_t w, int64_t O,
-                            int64_t s, int64_t Ho, int64_t Wo) {
+void pixel_shuffle_backward(const float *gy, const float *y, float *gx, int64_t N, int64_t h, int64_t w,
+                            int64_t O, int64_t s, int64_t Ho, int64_t Wo) {
     int64_t ss = s * s, C = O * ss;
 #pragma omp parallel for schedule(static) if (N * h * w * C >= PARALLEL_MIN)
     for (int64_t n = 0; n < N; n++)
@@ -44,8 +49,13 @@ void pixel_shuffle_backward(const float *gy, float *gx, int64_t N, int64_t h, in
                     for (int64_t b = 0; b < s; b++) {
                         int64_t q = j * s + b;
                         if (r < Ho && q < Wo) {
-                            const float *src = gy + ((n * Ho + r) * Wo + q) * O;
-                            for (int64_t o = 0; o < O; o++) gp[o * ss + a * s + b] = src[o];
+                            int64_t at = ((n * Ho + r) * Wo + q) * O;
+                            const float *src = gy + at;
+                            if (y) /* the ReLU's backward: no gradient where its output is <= 0 */
+                                for (int64_t o = 0; o < O; o++)
+                                    gp[o * ss + a * s + b] = y[at + o] <= 0.0f ? 0.0f : src[o];
+                            else
+                                for (int64_t o = 0; o < O; o++) gp[o * ss + a * s + b] = src[o];
                         } else { /* cropped away: no gradient */
                             for (int64_t o = 0; o < O; o++) gp[o * ss + a * s + b] = 0.0f;
                         }

@@ -1,9 +1,10 @@
-"""``pixel_shuffle(x, s)[:, :, :Ho, :Wo]`` and its backward in one C pass each (``pixel_shuffle.c``).
+"""``pixel_shuffle(x, s)[:, :, :Ho, :Wo]`` (then ReLU) and its backward, one C pass each (``pixel_shuffle.c``).
 
 For the plan's sub-pixel convolutions (``convolab.fastplan``): PyTorch's path is ``pixel_shuffle``,
 a copy for the crop where the next layer needs a dense tensor, and in the backward a zero-padded
-gradient through ``pixel_unshuffle``; these are one pass each, writing each element once, on
-channels_last tensors. Pure moves: PyTorch's values bit for bit (tests/test_native.py).
+gradient through ``pixel_unshuffle``, and the convolution's ReLU with its ``threshold_backward``;
+these are one pass each, writing each element once, on channels_last tensors. Pure moves and
+selects: PyTorch's values bit for bit (tests/test_native.py).
 """
 
 from __future__ import annotations
@@ -29,14 +30,16 @@ def eligible(x: torch.Tensor, s: int) -> bool:
 
 class _ShuffleCrop(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, s, ho, wo):
+    def forward(ctx, x, s, ho, wo, relu):
         n, c, h, w = x.shape
         o = c // (s * s)
         y = torch.empty((n, o, ho, wo), memory_format=torch.channels_last)
         lib = build.library()
         assert lib is not None  # eligible() checked it
-        lib.pixel_shuffle_forward(x.data_ptr(), y.data_ptr(), n, h, w, o, s, ho, wo)
-        ctx.geometry = (n, c, h, w, o, s, ho, wo)
+        lib.pixel_shuffle_forward(x.data_ptr(), y.data_ptr(), n, h, w, o, s, ho, wo, int(relu))
+        ctx.geometry, ctx.relu = (n, c, h, w, o, s, ho, wo), relu
+        if relu:
+            ctx.save_for_backward(y)  # the next layer keeps it anyway: no extra memory
         return y
 
     @staticmethod
@@ -46,12 +49,14 @@ class _ShuffleCrop(torch.autograd.Function):
         gx = torch.empty((n, c, h, w), memory_format=torch.channels_last)
         lib = build.library()
         assert lib is not None
-        lib.pixel_shuffle_backward(g.data_ptr(), gx.data_ptr(), n, h, w, o, s, ho, wo)
-        return gx, None, None, None
+        y = ctx.saved_tensors[0].data_ptr() if ctx.relu else None
+        lib.pixel_shuffle_backward(g.data_ptr(), y, gx.data_ptr(), n, h, w, o, s, ho, wo)
+        return gx, None, None, None, None
 
 
-def shuffle_crop(x: torch.Tensor, s: int, out_hw: tuple[int, int]) -> torch.Tensor:
-    """``pixel_shuffle(x, s)[:, :, :Ho, :Wo]``, dense and channels_last (``eligible`` first).
+def shuffle_crop(x: torch.Tensor, s: int, out_hw: tuple[int, int], *, relu: bool = False) -> torch.Tensor:
+    """``pixel_shuffle(x, s)[:, :, :Ho, :Wo]`` (``relu``: then ``torch.relu``), dense and channels_last
+    (``eligible`` first).
 
     Args:
         x: ``(N, O * s * s, h, w)`` float32 channels_last on the CPU.
@@ -61,4 +66,4 @@ def shuffle_crop(x: torch.Tensor, s: int, out_hw: tuple[int, int]) -> torch.Tens
     ho, wo = out_hw
     if not (0 < ho <= s * x.shape[2] and 0 < wo <= s * x.shape[3]):
         raise ValueError(f"shuffle_crop: output {out_hw} is not inside {(s * x.shape[2], s * x.shape[3])}")
-    return _ShuffleCrop.apply(x, s, ho, wo)
+    return _ShuffleCrop.apply(x, s, ho, wo, bool(relu))
