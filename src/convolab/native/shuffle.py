@@ -1,4 +1,4 @@
-"""``pixel_shuffle(x, s)[:, :, :Ho, :Wo]`` (then ReLU) and its backward, one C pass each (``pixel_shuffle.c``).
+"""``pixel_shuffle(x, s)[:, :, :Ho, :Wo]`` (then ReLU) and its backward, a C pass each (pixel_shuffle.c).
 
 For the plan's sub-pixel convolutions (``convolab.fastplan``): PyTorch's path is ``pixel_shuffle``,
 a copy for the crop where the next layer needs a dense tensor, and in the backward a zero-padded
