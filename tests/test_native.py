@@ -455,3 +455,28 @@ def test_a_missing_source_falls_back_with_its_reason(monkeypatch, tmp_path):
         assert "build failed" in build.status() and "no_such_kernel.c" in build.status()
     finally:
         build.reset()
+
+
+@needs_kernels
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(
+    n=st.integers(1, 10),
+    c=st.integers(1, 3),
+    o=st.integers(1, 20),
+    h=st.integers(1, 12),
+    w=st.integers(1, 12),
+    kh=st.integers(1, 4),
+    kw=st.integers(1, 4),
+    ph=st.integers(1, 3),
+    pw=st.integers(1, 3),
+    padding=st.sampled_from(["same", "valid"]),
+    ceil=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_property_fused_conv_exact_on_integers(n, c, o, h, w, kh, kw, ph, pw, padding, ceil, seed):
+    """Any small geometry the kernel takes: bit for bit PyTorch's path where the sums are exact."""
+    hz, wz = (h, w) if padding == "same" else (h - kh + 1, w - kw + 1)
+    if hz < 1 or wz < 1 or (not ceil and (hz < ph or wz < pw)):
+        return  # no conv output or no pooled output: PyTorch refuses these too
+    ref, got = _conv_case(n, c, o, h, w, (kh, kw), padding, (ph, pw), ceil, integers=True, seed=seed)
+    assert torch.equal(ref[0], got[0]) and torch.equal(ref[1], got[1]) and torch.equal(ref[2], got[2])
