@@ -53,7 +53,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--keras-python", default=None, help="python with tensorflow for the Keras runs")
     ap.add_argument(
         "--ttq",
-        default="256:3e-3:2,256:3e-3:3",
+        default="64:1.5e-2:1:onecycle:0.5,128:4e-2:1:onecycle:0.5",
         help="time-to-quality recipes BATCH:LR:EPOCHS[:SCHEDULE[:WARMUP]] of `convolab train` "
         "(SCHEDULE: its --lr-schedule, constant when left out; WARMUP: onecycle's --warmup; '' for none)",
     )
