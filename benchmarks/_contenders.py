@@ -113,11 +113,16 @@ def run_cli(
     threads: int,
     batch: int = 256,
     lr: float = 1e-3,
+    lr_schedule: str = "constant",
+    warmup: float | None = None,
     amp: str = "none",
     device: str = "cpu",
     timeout: float = 3600,
 ) -> Result:
-    """`python -m convolab train` in its own process; epoch times from its log.jsonl, BCE from summary."""
+    """`python -m convolab train` in its own process; epoch times from its log.jsonl, BCE from summary.
+
+    ``lr_schedule`` and ``warmup``: its ``--lr-schedule`` and ``--warmup`` (``warmup`` None: not passed).
+    """
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="convolab-bench-") as tmp:
         out = Path(tmp) / "run"
@@ -133,6 +138,8 @@ def run_cli(
             str(batch),
             "--lr",
             f"{lr:g}",
+            "--lr-schedule",
+            lr_schedule,
             "--amp",
             amp,
             "--device",
@@ -142,6 +149,8 @@ def run_cli(
             "--quiet",
             "--no-figures",
         ]
+        if warmup is not None:
+            cmd += ["--warmup", f"{warmup:g}"]
         if threads:
             cmd += ["--threads", str(threads)]
         wall = _run(cmd, _env(threads), timeout)
@@ -154,7 +163,8 @@ def run_cli(
         float(summary["metrics"]["bce"]),
         load=load,
         wall_s=wall,
-        extra={"val_bce": [e["val"]["bce"] for e in epochs_], "batch": batch, "lr": lr},
+        extra={"val_bce": [e["val"]["bce"] for e in epochs_], "batch": batch, "lr": lr,
+               "lr_schedule": lr_schedule, "warmup": warmup},  # fmt: skip
     )
 
 

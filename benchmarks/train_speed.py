@@ -53,8 +53,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--keras-python", default=None, help="python with tensorflow for the Keras runs")
     ap.add_argument(
         "--ttq",
-        default="256:3e-3:2,256:3e-3:3",
-        help="time-to-quality recipes BATCH:LR:EPOCHS of `convolab train` ('' for none)",
+        default="64:1.5e-2:1:onecycle:0.5,128:4e-2:1:onecycle:0.5",
+        help="time-to-quality recipes BATCH:LR:EPOCHS[:SCHEDULE[:WARMUP]] of `convolab train` "
+        "(SCHEDULE: its --lr-schedule, constant when left out; WARMUP: onecycle's --warmup; '' for none)",
     )
     ap.add_argument("--ttq-batch", type=int, default=None, help="(benchmarks/gpu.sh) one recipe's batch")
     ap.add_argument("--ttq-lr", type=float, default=None, help="(benchmarks/gpu.sh) one recipe's lr")
@@ -77,10 +78,37 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         args.ttq = f"{args.ttq_batch or 256}:{args.ttq_lr or 3e-3:g}:{args.ttq_max_epochs or 3}"
     if args.quick:
         args.epochs, args.torch_epochs, args.rounds, args.limit = 2, 2, 1, 512
-        args.data_dir, args.profile_steps, args.ttq = "synthetic", 2, "128:3e-3:1"
+        args.data_dir, args.profile_steps, args.ttq = "synthetic", 2, "128:3e-3:1:onecycle"
         if "--only" not in " ".join(argv or sys.argv):
             args.only = "torch,convolab"
+    try:
+        args.recipes = [recipe(r) for r in filter(None, args.ttq.split(","))]
+    except ValueError as exc:
+        ap.error(f"--ttq: {exc}")
     return args
+
+
+def recipe(text: str) -> dict:
+    """``BATCH:LR:EPOCHS[:SCHEDULE[:WARMUP]]`` as `run_cli`'s keyword arguments (checked by `convolab
+    train` itself when it runs; here only the form)."""
+    parts = text.split(":")
+    if not 3 <= len(parts) <= 5:
+        raise ValueError(f"{text!r} is not BATCH:LR:EPOCHS[:SCHEDULE[:WARMUP]]")
+    try:
+        out = {"batch": int(parts[0]), "lr": float(parts[1]), "epochs": int(parts[2])}
+        out["lr_schedule"] = parts[3] if len(parts) > 3 else "constant"
+        out["warmup"] = float(parts[4]) if len(parts) > 4 else None
+    except ValueError:
+        raise ValueError(f"{text!r}: BATCH and EPOCHS are integers, LR and WARMUP numbers") from None
+    return out
+
+
+def recipe_name(r: dict) -> str:
+    """The `convolab train` options of a recipe, as a user types them."""
+    name = f"convolab train --batch-size {r['batch']} --lr {r['lr']:g} --epochs {r['epochs']}"
+    if r["lr_schedule"] != "constant":
+        name += f" --lr-schedule {r['lr_schedule']}"
+    return name + (f" --warmup {r['warmup']:g}" if r["warmup"] is not None else "")
 
 
 def contenders(args: argparse.Namespace, data: C.Data) -> list[tuple[str, object]]:
@@ -160,19 +188,10 @@ def from_log(args: argparse.Namespace) -> tuple[dict[str, list[C.Result]], list[
 
 def ttq_runs(args: argparse.Namespace, data: C.Data, target: float | None) -> list[C.Result]:
     out = []
-    for recipe in filter(None, args.ttq.split(",")):
-        batch, lr, epochs = recipe.split(":")
-        name = f"convolab train --batch-size {batch} --lr {float(lr):g} --epochs {epochs}"
+    for r in args.recipes:
+        name = recipe_name(r)
         print(f"time-to-quality: {name}", flush=True)
-        res = C.run_cli(
-            name,
-            data,
-            epochs=int(epochs),
-            threads=args.threads,
-            batch=int(batch),
-            lr=float(lr),
-            device=args.device,
-        )
+        res = C.run_cli(name, data, threads=args.threads, device=args.device, **r)
         res.extra["reached"] = target is not None and res.test_bce <= target
         out.append(res)
     return out

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from convolab.limits import MAX_CONFIG_BYTES, MAX_EPOCHS, MAX_LEARNING_RATE, MAX_NOISE_STD, MAX_WORKERS
+from convolab.train.schedule import DEFAULT_WARMUP, SCHEDULES
 
 LOSSES = ("bce", "mse")
 TRAIN_SPLITS = ("train", "test")
@@ -69,7 +70,17 @@ class TrainConfig:
     limit: int | None = _f(None, "Use only the first N images of each split.")
     epochs: int = _f(10, "Total epochs (with --resume: the new total).", resume=True)
     batch_size: int = _f(256, "Images per step (the global batch under several processes).")
-    lr: float = _f(1e-3, "Adam learning rate (Keras's default).")
+    lr: float = _f(1e-3, "Adam learning rate (Keras's default); the peak of --lr-schedule onecycle.")
+    lr_schedule: str = _f(
+        "constant",
+        "constant: --lr throughout; cosine: from --lr down to 0 over the planned steps (--epochs); "
+        "onecycle: warm up from --lr/25 to --lr, then down to ~0 at the end (PyTorch's OneCycleLR). "
+        "A schedule's length is --epochs: --resume cannot change it.",
+        choices=SCHEDULES,
+    )
+    warmup: float | None = _f(
+        None, f"onecycle: share of the planned steps spent warming up, in [0, 1) [{DEFAULT_WARMUP}]."
+    )
     loss: str = _f(
         "bce", "bce (from the logits, as Keras computes it after a sigmoid) or mse.", choices=LOSSES
     )
@@ -113,6 +124,7 @@ class TrainConfig:
         _check_choice("loss", self.loss, LOSSES)
         _check_choice("train_split", self.train_split, TRAIN_SPLITS)
         _check_choice("amp", self.amp, AMP_MODES)
+        _check_schedule(self.lr_schedule, self.warmup)
         if self.memory_budget is not None:
             _check_number("memory_budget", self.memory_budget, "a positive number of GiB", lambda v: v > 0)
         _check_number("lr", self.lr, f"a positive number <= {MAX_LEARNING_RATE:g}",
@@ -189,6 +201,18 @@ class TrainConfig:
 
 # Fields of the stored config that --resume may change (the rest defines the run).
 RESUME_OVERRIDES = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.metadata.get("resume"))
+
+
+def _check_schedule(schedule: Any, warmup: Any) -> None:
+    _check_choice("lr_schedule", schedule, SCHEDULES)
+    if warmup is None:
+        return
+    _check_number("warmup", warmup, "a share in [0, 1)", lambda v: 0 <= v < 1)
+    if schedule != "onecycle":
+        raise ConfigError(
+            "warmup",
+            f"{{field}} is the warm-up of the onecycle schedule; this run's schedule is {schedule!r}",
+        )
 
 
 def _check_int(name: str, value: Any, *, minimum: int) -> None:

@@ -225,7 +225,8 @@ def fit(model: Any, dataset: Any = None, *, validation_data: Any = None, config:
             ``options`` override it.
         overwrite, quiet, figures, threads: as ``convolab train``'s flags (``threads`` calls
             ``convolab.set_threads``, for the whole process).
-        **options: ``TrainConfig`` fields: ``epochs``, ``batch_size``, ``lr``, ``loss``, ``noise``,
+        **options: ``TrainConfig`` fields: ``epochs``, ``batch_size``, ``lr``, ``lr_schedule``
+            (``constant``, ``cosine``, ``onecycle``), ``warmup`` (onecycle's), ``loss``, ``noise``,
             ``seed``, ``out`` (default ``runs/<model>-<dataset>-<time>``), ``device``, ``amp``, ``limit``,
             ``data_dir``, ``train_split``, ``val_fraction``, checkpointing, streaming.
 
@@ -255,7 +256,8 @@ def resume(run: str | Path | Run, epochs: int | None = None, *, quiet: bool = Fa
            threads: int | None = None, **options: Any) -> Run:  # fmt: skip
     """Continue a stopped run (or train a finished one on to more ``epochs``); ``convolab train --resume``.
 
-    ``options``: the fields ``--resume`` may change (``device``, checkpointing, streaming).
+    ``options``: the fields ``--resume`` may change (``device``, checkpointing, streaming). ``epochs``
+    cannot change for a run with an ``lr_schedule`` other than ``constant`` (it is planned over them).
     """
     from convolab.train import session
 

@@ -40,6 +40,7 @@ from convolab.train.context import LocalContext
 from convolab.train.progress import TrainProgress
 from convolab.train.runfolder import LOG_FILE, METRICS_CSV, SUMMARY_FILE, write_json, write_metrics_csv
 from convolab.train.runs import build_model, model_info, save_run_checkpoint
+from convolab.train.schedule import lr_at
 from convolab.train.sources import BatchSource
 from convolab.train.tblog import NullEvents, open_events
 
@@ -161,6 +162,7 @@ class Trainer:
             raise ValueError(f"checkpoint {ckpt.path} has no optimizer state; it cannot be resumed")
         self.optimizer.load_state_dict(ckpt.optimizer)
         st = ckpt.state
+        self._check_horizon(ckpt.config.get("epochs"))
         self.epoch, self.step, self.global_step = int(st["epoch"]), int(st["step"]), int(st["global_step"])
         self.epoch_loss = [float(st["epoch_loss"][0]), int(st["epoch_loss"][1])]
         self.epoch_seconds = float(st["epoch_seconds"])
@@ -169,6 +171,15 @@ class Trainer:
         if st.get("baseline"):
             self.baseline = dict(st["baseline"])  # saves a pass over the data
         restore_rng(st["rng"])
+
+    def _check_horizon(self, planned: Any) -> None:
+        """A schedule's length is the epochs the run was started with: ``--resume`` keeps them."""
+        if self.config.lr_schedule != "constant" and planned != self.config.epochs:
+            raise ConfigError(
+                "epochs",
+                f"{{field}} cannot change on resume: the run's {self.config.lr_schedule} learning-rate "
+                f"schedule is planned over {planned} epochs (start a new run to train longer)",
+            )
 
     def save(self, *which: str) -> Path:
         """Save the checkpoints ``which`` (``last``, or ``best`` and ``last`` together); rank 0 writes.
@@ -208,12 +219,22 @@ class Trainer:
     def steps_per_epoch(self) -> int:
         return math.ceil(self.n_train / self.config.batch_size)
 
+    def lr_at(self, global_step: int) -> float:
+        """The learning rate of global step ``global_step`` (0-based): ``convolab.train.schedule``."""
+        cfg = self.config
+        return lr_at(cfg.lr_schedule, cfg.lr, global_step, cfg.epochs * self.steps_per_epoch(), cfg.warmup)
+
     def run_epoch(self, progress: TrainProgress) -> None:
         """Train the remaining steps of epoch ``self.epoch``; stops early (saved) on a signal."""
         cfg = self.config
         tick = time.perf_counter()
         batches = self.source.batches(self.epoch, self.step, self.steps_per_epoch())
+        scheduled = cfg.lr_schedule != "constant"  # constant: the optimizer's LR is never touched
         for step, (x, target, global_n) in enumerate(batches, start=self.step):
+            if scheduled:  # a function of the global step: the same on every rank and after --resume
+                lr = self.lr_at(self.global_step)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
             self.step_fn.global_n = global_n  # images in the whole global batch (DDP scales by it)
             self._pending += self.step_fn(x, target)
             self._pending_n += 1
@@ -256,6 +277,7 @@ class Trainer:
         record = {
             "epoch": self.epoch + 1,
             "train_loss": self.epoch_loss[0] / max(self.epoch_loss[1], 1),
+            "lr": self.lr_at(self.global_step - 1),  # the LR of the epoch's last step
             "val": val,
             "seconds": round(self.epoch_seconds, 3),
             "images_per_second": round(self.n_train / secs, 1) if secs > 0 else None,
