@@ -271,6 +271,9 @@ def diff(before: dict[str, tuple], after: dict[str, tuple]) -> list[str]:
 def base_env(mplconfig: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CONVOLAB_", "PYTEST_", "COV_"))}
     env.update(OMP_NUM_THREADS="1", MPLBACKEND="Agg", TF_CPP_MIN_LOG_LEVEL="3", MPLCONFIGDIR=str(mplconfig))
+    # the built native kernels live in one cache for the whole run, as a user's ~/.cache does (a case
+    # that trains would otherwise build them, 0.3-1 s, and "write" its own cache folder)
+    env["CONVOLAB_NATIVE_DIR"] = str(mplconfig.parent / "_native")
     env["PYTHONPATH"] = os.pathsep.join([str(SRC), *filter(None, [env.get("PYTHONPATH")])])
     env.pop("PYTHONFAULTHANDLER", None)
     return env
