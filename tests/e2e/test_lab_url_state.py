@@ -179,3 +179,25 @@ def test_autoencoder_state_survives_a_reload(page, live_lab):
     page.reload()
     page.wait_for_function("document.getElementById('ae-offset').textContent.startsWith('images 16-23')")
     assert page.input_value("#ae-checkpoint") == "last" and page.input_value("#ae-run") == "tiny"
+
+
+def test_a_late_answer_of_a_panel_left_behind_does_not_take_the_url(page, live_lab):
+    """The designer's analysis answers after the user moved to the filters: the URL stays the filters'
+    (found by CI: the designer's late saveState put '#designer?...' back while the filters showed)."""
+    page.goto(live_lab.url + "/#filters")
+    page.wait_for_selector("#flt-output[src^='data:image/png']")
+    page.select_option("#flt-kernel", "laplacian")
+    hash_has(page, "kernel=laplacian")
+    held = []
+    page.route("**/api/analyze", lambda route: held.append(route))  # hold the designer's answer
+    page.click("#tab-designer")
+    page.wait_for_function("location.hash.startsWith('#designer')")
+    page.wait_for_timeout(200)
+    page.click("#tab-filters")
+    hash_has(page, "#filters?", "kernel=laplacian")
+    assert held, "the designer asked for its analysis"
+    for route in held:
+        route.continue_()
+    page.wait_for_function("!document.getElementById('designer').hasAttribute('data-busy')")
+    page.wait_for_timeout(300)  # the late answer has been drawn
+    assert page.evaluate("location.hash").startswith("#filters?"), page.evaluate("location.hash")

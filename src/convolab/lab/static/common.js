@@ -43,6 +43,9 @@ const LAB = {
 
   // The page's state lives in the URL: #panel?key=value&... (a reload or a shared link restores it).
   saveState(panel, state) {
+    // a panel in the background (an answer that arrives after the user moved on) does not take the URL
+    const el = document.getElementById(panel);
+    if (el && el.hidden) return;
     const clean = {};
     for (const [k, v] of Object.entries(state || {})) if (v !== undefined && v !== null && v !== "") clean[k] = String(v);
     const query = new URLSearchParams(clean).toString();
