@@ -132,20 +132,19 @@ def _pool_op(pool: MaxPool2D, in_hw: tuple[int, int]) -> Callable[[torch.Tensor]
 
 
 def _kernel_geometry(
-    pool: MaxPool2D, in_hw: tuple[int, int]
+    pool: MaxPool2D, in_hw: tuple[int, int], out_hw: tuple[int, int]
 ) -> tuple[tuple[int, int], tuple[int, int]] | None:
-    """``(pool_size, out_hw)`` where the C kernel computes this pool: windows that do not overlap
-    (strides == size) and padding, if any, only at the end (floor or ceil output); else None."""
-    h, w = in_hw
-    top, bottom, left, right = pool.pads(h, w)
+    """``(pool_size, out_hw)`` where the C kernel computes this pool (``in_hw -> out_hw``, the walk's
+    shapes): windows that do not overlap (strides == size) and padding, if any, only at the end, so
+    the output is the floor or the ceil of the input over the size; else None."""
+    top, _, left, _ = pool.pads(*in_hw)
     (kh, kw), (sh, sw) = pool.pool_size, pool.strides
     if (kh, kw) != (sh, sw) or top or left:
         return None
-    out = ((h + bottom - kh) // kh + 1, (w + right - kw) // kw + 1)
-    for n, k, o in ((h, kh, out[0]), (w, kw, out[1])):
+    for n, k, o in zip(in_hw, (kh, kw), out_hw, strict=True):
         if o not in (n // k, -(-n // k)) or o < 1:
             return None
-    return (kh, kw), out
+    return (kh, kw), out_hw
 
 
 def _ceil_len(n: int, k: int, s: int) -> int:
@@ -191,14 +190,12 @@ def build_plan(
         ):
             _, ch, cw = steps[i].output_shape
             pool = _pool_op(nxt, (ch, cw))
-            geometry = _kernel_geometry(nxt, (ch, cw)) if use & {"pool", "conv_pool"} else None
-            fused = (
-                _conv_geometry(layer, (shape[1], shape[2]), geometry)
-                if geometry and "conv_pool" in use
-                else None
-            )
-            if "pool" not in use:
-                geometry = None
+            _, ph, pw = steps[i + 1].output_shape
+            pooling = _kernel_geometry(nxt, (ch, cw), (ph, pw))
+            fused = None
+            if pooling and "conv_pool" in use:
+                fused = _conv_geometry(layer, (shape[1], shape[2]), (ch, cw), pooling)
+            geometry = pooling if "pool" in use else None
             plan.append((_conv_pool_relu(layer, pool, geometry, fused), False, i + 1))
             i += 2
             continue
@@ -224,9 +221,13 @@ def build_plan(
 
 
 def _conv_geometry(
-    conv: Conv2D, in_hw: tuple[int, int], pool: tuple[tuple[int, int], tuple[int, int]]
+    conv: Conv2D,
+    in_hw: tuple[int, int],
+    conv_hw: tuple[int, int],
+    pool: tuple[tuple[int, int], tuple[int, int]],
 ) -> kernel_conv_pool.Geometry | None:
-    """The fused conv+pool kernel's geometry for a stride-1 'same'/'valid' conv, else None."""
+    """The fused conv+pool kernel's geometry for a stride-1 'same'/'valid' conv (``in_hw -> conv_hw``,
+    the walk's shapes), else None."""
     from convolab.layers.padding import padding_amounts
 
     if (
@@ -237,9 +238,8 @@ def _conv_geometry(
     ):
         return None
     (kh, kw), (h, w) = conv.kernel_size, in_hw
-    (pt, pb), (pl, pr) = padding_amounts(h, kh, 1, conv.padding), padding_amounts(w, kw, 1, conv.padding)
-    conv_hw = (h + pt + pb - kh + 1, w + pl + pr - kw + 1)
-    return kernel_conv_pool.Geometry((pt, pl), conv_hw, pool[0], pool[1])
+    pads = (padding_amounts(h, kh, 1, conv.padding)[0], padding_amounts(w, kw, 1, conv.padding)[0])
+    return kernel_conv_pool.Geometry(pads, conv_hw, pool[0], pool[1])
 
 
 def _conv_pool_relu(
