@@ -1,7 +1,7 @@
 """Memory must be bounded by the batch, never by the dataset, when `convolab train` streams (issue 15).
 
 Real `convolab train` processes (through benchmarks/scaling.py's runner, which reads the peak RSS of the
-run's process) on two folder datasets of 128 x 128 PNGs this test writes, one 8x the other. The model is
+run's process) on two folder datasets of 128 x 128 PNGs this test writes, one 16x the other. The model is
 one 3x3 conv, so the run's memory is PyTorch plus the data path. Streamed (`--stream on --workers 0`:
 decoding in the training process, whose RSS is measured), the peak must grow by far less than the extra
 images take as float32; loaded into memory (`--stream off`) it must grow by at least half of that, which
@@ -19,7 +19,10 @@ from pathlib import Path
 import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
-SIZE, SMALL, LARGE, BATCH = 128, 128, 1024, 32
+# LARGE is 16x SMALL: the extra images (117 MB as float32) put the 25% bound (29 MB) well above the
+# +-10-16 MB run-to-run noise of a process's peak RSS measured in fresh CI venvs (one CI run saw +15.8 MB
+# for 8x, over that run's 14.7 MB bound, while two reruns saw +9.6 and +0.3 MB).
+SIZE, SMALL, LARGE, BATCH = 128, 128, 2048, 32
 
 
 @pytest.fixture
@@ -56,7 +59,7 @@ def test_streamed_peak_memory_does_not_grow_with_the_dataset(scaling, tmp_path: 
             assert start["streamed"] is (stream == "on")
             assert res.last_epoch()["epoch"] == 1
             peaks[(stream, n)] = res.peak_rss_kb * 1024
-    extra = (LARGE - SMALL) * SIZE * SIZE * 4  # bytes the extra images take as float32 (58 MB)
+    extra = (LARGE - SMALL) * SIZE * SIZE * 4  # bytes the extra images take as float32 (117 MB)
     streamed = peaks[("on", LARGE)] - peaks[("on", SMALL)]
     in_memory = peaks[("off", LARGE)] - peaks[("off", SMALL)]
     report = f"peaks (bytes): {peaks}; extra float32 data {extra}"
