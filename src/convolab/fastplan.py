@@ -35,6 +35,7 @@ from convolab import native as kernel_set
 from convolab.native import conv_pool as kernel_conv_pool
 from convolab.native import pool as kernel_pool
 from convolab.native import shuffle as kernel_shuffle
+from convolab.native import subpixel as kernel_subpixel
 
 if TYPE_CHECKING:
     from convolab.layers.conv import Conv2D
@@ -63,13 +64,19 @@ class _SubPixelConv:
     """``conv(upsample_nearest(x, s))`` as one low-resolution conv + ``pixel_shuffle`` (see module doc)."""
 
     def __init__(
-        self, up: UpSampling2D, conv: Conv2D, in_hw: tuple[int, int], native: bool = True, relu: bool = False
+        self,
+        up: UpSampling2D,
+        conv: Conv2D,
+        in_hw: tuple[int, int],
+        native: Collection[str] = frozenset(),
+        relu: bool = False,
     ) -> None:
-        """``relu``: apply the conv's ReLU here (with the shuffle, in one pass where native)."""
+        """``native``: the C kernels to use ("subpixel": the whole convolution, else "shuffle": its
+        shuffle); ``relu``: apply the conv's ReLU here (in the kernel's pass where one runs)."""
         from convolab.layers.padding import padding_amounts
 
         s = up.size[0]
-        self.s, self.conv, self.native, self.relu = s, conv, native, relu
+        self.s, self.conv, self.shuffle, self.relu = s, conv, "shuffle" in native, relu
         kh, kw = conv.kernel_size
         h, w = in_hw  # low-resolution input size
         (pt, pb), (pl, pr) = (
@@ -79,7 +86,7 @@ class _SubPixelConv:
         self.out_hw = (h * s + pt + pb - kh + 1, w * s + pl + pr - kw + 1)
         self.mh, dh = _phase_taps(s, kh, pt)
         self.mw, dw = _phase_taps(s, kw, pl)
-        self._taps: dict[tuple[torch.device, torch.dtype], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._fold: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}  # (kh*kw, s*s*K'h*K'w)
         ph, pw = math.ceil(self.out_hw[0] / s), math.ceil(self.out_hw[1] / s)
         # low-res padding so each phase yields ph x pw outputs; negative values crop
         self.pads = (
@@ -88,29 +95,49 @@ class _SubPixelConv:
             -dh,
             ph - 1 + dh + self.mh.shape[1] - 1 - (h - 1),
         )
+        self.fused = None  # the C kernel's geometry (square folded windows only)
+        if "subpixel" in native and self.mh.shape[1] == self.mw.shape[1]:
+            spans = kernel_subpixel.phase_spans
+            self.fused = kernel_subpixel.Geometry(
+                s, self.mh.shape[1], (dh, dw), spans(self.mh), spans(self.mw), self.out_hw
+            )
 
-    def weight(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def weight(self, taps_last: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The folded filters ``(O*s*s, C, K'h, K'w)`` in pixel_shuffle's channel order (``taps_last``:
+        ``(O*s*s, K'h, K'w, C)``, the C kernel's layout) and the bias repeated per phase.
+
+        ``W'[o, a, b, c, u, v] = sum_{t, l} Mh[a, u, t] Mw[b, v, l] w[o, c, t, l]``: one matrix
+        product of the ``(O*C, kh*kw)`` filters with the fixed selection ``(s*s*K'h*K'w, kh*kw)``
+        (an einsum of the three costs ~5x more per step, forward and backward).
+        """
         w = self.conv.weight  # (O, C, kh, kw)
         assert w is not None  # plans are built only for built models (build_plan checks)
         key = (w.device, w.dtype)
-        if key not in self._taps:  # one host-to-device copy per device, not per step
-            self._taps[key] = (self.mh.to(w), self.mw.to(w))
-        mh, mw = self._taps[key]
-        o, c = w.shape[:2]
-        # W'[o, a, b, c, u, v] = sum_{t, l} Mh[a, u, t] Mw[b, v, l] w[o, c, t, l]
-        w2 = torch.einsum("aut,bvl,octl->oabcuv", mh, mw, w)
-        w2 = w2.reshape(o * self.s * self.s, c, mh.shape[1], mw.shape[1])  # pixel_shuffle channel order
+        if key not in self._fold:  # one host-to-device copy per device, not per step
+            fold = torch.einsum("aut,bvl->abuvtl", self.mh, self.mw)
+            self._fold[key] = fold.reshape(-1, fold.shape[-2] * fold.shape[-1]).t().contiguous().to(w)
+        o, c, kh, kw = w.shape
+        s, uh, uw = self.s, self.mh.shape[1], self.mw.shape[1]
+        w2 = (w.reshape(o * c, kh * kw) @ self._fold[key]).view(o, c, s, s, uh, uw)
+        if taps_last:
+            w2 = w2.permute(0, 2, 3, 4, 5, 1).reshape(o * s * s, uh, uw, c)
+        else:
+            w2 = w2.permute(0, 2, 3, 1, 4, 5).reshape(o * s * s, c, uh, uw)
         b = self.conv.bias
-        return w2, (b.repeat_interleave(self.s * self.s) if b is not None else None)
+        return w2, (b.repeat_interleave(s * s) if b is not None else None)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.conv.weight
+        if self.fused is not None and w is not None and kernel_subpixel.eligible(x, w, self.fused):
+            wt, b2 = self.weight(taps_last=True)
+            return kernel_subpixel.subpixel_conv(x, wt, b2, self.fused, relu=self.relu)
         w2, b2 = self.weight()
         left, right, top, bottom = self.pads
         if left == right and top == bottom and left >= 0 and top >= 0:
             y = F.conv2d(x, w2, b2, padding=(top, left))
         else:
             y = F.conv2d(F.pad(x, (left, right, top, bottom)), w2, b2)
-        if self.native and kernel_shuffle.eligible(y, self.s):  # one pass, crop (and ReLU) included
+        if self.shuffle and kernel_shuffle.eligible(y, self.s):  # one pass, crop (and ReLU) included
             return kernel_shuffle.shuffle_crop(y, self.s, self.out_hw, relu=self.relu)
         y = F.pixel_shuffle(y, self.s)  # (N, O, ph*s, pw*s)
         y = y[:, :, : self.out_hw[0], : self.out_hw[1]]
@@ -210,8 +237,8 @@ def build_plan(
             and getattr(nxt, "groups", 1) == 1
             and nxt.padding in ("same", "valid")
         ):
-            relu = "shuffle" in use and nxt.activation == "relu"  # the kernel's pass applies it
-            sub = _SubPixelConv(layer, nxt, (shape[1], shape[2]), "shuffle" in use, relu)
+            relu = bool(use & {"shuffle", "subpixel"}) and nxt.activation == "relu"  # in the kernel's pass
+            sub = _SubPixelConv(layer, nxt, (shape[1], shape[2]), use, relu)
             plan.append((sub, not relu, i + 1))
             i += 2
             continue

@@ -5,19 +5,23 @@
 - ``"conv_pool"``: ``conv_pool.conv_pool_relu``, the same pair with the convolution inside, where its
   input is the data (``conv_pool_relu.c``);
 - ``"shuffle"``: ``shuffle.shuffle_crop``, the sub-pixel convolution's ``pixel_shuffle`` and crop
-  (``pixel_shuffle.c``).
+  (``pixel_shuffle.c``);
+- ``"subpixel"``: ``subpixel.subpixel_conv``, the whole sub-pixel convolution (conv, shuffle, crop,
+  ReLU) as one direct convolution that skips the folded kernel's zero taps (``subpixel_conv.c``).
 
 ``build`` compiles them on first use (the system C compiler, well under a second) and caches the
 library per source, compiler and CPU; ``status()`` says whether they run or why the PyTorch path does
-(``CONVOLAB_NATIVE=0`` turns them off). Results are the PyTorch path's bit for bit
-(tests/test_native.py); BENCHMARKS.md has what they buy.
+(``CONVOLAB_NATIVE=0`` turns them off). ``pool`` and ``shuffle`` give the PyTorch path's values bit
+for bit; ``conv_pool`` and ``subpixel`` sum in another order than oneDNN, so they agree to rounding
+and exactly where the sums are exact (tests/test_native.py, tests/test_native_subpixel.py).
+BENCHMARKS.md has what each buys.
 """
 
 from collections.abc import Collection
 
 from convolab.native.build import library, status
 
-NAMES = ("conv_pool", "pool", "shuffle")
+NAMES = ("conv_pool", "pool", "shuffle", "subpixel")
 __all__ = ["NAMES", "available", "library", "select", "status"]
 
 

@@ -8,13 +8,15 @@ the compiler's version and the CPU's flags: a changed source, compiler or machin
 unchanged one loads in microseconds. The build goes to a temporary file renamed into place, so
 concurrent first runs (DDP ranks, DataLoader workers) never load a half-written library.
 
-Flags: ``-O3 -march=native -fopenmp`` first (the CPU's vector width; OpenMP that links the
-``libgomp.so.1`` torch has already loaded, so the kernels share torch's threads and
+Flags: ``-O3 -march=native -ffp-contract=fast -fopenmp`` first (the CPU's vector width; ``a * b + c``
+as one fused multiply-add where the CPU has one, which ``-std=c11`` alone turns off; OpenMP that
+links the ``libgomp.so.1`` torch has already loaded, so the kernels share torch's threads and
 ``torch.set_num_threads`` applies); then without ``-march=native``; then without OpenMP (one thread).
 
 Nothing here is required: without a compiler, on another OS, or with ``CONVOLAB_NATIVE=0`` in the
 environment, :func:`library` returns None and every caller runs its PyTorch path, which computes the
-same values (tests/test_native.py checks them bit for bit). :func:`status` says which one runs.
+same function (bit for bit for the kernels that only move values, to rounding for the two that
+convolve: tests/test_native*.py). :func:`status` says which one runs.
 """
 
 from __future__ import annotations
@@ -30,11 +32,11 @@ from pathlib import Path
 
 from convolab.paths import user_cache_root
 
-SOURCES = ("pool_relu.c", "conv_pool_relu.c", "pixel_shuffle.c")
+SOURCES = ("pool_relu.c", "conv_pool_relu.c", "pixel_shuffle.c", "subpixel_conv.c")
 FLAG_SETS = (
-    ("-O3", "-march=native", "-fopenmp"),
-    ("-O3", "-fopenmp"),
-    ("-O3",),
+    ("-O3", "-march=native", "-ffp-contract=fast", "-fopenmp"),
+    ("-O3", "-ffp-contract=fast", "-fopenmp"),
+    ("-O3", "-ffp-contract=fast"),
 )
 BUILD_TIMEOUT_S = 120  # a compiler that hangs longer than this is treated as absent
 ENV_SWITCH = "CONVOLAB_NATIVE"  # "0" turns the kernels off (the PyTorch path runs)
@@ -49,6 +51,8 @@ SIGNATURES = {
     "conv_pool_relu_backward": [_PTR] * 8,
     "pixel_shuffle_forward": [_PTR, _PTR] + [_I64] * 8,
     "pixel_shuffle_backward": [_PTR, _PTR, _PTR] + [_I64] * 7,
+    "subpixel_forward": [_PTR] * 5,  # the last one: the int64 dimensions (geom in the C file)
+    "subpixel_backward": [_PTR] * 10,
 }
 
 _state: dict[str, object] = {}  # "lib": CDLL | None, "status": str
