@@ -400,6 +400,8 @@ def test_fused_conv_declines_what_it_does_not_compute():
         (3, 16, 2, 7, 7, (13, 13)),  # a crop ('valid' conv after the upsampling)
         (2, 5, 3, 4, 5, (10, 14)),  # s = 3, rows and columns cropped differently
         (1, 3, 1, 6, 6, (6, 6)),  # s = 1: a copy
+        (64, 16, 2, 7, 7, (14, 13)),  # threads; columns cut, rows not (s = 2's block path and its edge)
+        (2, 3, 2, 5, 6, (9, 12)),  # an odd channel count; rows cut
     ],
 )
 @pytest.mark.parametrize("relu", [False, True])
