@@ -94,6 +94,17 @@ def test_trainstep_leaves_no_gradients() -> None:
     assert all(p.grad is None for p in model.parameters())
 
 
+def test_trainstep_trains_in_train_mode_after_eval() -> None:
+    model = fastpath.prepare(TinyAE())
+    step = fastpath.TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.1), "mse")
+    seen = []
+    model.c1.register_forward_hook(lambda m, i, o: seen.append(m.training))
+    for setup in (model.eval, lambda: model.c1.eval(), lambda: None):  # all, one submodule, none
+        setup()
+        step(_data(4), _data(4))
+        assert seen[-1] and all(m.training for m in model.modules())
+
+
 def test_trainstep_rejects_bad_arguments() -> None:
     model = TinyAE()
     with pytest.raises(ValueError, match="loss"):
