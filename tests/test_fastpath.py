@@ -214,6 +214,31 @@ def test_plan_matches_model_forward_and_gradients(name: str) -> None:
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_plan_keeps_a_relu_last_layer_out_of_logits(native: bool) -> None:
+    """``logits=True`` skips the last layer's activation whatever it is, also where a kernel would
+    fuse that layer's ReLU (the sub-pixel convolution's pass)."""
+    from convolab import fastplan
+    from convolab.model import Sequential
+
+    def conv(name: str, filters: int) -> dict:
+        return {"type": "Conv2D", "name": name, "filters": filters, "kernel_size": 3, "padding": "same",
+                "activation": "relu"}  # fmt: skip
+
+    up = {"type": "UpSampling2D", "name": "up", "size": 2}
+    spec = {"name": "relu-last", "input_shape": [16, 6, 6], "latent": "c",
+            "layers": [conv("c", 16), up, conv("out", 1)]}  # fmt: skip
+    torch.manual_seed(0)
+    model = fastpath.prepare(Sequential.from_spec(spec))
+    plan = fastplan.build_plan(model, native=native)
+    assert plan is not None
+    x = torch.randn(4, 16, 6, 6).contiguous(memory_format=torch.channels_last)
+    for logits in (False, True):
+        want = model(x, logits=logits)
+        assert (want < 0).any() == logits  # the pre-activation has negative values
+        torch.testing.assert_close(fastplan.run_plan(plan, x, logits=logits), want, rtol=1e-5, atol=1e-5)
+
+
 def test_plan_declines_models_with_switches_and_foreign_modules() -> None:
     from convolab import fastplan
     from convolab.model import Sequential

@@ -204,6 +204,9 @@ def build_plan(
     layers = [step.layer for step in steps]
     if not all(layer.built for layer in layers):
         return None
+    from convolab.walk import logits_index
+
+    last = logits_index(layers)  # logits=True skips this layer's activation: no kernel may fuse it
     plan: list[tuple[Callable[[torch.Tensor], torch.Tensor], bool, int]] = []
     i = 0
     while i < len(layers):
@@ -237,7 +240,7 @@ def build_plan(
             and getattr(nxt, "groups", 1) == 1
             and nxt.padding in ("same", "valid")
         ):
-            relu = bool(use & {"shuffle", "subpixel"}) and nxt.activation == "relu"  # in the kernel's pass
+            relu = bool(use & {"shuffle", "subpixel"}) and nxt.activation == "relu" and i + 1 != last
             sub = _SubPixelConv(layer, nxt, (shape[1], shape[2]), use, relu)
             plan.append((sub, not relu, i + 1))
             i += 2
