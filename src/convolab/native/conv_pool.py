@@ -28,6 +28,7 @@ MAX_FILTERS = 256  # PMAX in conv_pool_relu.c
 MAX_WINDOW = 254  # WMAX
 LANES = 16  # OB: filters are padded to a multiple
 CHUNK = 8  # images per partial sum of the weight gradient (CHUNK)
+SPECIALISED = True  # the C file's 3x3 / C in {1, 3} / 2x2-window path where it applies (tests: False)
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ def _dims(x: torch.Tensor, weight: torch.Tensor, g: Geometry) -> tuple[int, ...]
     o, _, kh, kw = weight.shape
     p = -(-o // LANES) * LANES
     (hz, wz), (ph, pw), (ho, wo) = g.conv_hw, g.pool_size, g.out_hw
-    return (n, h, w, c, o, p, kh, kw, g.pads[0], g.pads[1], hz, wz, ph, pw, ho, wo)
+    return (n, h, w, c, o, p, kh, kw, g.pads[0], g.pads[1], hz, wz, ph, pw, ho, wo, int(SPECIALISED))
 
 
 def _padded_buffer(dims: tuple[int, ...]) -> torch.Tensor:

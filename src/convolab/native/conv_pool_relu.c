@@ -4,21 +4,35 @@
  * stored. Built by convolab/native/build.py, driven by convolab/native/conv_pool.py.
  *
  * Forward, per pooled pixel: each window position's conv output z[o] = bias[o] + sum over taps
- * (t, l) and input channels c, in that order, of x * w, x read from a zero-padded copy of the image
- * (a padding tap adds 0 * w = 0); the window's first maximum wins (NaN wins), as in pool_relu.c;
- * then ReLU, with idx = the winner's position or DEAD (255) where the pooled value is <= 0.
+ * (t, l) and input channels c, in that order, of x * w (one fused multiply-add each), x read from a
+ * zero-padded copy of the image (a padding tap adds 0 * w = 0); the window's first maximum wins (NaN
+ * wins), as in pool_relu.c; then ReLU, with idx = the winner's position or DEAD (255) where the
+ * pooled value is <= 0. Both paths below sum in this one order, so they give the same bits.
  *
  * Backward (the input needs no gradient: it is the data): dz is the pooled gradient at each
- * channel's winner, so dw[t][l][c][o] = sum over pooled pixels of dz[o] * x at the winner's tap,
- * db[o] = sum of dz[o]. Sums run per chunk of CHUNK images into scratch rows (in parallel), then the
- * chunks are added in order: the result does not depend on the number of threads.
+ * channel's winner (0 at the other positions and where idx is DEAD), so dw[t][l][c][o] = sum over
+ * pooled pixels of dz[o] * x at the winner's tap, db[o] = sum of dz[o]. Each image's sums go into
+ * accumulators of its own, per tap: for each pooled pixel in row-major order, the window's
+ * positions' products x * dz in groups of four, (p0 + p1) + (p2 + p3), added to the tap's
+ * accumulator (the specialised path: one chain for positions 0-1 and one for 2-3, each adding its
+ * products one by one, the two chains added at the image's end). The image's sums are then added
+ * into its chunk's scratch row, images in order; chunks of CHUNK images run in parallel, and are
+ * added in order at the end: the result does not depend on the number of threads.
+ *
+ * Two paths: a specialised one for the lecture's first layer and its RGB twin (3x3 kernel, C = 1 or
+ * 3, 2x2 windows): the taps unrolled, the filter block's weights held in registers, two pooled
+ * pixels at a time (eight conv sums in flight to hide the FMA latency); cut-short windows (ceil
+ * mode) go to the generic path, which takes any geometry within the limits: taps from an offset
+ * table, two pooled pixels' window positions eight conv sums at a time.
  *
  * Filters go in blocks of OB = 16 lanes (GCC/Clang vector extensions: one AVX-512 register, two
  * AVX2 ones); the Python side pads the filters to P = a multiple of OB with zeros.
  * Layouts: x (N, H, W, C); wt (kh, kw, C, P); bias (P); y, idx (N, Ho, Wo, O); dw (kh, kw, C, P),
  * db (P); scratch (ceil(N / CHUNK), kh * kw * C * P + P); padded (ceil(N / CHUNK), Hp, Wp, C), one
- * image per chunk at a time (Hp, Wp = the conv output's size + kernel - 1). All memory comes from
- * the caller; P <= PMAX, kh * kw * C <= TMAX, ph * pw <= WMAX (the Python side checks).
+ * image per chunk at a time (Hp, Wp = the conv output's size + kernel - 1): its border is zeroed
+ * once per chunk, only the image's interior is copied per image. All memory comes from the caller;
+ * P <= PMAX, kh * kw * C <= TMAX, ph * pw <= WMAX (the Python side checks). dims: the 16 sizes of
+ * geom below, then 1 where the specialised path may run (0: the generic path everywhere, for tests).
  */
 #include <stdint.h>
 #include <string.h>
@@ -30,45 +44,53 @@
 #define WMAX 254 /* window positions (a byte; DEAD is 255) */
 #define CHUNK 8
 #define PARALLEL_MIN 65536
+#define NDIMS 17
 
 typedef float vf __attribute__((vector_size(4 * OB)));
 typedef int32_t vi __attribute__((vector_size(4 * OB)));
 typedef uint8_t vb __attribute__((vector_size(OB)));
 
-static inline vf loadf(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
-static inline void storef(float *p, vf v) { memcpy(p, &v, sizeof v); }
-static inline vf pick(vi mask, vf a, vf b) { return (vf)((mask & (vi)a) | (~mask & (vi)b)); }
+#define INLINE static inline __attribute__((always_inline))
+#define UNROLL _Pragma("GCC unroll 32") /* the specialised path's loops: constant trip counts, all unrolled */
+
+INLINE vf loadf(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
+INLINE void storef(float *p, vf v) { memcpy(p, &v, sizeof v); }
+INLINE vf pick(vi mask, vf a, vf b) { return (vf)((mask & (vi)a) | (~mask & (vi)b)); }
 
 typedef struct {
-    int64_t N, H, W, C, O, P, kh, kw, pt, pl, Hz, Wz, ph, pw, Ho, Wo;
+    int64_t N, H, W, C, O, P, kh, kw, pt, pl, Hz, Wz, ph, pw, Ho, Wo, fast;
     int64_t Hp, Wp;    /* the zero-padded image: every tap of every conv pixel inside it */
+    int64_t Hf, Wf;    /* pooled rows / columns whose windows are whole (the rest: ceil mode) */
     int64_t off[TMAX]; /* tap k = (t, l, c): its input's offset from the patch's first, in floats */
     int64_t np, wr[WMAX], wq[WMAX]; /* window positions: row and column offsets, row-major */
 } geom;
 
 static void init_geom(geom *g, const int64_t *dims) {
-    memcpy(g, dims, 16 * sizeof(int64_t));
+    memcpy(g, dims, NDIMS * sizeof(int64_t));
     g->Hp = g->Hz + g->kh - 1, g->Wp = g->Wz + g->kw - 1;
+    g->Hf = g->Hz / g->ph < g->Ho ? g->Hz / g->ph : g->Ho, g->Wf = g->Wz / g->pw < g->Wo ? g->Wz / g->pw : g->Wo;
     for (int64_t t = 0, k = 0; t < g->kh; t++)
         for (int64_t l = 0; l < g->kw; l++)
             for (int64_t c = 0; c < g->C; c++) g->off[k++] = (t * g->Wp + l) * g->C + c;
     g->np = 0;
     for (int64_t i = 0; i < g->ph; i++)
         for (int64_t j = 0; j < g->pw; j++) g->wr[g->np] = i, g->wq[g->np++] = j;
+    /* the specialised path: 3x3 taps, C = 1 or 3, 2x2 windows */
+    g->fast = g->fast && g->kh == 3 && g->kw == 3 && (g->C == 1 || g->C == 3) && g->ph == 2 && g->pw == 2;
 }
 
 /* image x (H, W, C) into xp (Hp, Wp, C) at (pt, pl), zeros around (rows/columns the conv never
- * reads, past a 'valid' conv's reach, are dropped) */
-static void pad_image(const float *x, float *xp, const geom *g) {
-    memset(xp, 0, (size_t)(g->Hp * g->Wp * g->C) * sizeof(float));
+ * reads, past a 'valid' conv's reach, are dropped). The zeros are written for the chunk's first
+ * image only (first != 0): the next images overwrite the same interior and nothing else. */
+static void pad_image(const float *x, float *xp, const geom *g, int first) {
+    if (first) memset(xp, 0, (size_t)(g->Hp * g->Wp * g->C) * sizeof(float));
+    int64_t w0 = g->pl < 0 ? -g->pl : 0, w1 = g->W + g->pl > g->Wp ? g->Wp - g->pl : g->W;
+    if (w1 <= w0) return;
     for (int64_t h = 0; h < g->H; h++) {
         int64_t rp = h + g->pt;
         if (rp < 0 || rp >= g->Hp) continue;
-        for (int64_t w = 0; w < g->W; w++) {
-            int64_t qp = w + g->pl;
-            if (qp < 0 || qp >= g->Wp) continue;
-            memcpy(xp + (rp * g->Wp + qp) * g->C, x + (h * g->W + w) * g->C, (size_t)g->C * sizeof(float));
-        }
+        memcpy(xp + (rp * g->Wp + w0 + g->pl) * g->C, x + (h * g->W + w0) * g->C,
+               (size_t)((w1 - w0) * g->C) * sizeof(float));
     }
 }
 
@@ -85,53 +107,157 @@ static int64_t window_patches(const float *xp, const geom *g, int64_t oh, int64_
     return m;
 }
 
-/* conv outputs of up to four patches for filter block b: four independent sums hide FMA latency */
-static inline void conv_four(const float **patch, int64_t m, const float *wt, vf b0, const geom *g,
-                             int64_t b, vf *z) {
-    const float *p0 = patch[0], *p1 = patch[m > 1], *p2 = patch[m > 2 ? 2 : 0], *p3 = patch[m > 3 ? 3 : 0];
-    vf a0 = b0, a1 = b0, a2 = b0, a3 = b0;
-    int64_t taps = g->kh * g->kw * g->C;
-    for (int64_t k = 0; k < taps; k++) {
-        vf w = loadf(wt + b + k * g->P);
-        int64_t o = g->off[k];
-        a0 += p0[o] * w;
-        a1 += p1[o] * w;
-        a2 += p2[o] * w;
-        a3 += p3[o] * w;
-    }
-    z[0] = a0, z[1] = a1, z[2] = a2, z[3] = a3;
+/* a pooled pixel's running maximum over its window's positions, in row-major order */
+typedef struct {
+    vf best;
+    vi at;
+} pool_state;
+
+INLINE void pool_first(pool_state *s, vf z, int32_t pos) { s->best = z, s->at = (vi){0} + pos; }
+
+INLINE void pool_next(pool_state *s, vf z, int32_t pos) {
+    vi take = (z > s->best) | (z != z); /* the first maximum wins; NaN wins */
+    s->best = pick(take, z, s->best);
+    s->at = (take & pos) | (~take & s->at);
 }
 
-static void pooled_pixel(const float *xp, const float *wt, const float *bias, float *y, uint8_t *idx,
-                         const geom *g, int64_t oh, int64_t ow) {
-    const float *patch[WMAX];
-    int32_t pos[WMAX];
-    int64_t m = window_patches(xp, g, oh, ow, patch, pos);
+/* ReLU and the winner (DEAD where the pooled value is <= 0) into y, idx: n of the block's lanes (a
+ * short block goes through a local copy, so the vector code is the same) */
+INLINE void pool_store(const pool_state *s, float *y, uint8_t *idx, int64_t n) {
+    vi dead = s->best <= (vf){0};
+    vi at = (dead & DEAD) | (~dead & s->at);
+    vf best = pick(s->best < (vf){0}, (vf){0}, s->best); /* relu keeps NaN, as torch.relu does */
+    vb bytes = __builtin_convertvector(at, vb);
+    if (__builtin_expect(n == OB, 1)) {
+        storef(y, best);
+        memcpy(idx, &bytes, OB);
+    } else {
+        float yt[OB];
+        storef(yt, best);
+        memcpy(y, yt, (size_t)n * sizeof(float));
+        memcpy(idx, &bytes, (size_t)n);
+    }
+}
+
+/* a pooled pixel's gradient and winners for a filter block of n lanes (DEAD, 0 past them) */
+INLINE void load_grad(const float *gy, const uint8_t *idx, int64_t n, vf *gv, vi *at) {
+    vb bytes;
+    if (__builtin_expect(n == OB, 1)) {
+        memcpy(&bytes, idx, OB);
+        *gv = loadf(gy);
+    } else {
+        float gt[OB] = {0};
+        uint8_t it[OB];
+        memset(it, DEAD, OB);
+        memcpy(gt, gy, (size_t)n * sizeof(float));
+        memcpy(it, idx, (size_t)n);
+        memcpy(&bytes, it, OB);
+        *gv = loadf(gt);
+    }
+    *at = __builtin_convertvector(bytes, vi);
+}
+
+/* ---- the generic path ---- */
+
+/* conv outputs of eight patches for filter block b: eight independent sums hide FMA latency */
+static inline void conv_eight(const float *const *p, const float *wt, vf b0, const geom *g, int64_t b, vf *z) {
+    vf a0 = b0, a1 = b0, a2 = b0, a3 = b0, a4 = b0, a5 = b0, a6 = b0, a7 = b0;
+    int64_t taps = g->kh * g->kw * g->C;
+    const float *w = wt + b;
+    for (int64_t k = 0; k < taps; k++, w += g->P) {
+        vf wv = loadf(w);
+        int64_t o = g->off[k];
+        a0 += p[0][o] * wv, a1 += p[1][o] * wv, a2 += p[2][o] * wv, a3 += p[3][o] * wv;
+        a4 += p[4][o] * wv, a5 += p[5][o] * wv, a6 += p[6][o] * wv, a7 += p[7][o] * wv;
+    }
+    z[0] = a0, z[1] = a1, z[2] = a2, z[3] = a3, z[4] = a4, z[5] = a5, z[6] = a6, z[7] = a7;
+}
+
+/* pooled pixels (oh, ow) and, where pair, (oh, ow + 1): their window positions' conv outputs eight
+ * at a time (the last group padded with repeats), each fed to its pixel's running maximum */
+static void pooled_pixels(const float *xp, const float *wt, const float *bias, float *y, uint8_t *idx,
+                          const geom *g, int64_t oh, int64_t ow, int pair) {
+    const float *patch[2 * WMAX + 8];
+    int32_t pos[2 * WMAX];
+    int64_t m0 = window_patches(xp, g, oh, ow, patch, pos), m = m0;
+    if (pair) m += window_patches(xp, g, oh, ow + 1, patch + m0, pos + m0);
+    for (int64_t e = m; e < m + 8; e++) patch[e] = xp; /* repeats of a patch: computed, never pooled */
     for (int64_t b = 0; b < g->P; b += OB) {
-        vf best = {0}, z[4];
-        vi at = {0};
-        for (int64_t s = 0; s < m; s += 4) { /* window positions in row-major order */
-            int64_t k = m - s < 4 ? m - s : 4;
-            conv_four(patch + s, k, wt, loadf(bias + b), g, b, z);
-            for (int64_t u = 0; u < k; u++) {
-                vi take = (z[u] > best) | (z[u] != z[u]);
-                if (s + u == 0) take = (vi){0} - 1;
-                best = pick(take, z[u], best);
-                at = (take & pos[s + u]) | (~take & at);
+        pool_state s[2] = {{{0}, {0}}, {{0}, {0}}}; /* m >= 1: always set, but the compiler cannot tell */
+        vf z[8], b0 = loadf(bias + b);
+        for (int64_t e = 0; e < m; e += 8) {
+            conv_eight(patch + e, wt, b0, g, b, z);
+            for (int64_t u = 0; u < 8 && e + u < m; u++) {
+                int64_t i = e + u, side = i >= m0;
+                if (i == 0 || i == m0) pool_first(&s[side], z[u], pos[i]);
+                else pool_next(&s[side], z[u], pos[i]);
             }
         }
-        vi dead = best <= (vf){0};
-        at = (dead & DEAD) | (~dead & at);
-        best = pick(best < (vf){0}, (vf){0}, best); /* relu keeps NaN, as torch.relu does */
         int64_t n = g->O - b < OB ? g->O - b : OB;
-        if (n == OB) {
-            storef(y + b, best);
-            vb bytes = __builtin_convertvector(at, vb);
-            memcpy(idx + b, &bytes, OB);
-        } else {
-            for (int64_t o = 0; o < n; o++) y[b + o] = best[o], idx[b + o] = (uint8_t)at[o];
+        pool_store(&s[0], y + b, idx + b, n);
+        if (pair) pool_store(&s[1], y + g->O + b, idx + g->O + b, n);
+    }
+}
+
+/* ---- the specialised path: 3x3 taps, C in {1, 3}, 2x2 windows ---- */
+
+/* U (1 or 2) pooled pixels side by side at row pointer r (the padded image at the windows' top-left
+ * conv pixel's patch), filter block weights w[9 * C] and bias b0: 4 * U conv sums, pooled */
+INLINE void fast_pixels(const float *r, int64_t rs, const vf *w, vf b0, const int C, const int U,
+                        pool_state *s) {
+    const float *rows[4] = {r, r + rs, r + 2 * rs, r + 3 * rs};
+    vf z[2][4];
+    UNROLL for (int u = 0; u < U; u++)
+        UNROLL for (int p = 0; p < 4; p++) z[u][p] = b0;
+    UNROLL for (int t = 0; t < 3; t++)
+        UNROLL for (int l = 0; l < 3; l++)
+            UNROLL for (int c = 0; c < C; c++) {
+                vf wv = w[(t * 3 + l) * C + c];
+                UNROLL for (int u = 0; u < U; u++)
+                    UNROLL for (int i = 0; i < 2; i++)
+                        UNROLL for (int j = 0; j < 2; j++)
+                            z[u][i * 2 + j] += rows[i + t][(2 * u + j + l) * C + c] * wv;
+            }
+    UNROLL for (int u = 0; u < U; u++) {
+        pool_first(&s[u], z[u][0], 0);
+        UNROLL for (int p = 1; p < 4; p++) pool_next(&s[u], z[u][p], p);
+    }
+}
+
+/* one image's whole windows, filter block by filter block */
+INLINE void fast_image(const float *xp, const float *wt, const float *bias, float *y, uint8_t *idx,
+                       const geom *g, const int C) {
+    int64_t rs = g->Wp * C, O = g->O;
+    for (int64_t b = 0; b < g->P; b += OB) {
+        vf w[27], b0 = loadf(bias + b);
+        UNROLL for (int k = 0; k < 9 * C; k++) w[k] = loadf(wt + k * g->P + b);
+        int64_t n = O - b < OB ? O - b : OB;
+        for (int64_t oh = 0; oh < g->Hf; oh++) {
+            const float *row = xp + 2 * oh * rs;
+            float *yr = y + oh * g->Wo * O + b;
+            uint8_t *ir = idx + oh * g->Wo * O + b;
+            int64_t ow = 0;
+            pool_state s[2];
+            for (; ow + 1 < g->Wf; ow += 2) {
+                fast_pixels(row + 2 * ow * C, rs, w, b0, C, 2, s);
+                pool_store(&s[0], yr + ow * O, ir + ow * O, n);
+                pool_store(&s[1], yr + (ow + 1) * O, ir + (ow + 1) * O, n);
+            }
+            if (ow < g->Wf) {
+                fast_pixels(row + 2 * ow * C, rs, w, b0, C, 1, s);
+                pool_store(&s[0], yr + ow * O, ir + ow * O, n);
+            }
         }
     }
+}
+
+static __attribute__((noinline)) void fast_image1(const float *xp, const float *wt, const float *bias, float *y,
+                                                   uint8_t *idx, const geom *g) {
+    fast_image(xp, wt, bias, y, idx, g, 1);
+}
+static __attribute__((noinline)) void fast_image3(const float *xp, const float *wt, const float *bias, float *y,
+                                                   uint8_t *idx, const geom *g) {
+    fast_image(xp, wt, bias, y, idx, g, 3);
 }
 
 static int64_t chunks_of(const geom *g) { return (g->N + CHUNK - 1) / CHUNK; }
@@ -146,33 +272,41 @@ void conv_pool_relu_forward(const float *x, const float *wt, const float *bias, 
         float *xp = padded + k * size;
         int64_t end = (k + 1) * CHUNK < g.N ? (k + 1) * CHUNK : g.N;
         for (int64_t n = k * CHUNK; n < end; n++) {
-            pad_image(x + n * g.H * g.W * g.C, xp, &g);
-            for (int64_t oh = 0; oh < g.Ho; oh++)
-                for (int64_t ow = 0; ow < g.Wo; ow++) {
-                    int64_t o = ((n * g.Ho + oh) * g.Wo + ow) * g.O;
-                    pooled_pixel(xp, wt, bias, y + o, idx + o, &g, oh, ow);
+            pad_image(x + n * g.H * g.W * g.C, xp, &g, n == k * CHUNK);
+            float *yn = y + n * g.Ho * g.Wo * g.O;
+            uint8_t *in = idx + n * g.Ho * g.Wo * g.O;
+            int64_t oh0 = 0; /* the first pooled row the generic path takes in full */
+            if (g.fast) {
+                if (g.C == 1) fast_image1(xp, wt, bias, yn, in, &g);
+                else fast_image3(xp, wt, bias, yn, in, &g);
+                for (int64_t oh = 0; oh < g.Hf; oh++) /* the last column's cut-short windows */
+                    for (int64_t ow = g.Wf; ow < g.Wo; ow++) {
+                        int64_t o = (oh * g.Wo + ow) * g.O;
+                        pooled_pixels(xp, wt, bias, yn + o, in + o, &g, oh, ow, 0);
+                    }
+                oh0 = g.Hf;
+            }
+            for (int64_t oh = oh0; oh < g.Ho; oh++)
+                for (int64_t ow = 0; ow < g.Wo; ow += 2) {
+                    int64_t o = (oh * g.Wo + ow) * g.O;
+                    pooled_pixels(xp, wt, bias, yn + o, in + o, &g, oh, ow, ow + 1 < g.Wo);
                 }
         }
     }
 }
 
-/* one pooled pixel's share of dw and db, filter block b: each tap's four products added, then once
- * into dw (the taps are independent chains) */
-static void grad_pixel(const float *xp, const float *gy, const uint8_t *idx, float *dw, float *db,
-                       const geom *g, int64_t oh, int64_t ow, int64_t b) {
+/* ---- backward ---- */
+
+/* one pooled pixel's share of the image's dw (acc, per tap) and db, filter block b (generic) */
+static void grad_pixel(const float *xp, const float *gy, const uint8_t *idx, vf *acc, vf *db, const geom *g,
+                       int64_t oh, int64_t ow, int64_t b) {
     const float *patch[WMAX];
     int32_t pos[WMAX];
     int64_t m = window_patches(xp, g, oh, ow, patch, pos), n = g->O - b < OB ? g->O - b : OB;
-    vf gv = {0};
-    vi at = (vi){0} + DEAD;
-    if (n == OB) {
-        vb bytes;
-        memcpy(&bytes, idx + b, OB);
-        gv = loadf(gy + b), at = __builtin_convertvector(bytes, vi);
-    } else {
-        for (int64_t o = 0; o < n; o++) gv[o] = gy[b + o], at[o] = idx[b + o];
-    }
-    storef(db + b, loadf(db + b) + pick(at != DEAD, gv, (vf){0}));
+    vf gv;
+    vi at;
+    load_grad(gy + b, idx + b, n, &gv, &at);
+    *db += pick(at != DEAD, gv, (vf){0});
     int64_t taps = g->kh * g->kw * g->C;
     for (int64_t s = 0; s < m; s += 4) {
         int64_t k4 = m - s < 4 ? m - s : 4;
@@ -181,30 +315,87 @@ static void grad_pixel(const float *xp, const float *gy, const uint8_t *idx, flo
         for (int64_t u = 0; u < k4; u++) dz[u] = pick(at == pos[s + u], gv, (vf){0}), pp[u] = patch[s + u];
         for (int64_t k = 0; k < taps; k++) {
             int64_t o = g->off[k];
-            vf sum = pp[0][o] * dz[0] + pp[1][o] * dz[1] + (pp[2][o] * dz[2] + pp[3][o] * dz[3]);
-            storef(dw + k * g->P + b, loadf(dw + k * g->P + b) + sum);
+            acc[k] += pp[0][o] * dz[0] + pp[1][o] * dz[1] + (pp[2][o] * dz[2] + pp[3][o] * dz[3]);
         }
     }
+}
+
+/* the specialised path's whole windows of one image, filter block b: per tap two chains (window
+ * positions 0-1 and 2-3) held in registers, into acc (and db) at the end */
+INLINE void fast_grad(const float *xp, const float *gy, const uint8_t *idx, vf *acc, vf *db, const geom *g,
+                      int64_t b, const int C) {
+    int64_t rs = g->Wp * C, O = g->O, n = O - b < OB ? O - b : OB;
+    vf a0[27], a1[27], d = {0};
+    UNROLL for (int k = 0; k < 9 * C; k++) a0[k] = (vf){0}, a1[k] = (vf){0};
+    for (int64_t oh = 0; oh < g->Hf; oh++) {
+        const float *row = xp + 2 * oh * rs;
+        for (int64_t ow = 0; ow < g->Wf; ow++) {
+            const float *r = row + 2 * ow * C;
+            int64_t o = (oh * g->Wo + ow) * O + b;
+            vf gv;
+            vi at;
+            load_grad(gy + o, idx + o, n, &gv, &at);
+            d += pick(at != DEAD, gv, (vf){0});
+            vf dz0 = pick(at == 0, gv, (vf){0}), dz1 = pick(at == 1, gv, (vf){0});
+            vf dz2 = pick(at == 2, gv, (vf){0}), dz3 = pick(at == 3, gv, (vf){0});
+            UNROLL for (int t = 0; t < 3; t++)
+                UNROLL for (int l = 0; l < 3; l++)
+                    UNROLL for (int c = 0; c < C; c++) {
+                        int k = (t * 3 + l) * C + c;
+                        const float *q = r + t * rs + l * C + c;
+                        a0[k] += q[0] * dz0, a0[k] += q[C] * dz1;
+                        a1[k] += q[rs] * dz2, a1[k] += q[rs + C] * dz3;
+                    }
+        }
+    }
+    UNROLL for (int k = 0; k < 9 * C; k++) acc[k] += a0[k] + a1[k];
+    *db += d;
+}
+
+static __attribute__((noinline)) void fast_grad1(const float *xp, const float *gy, const uint8_t *idx, vf *acc,
+                                                  vf *db, const geom *g, int64_t b) {
+    fast_grad(xp, gy, idx, acc, db, g, b, 1);
+}
+static __attribute__((noinline)) void fast_grad3(const float *xp, const float *gy, const uint8_t *idx, vf *acc,
+                                                  vf *db, const geom *g, int64_t b) {
+    fast_grad(xp, gy, idx, acc, db, g, b, 3);
 }
 
 void conv_pool_relu_backward(const float *x, const float *gy, const uint8_t *idx, float *dw, float *db,
                              float *scratch, float *padded, const int64_t *dims) {
     geom g;
     init_geom(&g, dims);
-    int64_t nw = g.kh * g.kw * g.C * g.P, row = nw + g.P, chunks = chunks_of(&g), size = g.Hp * g.Wp * g.C;
+    int64_t taps = g.kh * g.kw * g.C, nw = taps * g.P, row = nw + g.P, chunks = chunks_of(&g);
+    int64_t size = g.Hp * g.Wp * g.C, per = g.Ho * g.Wo * g.O;
     memset(scratch, 0, (size_t)(chunks * row) * sizeof(float));
 #pragma omp parallel for schedule(static) if (g.N * g.Ho * g.Wo * g.O * g.ph * g.pw >= PARALLEL_MIN)
     for (int64_t k = 0; k < chunks; k++) {
         float *part = scratch + k * row, *xp = padded + k * size;
         int64_t end = (k + 1) * CHUNK < g.N ? (k + 1) * CHUNK : g.N;
         for (int64_t n = k * CHUNK; n < end; n++) {
-            pad_image(x + n * g.H * g.W * g.C, xp, &g);
-            for (int64_t oh = 0; oh < g.Ho; oh++)
-                for (int64_t ow = 0; ow < g.Wo; ow++) {
-                    int64_t o = ((n * g.Ho + oh) * g.Wo + ow) * g.O;
-                    for (int64_t b = 0; b < g.P; b += OB)
-                        grad_pixel(xp, gy + o, idx + o, part, part + nw, &g, oh, ow, b);
+            pad_image(x + n * g.H * g.W * g.C, xp, &g, n == k * CHUNK);
+            const float *gn = gy + n * per;
+            const uint8_t *in = idx + n * per;
+            for (int64_t b = 0; b < g.P; b += OB) {
+                vf acc[TMAX], d = {0};
+                for (int64_t e = 0; e < taps; e++) acc[e] = (vf){0};
+                int64_t oh0 = 0; /* the first pooled row the generic path takes in full */
+                if (g.fast) {
+                    if (g.C == 1) fast_grad1(xp, gn, in, acc, &d, &g, b);
+                    else fast_grad3(xp, gn, in, acc, &d, &g, b);
+                    for (int64_t oh = 0; oh < g.Hf; oh++)
+                        for (int64_t ow = g.Wf; ow < g.Wo; ow++)
+                            grad_pixel(xp, gn + (oh * g.Wo + ow) * g.O, in + (oh * g.Wo + ow) * g.O, acc, &d,
+                                       &g, oh, ow, b);
+                    oh0 = g.Hf;
                 }
+                for (int64_t oh = oh0; oh < g.Ho; oh++)
+                    for (int64_t ow = 0; ow < g.Wo; ow++)
+                        grad_pixel(xp, gn + (oh * g.Wo + ow) * g.O, in + (oh * g.Wo + ow) * g.O, acc, &d, &g,
+                                   oh, ow, b);
+                for (int64_t e = 0; e < taps; e++) storef(part + e * g.P + b, loadf(part + e * g.P + b) + acc[e]);
+                storef(part + nw + b, loadf(part + nw + b) + d);
+            }
         }
     }
     memset(dw, 0, (size_t)nw * sizeof(float));
