@@ -23,7 +23,7 @@
  * 3, 2x2 windows): the taps unrolled, the filter block's weights held in registers, two pooled
  * pixels at a time (eight conv sums in flight to hide the FMA latency); cut-short windows (ceil
  * mode) go to the generic path, which takes any geometry within the limits: taps from an offset
- * table, two pooled pixels' window positions eight conv sums at a time.
+ * table, two pooled pixels' window positions eight conv sums at a time (four for a last four).
  *
  * Filters go in blocks of OB = 16 lanes (GCC/Clang vector extensions: one AVX-512 register, two
  * AVX2 ones); the Python side pads the filters to P = a multiple of OB with zeros.
@@ -115,19 +115,45 @@ typedef struct {
 
 INLINE void pool_first(pool_state *s, vf z, int32_t pos) { s->best = z, s->at = (vi){0} + pos; }
 
+#if defined(__AVX512F__)
+/* AVX-512: the same selections with mask registers, one blend each (GCC's generic code spends two
+ * instructions per pick), and ReLU as max(0, v), which returns v where v is NaN and keeps -0, as
+ * pick(v < 0, 0, v) does */
+#include <immintrin.h>
+
+INLINE void pool_next(pool_state *s, vf z, int32_t pos) {
+    __m512 v = (__m512)z, best = (__m512)s->best;
+    __mmask16 take = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    s->best = (vf)_mm512_mask_blend_ps(take, best, v);
+    s->at = (vi)_mm512_mask_set1_epi32((__m512i)s->at, take, pos);
+}
+
+INLINE void relu_winner(const pool_state *s, vf *best, vb *bytes) {
+    __m512 v = (__m512)s->best;
+    __mmask16 dead = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LE_OQ);
+    *best = (vf)_mm512_max_ps(_mm512_setzero_ps(), v);
+    *bytes = (vb)_mm512_cvtepi32_epi8(_mm512_mask_set1_epi32((__m512i)s->at, dead, DEAD));
+}
+#else
 INLINE void pool_next(pool_state *s, vf z, int32_t pos) {
     vi take = (z > s->best) | (z != z); /* the first maximum wins; NaN wins */
     s->best = pick(take, z, s->best);
     s->at = (take & pos) | (~take & s->at);
 }
 
+INLINE void relu_winner(const pool_state *s, vf *best, vb *bytes) {
+    vi dead = s->best <= (vf){0};
+    *best = pick(s->best < (vf){0}, (vf){0}, s->best); /* relu keeps NaN, as torch.relu does */
+    *bytes = __builtin_convertvector((dead & DEAD) | (~dead & s->at), vb);
+}
+#endif
+
 /* ReLU and the winner (DEAD where the pooled value is <= 0) into y, idx: n of the block's lanes (a
  * short block goes through a local copy, so the vector code is the same) */
 INLINE void pool_store(const pool_state *s, float *y, uint8_t *idx, int64_t n) {
-    vi dead = s->best <= (vf){0};
-    vi at = (dead & DEAD) | (~dead & s->at);
-    vf best = pick(s->best < (vf){0}, (vf){0}, s->best); /* relu keeps NaN, as torch.relu does */
-    vb bytes = __builtin_convertvector(at, vb);
+    vf best;
+    vb bytes;
+    relu_winner(s, &best, &bytes);
     if (__builtin_expect(n == OB, 1)) {
         storef(y, best);
         memcpy(idx, &bytes, OB);
@@ -159,22 +185,22 @@ INLINE void load_grad(const float *gy, const uint8_t *idx, int64_t n, vf *gv, vi
 
 /* ---- the generic path ---- */
 
-/* conv outputs of eight patches for filter block b: eight independent sums hide FMA latency */
-static inline void conv_eight(const float *const *p, const float *wt, vf b0, const geom *g, int64_t b, vf *z) {
-    vf a0 = b0, a1 = b0, a2 = b0, a3 = b0, a4 = b0, a5 = b0, a6 = b0, a7 = b0;
+/* conv outputs of eight (or four: W = 4) patches for filter block b: independent sums hide FMA latency */
+INLINE void conv_group(const float *const *p, const float *wt, vf b0, const geom *g, int64_t b, vf *z, const int W) {
+    vf a[8];
+    UNROLL for (int u = 0; u < W; u++) a[u] = b0;
     int64_t taps = g->kh * g->kw * g->C;
     const float *w = wt + b;
     for (int64_t k = 0; k < taps; k++, w += g->P) {
         vf wv = loadf(w);
         int64_t o = g->off[k];
-        a0 += p[0][o] * wv, a1 += p[1][o] * wv, a2 += p[2][o] * wv, a3 += p[3][o] * wv;
-        a4 += p[4][o] * wv, a5 += p[5][o] * wv, a6 += p[6][o] * wv, a7 += p[7][o] * wv;
+        UNROLL for (int u = 0; u < W; u++) a[u] += p[u][o] * wv;
     }
-    z[0] = a0, z[1] = a1, z[2] = a2, z[3] = a3, z[4] = a4, z[5] = a5, z[6] = a6, z[7] = a7;
+    UNROLL for (int u = 0; u < W; u++) z[u] = a[u];
 }
 
 /* pooled pixels (oh, ow) and, where pair, (oh, ow + 1): their window positions' conv outputs eight
- * at a time (the last group padded with repeats), each fed to its pixel's running maximum */
+ * or four at a time (the last group padded with repeats), each fed to its pixel's running maximum */
 static void pooled_pixels(const float *xp, const float *wt, const float *bias, float *y, uint8_t *idx,
                           const geom *g, int64_t oh, int64_t ow, int pair) {
     const float *patch[2 * WMAX + 8];
@@ -185,9 +211,11 @@ static void pooled_pixels(const float *xp, const float *wt, const float *bias, f
     for (int64_t b = 0; b < g->P; b += OB) {
         pool_state s[2] = {{{0}, {0}}, {{0}, {0}}}; /* m >= 1: always set, but the compiler cannot tell */
         vf z[8], b0 = loadf(bias + b);
-        for (int64_t e = 0; e < m; e += 8) {
-            conv_eight(patch + e, wt, b0, g, b, z);
-            for (int64_t u = 0; u < 8 && e + u < m; u++) {
+        for (int64_t e = 0, step; e < m; e += step) {
+            step = m - e > 4 ? 8 : 4; /* four at the end where four are left: fewer repeats computed */
+            if (step == 8) conv_group(patch + e, wt, b0, g, b, z, 8);
+            else conv_group(patch + e, wt, b0, g, b, z, 4);
+            for (int64_t u = 0; u < step && e + u < m; u++) {
                 int64_t i = e + u, side = i >= m0;
                 if (i == 0 || i == m0) pool_first(&s[side], z[u], pos[i]);
                 else pool_next(&s[side], z[u], pos[i]);
