@@ -434,9 +434,7 @@ def test_fused_conv_specialised_path_sums_as_the_generic_one(monkeypatch, case):
 
 @needs_kernels
 @pytest.mark.parametrize("specialised", [True, False])
-@pytest.mark.parametrize(
-    "case", [(64, 1, 16, 28, 28, "same", False), (24, 3, 20, 15, 13, "same", True)]
-)
+@pytest.mark.parametrize("case", [(64, 1, 16, 28, 28, "same", False), (24, 3, 20, 15, 13, "same", True)])
 def test_fused_conv_both_paths_the_same_for_any_number_of_threads(monkeypatch, specialised, case):
     before = torch.get_num_threads()
     out = []
@@ -467,7 +465,11 @@ def _nan_inf_case(monkeypatch, specialised, c, ceil):
     b = torch.randint(-2, 3, (o,), generator=gen).float()
     hz, wz = h, w
     out_hw = (-(-hz // 2), -(-wz // 2)) if ceil else (hz // 2, wz // 2)
-    g = torch.randint(-3, 4, (n, o, *out_hw), generator=gen).float().contiguous(memory_format=torch.channels_last)
+    g = (
+        torch.randint(-3, 4, (n, o, *out_hw), generator=gen)
+        .float()
+        .contiguous(memory_format=torch.channels_last)
+    )
     ref = _conv_oracle(x, wt, b, "same", (2, 2), ceil, g)
     got = _conv_kernel(x, wt, b, ref[3], ref[4], (2, 2), out_hw, g)
     return ref, got
@@ -482,6 +484,30 @@ def test_fused_conv_nan_and_infinities_match_pytorch(monkeypatch, specialised, c
         assert torch.equal(r.isnan(), k.isnan()), (r.isnan().sum(), k.isnan().sum())
         assert torch.equal(r.nan_to_num(0.5, 1e30, -1e30), k.nan_to_num(0.5, 1e30, -1e30))
     assert ref[0].isnan().any() and ref[0].isinf().any() and ref[1].isnan().any()
+
+
+@needs_kernels
+@pytest.mark.parametrize("specialised", [True, False])
+@pytest.mark.parametrize("case", [FAST_CASES[0], FAST_CASES[2], FAST_CASES[4]])
+def test_fused_conv_within_rounding_of_a_float64_reference(monkeypatch, specialised, case):
+    """Real values: both paths within float32 rounding of PyTorch's path run in float64 (the same
+    winners: the data's background ties are exact in either precision)."""
+    monkeypatch.setattr(kconv, "SPECIALISED", specialised)
+    n, c, o, h, w, padding, ceil = case
+    gen = torch.Generator().manual_seed(4)
+    x = torch.rand(n, c, h, w, generator=gen).contiguous(memory_format=torch.channels_last)
+    wt, b = torch.randn(o, c, 3, 3, generator=gen) * 0.4, torch.randn(o, generator=gen) * 0.1
+    hz, wz = (h, w) if padding == "same" else (h - 2, w - 2)
+    out_hw = (-(-hz // 2), -(-wz // 2)) if ceil else (hz // 2, wz // 2)
+    g = torch.randn(n, o, *out_hw, generator=gen, dtype=torch.float64)
+    ref = _conv_oracle(x.double(), wt.double(), b.double(), padding, (2, 2), ceil, g)
+    got = _conv_kernel(
+        x, wt, b, ref[3], ref[4], (2, 2), out_hw, g.float().contiguous(memory_format=torch.channels_last)
+    )
+    torch.testing.assert_close(got[0].double(), ref[0], rtol=1e-6, atol=1e-6)
+    scale = g.abs().sum().item() / o  # the gradients sum about this many terms of size ~1 per filter
+    torch.testing.assert_close(got[1].double(), ref[1], rtol=1e-5, atol=1e-6 * scale)
+    torch.testing.assert_close(got[2].double(), ref[2], rtol=1e-5, atol=1e-6 * scale)
 
 
 @needs_kernels

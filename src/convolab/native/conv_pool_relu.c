@@ -11,19 +11,24 @@
  *
  * Backward (the input needs no gradient: it is the data): dz is the pooled gradient at each
  * channel's winner (0 at the other positions and where idx is DEAD), so dw[t][l][c][o] = sum over
- * pooled pixels of dz[o] * x at the winner's tap, db[o] = sum of dz[o]. Each image's sums go into
- * accumulators of its own, per tap: for each pooled pixel in row-major order, the window's
- * positions' products x * dz in groups of four, (p0 + p1) + (p2 + p3), added to the tap's
- * accumulator (the specialised path: one chain for positions 0-1 and one for 2-3, each adding its
- * products one by one, the two chains added at the image's end). The image's sums are then added
- * into its chunk's scratch row, images in order; chunks of CHUNK images run in parallel, and are
- * added in order at the end: the result does not depend on the number of threads.
+ * pooled pixels of dz[o] * x at the winner's tap, db[o] = sum of dz[o]; every window position's
+ * product x * dz is added (an infinite x times a zero dz gives NaN, as in PyTorch's weight gradient).
+ * The order: each image has accumulators of its own, per tap and filter block, starting at 0. The
+ * generic path adds each pooled pixel in row-major order, its window's positions in groups of four,
+ * (p0 + p1) + (p2 + p3) added to the tap's accumulator. The specialised path takes the whole
+ * windows first, in row-major order, into two chains per tap (positions 0 and 1, one product at a
+ * time, and positions 2 and 3), added together at the image's end; then the cut-short windows as the
+ * generic path does (the last column's, top to bottom, then the last row's). An image's sums are
+ * then added into its chunk's scratch row, images in order; chunks of CHUNK images run in parallel
+ * and are added in order at the end: the result does not depend on the number of threads.
  *
  * Two paths: a specialised one for the lecture's first layer and its RGB twin (3x3 kernel, C = 1 or
  * 3, 2x2 windows): the taps unrolled, the filter block's weights held in registers, two pooled
- * pixels at a time (eight conv sums in flight to hide the FMA latency); cut-short windows (ceil
- * mode) go to the generic path, which takes any geometry within the limits: taps from an offset
- * table, two pooled pixels' window positions eight conv sums at a time (four for a last four).
+ * pixels at a time forward (eight conv sums in flight to hide the FMA latency), the dw chains in
+ * registers backward; cut-short windows (ceil mode) go to the generic path, which takes any geometry
+ * within the limits: taps from an offset table, two pooled pixels' window positions eight conv sums
+ * at a time (four for a last four). With AVX-512 the pooling's selections use mask registers
+ * (intrinsics); elsewhere plain vector code computes the same.
  *
  * Filters go in blocks of OB = 16 lanes (GCC/Clang vector extensions: one AVX-512 register, two
  * AVX2 ones); the Python side pads the filters to P = a multiple of OB with zeros.
