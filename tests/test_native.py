@@ -453,7 +453,7 @@ def _nan_inf_case(monkeypatch, specialised, c, ceil):
     through the conv sums and the weight gradient, as in PyTorch)."""
     monkeypatch.setattr(kconv, "SPECIALISED", specialised)
     gen = torch.Generator().manual_seed(11)
-    n, o, h, w = 2, 16, 11 if ceil else 12, 11 if ceil else 12
+    n, o, h, w = 3, 16, 11 if ceil else 12, 11 if ceil else 12  # the last image finite
     x = torch.randint(0, 3, (n, c, h, w), generator=gen).float()
     x[0, 0, 2, 3] = float("nan")  # a NaN: every window that reads it wins with NaN
     x[0, -1, 3, 3] = float("nan")  # a second NaN in the same windows: the last one wins

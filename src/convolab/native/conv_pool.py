@@ -83,10 +83,12 @@ def _dims(x: torch.Tensor, weight: torch.Tensor, g: Geometry) -> tuple[int, ...]
     return (n, h, w, c, o, p, kh, kw, g.pads[0], g.pads[1], hz, wz, ph, pw, ho, wo, int(SPECIALISED))
 
 
-def _padded_buffer(dims: tuple[int, ...]) -> torch.Tensor:
-    """One zero-padded image per chunk of ``CHUNK`` images (the C side fills it)."""
+def _padded_buffer(dims: tuple[int, ...], backward: bool = False) -> torch.Tensor:
+    """One zero-padded image per chunk of ``CHUNK`` images (the C side fills it); the backward's also
+    holds the image's window quads (4 floats per pixel and channel) and slack (grad_buffer in C)."""
     n, c, kh, kw, hz, wz = dims[0], dims[3], dims[6], dims[7], dims[10], dims[11]
-    return torch.empty((-(-n // CHUNK), hz + kh - 1, wz + kw - 1, c))
+    size = (hz + kh - 1) * (wz + kw - 1) * c
+    return torch.empty((-(-n // CHUNK), 5 * size + 64 if backward else size))
 
 
 class _ConvPoolReLU(torch.autograd.Function):
@@ -119,7 +121,7 @@ class _ConvPoolReLU(torch.autograd.Function):
         g = grad.contiguous(memory_format=torch.channels_last).float()
         dw, db = torch.empty((kh, kw, c, p)), torch.empty(p)
         scratch = torch.empty((-(-n // CHUNK), kh * kw * c * p + p))
-        pad = _padded_buffer(dims)
+        pad = _padded_buffer(dims, backward=True)
         lib = build.library()
         assert lib is not None
         lib.conv_pool_relu_backward(

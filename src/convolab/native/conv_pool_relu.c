@@ -353,13 +353,14 @@ static void grad_pixel(const float *xp, const float *gy, const uint8_t *idx, vf 
     }
 }
 
-/* the specialised path's whole windows of one image, filter block b: per tap two chains (window
- * positions 0-1 and 2-3) held in registers, into acc (and db) at the end */
+/* the specialised path's whole windows of one image, filter block b, into acc (per tap) and db: one
+ * chain per tap, held in registers, adding each window's four products x * dz in position order
+ * (every product, so an infinite x times a zero dz gives NaN as in PyTorch) */
 INLINE void fast_grad(const float *xp, const float *gy, const uint8_t *idx, vf *acc, vf *db, const geom *g,
                       int64_t b, const int C) {
     int64_t rs = g->Wp * C, O = g->O, n = O - b < OB ? O - b : OB;
-    vf a0[27], a1[27], d = {0};
-    UNROLL for (int k = 0; k < 9 * C; k++) a0[k] = (vf){0}, a1[k] = (vf){0};
+    vf a[27], d = {0};
+    UNROLL for (int k = 0; k < 9 * C; k++) a[k] = (vf){0};
     for (int64_t oh = 0; oh < g->Hf; oh++) {
         const float *row = xp + 2 * oh * rs;
         for (int64_t ow = 0; ow < g->Wf; ow++) {
@@ -376,12 +377,11 @@ INLINE void fast_grad(const float *xp, const float *gy, const uint8_t *idx, vf *
                     UNROLL for (int c = 0; c < C; c++) {
                         int k = (t * 3 + l) * C + c;
                         const float *q = r + t * rs + l * C + c;
-                        a0[k] += q[0] * dz0, a0[k] += q[C] * dz1;
-                        a1[k] += q[rs] * dz2, a1[k] += q[rs + C] * dz3;
+                        a[k] += q[0] * dz0, a[k] += q[C] * dz1, a[k] += q[rs] * dz2, a[k] += q[rs + C] * dz3;
                     }
         }
     }
-    UNROLL for (int k = 0; k < 9 * C; k++) acc[k] += a0[k] + a1[k];
+    UNROLL for (int k = 0; k < 9 * C; k++) acc[k] += a[k];
     *db += d;
 }
 
@@ -394,12 +394,101 @@ static __attribute__((noinline)) void fast_grad3(const float *xp, const float *g
     fast_grad(xp, gy, idx, acc, db, g, b, 3);
 }
 
+#if defined(__AVX512F__)
+/* whether the padded image holds only finite values */
+static int all_finite(const float *xp, int64_t size) {
+    vi bad = {0};
+    int64_t e = 0;
+    for (; e + OB <= size; e += OB) {
+        vf v = loadf(xp + e);
+        bad |= (v - v) != (vf){0}; /* NaN for an infinity or a NaN */
+    }
+    int any = 0;
+    for (int o = 0; o < OB; o++) any |= bad[o] != 0;
+    for (; e < size; e++) any |= (xp[e] - xp[e]) != 0.0f;
+    return !any;
+}
+
+/* AVX-512, an image of finite values only: the same sums by selection. quads holds, per pixel (r, q)
+ * and channel, the window's four inputs at that tap (r, q), (r, q + 1), (r + 1, q), (r + 1, q + 1);
+ * a lane's x at its winner is one in-lane permute by idx, times dz (0 where DEAD): one multiply-add
+ * per tap instead of four. The other three products are x * 0 = +-0 for finite x, and adding +-0
+ * leaves the chain as it is (it starts at +0, so it is never -0): the same bits as fast_grad. */
+static void build_quads(const float *xp, float *quads, const geom *g, int64_t rows) {
+    int64_t C = g->C, rs = g->Wp * C, qn = (g->Wp - 1) * C; /* quads per row */
+    for (int64_t r = 0; r < rows; r++) {
+        const float *r0 = xp + r * rs, *r1 = r0 + rs;
+        float *out = quads + r * qn * 4;
+        for (int64_t f = 0; f < qn; f += 16) { /* 16 quads: past the row's end, the next row's or slack */
+            __m512 a = _mm512_loadu_ps(r0 + f), a1 = _mm512_loadu_ps(r0 + f + C);
+            __m512 c = _mm512_loadu_ps(r1 + f), c1 = _mm512_loadu_ps(r1 + f + C);
+            __m512 lo1 = _mm512_unpacklo_ps(a, a1), hi1 = _mm512_unpackhi_ps(a, a1);
+            __m512 lo2 = _mm512_unpacklo_ps(c, c1), hi2 = _mm512_unpackhi_ps(c, c1);
+            __m512 q0 = (__m512)_mm512_unpacklo_pd((__m512d)lo1, (__m512d)lo2); /* quads 4k, lane k */
+            __m512 q1 = (__m512)_mm512_unpackhi_pd((__m512d)lo1, (__m512d)lo2);
+            __m512 q2 = (__m512)_mm512_unpacklo_pd((__m512d)hi1, (__m512d)hi2);
+            __m512 q3 = (__m512)_mm512_unpackhi_pd((__m512d)hi1, (__m512d)hi2);
+            __m512 t0 = _mm512_shuffle_f32x4(q0, q1, 0x44), t1 = _mm512_shuffle_f32x4(q2, q3, 0x44);
+            __m512 t2 = _mm512_shuffle_f32x4(q0, q1, 0xEE), t3 = _mm512_shuffle_f32x4(q2, q3, 0xEE);
+            _mm512_storeu_ps(out + 4 * f, _mm512_shuffle_f32x4(t0, t1, 0x88));
+            _mm512_storeu_ps(out + 4 * f + 16, _mm512_shuffle_f32x4(t0, t1, 0xDD));
+            _mm512_storeu_ps(out + 4 * f + 32, _mm512_shuffle_f32x4(t2, t3, 0x88));
+            _mm512_storeu_ps(out + 4 * f + 48, _mm512_shuffle_f32x4(t2, t3, 0xDD));
+        }
+    }
+}
+
+INLINE void fast_grad_select(const float *quads, const float *gy, const uint8_t *idx, vf *acc, vf *db,
+                             const geom *g, int64_t b, const int C) {
+    int64_t qrs = (g->Wp - 1) * C * 4, O = g->O, n = O - b < OB ? O - b : OB;
+    __m512 a[27], d = _mm512_setzero_ps();
+    UNROLL for (int k = 0; k < 9 * C; k++) a[k] = _mm512_setzero_ps();
+    for (int64_t oh = 0; oh < g->Hf; oh++) {
+        const float *row = quads + 2 * oh * qrs;
+        for (int64_t ow = 0; ow < g->Wf; ow++) {
+            const float *r = row + 2 * ow * C * 4;
+            int64_t o = (oh * g->Wo + ow) * O + b;
+            vf gv;
+            vi at;
+            load_grad(gy + o, idx + o, n, &gv, &at);
+            __mmask16 live = _mm512_cmpneq_epi32_mask((__m512i)at, _mm512_set1_epi32(DEAD));
+            d = _mm512_mask_add_ps(d, live, d, (__m512)gv);
+            __m512 dz = _mm512_maskz_mov_ps(live, (__m512)gv);
+            UNROLL for (int t = 0; t < 3; t++)
+                UNROLL for (int l = 0; l < 3; l++)
+                    UNROLL for (int c = 0; c < C; c++) {
+                        int k = (t * 3 + l) * C + c;
+                        __m512 q = _mm512_broadcast_f32x4(_mm_loadu_ps(r + t * qrs + (l * C + c) * 4));
+                        a[k] = _mm512_fmadd_ps(_mm512_permutevar_ps(q, (__m512i)at), dz, a[k]);
+                    }
+        }
+    }
+    UNROLL for (int k = 0; k < 9 * C; k++) acc[k] += (vf)a[k];
+    *db += (vf)d;
+}
+
+static __attribute__((noinline)) void fast_grad_select1(const float *quads, const float *gy, const uint8_t *idx,
+                                                         vf *acc, vf *db, const geom *g, int64_t b) {
+    fast_grad_select(quads, gy, idx, acc, db, g, b, 1);
+}
+static __attribute__((noinline)) void fast_grad_select3(const float *quads, const float *gy, const uint8_t *idx,
+                                                         vf *acc, vf *db, const geom *g, int64_t b) {
+    fast_grad_select(quads, gy, idx, acc, db, g, b, 3);
+}
+#define SELECT 1
+#else
+#define SELECT 0
+#endif
+
+/* the backward's scratch image per chunk: the padded image, then (AVX-512) its quads and slack */
+static int64_t grad_buffer(const geom *g) { return 5 * g->Hp * g->Wp * g->C + 64; }
+
 void conv_pool_relu_backward(const float *x, const float *gy, const uint8_t *idx, float *dw, float *db,
                              float *scratch, float *padded, const int64_t *dims) {
     geom g;
     init_geom(&g, dims);
     int64_t taps = g.kh * g.kw * g.C, nw = taps * g.P, row = nw + g.P, chunks = chunks_of(&g);
-    int64_t size = g.Hp * g.Wp * g.C, per = g.Ho * g.Wo * g.O;
+    int64_t size = grad_buffer(&g), per = g.Ho * g.Wo * g.O;
     memset(scratch, 0, (size_t)(chunks * row) * sizeof(float));
 #pragma omp parallel for schedule(static) if (g.N * g.Ho * g.Wo * g.O * g.ph * g.pw >= PARALLEL_MIN)
     for (int64_t k = 0; k < chunks; k++) {
@@ -409,11 +498,25 @@ void conv_pool_relu_backward(const float *x, const float *gy, const uint8_t *idx
             pad_image(x + n * g.H * g.W * g.C, xp, &g, n == k * CHUNK);
             const float *gn = gy + n * per;
             const uint8_t *in = idx + n * per;
+            int select = 0; /* the selecting variant of the specialised path (same sums) */
+            (void)select;
+#if SELECT
+            float *quads = xp + g.Hp * g.Wp * g.C;
+            if (g.fast && g.Hf > 0 && g.Wf > 0 && all_finite(xp, g.Hp * g.Wp * g.C)) {
+                build_quads(xp, quads, &g, 2 * g.Hf + 1);
+                select = 1;
+            }
+#endif
             for (int64_t b = 0; b < g.P; b += OB) {
                 vf acc[TMAX], d = {0};
                 for (int64_t e = 0; e < taps; e++) acc[e] = (vf){0};
                 int64_t oh0 = 0; /* the first pooled row the generic path takes in full */
                 if (g.fast) {
+#if SELECT
+                    if (select && g.C == 1) fast_grad_select1(quads, gn, in, acc, &d, &g, b);
+                    else if (select) fast_grad_select3(quads, gn, in, acc, &d, &g, b);
+                    else
+#endif
                     if (g.C == 1) fast_grad1(xp, gn, in, acc, &d, &g, b);
                     else fast_grad3(xp, gn, in, acc, &d, &g, b);
                     for (int64_t oh = 0; oh < g.Hf; oh++)
