@@ -399,6 +399,8 @@ FAST_CASES = [  # n, c, o, h, w, padding, ceil
     (1, 1, 16, 4, 4, "same", False),
     (1, 3, 1, 3, 3, "same", True),  # one whole window, the rest cut short
     (2, 1, 7, 3, 5, "valid", True),  # a conv output of one row: no whole window at all
+    (1, 3, 16, 5, 340, "same", True),  # the widest rows the backward's quad rows take (QROW)
+    (1, 3, 16, 5, 345, "same", True),  # wider: its other variant (the same sums)
 ]
 
 

@@ -33,6 +33,7 @@ MAX_FILTERS = 256  # PMAX in conv_pool_relu.c
 MAX_WINDOW = 254  # WMAX
 LANES = 16  # OB: filters are padded to a multiple
 CHUNK = 8  # images per partial sum of the weight gradient (CHUNK)
+SLACK = 64  # floats after each chunk's padded image (SLACK)
 SPECIALISED = True  # the C file's 3x3 / C in {1, 3} / 2x2-window path where it applies (tests: False)
 
 
@@ -83,12 +84,11 @@ def _dims(x: torch.Tensor, weight: torch.Tensor, g: Geometry) -> tuple[int, ...]
     return (n, h, w, c, o, p, kh, kw, g.pads[0], g.pads[1], hz, wz, ph, pw, ho, wo, int(SPECIALISED))
 
 
-def _padded_buffer(dims: tuple[int, ...], backward: bool = False) -> torch.Tensor:
-    """One zero-padded image per chunk of ``CHUNK`` images (the C side fills it); the backward's also
-    holds the image's window quads (4 floats per pixel and channel) and slack (grad_buffer in C)."""
+def _padded_buffer(dims: tuple[int, ...]) -> torch.Tensor:
+    """One zero-padded image per chunk of ``CHUNK`` images (the C side fills it), and ``SLACK``
+    floats after each (read past a row's end by the backward's vector code, never used)."""
     n, c, kh, kw, hz, wz = dims[0], dims[3], dims[6], dims[7], dims[10], dims[11]
-    size = (hz + kh - 1) * (wz + kw - 1) * c
-    return torch.empty((-(-n // CHUNK), 5 * size + 64 if backward else size))
+    return torch.empty((-(-n // CHUNK), (hz + kh - 1) * (wz + kw - 1) * c + SLACK))
 
 
 class _ConvPoolReLU(torch.autograd.Function):
@@ -121,7 +121,7 @@ class _ConvPoolReLU(torch.autograd.Function):
         g = grad.contiguous(memory_format=torch.channels_last).float()
         dw, db = torch.empty((kh, kw, c, p)), torch.empty(p)
         scratch = torch.empty((-(-n // CHUNK), kh * kw * c * p + p))
-        pad = _padded_buffer(dims, backward=True)
+        pad = _padded_buffer(dims)
         lib = build.library()
         assert lib is not None
         lib.conv_pool_relu_backward(

@@ -295,11 +295,15 @@ static __attribute__((noinline)) void fast_image3(const float *xp, const float *
 
 static int64_t chunks_of(const geom *g) { return (g->N + CHUNK - 1) / CHUNK; }
 
+/* a chunk's padded image and SLACK floats after it (read, never used, by build_quad_row) */
+#define SLACK 64
+static int64_t padded_size(const geom *g) { return g->Hp * g->Wp * g->C + SLACK; }
+
 void conv_pool_relu_forward(const float *x, const float *wt, const float *bias, float *y, uint8_t *idx,
                             float *padded, const int64_t *dims) {
     geom g;
     init_geom(&g, dims);
-    int64_t chunks = chunks_of(&g), size = g.Hp * g.Wp * g.C;
+    int64_t chunks = chunks_of(&g), size = padded_size(&g);
 #pragma omp parallel for schedule(static) if (g.N * g.Hz * g.Wz * g.O >= PARALLEL_MIN)
     for (int64_t k = 0; k < chunks; k++) {
         float *xp = padded + k * size;
@@ -409,45 +413,51 @@ static int all_finite(const float *xp, int64_t size) {
     return !any;
 }
 
-/* AVX-512, an image of finite values only: the same sums by selection. quads holds, per pixel (r, q)
- * and channel, the window's four inputs at that tap (r, q), (r, q + 1), (r + 1, q), (r + 1, q + 1);
- * a lane's x at its winner is one in-lane permute by idx, times dz (0 where DEAD): one multiply-add
- * per tap instead of four. The other three products are x * 0 = +-0 for finite x, and adding +-0
- * leaves the chain as it is (it starts at +0, so it is never -0): the same bits as fast_grad. */
-static void build_quads(const float *xp, float *quads, const geom *g, int64_t rows) {
-    int64_t C = g->C, rs = g->Wp * C, qn = (g->Wp - 1) * C; /* quads per row */
-    for (int64_t r = 0; r < rows; r++) {
-        const float *r0 = xp + r * rs, *r1 = r0 + rs;
-        float *out = quads + r * qn * 4;
-        for (int64_t f = 0; f < qn; f += 16) { /* 16 quads: past the row's end, the next row's or slack */
-            __m512 a = _mm512_loadu_ps(r0 + f), a1 = _mm512_loadu_ps(r0 + f + C);
-            __m512 c = _mm512_loadu_ps(r1 + f), c1 = _mm512_loadu_ps(r1 + f + C);
-            __m512 lo1 = _mm512_unpacklo_ps(a, a1), hi1 = _mm512_unpackhi_ps(a, a1);
-            __m512 lo2 = _mm512_unpacklo_ps(c, c1), hi2 = _mm512_unpackhi_ps(c, c1);
-            __m512 q0 = (__m512)_mm512_unpacklo_pd((__m512d)lo1, (__m512d)lo2); /* quads 4k, lane k */
-            __m512 q1 = (__m512)_mm512_unpackhi_pd((__m512d)lo1, (__m512d)lo2);
-            __m512 q2 = (__m512)_mm512_unpacklo_pd((__m512d)hi1, (__m512d)hi2);
-            __m512 q3 = (__m512)_mm512_unpackhi_pd((__m512d)hi1, (__m512d)hi2);
-            __m512 t0 = _mm512_shuffle_f32x4(q0, q1, 0x44), t1 = _mm512_shuffle_f32x4(q2, q3, 0x44);
-            __m512 t2 = _mm512_shuffle_f32x4(q0, q1, 0xEE), t3 = _mm512_shuffle_f32x4(q2, q3, 0xEE);
-            _mm512_storeu_ps(out + 4 * f, _mm512_shuffle_f32x4(t0, t1, 0x88));
-            _mm512_storeu_ps(out + 4 * f + 16, _mm512_shuffle_f32x4(t0, t1, 0xDD));
-            _mm512_storeu_ps(out + 4 * f + 32, _mm512_shuffle_f32x4(t2, t3, 0x88));
-            _mm512_storeu_ps(out + 4 * f + 48, _mm512_shuffle_f32x4(t2, t3, 0xDD));
-        }
+/* AVX-512, an image of finite values only: the same sums by selection. A quad row r holds, per
+ * pixel (r, q) and channel, the four inputs (r, q), (r, q + 1), (r + 1, q), (r + 1, q + 1): a window's
+ * four inputs at one tap. A lane's x at its winner is one in-lane permute by idx, times dz (0 where
+ * DEAD): one multiply-add per tap instead of four. The other three products are x * 0 = +-0 for
+ * finite x, and adding +-0 leaves the chain as it is (it starts at +0, so it is never -0): the same
+ * bits as fast_grad. Three quad rows at a time, on the stack (QROW floats each: wider images take
+ * fast_grad). */
+#define QROW 4096
+#define QSTRIDE (QROW + 64) /* a row is built 16 quads at a time: up to 15 past its end */
+
+static void build_quad_row(const float *xp, float *out, const geom *g, int64_t r) {
+    int64_t C = g->C, rs = g->Wp * C, qn = (g->Wp - 1) * C; /* quads in the row */
+    const float *r0 = xp + r * rs, *r1 = r0 + rs;        /* r1 + qn + C + 15: in the buffer's slack */
+    for (int64_t f = 0; f < qn; f += 16) {
+        __m512 a = _mm512_loadu_ps(r0 + f), a1 = _mm512_loadu_ps(r0 + f + C);
+        __m512 c = _mm512_loadu_ps(r1 + f), c1 = _mm512_loadu_ps(r1 + f + C);
+        __m512 lo1 = _mm512_unpacklo_ps(a, a1), hi1 = _mm512_unpackhi_ps(a, a1);
+        __m512 lo2 = _mm512_unpacklo_ps(c, c1), hi2 = _mm512_unpackhi_ps(c, c1);
+        __m512 q0 = (__m512)_mm512_unpacklo_pd((__m512d)lo1, (__m512d)lo2); /* quad 4k + 0 in lane k */
+        __m512 q1 = (__m512)_mm512_unpackhi_pd((__m512d)lo1, (__m512d)lo2);
+        __m512 q2 = (__m512)_mm512_unpacklo_pd((__m512d)hi1, (__m512d)hi2);
+        __m512 q3 = (__m512)_mm512_unpackhi_pd((__m512d)hi1, (__m512d)hi2);
+        __m512 t0 = _mm512_shuffle_f32x4(q0, q1, 0x44), t1 = _mm512_shuffle_f32x4(q2, q3, 0x44);
+        __m512 t2 = _mm512_shuffle_f32x4(q0, q1, 0xEE), t3 = _mm512_shuffle_f32x4(q2, q3, 0xEE);
+        _mm512_storeu_ps(out + 4 * f, _mm512_shuffle_f32x4(t0, t1, 0x88)); /* quads f .. f + 3 */
+        _mm512_storeu_ps(out + 4 * f + 16, _mm512_shuffle_f32x4(t0, t1, 0xDD));
+        _mm512_storeu_ps(out + 4 * f + 32, _mm512_shuffle_f32x4(t2, t3, 0x88));
+        _mm512_storeu_ps(out + 4 * f + 48, _mm512_shuffle_f32x4(t2, t3, 0xDD));
     }
 }
 
-INLINE void fast_grad_select(const float *quads, const float *gy, const uint8_t *idx, vf *acc, vf *db,
+INLINE void fast_grad_select(const float *xp, const float *gy, const uint8_t *idx, vf *acc, vf *db,
                              const geom *g, int64_t b, const int C) {
-    int64_t qrs = (g->Wp - 1) * C * 4, O = g->O, n = O - b < OB ? O - b : OB;
+    int64_t O = g->O, n = O - b < OB ? O - b : OB;
+    float quads[3 * QSTRIDE]; /* quad row r in slot r % 3 */
     __m512 a[27], d = _mm512_setzero_ps();
     UNROLL for (int k = 0; k < 9 * C; k++) a[k] = _mm512_setzero_ps();
+    build_quad_row(xp, quads, g, 0);
     for (int64_t oh = 0; oh < g->Hf; oh++) {
-        const float *row = quads + 2 * oh * qrs;
+        build_quad_row(xp, quads + ((2 * oh + 1) % 3) * QSTRIDE, g, 2 * oh + 1);
+        build_quad_row(xp, quads + ((2 * oh + 2) % 3) * QSTRIDE, g, 2 * oh + 2);
+        const float *rows[3];
+        for (int t = 0; t < 3; t++) rows[t] = quads + ((2 * oh + t) % 3) * QSTRIDE;
         for (int64_t ow = 0; ow < g->Wf; ow++) {
-            const float *r = row + 2 * ow * C * 4;
-            int64_t o = (oh * g->Wo + ow) * O + b;
+            int64_t o = (oh * g->Wo + ow) * O + b, q = 2 * ow * C * 4;
             vf gv;
             vi at;
             load_grad(gy + o, idx + o, n, &gv, &at);
@@ -458,8 +468,8 @@ INLINE void fast_grad_select(const float *quads, const float *gy, const uint8_t 
                 UNROLL for (int l = 0; l < 3; l++)
                     UNROLL for (int c = 0; c < C; c++) {
                         int k = (t * 3 + l) * C + c;
-                        __m512 q = _mm512_broadcast_f32x4(_mm_loadu_ps(r + t * qrs + (l * C + c) * 4));
-                        a[k] = _mm512_fmadd_ps(_mm512_permutevar_ps(q, (__m512i)at), dz, a[k]);
+                        __m512 x4 = _mm512_broadcast_f32x4(_mm_loadu_ps(rows[t] + q + (l * C + c) * 4));
+                        a[k] = _mm512_fmadd_ps(_mm512_permutevar_ps(x4, (__m512i)at), dz, a[k]);
                     }
         }
     }
@@ -467,28 +477,25 @@ INLINE void fast_grad_select(const float *quads, const float *gy, const uint8_t 
     *db += (vf)d;
 }
 
-static __attribute__((noinline)) void fast_grad_select1(const float *quads, const float *gy, const uint8_t *idx,
+static __attribute__((noinline)) void fast_grad_select1(const float *xp, const float *gy, const uint8_t *idx,
                                                          vf *acc, vf *db, const geom *g, int64_t b) {
-    fast_grad_select(quads, gy, idx, acc, db, g, b, 1);
+    fast_grad_select(xp, gy, idx, acc, db, g, b, 1);
 }
-static __attribute__((noinline)) void fast_grad_select3(const float *quads, const float *gy, const uint8_t *idx,
+static __attribute__((noinline)) void fast_grad_select3(const float *xp, const float *gy, const uint8_t *idx,
                                                          vf *acc, vf *db, const geom *g, int64_t b) {
-    fast_grad_select(quads, gy, idx, acc, db, g, b, 3);
+    fast_grad_select(xp, gy, idx, acc, db, g, b, 3);
 }
 #define SELECT 1
 #else
 #define SELECT 0
 #endif
 
-/* the backward's scratch image per chunk: the padded image, then (AVX-512) its quads and slack */
-static int64_t grad_buffer(const geom *g) { return 5 * g->Hp * g->Wp * g->C + 64; }
-
 void conv_pool_relu_backward(const float *x, const float *gy, const uint8_t *idx, float *dw, float *db,
                              float *scratch, float *padded, const int64_t *dims) {
     geom g;
     init_geom(&g, dims);
     int64_t taps = g.kh * g.kw * g.C, nw = taps * g.P, row = nw + g.P, chunks = chunks_of(&g);
-    int64_t size = grad_buffer(&g), per = g.Ho * g.Wo * g.O;
+    int64_t size = padded_size(&g), per = g.Ho * g.Wo * g.O;
     memset(scratch, 0, (size_t)(chunks * row) * sizeof(float));
 #pragma omp parallel for schedule(static) if (g.N * g.Ho * g.Wo * g.O * g.ph * g.pw >= PARALLEL_MIN)
     for (int64_t k = 0; k < chunks; k++) {
@@ -501,11 +508,7 @@ void conv_pool_relu_backward(const float *x, const float *gy, const uint8_t *idx
             int select = 0; /* the selecting variant of the specialised path (same sums) */
             (void)select;
 #if SELECT
-            float *quads = xp + g.Hp * g.Wp * g.C;
-            if (g.fast && g.Hf > 0 && g.Wf > 0 && all_finite(xp, g.Hp * g.Wp * g.C)) {
-                build_quads(xp, quads, &g, 2 * g.Hf + 1);
-                select = 1;
-            }
+            select = g.fast && (g.Wp - 1) * g.C * 4 <= QROW && all_finite(xp, g.Hp * g.Wp * g.C);
 #endif
             for (int64_t b = 0; b < g.P; b += OB) {
                 vf acc[TMAX], d = {0};
@@ -513,8 +516,8 @@ void conv_pool_relu_backward(const float *x, const float *gy, const uint8_t *idx
                 int64_t oh0 = 0; /* the first pooled row the generic path takes in full */
                 if (g.fast) {
 #if SELECT
-                    if (select && g.C == 1) fast_grad_select1(quads, gn, in, acc, &d, &g, b);
-                    else if (select) fast_grad_select3(quads, gn, in, acc, &d, &g, b);
+                    if (select && g.C == 1) fast_grad_select1(xp, gn, in, acc, &d, &g, b);
+                    else if (select) fast_grad_select3(xp, gn, in, acc, &d, &g, b);
                     else
 #endif
                     if (g.C == 1) fast_grad1(xp, gn, in, acc, &d, &g, b);
