@@ -16,11 +16,11 @@
  * The order: each image has accumulators of its own, per tap and filter block, starting at 0. The
  * generic path adds each pooled pixel in row-major order, its window's positions in groups of four,
  * (p0 + p1) + (p2 + p3) added to the tap's accumulator. The specialised path takes the whole
- * windows first, in row-major order, into two chains per tap (positions 0 and 1, one product at a
- * time, and positions 2 and 3), added together at the image's end; then the cut-short windows as the
- * generic path does (the last column's, top to bottom, then the last row's). An image's sums are
- * then added into its chunk's scratch row, images in order; chunks of CHUNK images run in parallel
- * and are added in order at the end: the result does not depend on the number of threads.
+ * windows first, in row-major order, into one chain per tap that adds the window's four products
+ * one at a time in position order; then the cut-short windows as the generic path does (the last
+ * column's, top to bottom, then the last row's). An image's sums are then added into its chunk's
+ * scratch row, images in order; chunks of CHUNK images run in parallel and are added in order at
+ * the end: the result does not depend on the number of threads.
  *
  * Two paths: a specialised one for the lecture's first layer and its RGB twin (3x3 kernel, C = 1 or
  * 3, 2x2 windows): the taps unrolled, the filter block's weights held in registers, two pooled
@@ -28,14 +28,17 @@
  * registers backward; cut-short windows (ceil mode) go to the generic path, which takes any geometry
  * within the limits: taps from an offset table, two pooled pixels' window positions eight conv sums
  * at a time (four for a last four). With AVX-512 the pooling's selections use mask registers
- * (intrinsics); elsewhere plain vector code computes the same.
+ * (intrinsics), and the specialised backward of an image with only finite values picks each lane's
+ * x at its winner by a permute (fast_grad_select: one FMA per tap instead of four, the same bits);
+ * elsewhere plain vector code computes the same values.
  *
  * Filters go in blocks of OB = 16 lanes (GCC/Clang vector extensions: one AVX-512 register, two
  * AVX2 ones); the Python side pads the filters to P = a multiple of OB with zeros.
  * Layouts: x (N, H, W, C); wt (kh, kw, C, P); bias (P); y, idx (N, Ho, Wo, O); dw (kh, kw, C, P),
- * db (P); scratch (ceil(N / CHUNK), kh * kw * C * P + P); padded (ceil(N / CHUNK), Hp, Wp, C), one
- * image per chunk at a time (Hp, Wp = the conv output's size + kernel - 1): its border is zeroed
- * once per chunk, only the image's interior is copied per image. All memory comes from the caller;
+ * db (P); scratch (ceil(N / CHUNK), kh * kw * C * P + P); padded (ceil(N / CHUNK), Hp * Wp * C +
+ * SLACK), one image (Hp, Wp, C) per chunk at a time (Hp, Wp = the conv output's size + kernel - 1):
+ * its border is zeroed once per chunk, only the image's interior is copied per image. All memory
+ * comes from the caller (but fast_grad_select's three quad rows, on the stack);
  * P <= PMAX, kh * kw * C <= TMAX, ph * pw <= WMAX (the Python side checks). dims: the 16 sizes of
  * geom below, then 1 where the specialised path may run (0: the generic path everywhere, for tests).
  */
