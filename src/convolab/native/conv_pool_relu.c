@@ -13,14 +13,13 @@
  * channel's winner (0 at the other positions and where idx is DEAD), so dw[t][l][c][o] = sum over
  * pooled pixels of dz[o] * x at the winner's tap, db[o] = sum of dz[o]; every window position's
  * product x * dz is added (an infinite x times a zero dz gives NaN, as in PyTorch's weight gradient).
- * The order: each image has accumulators of its own, per tap and filter block, starting at 0. The
- * generic path adds each pooled pixel in row-major order, its window's positions in groups of four,
- * (p0 + p1) + (p2 + p3) added to the tap's accumulator. The specialised path takes the whole
- * windows first, in row-major order, into one chain per tap that adds the window's four products
- * one at a time in position order; then the cut-short windows as the generic path does (the last
- * column's, top to bottom, then the last row's). An image's sums are then added into its chunk's
- * scratch row, images in order; chunks of CHUNK images run in parallel and are added in order at
- * the end: the result does not depend on the number of threads.
+ * The order: each image has accumulators of its own, per tap and filter block, starting at 0, one
+ * chain each, that adds every window's products one at a time in position order. The generic path
+ * takes the pooled pixels in row-major order; the specialised path the whole windows first, in
+ * row-major order, then the cut-short ones (the last column's, top to bottom, then the last row's),
+ * so with no cut-short window both paths give the same bits. An image's sums are then added into
+ * its chunk's scratch row, images in order; chunks of CHUNK images run in parallel and are added in
+ * order at the end: the result does not depend on the number of threads.
  *
  * Two paths: a specialised one for the lecture's first layer and its RGB twin (3x3 kernel, C = 1 or
  * 3, 2x2 windows): the taps unrolled, the filter block's weights held in registers, two pooled
@@ -337,27 +336,43 @@ void conv_pool_relu_forward(const float *x, const float *wt, const float *bias, 
 
 /* ---- backward ---- */
 
+/* a window's m products per tap into acc, one chain per tap, positions in order (M: m known); four
+ * taps at a time, so that four chains are in flight */
+INLINE void grad_taps(const float *const *patch, const vf *dz, int64_t m, vf *acc, const geom *g, const int M) {
+    int64_t taps = g->kh * g->kw * g->C, k = 0;
+    if (M) m = M;
+    for (; k + 4 <= taps; k += 4) {
+        int64_t o0 = g->off[k], o1 = g->off[k + 1], o2 = g->off[k + 2], o3 = g->off[k + 3];
+        vf a0 = acc[k], a1 = acc[k + 1], a2 = acc[k + 2], a3 = acc[k + 3];
+        UNROLL for (int64_t u = 0; u < m; u++) {
+            const float *p = patch[u];
+            a0 += p[o0] * dz[u], a1 += p[o1] * dz[u], a2 += p[o2] * dz[u], a3 += p[o3] * dz[u];
+        }
+        acc[k] = a0, acc[k + 1] = a1, acc[k + 2] = a2, acc[k + 3] = a3;
+    }
+    for (; k < taps; k++) {
+        int64_t o = g->off[k];
+        vf a = acc[k];
+        for (int64_t u = 0; u < m; u++) a += patch[u][o] * dz[u];
+        acc[k] = a;
+    }
+}
+
 /* one pooled pixel's share of the image's dw (acc, per tap) and db, filter block b (generic) */
 static void grad_pixel(const float *xp, const float *gy, const uint8_t *idx, vf *acc, vf *db, const geom *g,
                        int64_t oh, int64_t ow, int64_t b) {
     const float *patch[WMAX];
     int32_t pos[WMAX];
+    vf dz[WMAX];
     int64_t m = window_patches(xp, g, oh, ow, patch, pos), n = g->O - b < OB ? g->O - b : OB;
     vf gv;
     vi at;
     load_grad(gy + b, idx + b, n, &gv, &at);
     *db += pick(at != DEAD, gv, (vf){0});
-    int64_t taps = g->kh * g->kw * g->C;
-    for (int64_t s = 0; s < m; s += 4) {
-        int64_t k4 = m - s < 4 ? m - s : 4;
-        vf dz[4] = {{0}, {0}, {0}, {0}};
-        const float *pp[4] = {patch[s], patch[s], patch[s], patch[s]};
-        for (int64_t u = 0; u < k4; u++) dz[u] = pick(at == pos[s + u], gv, (vf){0}), pp[u] = patch[s + u];
-        for (int64_t k = 0; k < taps; k++) {
-            int64_t o = g->off[k];
-            acc[k] += pp[0][o] * dz[0] + pp[1][o] * dz[1] + (pp[2][o] * dz[2] + pp[3][o] * dz[3]);
-        }
-    }
+    for (int64_t u = 0; u < m; u++) dz[u] = pick(at == pos[u], gv, (vf){0});
+    if (m == 4) grad_taps(patch, dz, m, acc, g, 4); /* 2x2 windows */
+    else if (m == 9) grad_taps(patch, dz, m, acc, g, 9); /* 3x3 */
+    else grad_taps(patch, dz, m, acc, g, 0);
 }
 
 /* the specialised path's whole windows of one image, filter block b, into acc (per tap) and db: one
