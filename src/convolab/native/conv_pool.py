@@ -11,12 +11,13 @@ none is computed for it: the kernel applies only where ``x.requires_grad`` is fa
 The same function as the PyTorch path, not bit for bit: the convolution's sums run in another order
 than oneDNN's (bias, then taps in row-major order, then channels), so values differ in the last bits
 (tests/test_native.py bounds them against a float64 reference, and requires equality where every
-sum is exact). The weight gradient is summed per image (its own accumulators per tap), the images
-added in order into partial sums over chunks of 8 images, the chunks added in order: the same for
-any number of threads. The C file has a specialised path for 3x3 kernels on 1 or 3 channels with
-2x2 windows (the lecture's first layer), with the same forward sums as its generic path and the
-weight gradient's grouped differently (conv_pool_relu.c's header says how); ``SPECIALISED = False``
-runs the generic path everywhere (the tests compare the two).
+sum is exact). The weight gradient is summed per image (one chain per tap, each window's products
+in position order), the images added in order into partial sums over chunks of 8 images, the chunks
+added in order: the same for any number of threads. The C file has a specialised path for 3x3
+kernels on 1 or 3 channels with 2x2 windows (the lecture's first layer) that sums as its generic
+path does, but for the windows cut short by ceil mode, which it adds after the whole ones
+(conv_pool_relu.c's header says how); ``SPECIALISED = False`` runs the generic path everywhere (the
+tests compare the two).
 """
 
 from __future__ import annotations
