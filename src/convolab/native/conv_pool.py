@@ -98,11 +98,18 @@ class _ConvPoolReLU(torch.autograd.Function):
         lib = build.library()
         assert lib is not None  # eligible() checked it
         n, o, p, kh, kw, ho, wo = dims[0], dims[4], dims[5], dims[6], dims[7], dims[14], dims[15]
-        wt = weight.new_zeros((kh, kw, weight.shape[1], p))  # (kh, kw, C, P): filters last, padded
-        wt[..., :o] = weight.detach().permute(2, 3, 1, 0)
-        b = weight.new_zeros(p)
-        if bias is not None:
-            b[:o] = bias.detach()
+        w = weight.detach().permute(2, 3, 1, 0)  # (kh, kw, C, O): filters last
+        if o == p:  # no lanes to pad (one op fewer each: this runs every step)
+            wt = w.contiguous()
+        else:
+            wt = weight.new_zeros((kh, kw, weight.shape[1], p))
+            wt[..., :o] = w
+        if bias is not None and o == p and bias.dtype == torch.float32 and bias.is_contiguous():
+            b = bias.detach()
+        else:
+            b = weight.new_zeros(p)
+            if bias is not None:
+                b[:o] = bias.detach()
         y = torch.empty((n, o, ho, wo), memory_format=torch.channels_last)
         idx = torch.empty((n, ho, wo, o), dtype=torch.uint8)
         pad = _padded_buffer(dims)
@@ -119,7 +126,9 @@ class _ConvPoolReLU(torch.autograd.Function):
         x, idx = ctx.saved_tensors
         dims = ctx.dims
         n, c, o, p, kh, kw = dims[0], dims[3], dims[4], dims[5], dims[6], dims[7]
-        g = grad.contiguous(memory_format=torch.channels_last).float()
+        g = grad
+        if g.dtype != torch.float32 or not g.is_contiguous(memory_format=torch.channels_last):
+            g = g.contiguous(memory_format=torch.channels_last).float()
         dw, db = torch.empty((kh, kw, c, p)), torch.empty(p)
         scratch = torch.empty((-(-n // CHUNK), kh * kw * c * p + p))
         pad = _padded_buffer(dims)
@@ -130,7 +139,8 @@ class _ConvPoolReLU(torch.autograd.Function):
             pad.data_ptr(), (ctypes.c_int64 * len(dims))(*dims),
         )  # fmt: skip
         gw = torch.empty_like(ctx.weight_like).copy_(dw[..., :o].permute(3, 2, 0, 1))  # the weight's layout
-        return None, gw, (db[:o].clone() if ctx.has_bias else None), None
+        gb = (db if o == p else db[:o].clone()) if ctx.has_bias else None
+        return None, gw, gb, None
 
 
 def conv_pool_relu(
