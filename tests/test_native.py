@@ -518,6 +518,31 @@ def test_fused_conv_within_rounding_of_a_float64_reference(monkeypatch, speciali
 
 
 @needs_kernels
+@pytest.mark.parametrize("c, nan_weight", [(1, False), (3, False), (1, True)])
+def test_fused_conv_sums_that_may_overflow_take_the_nan_testing_pooling(monkeypatch, c, nan_weight):
+    """Huge inputs or weights, a NaN weight (no bound keeps the conv sums finite, so the pooling
+    tests for NaN): the specialised path gives the generic path's bits, overflow to inf included."""
+    gen = torch.Generator().manual_seed(9)
+    x = torch.rand(3, c, 10, 10, generator=gen)
+    x[1] *= 3e37  # one image whose sums overflow to inf
+    x = x.contiguous(memory_format=torch.channels_last)
+    w = torch.randn(16, c, 3, 3, generator=gen)
+    w[3, :, 0], w[3, :, 2] = 3e38, -3e38  # one filter whose sums overflow on any image
+    if nan_weight:
+        w[5, 0, 1, 1] = float("nan")  # NaN sums (the bound is NaN too)
+    b = torch.randn(16, generator=gen)
+    g = torch.randn(3, 16, 5, 5, generator=gen).contiguous(memory_format=torch.channels_last)
+    out = []
+    for specialised in (True, False):
+        monkeypatch.setattr(kconv, "SPECIALISED", specialised)
+        out.append(_conv_kernel(x, w, b, (1, 1), (10, 10), (2, 2), (5, 5), g))
+    # overflow gives inf (and NaN too where a build has no FMA: inf - inf)
+    assert out[0][0].isinf().any() and (out[0][0].isnan().any() or not nan_weight)
+    for a, k in zip(*out, strict=True):
+        assert torch.equal(a.isnan(), k.isnan()) and torch.equal(a.nan_to_num(0.5), k.nan_to_num(0.5))
+
+
+@needs_kernels
 @settings(max_examples=30, deadline=None, derandomize=True)
 @given(
     n=st.integers(1, 10),

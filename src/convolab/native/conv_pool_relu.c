@@ -7,7 +7,10 @@
  * (t, l) and input channels c, in that order, of x * w (one fused multiply-add each), x read from a
  * zero-padded copy of the image (a padding tap adds 0 * w = 0); the window's first maximum wins (NaN
  * wins), as in pool_relu.c; then ReLU, with idx = the winner's position or DEAD (255) where the
- * pooled value is <= 0. Both paths below sum in this one order, so they give the same bits.
+ * pooled value is <= 0. Both paths below sum in this one order, so they give the same bits. Where
+ * max |x| * sum |w| + |bias| < 1e37 for an image and a filter block (checked per image, the copy into
+ * the padded image measuring max |x|), no partial sum can overflow, so no z is NaN and the
+ * specialised path's pooling leaves out its NaN test: the same winners.
  *
  * Backward (the input needs no gradient: it is the data): dz is the pooled gradient at each
  * channel's winner (0 at the other positions and where idx is DEAD), so dw[t][l][c][o] = sum over
@@ -86,19 +89,54 @@ static void init_geom(geom *g, const int64_t *dims) {
     g->fast = g->fast && g->kh == 3 && g->kw == 3 && (g->C == 1 || g->C == 3) && g->ph == 2 && g->pw == 2;
 }
 
+/* a row of len floats from src to dst; the bits of their |x| into m, lane-wise maximum (see max_abs) */
+INLINE void copy_row(float *dst, const float *src, int64_t len, vi *m) {
+    if (len < OB) {
+        memcpy(dst, src, (size_t)len * sizeof(float));
+        for (int64_t e = 0; e < len; e++) {
+            int32_t a;
+            memcpy(&a, src + e, sizeof a);
+            a &= 0x7fffffff;
+            (*m)[0] = a > (*m)[0] ? a : (*m)[0];
+        }
+        return;
+    }
+    for (int64_t e = 0;; e += OB) {
+        if (e + OB > len) e = len - OB; /* the last vector overlaps the one before */
+        vf v = loadf(src + e);
+        storef(dst + e, v);
+        vi a = (vi)v & 0x7fffffff, gt = a > *m;
+        *m = (gt & a) | (~gt & *m);
+        if (e + OB >= len) break;
+    }
+}
+
+/* the largest |x| from copy_row's lanes: inf where one was a NaN or an infinity (for |x|, the sign
+ * bit cleared, the integer order of the bits is the float order, inf and NaN above all) */
+static float lanes_max_abs(vi m) {
+    int32_t r = 0;
+    for (int o = 0; o < OB; o++) r = m[o] > r ? m[o] : r;
+    if (r >= 0x7f800000) return __builtin_inff();
+    float f;
+    memcpy(&f, &r, sizeof f);
+    return f;
+}
+
 /* image x (H, W, C) into xp (Hp, Wp, C) at (pt, pl), zeros around (rows/columns the conv never
- * reads, past a 'valid' conv's reach, are dropped). The zeros are written for the chunk's first
- * image only (first != 0): the next images overwrite the same interior and nothing else. */
-static void pad_image(const float *x, float *xp, const geom *g, int first) {
+ * reads, past a 'valid' conv's reach, are dropped); returns the largest |x| copied (lanes_max_abs).
+ * The zeros are written for the chunk's first image only (first != 0): the next images overwrite
+ * the same interior and nothing else. */
+static float pad_image(const float *x, float *xp, const geom *g, int first) {
     if (first) memset(xp, 0, (size_t)(g->Hp * g->Wp * g->C) * sizeof(float));
     int64_t w0 = g->pl < 0 ? -g->pl : 0, w1 = g->W + g->pl > g->Wp ? g->Wp - g->pl : g->W;
-    if (w1 <= w0) return;
+    vi m = {0};
+    if (w1 <= w0) return 0.0f;
     for (int64_t h = 0; h < g->H; h++) {
         int64_t rp = h + g->pt;
         if (rp < 0 || rp >= g->Hp) continue;
-        memcpy(xp + (rp * g->Wp + w0 + g->pl) * g->C, x + (h * g->W + w0) * g->C,
-               (size_t)((w1 - w0) * g->C) * sizeof(float));
+        copy_row(xp + (rp * g->Wp + w0 + g->pl) * g->C, x + (h * g->W + w0) * g->C, (w1 - w0) * g->C, &m);
     }
+    return lanes_max_abs(m);
 }
 
 /* the pooled window's conv pixels, as pointers to their patches in the padded image */
@@ -135,6 +173,14 @@ INLINE void pool_next(pool_state *s, vf z, int32_t pos) {
     s->at = (vi)_mm512_mask_set1_epi32((__m512i)s->at, take, pos);
 }
 
+/* the same where no z can be NaN (pool_next's NaN test always false) */
+INLINE void pool_next_gt(pool_state *s, vf z, int32_t pos) {
+    __m512 v = (__m512)z, best = (__m512)s->best;
+    __mmask16 take = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ);
+    s->best = (vf)_mm512_mask_blend_ps(take, best, v);
+    s->at = (vi)_mm512_mask_set1_epi32((__m512i)s->at, take, pos);
+}
+
 INLINE void relu_winner(const pool_state *s, vf *best, vb *bytes) {
     __m512 v = (__m512)s->best;
     __mmask16 dead = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LE_OQ);
@@ -144,6 +190,12 @@ INLINE void relu_winner(const pool_state *s, vf *best, vb *bytes) {
 #else
 INLINE void pool_next(pool_state *s, vf z, int32_t pos) {
     vi take = (z > s->best) | (z != z); /* the first maximum wins; NaN wins */
+    s->best = pick(take, z, s->best);
+    s->at = (take & pos) | (~take & s->at);
+}
+
+INLINE void pool_next_gt(pool_state *s, vf z, int32_t pos) {
+    vi take = z > s->best;
     s->best = pick(take, z, s->best);
     s->at = (take & pos) | (~take & s->at);
 }
@@ -238,7 +290,7 @@ static void pooled_pixels(const float *xp, const float *wt, const float *bias, f
 
 /* U (1 or 2) pooled pixels side by side at row pointer r (the padded image at the windows' top-left
  * conv pixel's patch), filter block weights w[9 * C] and bias b0: 4 * U conv sums, pooled */
-INLINE void fast_pixels(const float *r, int64_t rs, const vf *w, vf b0, const int C, const int U,
+INLINE void fast_pixels(const float *r, int64_t rs, const vf *w, vf b0, const int C, const int U, const int F,
                         pool_state *s) {
     const float *rows[4] = {r, r + rs, r + 2 * rs, r + 3 * rs};
     vf z[2][4];
@@ -255,44 +307,62 @@ INLINE void fast_pixels(const float *r, int64_t rs, const vf *w, vf b0, const in
             }
     UNROLL for (int u = 0; u < U; u++) {
         pool_first(&s[u], z[u][0], 0);
-        UNROLL for (int p = 1; p < 4; p++) pool_next(&s[u], z[u][p], p);
-    }
-}
-
-/* one image's whole windows, filter block by filter block */
-INLINE void fast_image(const float *xp, const float *wt, const float *bias, float *y, uint8_t *idx,
-                       const geom *g, const int C) {
-    int64_t rs = g->Wp * C, O = g->O;
-    for (int64_t b = 0; b < g->P; b += OB) {
-        vf w[27], b0 = loadf(bias + b);
-        UNROLL for (int k = 0; k < 9 * C; k++) w[k] = loadf(wt + k * g->P + b);
-        int64_t n = O - b < OB ? O - b : OB;
-        for (int64_t oh = 0; oh < g->Hf; oh++) {
-            const float *row = xp + 2 * oh * rs;
-            float *yr = y + oh * g->Wo * O + b;
-            uint8_t *ir = idx + oh * g->Wo * O + b;
-            int64_t ow = 0;
-            pool_state s[2];
-            for (; ow + 1 < g->Wf; ow += 2) {
-                fast_pixels(row + 2 * ow * C, rs, w, b0, C, 2, s);
-                pool_store(&s[0], yr + ow * O, ir + ow * O, n);
-                pool_store(&s[1], yr + (ow + 1) * O, ir + (ow + 1) * O, n);
-            }
-            if (ow < g->Wf) {
-                fast_pixels(row + 2 * ow * C, rs, w, b0, C, 1, s);
-                pool_store(&s[0], yr + ow * O, ir + ow * O, n);
-            }
+        UNROLL for (int p = 1; p < 4; p++) {
+            if (F) pool_next_gt(&s[u], z[u][p], p); /* F: no z can be NaN */
+            else pool_next(&s[u], z[u][p], p);
         }
     }
 }
 
-static __attribute__((noinline)) void fast_image1(const float *xp, const float *wt, const float *bias, float *y,
-                                                   uint8_t *idx, const geom *g) {
-    fast_image(xp, wt, bias, y, idx, g, 1);
+/* one filter block's whole windows of one image (F: no conv sum can be NaN) */
+INLINE void fast_block(const float *xp, const float *wt, const float *bias, float *y, uint8_t *idx,
+                       const geom *g, int64_t b, const int C, const int F) {
+    int64_t rs = g->Wp * C, O = g->O, n = O - b < OB ? O - b : OB;
+    vf w[27], b0 = loadf(bias + b);
+    UNROLL for (int k = 0; k < 9 * C; k++) w[k] = loadf(wt + k * g->P + b);
+    for (int64_t oh = 0; oh < g->Hf; oh++) {
+        const float *row = xp + 2 * oh * rs;
+        float *yr = y + oh * g->Wo * O + b;
+        uint8_t *ir = idx + oh * g->Wo * O + b;
+        int64_t ow = 0;
+        pool_state s[2];
+        for (; ow + 1 < g->Wf; ow += 2) {
+            fast_pixels(row + 2 * ow * C, rs, w, b0, C, 2, F, s);
+            pool_store(&s[0], yr + ow * O, ir + ow * O, n);
+            pool_store(&s[1], yr + (ow + 1) * O, ir + (ow + 1) * O, n);
+        }
+        if (ow < g->Wf) {
+            fast_pixels(row + 2 * ow * C, rs, w, b0, C, 1, F, s);
+            pool_store(&s[0], yr + ow * O, ir + ow * O, n);
+        }
+    }
 }
-static __attribute__((noinline)) void fast_image3(const float *xp, const float *wt, const float *bias, float *y,
-                                                   uint8_t *idx, const geom *g) {
-    fast_image(xp, wt, bias, y, idx, g, 3);
+
+#define FAST_BLOCK(name, C, F)                                                                            \
+    static __attribute__((noinline)) void name(const float *xp, const float *wt, const float *bias, float *y, \
+                                               uint8_t *idx, const geom *g, int64_t b) {                 \
+        fast_block(xp, wt, bias, y, idx, g, b, C, F);                                                     \
+    }
+FAST_BLOCK(fast_block1, 1, 0)
+FAST_BLOCK(fast_block1_finite, 1, 1)
+FAST_BLOCK(fast_block3, 3, 0)
+FAST_BLOCK(fast_block3_finite, 3, 1)
+
+/* per filter block: the largest sum over taps of |w| and the largest |bias| (NaN or inf where a
+ * weight or bias is not finite): with max |x| they bound every partial conv sum */
+static void block_bounds(const float *wt, const float *bias, const geom *g, float *ws, float *bs) {
+    int64_t taps = g->kh * g->kw * g->C;
+    for (int64_t b = 0; b < g->P; b += OB) {
+        float wmax = 0.0f, bmax = 0.0f;
+        for (int64_t o = b; o < b + OB; o++) {
+            float sum = 0.0f, v = bias[o] < 0 ? -bias[o] : bias[o];
+            for (int64_t k = 0; k < taps; k++) sum += wt[k * g->P + o] < 0 ? -wt[k * g->P + o] : wt[k * g->P + o];
+            wmax = sum > wmax || sum != sum ? sum : wmax; /* NaN sticks */
+            bmax = v > bmax || v != v ? v : bmax;
+            if (wmax != wmax || bmax != bmax) wmax = __builtin_inff();
+        }
+        ws[b / OB] = wmax, bs[b / OB] = bmax;
+    }
 }
 
 static int64_t chunks_of(const geom *g) { return (g->N + CHUNK - 1) / CHUNK; }
@@ -305,19 +375,28 @@ void conv_pool_relu_forward(const float *x, const float *wt, const float *bias, 
                             float *padded, const int64_t *dims) {
     geom g;
     init_geom(&g, dims);
-    int64_t chunks = chunks_of(&g), size = padded_size(&g);
+    int64_t chunks = chunks_of(&g), size = padded_size(&g), hwc = g.H * g.W * g.C;
+    float ws[PMAX / OB], bs[PMAX / OB];
+    if (g.fast) block_bounds(wt, bias, &g, ws, bs);
 #pragma omp parallel for schedule(static) if (g.N * g.Hz * g.Wz * g.O >= PARALLEL_MIN)
     for (int64_t k = 0; k < chunks; k++) {
         float *xp = padded + k * size;
         int64_t end = (k + 1) * CHUNK < g.N ? (k + 1) * CHUNK : g.N;
         for (int64_t n = k * CHUNK; n < end; n++) {
-            pad_image(x + n * g.H * g.W * g.C, xp, &g, n == k * CHUNK);
+            /* where max |x| * sum |w| + |bias| stays far below FLT_MAX, no partial conv sum of the
+             * image can overflow, so none is NaN and the pooling skips its NaN test (the same result) */
+            float xmax = pad_image(x + n * hwc, xp, &g, n == k * CHUNK);
             float *yn = y + n * g.Ho * g.Wo * g.O;
             uint8_t *in = idx + n * g.Ho * g.Wo * g.O;
             int64_t oh0 = 0; /* the first pooled row the generic path takes in full */
             if (g.fast) {
-                if (g.C == 1) fast_image1(xp, wt, bias, yn, in, &g);
-                else fast_image3(xp, wt, bias, yn, in, &g);
+                for (int64_t b = 0; b < g.P; b += OB) {
+                    int finite = xmax * ws[b / OB] + bs[b / OB] < 1e37f; /* false for NaN */
+                    if (g.C == 1 && finite) fast_block1_finite(xp, wt, bias, yn, in, &g, b);
+                    else if (g.C == 1) fast_block1(xp, wt, bias, yn, in, &g, b);
+                    else if (finite) fast_block3_finite(xp, wt, bias, yn, in, &g, b);
+                    else fast_block3(xp, wt, bias, yn, in, &g, b);
+                }
                 for (int64_t oh = 0; oh < g.Hf; oh++) /* the last column's cut-short windows */
                     for (int64_t ow = g.Wf; ow < g.Wo; ow++) {
                         int64_t o = (oh * g.Wo + ow) * g.O;
@@ -417,20 +496,6 @@ static __attribute__((noinline)) void fast_grad3(const float *xp, const float *g
 }
 
 #if defined(__AVX512F__)
-/* whether the padded image holds only finite values */
-static int all_finite(const float *xp, int64_t size) {
-    vi bad = {0};
-    int64_t e = 0;
-    for (; e + OB <= size; e += OB) {
-        vf v = loadf(xp + e);
-        bad |= (v - v) != (vf){0}; /* NaN for an infinity or a NaN */
-    }
-    int any = 0;
-    for (int o = 0; o < OB; o++) any |= bad[o] != 0;
-    for (; e < size; e++) any |= (xp[e] - xp[e]) != 0.0f;
-    return !any;
-}
-
 /* AVX-512, an image of finite values only: the same sums by selection. A quad row r holds, per
  * pixel (r, q) and channel, the four inputs (r, q), (r, q + 1), (r + 1, q), (r + 1, q + 1): a window's
  * four inputs at one tap. A lane's x at its winner is one in-lane permute by idx, times dz (0 where
@@ -520,13 +585,13 @@ void conv_pool_relu_backward(const float *x, const float *gy, const uint8_t *idx
         float *part = scratch + k * row, *xp = padded + k * size;
         int64_t end = (k + 1) * CHUNK < g.N ? (k + 1) * CHUNK : g.N;
         for (int64_t n = k * CHUNK; n < end; n++) {
-            pad_image(x + n * g.H * g.W * g.C, xp, &g, n == k * CHUNK);
+            float xmax = pad_image(x + n * g.H * g.W * g.C, xp, &g, n == k * CHUNK); /* inf: not finite */
             const float *gn = gy + n * per;
             const uint8_t *in = idx + n * per;
             int select = 0; /* the selecting variant of the specialised path (same sums) */
-            (void)select;
+            (void)select, (void)xmax;
 #if SELECT
-            select = g.fast && (g.Wp - 1) * g.C * 4 <= QROW && all_finite(xp, g.Hp * g.Wp * g.C);
+            select = g.fast && (g.Wp - 1) * g.C * 4 <= QROW && xmax < __builtin_inff();
 #endif
             for (int64_t b = 0; b < g.P; b += OB) {
                 vf acc[TMAX], d = {0};
