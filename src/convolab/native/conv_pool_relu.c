@@ -188,22 +188,51 @@ INLINE void relu_winner(const pool_state *s, vf *best, vb *bytes) {
     *bytes = (vb)_mm512_cvtepi32_epi8(_mm512_mask_set1_epi32((__m512i)s->at, dead, DEAD));
 }
 #else
-INLINE void pool_next(pool_state *s, vf z, int32_t pos) {
-    vi take = (z > s->best) | (z != z); /* the first maximum wins; NaN wins */
-    s->best = pick(take, z, s->best);
-    s->at = (take & pos) | (~take & s->at);
+/* elsewhere, in halves of 8 lanes: GCC lowers a 16-lane float comparison that the target has no
+ * instruction for (AVX2: 8 lanes) to scalar code, an 8-lane one to vector instructions */
+typedef float vf8 __attribute__((vector_size(32)));
+typedef int32_t vi8 __attribute__((vector_size(32)));
+typedef uint8_t vb8 __attribute__((vector_size(8)));
+typedef union {
+    vf v;
+    vf8 h[2];
+} vf_halves;
+typedef union {
+    vi v;
+    vi8 h[2];
+} vi_halves;
+
+INLINE vf8 pick8(vi8 mask, vf8 a, vf8 b) { return (vf8)((mask & (vi8)a) | (~mask & (vi8)b)); }
+
+INLINE void pool_select(pool_state *s, vf z, int32_t pos, const int nan) {
+    vf_halves v = {z}, best = {s->best};
+    vi_halves at = {s->at};
+    UNROLL for (int i = 0; i < 2; i++) {
+        vi8 take = v.h[i] > best.h[i]; /* the first maximum wins */
+        if (nan) take |= v.h[i] != v.h[i]; /* NaN wins */
+        best.h[i] = pick8(take, v.h[i], best.h[i]);
+        at.h[i] = (take & pos) | (~take & at.h[i]);
+    }
+    s->best = best.v, s->at = at.v;
 }
 
-INLINE void pool_next_gt(pool_state *s, vf z, int32_t pos) {
-    vi take = z > s->best;
-    s->best = pick(take, z, s->best);
-    s->at = (take & pos) | (~take & s->at);
-}
+INLINE void pool_next(pool_state *s, vf z, int32_t pos) { pool_select(s, z, pos, 1); }
+
+/* the same where no z can be NaN (pool_next's NaN test always false) */
+INLINE void pool_next_gt(pool_state *s, vf z, int32_t pos) { pool_select(s, z, pos, 0); }
 
 INLINE void relu_winner(const pool_state *s, vf *best, vb *bytes) {
-    vi dead = s->best <= (vf){0};
-    *best = pick(s->best < (vf){0}, (vf){0}, s->best); /* relu keeps NaN, as torch.relu does */
-    *bytes = __builtin_convertvector((dead & DEAD) | (~dead & s->at), vb);
+    vf_halves v = {s->best};
+    vi_halves at = {s->at};
+    uint8_t out[OB];
+    UNROLL for (int i = 0; i < 2; i++) {
+        vi8 dead = v.h[i] <= (vf8){0};
+        v.h[i] = pick8(v.h[i] < (vf8){0}, (vf8){0}, v.h[i]); /* relu keeps NaN, as torch.relu does */
+        vb8 b8 = __builtin_convertvector((dead & DEAD) | (~dead & at.h[i]), vb8);
+        memcpy(out + 8 * i, &b8, 8);
+    }
+    *best = v.v;
+    memcpy(bytes, out, OB);
 }
 #endif
 
