@@ -32,7 +32,8 @@
  * at a time (four for a last four). With AVX-512 the pooling's selections use mask registers
  * (intrinsics), and the specialised backward of an image with only finite values picks each lane's
  * x at its winner by a permute (fast_grad_select: one FMA per tap instead of four, the same bits);
- * elsewhere plain vector code computes the same values.
+ * elsewhere plain vector code computes the same values, its broadcasts and comparisons in halves of
+ * 8 lanes (BCAST, eq_i, pool_select: GCC turns 16-lane ones into scalar code on AVX2).
  *
  * Filters go in blocks of OB = 16 lanes (GCC/Clang vector extensions: one AVX-512 register, two
  * AVX2 ones); the Python side pads the filters to P = a multiple of OB with zeros.
@@ -59,6 +60,17 @@
 typedef float vf __attribute__((vector_size(4 * OB)));
 typedef int32_t vi __attribute__((vector_size(4 * OB)));
 typedef uint8_t vb __attribute__((vector_size(OB)));
+typedef float vf8 __attribute__((vector_size(32))); /* halves: see BCAST and pool_select */
+typedef int32_t vi8 __attribute__((vector_size(32)));
+typedef uint8_t vb8 __attribute__((vector_size(8)));
+typedef union {
+    vf v;
+    vf8 h[2];
+} vf_halves;
+typedef union {
+    vi v;
+    vi8 h[2];
+} vi_halves;
 
 #define INLINE static inline __attribute__((always_inline))
 #define UNROLL _Pragma("GCC unroll 32") /* the specialised path's loops: constant trip counts, all unrolled */
@@ -66,6 +78,47 @@ typedef uint8_t vb __attribute__((vector_size(OB)));
 INLINE vf loadf(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
 INLINE void storef(float *p, vf v) { memcpy(p, &v, sizeof v); }
 INLINE vf pick(vi mask, vf a, vf b) { return (vf)((mask & (vi)a) | (~mask & (vi)b)); }
+
+/* a scalar times a vector: with AVX-512 as it is (a broadcast, often folded into the FMA); elsewhere
+ * the scalar is broadcast in halves of 8 lanes first (GCC broadcasts to a 16-lane vector through 16
+ * stores to the stack where the target's vectors are 8 lanes wide) */
+#if defined(__AVX512F__)
+#define BCAST(x) (x)
+#define BCASTI(x) ((vi){0} + (x))
+#else
+INLINE vf bcast(float x) {
+    vf_halves u;
+    u.h[0] = (vf8){0} + x, u.h[1] = u.h[0];
+    return u.v;
+}
+INLINE vi bcasti(int32_t x) {
+    vi_halves u;
+    u.h[0] = (vi8){0} + x, u.h[1] = u.h[0];
+    return u.v;
+}
+#define BCAST(x) bcast(x)
+#define BCASTI(x) bcasti(x)
+#endif
+
+/* integer lane comparisons (all ones where true), in halves where AVX-512 is missing (as BCAST) */
+INLINE vi eq_i(vi a, int32_t b) {
+#if defined(__AVX512F__)
+    return a == b;
+#else
+    vi_halves u = {a};
+    u.h[0] = u.h[0] == b, u.h[1] = u.h[1] == b;
+    return u.v;
+#endif
+}
+INLINE vi gt_i(vi a, vi b) {
+#if defined(__AVX512F__)
+    return a > b;
+#else
+    vi_halves u = {a}, v = {b};
+    u.h[0] = u.h[0] > v.h[0], u.h[1] = u.h[1] > v.h[1];
+    return u.v;
+#endif
+}
 
 typedef struct {
     int64_t N, H, W, C, O, P, kh, kw, pt, pl, Hz, Wz, ph, pw, Ho, Wo, fast;
@@ -105,7 +158,7 @@ INLINE void copy_row(float *dst, const float *src, int64_t len, vi *m) {
         if (e + OB > len) e = len - OB; /* the last vector overlaps the one before */
         vf v = loadf(src + e);
         storef(dst + e, v);
-        vi a = (vi)v & 0x7fffffff, gt = a > *m;
+        vi a = (vi)v & 0x7fffffff, gt = gt_i(a, *m);
         *m = (gt & a) | (~gt & *m);
         if (e + OB >= len) break;
     }
@@ -158,7 +211,7 @@ typedef struct {
     vi at;
 } pool_state;
 
-INLINE void pool_first(pool_state *s, vf z, int32_t pos) { s->best = z, s->at = (vi){0} + pos; }
+INLINE void pool_first(pool_state *s, vf z, int32_t pos) { s->best = z, s->at = BCASTI(pos); }
 
 #if defined(__AVX512F__)
 /* AVX-512: the same selections with mask registers, one blend each (GCC's generic code spends two
@@ -190,17 +243,6 @@ INLINE void relu_winner(const pool_state *s, vf *best, vb *bytes) {
 #else
 /* elsewhere, in halves of 8 lanes: GCC lowers a 16-lane float comparison that the target has no
  * instruction for (AVX2: 8 lanes) to scalar code, an 8-lane one to vector instructions */
-typedef float vf8 __attribute__((vector_size(32)));
-typedef int32_t vi8 __attribute__((vector_size(32)));
-typedef uint8_t vb8 __attribute__((vector_size(8)));
-typedef union {
-    vf v;
-    vf8 h[2];
-} vf_halves;
-typedef union {
-    vi v;
-    vi8 h[2];
-} vi_halves;
 
 INLINE vf8 pick8(vi8 mask, vf8 a, vf8 b) { return (vf8)((mask & (vi8)a) | (~mask & (vi8)b)); }
 
@@ -268,7 +310,15 @@ INLINE void load_grad(const float *gy, const uint8_t *idx, int64_t n, vf *gv, vi
         memcpy(&bytes, it, OB);
         *gv = loadf(gt);
     }
+#if defined(__AVX512F__)
     *at = __builtin_convertvector(bytes, vi);
+#else
+    vi_halves u;
+    vb8 lo, hi;
+    memcpy(&lo, &bytes, 8), memcpy(&hi, (const uint8_t *)&bytes + 8, 8);
+    u.h[0] = __builtin_convertvector(lo, vi8), u.h[1] = __builtin_convertvector(hi, vi8);
+    *at = u.v;
+#endif
 }
 
 /* ---- the generic path ---- */
@@ -282,7 +332,7 @@ INLINE void conv_group(const float *const *p, const float *wt, vf b0, const geom
     for (int64_t k = 0; k < taps; k++, w += g->P) {
         vf wv = loadf(w);
         int64_t o = g->off[k];
-        UNROLL for (int u = 0; u < W; u++) a[u] += p[u][o] * wv;
+        UNROLL for (int u = 0; u < W; u++) a[u] += BCAST(p[u][o]) * wv;
     }
     UNROLL for (int u = 0; u < W; u++) z[u] = a[u];
 }
@@ -332,7 +382,7 @@ INLINE void fast_pixels(const float *r, int64_t rs, const vf *w, vf b0, const in
                 UNROLL for (int u = 0; u < U; u++)
                     UNROLL for (int i = 0; i < 2; i++)
                         UNROLL for (int j = 0; j < 2; j++)
-                            z[u][i * 2 + j] += rows[i + t][(2 * u + j + l) * C + c] * wv;
+                            z[u][i * 2 + j] += BCAST(rows[i + t][(2 * u + j + l) * C + c]) * wv;
             }
     UNROLL for (int u = 0; u < U; u++) {
         pool_first(&s[u], z[u][0], 0);
@@ -454,14 +504,15 @@ INLINE void grad_taps(const float *const *patch, const vf *dz, int64_t m, vf *ac
         vf a0 = acc[k], a1 = acc[k + 1], a2 = acc[k + 2], a3 = acc[k + 3];
         UNROLL for (int64_t u = 0; u < m; u++) {
             const float *p = patch[u];
-            a0 += p[o0] * dz[u], a1 += p[o1] * dz[u], a2 += p[o2] * dz[u], a3 += p[o3] * dz[u];
+            a0 += BCAST(p[o0]) * dz[u], a1 += BCAST(p[o1]) * dz[u], a2 += BCAST(p[o2]) * dz[u];
+            a3 += BCAST(p[o3]) * dz[u];
         }
         acc[k] = a0, acc[k + 1] = a1, acc[k + 2] = a2, acc[k + 3] = a3;
     }
     for (; k < taps; k++) {
         int64_t o = g->off[k];
         vf a = acc[k];
-        for (int64_t u = 0; u < m; u++) a += patch[u][o] * dz[u];
+        for (int64_t u = 0; u < m; u++) a += BCAST(patch[u][o]) * dz[u];
         acc[k] = a;
     }
 }
@@ -476,8 +527,8 @@ static void grad_pixel(const float *xp, const float *gy, const uint8_t *idx, vf 
     vf gv;
     vi at;
     load_grad(gy + b, idx + b, n, &gv, &at);
-    *db += pick(at != DEAD, gv, (vf){0});
-    for (int64_t u = 0; u < m; u++) dz[u] = pick(at == pos[u], gv, (vf){0});
+    *db += pick(~eq_i(at, DEAD), gv, (vf){0});
+    for (int64_t u = 0; u < m; u++) dz[u] = pick(eq_i(at, pos[u]), gv, (vf){0});
     if (m == 4) grad_taps(patch, dz, m, acc, g, 4); /* 2x2 windows */
     else if (m == 9) grad_taps(patch, dz, m, acc, g, 9); /* 3x3 */
     else grad_taps(patch, dz, m, acc, g, 0);
@@ -499,15 +550,16 @@ INLINE void fast_grad(const float *xp, const float *gy, const uint8_t *idx, vf *
             vf gv;
             vi at;
             load_grad(gy + o, idx + o, n, &gv, &at);
-            d += pick(at != DEAD, gv, (vf){0});
-            vf dz0 = pick(at == 0, gv, (vf){0}), dz1 = pick(at == 1, gv, (vf){0});
-            vf dz2 = pick(at == 2, gv, (vf){0}), dz3 = pick(at == 3, gv, (vf){0});
+            d += pick(~eq_i(at, DEAD), gv, (vf){0});
+            vf dz0 = pick(eq_i(at, 0), gv, (vf){0}), dz1 = pick(eq_i(at, 1), gv, (vf){0});
+            vf dz2 = pick(eq_i(at, 2), gv, (vf){0}), dz3 = pick(eq_i(at, 3), gv, (vf){0});
             UNROLL for (int t = 0; t < 3; t++)
                 UNROLL for (int l = 0; l < 3; l++)
                     UNROLL for (int c = 0; c < C; c++) {
                         int k = (t * 3 + l) * C + c;
                         const float *q = r + t * rs + l * C + c;
-                        a[k] += q[0] * dz0, a[k] += q[C] * dz1, a[k] += q[rs] * dz2, a[k] += q[rs + C] * dz3;
+                        a[k] += BCAST(q[0]) * dz0, a[k] += BCAST(q[C]) * dz1;
+                        a[k] += BCAST(q[rs]) * dz2, a[k] += BCAST(q[rs + C]) * dz3;
                     }
         }
     }
