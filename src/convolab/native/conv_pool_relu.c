@@ -86,14 +86,14 @@ INLINE vf pick(vi mask, vf a, vf b) { return (vf)((mask & (vi)a) | (~mask & (vi)
 #define BCAST(x) (x)
 #define BCASTI(x) ((vi){0} + (x))
 #else
-INLINE vf bcast(float x) {
+INLINE vf bcast(float x) { /* not 0 + x: that makes -0 into +0 */
     vf_halves u;
-    u.h[0] = (vf8){0} + x, u.h[1] = u.h[0];
+    u.h[0] = (vf8){x, x, x, x, x, x, x, x}, u.h[1] = u.h[0];
     return u.v;
 }
 INLINE vi bcasti(int32_t x) {
     vi_halves u;
-    u.h[0] = (vi8){0} + x, u.h[1] = u.h[0];
+    u.h[0] = (vi8){x, x, x, x, x, x, x, x}, u.h[1] = u.h[0];
     return u.v;
 }
 #define BCAST(x) bcast(x)
@@ -512,7 +512,7 @@ INLINE void grad_taps(const float *const *patch, const vf *dz, int64_t m, vf *ac
     for (; k < taps; k++) {
         int64_t o = g->off[k];
         vf a = acc[k];
-        for (int64_t u = 0; u < m; u++) a += BCAST(patch[u][o]) * dz[u];
+        UNROLL for (int64_t u = 0; u < m; u++) a += BCAST(patch[u][o]) * dz[u];
         acc[k] = a;
     }
 }
