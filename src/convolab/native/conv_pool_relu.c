@@ -496,6 +496,7 @@ void conv_pool_relu_forward(const float *x, const float *wt, const float *bias, 
 
 /* a window's m products per tap into acc, one chain per tap, positions in order (M: m known); four
  * taps at a time, so that four chains are in flight */
+#if defined(__AVX512F__)
 INLINE void grad_taps(const float *const *patch, const vf *dz, int64_t m, vf *acc, const geom *g, const int M) {
     int64_t taps = g->kh * g->kw * g->C, k = 0;
     if (M) m = M;
@@ -504,18 +505,54 @@ INLINE void grad_taps(const float *const *patch, const vf *dz, int64_t m, vf *ac
         vf a0 = acc[k], a1 = acc[k + 1], a2 = acc[k + 2], a3 = acc[k + 3];
         UNROLL for (int64_t u = 0; u < m; u++) {
             const float *p = patch[u];
-            a0 += BCAST(p[o0]) * dz[u], a1 += BCAST(p[o1]) * dz[u], a2 += BCAST(p[o2]) * dz[u];
-            a3 += BCAST(p[o3]) * dz[u];
+            a0 += p[o0] * dz[u], a1 += p[o1] * dz[u], a2 += p[o2] * dz[u], a3 += p[o3] * dz[u];
         }
         acc[k] = a0, acc[k + 1] = a1, acc[k + 2] = a2, acc[k + 3] = a3;
     }
     for (; k < taps; k++) {
         int64_t o = g->off[k];
         vf a = acc[k];
-        UNROLL for (int64_t u = 0; u < m; u++) a += BCAST(patch[u][o]) * dz[u];
+        UNROLL for (int64_t u = 0; u < m; u++) a += patch[u][o] * dz[u];
         acc[k] = a;
     }
 }
+#else
+/* the same sums lane by lane, in halves of 8 lanes (as BCAST: plain 8-lane vector code) */
+INLINE vf8 load8(const vf *v, int h) {
+    vf8 r;
+    memcpy(&r, (const float *)v + 8 * h, sizeof r);
+    return r;
+}
+INLINE void store8(vf *v, int h, vf8 r) { memcpy((float *)v + 8 * h, &r, sizeof r); }
+INLINE vf8 bcast8(float x) { return (vf8){x, x, x, x, x, x, x, x}; }
+
+INLINE void grad_taps(const float *const *patch, const vf *dz, int64_t m, vf *acc, const geom *g, const int M) {
+    int64_t taps = g->kh * g->kw * g->C;
+    if (M) m = M;
+    for (int h = 0; h < 2; h++) {
+        int64_t k = 0;
+        for (; k + 4 <= taps; k += 4) {
+            int64_t o0 = g->off[k], o1 = g->off[k + 1], o2 = g->off[k + 2], o3 = g->off[k + 3];
+            vf8 a0 = load8(acc + k, h), a1 = load8(acc + k + 1, h), a2 = load8(acc + k + 2, h);
+            vf8 a3 = load8(acc + k + 3, h);
+            UNROLL for (int64_t u = 0; u < m; u++) {
+                const float *p = patch[u];
+                vf8 d = load8(dz + u, h);
+                a0 += bcast8(p[o0]) * d, a1 += bcast8(p[o1]) * d, a2 += bcast8(p[o2]) * d;
+                a3 += bcast8(p[o3]) * d;
+            }
+            store8(acc + k, h, a0), store8(acc + k + 1, h, a1), store8(acc + k + 2, h, a2);
+            store8(acc + k + 3, h, a3);
+        }
+        for (; k < taps; k++) {
+            int64_t o = g->off[k];
+            vf8 a = load8(acc + k, h);
+            UNROLL for (int64_t u = 0; u < m; u++) a += bcast8(patch[u][o]) * load8(dz + u, h);
+            store8(acc + k, h, a);
+        }
+    }
+}
+#endif
 
 /* one pooled pixel's share of the image's dw (acc, per tap) and db, filter block b (generic) */
 static void grad_pixel(const float *xp, const float *gy, const uint8_t *idx, vf *acc, vf *db, const geom *g,
