@@ -387,6 +387,183 @@ def test_fused_conv_declines_what_it_does_not_compute():
         kconv.Geometry((1, 1), (8, 8), (2, 2), (3, 4))
 
 
+# the C kernel's specialised path: 3x3 kernels, C in {1, 3}, 2x2 windows (kconv.SPECIALISED switches it)
+FAST_CASES = [  # n, c, o, h, w, padding, ceil
+    (9, 1, 16, 28, 28, "same", False),  # the lecture's first layer; 9 images: two gradient chunks
+    (3, 3, 16, 12, 12, "same", False),  # RGB
+    (2, 1, 20, 13, 11, "same", True),  # odd sizes, ceil: the last row's and column's windows cut short;
+    #                                    an odd count of whole columns (the pair loop's tail); 2 blocks
+    (2, 3, 5, 9, 7, "same", True),  # filters fewer than the lanes
+    (2, 1, 33, 11, 13, "valid", True),  # 'valid' 9 x 11, cut short; 3 lane blocks, the last of one filter
+    (3, 3, 16, 10, 9, "valid", False),  # floor: the last conv row and column in no window
+    (1, 1, 16, 4, 4, "same", False),
+    (1, 3, 1, 3, 3, "same", True),  # one whole window, the rest cut short
+    (2, 1, 7, 3, 5, "valid", True),  # a conv output of one row: no whole window at all
+    (1, 3, 16, 5, 340, "same", True),  # the widest rows the backward's quad rows take (QROW)
+    (1, 3, 16, 5, 345, "same", True),  # wider: its other variant (the same sums)
+]
+
+
+def _fast_case(monkeypatch, specialised, case, **kw):
+    monkeypatch.setattr(kconv, "SPECIALISED", specialised)
+    n, c, o, h, w, padding, ceil = case
+    return _conv_case(n, c, o, h, w, (3, 3), padding, (2, 2), ceil, **kw)
+
+
+@needs_kernels
+@pytest.mark.parametrize("specialised", [True, False])
+@pytest.mark.parametrize("case", FAST_CASES)
+def test_fused_conv_specialised_and_generic_paths_exact_where_the_sums_are(monkeypatch, specialised, case):
+    """Both of the C file's paths on the specialised path's geometry: bit for bit PyTorch's path on
+    small integers, forward, weight and bias gradients (ties and dead ReLUs included)."""
+    ref, got = _fast_case(monkeypatch, specialised, case, integers=True, seed=7)
+    assert torch.equal(ref[0], got[0]) and torch.equal(ref[1], got[1]) and torch.equal(ref[2], got[2])
+
+
+@needs_kernels
+@pytest.mark.parametrize("case", FAST_CASES)
+def test_fused_conv_specialised_path_sums_as_the_generic_one(monkeypatch, case):
+    """Real values: the forward sums in the same order on both paths (the same bits), and so do the
+    gradients' where no window is cut short (else the specialised path adds those last: rounding);
+    both agree with PyTorch's path."""
+    ref, fast = _fast_case(monkeypatch, True, case, integers=False, seed=2)
+    _, generic = _fast_case(monkeypatch, False, case, integers=False, seed=2)
+    assert torch.equal(fast[0], generic[0])
+    n, c, o, h, w, padding, ceil = case
+    hz, wz = ref[4]
+    if not (ceil and (hz % 2 or wz % 2)):
+        assert torch.equal(fast[1], generic[1]) and torch.equal(fast[2], generic[2])
+    for got in (fast, generic):
+        torch.testing.assert_close(got[0], ref[0], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(got[1], ref[1], rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(got[2], ref[2], rtol=1e-4, atol=1e-5)
+
+
+@needs_kernels
+@pytest.mark.parametrize("specialised", [True, False])
+@pytest.mark.parametrize("case", [(64, 1, 16, 28, 28, "same", False), (24, 3, 20, 15, 13, "same", True)])
+def test_fused_conv_both_paths_the_same_for_any_number_of_threads(monkeypatch, specialised, case):
+    before = torch.get_num_threads()
+    out = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            out.append(_fast_case(monkeypatch, specialised, case, integers=False, seed=3)[1])
+    finally:
+        torch.set_num_threads(before)
+    assert all(torch.equal(a, b) for a, b in zip(out[0], out[1], strict=True))
+
+
+def _nan_inf_case(monkeypatch, specialised, c, ceil):
+    """Integer data with NaN and infinities in it: the kernel against PyTorch's path, NaN where it has
+    NaN, the rest bit for bit (a NaN input or an infinity times a zero weight or gradient spreads NaN
+    through the conv sums and the weight gradient, as in PyTorch)."""
+    monkeypatch.setattr(kconv, "SPECIALISED", specialised)
+    gen = torch.Generator().manual_seed(11)
+    n, o, h, w = 3, 16, 11 if ceil else 12, 11 if ceil else 12  # the last image finite
+    x = torch.randint(0, 3, (n, c, h, w), generator=gen).float()
+    x[0, 0, 2, 3] = float("nan")  # a NaN: every window that reads it wins with NaN
+    x[0, -1, 3, 3] = float("nan")  # a second NaN in the same windows: the last one wins
+    x[1, 0, 5, 6] = float("inf")
+    x[1, -1, 8, 1] = float("-inf")
+    x[1, 0, h - 1, w - 1] = float("nan")  # in the cut-short windows (ceil) or the last full ones
+    x = x.contiguous(memory_format=torch.channels_last)
+    wt = torch.randint(-1, 2, (o, c, 3, 3), generator=gen).float()
+    b = torch.randint(-2, 3, (o,), generator=gen).float()
+    hz, wz = h, w
+    out_hw = (-(-hz // 2), -(-wz // 2)) if ceil else (hz // 2, wz // 2)
+    g = (
+        torch.randint(-3, 4, (n, o, *out_hw), generator=gen)
+        .float()
+        .contiguous(memory_format=torch.channels_last)
+    )
+    ref = _conv_oracle(x, wt, b, "same", (2, 2), ceil, g)
+    got = _conv_kernel(x, wt, b, ref[3], ref[4], (2, 2), out_hw, g)
+    return ref, got
+
+
+@needs_kernels
+@pytest.mark.parametrize("specialised", [True, False])
+@pytest.mark.parametrize("c, ceil", [(1, False), (3, True), (1, True)])
+def test_fused_conv_nan_and_infinities_match_pytorch(monkeypatch, specialised, c, ceil):
+    ref, got = _nan_inf_case(monkeypatch, specialised, c, ceil)
+    for r, k in zip(ref[:3], got, strict=True):
+        assert torch.equal(r.isnan(), k.isnan()), (r.isnan().sum(), k.isnan().sum())
+        assert torch.equal(r.nan_to_num(0.5, 1e30, -1e30), k.nan_to_num(0.5, 1e30, -1e30))
+    assert ref[0].isnan().any() and ref[0].isinf().any() and ref[1].isnan().any()
+
+
+@needs_kernels
+@pytest.mark.parametrize("specialised", [True, False])
+@pytest.mark.parametrize("case", [FAST_CASES[0], FAST_CASES[2], FAST_CASES[4]])
+def test_fused_conv_within_rounding_of_a_float64_reference(monkeypatch, specialised, case):
+    """Real values: both paths within float32 rounding of PyTorch's path run in float64 (the same
+    winners: the data's background ties are exact in either precision)."""
+    monkeypatch.setattr(kconv, "SPECIALISED", specialised)
+    n, c, o, h, w, padding, ceil = case
+    gen = torch.Generator().manual_seed(4)
+    x = torch.rand(n, c, h, w, generator=gen).contiguous(memory_format=torch.channels_last)
+    wt, b = torch.randn(o, c, 3, 3, generator=gen) * 0.4, torch.randn(o, generator=gen) * 0.1
+    hz, wz = (h, w) if padding == "same" else (h - 2, w - 2)
+    out_hw = (-(-hz // 2), -(-wz // 2)) if ceil else (hz // 2, wz // 2)
+    g = torch.randn(n, o, *out_hw, generator=gen, dtype=torch.float64)
+    ref = _conv_oracle(x.double(), wt.double(), b.double(), padding, (2, 2), ceil, g)
+    got = _conv_kernel(
+        x, wt, b, ref[3], ref[4], (2, 2), out_hw, g.float().contiguous(memory_format=torch.channels_last)
+    )
+    torch.testing.assert_close(got[0].double(), ref[0], rtol=1e-6, atol=1e-6)
+    scale = g.abs().sum().item() / o  # the gradients sum about this many terms of size ~1 per filter
+    torch.testing.assert_close(got[1].double(), ref[1], rtol=1e-5, atol=1e-6 * scale)
+    torch.testing.assert_close(got[2].double(), ref[2], rtol=1e-5, atol=1e-6 * scale)
+
+
+@needs_kernels
+@pytest.mark.parametrize("c, nan_weight", [(1, False), (3, False), (1, True)])
+def test_fused_conv_sums_that_may_overflow_take_the_nan_testing_pooling(monkeypatch, c, nan_weight):
+    """Huge inputs or weights, a NaN weight (no bound keeps the conv sums finite, so the pooling
+    tests for NaN): the specialised path gives the generic path's bits, overflow to inf included."""
+    gen = torch.Generator().manual_seed(9)
+    x = torch.rand(3, c, 10, 10, generator=gen)
+    x[1] *= 3e37  # one image whose sums overflow to inf
+    x = x.contiguous(memory_format=torch.channels_last)
+    w = torch.randn(16, c, 3, 3, generator=gen)
+    w[3, :, 0], w[3, :, 2] = 3e38, -3e38  # one filter whose sums overflow on any image
+    if nan_weight:
+        w[5, 0, 1, 1] = float("nan")  # NaN sums (the bound is NaN too)
+    b = torch.randn(16, generator=gen)
+    g = torch.randn(3, 16, 5, 5, generator=gen).contiguous(memory_format=torch.channels_last)
+    out = []
+    for specialised in (True, False):
+        monkeypatch.setattr(kconv, "SPECIALISED", specialised)
+        out.append(_conv_kernel(x, w, b, (1, 1), (10, 10), (2, 2), (5, 5), g))
+    # overflow gives inf (and NaN too where a build has no FMA: inf - inf)
+    assert out[0][0].isinf().any() and (out[0][0].isnan().any() or not nan_weight)
+    for a, k in zip(*out, strict=True):
+        assert torch.equal(a.isnan(), k.isnan()) and torch.equal(a.nan_to_num(0.5), k.nan_to_num(0.5))
+
+
+@needs_kernels
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(
+    n=st.integers(1, 10),
+    c=st.sampled_from([1, 3]),
+    o=st.integers(1, 40),
+    h=st.integers(2, 15),
+    w=st.integers(2, 15),
+    padding=st.sampled_from(["same", "valid"]),
+    ceil=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_property_fused_conv_specialised_path_exact_on_integers(n, c, o, h, w, padding, ceil, seed):
+    """Any size on the specialised path's geometry: bit for bit PyTorch's path where the sums are exact."""
+    hz, wz = (h, w) if padding == "same" else (h - 2, w - 2)
+    if hz < 1 or wz < 1 or (not ceil and (hz < 2 or wz < 2)):
+        return
+    assert kconv.SPECIALISED
+    ref, got = _conv_case(n, c, o, h, w, (3, 3), padding, (2, 2), ceil, integers=True, seed=seed)
+    assert torch.equal(ref[0], got[0]) and torch.equal(ref[1], got[1]) and torch.equal(ref[2], got[2])
+
+
 # --- pixel_shuffle with a crop (native/shuffle.py) ---
 
 

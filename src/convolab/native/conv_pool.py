@@ -10,8 +10,14 @@ none is computed for it: the kernel applies only where ``x.requires_grad`` is fa
 
 The same function as the PyTorch path, not bit for bit: the convolution's sums run in another order
 than oneDNN's (bias, then taps in row-major order, then channels), so values differ in the last bits
-(tests/test_native.py bounds them against a float64 reference). The weight gradient is summed over
-chunks of 8 images added in order: the same for any number of threads.
+(tests/test_native.py bounds them against a float64 reference, and requires equality where every
+sum is exact). The weight gradient is summed per image (one chain per tap, each window's products
+in position order), the images added in order into partial sums over chunks of 8 images, the chunks
+added in order: the same for any number of threads. The C file has a specialised path for 3x3
+kernels on 1 or 3 channels with 2x2 windows (the lecture's first layer) that sums as its generic
+path does, but for the windows cut short by ceil mode, which it adds after the whole ones
+(conv_pool_relu.c's header says how); ``SPECIALISED = False`` runs the generic path everywhere (the
+tests compare the two).
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ MAX_FILTERS = 256  # PMAX in conv_pool_relu.c
 MAX_WINDOW = 254  # WMAX
 LANES = 16  # OB: filters are padded to a multiple
 CHUNK = 8  # images per partial sum of the weight gradient (CHUNK)
+SLACK = 64  # floats after each chunk's padded image (SLACK)
+SPECIALISED = True  # the C file's 3x3 / C in {1, 3} / 2x2-window path where it applies (tests: False)
 
 
 @dataclass(frozen=True)
@@ -74,13 +82,14 @@ def _dims(x: torch.Tensor, weight: torch.Tensor, g: Geometry) -> tuple[int, ...]
     o, _, kh, kw = weight.shape
     p = -(-o // LANES) * LANES
     (hz, wz), (ph, pw), (ho, wo) = g.conv_hw, g.pool_size, g.out_hw
-    return (n, h, w, c, o, p, kh, kw, g.pads[0], g.pads[1], hz, wz, ph, pw, ho, wo)
+    return (n, h, w, c, o, p, kh, kw, g.pads[0], g.pads[1], hz, wz, ph, pw, ho, wo, int(SPECIALISED))
 
 
 def _padded_buffer(dims: tuple[int, ...]) -> torch.Tensor:
-    """One zero-padded image per chunk of ``CHUNK`` images (the C side fills it)."""
+    """One zero-padded image per chunk of ``CHUNK`` images (the C side fills it), and ``SLACK``
+    floats after each (read past a row's end by the backward's vector code, never used)."""
     n, c, kh, kw, hz, wz = dims[0], dims[3], dims[6], dims[7], dims[10], dims[11]
-    return torch.empty((-(-n // CHUNK), hz + kh - 1, wz + kw - 1, c))
+    return torch.empty((-(-n // CHUNK), (hz + kh - 1) * (wz + kw - 1) * c + SLACK))
 
 
 class _ConvPoolReLU(torch.autograd.Function):
@@ -89,11 +98,18 @@ class _ConvPoolReLU(torch.autograd.Function):
         lib = build.library()
         assert lib is not None  # eligible() checked it
         n, o, p, kh, kw, ho, wo = dims[0], dims[4], dims[5], dims[6], dims[7], dims[14], dims[15]
-        wt = weight.new_zeros((kh, kw, weight.shape[1], p))  # (kh, kw, C, P): filters last, padded
-        wt[..., :o] = weight.detach().permute(2, 3, 1, 0)
-        b = weight.new_zeros(p)
-        if bias is not None:
-            b[:o] = bias.detach()
+        w = weight.detach().permute(2, 3, 1, 0)  # (kh, kw, C, O): filters last
+        if o == p:  # no lanes to pad (one op fewer each: this runs every step)
+            wt = w.contiguous()
+        else:
+            wt = weight.new_zeros((kh, kw, weight.shape[1], p))
+            wt[..., :o] = w
+        if bias is not None and o == p and bias.dtype == torch.float32 and bias.is_contiguous():
+            b = bias.detach()
+        else:
+            b = weight.new_zeros(p)
+            if bias is not None:
+                b[:o] = bias.detach()
         y = torch.empty((n, o, ho, wo), memory_format=torch.channels_last)
         idx = torch.empty((n, ho, wo, o), dtype=torch.uint8)
         pad = _padded_buffer(dims)
@@ -110,7 +126,9 @@ class _ConvPoolReLU(torch.autograd.Function):
         x, idx = ctx.saved_tensors
         dims = ctx.dims
         n, c, o, p, kh, kw = dims[0], dims[3], dims[4], dims[5], dims[6], dims[7]
-        g = grad.contiguous(memory_format=torch.channels_last).float()
+        g = grad
+        if g.dtype != torch.float32 or not g.is_contiguous(memory_format=torch.channels_last):
+            g = g.contiguous(memory_format=torch.channels_last).float()
         dw, db = torch.empty((kh, kw, c, p)), torch.empty(p)
         scratch = torch.empty((-(-n // CHUNK), kh * kw * c * p + p))
         pad = _padded_buffer(dims)
@@ -121,7 +139,8 @@ class _ConvPoolReLU(torch.autograd.Function):
             pad.data_ptr(), (ctypes.c_int64 * len(dims))(*dims),
         )  # fmt: skip
         gw = torch.empty_like(ctx.weight_like).copy_(dw[..., :o].permute(3, 2, 0, 1))  # the weight's layout
-        return None, gw, (db[:o].clone() if ctx.has_bias else None), None
+        gb = (db if o == p else db[:o].clone()) if ctx.has_bias else None
+        return None, gw, gb, None
 
 
 def conv_pool_relu(
