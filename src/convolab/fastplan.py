@@ -16,7 +16,10 @@ graph up to float rounding); every other layer runs as itself. Measurements are 
    reads upsampled rows ``s*i + a - pad_top + t`` = low-resolution rows ``i + floor((a - pad_top + t) / s)``,
    so each of the ``s*s`` output phases is an ordinary convolution of the *low-resolution* input with a
    kernel made by summing taps that land on the same low row; one convolution with ``O*s*s`` filters and
-   ``pixel_shuffle`` produce all phases. No upsampled tensor exists, forward or backward.
+   ``pixel_shuffle`` produce all phases. No upsampled tensor exists, forward or backward. Where the
+   kernels are built, the shuffle with its crop and ReLU is one C pass (``convolab.native.shuffle``),
+   and a layer with many inputs and few outputs (an image's last: 16 -> 1) runs as one direct C
+   convolution that skips each phase's structurally zero taps (``convolab.native.subpixel``).
    (Shi et al. 2016, "Real-Time Single Image and Video Super-Resolution Using an Efficient Sub-Pixel
    Convolutional Neural Network", for the sub-pixel/phase view.)
 """
