@@ -625,6 +625,26 @@ def test_kernel_selection_is_checked():
         fastpath.TrainStep(model, fastpath.make_adam(model), native={"fast"})
 
 
+def test_the_kernel_sources_ship_in_the_package():
+    """A wheel carries every C source and header build.py compiles (pyproject's package-data): an
+    installed convolab without them would silently run the PyTorch path."""
+    import fnmatch
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+
+    root = Path(build.__file__).resolve().parents[3]
+    pyproject = root / "pyproject.toml"
+    if not pyproject.is_file():
+        pytest.skip("not a source checkout")
+    globs = tomllib.loads(pyproject.read_text())["tool"]["setuptools"]["package-data"]["convolab"]
+    here = Path(build.__file__).parent
+    files = [f"native/{name}" for name in build.SOURCES] + [f"native/{h.name}" for h in here.glob("*.h")]
+    assert all((here / Path(f).name).is_file() for f in files)
+    missing = [f for f in files if not any(fnmatch.fnmatch(f, g) for g in globs)]
+    assert not missing, f"not in [tool.setuptools.package-data]: {missing}"
+
+
 def test_a_missing_source_falls_back_with_its_reason(monkeypatch, tmp_path):
     monkeypatch.setenv(build.ENV_DIR, str(tmp_path))
     monkeypatch.setattr(build, "SOURCES", ("no_such_kernel.c",))
