@@ -9,6 +9,8 @@ images), negative and zero maxima (ReLU off: no gradient), NaN and infinities ar
 from __future__ import annotations
 
 import math
+import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -623,6 +625,16 @@ def test_kernel_selection_is_checked():
     model = fastpath.prepare(Sequential.from_spec("seed-upsampling"))
     with pytest.raises(ValueError, match="unknown kernels"):
         fastpath.TrainStep(model, fastpath.make_adam(model), native={"fast"})
+
+
+@pytest.mark.skipif(
+    platform.system() != "Linux" or build._compiler() is None or os.environ.get(build.ENV_SWITCH) == "0",
+    reason="the kernels are built only on Linux with a C compiler, and not with CONVOLAB_NATIVE=0",
+)
+def test_the_kernels_build_where_they_can():
+    """Where a compiler is, the kernels must build: else every test marked needs_kernels would skip
+    and a broken source would pass CI (the fallback to PyTorch's ops is for users, not for tests)."""
+    assert native.available(), native.status()
 
 
 def test_the_kernel_sources_ship_in_the_package():

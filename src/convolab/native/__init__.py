@@ -3,7 +3,7 @@
 - ``"pool"``: ``pool.pool_relu``, ``relu(max_pool2d(z))`` for non-overlapping windows, forward and
   backward in one pass each (``pool_relu.c``), for the plan's ``Conv2D(relu) -> MaxPool2D`` pairs;
 - ``"conv_pool"``: ``conv_pool.conv_pool_relu``, the same pair with the convolution inside, where its
-  input is the data (``conv_pool_relu.c``);
+  input is the data (``conv_pool_relu.h``, ``.c``, ``_grad.c``);
 - ``"shuffle"``: ``shuffle.shuffle_crop``, the sub-pixel convolution's ``pixel_shuffle`` and crop
   (``pixel_shuffle.c``);
 - ``"subpixel"``: ``subpixel.subpixel_conv``, the whole sub-pixel convolution (conv, shuffle, crop,

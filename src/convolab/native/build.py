@@ -12,6 +12,8 @@ Flags: ``-O3 -march=native -ffp-contract=fast -fopenmp`` first (the CPU's vector
 as one fused multiply-add where the CPU has one, which ``-std=c11`` alone turns off; OpenMP that
 links the ``libgomp.so.1`` torch has already loaded, so the kernels share torch's threads and
 ``torch.set_num_threads`` applies); then without ``-march=native``; then without OpenMP (one thread).
+Each with ``-Werror=implicit-function-declaration``: a source calling what it does not declare (older
+compilers only warn) fails to build instead of failing to load.
 
 Nothing here is required: without a compiler, on another OS, or with ``CONVOLAB_NATIVE=0`` in the
 environment, :func:`library` returns None and every caller runs its PyTorch path, which computes the
@@ -32,11 +34,13 @@ from pathlib import Path
 
 from convolab.paths import user_cache_root
 
-SOURCES = ("pool_relu.c", "conv_pool_relu.c", "pixel_shuffle.c", "subpixel_conv.c")
+SOURCES = ("pool_relu.c", "conv_pool_relu.c", "conv_pool_relu_grad.c", "pixel_shuffle.c", "subpixel_conv.c")
+HEADERS = ("conv_pool_relu.h",)  # included by sources: part of the library's hash
+_STRICT = "-Werror=implicit-function-declaration"  # a call to an undeclared function fails the build
 FLAG_SETS = (
-    ("-O3", "-march=native", "-ffp-contract=fast", "-fopenmp"),
-    ("-O3", "-ffp-contract=fast", "-fopenmp"),
-    ("-O3", "-ffp-contract=fast"),
+    ("-O3", "-march=native", "-ffp-contract=fast", "-fopenmp", _STRICT),
+    ("-O3", "-ffp-contract=fast", "-fopenmp", _STRICT),
+    ("-O3", "-ffp-contract=fast", _STRICT),
 )
 BUILD_TIMEOUT_S = 120  # a compiler that hangs longer than this is treated as absent
 ENV_SWITCH = "CONVOLAB_NATIVE"  # "0" turns the kernels off (the PyTorch path runs)
@@ -89,7 +93,7 @@ def _compiler_version(cc: str) -> str:
 
 def _digest(cc: str, flags: tuple[str, ...]) -> str:
     h = hashlib.sha256()
-    for name in SOURCES:
+    for name in (*SOURCES, *HEADERS):
         h.update((Path(__file__).parent / name).read_bytes())
     for part in (*flags, _compiler_version(cc), platform.machine(), _cpu_flags()):
         h.update(part.encode() + b"\0")

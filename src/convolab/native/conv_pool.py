@@ -1,4 +1,5 @@
-"""``relu(max_pool2d(conv2d(x)))`` for a first layer, in one C pass each way (``conv_pool_relu.c``).
+"""``relu(max_pool2d(conv2d(x)))`` for a first layer, in one C pass each way (``conv_pool_relu.c``, its
+backward ``conv_pool_relu_grad.c``, what they share ``conv_pool_relu.h``).
 
 A model's first ``Conv2D(relu) -> MaxPool2D`` sees the data (1-3 channels) and writes the step's
 largest tensor: 16 x 28 x 28 floats per image for the lecture's model, 12.8 MB at batch 256, which
@@ -16,7 +17,7 @@ in position order), the images added in order into partial sums over chunks of 8
 added in order: the same for any number of threads. The C file has a specialised path for 3x3
 kernels on 1 or 3 channels with 2x2 windows (the lecture's first layer) that sums as its generic
 path does, but for the windows cut short by ceil mode, which it adds after the whole ones
-(conv_pool_relu.c's header says how); ``SPECIALISED = False`` runs the generic path everywhere (the
+(conv_pool_relu.h's header says how); ``SPECIALISED = False`` runs the generic path everywhere (the
 tests compare the two).
 """
 
@@ -29,8 +30,8 @@ import torch
 
 from convolab.native import build
 
-MAX_TAPS = 75  # kh * kw * C_in (TMAX in conv_pool_relu.c): 5x5 RGB; wider first layers go to oneDNN
-MAX_FILTERS = 256  # PMAX in conv_pool_relu.c
+MAX_TAPS = 75  # kh * kw * C_in (TMAX in conv_pool_relu.h): 5x5 RGB; wider first layers go to oneDNN
+MAX_FILTERS = 256  # PMAX in conv_pool_relu.h
 MAX_WINDOW = 254  # WMAX
 LANES = 16  # OB: filters are padded to a multiple
 CHUNK = 8  # images per partial sum of the weight gradient (CHUNK)
