@@ -127,9 +127,7 @@ class _ConvPoolReLU(torch.autograd.Function):
         x, idx = ctx.saved_tensors
         dims = ctx.dims
         n, c, o, p, kh, kw = dims[0], dims[3], dims[4], dims[5], dims[6], dims[7]
-        g = grad
-        if g.dtype != torch.float32 or not g.is_contiguous(memory_format=torch.channels_last):
-            g = g.contiguous(memory_format=torch.channels_last).float()
+        g = grad.contiguous(memory_format=torch.channels_last).float()  # no copy where it already is
         dw, db = torch.empty((kh, kw, c, p)), torch.empty(p)
         scratch = torch.empty((-(-n // CHUNK), kh * kw * c * p + p))
         pad = _padded_buffer(dims)
