@@ -57,11 +57,47 @@ def test_set_threads_sets_torch_and_the_environment(restore_threads):
         (2, 0.9, 1),
     ],
 )
-def test_default_is_the_idle_cores(monkeypatch, cores, load, expected):
+def test_default_is_the_idle_cores_where_proc_is_missing(monkeypatch, cores, load, expected):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(threads, "_cpu_count", lambda: cores)
+    monkeypatch.setattr(threads, "_procs_running", lambda: None)
     monkeypatch.setattr(threads, "_load_average", lambda: load)
     assert threads.default_threads() == expected
+
+
+@pytest.mark.parametrize(
+    ("cores", "running", "expected"),
+    [
+        # right after another job ended: the load average is still high, nothing runs now -> every core
+        (2, [1, 1, 1, 1, 1, 1], 2),
+        (8, [1, 2, 1, 1, 1, 1], 8),
+        # one competing busy process per core (+ ourselves) -> one thread, never more than the idle cores
+        (2, [3, 3, 3, 3, 3, 3], 1),
+        (2, [3, 3, 2, 3, 3, 3], 1),
+        (4, [3, 3, 3, 3, 3, 3], 2),
+        (2, [9, 9, 9, 9, 9, 9], 1),
+        # a blip in one sample does not decide: the median of the samples does
+        (2, [1, 1, 1, 3, 1, 1], 2),
+    ],
+)
+def test_default_counts_what_runs_now_not_the_load_average(monkeypatch, cores, running, expected):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "_cpu_count", lambda: cores)
+    samples = iter(running)
+    monkeypatch.setattr(threads, "_procs_running", lambda: next(samples))
+    monkeypatch.setattr(threads, "_own_running", lambda: 1)
+    monkeypatch.setattr(threads, "_load_average", lambda: 5.0)  # stale: a job that just ended
+    monkeypatch.setattr(threads, "SAMPLE_GAP_S", 0.0)
+    assert threads.default_threads() == expected
+
+
+def test_procs_running_is_read_and_counts_this_process():
+    if not os.path.exists("/proc/stat"):
+        pytest.skip("no /proc (not Linux)")
+    running = threads._procs_running()
+    assert running is not None and running >= 1  # at least this process, which is reading it
+    assert threads._own_running() >= 1
+    assert 1 <= threads.default_threads() <= threads._cpu_count()
 
 
 def test_default_keeps_an_explicit_omp_num_threads(monkeypatch):

@@ -31,6 +31,7 @@ def test_train_writes_the_run_folder_and_learns(tmp_path):
     log = read_log(run / "log.jsonl")
     kinds = [r["kind"] for r in log]
     assert kinds[0] == "start" and kinds.count("epoch") == 3 and kinds[-1] == "summary"
+    assert log[0]["threads"] == torch.get_num_threads()  # the log records the threads the run used
     assert {"step", "epoch"} <= set(kinds)
     summary = json.loads((run / "summary.json").read_text())
     assert summary["eval_set"] == "test" and summary["params"] == 77 and summary["n_eval"] == 40

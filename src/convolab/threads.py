@@ -2,7 +2,9 @@
 
 PyTorch's default (one intra-op thread per core) oversubscribes a machine where other work runs:
 every thread spins waiting for the slowest, and throughput falls several times (docs/speed.md, "Threads"
-has the measurements). convolab therefore picks a default from the cores that are *idle now*.
+has the measurements). convolab therefore picks a default from the cores that are *idle now*: the
+runnable tasks of other processes counted a few times over ~15 ms (Linux's ``procs_running``), not the
+1-minute load average, which still counts a job that ended seconds ago and so left an idle core unused.
 
 This module imports torch only inside :func:`set_threads` (the CLI imports it to declare options).
 """
@@ -11,6 +13,8 @@ from __future__ import annotations
 
 import math
 import os
+import statistics
+import time
 
 __all__ = ["MAX_THREADS_PER_CORE", "default_threads", "set_threads", "threads_env"]
 
@@ -43,21 +47,67 @@ def _load_average() -> float | None:
         return None
 
 
+SAMPLES, SAMPLE_GAP_S = 6, 0.003  # procs_running is an instant: its median over ~15 ms
+
+
+def _own_running() -> int:
+    """Tasks of this process in state R (our own OpenMP threads, if any are spinning)."""
+    n = 0
+    try:
+        for task in os.scandir("/proc/self/task"):
+            try:
+                with open(f"{task.path}/stat", "rb") as f:
+                    n += f.read().rpartition(b")")[2].split()[0] == b"R"
+            except (OSError, IndexError):
+                continue
+    except OSError:
+        return 1
+    return max(n, 1)
+
+
+def _procs_running() -> int | None:
+    try:
+        with open("/proc/stat", "rb") as f:
+            for line in f:
+                if line.startswith(b"procs_running "):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _busy_elsewhere() -> float | None:
+    """Runnable tasks of other processes now (median of a few samples); None where Linux's /proc is not."""
+    counts = []
+    for i in range(SAMPLES):
+        running = _procs_running()
+        if running is None:
+            return None
+        counts.append(max(0, running - _own_running()))
+        if i + 1 < SAMPLES:
+            time.sleep(SAMPLE_GAP_S)
+    return statistics.median(counts)
+
+
 def default_threads() -> int:
     """The policy when no ``--threads`` is given: the idle cores now, at least 1.
 
-    An explicit ``OMP_NUM_THREADS`` wins (the user chose). Otherwise ``cores - load`` (the 1-minute
-    load average), rounded, clamped to ``[1, cores]``: all cores on an idle machine, one on a
-    busy one, where more threads only wait on each other.
+    An explicit ``OMP_NUM_THREADS`` wins (the user chose). Otherwise ``cores - busy``, rounded and
+    clamped to ``[1, cores]``, where ``busy`` is the runnable tasks of other processes now
+    (:func:`_busy_elsewhere`; the 1-minute load average where /proc is missing): every core on an idle
+    machine, even right after another job ended; one on a machine whose cores are all taken, where more
+    threads only wait on each other.
     """
     env = os.environ.get("OMP_NUM_THREADS", "").strip()
     if env.isdigit() and int(env) >= 1:
         return int(env)
     cores = _cpu_count()
-    load = _load_average()
-    if load is None:
+    busy = _busy_elsewhere()
+    if busy is None:
+        busy = _load_average()
+    if busy is None:
         return cores
-    return max(1, min(cores, math.floor(cores - load + 0.5)))
+    return max(1, min(cores, math.floor(cores - busy + 0.5)))
 
 
 def threads_env(n: int) -> dict[str, str]:

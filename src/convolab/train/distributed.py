@@ -222,6 +222,30 @@ class _PlanForward(nn.Module):
         return self._run(x, logits)
 
 
+def _grads_in_param_strides(model: nn.Module) -> None:
+    """Hand DDP each gradient in its parameter's exact strides.
+
+    DDP's reducer compares a gradient's strides with its bucket view's (the parameter's) exactly, size-1
+    dimensions included, while autograd's layout contract ignores those: a channels_last ``(1, C, k, k)``
+    kernel (a decoder's last convolution) gets gradients whose first stride is ``C`` where the parameter
+    has ``C*k*k``. The reducer then warns ("Grad strides do not match bucket view strides") on every run
+    and copies through a slow path. A hook on such parameters restrides the gradient (a copy of a few
+    hundred numbers) before it reaches the reducer; others are untouched.
+    """
+
+    def restride(p: torch.Tensor):
+        def hook(g: torch.Tensor) -> torch.Tensor:
+            if g.stride() == p.stride():
+                return g
+            return torch.empty_strided(p.shape, p.stride(), dtype=g.dtype, device=g.device).copy_(g)
+
+        return hook
+
+    for p in model.parameters():
+        if p.requires_grad and 1 in p.shape and p.dim() > 1:
+            p.register_hook(restride(p))
+
+
 class DistributedTrainStep(TrainStep):
     """:class:`~convolab.fastpath.TrainStep` on this rank's shard, gradients averaged by DDP.
 
@@ -255,6 +279,7 @@ class DistributedTrainStep(TrainStep):
         ids = [ctx.device.index] if ctx.device.type == "cuda" else None
         # No buffers to keep in sync (convolab layers hold parameters only): skip that collective.
         self.ddp = DDP(_PlanForward(model, fuse), device_ids=ids, forward_sync_buffers=False)
+        _grads_in_param_strides(model)
 
     def compute_loss(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if self.global_n is None or self.global_n < x.shape[0]:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from convolab.train.config import FOLDER_PREFIX, ConfigError, TrainConfig
 from convolab.train.context import LocalContext, check_batch_size, env_ranks
 from convolab.train.device import resolve_device
@@ -86,7 +88,7 @@ def start(config: TrainConfig, *, overwrite: bool = False, quiet: bool = False, 
     if ctx.is_main:
         write_json(run_dir / CONFIG_FILE, config.to_dict())
     trainer.log.write("start", config=config.to_dict(), streamed=source.describe() is not None,
-                      **model_info(trainer.model))  # fmt: skip
+                      threads=torch.get_num_threads(), **model_info(trainer.model))  # fmt: skip
     return trainer
 
 
@@ -158,7 +160,8 @@ def _resume(run: str | Path, overrides: dict[str, Any], quiet: bool) -> Trainer:
     source = open_source(config, ctx)
     trainer = Trainer(config, ckpt.path.parent, source, ctx, spec=ckpt.spec, quiet=quiet)
     trainer.load_state(ckpt)
-    trainer.log.write("resume", epoch=trainer.epoch, step=trainer.step, global_step=trainer.global_step)
+    trainer.log.write("resume", epoch=trainer.epoch, step=trainer.step, global_step=trainer.global_step,
+                      threads=torch.get_num_threads())  # fmt: skip
     return trainer
 
 
