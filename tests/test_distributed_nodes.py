@@ -11,6 +11,7 @@ timeout.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -20,6 +21,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,7 +31,7 @@ from convolab import train as tr
 from convolab.train.checkpoint import load_checkpoint
 from convolab.train.runs import build_model
 from test_distributed import dist_env
-from test_distributed_train import _rank_pid
+from test_distributed_train import _children, _rank_pid
 from train_support import write_dataset, write_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,30 +75,56 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start(cmd: list[str], where: Path) -> list[subprocess.Popen]:
-    """Both nodes of a job, each with its own empty working directory under ``where``."""
+LOGS: dict[int, Path] = {}  # agent pid -> the file that holds its node's output
+
+
+def _start(cmd: list[str], where: Path, env: dict[str, str] | None = None) -> list[subprocess.Popen]:
+    """Both nodes of a job, each with its own empty working directory ``where/nodeN``; the output of
+    node N goes to ``where/nodeN.log`` (outside its working directory)."""
     procs = []
     for n in range(2):
         cwd = where / f"node{n}"
         cwd.mkdir(parents=True)
-        procs.append(subprocess.Popen(cmd, cwd=cwd, env=dist_env(), stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True))  # fmt: skip
+        with open(where / f"node{n}.log", "w") as log:
+            proc = subprocess.Popen(cmd, cwd=cwd, env=env or dist_env(), stdout=log, stderr=subprocess.STDOUT)
+        LOGS[proc.pid] = where / f"node{n}.log"
+        procs.append(proc)
     return procs
 
 
-def _wait(procs: list[subprocess.Popen], timeout: float = 240) -> list[tuple[int, str]]:
+@contextlib.contextmanager
+def _job(cmd: list[str], where: Path, env: dict[str, str] | None = None) -> Iterator[list[subprocess.Popen]]:
+    """:func:`_start`, and every process of the job killed when the block ends (a failed test included)."""
+    procs = _start(cmd, where, env)
     try:
-        return [(p.communicate(timeout=timeout)[1], p.returncode)[::-1] for p in procs]
+        yield procs
     finally:
+        for pid in [d for p in procs if p.poll() is None for d in (*_descendants(p.pid), p.pid)]:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
         for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+            p.wait()
+
+
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], _children(pid)
+    while todo:
+        found.append(todo.pop())
+        todo += _children(found[-1])
+    return found
+
+
+def _wait(procs: list[subprocess.Popen], timeout: float = 240) -> list[tuple[int, str]]:
+    """Each node's exit code and output (inside :func:`_job`, which kills what outlives a timeout)."""
+    for p in procs:
+        p.wait(timeout=timeout)
+    return [(p.returncode, LOGS[p.pid].read_text()) for p in procs]
 
 
 def _run_two_nodes(where: Path, out: Path, *extra: str, cmd: list[str] | None = None) -> None:
-    cmd = cmd or two_node_command(_free_port(), out, *extra)
-    for rc, err in _wait(_start(cmd, where)):
+    with _job(cmd or two_node_command(_free_port(), out, *extra), where) as procs:
+        results = _wait(procs)
+    for rc, err in results:
         assert rc == 0, err[-3000:]
 
 
@@ -160,31 +188,40 @@ def _node_of_rank(procs: list[subprocess.Popen], rank: int) -> tuple[int, int]:
     raise AssertionError(f"no worker with RANK={rank}")
 
 
-def _kill_node_mid_epoch(procs: list[subprocess.Popen], out: Path) -> int:
-    """Once epoch 1 is logged and checkpointed, SIGKILL the agent and the worker of the node of rank 1
-    (the node is gone, as when its machine fails); returns the index of the surviving node."""
+def _epoch_one_done(procs: list[subprocess.Popen], out: Path) -> None:
+    """Wait until epoch 1 is logged and checkpointed (the job goes on with epoch 2)."""
     deadline = time.monotonic() + 180
     log = out / "log.jsonl"
     while not (log.exists() and '"kind": "epoch"' in log.read_text()):
         assert time.monotonic() < deadline and all(p.poll() is None for p in procs), "no epoch ended"
         time.sleep(0.05)
     assert (out / "last" / "state.json").is_file()
-    dead, worker = _node_of_rank(procs, 1)
-    os.kill(procs[dead].pid, signal.SIGKILL)  # the agent (its worker runs in a session of its own)
-    os.kill(worker, signal.SIGKILL)
-    return 1 - dead
+
+
+def _signal_node(procs: list[subprocess.Popen], rank: int, signum: int) -> tuple[int, list[int]]:
+    """Send ``signum`` to the agent and the worker of the node of ``rank`` (the worker runs in a session
+    of its own: the agent's signal does not reach it); returns (that node's index, the two pids)."""
+    node, worker = _node_of_rank(procs, rank)
+    pids = [procs[node].pid, worker]
+    for pid in pids:
+        os.kill(pid, signum)
+    return node, pids
+
+
+def _error_lines(output: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith("error: ")]
 
 
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
 def test_a_node_killed_mid_epoch_stops_the_job_and_the_printed_command_resumes_it(setup, two_nodes, tmp_path):
     root, args = setup
     out = tmp_path / "killed"
-    procs = _start(two_node_command(_free_port(), out, "--epochs", "400", *args), tmp_path / "job")
-    survivor = _kill_node_mid_epoch(procs, out)
-    [(rc, err)] = _wait([procs[survivor]], timeout=120)  # no hang: the collective fails at once
-    _wait([procs[1 - survivor]])
+    with _job(two_node_command(_free_port(), out, "--epochs", "400", *args), tmp_path / "job") as procs:
+        _epoch_one_done(procs, out)
+        dead, _ = _signal_node(procs, 1, signal.SIGKILL)  # the node is gone, as when its machine fails
+        [(rc, err)] = _wait([procs[1 - dead]], timeout=120)  # no hang: the collective fails at once
     assert rc != 0
-    errors = [line for line in err.splitlines() if line.startswith("error: ")]
+    errors = _error_lines(err)
     assert len(errors) == 1, err[-3000:]
     # gloo's words vary with the moment of the kill ("Connection closed by peer", "Connection reset by peer")
     assert re.match(r"error: rank 0 lost contact with rank 1 \([^()]*by peer[^()]*\): ", errors[0]), errors[0]
@@ -210,3 +247,35 @@ def test_a_node_killed_mid_epoch_stops_the_job_and_the_printed_command_resumes_i
     ref = load_checkpoint(ref_out / "last", with_optimizer=False).weights
     assert final.weights.keys() == ref.keys()
     assert all(torch.equal(final.weights[k], w) for k, w in ref.items())
+
+
+FROZEN_TIMEOUT_S = 20  # CONVOLAB_DIST_TIMEOUT for the frozen-node job (start-up collectives use it too)
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
+def test_a_frozen_node_fails_the_job_after_the_collective_timeout(setup, tmp_path):
+    """A node that stops answering without closing its sockets (SIGSTOP): the surviving rank's collective
+    fails after CONVOLAB_DIST_TIMEOUT and it prints the same one line, naming the timeout."""
+    root, args = setup
+    out = tmp_path / "frozen"
+    env = dist_env(CONVOLAB_DIST_TIMEOUT=str(FROZEN_TIMEOUT_S))
+    cmd = two_node_command(_free_port(), out, "--epochs", "400", *args)
+    with _job(cmd, tmp_path / "job", env) as procs:
+        _epoch_one_done(procs, out)
+        frozen, stopped = _signal_node(procs, 1, signal.SIGSTOP)
+        log, deadline = LOGS[procs[1 - frozen].pid], time.monotonic() + FROZEN_TIMEOUT_S + 120
+        while not _error_lines(log.read_text()):
+            assert time.monotonic() < deadline, "the surviving rank outlived its collective timeout"
+            time.sleep(0.2)
+        for pid in stopped:  # now the frozen node goes away (the survivor's agent waits for its store)
+            os.kill(pid, signal.SIGKILL)
+        [(rc, err)] = _wait([procs[1 - frozen]], timeout=120)
+    assert rc != 0
+    [line] = _error_lines(err)
+    ms = FROZEN_TIMEOUT_S * 1000
+    assert re.match(
+        rf"error: rank 0 lost contact with rank 1 \(Timed out waiting {ms}ms for \w+ operation to complete; "
+        r"no answer within CONVOLAB_DIST_TIMEOUT\): a process of this job stopped or its node left",
+        line,
+    ), line
+    assert line.endswith(f"-m convolab train --resume {out}")
