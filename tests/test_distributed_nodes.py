@@ -4,9 +4,9 @@ The command is read from the docs (the code block with ``--nnodes``) and run as 
 host, port, processes per node, device and paths substituted: two torchrun agents (two "nodes", one
 process each, a c10d rendezvous on 127.0.0.1), each in its own empty working directory. Checked: the
 result equals a one-process run (as tests/test_distributed_train.py defines it), only rank 0 writes, a
-node that dies mid-epoch ends the job with one ``error:`` line naming the resume command, and that
-command (on both nodes) continues bitwise exactly. One intra-op thread per process, every job under a
-timeout.
+node that dies mid-epoch ends the job with one ``error:`` line naming the resume command, that command
+(on both nodes) continues bitwise exactly, and a node that freezes fails the job after the collective
+timeout with the same line. One intra-op thread per process, every job under a timeout.
 """
 
 from __future__ import annotations
