@@ -189,13 +189,11 @@ def train_cmd(
         ranks = context.env_ranks()
         if ranks is None or ranks[1] == 1:
             raise
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-        raise Stopped(
-            f"rank {ranks[0]}: lost contact with another process ({first}); the job "
-            f"stops; continue from the last checkpoint with --resume {resume or opts.get('out') or 'RUN'}",
-            1,
-            prefix="error: ",
-        ) from None
+        from convolab.train.lost_peer import launcher_argv, lost_contact
+
+        run = str(resume or opts.get("out") or "RUN")
+        message = lost_contact(str(exc), rank=ranks[0], world=ranks[1], run=run, launcher=launcher_argv())
+        raise Stopped(message, 1, prefix="error: ") from None
     if not quiet:
         from convolab.cli.runs import print_metrics
 

@@ -49,6 +49,7 @@ from convolab.train.context import (
     shard,
 )
 from convolab.train.device import resolve_device
+from convolab.train.lost_peer import NPROC_ENV
 
 __all__ = ["DistContext", "DistributedTrainStep", "NullLog", "backend_for", "check_batch_size", "env_ranks",
            "join", "launch", "launch_command", "rank_device", "shard", "timeout_seconds"]  # fmt: skip
@@ -317,6 +318,7 @@ def launch(nproc: int, args: list[str], *, env: dict[str, str] | None = None) ->
     cmd = launch_command(nproc, args)
     env = dict(os.environ if env is None else env)
     env.setdefault("OMP_NUM_THREADS", str(_threads_per_rank(nproc)))
+    env[NPROC_ENV] = str(nproc)  # the workers name `convolab train --nproc N --resume` when a peer is lost
     got: list[int] = []
     proc = subprocess.Popen(cmd, env=env)
 
