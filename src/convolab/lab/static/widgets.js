@@ -101,8 +101,9 @@ LAB.widgets = (() => {
       el("div", { class: "cw-side" }, readout, detail)), layersBox);
     let A = null;
 
-    function decode() {
-      A = model.get("data");
+    function decode() {  // a copy: the model's own state is never written to
+      const data = model.get("data");
+      A = { ...data, layers: data.layers.map(L => ({ ...L })) };
       A.inputData = V.floats(A.input.data);
       for (const L of A.layers) L.values = V.floats(L.data);
     }
