@@ -122,6 +122,12 @@ def test_explorer_renders_the_summary_and_exact_fields(page, widgets, lecture):
         "#explorer .cw-info"
     )
     shot(page, "widget_explorer", "#explorer")
+    page.focus("#explorer .cw-rf-output")  # the keyboard steps the pixel
+    page.keyboard.press("ArrowRight")
+    (r0, r1), (c0, c1) = a.layers[2].pixel_field(8, 6)
+    assert page.get_attribute("#explorer .cw-rf-input", "data-highlight") == f"{r0},{r1},{c0},{c1}"
+    info = page.inner_text("#explorer .cw-info")
+    assert f"enc_conv2 (8, 6) sees input rows {r0}-{r1}, cols {c0}-{c1}" in info
 
 
 def test_activations_render_the_python_forward_pass(page, lecture, image):
