@@ -134,7 +134,14 @@ def test_refresh_follows_the_models_new_weights(lecture):
 @pytest.mark.parametrize(
     ("image", "message"),
     [
-        (np.zeros((27, 28), np.float32), "image has shape (1, 27, 28); the model takes images"),
+        (
+            np.zeros((27, 28), np.float32),
+            "image has shape (27, 28); the model takes one image (1, 28, 28) or (28, 2",
+        ),
+        (
+            np.zeros((1, 3, 28, 28), np.uint8),
+            "image has shape (1, 3, 28, 28); the model takes one image (1, 28, 28)",
+        ),
         (np.full((28, 28), 2.0, np.float32), "image must lie in [0, 1] (found 2..2)"),
         (np.zeros((2, 1, 28, 28), np.float32), "image must be one image, got a batch of 2"),
         (np.zeros(28, np.float32), "image must be (C, H, W), (H, W, C) or (H, W), got shape (28,)"),

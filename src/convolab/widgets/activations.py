@@ -35,7 +35,12 @@ def as_image(image: Any, shape: tuple[int, ...]) -> np.ndarray:
     if image.ndim not in (2, 3, 4):
         raise ValueError(f"image must be (C, H, W), (H, W, C) or (H, W), got shape {tuple(image.shape)}")
     batch = image if image.ndim == 4 else image[None]
-    x = as_images(batch, (int(shape[0]), int(shape[1]), int(shape[2])), "image")
+    c, h, w = (int(v) for v in shape)
+    one = tuple(int(v) for v in batch.shape[1:])
+    if one not in ((c, h, w), (h, w, c)) and not (c == 1 and one == (h, w)):
+        forms = f"({c}, {h}, {w}) or ({h}, {w}, {c})" + (f" or ({h}, {w})" if c == 1 else "")
+        raise ValueError(f"image has shape {tuple(image.shape)}; the model takes one image {forms}")
+    x = as_images(batch, (c, h, w), "image")
     # plain strides (a permuted (H, W, C) image keeps odd ones, and the convolution then takes another path)
     return np.array(x.numpy(), dtype=np.float32, order="C", copy=True)
 
