@@ -193,5 +193,11 @@ def test_the_widgets_fit_a_phone_width(browser, widgets):
     page, close = open_page(browser, widgets, width=390, height=844)
     try:
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        # the receptive-field column is in view without scrolling the table sideways
+        scroll = page.locator("#explorer .table-scroll")
+        assert scroll.evaluate("e => e.scrollWidth <= e.clientWidth")
+        rf = page.locator("#explorer tbody tr[data-layer=enc_conv2] td").nth(5)
+        assert rf.inner_text() == "8x8" and rf.is_visible()
+        shot(page, "widget_phone")  # the top of the page: the explorer at 390x844
     finally:
         close()

@@ -54,6 +54,7 @@ LAB.widgets = (() => {
         const tr = el("tr", { tabindex: 0, "data-index": i, "data-layer": L.name });
         const cells = [L.name, L.type, shapeText(L.output_shape), LAB.int(L.params), LAB.int(L.macs), rf ? `${rf.h.max}x${rf.w.max}` : "-"];
         for (const t of cells) tr.append(el("td", { text: t }));
+        tr.firstChild.title = `${L.name}: ${L.type}`;  // the type column is hidden on narrow screens
         if (rf) tr.lastChild.title = `rows: max ${rf.h.max}, centre ${rf.h.center}, jump ${rf.h.jump}; cols: max ${rf.w.max}, centre ${rf.w.center}, jump ${rf.w.jump}`;
         tr.addEventListener("mouseenter", () => { if (chosen() !== i) choose(i); });
         tr.addEventListener("click", () => choose(i));
