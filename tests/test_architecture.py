@@ -162,7 +162,8 @@ def test_core_modules_import_no_training_lab_or_cli():
         "convolab.analysis_table", "convolab.receptive_field", "convolab.zoo", "convolab.limits",
     ]  # fmt: skip
     banned = ("convolab.train", "convolab.cli", "convolab.lab", "convolab.report", "convolab.fastpath",
-              "convolab.distributed", "convolab.checkpoint", "convolab.plots")  # fmt: skip
+              "convolab.distributed", "convolab.checkpoint", "convolab.plots",
+              "convolab.widgets")  # fmt: skip
     bad = {m: sorted(t for t in edges[m] if t.startswith(banned)) for m in core}
     assert not {m: t for m, t in bad.items() if t}
 

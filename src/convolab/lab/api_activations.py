@@ -195,7 +195,12 @@ def forward(model: Any, x: np.ndarray) -> tuple[list[tuple[str, Any]], Any]:
 def activations(model: dict[str, Any], input: dict[str, Any]) -> dict[str, Any]:  # noqa: A002
     """The worker task behind ``POST /api/activations``."""
     net, label = load_model(model)
-    x = fit_input(_image(input), tuple(net.input_shape))
+    return activations_of(net, fit_input(_image(input), tuple(net.input_shape)), label)
+
+
+def activations_of(net: Any, x: np.ndarray, label: str) -> dict[str, Any]:
+    """The activations answer for a built model and its input ``x`` ``(1, *input_shape)``: the lab's
+    task above and the notebook widget (``convolab.widgets.Activations``) both answer this."""
     maps, analysis = forward(net, x)
     tiles, values, left_out = 0, int(x.size), 0
     layers = []
@@ -260,12 +265,16 @@ def pixel(
     model: dict[str, Any], input: dict[str, Any], layer: int, channel: int, row: int, col: int
 ) -> dict[str, Any]:  # noqa: A002
     """The worker task behind ``POST /api/activations/pixel``."""
+    net, _ = load_model(model)
+    return pixel_of(net, fit_input(_image(input), tuple(net.input_shape)), layer, channel, row, col)
+
+
+def pixel_of(net: Any, x: np.ndarray, layer: int, channel: int, row: int, col: int) -> dict[str, Any]:
+    """What made one output pixel, for a built model and its input (the lab's task and the widget)."""
     import torch
 
     from convolab.layers import MaxUnpool2D
 
-    net, _ = load_model(model)
-    x = fit_input(_image(input), tuple(net.input_shape))
     maps, analysis = forward(net, x)
     if not 0 <= layer < len(maps):
         raise ApiError(f"layer must be in [0, {len(maps) - 1}], got {layer}")

@@ -11,45 +11,7 @@
   let lastBody = null;          // the last request's model and input (the URL's state)
   let wantSel = null;           // [layer, channel, row, col] from a link, shown once its answer arrives
 
-  // ---- decoding and colour ------------------------------------------------------------------------
-  function floats(b64) {
-    const bin = atob(b64), bytes = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-    return new Float32Array(bytes.buffer);
-  }
-
-  // signed maps: diverging blue (negative) - white (0) - red (positive), symmetric; else black -> white
-  function colour(v, L) {
-    if (L.signed) {
-      const m = Math.max(Math.abs(L.min), Math.abs(L.max), 1e-12), t = Math.max(-1, Math.min(1, v / m));
-      return t >= 0 ? [255, Math.round(255 * (1 - t)), Math.round(255 * (1 - t))]
-        : [Math.round(255 * (1 + t)), Math.round(255 * (1 + t)), 255];
-    }
-    const span = L.max - L.min, t = span > 0 ? (v - L.min) / span : 0, g = Math.round(255 * t);
-    return [g, g, g];
-  }
-
-  function paint(canvas, data, offset, h, w, L) {
-    canvas.width = w; canvas.height = h;
-    const ctx = canvas.getContext("2d"), img = ctx.createImageData(w, h);
-    for (let i = 0; i < h * w; i++) {
-      const [r, g, b] = colour(data[offset + i], L);
-      img.data[4 * i] = r; img.data[4 * i + 1] = g; img.data[4 * i + 2] = b; img.data[4 * i + 3] = 255;
-    }
-    ctx.putImageData(img, 0, 0);
-  }
-
-  function legend(L) {
-    const box = document.createElement("span");
-    box.className = "legend";
-    const bar = document.createElement("span");
-    bar.className = L.signed ? "bar diverging" : "bar sequential";
-    bar.setAttribute("aria-hidden", "true");
-    const m = Math.max(Math.abs(L.min), Math.abs(L.max));
-    const lo = L.signed ? -m : L.min, hi = L.signed ? m : L.max;
-    box.append(LAB.fmt(lo), bar, LAB.fmt(hi) + (L.signed ? " (0 is white)" : ""));
-    return box;
-  }
+  const { floats, colour, paint, legend } = LAB.views;  // views.js (shared with the notebook widgets)
 
   // ---- requests -----------------------------------------------------------------------------------
   function modelField() {

@@ -76,20 +76,7 @@
     }
   }
 
-  // A blank h x w grid that fits its container (at most 280 px, at least 2 px a cell); returns the cell size.
-  function gridCanvas(canvas, h, w) {
-    const cell = LAB.cellSize(canvas, h, w);
-    canvas.width = w * cell; canvas.height = h * cell;
-    const ctx = canvas.getContext("2d");
-    ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, canvas.width, canvas.height);
-    if (cell >= 6) {
-      ctx.strokeStyle = "#e2e5ea"; ctx.lineWidth = 1;
-      for (let r = 0; r <= h; r++) { ctx.beginPath(); ctx.moveTo(0, r * cell + .5); ctx.lineTo(w * cell, r * cell + .5); ctx.stroke(); }
-      for (let c = 0; c <= w; c++) { ctx.beginPath(); ctx.moveTo(c * cell + .5, 0); ctx.lineTo(c * cell + .5, h * cell); ctx.stroke(); }
-    }
-    canvas.dataset.cell = cell;
-    return cell;
-  }
+  const { gridCanvas } = LAB.views;  // views.js (shared with the notebook widgets)
 
   function select(i) {
     selected = i;
