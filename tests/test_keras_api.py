@@ -107,6 +107,13 @@ def test_fit_refuses_what_keras_would_mean_differently(trained, tmp_path):
         model.predict(x, batch_size=0)
     with pytest.raises(ValueError, match="loss must be one of bce, mse"):
         model.evaluate(x, loss="l1")
+    with pytest.raises(ValueError, match=r"y has 3 images of \(1, 8, 8\); the model gives 80 of \(1, 8, 8\)"):
+        model.evaluate(x, images(3))
+    two = convolab.Sequential([convolab.Conv2D(2, 3, padding="same")], (1, 8, 8))
+    with pytest.raises(ValueError, match=r"x \(the target when y is None\) has 80 images of \(1, 8, 8\); "):
+        two.evaluate(x)
+    with pytest.raises(ValueError, match="model must be a convolab.Sequential, got Conv2d"):
+        convolab.predict(torch.nn.Conv2d(1, 1, 3), x)
     assert not any(tmp_path.iterdir())
 
 

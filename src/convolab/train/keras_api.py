@@ -66,7 +66,8 @@ def evaluate(model: Any, x: Any, y: Any = None, *, batch_size: int | None = None
     images, outputs = _outputs(model, x, chunk)
     target = images if y is None or y is x else as_images(y, tuple(model.output_shape), "y")
     if target.shape != outputs.shape:
-        raise ValueError(f"y has {target.shape[0]} images of {tuple(target.shape[1:])}; the model gives "
+        what = "x (the target when y is None)" if target is images else "y"
+        raise ValueError(f"{what} has {target.shape[0]} images of {tuple(target.shape[1:])}; the model gives "
                          f"{outputs.shape[0]} of {tuple(outputs.shape[1:])}")  # fmt: skip
     metrics = metrics_of(outputs, target, chunk)
     return {"loss": metrics[loss], **metrics} if return_dict else metrics[loss]
