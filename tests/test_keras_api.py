@@ -68,6 +68,9 @@ def test_predict_on_uint8_is_the_forward_pass_on_the_scaled_input(trained):
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-6)
     np.testing.assert_allclose(model.predict(x, batch_size=7), want, rtol=0, atol=1e-6)
     np.testing.assert_allclose(convolab.predict(model, by_hand(x).numpy()), want, rtol=0, atol=1e-6)
+    frozen = by_hand(x).numpy()
+    frozen.setflags(write=False)  # a read-only float32 array (torch would warn on sharing it)
+    np.testing.assert_allclose(model.predict(frozen), want, rtol=0, atol=1e-6)
     assert model.training  # predict leaves the mode as it was
 
 

@@ -82,7 +82,8 @@ def _copy(x: Any, perm: tuple[int, ...] | None, shape: tuple[int, ...]) -> torch
     else:
         import numpy as np
 
-        t = torch.from_numpy(np.ascontiguousarray(x.transpose(perm) if perm else x, dtype=np.float32))
+        a = np.ascontiguousarray(x.transpose(perm) if perm else x, dtype=np.float32)
+        t = torch.from_numpy(a if a.flags.writeable else a.copy())  # (a read-only float32 array is shared)
     return t.reshape(t.shape[0], *shape)
 
 
