@@ -190,7 +190,8 @@ def test_a_unit_shows_its_field_on_every_map_of_the_layer_before(fpage, fashion_
     )["px"][0]
     assert inside[0] - inside[2] > 60, f"the field is tinted on the previous layer's map: {inside}"
     assert "enc_pool1 rows 5-7, cols 5-7" in fpage.text_content("#act-pixel")
-    shot(fpage, f"activations_prev_{size}")
+    fpage.evaluate("document.querySelector('#act-layers section[data-layer=enc_pool1]').scrollIntoView()")
+    shot(fpage, f"activations_prev_{size}")  # the fields on enc_pool1, the chosen unit on enc_conv2 below
 
 
 @pytest.mark.parametrize("panel", PANELS)
@@ -285,12 +286,13 @@ def test_phone_designer_shapes_on_one_line_and_a_scroll_hint(fpage, fashion_lab)
     assert lines and max(lines) == 1, lines
     scroller = "document.querySelector('#designer .table-scroll')"
     overflow = fpage.evaluate(f"{scroller}.scrollWidth > {scroller}.clientWidth")
-    if overflow:  # the columns out of view are announced, and the hint goes once scrolled to the end
-        hint = fpage.locator("#summary-hint")
-        assert hint.is_visible() and "scroll" in hint.text_content()
-        fpage.evaluate(f"{scroller}.scrollLeft = {scroller}.scrollWidth")
-        fpage.wait_for_function("document.getElementById('summary-hint').hidden")
+    assert overflow  # six columns on one line each are wider than a phone: the ones out of view are announced
+    hint = fpage.locator("#summary-hint")
+    assert hint.is_visible() and "scroll" in hint.text_content()
+    fpage.evaluate("document.getElementById('summary-hint').scrollIntoView()")
     shot(fpage, "designer_table_phone")
+    fpage.evaluate(f"{scroller}.scrollLeft = {scroller}.scrollWidth")
+    fpage.wait_for_function("document.getElementById('summary-hint').hidden")
 
 
 # ---- item 9: help lists all panels (tests/test_cli_lab.py); the strides placeholder fits -------------

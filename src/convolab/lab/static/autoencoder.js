@@ -101,7 +101,7 @@
       for (const p of curves[n]) svgText += `<circle cx="${sx(p[0]).toFixed(1)}" cy="${sy(p[1]).toFixed(1)}" r="${epochs === 1 ? 6 : 4}" fill="${color}" stroke="#fff" stroke-width="1.5"/>`;
       svgText += `<text x="${W - pad - 4}" y="${pad + 14 * i}" font-size="11" text-anchor="end" fill="${color}">${n.replace(/[<>&]/g, "")}</text>`;
     });
-    if (epochs === 1) svgText += `<text x="${W / 2}" y="${pad - 10}" font-size="12" text-anchor="middle" fill="#374151">1 epoch so far: one point per curve (a line needs two epochs)</text>`;
+    if (epochs === 1) svgText += `<text x="${W / 2}" y="${pad - 12}" font-size="12" text-anchor="middle" fill="#374151">1 epoch: one point per curve</text>`;
     svg.innerHTML = svgText;
   }
 
