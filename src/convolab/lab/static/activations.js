@@ -379,6 +379,7 @@
     document.querySelectorAll(".act-in-dataset").forEach(el => { el.hidden = input !== "dataset"; });
     document.querySelectorAll(".act-in-upload").forEach(el => { el.hidden = input !== "upload"; });
     document.querySelectorAll(".act-in-draw").forEach(el => { el.hidden = input !== "draw"; });
+    $("act-view").classList.toggle("drawing", input === "draw");  // a phone keeps the drawing canvas full size
   }
 
   function saveState() { if (lastBody) LAB.saveState("activations", stateOf(lastBody)); }
