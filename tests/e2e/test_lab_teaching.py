@@ -371,3 +371,15 @@ def test_arith_several_input_channels_with_partial_sums(fpage, fashion_lab, size
         assert fpage.locator(f"#ar-input{'' if c == 0 else f'-{c}'} rect.win").count() >= 4
     assert fpage.evaluate("[document.documentElement.scrollWidth, innerWidth]")[0] <= SIZES[size][0]
     shot(fpage, f"arith_channels_{size}")
+    fpage.fill("#ar-grid-2 tr:nth-child(6) td:nth-child(5) input", "100")  # x[2][5, 4]: in the last window
+    fpage.wait_for_function("document.getElementById('ar-stage').dataset.step === '0'")  # the new answer
+    fpage.focus("#ar-stage")
+    fpage.keyboard.press("End")
+    fpage.wait_for_function("document.getElementById('ar-stage').dataset.step === '8'")
+    new = p.sum() + 0.5 + (100 - xs[2, 5, 4]) * ks[2, 1, 0]  # weight (1, 0) of channel 2's slice
+    assert f"= {new:g}" in fpage.text_content("#ar-equation")
+    text = fpage.text_content("#ar-equation")
+    fpage.reload()  # the URL keeps every channel's values and kernel slice, and the step
+    fpage.wait_for_function("document.getElementById('ar-stage').dataset.channels === '3'")
+    fpage.wait_for_function("document.getElementById('ar-stage').dataset.step === '8'")
+    assert fpage.text_content("#ar-equation") == text

@@ -21,6 +21,9 @@
   }
   const fmt = v => (v === null || v === undefined) ? "" : (v < 0 ? "−" + LAB.fmt(-v) : LAB.fmt(v));
   const par = v => v < 0 ? `(${fmt(v)})` : fmt(v);
+  // the written-out arithmetic: 6 significant digits, so the sum on the page adds up (the cells keep fmt)
+  const exact = v => (v === null || v === undefined) ? "" : (v < 0 ? "−" : "") + String(Number(Math.abs(v).toPrecision(6)));
+  const parx = v => v < 0 ? `(${exact(v)})` : exact(v);
 
   const CELL = 34;
 
@@ -81,22 +84,22 @@
     const head = `out[${r}, ${c}] = `;
     if (res.op === "max") {
       const pads = s.taps.length - real.length;
-      return head + `max(${real.map(t => fmt(t[2])).join(", ")}) = ${fmt(s.value)}` +
+      return head + `max(${real.map(t => exact(t[2])).join(", ")}) = ${exact(s.value)}` +
         (pads ? `   (${pads} padding cell${pads > 1 ? "s" : ""} never win${pads > 1 ? "" : "s"})` : "") + `; the max is at (${s.best.join(", ")})`;
     }
     if (res.op === "mean") {
-      return head + `(${real.map(t => fmt(t[2])).join(" + ")}) / ${real.length} = ${fmt(s.value)}` +
+      return head + `(${real.map(t => exact(t[2])).join(" + ")}) / ${real.length} = ${exact(s.value)}` +
         (real.length < s.taps.length ? "   (the mean of the real cells only: padding is not counted)" : "");
     }
-    const term = t => t[2] === null ? `0·${par(t[3])}` : `${par(t[2])}·${par(t[3])}`;
-    const bias = res.bias ? ` + ${par(res.bias)} (bias)` : "";
+    const term = t => t[2] === null ? `0·${parx(t[3])}` : `${parx(t[2])}·${parx(t[3])}`;
+    const bias = res.bias ? ` + ${parx(res.bias)} (bias)` : "";
     const pads = s.taps.some(t => t[2] === null) ? "   (0: padding)" : "";
     if (res.channels > 1) {  // each channel's window times its kernel slice, then the sum over channels
       const n = s.taps.length / res.channels;
-      const lines = s.partials.map((p, ch) => `channel ${ch}: ` + s.taps.slice(ch * n, (ch + 1) * n).map(term).join(" + ") + ` = ${fmt(p)}`);
-      return [...lines, head + s.partials.map(par).join(" + ") + bias + ` = ${fmt(s.value)}` + pads].join("\n");
+      const lines = s.partials.map((p, ch) => `channel ${ch}: ` + s.taps.slice(ch * n, (ch + 1) * n).map(term).join(" + ") + ` = ${exact(p)}`);
+      return [...lines, head + s.partials.map(parx).join(" + ") + bias + ` = ${exact(s.value)}` + pads].join("\n");
     }
-    return head + s.taps.map(term).join(" + ") + bias + ` = ${fmt(s.value)}` + pads;
+    return head + s.taps.map(term).join(" + ") + bias + ` = ${exact(s.value)}` + pads;
   }
 
   function renderScatter(res, i, total) {  // total: the number of steps, the crop included
