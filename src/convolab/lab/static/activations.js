@@ -62,6 +62,18 @@
     ctx.strokeRect(x - t / 2, y - t / 2, size + t, size + t);
   }
 
+  // an enlarged map: `cell` canvas pixels a unit, coloured on `scale`'s range, the chosen unit marked
+  function drawCells(canvas, values, off, h, w, scale, cell, [row, col]) {
+    canvas.width = w * cell; canvas.height = h * cell;
+    const ctx = canvas.getContext("2d");
+    for (let r = 0; r < h; r++) for (let q = 0; q < w; q++) {
+      const [R, G, B] = colour(values[off + r * w + q], scale);
+      ctx.fillStyle = `rgb(${R},${G},${B})`;
+      ctx.fillRect(q * cell, r * cell, cell, cell);
+    }
+    marker(ctx, col * cell, row * cell, cell);
+  }
+
   function repaintTile(cv, over) {
     const L = result.layers[Number(cv.dataset.layer)], c = Number(cv.dataset.channel);
     const [h, w] = L.shape.length === 3 ? [L.shape[1], L.shape[2]] : [1, L.values.length];
@@ -315,15 +327,7 @@
     let lo = Infinity, hi = -Infinity;
     for (const v of values) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
     const scale = { signed: lo < 0, min: lo, max: hi };
-    const canvas = $("act-pre"), cell = Number($("act-big").dataset.cell);
-    canvas.width = w * cell; canvas.height = h * cell;
-    const ctx = canvas.getContext("2d");
-    for (let r = 0; r < h; r++) for (let q = 0; q < w; q++) {
-      const [R, G, B] = colour(values[r * w + q], scale);
-      ctx.fillStyle = `rgb(${R},${G},${B})`;
-      ctx.fillRect(q * cell, r * cell, cell, cell);
-    }
-    marker(ctx, f.col * cell, f.row * cell, cell);
+    drawCells($("act-pre"), values, 0, h, w, scale, Number($("act-big").dataset.cell), [f.row, f.col]);
     fig.hidden = false;
     $("act-pre-caption").replaceChildren(`before ${d.activation}: ${L.name} channel ${f.channel} `, legend(scale));
     pre = { layer: f.layer, channel: f.channel, values: Array.from(values) };
@@ -337,14 +341,7 @@
     const f = focus, L = result.layers[f.layer], spatial = L.shape.length === 3;
     const [h, w] = spatial ? [L.shape[1], L.shape[2]] : [1, L.values.length];
     const canvas = $("act-big"), cell = LAB.cellSize(canvas, h, w);
-    canvas.width = w * cell; canvas.height = h * cell;
-    const ctx = canvas.getContext("2d"), off = f.channel * h * w;
-    for (let r = 0; r < h; r++) for (let q = 0; q < w; q++) {
-      const [R, G, B] = colour(L.values[off + r * w + q], L);
-      ctx.fillStyle = `rgb(${R},${G},${B})`;
-      ctx.fillRect(q * cell, r * cell, cell, cell);
-    }
-    marker(ctx, f.col * cell, f.row * cell, cell);
+    drawCells(canvas, L.values, f.channel * h * w, h, w, L, cell, [f.row, f.col]);
     canvas.dataset.cell = cell;
     canvas.dataset.layer = f.layer; canvas.dataset.channel = f.channel;
     $("act-big-figure").hidden = false;
