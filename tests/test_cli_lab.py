@@ -49,3 +49,20 @@ def test_bad_threads_is_one_error_line(tmp_path, capsys, bad):
     assert main(["lab", "--threads", bad, "--runs", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("error: --threads: threads must be an integer"), err
+
+
+def test_lab_help_lists_every_panel_of_the_page():
+    """`convolab lab --help` names each of the page's tabs (it listed 5 of the 6: issue 24, item 9)."""
+    import re
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from convolab.cli import cli
+
+    html = (Path(server.__file__).parent / "static" / "index.html").read_text()
+    tabs = re.findall(r'<button type="button" data-panel="\w+"[^>]*>([^<]+)</button>', html)
+    assert len(tabs) == 6
+    out = CliRunner().invoke(cli, ["lab", "--help"], terminal_width=100).output
+    for tab in tabs:
+        assert re.search(rf"^\s+{tab}\s", out, re.M), (tab, out)

@@ -60,6 +60,7 @@ MAX_ACTIVATION_BYTES = 8 << 30  # activations of one forward pass of one batch (
 
 # --- lab: conv arithmetic animation and layer formulas (lab/arith_trace.py, lab/api_arith.py) ----------
 ARITH_MAX_GRID = 16  # rows or columns of the animated input grid
+ARITH_MAX_CHANNELS = 4  # input channels of the animated Conv2D (one kernel slice and partial sum each)
 ARITH_MAX_KERNEL = 7  # kernel or pool side of the animated layer
 ARITH_MAX_STRIDE = 4  # stride of the animated layer
 ARITH_MAX_DILATION = 4  # dilation rate of the animated convolution

@@ -67,12 +67,16 @@ def register(cli: click.Group) -> None:
 
         \b
         Panels:
-          Model designer  pick a zoo model or edit a spec; the summary table follows as you type;
-                          hover an output pixel to see its exact receptive field on the input
-          Filters         a classic kernel on a dataset image or your PNG/JPEG
-          Upsampling      nearest, bed of nails, max unpooling and transposed conv side by side
-          Autoencoder     draw a digit and see a trained run redraw it; test-set samples; curves
-          Activations     every layer's output for a sample, an upload or a drawing
+          Model designer   pick a zoo model or edit a spec; the summary table follows as you type;
+                           hover an output pixel to see its exact receptive field on the input
+          Activations      every layer's output for a sample, an upload or a drawing, before and
+                           after its activation; a unit's field on the layer before and the input
+          Filters          a classic kernel on a dataset image or your PNG/JPEG
+          Upsampling       nearest, bed of nails, max unpooling and transposed conv side by side
+          Conv arithmetic  one layer on a small grid, step by step, with every sum written out
+                           (several input channels: a partial sum per channel)
+          Autoencoder      draw and see a trained run redraw it, its score against the mean image,
+                           test-set samples with their class names, training curves
 
         The page works offline (nothing is loaded from the internet). Only this page may use the
         server: other Host/Origin headers and non-JSON posts are refused; the work runs in worker

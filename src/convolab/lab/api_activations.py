@@ -292,11 +292,13 @@ def pixel_of(net: Any, x: np.ndarray, layer: int, channel: int, row: int, col: i
         index = (0, col) if len(shape) == 1 else (0, *(int(v) for v in np.unravel_index(col, shape)))
     lay = list(net)[layer]
     x_in = torch.as_tensor(x) if layer == 0 else maps[layer - 1][1]
-    value = float(out[index])
+    value, pre_map = float(out[index]), None
     pre = value
     if lay.activation not in (None, "linear") and not isinstance(lay, MaxUnpool2D):
         with torch.no_grad():
-            pre = float(lay.call(x_in)[index])
+            pre_t = lay.call(x_in)
+        pre = float(pre_t[index])
+        pre_map = encode(pre_t[0, channel].numpy()) if len(shape) == 3 else None
     info = analysis.layers[layer]
     field = info.pixel_field(row, col) if info.fields is not None and len(shape) == 3 else None
     detail = (
@@ -306,7 +308,24 @@ def pixel_of(net: Any, x: np.ndarray, layer: int, channel: int, row: int, col: i
         "layer": layer, "name": name, "type": type(lay).__name__, "activation": lay.activation,
         "channel": channel, "row": row, "col": col, "value": value, "pre_activation": pre,
         "field": None if field is None else [list(field[0]), list(field[1])], "detail": detail,
+        "pre_map": pre_map, "prev_field": _prev_field(net, layer, tuple(x_in.shape[1:]), row, col),
     }  # fmt: skip
+
+
+def _prev_field(net: Any, layer: int, in_shape: tuple[int, ...], row: int, col: int) -> list[int] | None:
+    """Rows and columns ``[r0, r1, c0, c1]`` of the layer's own input (the maps of the layer before) that
+    unit ``(row, col)`` sees: the same interval walk as the input's field, for this one layer alone."""
+    from convolab.analysis import analyze
+
+    if layer == 0 or len(in_shape) != 3:
+        return None
+    doc = net.to_spec().to_dict()
+    try:
+        info = analyze({"input_shape": list(in_shape), "layers": [doc["layers"][layer]]}).layers[0]
+        field = info.pixel_field(row, col) if info.fields is not None else None
+    except (ValueError, KeyError, TypeError):  # a layer that needs another one (MaxUnpool2D's pool)
+        return None
+    return None if field is None else [*field[0], *field[1]]
 
 
 async def activations_endpoint(request: Request) -> Response:

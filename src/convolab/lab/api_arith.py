@@ -2,7 +2,8 @@
 
 ``POST /api/arith`` with ``{"layer": "Conv2D", "args": {"kernel_size": 3, "strides": 2, "padding":
 "same"}, "grid": [[...]], "kernel": [[...]], "bias": 0.5}`` (``values`` for MaxUnpool2D) answers
-``arith_trace.trace`` (every step: window or stamp cells, weights, products, sum, the layer's value)
+``arith_trace.trace`` (every step: window or stamp cells, weights, products, sum, the layer's value;
+``grid`` and ``kernel`` may hold one plane per input channel for a Conv2D)
 plus the formulas of that layer at that input: output size, parameters, MACs, and for 'same' padding
 TF's split of each axis with the numbers substituted. Sizes are bounded by ``limits.ARITH_*``; a bad
 argument is a 400 with the layer's own message.
@@ -51,6 +52,20 @@ def _formulas(result: dict[str, Any], kind: str, args: dict[str, Any]) -> dict[s
     return out
 
 
+def get_planes(body: dict[str, Any], key: str, max_side: int) -> Any:
+    """``body[key]`` as one matrix, or a list of up to ``ARITH_MAX_CHANNELS`` matrices (one per channel)."""
+    value = body.get(key)
+    if not (isinstance(value, list) and value and isinstance(value[0], list) and value[0]
+            and isinstance(value[0][0], list)):  # fmt: skip
+        return get_matrix(body, key, max_side)
+    if len(value) > limits.ARITH_MAX_CHANNELS:
+        raise ApiError(f"{key} must have at most {limits.ARITH_MAX_CHANNELS} channels, got {len(value)}")
+    planes = [get_matrix({key: v}, key, max_side) for v in value]
+    if any(len(p) != len(planes[0]) or len(p[0]) != len(planes[0][0]) for p in planes):
+        raise ApiError(f"{key}: every channel must have the same rows and columns")
+    return planes
+
+
 def arith(body: dict[str, Any]) -> dict[str, Any]:
     from convolab.lab.arith_trace import KINDS, trace
 
@@ -58,8 +73,8 @@ def arith(body: dict[str, Any]) -> dict[str, Any]:
     args = body.get("args", {})
     if not isinstance(args, dict):
         raise ApiError(f"args must be an object of layer arguments, got {type(args).__name__}")
-    grid = get_matrix(body, "grid", limits.ARITH_MAX_GRID)
-    kernel = get_matrix(body, "kernel", limits.ARITH_MAX_KERNEL) if "kernel" in body else None
+    grid = get_planes(body, "grid", limits.ARITH_MAX_GRID)
+    kernel = get_planes(body, "kernel", limits.ARITH_MAX_KERNEL) if "kernel" in body else None
     values = get_matrix(body, "values", limits.ARITH_MAX_GRID) if "values" in body else None
     bias = get_float(body, "bias", 0.0, -limits.ARITH_MAX_VALUE, limits.ARITH_MAX_VALUE)
     result = trace(kind, args, grid, kernel=kernel, bias=bias, values=values)

@@ -160,6 +160,20 @@ def seen_in_training(config: dict[str, Any], n: int) -> set[int]:
     return set(train.labels.tolist())
 
 
+def class_names(dataset: Any) -> tuple[str, ...]:
+    """The registry's class names of a dataset ("Ankle boot" for Fashion-MNIST's 9); none if unknown."""
+    from convolab.data.registry import get_spec
+
+    try:
+        return get_spec(dataset).classes if isinstance(dataset, str) else ()
+    except ValueError:
+        return ()
+
+
+def _class_of(names: tuple[str, ...], label: Any) -> str | None:
+    return names[label] if isinstance(label, int) and 0 <= label < len(names) else None
+
+
 def samples(name: Any, offset: int, count: int, which: str) -> dict[str, Any]:
     """The worker task behind ``GET /api/run/samples``."""
     root = _root()
@@ -183,8 +197,10 @@ def samples(name: Any, offset: int, count: int, which: str) -> dict[str, Any]:
                        f"{list(images.shape[1:])}")  # fmt: skip
     outputs = _predict(model, images)
     labels = [None] * (stop - offset) if ds.labels is None else ds.labels[offset:stop].tolist()
+    names = class_names(cfg.get("dataset"))
     items = [
         {"index": offset + i, "label": labels[i], "seen": offset + i in seen,
+         "class": _class_of(names, labels[i]),
          "input": rounded(images[i, 0], 3), "output": rounded(outputs[i, 0], 3)}
         for i in range(stop - offset)
     ]  # fmt: skip

@@ -1,12 +1,14 @@
 """One small layer at work, written out step by step: the data behind the lab's animated conv arithmetic.
 
-``trace(kind, args, grid, kernel=..., bias=..., values=...)`` builds the real convolab layer (one input
-channel, one filter), runs it on the grid, and records what each step of the computation touched:
+``trace(kind, args, grid, kernel=..., bias=..., values=...)`` builds the real convolab layer (one filter;
+one input channel, or up to ``ARITH_MAX_CHANNELS`` for Conv2D), runs it on the grid, and records what
+each step of the computation touched:
 
 - *gather* layers (Conv2D, MaxPool2D, AvgPool2D, bilinear UpSampling2D) get one step per output pixel:
   the window's cells in input coordinates (cells outside the input are padding; their value is
   ``None``), the weight of each cell, the products and their sum (or the max, or the mean over the real
-  cells), and the layer's own output value at that pixel;
+  cells), and the layer's own output value at that pixel; a Conv2D step lists channel 0's window, then
+  channel 1's, ..., with each channel's partial sum (``partials``): the value is their sum plus the bias;
 - *scatter* layers (Conv2DTranspose, nearest UpSampling2D, BedOfNails2D, MaxUnpool2D) get one step per
   input pixel: the cells of the output plane it writes (for a transposed convolution the full,
   uncropped plane, ``(i - 1) s + ke`` long, followed by Keras's crop), its weight and product.
@@ -30,7 +32,7 @@ GATHER = ("Conv2D", "MaxPool2D", "AvgPool2D")
 SCATTER = ("Conv2DTranspose", "BedOfNails2D", "MaxUnpool2D")
 KINDS = ("Conv2D", "MaxPool2D", "AvgPool2D", "Conv2DTranspose", "UpSampling2D", "BedOfNails2D", "MaxUnpool2D")
 
-#: the layer arguments the animation takes, per kind (filters is always 1, the input has 1 channel)
+#: the layer arguments the animation takes, per kind (filters is always 1; only Conv2D takes several channels)
 ARGS: dict[str, tuple[str, ...]] = {
     "Conv2D": ("kernel_size", "strides", "padding", "dilation_rate", "use_bias"),
     "Conv2DTranspose": ("kernel_size", "strides", "padding", "output_padding", "dilation_rate", "use_bias"),
@@ -79,6 +81,24 @@ def make_layer(kind: str, args: dict[str, Any]) -> Any:
     return cls(**args)
 
 
+def _check_planes(what: str, m: Any, kind: str) -> np.ndarray:
+    """A grid as ``(C, H, W)``: one matrix (C = 1) or a list of same-sized matrices, one per channel."""
+    arr = np.asarray(m, dtype=object if not isinstance(m, np.ndarray) else None)
+    if arr.ndim == 2:
+        return _check_matrix(what, m, limits.ARITH_MAX_GRID)[None]
+    if arr.ndim != 3 or arr.shape[0] == 0:
+        raise ValueError(f"{what} must be one matrix or a list of same-sized matrices, got shape {arr.shape}")
+    if arr.shape[0] > 1 and kind != "Conv2D":
+        raise ValueError(f"{kind} takes one channel here; several input channels are for Conv2D")
+    limits.check_count(f"{what} channels", arr.shape[0], limits.ARITH_MAX_CHANNELS)
+    return np.stack([_check_matrix(what, p.tolist(), limits.ARITH_MAX_GRID) for p in arr])
+
+
+def _plain(a: np.ndarray) -> list[Any]:
+    """One channel as a matrix (the one-channel answer stays as it was), several as a list of them."""
+    return a[0].tolist() if a.shape[0] == 1 else a.tolist()
+
+
 def _plane(a: np.ndarray) -> torch.Tensor:
     return torch.as_tensor(np.asarray(a, dtype=np.float32)).view(1, 1, *a.shape)  # (1, 1, H, W)
 
@@ -107,10 +127,11 @@ def _f(v: float) -> float:
 
 
 def _window_steps(layer: Any, x: np.ndarray, kernel: np.ndarray | None, bias: float) -> tuple:
-    """Conv2D / pooling: the cells under the window at every output position (TF's padding split)."""
+    """Conv2D / pooling: the cells under the window at every output position (TF's padding split);
+    ``x`` is ``(C, H, W)``, ``kernel`` ``(C, kh, kw)``: the taps run over channel 0's window, then 1's..."""
     from convolab.layers.padding import padding_amounts
 
-    h, w = x.shape
+    chans, h, w = x.shape
     pool = not hasattr(layer, "filters")
     kh, kw = layer.pool_size if pool else layer.kernel_size
     sh, sw = layer.strides
@@ -118,20 +139,23 @@ def _window_steps(layer: Any, x: np.ndarray, kernel: np.ndarray | None, bias: fl
     top, bottom = padding_amounts(h, kh, sh, layer.padding, dh)
     left, right = padding_amounts(w, kw, sw, layer.padding, dw)
     oh, ow = _out(layer, (1, h, w))
-    limits.check_count("trace cells", oh * ow * kh * kw, limits.ARITH_MAX_TAPS)
+    limits.check_count("trace cells", oh * ow * kh * kw * chans, limits.ARITH_MAX_TAPS)
     steps = []
     for r in range(oh):
         for c in range(ow):
             taps = []
-            for i in range(kh):
-                for j in range(kw):
-                    row, col = r * sh - top + i * dh, c * sw - left + j * dw
-                    inside = 0 <= row < h and 0 <= col < w
-                    v = float(x[row, col]) if inside else None
-                    wt = None if kernel is None else float(kernel[i, j])
-                    prod = None if wt is None else (0.0 if v is None else v * wt)
-                    taps.append([row, col, v, wt, prod])
-            steps.append({"out": [r, c], "taps": taps})
+            for ch, i, j in np.ndindex(chans, kh, kw):
+                row, col = r * sh - top + i * dh, c * sw - left + j * dw
+                inside = 0 <= row < h and 0 <= col < w
+                v = float(x[ch, row, col]) if inside else None
+                wt = None if kernel is None else float(kernel[ch, i, j])
+                prod = None if wt is None else (0.0 if v is None else v * wt)
+                taps.append([row, col, v, wt, prod])
+            step: dict[str, Any] = {"out": [r, c], "taps": taps}
+            if kernel is not None:
+                n = kh * kw
+                step["partials"] = [_f(sum(t[4] for t in taps[k * n : (k + 1) * n])) for k in range(chans)]
+            steps.append(step)
     return steps, [top, bottom, left, right]
 
 
@@ -263,25 +287,26 @@ def trace(
         ValueError: a bad argument or grid (the layer's own message), or a size over ``limits.ARITH_*``.
     """
     layer = make_layer(kind, args)
-    x = _check_matrix("grid", grid, limits.ARITH_MAX_GRID)
-    shape = (1, *x.shape)
-    result: dict[str, Any] = {"layer": kind, "input": x.tolist(), "input_shape": list(shape)}
-    result.update(kernel=None, bias=None, pad=None, canvas=None, crop=None)
+    xs = _check_planes("grid", grid, kind)
+    shape = tuple(xs.shape)
+    x = xs[0]
+    result: dict[str, Any] = {"layer": kind, "input": _plain(xs), "input_shape": list(shape)}
+    result.update(kernel=None, bias=None, pad=None, canvas=None, crop=None, channels=shape[0])
     layer.compute_output_shape(shape)  # the layer's own message for a window larger than the input
     if kind in ("Conv2D", "Conv2DTranspose"):
         kernel, bias = _fixed_weights(layer, shape, kernel, float(bias))
-        result.update(kernel=kernel.tolist(), bias=bias)
+        result.update(kernel=_plain(kernel), bias=bias)
     with torch.no_grad():
         if kind == "MaxUnpool2D":
             return _unpool_trace(layer, x, values, result)
-        y = layer(_plane(x))[0, 0].double().numpy()
+        y = layer(torch.as_tensor(xs, dtype=torch.float32)[None])[0, 0].double().numpy()
         if kind == "MaxPool2D":
             _, switches = layer.forward_with_switches(_plane(x))
     result["output_shape"] = list(layer.compute_output_shape(shape))
     result["config"] = layer.get_config()
     if kind in GATHER or getattr(layer, "interpolation", "") == "bilinear":
         if kind in GATHER:
-            steps, result["pad"] = _window_steps(layer, x, kernel, bias)
+            steps, result["pad"] = _window_steps(layer, xs, kernel, bias)
         else:
             steps = _bilinear_steps(layer, x)
         result.update(mode="gather", op={"MaxPool2D": "max", "AvgPool2D": "mean"}.get(kind, "dot"))
@@ -290,7 +315,7 @@ def trace(
             for st, s in zip(steps, switches.view(-1).tolist(), strict=True):
                 st["best"] = [s // wd, s % wd]
     elif kind == "Conv2DTranspose":
-        steps, result["canvas"], result["crop"] = _stamp_steps(layer, x, kernel)
+        steps, result["canvas"], result["crop"] = _stamp_steps(layer, x, kernel[0])
         result.update(mode="scatter", op="add")
     else:
         steps = _block_steps(x, layer.size, kind == "BedOfNails2D")
@@ -303,15 +328,21 @@ def trace(
 
 def _fixed_weights(layer: Any, shape: tuple[int, ...], kernel: Any, bias: float) -> tuple[np.ndarray, float]:
     kh, kw = layer.kernel_size
-    k = np.ones((kh, kw)) if kernel is None else _check_matrix("kernel", kernel, limits.ARITH_MAX_KERNEL)
-    if k.shape != (kh, kw):
-        raise ValueError(f"kernel must be {kh}x{kw} (kernel_size), got {k.shape[0]}x{k.shape[1]}")
+    chans = shape[0]
+    k = np.ones((chans, kh, kw)) if kernel is None else np.asarray(kernel, dtype=np.float64)
+    k = k[None] if k.ndim == 2 else k
+    if k.shape != (chans, kh, kw):
+        got = "x".join(str(v) for v in k.shape[-2:]) + (f" in {k.shape[0]} channels" if k.ndim == 3 else "")
+        raise ValueError(
+            f"kernel must be {kh}x{kw} (kernel_size) for each of the {chans} input channel(s), got {got}"
+        )
+    k = np.stack([_check_matrix("kernel", p, limits.ARITH_MAX_KERNEL) for p in k])
     if not np.isfinite(bias) or abs(bias) > limits.ARITH_MAX_VALUE:
         raise ValueError(f"bias must be a finite number with |v| <= {limits.ARITH_MAX_VALUE:g}")
     bias = bias if layer.use_bias else 0.0
     layer.build(shape)
-    with torch.no_grad():  # Conv2D weight (1, 1, kh, kw); Conv2DTranspose (c_in=1, filters=1, kh, kw)
-        layer.weight.copy_(torch.as_tensor(k, dtype=torch.float32).view(1, 1, kh, kw))
+    with torch.no_grad():  # Conv2D weight (1, C, kh, kw); Conv2DTranspose (c_in=1, filters=1, kh, kw)
+        layer.weight.copy_(torch.as_tensor(k, dtype=torch.float32).view(*layer.weight.shape))
         if layer.bias is not None:
             layer.bias.fill_(bias)
     return k, bias
@@ -329,7 +360,7 @@ def _unpool_trace(pool: Any, source: np.ndarray, values: Any, result: dict[str, 
         raise ValueError(f"values must have the pooled shape {p.shape[0]}x{p.shape[1]}, got {v.shape}")
     unpool = MaxUnpool2D("pool", name="unpool")
     y = unpool(_plane(v), switches=switches, output_size=(h, w))[0, 0].double().numpy()
-    window, _ = _window_steps(pool, source, None, 0.0)
+    window, _ = _window_steps(pool, source[None], None, 0.0)
     sw = switches[0, 0].tolist()
     steps = []
     for st in window:

@@ -10,8 +10,44 @@
   let detailNo = 0;
   let lastBody = null;          // the last request's model and input (the URL's state)
   let wantSel = null;           // [layer, channel, row, col] from a link, shown once its answer arrives
+  let marked = [];              // tiles drawn with a marker or a field (repainted plain when it moves)
+  let pre = null;               // {layer, channel, values} of the enlarged channel before its activation
 
-  const { floats, colour, paint, legend } = LAB.views;  // views.js (shared with the notebook widgets)
+  const { floats, colour, legend, marker } = LAB.views;  // views.js (shared with the notebook widgets)
+  // Tiles at k canvas pixels a unit (k fills about 56 px), so a chosen unit and a field can be drawn on them.
+  const tileScale = (h, w) => (h === 1 ? 1 : Math.max(1, Math.min(8, Math.floor(56 / Math.max(h, w)))));
+  const paint = (canvas, data, offset, h, w, L, over = {}) =>
+    LAB.views.paint(canvas, data, offset, h, w, L, { ...over, k: tileScale(h, w) });
+
+  // an enlarged map: `cell` canvas pixels a unit, coloured on `scale`'s range, the chosen unit marked
+  function drawCells(canvas, values, off, h, w, scale, cell, [row, col]) {
+    canvas.width = w * cell; canvas.height = h * cell;
+    const ctx = canvas.getContext("2d");
+    for (let r = 0; r < h; r++) for (let q = 0; q < w; q++) {
+      const [R, G, B] = colour(values[off + r * w + q], scale);
+      ctx.fillStyle = `rgb(${R},${G},${B})`;
+      ctx.fillRect(q * cell, r * cell, cell, cell);
+    }
+    marker(ctx, col * cell, row * cell, cell);
+  }
+
+  function repaintTile(cv, over) {
+    const L = result.layers[Number(cv.dataset.layer)], c = Number(cv.dataset.channel);
+    const [h, w] = L.shape.length === 3 ? [L.shape[1], L.shape[2]] : [1, L.values.length];
+    paint(cv, L.values, c * h * w, h, w, L, over);
+  }
+
+  function tilesOf(layer) { return [...document.querySelectorAll(`#act-layers canvas.tile[data-layer="${layer}"]`)]; }
+
+  // The chosen unit marked on its tile, and its field on every map of the layer before (prevField).
+  function markTiles(f, prevField) {
+    for (const cv of marked) repaintTile(cv, {});
+    marked = [];
+    if (!f || f.hoverOnly) return;
+    const own = tilesOf(f.layer).find(cv => Number(cv.dataset.channel) === f.channel);
+    if (own && result.layers[f.layer].shape.length === 3) { repaintTile(own, { unit: [f.row, f.col] }); marked.push(own); }
+    if (prevField && f.layer > 0) for (const cv of tilesOf(f.layer - 1)) { repaintTile(cv, { field: prevField }); marked.push(cv); }
+  }
 
   // ---- requests -----------------------------------------------------------------------------------
   function modelField() {
@@ -64,6 +100,7 @@
 
   // ---- drawing the answer -------------------------------------------------------------------------
   function render() {
+    marked = [];
     drawInput(null);
     const box = $("act-layers");
     box.replaceChildren();
@@ -93,7 +130,14 @@
         cv.addEventListener("mousemove", ev => hoverTile(ev, cv));
         cv.addEventListener("mouseleave", () => { if (!focus || focus.hoverOnly) clearFocus(); });
         cv.addEventListener("click", ev => { const p = tilePixel(ev, cv); enlarge(li, c, p); });
-        cv.addEventListener("keydown", ev => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); enlarge(li, c, [0, 0]); $("act-big").focus(); } });
+        cv.addEventListener("keydown", ev => {
+          if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); enlarge(li, c, [0, 0]); $("act-big").focus(); return; }
+          if (!focus || focus.hoverOnly || focus.layer !== li || focus.channel !== c) {  // this tile's unit first
+            if (!ev.key.startsWith("Arrow")) return;
+            ev.preventDefault(); enlarge(li, c, [0, 0]); return;
+          }
+          onBigKey(ev);
+        });
         tiles.appendChild(cv);
       }
       row.appendChild(tiles);
@@ -106,7 +150,7 @@
     if (L) {  // the same pixel of the same channel, clamped to the new map
       const [h, w] = L.shape.length === 3 ? [L.shape[1], L.shape[2]] : [1, L.values.length];
       enlarge(keep.layer, Math.min(keep.channel, L.channels_shown - 1), [Math.min(keep.row, h - 1), Math.min(keep.col, w - 1)]);
-    } else { focus = null; $("act-big-figure").hidden = true; }  // shown once a channel is clicked
+    } else { focus = null; $("act-big-figure").hidden = $("act-pre-figure").hidden = true; }  // shown once a channel is clicked
   }
 
   function drawInput(field) {
@@ -135,9 +179,10 @@
 
   // the pixel under the pointer: offsetX is measured from the padding box, clientWidth is its width
   function tilePixel(ev, canvas) {
-    const x = Math.floor(ev.offsetX * canvas.width / canvas.clientWidth);
-    const y = Math.floor(ev.offsetY * canvas.height / canvas.clientHeight);
-    return [Math.max(0, Math.min(canvas.height - 1, y)), Math.max(0, Math.min(canvas.width - 1, x))];
+    const k = Number(canvas.dataset.scale) || 1, h = canvas.height / k, w = canvas.width / k;
+    const x = Math.floor(ev.offsetX * w / canvas.clientWidth);
+    const y = Math.floor(ev.offsetY * h / canvas.clientHeight);
+    return [Math.max(0, Math.min(h - 1, y)), Math.max(0, Math.min(w - 1, x))];
   }
 
   function hoverTile(ev, canvas) {
@@ -147,6 +192,7 @@
 
   function clearFocus() {
     focus = null;
+    markTiles(null);
     drawInput(null);
     $("act-detail").textContent = "";
   }
@@ -161,7 +207,7 @@
       else seen = "; sees no input pixel (a structural zero)";
     }
     drawInput(field);
-    if (!f.hoverOnly) { drawBig(); saveState(); }
+    if (!f.hoverOnly) { drawBig(); saveState(); markTiles(f, null); }
     const spatial = L.shape.length === 3;
     const idx = spatial ? f.channel * L.shape[1] * L.shape[2] + f.row * L.shape[2] + f.col : f.col;
     const where = spatial ? `channel ${f.channel} (${f.row}, ${f.col})` : `unit ${f.col}`;
@@ -178,6 +224,7 @@
       const d = await LAB.api("/api/activations/pixel", { ...result.body, ...where });
       if (mine !== detailNo) return;
       showDetail(d);
+      if (!f.hoverOnly && focus === f) { showPre(d, f); showPrevField(d, f); }
     } catch (err) { if (mine === detailNo) $("act-detail").textContent = err.message; }
   }, 120);
 
@@ -208,6 +255,29 @@
     if (k.kernel.length > shown) box.append(`(${k.kernel.length - shown} more input channels not shown)`);
   }
 
+  // the layer before: the field of the chosen unit on each of its maps (the server's exact interval walk)
+  function showPrevField(d, f) {
+    markTiles(f, d.prev_field);
+    if (d.prev_field && f.layer > 0) {
+      const [r0, r1, c0, c1] = d.prev_field, prev = result.layers[f.layer - 1].name;
+      $("act-pixel").textContent += `; on every map of ${prev} rows ${r0}-${r1}, cols ${c0}-${c1}`;
+    }
+  }
+
+  // the enlarged channel before its activation (the layer's own output without it), beside the one after
+  function showPre(d, f) {
+    const fig = $("act-pre-figure"), L = result.layers[f.layer];
+    if (!d.pre_map || L.shape.length !== 3) { fig.hidden = true; pre = null; return; }
+    const values = floats(d.pre_map), [h, w] = [L.shape[1], L.shape[2]];
+    let lo = Infinity, hi = -Infinity;
+    for (const v of values) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+    const scale = { signed: lo < 0, min: lo, max: hi };
+    drawCells($("act-pre"), values, 0, h, w, scale, Number($("act-big").dataset.cell), [f.row, f.col]);
+    fig.hidden = false;
+    $("act-pre-caption").replaceChildren(`before ${d.activation}: ${L.name} channel ${f.channel} `, legend(scale));
+    pre = { layer: f.layer, channel: f.channel, values: Array.from(values) };
+  }
+
   function enlarge(layer, channel, [row, col]) {
     setFocus({ layer, channel, row, col, hoverOnly: false });
   }
@@ -216,19 +286,13 @@
     const f = focus, L = result.layers[f.layer], spatial = L.shape.length === 3;
     const [h, w] = spatial ? [L.shape[1], L.shape[2]] : [1, L.values.length];
     const canvas = $("act-big"), cell = LAB.cellSize(canvas, h, w);
-    canvas.width = w * cell; canvas.height = h * cell;
-    const ctx = canvas.getContext("2d"), off = f.channel * h * w;
-    for (let r = 0; r < h; r++) for (let q = 0; q < w; q++) {
-      const [R, G, B] = colour(L.values[off + r * w + q], L);
-      ctx.fillStyle = `rgb(${R},${G},${B})`;
-      ctx.fillRect(q * cell, r * cell, cell, cell);
-    }
-    ctx.strokeStyle = "#111"; ctx.lineWidth = 2;
-    ctx.strokeRect(f.col * cell + 1, f.row * cell + 1, cell - 2, cell - 2);
+    drawCells(canvas, L.values, f.channel * h * w, h, w, L, cell, [f.row, f.col]);
     canvas.dataset.cell = cell;
     canvas.dataset.layer = f.layer; canvas.dataset.channel = f.channel;
     $("act-big-figure").hidden = false;
-    $("act-big-caption").textContent = `${L.name} channel ${f.channel} (arrow keys move the pixel)`;
+    const act = L.activation && L.activation !== "linear" ? `after ${L.activation}: ` : "";
+    $("act-big-caption").textContent = `${act}${L.name} channel ${f.channel} (arrow keys move the pixel)`;
+    if (!pre || pre.layer !== f.layer || pre.channel !== f.channel) { $("act-pre-figure").hidden = true; pre = null; }
   }
 
   function bigPixel(ev) {
@@ -257,6 +321,7 @@
     document.querySelectorAll(".act-in-dataset").forEach(el => { el.hidden = input !== "dataset"; });
     document.querySelectorAll(".act-in-upload").forEach(el => { el.hidden = input !== "upload"; });
     document.querySelectorAll(".act-in-draw").forEach(el => { el.hidden = input !== "draw"; });
+    $("act-view").classList.toggle("drawing", input === "draw");  // a phone keeps the drawing canvas full size
   }
 
   function saveState() { if (lastBody) LAB.saveState("activations", stateOf(lastBody)); }
@@ -333,7 +398,7 @@
     // the last answer, decoded (tests compare it with a Python forward pass)
     values() {
       if (!result) return null;
-      return { input: Array.from(result.inputData), layers: result.layers.map(L => ({ name: L.name, shape: L.shape, shown: L.channels_shown, values: Array.from(L.values) })) };
+      return { pre, input: Array.from(result.inputData), layers: result.layers.map(L => ({ name: L.name, shape: L.shape, shown: L.channels_shown, values: Array.from(L.values) })) };
     },
   };
 })();

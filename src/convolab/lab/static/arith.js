@@ -29,7 +29,8 @@
     BedOfNails2D: { grid: [3, 3], args: { size: [2, 2] } },
     MaxUnpool2D: { grid: [6, 6], args: { pool_size: [2, 2] } },
   };
-  const st = { kind: "Conv2D", grid: [], kernel: [], res: null, step: 0, timer: null, seed: 1, reqNo: 0, wantStep: 0 };
+  // channel 0's input and kernel are st.grid, st.kernel; a Conv2D's further channels are st.more[c - 1]
+  const st = { kind: "Conv2D", grid: [], kernel: [], more: [], res: null, step: 0, timer: null, seed: 1, reqNo: 0, wantStep: 0 };
 
   const { el } = LAB.arithDraw;  // arith_draw.js draws the answer
   function rng(seed) {  // small deterministic generator for the "new values" button
@@ -64,10 +65,12 @@
       controls.append(lab);
     }
     controls.append(
+      el("label", { class: "field", "data-kinds": "Conv2D" }, "input channels",
+        el("input", { id: "ar-channels", type: "number", min: 1, max: 4, value: 1 })),
       el("label", { class: "field", "data-kinds": CONV.join(" ") }, "bias value",
         el("input", { id: "ar-bias", type: "number", step: "any", value: 0 })),
       el("button", { id: "ar-random", type: "button", text: "new values" }));
-    const editors = el("div", { class: "row ar-editors" },
+    const editors = el("div", { class: "row ar-editors", id: "ar-editors" },
       el("figure", {}, el("figcaption", { id: "ar-grid-cap", text: "input values (editable)" }),
         el("div", { class: "ar-scroll" }, el("table", { id: "ar-grid", class: "grid-input" }))),
       el("figure", { id: "ar-kernel-fig" }, el("figcaption", { text: "kernel weights (editable)" }),
@@ -167,6 +170,41 @@
       }
     }
     $("ar-grid-cap").textContent = st.kind === "MaxUnpool2D" ? "encoder map, max-pooled for its switches (editable)" : "input values (editable)";
+    syncChannels(h, w);
+  }
+
+  // Conv2D with several input channels: an input grid and a kernel slice per channel, each editable
+  function channels() {
+    if (st.kind !== "Conv2D") return 1;
+    const c = Number($("ar-channels").value);
+    if (!(Number.isInteger(c) && c >= 1 && c <= 4)) throw new Error("input channels: a whole number from 1 to 4");
+    return c;
+  }
+
+  function syncChannels(h, w) {
+    const C = channels(), k = [Number($("ar-kernel_size-0").value), Number($("ar-kernel_size-1").value)];
+    const okK = k.every(v => Number.isInteger(v) && v >= 1 && v <= 7);
+    document.querySelectorAll(".ar-channel").forEach(f => { if (Number(f.dataset.channel) >= C) f.remove(); });
+    for (let c = 1; c < C; c++) {
+      const gen = rng((st.seed * 7919 + 1) * (c + 1) + 104729 * c);
+      const m = st.more[c - 1] || (st.more[c - 1] = { grid: [], kernel: [] });
+      const fresh = !document.getElementById(`ar-grid-${c}`);
+      if (fresh) $("ar-editors").append(
+        el("figure", { class: "ar-channel", "data-channel": c }, el("figcaption", { text: `input channel ${c} (editable)` }),
+          el("div", { class: "ar-scroll" }, el("table", { id: `ar-grid-${c}`, class: "grid-input" }))),
+        el("figure", { class: "ar-channel", "data-channel": c }, el("figcaption", { text: `kernel slice for channel ${c} (editable)` }),
+          el("div", { class: "ar-scroll" }, el("table", { id: `ar-kernel-${c}`, class: "grid-input" }))));
+      if (fresh || m.grid.length !== h || m.grid[0].length !== w) {
+        m.grid = resize(m.grid, h, w, () => Math.floor(gen() * 10));
+        matrixEditor($(`ar-grid-${c}`), m.grid, schedule, `channel ${c} input`);
+      }
+      if (okK && (fresh || m.kernel.length !== k[0] || m.kernel[0].length !== k[1])) {
+        m.kernel = resize(m.kernel, k[0], k[1], () => Math.floor(gen() * 4) - 1);
+        matrixEditor($(`ar-kernel-${c}`), m.kernel, schedule, `channel ${c} kernel`);
+      }
+    }
+    $("ar-grid-cap").textContent = C > 1 ? "input channel 0 (editable)" : $("ar-grid-cap").textContent;
+    $("ar-kernel-fig").querySelector("figcaption").textContent = C > 1 ? "kernel slice for channel 0 (editable)" : "kernel weights (editable)";
   }
 
   function showKind() {
@@ -193,6 +231,10 @@
     }
     if (st.grid.length) s.grid = LAB.packMatrix(st.grid);
     if (CONV.includes(st.kind)) { s.bias = $("ar-bias").value.trim(); if (st.kernel.length) s.kernel = LAB.packMatrix(st.kernel); }
+    if (st.kind === "Conv2D" && $("ar-channels").value.trim() !== "1") {
+      s.channels = $("ar-channels").value.trim();
+      st.more.forEach((m, i) => { if (i + 1 < Number(s.channels) && m.grid.length) { s[`grid${i + 1}`] = LAB.packMatrix(m.grid); s[`kernel${i + 1}`] = LAB.packMatrix(m.kernel); } });
+    }
     if (st.seed !== 1) s.seed = st.seed;
     return s;
   }
@@ -213,6 +255,15 @@
       else $(`ar-${key}`).checked = s[key] !== "0";
     }
     if (s.bias !== undefined) $("ar-bias").value = s.bias;
+    $("ar-channels").value = st.kind === "Conv2D" && s.channels !== undefined ? s.channels : 1;
+    document.querySelectorAll(".ar-channel").forEach(f => f.remove());
+    st.more = [];
+    for (let c = 1; c < 4; c++) {
+      const [h, w] = [Number($("ar-rows").value), Number($("ar-cols").value)];
+      const [kh, kw] = [Number($("ar-kernel_size-0").value), Number($("ar-kernel_size-1").value)];
+      const g = LAB.unpackMatrix(s[`grid${c}`], h, w), k = LAB.unpackMatrix(s[`kernel${c}`], kh, kw);
+      st.more[c - 1] = { grid: g || [], kernel: k || [] };
+    }
     const seed = Number(s.seed);
     st.seed = Number.isInteger(seed) && seed >= 1 ? seed : 1;
     const grid = LAB.unpackMatrix(s.grid, Number($("ar-rows").value), Number($("ar-cols").value));
@@ -233,8 +284,10 @@
     try {
       syncEditors();
       body = { layer: st.kind, args: readArgs(), grid: st.grid };
+      const C = channels();
       if (CONV.includes(st.kind)) {
         body.kernel = st.kernel;
+        if (C > 1) { body.grid = [st.grid, ...st.more.slice(0, C - 1).map(m => m.grid)]; body.kernel = [st.kernel, ...st.more.slice(0, C - 1).map(m => m.kernel)]; }
         const b = $("ar-bias").value.trim();
         if (b === "" || !Number.isFinite(Number(b))) throw new Error("bias value: a number");
         body.bias = Number(b);
@@ -290,6 +343,7 @@
     const label = res.crop && st.step === n - 1 ? "crop" : res.mode === "gather" ? "output position" : "input pixel";
     $("ar-counter").textContent = `step ${st.step + 1} of ${n} (${label})`;
     $("ar-stage").dataset.step = st.step; $("ar-stage").dataset.total = n; $("ar-stage").dataset.layer = res.layer;
+    $("ar-stage").dataset.channels = res.channels || 1;
     $("ar-prev").disabled = $("ar-first").disabled = st.step === 0;
     $("ar-next").disabled = $("ar-last").disabled = st.step === n - 1;
     if (announce) $("ar-live").textContent = `step ${st.step + 1} of ${n}: ${out.text}`;
@@ -331,7 +385,7 @@
       $("ar-kind").addEventListener("change", e => chooseKind(e.target.value));
       $("ar-controls").addEventListener("input", e => { if (e.target.id !== "ar-kind") schedule(); });
       $("ar-controls").addEventListener("change", e => { if (e.target.tagName === "SELECT" && e.target.id !== "ar-kind") schedule(); });
-      $("ar-random").addEventListener("click", () => { st.seed += 1; st.grid = []; schedule(); });
+      $("ar-random").addEventListener("click", () => { st.seed += 1; st.grid = []; st.more.forEach(m => { m.grid = []; }); schedule(); });
       $("ar-first").addEventListener("click", () => { stop(); go(0); });
       $("ar-prev").addEventListener("click", () => { stop(); go(st.step - 1); });
       $("ar-next").addEventListener("click", () => { stop(); go(st.step + 1); });

@@ -21,6 +21,9 @@
   }
   const fmt = v => (v === null || v === undefined) ? "" : (v < 0 ? "−" + LAB.fmt(-v) : LAB.fmt(v));
   const par = v => v < 0 ? `(${fmt(v)})` : fmt(v);
+  // the written-out arithmetic: 6 significant digits, so the sum on the page adds up (the cells keep fmt)
+  const exact = v => (v === null || v === undefined) ? "" : (v < 0 ? "−" : "") + String(Number(Math.abs(v).toPrecision(6)));
+  const parx = v => v < 0 ? `(${exact(v)})` : exact(v);
 
   const CELL = 34;
 
@@ -49,17 +52,22 @@
 
   function renderGather(res, i) {
     const s = res.steps[Math.min(i, res.steps.length - 1)];
-    const [h, w] = res.input_shape.slice(1);
+    const [C, h, w] = res.input_shape, n = s.taps.length / C;
     let r0 = 0, r1 = h - 1, c0 = 0, c1 = w - 1;
     for (const stp of res.steps) for (const t of stp.taps) { r0 = Math.min(r0, t[0]); r1 = Math.max(r1, t[0]); c0 = Math.min(c0, t[1]); c1 = Math.max(c1, t[1]); }
-    const taps = new Map(s.taps.map(t => [key(t[0], t[1]), t]));
     const best = s.best ? key(...s.best) : null;
-    const input = plane("ar-input", `input ${h}×${w}` + (r0 < 0 || c0 < 0 || r1 >= h || c1 >= w ? " with padding (dashed)" : ""), r0, r1, c0, c1, (r, c) => {
-      const inside = r >= 0 && c >= 0 && r < h && c < w, t = taps.get(key(r, c));
-      const o = { cls: inside ? "in" : "pad", text: inside ? fmt(res.input[r][c]) : res.op === "dot" ? "0" : res.op === "max" ? "−∞" : "" };
-      if (t) { o.hl = best === key(r, c) ? "best" : "win"; if (t[3] !== null && res.op === "dot") o.sub = "×" + fmt(t[3]); }
-      return o;
-    }, `input grid ${h} by ${w}; the window of step ${i + 1} covers ${s.taps.length} cells`);
+    const padded = r0 < 0 || c0 < 0 || r1 >= h || c1 >= w ? " with padding (dashed)" : "";
+    // one input plane per channel (Conv2D may have several), each with its window and its kernel slice
+    const inputs = (C > 1 ? res.input : [res.input]).map((grid, ch) => {
+      const taps = new Map(s.taps.slice(ch * n, (ch + 1) * n).map(t => [key(t[0], t[1]), t]));
+      const name = C > 1 ? `input channel ${ch}` : "input";
+      return plane(ch ? `ar-input-${ch}` : "ar-input", `${name} ${h}×${w}` + padded, r0, r1, c0, c1, (r, c) => {
+        const inside = r >= 0 && c >= 0 && r < h && c < w, t = taps.get(key(r, c));
+        const o = { cls: inside ? "in" : "pad", text: inside ? fmt(grid[r][c]) : res.op === "dot" ? "0" : res.op === "max" ? "−∞" : "" };
+        if (t) { o.hl = best === key(r, c) ? "best" : "win"; if (t[3] !== null && res.op === "dot") o.sub = "×" + fmt(t[3]); }
+        return o;
+      }, `${name} grid ${h} by ${w}; the window of step ${i + 1} covers ${n} cells`);
+    });
     const [oh, ow] = res.output_shape.slice(1);
     const shown = [];
     const output = plane("ar-output", `output ${oh}×${ow}`, 0, oh - 1, 0, ow - 1, (r, c) => {
@@ -68,7 +76,7 @@
     }, `output grid ${oh} by ${ow}, ${Math.min(i + 1, oh * ow)} cells computed`);
     for (let r = 0; r < oh; r++) { shown.push([]); for (let c = 0; c < ow; c++) shown[r].push(r * ow + c <= i ? res.steps[r * ow + c].value : null); }
     output.querySelector("svg").dataset.values = JSON.stringify(shown);
-    return { planes: [input, output], text: gatherText(res, s) };
+    return { planes: [...inputs, output], text: gatherText(res, s) };
   }
 
   function gatherText(res, s) {
@@ -76,16 +84,22 @@
     const head = `out[${r}, ${c}] = `;
     if (res.op === "max") {
       const pads = s.taps.length - real.length;
-      return head + `max(${real.map(t => fmt(t[2])).join(", ")}) = ${fmt(s.value)}` +
+      return head + `max(${real.map(t => exact(t[2])).join(", ")}) = ${exact(s.value)}` +
         (pads ? `   (${pads} padding cell${pads > 1 ? "s" : ""} never win${pads > 1 ? "" : "s"})` : "") + `; the max is at (${s.best.join(", ")})`;
     }
     if (res.op === "mean") {
-      return head + `(${real.map(t => fmt(t[2])).join(" + ")}) / ${real.length} = ${fmt(s.value)}` +
+      return head + `(${real.map(t => exact(t[2])).join(" + ")}) / ${real.length} = ${exact(s.value)}` +
         (real.length < s.taps.length ? "   (the mean of the real cells only: padding is not counted)" : "");
     }
-    const terms = s.taps.map(t => t[2] === null ? `0·${par(t[3])}` : `${par(t[2])}·${par(t[3])}`);
-    const bias = res.bias ? ` + ${par(res.bias)} (bias)` : "";
-    return head + terms.join(" + ") + bias + ` = ${fmt(s.value)}` + (s.taps.some(t => t[2] === null) ? "   (0: padding)" : "");
+    const term = t => t[2] === null ? `0·${parx(t[3])}` : `${parx(t[2])}·${parx(t[3])}`;
+    const bias = res.bias ? ` + ${parx(res.bias)} (bias)` : "";
+    const pads = s.taps.some(t => t[2] === null) ? "   (0: padding)" : "";
+    if (res.channels > 1) {  // each channel's window times its kernel slice, then the sum over channels
+      const n = s.taps.length / res.channels;
+      const lines = s.partials.map((p, ch) => `channel ${ch}: ` + s.taps.slice(ch * n, (ch + 1) * n).map(term).join(" + ") + ` = ${exact(p)}`);
+      return [...lines, head + s.partials.map(parx).join(" + ") + bias + ` = ${exact(s.value)}` + pads].join("\n");
+    }
+    return head + s.taps.map(term).join(" + ") + bias + ` = ${exact(s.value)}` + pads;
   }
 
   function renderScatter(res, i, total) {  // total: the number of steps, the crop included

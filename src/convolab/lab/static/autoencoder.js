@@ -81,7 +81,9 @@
     svg.innerHTML = "";
     if (!names.length) { svg.innerHTML = `<text x="20" y="40" fill="#6b7280">no training curves in this run</text>`; return; }
     const pts = names.flatMap(n => curves[n]);
-    const x0 = Math.min(...pts.map(p => p[0])), x1 = Math.max(...pts.map(p => p[0]), x0 + 1);
+    const epochs = new Set(pts.map(p => p[0])).size;
+    let x0 = Math.min(...pts.map(p => p[0])), x1 = Math.max(...pts.map(p => p[0]), x0 + 1);
+    if (epochs === 1) { x0 -= 1; x1 = x0 + 2; }  // one epoch: its points in the middle, not on the axis
     const y0 = Math.min(...pts.map(p => p[1])), y1 = Math.max(...pts.map(p => p[1]), y0 + 1e-9);
     const sx = x => pad + (x - x0) / (x1 - x0) * (W - 2 * pad), sy = y => H - pad - (y - y0) / (y1 - y0) * (H - 2 * pad);
     const colors = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2"];
@@ -96,9 +98,10 @@
       const color = colors[i % colors.length];
       const d = curves[n].map((p, j) => (j ? "L" : "M") + sx(p[0]).toFixed(1) + "," + sy(p[1]).toFixed(1)).join(" ");
       svgText += `<path d="${d}" fill="none" stroke="${color}" stroke-width="2"/>`;
-      for (const p of curves[n]) svgText += `<circle cx="${sx(p[0]).toFixed(1)}" cy="${sy(p[1]).toFixed(1)}" r="2.5" fill="${color}"/>`;
+      for (const p of curves[n]) svgText += `<circle cx="${sx(p[0]).toFixed(1)}" cy="${sy(p[1]).toFixed(1)}" r="${epochs === 1 ? 6 : 4}" fill="${color}" stroke="#fff" stroke-width="1.5"/>`;
       svgText += `<text x="${W - pad - 4}" y="${pad + 14 * i}" font-size="11" text-anchor="end" fill="${color}">${n.replace(/[<>&]/g, "")}</text>`;
     });
+    if (epochs === 1) svgText += `<text x="${W / 2}" y="${pad - 12}" font-size="12" text-anchor="middle" fill="#374151">1 epoch: one point per curve</text>`;
     svg.innerHTML = svgText;
   }
 
@@ -122,10 +125,11 @@
         const a = document.createElement("canvas"), b = document.createElement("canvas");
         LAB.drawMatrix(a, item.input, { lo: 0, hi: 1, cell: 3 });
         LAB.drawMatrix(b, item.output, { lo: 0, hi: 1, cell: 3 });
-        a.setAttribute("role", "img"); a.setAttribute("aria-label", `test image ${item.index}, label ${item.label}`);
+        const what = item.class || (item.label === null ? "no label" : `label ${item.label}`);
+        a.setAttribute("role", "img"); a.setAttribute("aria-label", `test image ${item.index}, ${what}`);
         b.setAttribute("role", "img"); b.setAttribute("aria-label", `its reconstruction`);
         const cap = document.createElement("figcaption");
-        cap.textContent = `#${item.index} (label ${item.label})` + (item.seen ? " seen in training" : "");
+        cap.textContent = `#${item.index} ${what}` + (item.seen ? " (seen in training)" : "");
         fig.append(cap, a, b);
         box.appendChild(fig);
       }
@@ -150,6 +154,8 @@
       const shape = info.input_shape || [];
       inputHW = shape.length === 3 ? [shape[1], shape[2]] : [N, N];
       LAB.markStale($("ae-view"), false);
+      showScore(info);
+      showSubject((info.config && info.config.dataset) || "");
       curvesData = info.curves || {};
       lossName = (info.config && info.config.loss) || "bce";
       fillMetricChoice();
@@ -163,6 +169,29 @@
   }
 
   let keepOffset = 0;
+
+  // The run's own score beside the mean image's (the baseline `convolab train` prints): an undertrained
+  // model may score below it, and the page says so instead of looking broken.
+  function showScore(info) {
+    const m = (info.summary || {}).metrics, b = (info.summary || {}).baseline, box = $("ae-score");
+    if (!m || !b || typeof m.psnr !== "number" || typeof b.psnr !== "number") { box.textContent = ""; return; }
+    const part = x => `PSNR ${x.psnr.toFixed(2)} dB` + (typeof x.bce === "number" ? `, BCE ${x.bce.toFixed(4)}` : "");
+    const worse = m.psnr < b.psnr;
+    box.textContent = `the run's score (${info.summary.eval_set || "evaluation set"}): ${part(m)}; ` +
+      `predicting the mean image: ${part(b)}. ` + (worse
+        ? "The model is still below the mean image: it is undertrained (train more epochs), not broken."
+        : `The model beats the mean image by ${(m.psnr - b.psnr).toFixed(2)} dB.`);
+    box.classList.toggle("warn", worse);
+  }
+
+  // What to draw, after the run's dataset (the registry's names; other data: "something like its images")
+  const SUBJECTS = { mnist: "a digit (0-9)", "fashion-mnist": "a piece of clothing (a shoe, a shirt, a bag...)",
+    kmnist: "a Japanese character (hiragana)", emnist: "a letter or a digit" };
+  function showSubject(dataset) {
+    const what = SUBJECTS[dataset] || "something like its training images";
+    $("ae-subject").textContent = what;
+    $("ae-draw").setAttribute("aria-label", `drawing canvas (28x28): draw ${what} with the mouse or a finger`);
+  }
 
   function stateOf() { return run() ? { run: run(), checkpoint: checkpoint(), offset } : {}; }
 

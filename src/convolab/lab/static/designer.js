@@ -28,9 +28,17 @@
       tr.addEventListener("keydown", ev => { if (ev.key === "Enter" || ev.key === " ") { ev.preventDefault(); select(i); } });
       body.appendChild(tr);
     });
+    requestAnimationFrame(scrollHint);
     $("summary-table").tFoot.innerHTML =
       `<tr><td>total</td><td></td><td>input (${analysis.input_shape.join(", ")})</td>` +
       `<td id="total-params">${LAB.int(analysis.total_params)}</td><td id="total-macs">${LAB.int(analysis.total_macs)}</td><td></td></tr>`;
+  }
+
+  // a narrow screen: say that columns are out of view to the right, until the table is scrolled there
+  function scrollHint() {
+    const box = $("summary-table").parentElement, more = box.scrollLeft + box.clientWidth < box.scrollWidth - 2;
+    $("summary-hint").hidden = !more;
+    box.classList.toggle("more", more);
   }
 
   function drawGrids(highlight, cellOut) {
@@ -194,6 +202,8 @@
     state: stateOf,
     show(state) { restore(state); },
     async activate(state) {
+      $("summary-table").parentElement.addEventListener("scroll", scrollHint);
+      window.addEventListener("resize", scrollHint);
       const debounced = LAB.debounce(() => analyze(), 250);
       $("spec-text").addEventListener("input", () => { $("zoo-select").value = ""; debounced(); });
       $("zoo-select").addEventListener("change", e => loadZooModel(e.target.value));

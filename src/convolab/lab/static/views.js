@@ -22,15 +22,36 @@ LAB.views = (() => {
     return [g, g, g];
   }
 
-  // one channel (h x w values of data from offset) as a canvas of h x w pixels
-  function paint(canvas, data, offset, h, w, L) {
-    canvas.width = w; canvas.height = h;
-    const ctx = canvas.getContext("2d"), img = ctx.createImageData(w, h);
-    for (let i = 0; i < h * w; i++) {
-      const [r, g, b] = colour(data[offset + i], L);
+  // One channel (h x w values of data from offset) as a canvas of k pixels a unit (over.k, default 1);
+  // over.field [r0, r1, c0, c1] tints a field on it, over.unit [row, col] marks a unit.
+  function paint(canvas, data, offset, h, w, L, over = {}) {
+    const k = over.k || 1;
+    canvas.width = w * k; canvas.height = h * k;
+    canvas.dataset.scale = k;
+    const ctx = canvas.getContext("2d"), img = ctx.createImageData(w * k, h * k);
+    for (let i = 0; i < h * w * k * k; i++) {
+      const y = Math.floor(i / (w * k) / k), x = Math.floor((i % (w * k)) / k);
+      const [r, g, b] = colour(data[offset + y * w + x], L);
       img.data[4 * i] = r; img.data[4 * i + 1] = g; img.data[4 * i + 2] = b; img.data[4 * i + 3] = 255;
     }
     ctx.putImageData(img, 0, 0);
+    if (over.field) {  // the field of a unit of the next layer, tinted as on the input
+      const [r0, r1, c0, c1] = over.field;
+      ctx.fillStyle = "rgba(245,158,11,0.55)";
+      ctx.fillRect(c0 * k, r0 * k, (c1 - c0 + 1) * k, (r1 - r0 + 1) * k);
+      canvas.dataset.field = over.field.join(",");
+    } else delete canvas.dataset.field;
+    if (over.unit) marker(ctx, over.unit[1] * k, over.unit[0] * k, k);
+  }
+
+  // The chosen unit: a white ring inside a black one, seen on black, white and every colour between.
+  function marker(ctx, x, y, size) {
+    const t = size >= 6 ? 2 : 1;
+    ctx.lineWidth = t;
+    ctx.strokeStyle = "#000";
+    ctx.strokeRect(x - t / 2 - t, y - t / 2 - t, size + 3 * t, size + 3 * t);
+    ctx.strokeStyle = "#fff";
+    ctx.strokeRect(x - t / 2, y - t / 2, size + t, size + t);
   }
 
   function legend(L) {
@@ -86,5 +107,5 @@ LAB.views = (() => {
     return [y, x];
   }
 
-  return { floats, colour, paint, legend, gridCanvas, fieldOf, shadeField, cellAt };
+  return { floats, colour, paint, marker, legend, gridCanvas, fieldOf, shadeField, cellAt };
 })();
