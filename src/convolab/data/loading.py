@@ -186,7 +186,8 @@ def load_dataset(
     if data_dir is not None and not Path(data_dir).expanduser().is_dir():
         raise ValueError(f"--data-dir {data_dir} is not a directory")
     folder, tried, partial = _locate(spec, split, data_dir)
-    if folder is None and download:
+    foreign = data_dir is not None and any(why.startswith("holds ") for _, why in tried)
+    if folder is None and download and not foreign:  # never download over another dataset's files
         try:
             folder = fetch(name, data_dir=data_dir, splits=(split,))
         except DownloadError as exc:

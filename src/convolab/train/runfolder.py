@@ -178,12 +178,13 @@ def is_failed_start(path: Path) -> bool:
     return names <= {LOCK_FILE, TENSORBOARD_DIR}
 
 
-def check_run_dir(out: str | Path, *, overwrite: bool = False) -> Path:
+def check_run_dir(out: str | Path, *, overwrite: bool = False, locked: bool = False) -> Path:
     """Refuse an ``--out`` that would lose work; nothing is changed on disk.
 
     An existing non-empty folder is refused unless ``overwrite`` is set, and even then only a folder
     that is a convolab run may be replaced. A path that is a file is refused. A folder left by a start
-    that failed before training (:func:`is_failed_start`) is reused as if it were empty.
+    that failed before training (:func:`is_failed_start`) is reused as if it were empty. ``locked``:
+    the caller holds the folder's lock already (the check again, under it).
     """
     out = Path(out)
     if out.is_symlink() and not out.exists():
@@ -200,7 +201,8 @@ def check_run_dir(out: str | Path, *, overwrite: bool = False) -> Path:
             raise ValueError(
                 f"overwrite refused: {out} is not a convolab run folder (no convolab {CONFIG_FILE})"
             )
-        RunLock(out).acquire().release()  # a run still writing there is refused, not deleted
+        if not locked:  # a run still writing there is refused, not deleted
+            RunLock(out).acquire().release()
     return out
 
 
@@ -221,7 +223,7 @@ def claim_run_dir(out: str | Path, *, overwrite: bool = False) -> RunLock:
             _remove_empty(out)
         raise
     try:
-        check_run_dir(out, overwrite=overwrite)  # again, under the lock
+        check_run_dir(out, overwrite=overwrite, locked=True)  # again, under the lock
         clear_run_entries(out)
     except BaseException:
         lock.release()
