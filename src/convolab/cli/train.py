@@ -171,7 +171,8 @@ def train_cmd(
             except session.RunFinished as exc:
                 if not (figures and exc.missing):
                     raise
-                _redraw(exc)
+                if (context.env_ranks() or (0, 1))[0] == 0:  # under torchrun: rank 0 draws
+                    _redraw(exc)
                 return
         else:
             trainer = session.start(_fresh_config(ctx, config_file, opts), overwrite=overwrite, quiet=quiet)
