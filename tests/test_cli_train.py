@@ -163,7 +163,7 @@ def test_bad_inputs_one_line_exit_2(tmp_path, trained, capsys, monkeypatch):
         ([*base, "--out", str(runs[0])], "already exists"),
         (["train", "--resume", str(tmp_path / "missing")], "no such run"),
         (["train", "--resume", str(runs[0]), "--lr", "0.1"], "--lr"),
-        (["train", "--resume", str(runs[0])], "already finished"),
+        (["train", "--resume", str(runs[0]), "--no-figures"], "already finished"),
         (["evaluate", str(afile)], "checkpoint"),
     ]
     if not torch.cuda.is_available():

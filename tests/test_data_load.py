@@ -223,12 +223,15 @@ def test_convert_images_literals():
 def test_data_dir_with_another_datasets_files_is_passed_over(
     monkeypatch, tmp_path, mnist_t10k_dir, fashion_dir
 ):
-    # MNIST, Fashion-MNIST and KMNIST share file names: the label checksums tell them apart.
+    # MNIST, Fashion-MNIST and KMNIST share file names: the label checksums tell them apart. A
+    # --data-dir is the only place looked in (issue 26): one holding another dataset is refused, never
+    # replaced by the system's copy, and nothing is downloaded over its files.
     monkeypatch.delenv("CONVOLAB_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr(locations, "SYSTEM_DIRS", (fashion_dir.parent,))
-    ds = load_dataset("fashion-mnist", "test", data_dir=mnist_t10k_dir, download=False, limit=2)
-    assert ds.source == fashion_dir
+    with pytest.raises(DatasetNotFoundError, match=f"{mnist_t10k_dir} \\(holds mnist, not fashion-mnist\\)"):
+        load_dataset("fashion-mnist", "test", data_dir=mnist_t10k_dir, download=True, limit=2)
+    assert load_dataset("fashion-mnist", "test", download=False, limit=2).source == fashion_dir
     assert resolve("mnist", mnist_t10k_dir, split="test") == mnist_t10k_dir
     with pytest.raises(DatasetNotFoundError, match=f"{mnist_t10k_dir} \\(holds mnist, not kmnist\\)"):
         load_dataset("kmnist", "test", data_dir=mnist_t10k_dir, download=False)

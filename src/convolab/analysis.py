@@ -214,6 +214,7 @@ def model_walk(model_or_spec: Any, input_shape: Sequence[int] | None = None) -> 
 def _check_batch(batch: Any) -> int:
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ValueError(f"batch must be a positive int, got {batch!r}")
+    limits.check_count("batch", batch, limits.MAX_BATCH_SIZE)
     return batch
 
 

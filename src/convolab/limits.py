@@ -12,7 +12,7 @@ Byte counts are binary (KiB, MiB, GiB), printed by ``format_bytes``.
 
 from __future__ import annotations
 
-__all__ = ["LimitError", "check_bytes", "check_count", "format_bytes"]
+__all__ = ["LimitError", "check_bytes", "check_count", "format_bytes", "format_number"]
 
 
 class LimitError(ValueError):
@@ -40,7 +40,15 @@ def check_bytes(what: str, nbytes: float, limit: int, hint: str = "") -> None:
 def check_count(what: str, n: float, limit: float) -> None:
     """Refuse a count (layers, images, samples, ...) above ``limit``."""
     if n > limit:
-        raise LimitError(f"{what} is {n:g}, over the limit of {limit:g}")
+        raise LimitError(f"{what} is {format_number(n)}, over the limit of {format_number(limit)}")
+
+
+def format_number(n: float) -> str:
+    """``1e+30`` style for any number, an int too large for a float included (10**400)."""
+    try:
+        return f"{n:g}"
+    except OverflowError:
+        return f"an integer of about {int(int(n).bit_length() * 0.30103) + 1} digits"
 
 
 # --- specs: files and text that describe a model (spec.py) -----------------------------------------------
@@ -74,6 +82,10 @@ MAX_LEARNING_RATE = 10.0  # Adam steps of this size already leave any sensible l
 MAX_EPOCHS = 100_000  # epochs of one run (more is a typo: 10**20 would train until killed); each adds
 # ~230 bytes of history to state.json, so MAX_STATE_BYTES holds the history of the longest run
 MAX_WORKERS = 256  # processes reading images for one run
+MAX_BATCH_SIZE = 10**12  # images per step, and a dataset's --limit (more than any dataset; 1e21 overflowed
+# int64 inside torch): also the largest batch `summary --batch` / analyze(batch=) describe
+MAX_SEED = 2**63 - 1  # a run's seed (torch and NumPy take 64-bit seeds)
+MAX_STEP_COUNT = 10**12  # --checkpoint-every, --log-every (steps)
 MAX_COMPARE_RUNS = 64  # runs in one `compare` (each is loaded and evaluated)
 MAX_NOISE_STD = 100.0  # denoising noise std (inputs are clipped to [0, 1]: more is all 0 or 1 already)
 MAX_CONFIG_BYTES = 1 << 20  # a --config file (YAML/JSON)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from fuzz import cases_issue26
 from fuzz.files import SPECS
 from fuzz.harness import Case, api, cli
 
@@ -540,7 +541,6 @@ VALID: dict[str, tuple[str, ...]] = {
     **{f"{what}-{spec}": () for what in ("summary", "load_spec", "analyze", "build_model")
        for spec in ("rf_blowup", "rf_bon_tconv")},
     "load_spec-grow_chain": (), "load_spec-reshape_huge": (),  # parsed only; analyze/build refuse them
-    "summary-batch-1e30": (), "api-analyze-batch-1e30": (),  # big numbers printed, nothing allocated
     "api-load_dataset-limit-1e20": (),  # a limit above the split's size keeps it all
     "train-batch-1e12": ("work/out",),  # one batch of the whole (tiny) split, as Keras does
     "data-show-seed-neg": ("work/grid.png",),  # any int seeds the sample choice
@@ -553,8 +553,9 @@ VALID: dict[str, tuple[str, ...]] = {
 
 CASES: list[Case] = [
     *_spec_cases(), *SUMMARY, *FILTER, *KERNELS, *DATA, *_train_cases(), *_state_cases(), *RUNS, *KERAS,
-    *LAB_CLI, *API, *PYAPI,
+    *LAB_CLI, *API, *PYAPI, *cases_issue26.CASES,
 ]  # fmt: skip
+VALID.update(cases_issue26.VALID)
 assert set(VALID) <= {c.id for c in CASES}, sorted(set(VALID) - {c.id for c in CASES})
 CASES = [dataclasses.replace(c, valid=VALID[c.id]) if c.id in VALID else c for c in CASES]
 _ids = [c.id for c in CASES]

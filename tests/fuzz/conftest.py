@@ -50,6 +50,7 @@ def fuzz_templates(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def fuzz_results(request: pytest.FixtureRequest, fuzz_templates, tmp_path_factory: pytest.TempPathFactory):
     """Every selected case, run once (in parallel) at the first use: ``{case id: Result}``."""
+    from fuzz.files_issue26 import NEEDS_TEMPLATE
     from fuzz.harness import run_cases
 
     wanted = [
@@ -60,7 +61,8 @@ def fuzz_results(request: pytest.FixtureRequest, fuzz_templates, tmp_path_factor
         and "fuzz_results" in item.fixturenames
     ]
     needs_template = any("@TPL" in " ".join(c.argv) + c.code for c in wanted) or any(
-        s in {"run", "tiny_data", "no_state", "weights_garbage", "weights_nan", "symlink_best"}
+        s
+        in {"run", "tiny_data", "no_state", "weights_garbage", "weights_nan", "symlink_best", *NEEDS_TEMPLATE}
         or s.startswith("state:")
         for c in wanted
         for s in c.setup

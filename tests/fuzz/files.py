@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from fuzz import files_issue26
+
 TEMPLATES: Path | None = None  # set by the conftest: a session folder for the tiny run and big files
 
 # ---------------------------------------------------------------------------------------------------
@@ -426,3 +428,4 @@ BUILDERS: dict[str, Callable[[Path], None]] = {
     "tiny_data": _tiny_data,
     "keras": _keras_files,
 }
+BUILDERS.update(files_issue26.BUILDERS)  # issue 26: config files, run folders of interrupted endings

@@ -77,6 +77,9 @@ class Case:
     #: an API case whose contract is another exception than ``ValueError`` (``module.qualname`` of
     #: the expected classes, e.g. ``builtins.TypeError``): it must raise one of these (or a subclass)
     raises: tuple[str, ...] = ()
+    #: what the one error line (or the exception's message) must say, e.g. the field it is about: a
+    #: refusal that does not name what was wrong is "unclear" (issue 26: raw messages)
+    says: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -86,16 +89,19 @@ class Case:
         return "convolab " + shlex.join(self.argv) if self.kind == "cli" else self.code
 
 
-def cli(id: str, category: str, area: str, args: str, *setup: str, ci: bool = False) -> Case:
+def cli(
+    id: str, category: str, area: str, args: str, *setup: str, ci: bool = False, says: tuple[str, ...] = ()
+) -> Case:
     assert area in AREAS, area
-    return Case(id, category, area, argv=tuple(shlex.split(args)), setup=setup, ci=ci)
+    return Case(id, category, area, argv=tuple(shlex.split(args)), setup=setup, ci=ci, says=says)
 
 
 def api(
-    id: str, category: str, area: str, code: str, *setup: str, ci: bool = False, raises: tuple[str, ...] = ()
-) -> Case:
+    id: str, category: str, area: str, code: str, *setup: str, ci: bool = False, raises: tuple[str, ...] = (),
+    says: tuple[str, ...] = (),
+) -> Case:  # fmt: skip
     assert area in AREAS, area
-    return Case(id, category, area, code=code, setup=setup, ci=ci, raises=raises)
+    return Case(id, category, area, code=code, setup=setup, ci=ci, raises=raises, says=says)
 
 
 def right_exception(r: Result) -> bool:
@@ -179,7 +185,21 @@ def problems(r: Result) -> list[str]:
             msg = r.api["message"].strip()
             if not msg or "\n" in msg:
                 out.append(f"message has {len(msg.splitlines())} lines, expected one")
+    unsaid = unclear(r)
+    if unsaid:
+        out.append(f"the message does not say {', '.join(map(repr, unsaid))}")
     return out
+
+
+def unclear(r: Result) -> list[str]:
+    """What ``case.says`` the refusal's message must contain and it does not (a refusal only)."""
+    if not r.case.says or r.hung:
+        return []
+    if r.case.kind == "cli":
+        text = r.stderr
+    else:
+        text = r.api.get("message", "") if r.api.get("raised") else ""
+    return [w for w in r.case.says if w not in text]
 
 
 def _valid_problems(r: Result) -> list[str]:
@@ -217,6 +237,8 @@ def outcome(r: Result) -> str:
         return "wrote files"
     if (r.case.kind == "cli" and r.status == 0) or (r.case.kind == "api" and not r.api.get("raised")):
         return "accepted"
+    if unclear(r) and len(problems(r)) == 1:
+        return "unclear message"
     return "not one line"
 
 

@@ -29,7 +29,7 @@ from fuzz.conftest import resolve  # noqa: E402
 from fuzz.harness import AREAS, Result, outcome, problems, run_cases  # noqa: E402
 
 OUTCOMES = ("clean", "valid, in bounds", "traceback", "wrong exception", "hang", "OOM", "wrote files",
-            "accepted", "not one line")  # fmt: skip
+            "accepted", "not one line", "unclear message")  # fmt: skip
 
 
 def count_table(rows: list[tuple[str, str]], label: str = "category") -> str:

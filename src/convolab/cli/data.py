@@ -6,7 +6,10 @@ import click
 
 from convolab.cli.common import Folder
 
-DATA_DIR_HELP = "Folder to look in first (the files themselves, or DIR/NAME/). Default: CONVOLAB_DATA, cache."
+DATA_DIR_HELP = (
+    "Folder holding the dataset (the files themselves, or DIR/NAME/); the only place looked in. "
+    "Default: CONVOLAB_DATA, cache."
+)
 
 
 def _size(n: int) -> str:

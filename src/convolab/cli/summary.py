@@ -64,6 +64,9 @@ def summary_cmd(
     shape = parse_shape(input_shape) if input_shape is not None else None
     if not batch.strip().isdigit() or int(batch) < 1:
         raise UserError(f"--batch must be a positive integer, got {batch!r}")
+    from convolab.limits import MAX_BATCH_SIZE, check_count
+
+    check_count("--batch", int(batch), MAX_BATCH_SIZE)
     analysis = analyze(spec_or_name, shape, batch=int(batch))
     if as_json:
         click.echo(json.dumps(analysis.to_dict(), indent=2))

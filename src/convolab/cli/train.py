@@ -94,7 +94,8 @@ def config_options(func: Any) -> Any:
 
 def _config_error(exc: ConfigError) -> UserError:
     """A config mistake in the CLI's words (``batch_size`` -> ``--batch-size``)."""
-    return UserError(exc.render(flag(exc.field)))
+    options = {f.name for f in dataclasses.fields(TrainConfig) if f.metadata.get("cli")}
+    return UserError(exc.render(flag(exc.field) if exc.field in options else exc.field))
 
 
 def _fresh_config(ctx: click.Context, config_file: str | None, opts: dict[str, Any]) -> TrainConfig:
@@ -119,8 +120,13 @@ def _fresh_config(ctx: click.Context, config_file: str | None, opts: dict[str, A
 @click.option("--tensorboard/--no-tensorboard", default=None,
               help="Write TensorBoard event files into RUN/tensorboard (`tensorboard --logdir RUN`) "
               "[default: on when the tensorboard package is installed].")  # fmt: skip
-@click.option("--threads", type=int, default=None, metavar="N",
-              help=f"{THREADS_HELP} With --nproc: per process [default: the cores split between them].")
+@click.option(
+    "--threads",
+    type=int,
+    default=None,
+    metavar="N",
+    help=f"{THREADS_HELP} With --nproc: per process [default: the cores split between them].",
+)
 @click.pass_context
 def train_cmd(
     ctx: click.Context,
@@ -160,7 +166,14 @@ def train_cmd(
                     f"--resume continues the stored configuration; drop {', '.join(map(flag, fixed))}"
                 )
             overrides = {k: opts[k] for k in _explicit(ctx, list(RESUME_OVERRIDES))}
-            trainer = session.resume(resume, overrides=overrides, quiet=quiet)
+            try:
+                trainer = session.resume(resume, overrides=overrides, quiet=quiet)
+            except session.RunFinished as exc:
+                if not (figures and exc.missing):
+                    raise
+                if (context.env_ranks() or (0, 1))[0] == 0:  # under torchrun: rank 0 draws
+                    _redraw(exc)
+                return
         else:
             trainer = session.start(_fresh_config(ctx, config_file, opts), overwrite=overwrite, quiet=quiet)
         trainer.tensorboard = tensorboard
@@ -200,6 +213,25 @@ def train_cmd(
         print_metrics(result.summary, title=f"{result.summary['model']} on {result.summary['eval_set']}")
         shown = f" (figures: {', '.join(p.name for p in drawn.values())})" if drawn else ""
         click.echo(f"saved {result.run_dir}{shown}")
+
+
+def _redraw(finished: Any) -> None:
+    """``--resume`` of a finished run whose figures are missing (killed while they were drawn): draw
+    them (under the run's lock), and say so."""
+    from convolab.report import make_figures
+    from convolab.train.runfolder import FIGURES, RunLock
+
+    lock = RunLock(finished.run).acquire()
+    try:
+        drawn = make_figures(finished.run)
+        for name in FIGURES:  # the temp file of a figure the kill cut short
+            (finished.run / f".{name}.tmp").unlink(missing_ok=True)
+    finally:
+        lock.release()
+    click.echo(
+        f"run {finished.run} already finished {finished.epochs} epochs; its figures "
+        f"{', '.join(finished.missing)} were missing: drew {', '.join(p.name for p in drawn.values())}"
+    )
 
 
 def _check_tensorboard() -> None:

@@ -88,10 +88,15 @@ def _not_found(
 
 
 def _locate(spec: DatasetSpec, split: str, data_dir) -> tuple[Path | None, list[tuple[str, str]], str]:
-    """First folder holding ``split``; what was tried; a note about other splits found."""
+    """First folder holding ``split``; what was tried; a note about other splits found.
+
+    An explicit ``data_dir`` is the only place looked in (the folder itself, or ``data_dir/<name>``):
+    a folder the user named that holds no usable files is refused, never replaced by another one."""
     tried: list[tuple[str, str]] = []
     partial = ""
     for label, folder in candidate_dirs(spec.name, data_dir):
+        if data_dir is not None and label != "--data-dir":
+            break
         if split_present(folder, spec, split):
             if spec.kind == "idx" and (owner := owner_of(folder, split)) not in (None, spec.name):
                 tried.append((f"{label} {folder}", f"holds {owner}, not {spec.name}"))
@@ -161,7 +166,8 @@ def load_dataset(
     Args:
         name: ``mnist``, ``fashion-mnist``, ``kmnist``, ``cifar10`` or ``folder:PATH``.
         split: ``train`` or ``test``.
-        data_dir: a folder to look in first (the files themselves or ``<data_dir>/<name>``).
+        data_dir: the folder holding the files (themselves or in ``<data_dir>/<name>``); when given, the
+            only place looked in (a download goes there too).
         limit: keep only the first ``limit`` samples.
         download: fetch from the official mirrors (verified) when the data are nowhere on disk.
         image_size: resize to an int or ``(h, w)``; color: ``gray`` or ``rgb``.
@@ -180,7 +186,8 @@ def load_dataset(
     if data_dir is not None and not Path(data_dir).expanduser().is_dir():
         raise ValueError(f"--data-dir {data_dir} is not a directory")
     folder, tried, partial = _locate(spec, split, data_dir)
-    if folder is None and download:
+    foreign = data_dir is not None and any(why.startswith("holds ") for _, why in tried)
+    if folder is None and download and not foreign:  # never download over another dataset's files
         try:
             folder = fetch(name, data_dir=data_dir, splits=(split,))
         except DownloadError as exc:

@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from convolab.lab.http import ApiError, read_json
-from convolab.limits import LAB_MAX_SIDE, MAX_FACTOR, MAX_KERNEL_SIDE
+from convolab.limits import LAB_MAX_SIDE, MAX_FACTOR, MAX_KERNEL_SIDE, format_number
 
 MAX_SIDE = LAB_MAX_SIDE  # largest input side the designer analyses (the field arrays grow with it)
 
@@ -83,7 +83,8 @@ def check_layer_args(doc: dict[str, Any]) -> None:
         for key, bound in [*((k, MAX_FACTOR) for k in FACTOR_ARGS), ("kernel_size", MAX_KERNEL_SIDE)]:
             for v in _numbers(entry.get(key)):
                 if isinstance(v, int | float) and not isinstance(v, bool) and abs(v) > bound:
-                    raise ApiError(f"layer {i}: {key} {v:g} is over the lab's limit of {bound}", 413)
+                    shown = format_number(v)  # 10**400 has no float: "an integer of about 401 digits"
+                    raise ApiError(f"layer {i}: {key} {shown} is over the lab's limit of {bound}", 413)
 
 
 def _field_arrays(info: Any) -> dict[str, Any] | None:

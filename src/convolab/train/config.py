@@ -11,12 +11,24 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+import re
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from convolab.limits import MAX_CONFIG_BYTES, MAX_EPOCHS, MAX_LEARNING_RATE, MAX_NOISE_STD, MAX_WORKERS
+from convolab.limits import (
+    MAX_BATCH_SIZE,
+    MAX_CONFIG_BYTES,
+    MAX_EPOCHS,
+    MAX_LEARNING_RATE,
+    MAX_NOISE_STD,
+    MAX_SEED,
+    MAX_STEP_COUNT,
+    MAX_WORKERS,
+)
 from convolab.train.schedule import DEFAULT_WARMUP, SCHEDULES
 
 LOSSES = ("bce", "mse")
@@ -27,15 +39,36 @@ FOLDER_PREFIX = "folder:"
 
 
 class ConfigError(ValueError):
-    """A bad value of a config field. The message names the field as ``{field}``; ``str()`` says the
-    field's name, :meth:`render` lets a caller say it its own way (the CLI: ``--batch-size``)."""
+    """A bad value of a config field. The message template names the field as ``{field}`` and may hold
+    other ``{name}`` markers given as keyword arguments (``value=...``); ``str()`` says the field's name,
+    :meth:`render` lets a caller say it its own way (the CLI: ``--batch-size``).
 
-    def __init__(self, field: str, template: str) -> None:
+    The template is filled in one pass over its own text: a user's value is never parsed as a format
+    string (``lr={"a": 1}`` or a string holding ``{field}`` stay as they are)."""
+
+    def __init__(self, field: str, template: str, **values: Any) -> None:
         self.field, self.template = field, template
-        super().__init__(template.format(field=field))
+        self.values = {k: show_value(v) for k, v in values.items()}
+        super().__init__(self.render(field))
 
     def render(self, name: str) -> str:
-        return self.template.format(field=name)
+        marks = {**self.values, "field": name}
+        return _MARK.sub(lambda m: marks.get(m.group(1), m.group(0)), self.template)
+
+
+_MARK = re.compile(r"\{(\w+)\}")
+MAX_SHOWN_CHARS = 80  # of a value echoed in a message (a 10**400 or a 1 MiB string stays one short line)
+
+
+def show_value(value: Any) -> str:
+    """``repr(value)`` cut to ``MAX_SHOWN_CHARS`` (a huge int says how many digits it has); a
+    :class:`Text` as it is."""
+    if isinstance(value, Text):
+        return str(value)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**MAX_SHOWN_CHARS:
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN_CHARS else text[: MAX_SHOWN_CHARS - 5] + " ...'"
 
 
 def _f(default: Any, help: str, *, choices: tuple[str, ...] = (), resume: bool = False, cli: bool = True,
@@ -57,7 +90,9 @@ class TrainConfig:
 
     model: str = _f("seed-upsampling", "Zoo name or spec file (.yaml/.json).")
     dataset: str = _f("mnist", "mnist, fashion-mnist, kmnist, cifar10 or folder:PATH.")
-    data_dir: str | None = _f(None, "Folder holding the dataset's files (wins over every other location).")
+    data_dir: str | None = _f(
+        None, "Folder holding the dataset's files (the only place looked in: no fallback)."
+    )
     # "train": train/validation carved from the train split, metrics on the test split. "test": for
     # machines with only the test split (MNIST offline): the held-out validation part is the evaluation set.
     train_split: str = _f(
@@ -111,15 +146,17 @@ class TrainConfig:
     extra: dict[str, Any] = _f(None, "Free-form notes kept with the run.", cli=False, factory=dict)
 
     def validate(self) -> TrainConfig:
-        """Check every field; raise :class:`ConfigError` naming the field and the value. Returns ``self``."""
-        for name, minimum in (("epochs", 1), ("batch_size", 1), ("seed", 0), ("checkpoint_every", 0),
-                              ("log_every", 1), ("workers", 0)):  # fmt: skip
-            _check_int(name, getattr(self, name), minimum=minimum)
-        for name, cap in (("epochs", MAX_EPOCHS), ("workers", MAX_WORKERS)):
-            if getattr(self, name) > cap:
-                raise ConfigError(name, f"{{field}} must be <= {cap:,} (limits), got {getattr(self, name)!r}")
+        """Check every field; raise :class:`ConfigError` naming the field and the value. Returns ``self``.
+
+        Everything that can be checked without data is checked here, before a run folder exists:
+        types, ranges (``limits``), paths, and that the whole config is JSON (it is stored as such)."""
+        for name in ("model", "dataset", "device"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(name, "{field} must be a string, got {value}", value=getattr(self, name))
+        for name, minimum, cap in INT_FIELDS:
+            _check_int(name, getattr(self, name), minimum=minimum, cap=cap)
         if self.limit is not None:
-            _check_int("limit", self.limit, minimum=1)
+            _check_int("limit", self.limit, minimum=1, cap=MAX_BATCH_SIZE)
         _check_choice("stream", self.stream, STREAM_MODES)
         _check_choice("loss", self.loss, LOSSES)
         _check_choice("train_split", self.train_split, TRAIN_SPLITS)
@@ -134,9 +171,9 @@ class TrainConfig:
         )
         _check_number("val_fraction", self.val_fraction, "in (0, 1)", lambda v: 0 < v < 1)
         _check_number("checkpoint_seconds", self.checkpoint_seconds, ">= 0", lambda v: v >= 0)
-        for name in ("model", "dataset", "device"):
-            if not isinstance(getattr(self, name), str):
-                raise ConfigError(name, f"{{field}} must be a string, got {getattr(self, name)!r}")
+        check_path_field("data_dir", self.data_dir)
+        check_path_field("out", self.out)
+        _check_json(self)
         from convolab.fastpath import bf16_supported  # torch: only when a run is really configured
         from convolab.train.device import resolve_device
 
@@ -144,7 +181,7 @@ class TrainConfig:
         if self.amp == "bf16" and not bf16_supported(device):
             raise ConfigError(
                 "amp",
-                f"{{field}} 'bf16' needs native bfloat16 (a CPU with AVX-512/AMX bf16, or a GPU with bf16); "
+                "{field} 'bf16' needs native bfloat16 (a CPU with AVX-512/AMX bf16, or a GPU with bf16); "
                 f"device {device} lacks it: use {{field}} none",
             )
         return self
@@ -163,10 +200,16 @@ class TrainConfig:
         """Rebuild from ``to_dict()`` output; unknown keys are an error (a typo must not pass silently)."""
         if not isinstance(data, dict):
             raise ValueError(f"a train config must be a mapping, got {type(data).__name__}")
+        odd = [k for k in data if not isinstance(k, str)]
+        if odd:
+            raise ValueError(
+                f"a train config's field names are strings; got {show_value(odd[0])} "
+                f"({type(odd[0]).__name__})"
+            )
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
-            raise ValueError(f"unknown train config field(s): {', '.join(unknown)}")
+            raise ValueError(f"unknown train config field(s): {show_value(', '.join(unknown))[1:-1]}")
         return cls(**data)
 
     @classmethod
@@ -174,22 +217,17 @@ class TrainConfig:
         """The fields set in a YAML or JSON file (a run's ``config.json`` is one), checked by name.
 
         Returns a dict (not a config): a caller lays its own overrides over it, then builds the config.
+        Only a regular file is read, at most ``MAX_CONFIG_BYTES`` of it, never blocking
+        (:func:`read_config_bytes`).
         """
         path = Path(path)
-        if path.is_file() and path.stat().st_size > MAX_CONFIG_BYTES:
-            raise ValueError(
-                f"config file {path} is over {MAX_CONFIG_BYTES} bytes; a train config is a few lines"
-            )
+        raw = read_config_bytes(path)
         try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ValueError(f"cannot read config file {path}: {exc.strerror or exc}") from None
-        try:
+            text = raw.decode("utf-8")
             data = json.loads(text) if path.suffix.lower() == ".json" else _load_yaml(text)
         except (ValueError, RecursionError) as exc:
-            raise ValueError(
-                f"config file {path} is not valid JSON/YAML: {str(exc).splitlines()[0]}"
-            ) from None
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise ValueError(f"config file {path} is not valid JSON/YAML: {first}") from None
         cls.from_dict(data)  # names checked here, values by validate()
         return dict(data)
 
@@ -203,6 +241,106 @@ class TrainConfig:
 RESUME_OVERRIDES = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.metadata.get("resume"))
 
 
+# (field, minimum, maximum) of the integer fields
+INT_FIELDS = (("epochs", 1, MAX_EPOCHS), ("batch_size", 1, MAX_BATCH_SIZE), ("seed", 0, MAX_SEED),
+              ("checkpoint_every", 0, MAX_STEP_COUNT), ("log_every", 1, MAX_STEP_COUNT),
+              ("workers", 0, MAX_WORKERS))  # fmt: skip
+
+
+def read_config_bytes(path: Path) -> bytes:
+    """The bytes of a config file: a regular file only (stat before open; a FIFO, a device or a folder
+    is refused without opening it), opened non-blocking and checked again on the open descriptor (it
+    may have been swapped), and at most ``MAX_CONFIG_BYTES`` read whatever the file says its size is."""
+    what = f"config file {path}"
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError(f"{what} is not a regular file ({_kind(st.st_mode)}); give a YAML/JSON file")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise ValueError(f"cannot read {what}: {exc.strerror or exc}") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError(f"{what} is not a regular file ({_kind(st.st_mode)}); give a YAML/JSON file")
+        if st.st_size > MAX_CONFIG_BYTES:
+            raise ValueError(f"{what} is over {MAX_CONFIG_BYTES} bytes; a train config is a few lines")
+        chunks, size = [], 0
+        while size <= MAX_CONFIG_BYTES:
+            chunk = os.read(fd, MAX_CONFIG_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise ValueError(f"cannot read {what}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if size > MAX_CONFIG_BYTES:  # it grew while read (a file being written)
+        raise ValueError(f"{what} is over {MAX_CONFIG_BYTES} bytes; a train config is a few lines")
+    return b"".join(chunks)
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a pipe"), (stat.S_ISCHR, "a device"),
+                       (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket")):  # fmt: skip
+        if test(mode):
+            return name
+    return "not a file"
+
+
+def check_path_field(name: str, value: Any) -> None:
+    """``out`` / ``data_dir``: None or a usable path string. Refused: another type, an empty string,
+    a NUL byte, a symbolic link that leads nowhere (dangling, or a loop). Reads only (``lstat``/``stat``)."""
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise ConfigError(name, "{field} must be a path (a string), got {value}", value=value)
+    if not value.strip():
+        raise ConfigError(name, "{field} must be a folder path, got an empty string {value}", value=value)
+    if "\0" in value:
+        raise ConfigError(name, "{field} must not contain a NUL byte, got {value}", value=value)
+    path = Path(value).expanduser()
+    try:
+        if path.is_symlink():
+            path.stat()  # a dangling link or a loop raises here
+    except OSError as exc:
+        raise ConfigError(
+            name, "{field} {value} is a symbolic link that leads nowhere ({why})", value=value,
+            why=Text(exc.strerror or type(exc).__name__),
+        ) from None  # fmt: skip
+
+
+def _check_json(config: TrainConfig) -> None:
+    """The whole config is stored as JSON (config.json, every checkpoint): check it is, before any write."""
+    if not isinstance(config.extra, dict):
+        raise ConfigError("extra", "{field} must be a mapping of notes, got {value}", value=config.extra)
+    try:
+        json.dumps(config.to_dict(), allow_nan=True)
+    except (TypeError, ValueError, RecursionError) as exc:
+        bad = next((k for k in config.to_dict() if not _is_json(getattr(config, k))), "extra")
+        raise ConfigError(
+            bad, "{field} must hold JSON data (strings, numbers, lists, mappings): {why}", why=Text.of(exc)
+        ) from None
+
+
+class Text(str):
+    """A message part shown as is by :class:`ConfigError` (not quoted as a value is)."""
+
+    @classmethod
+    def of(cls, exc: BaseException) -> Text:
+        """The first line of an exception's message (at most 200 characters)."""
+        return cls((str(exc).splitlines() or [type(exc).__name__])[0][:200])
+
+
+def _is_json(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError, RecursionError):
+        return False
+    return True
+
+
 def _check_schedule(schedule: Any, warmup: Any) -> None:
     _check_choice("lr_schedule", schedule, SCHEDULES)
     if warmup is None:
@@ -211,24 +349,31 @@ def _check_schedule(schedule: Any, warmup: Any) -> None:
     if schedule != "onecycle":
         raise ConfigError(
             "warmup",
-            f"{{field}} is the warm-up of the onecycle schedule; this run's schedule is {schedule!r}",
+            "{field} is the warm-up of the onecycle schedule; this run's schedule is {value}",
+            value=schedule,
         )
 
 
-def _check_int(name: str, value: Any, *, minimum: int) -> None:
+def _check_int(name: str, value: Any, *, minimum: int, cap: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(name, f"{{field}} must be an integer >= {minimum}, got {value!r}")
+        raise ConfigError(name, f"{{field}} must be an integer >= {minimum}, got {{value}}", value=value)
+    if value > cap:
+        raise ConfigError(name, f"{{field}} must be <= {cap:,} (limits), got {{value}}", value=value)
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(name, f"{{field}} must be one of {', '.join(choices)}, got {value!r}")
+    if not isinstance(value, str) or value not in choices:
+        raise ConfigError(name, f"{{field}} must be one of {', '.join(choices)}, got {{value}}", value=value)
 
 
 def _check_number(name: str, value: Any, what: str, ok: Any) -> None:
-    good = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not (good and ok(value)):
-        raise ConfigError(name, f"{{field}} must be {what}, got {value!r}")
+    good = isinstance(value, (int, float)) and not isinstance(value, bool)
+    try:
+        good = good and math.isfinite(value) and bool(ok(value))
+    except OverflowError:  # an int too large for a float
+        good = False
+    if not good:
+        raise ConfigError(name, f"{{field}} must be {what}, got {{value}}", value=value)
 
 
 def _load_yaml(text: str) -> Any:

@@ -82,9 +82,11 @@ def check_sigmoid_output(model: Any, x: torch.Tensor) -> None:
         last = model.layers[-1]
         raise ConfigError(
             "loss",
-            f"{{field}} bce needs a model whose output is a sigmoid (BCE is computed from the logits "
-            f"before it), but model {model.name!r} ends with {type(last).__name__}(activation="
-            f"{last.activation!r}); give its last layer activation: sigmoid, or use {{field}} mse",
+            "{field} bce needs a model whose output is a sigmoid (BCE is computed from the logits "
+            f"before it), but model {{model}} ends with {type(last).__name__}(activation="
+            "{activation}); give its last layer activation: sigmoid, or use {field} mse",
+            model=model.name,
+            activation=last.activation,
         )
 
 
@@ -137,6 +139,10 @@ class Trainer:
             self._log = self.ctx.open_log(self.run_dir / LOG_FILE)
         return self._log
 
+    def close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+
     # -- state ------------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         """The JSON part of a checkpoint."""
@@ -178,7 +184,8 @@ class Trainer:
             raise ConfigError(
                 "epochs",
                 f"{{field}} cannot change on resume: the run's {self.config.lr_schedule} learning-rate "
-                f"schedule is planned over {planned} epochs (start a new run to train longer)",
+                "schedule is planned over {planned} epochs (start a new run to train longer)",
+                planned=planned,
             )
 
     def save(self, *which: str) -> Path:
@@ -317,8 +324,7 @@ class Trainer:
                 return self.finish()
         finally:
             self.events.close()
-            if self._log is not None:
-                self._log.close()
+            self.close_log()
             if self.lock is not None:
                 self.lock.release()
 

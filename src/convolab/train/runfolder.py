@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import IO, Any
@@ -27,23 +28,47 @@ RUN_ENTRIES = (CONFIG_FILE, LOG_FILE, SUMMARY_FILE, METRICS_CSV, LOCK_FILE, "las
                ".best.old", TENSORBOARD_DIR, *FIGURES)  # fmt: skip
 
 
+def warn(message: str) -> None:
+    """One ``warning: ...`` line on stderr: a failure that costs a nicety (a log), not the run."""
+    sys.stderr.write(f"warning: {' '.join(message.split())}\n")
+    sys.stderr.flush()
+
+
 class RunLog:
-    """Append-only JSONL log; every record gets a ``time`` (Unix seconds) and ``kind``."""
+    """Append-only JSONL log; every record gets a ``time`` (Unix seconds) and ``kind``.
+
+    A log that cannot be opened is a ``ValueError`` naming the file (before the run trains); a write
+    that fails later (a full disk, the file made read-only) is reported once (:func:`warn`) and the run
+    goes on without its log: the checkpoints and metrics.csv still hold the history."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._fh: IO[str] | None = open(self.path, "a", encoding="utf-8")
+        self.failed = False
+        try:
+            self._fh: IO[str] | None = open(self.path, "a", encoding="utf-8")
+        except OSError as exc:
+            raise ValueError(f"cannot write the run's log {self.path}: {exc.strerror or exc}") from None
 
     def write(self, kind: str, **fields: Any) -> None:
+        if self.failed:
+            return
         if self._fh is None:
             raise ValueError(f"log {self.path} is closed")
         record = {"kind": kind, "time": round(time.time(), 3), **fields}
-        self._fh.write(json.dumps(record) + "\n")
-        self._fh.flush()
+        try:
+            self._fh.write(json.dumps(record) + "\n")
+            self._fh.flush()
+        except OSError as exc:
+            self.failed = True
+            warn(f"cannot write the run's log {self.path} ({exc.strerror or exc}); training goes on "
+                 "without it (the checkpoints and metrics.csv keep the history)")  # fmt: skip
 
     def close(self) -> None:
         if self._fh is not None:
-            self._fh.close()
+            try:
+                self._fh.close()
+            except OSError:  # the last flush failed: reported by write() already, or nothing was lost
+                pass
             self._fh = None
 
     def __enter__(self) -> RunLog:
@@ -92,6 +117,7 @@ class RunLock:
     def __init__(self, folder: str | Path) -> None:
         self.path = Path(folder) / LOCK_FILE
         self._fd: int | None = None
+        self.created = False  # claim_run_dir: this lock file is new (a failed start removes it)
 
     def acquire(self) -> RunLock:
         import fcntl
@@ -120,16 +146,52 @@ class RunLock:
             self._fd = None
 
 
-def check_run_dir(out: str | Path, *, overwrite: bool = False) -> Path:
+CHECKPOINTS = ("last", "best", ".last.old", ".best.old")
+TEMP_ENTRIES = tuple(
+    f".{name}.tmp" for name in RUN_ENTRIES
+)  # an atomic write cut short (write_json, figures)
+
+
+def is_failed_start(path: Path) -> bool:
+    """A folder a start left before it trained anything (killed, or failed on an older convolab): only
+    a run's own entries, no checkpoint, no metrics, no summary, and either nothing but ``.lock`` (and an
+    empty ``tensorboard/``) or a convolab ``config.json``. Such a folder is reused by the next start.
+    Reads only; the caller holds the folder's lock before it removes anything (a run in its first
+    epoch looks the same, and holds the lock)."""
+    try:
+        entries = {p.name: p for p in path.iterdir()}
+    except OSError:
+        return False
+    names = set(entries)
+    if not names <= {*RUN_ENTRIES, *TEMP_ENTRIES} or names & {
+        SUMMARY_FILE,
+        METRICS_CSV,
+        *CHECKPOINTS,
+        *FIGURES,
+    }:
+        return False
+    if CONFIG_FILE in names:
+        return is_run_dir(path)
+    tb = entries.get(TENSORBOARD_DIR)
+    if tb is not None and (tb.is_symlink() or not tb.is_dir() or any(tb.iterdir())):
+        return False
+    return names <= {LOCK_FILE, TENSORBOARD_DIR}
+
+
+def check_run_dir(out: str | Path, *, overwrite: bool = False, locked: bool = False) -> Path:
     """Refuse an ``--out`` that would lose work; nothing is changed on disk.
 
     An existing non-empty folder is refused unless ``overwrite`` is set, and even then only a folder
-    that is a convolab run may be replaced. A path that is a file is refused.
+    that is a convolab run may be replaced. A path that is a file is refused. A folder left by a start
+    that failed before training (:func:`is_failed_start`) is reused as if it were empty. ``locked``:
+    the caller holds the folder's lock already (the check again, under it).
     """
     out = Path(out)
+    if out.is_symlink() and not out.exists():
+        raise ValueError(f"--out {out} is a symbolic link that leads nowhere; choose another --out")
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} is a file, not a folder; choose another --out")
-    if out.is_dir() and any(out.iterdir()):
+    if out.is_dir() and any(out.iterdir()) and not is_failed_start(out):
         if not overwrite:
             raise ValueError(
                 f"run folder {out} already exists; use --resume {out} to continue it, "
@@ -139,24 +201,72 @@ def check_run_dir(out: str | Path, *, overwrite: bool = False) -> Path:
             raise ValueError(
                 f"overwrite refused: {out} is not a convolab run folder (no convolab {CONFIG_FILE})"
             )
-        RunLock(out).acquire().release()  # a run still writing there is refused, not deleted
+        if not locked:  # a run still writing there is refused, not deleted
+            RunLock(out).acquire().release()
     return out
 
 
-def prepare_run_dir(out: str | Path, *, overwrite: bool = False) -> Path:
-    """``check_run_dir``, then create the folder empty (replacing an old run with ``overwrite``)."""
+def claim_run_dir(out: str | Path, *, overwrite: bool = False) -> RunLock:
+    """``check_run_dir``, then create the folder and take its lock, then (under the lock, checked
+    again) empty it of an old run's entries (``overwrite``, or a failed start's). Returns the held lock:
+    a run still writing there is refused before anything is removed, and no ``.lock`` is ever deleted
+    (another process may hold it)."""
     out = check_run_dir(out, overwrite=overwrite)
-    if out.is_dir():
-        for name in RUN_ENTRIES:  # only what a run wrote; any other file stays
-            entry = out / name
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            elif entry.exists() or entry.is_symlink():
-                entry.unlink()
-        for stale in out.glob(".*.tmp-*"):
-            shutil.rmtree(stale, ignore_errors=True)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    return out
+    new_lock = not (out / LOCK_FILE).exists()
+    try:
+        lock = RunLock(out).acquire()
+        lock.created = new_lock
+    except BaseException:
+        if created:
+            _remove_empty(out)
+        raise
+    try:
+        check_run_dir(out, overwrite=overwrite, locked=True)  # again, under the lock
+        clear_run_entries(out)
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def clear_run_entries(out: Path) -> None:
+    """Remove what a run wrote into ``out`` (``RUN_ENTRIES``, temp files), keeping ``.lock``."""
+    for name in RUN_ENTRIES:  # only what a run wrote; any other file stays
+        entry = out / name
+        if name == LOCK_FILE:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        elif entry.exists() or entry.is_symlink():
+            entry.unlink()
+    for stale in [*out.glob(".*.tmp-*"), *(out / name for name in TEMP_ENTRIES)]:
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale, ignore_errors=True)
+        elif stale.exists() or stale.is_symlink():
+            stale.unlink()
+
+
+def _remove_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
+
+
+def abandon_start(lock: RunLock, created: bool) -> None:
+    """A start failed after :func:`claim_run_dir`: remove what it wrote, its ``.lock`` if it made it,
+    and the folder if it made it: the folder is as it was before."""
+    out = lock.path.parent
+    try:
+        clear_run_entries(out)
+        if lock.created:
+            lock.path.unlink(missing_ok=True)
+    finally:
+        lock.release()
+    if created:
+        _remove_empty(out)
 
 
 CSV_COLUMNS = (

@@ -113,6 +113,12 @@ def build_model(source: Any, seed: int, data_shape: tuple[int, ...] | None = Non
             f"model {source if isinstance(source, str) else model.to_spec().name!r} takes inputs of shape "
             f"{tuple(model.input_shape)} but the dataset's images are {tuple(data_shape)}"
         )
+    if data_shape is not None and tuple(model.output_shape) != tuple(data_shape):
+        raise ValueError(  # an autoencoder's target is its input: checked before any folder or step
+            f"model {source if isinstance(source, str) else model.to_spec().name!r} outputs shape "
+            f"{tuple(model.output_shape)} but trains to reconstruct the dataset's images "
+            f"{tuple(data_shape)}; its last layer must give the images' channels and size"
+        )
     return model
 
 

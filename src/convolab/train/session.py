@@ -19,17 +19,18 @@ from convolab.train.device import resolve_device
 from convolab.train.loop import Trainer, TrainResult
 from convolab.train.runfolder import (
     CONFIG_FILE,
+    FIGURES,
     SUMMARY_FILE,
     RunLock,
+    abandon_start,
     check_run_dir,
-    prepare_run_dir,
+    claim_run_dir,
     write_json,
 )
 from convolab.train.runs import RunData, load_run_data, model_info, open_resume
 from convolab.train.sources import BatchSource, TensorSource
 
-__all__ = ["open_source", "resume", "start", "train"]
-
+__all__ = ["RunFinished", "open_source", "resume", "start", "train"]
 
 
 def open_context(device: str = "auto") -> LocalContext:
@@ -41,6 +42,7 @@ def open_context(device: str = "auto") -> LocalContext:
 
     return join(device, *ranks)
 
+
 def open_source(config: TrainConfig, ctx: LocalContext, preloaded: RunData | None = None) -> BatchSource:
     """The run's batches: in memory, or streamed from disk for a large ``folder:`` dataset (``stream``);
     ``preloaded``: images already in memory (``convolab.fit`` on arrays) instead of the dataset's files."""
@@ -48,8 +50,9 @@ def open_source(config: TrainConfig, ctx: LocalContext, preloaded: RunData | Non
     if config.stream == "on" and not folder:
         raise ConfigError(
             "stream",
-            f"{{field}} on: dataset {config.dataset!r} is loaded into memory; only folder:PATH datasets "
+            "{field} on: dataset {value} is loaded into memory; only folder:PATH datasets "
             "stream from disk (use {field} auto or off)",
+            value=config.dataset,
         )
     if preloaded is not None or config.stream == "off" or not folder:
         return TensorSource(preloaded or load_run_data(config), config, ctx)
@@ -64,10 +67,12 @@ def open_source(config: TrainConfig, ctx: LocalContext, preloaded: RunData | Non
 
 def start(config: TrainConfig, *, overwrite: bool = False, quiet: bool = False, spec: Any = None,
           data: RunData | None = None) -> Trainer:  # fmt: skip
-    """A fresh run: validate the config, load the data, create the run folder, build the model.
+    """A fresh run: validate the config, load the data, build the model, then create the run folder.
 
-    ``spec`` (a model spec) and ``data`` (a ``RunData``) are ``convolab.fit``'s: a model or images given
-    in Python instead of ``config.model`` / ``config.dataset``."""
+    Everything that can be checked is checked before the folder exists (the config's values and JSON,
+    the model, the data, the model's output against the data); a start that still fails after it
+    removes what it wrote. ``spec`` (a model spec) and ``data`` (a ``RunData``) are ``convolab.fit``'s:
+    a model or images given in Python instead of ``config.model`` / ``config.dataset``."""
     config.validate()
     ctx = open_context(config.device)
     check_batch_size(config.batch_size, ctx.world_size)
@@ -81,14 +86,20 @@ def start(config: TrainConfig, *, overwrite: bool = False, quiet: bool = False, 
     # Data and model before the folder: a missing dataset or a bad model leaves nothing behind.
     source = open_source(config, ctx, data)
     trainer = Trainer(config, out, source, ctx, spec=spec, quiet=quiet)
-    trainer.run_dir = run_dir = ctx.on_main(prepare_run_dir, out, overwrite=overwrite) or out
+    created = not out.exists()
     held: list[RunLock] = []  # rank 0's lock stays in this process (a descriptor is not broadcast)
-    ctx.on_main(lambda: held.append(_lock(run_dir)))
-    trainer.lock = held[0] if held else None
-    if ctx.is_main:
-        write_json(run_dir / CONFIG_FILE, config.to_dict())
-    trainer.log.write("start", config=config.to_dict(), streamed=source.describe() is not None,
-                      threads=torch.get_num_threads(), **model_info(trainer.model))  # fmt: skip
+    ctx.on_main(lambda: held.append(claim_run_dir(out, overwrite=overwrite)))
+    trainer.run_dir, trainer.lock = out, (held[0] if held else None)
+    try:
+        if ctx.is_main:
+            write_json(out / CONFIG_FILE, config.to_dict())
+        trainer.log.write("start", config=config.to_dict(), streamed=source.describe() is not None,
+                          threads=torch.get_num_threads(), **model_info(trainer.model))  # fmt: skip
+    except BaseException:
+        trainer.close_log()
+        if held:
+            abandon_start(held[0], created)
+        raise
     return trainer
 
 
@@ -103,10 +114,6 @@ def resume(run: str | Path, *, overrides: dict[str, Any] | None = None, quiet: b
         raise
     trainer.lock = lock
     return trainer
-
-
-def _lock(run_dir: Path) -> RunLock:
-    return RunLock(run_dir).acquire()
 
 
 def _lock_for_resume(run: str | Path) -> RunLock | None:
@@ -151,10 +158,7 @@ def _resume(run: str | Path, overrides: dict[str, Any], quiet: bool) -> Trainer:
     # A run stopped after its last epoch but before its summary (killed in the final evaluation) only
     # needs the end: fit() then skips the loop and runs finish().
     if finished and (done > config.epochs or (ckpt.path.parent / SUMMARY_FILE).exists()):
-        raise ValueError(
-            f"run {ckpt.path.parent} already finished {ckpt.state['epoch']} epochs; "
-            f"set epochs to more than {ckpt.state['epoch']} to train further"
-        )
+        raise RunFinished(ckpt.path.parent, done, missing_figures(ckpt.path.parent, config, ckpt.state))
     ctx = open_context(config.device)
     check_batch_size(config.batch_size, ctx.world_size)
     source = open_source(config, ctx)
@@ -163,6 +167,30 @@ def _resume(run: str | Path, overrides: dict[str, Any], quiet: bool) -> Trainer:
     trainer.log.write("resume", epoch=trainer.epoch, step=trainer.step, global_step=trainer.global_step,
                       threads=torch.get_num_threads())  # fmt: skip
     return trainer
+
+
+class RunFinished(ValueError):
+    """``resume`` of a run that already trained all its epochs. ``missing``: the figures a finished run
+    has that are not in its folder (a kill while they were drawn): ``convolab figures`` draws them."""
+
+    def __init__(self, run: Path, epochs: int, missing: list[str]) -> None:
+        self.run, self.epochs, self.missing = run, epochs, missing
+        super().__init__(
+            f"run {run} already finished {epochs} epochs; set epochs to more than {epochs} to train further"
+            + (
+                f"; its figures {', '.join(missing)} are missing: draw them with `convolab figures {run}`"
+                if missing
+                else ""
+            )  # fmt: skip
+        )
+
+
+def missing_figures(run: Path, config: TrainConfig, state: dict[str, Any]) -> list[str]:
+    """The figures every finished run of ``config`` has (``report.make_figures``: reconstructions and
+    latent codes always, curves with a history, denoising with noise) that ``run`` lacks."""
+    wanted = ["reconstructions.png", "latent_pca.png"]
+    wanted += ["curves.png"] * bool(state.get("history")) + ["denoising.png"] * bool(config.noise)
+    return [name for name in FIGURES if name in wanted and not (run / name).is_file()]
 
 
 def draw_figures(trainer: Trainer) -> dict[str, Path]:

@@ -80,6 +80,34 @@ def open_events(trainer: Any) -> NullEvents | RunEvents:
             raise ValueError(f"TensorBoard logs: the tensorboard package does not import ({exc})") from None
         trainer.log.write("tensorboard", events="skipped", reason=f"ImportError: {exc}")
         return NullEvents()
+    except Exception as exc:  # noqa: BLE001 - a log must not cost a run (a file where the folder goes, ...)
+        give_up(trainer, exc)
+        return NullEvents()
+
+
+def give_up(trainer: Any, exc: BaseException) -> None:
+    """TensorBoard logging failed: one warning line naming the file, a ``tensorboard`` log record."""
+    from convolab.train.runfolder import warn
+
+    where = getattr(exc, "filename", None) or trainer.run_dir / FOLDER
+    why = getattr(exc, "strerror", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
+    warn(f"TensorBoard logging stopped: cannot write {where} ({why}); training goes on without it")
+    trainer.log.write("tensorboard", events="stopped", reason=f"{type(exc).__name__}: {why}", path=str(where))
+
+
+def _survive(method: Any) -> Any:
+    """A ``RunEvents`` write that fails stops the events (reported once by :func:`give_up`), not the run."""
+
+    def guarded(self: RunEvents, *args: Any) -> None:
+        if self.stopped:
+            return
+        try:
+            method(self, *args)
+        except Exception as exc:  # noqa: BLE001 - see give_up
+            self.stopped = True
+            give_up(self.trainer, exc)
+
+    return guarded
 
 
 # -- the event file -------------------------------------------------------------------------------------
@@ -173,6 +201,7 @@ class RunEvents:
         from tensorboard.compat.proto import summary_pb2
 
         self.trainer = trainer
+        self.stopped = False  # a write failed: no more events this session
         self.Summary = summary_pb2.Summary
         folder = trainer.run_dir / FOLDER
         if folder.is_dir() and (trainer.global_step or trainer.epoch or any(folder.iterdir())):
@@ -189,12 +218,14 @@ class RunEvents:
         values = [self.Summary.Value(tag=k, simple_value=float(v)) for k, v in scalars.items()]
         self._write(step, values)
 
+    @_survive
     def step(self, global_step: int, loss: float | None) -> None:
         if loss is None:
             return
         lr = float(self.trainer.optimizer.param_groups[0]["lr"])
         self._scalars(global_step, {f"{STEP_PREFIX}train_loss": loss, f"{STEP_PREFIX}lr": lr})
 
+    @_survive
     def epoch(self, record: dict[str, Any], predict: Any) -> None:
         epoch = int(record["epoch"])
         scalars = {f"epoch/{k}": v for k, v in _numbers(record).items() if k != "epoch"}
@@ -203,7 +234,10 @@ class RunEvents:
         self._write(epoch, [self.Summary.Value(tag="reconstructions", image=image)])
 
     def close(self) -> None:
-        self.file.close()
+        try:
+            self.file.close()
+        except OSError:  # the last flush: reported when a write failed, else nothing was pending
+            pass
 
     def _graph(self) -> None:
         """The layer graph; a model it cannot describe is logged (log.jsonl) and skipped."""
