@@ -47,8 +47,8 @@ model.summary()
 # ## `fit`: Keras's call, convolab's run folder
 #
 # The options are `convolab train`'s (`epochs`, `batch_size`, `lr`, `seed`, `out`, `device`, `amp`,
-# `threads`, ...). Training starts from `model`'s current weights; `model` itself is left unchanged, the
-# trained one is `run.model`. Interrupt the kernel at any time: `last` is saved, and
+# `threads`, ...). As Keras's `model.fit`, it trains `model` in place (it ends with the last epoch's
+# weights; `run.model` is the best checkpoint). Interrupt the kernel at any time: `last` is saved, and
 # `convolab.resume(path)` continues exactly where it stopped.
 
 # %%

@@ -8,6 +8,7 @@ torch) on a tiny model; fit against ``convolab train`` bit for bit; ``Run.evalua
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import signal
@@ -156,15 +157,33 @@ def test_every_model_form_trains_the_same(data, tmp_path):
     assert same_weights(again, cli_run)
 
 
-def test_a_built_model_trains_from_its_own_weights_and_is_left_alone(data, tmp_path):
+def test_a_built_model_trains_from_its_own_weights(data, tmp_path):
     _, dataset, _, cli_run = data
     torch.manual_seed(123)
     model = convolab.Sequential.from_spec(TINY_SPEC)
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    a = convolab.fit(model, dataset, out=str(tmp_path / "a"), **FAST)
-    b = convolab.fit(model, dataset, out=str(tmp_path / "b"), **FAST)
+    a = convolab.fit(copy.deepcopy(model), dataset, out=str(tmp_path / "a"), **FAST)
+    b = convolab.fit(copy.deepcopy(model), dataset, out=str(tmp_path / "b"), **FAST)
     assert same_weights(a.path, b.path) and not same_weights(a.path, cli_run)
-    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize("best", [False, True])
+def test_fit_trains_the_given_model_in_place_keras_style(tmp_path, best):
+    """As Keras's ``model.fit``: the object passed ends with the last epoch's weights (the best's with
+    ``restore_best_weights``), in its own memory format; ``model(x)`` gives the trained outputs."""
+    torch.manual_seed(5)
+    model, x = convolab.Sequential.from_spec(TINY_SPEC), images()
+    start = copy.deepcopy(model)
+    run = convolab.fit(model, x, out=str(tmp_path / "run"), restore_best_weights=best, **FAST)
+    xt = torch.from_numpy(x[:8]).float().div(255).unsqueeze(1)
+    with torch.no_grad():
+        assert not torch.allclose(model(xt), start(xt), atol=1e-4)  # trained: not the starting outputs
+        saved = convolab.load_run(run.path, which="best" if best else "last", device="cpu").model
+        torch.testing.assert_close(model(xt), saved(xt), rtol=0, atol=1e-6)
+    want = weights(run.path, "best" if best else "last")
+    assert all(torch.equal(v, want[k]) for k, v in model.state_dict().items())
+    assert all(p.is_contiguous() and p.device.type == "cpu" for p in model.parameters())  # NCHW, as given
+    assert model.training  # its mode is left as it was
+    assert run.model is not model  # run.model: the best checkpoint, loaded from the folder
 
 
 def test_a_zoo_name_trains(tmp_path):
@@ -265,11 +284,13 @@ def _interrupt_at(monkeypatch, k):
 def test_interrupt_keeps_the_run_and_resume_is_exact(tmp_path, monkeypatch, k):
     torch.manual_seed(7)
     model, x = convolab.Sequential.from_spec(TINY_SPEC), images()
-    ref = convolab.fit(model, x, out=str(tmp_path / "ref"), **FAST)
+    ref = convolab.fit(copy.deepcopy(model), x, out=str(tmp_path / "ref"), **FAST)
     _interrupt_at(monkeypatch, k)
     with pytest.raises(convolab.TrainingInterrupted, match=r"convolab.resume\(") as info:
         convolab.fit(model, x, out=str(tmp_path / "cut"), **FAST)
     monkeypatch.undo()
+    last = weights(tmp_path / "cut")  # the interrupted model holds what was saved, as Keras keeps it
+    assert all(torch.equal(v, last[k]) for k, v in model.state_dict().items())
     assert "\n" not in str(info.value)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     stopped = convolab.load_run(tmp_path / "cut")  # an unfinished run loads too (from last)
@@ -286,7 +307,7 @@ def test_a_crash_before_the_first_save_resumes_from_the_given_weights(tmp_path, 
 
     torch.manual_seed(7)
     model, x = convolab.Sequential.from_spec(TINY_SPEC), images()
-    ref = convolab.fit(model, x, out=str(tmp_path / "ref"), **FAST)
+    ref = convolab.fit(copy.deepcopy(model), x, out=str(tmp_path / "ref"), **FAST)
 
     def crash(self, *args, **kw):
         def step(x, target):

@@ -46,6 +46,7 @@ _EXPORTS: dict[str, str] = {
     **dict.fromkeys(["compare_runs", "evaluate_run", "make_figures"], "convolab.report"),
     **dict.fromkeys(["History", "Run", "load_run"], "convolab.train.run"),
     **dict.fromkeys(["fit", "resume"], "convolab.train.fit"),
+    **dict.fromkeys(["evaluate", "predict"], "convolab.train.keras_api"),
     **dict.fromkeys(["ModelSpec", "dump_spec", "dumps_spec", "load_spec"], "convolab.spec"),
     **dict.fromkeys(["NonFiniteLossError", "Trainer", "TrainingInterrupted"], "convolab.train.loop"),
     "TrainConfig": "convolab.train.config",
@@ -88,6 +89,7 @@ __all__ = [
     "compare_runs",
     "dump_spec",
     "dumps_spec",
+    "evaluate",
     "evaluate_run",
     "filter2d",
     "fit",
@@ -102,6 +104,7 @@ __all__ = [
     "load_run",
     "load_spec",
     "make_figures",
+    "predict",
     "read_idx",
     "render_table",
     "resume",
@@ -152,6 +155,7 @@ if TYPE_CHECKING:  # static checkers and IDEs see the real names
     from convolab.threads import set_threads
     from convolab.train import NonFiniteLossError, Trainer, TrainingInterrupted
     from convolab.train.fit import fit, resume
+    from convolab.train.keras_api import evaluate, predict
     from convolab.train.run import History, Run, load_run
     from convolab.trainconfig import TrainConfig
     from convolab.zoo import get_spec, list_models

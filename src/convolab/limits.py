@@ -70,12 +70,18 @@ ARITH_MAX_TAPS = 40_000  # cells written out in one trace (positions x window ce
 
 # --- training (convolab.train): what one run may ask for ---------------------------------------------
 MAX_LEARNING_RATE = 10.0  # Adam steps of this size already leave any sensible loss; 1e38 overflowed Adam
-MAX_EPOCHS = 1_000_000  # epochs of one run (more is a typo: 10**20 would train until killed)
+MAX_EPOCHS = 100_000  # epochs of one run (more is a typo: 10**20 would train until killed); each adds
+# ~230 bytes of history to state.json, so MAX_STATE_BYTES holds the history of the longest run
 MAX_WORKERS = 256  # processes reading images for one run
 MAX_COMPARE_RUNS = 64  # runs in one `compare` (each is loaded and evaluated)
 MAX_NOISE_STD = 100.0  # denoising noise std (inputs are clipped to [0, 1]: more is all 0 or 1 already)
 MAX_CONFIG_BYTES = 1 << 20  # a --config file (YAML/JSON)
-MAX_STATE_BYTES = 256 << 20  # a checkpoint's state.json (history and RNG states: a few KiB per epoch)
+MAX_STATE_BYTES = 32 << 20  # a checkpoint's state.json: RNG states (~7 KiB), the spec (<= MAX_SPEC_BYTES),
+# ~230 bytes of history per epoch (23 MB at MAX_EPOCHS); read with this cap before parsing (~5x in memory)
+# Images given in Python as arrays (fit, predict, evaluate), counted as the float32 copy convolab makes
+# (checked from the shape before any copy): 1 GiB is 342k MNIST-sized or 87k CIFAR-sized images; a
+# larger set trains from a folder: dataset, streamed.
+MAX_ARRAY_BYTES = 1 << 30
 # Evaluation (validation, test, predict) reads chunks of max(batch, EVAL_CHUNK_BYTES of float32 input)
 # images, at most EVAL_CHUNK_IMAGES beyond the batch (fastpath.eval_chunk): bounded by the batch.
 EVAL_CHUNK_BYTES = 4 << 20

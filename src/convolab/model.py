@@ -20,6 +20,7 @@ Conventions (docs/layers.md):
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any, cast
 
@@ -143,15 +144,62 @@ class Sequential(nn.Module):
             print_table(result)
         return result
 
+    # ---- Keras's fit / evaluate / predict: thin calls of the public functions (docs/python.md) ------
+    # The training layer sits above this module: these reach it through the package's public names at
+    # call time (``convolab.fit``: the session path ``convolab train`` runs), never at import.
+    def fit(self, x: Any = None, y: Any = None, *, shuffle: bool = True, verbose: Any = "auto",
+            **kwargs: Any):  # fmt: skip
+        """Train this model in place on images ``x`` (or a dataset name): ``convolab.fit(model, x,
+        **kwargs)``; returns the ``Run`` (``run.history["loss"]`` as Keras's ``History``). ``y``: None
+        or ``x`` (an autoencoder's target is its input); ``shuffle``: always (seeded by ``seed``);
+        ``verbose=0``: quiet."""
+        if y is not None and y is not x:
+            raise ValueError("y: an autoencoder's target is its input; call model.fit(x) or model.fit(x, x)")
+        if shuffle is not True:
+            raise ValueError(f"shuffle must be True (training always shuffles, by seed), got {shuffle!r}")
+        if verbose == 0:
+            kwargs.setdefault("quiet", True)
+        from convolab import fit
+
+        return fit(self, x, **kwargs)
+
+    def predict(self, x: Any, batch_size: int | None = None):
+        """Outputs for images ``x`` (NumPy or torch; uint8 divided by 255) as a NumPy float32 array:
+        ``convolab.predict``."""
+        from convolab import predict
+
+        return predict(self, x, batch_size=batch_size)
+
+    def evaluate(self, x: Any, y: Any = None, *, batch_size: int | None = None, loss: str = "bce",
+                 return_dict: bool = False):  # fmt: skip
+        """The loss on images ``x`` against ``y`` (default ``x``); ``return_dict``: with bce, mse, psnr,
+        ssim: ``convolab.evaluate``."""
+        from convolab import evaluate
+
+        return evaluate(self, x, y, batch_size=batch_size, loss=loss, return_dict=return_dict)
+
     # ---- running ---------------------------------------------------------------------------------
     def check_input(self, x: torch.Tensor) -> None:
-        """Refuse an input that is not ``(N, *input_shape)``, or a batch whose activations would pass
-        ``limits.MAX_ACTIVATION_BYTES`` (checked before anything runs)."""
+        """Refuse an input that is not a float tensor ``(N, *input_shape)``, or a batch whose activations
+        would pass ``limits.MAX_ACTIVATION_BYTES`` (checked before anything runs). NumPy arrays and
+        uint8 images go through ``predict`` / ``evaluate`` (scaled as ``convolab.fit`` scales them)."""
+        label = f"model {self.name or 'Sequential'!r}"
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(
+                f"{label} takes a torch.Tensor, got {type(x).__module__}.{type(x).__qualname__}: use "
+                "model.predict(x) for NumPy arrays (uint8 scaled to [0, 1], any image layout), or "
+                "model(torch.as_tensor(x)) for floats in (N, C, H, W)"
+            )
+        if not x.is_floating_point():
+            raise ValueError(
+                f"{label} computes in floats, got a {str(x.dtype).replace('torch.', '')} tensor: use "
+                "model.predict(x) (uint8 is divided by 255), or model(x.float() / 255)"
+            )
+        if torch.jit.is_tracing():
+            return  # traced shapes are tensors; the trace fixes them (the input is checked when run eagerly)
         if tuple(x.shape[1:]) != self.input_shape:
             expected = ", ".join(map(str, self.input_shape))
-            raise ValueError(
-                f"model {self.name or 'Sequential'!r}: expected input (N, {expected}), got {tuple(x.shape)}"
-            )
+            raise ValueError(f"{label}: expected input (N, {expected}), got {tuple(x.shape)}")
         n = x.shape[0]
         if not isinstance(n, int) or torch.compiler.is_compiling():
             return  # traced (export, compile): a symbolic batch must stay symbolic
@@ -166,6 +214,16 @@ class Sequential(nn.Module):
 
     def _run(self, x: torch.Tensor, *, logits: bool = False, stop: str | None = None, collect=None):
         self.check_input(x)
+        if torch.jit.is_tracing():
+            # The layers compute paddings and output sizes from x.shape in Python, which tracing sees as
+            # tensors (a TracerWarning each). They depend only on (C, H, W), fixed by input_shape, never
+            # on the batch: the trace is right for every batch size (tests/test_keras_api.py).
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", category=torch.jit.TracerWarning, module=r"convolab\.")
+                return self._walk(x, logits=logits, stop=stop, collect=collect)
+        return self._walk(x, logits=logits, stop=stop, collect=collect)
+
+    def _walk(self, x: torch.Tensor, *, logits: bool, stop: str | None, collect):
         switches: dict[int, torch.Tensor] = {}
         for step in self.walk.steps:
             layer = step.layer

@@ -107,11 +107,15 @@ def evaluate_run(
     data_dir: str | None = None,
     which: str = "best",
     device: str = "auto",
+    images: torch.Tensor | None = None,
 ) -> dict[str, Any]:
-    """Metrics of a run's model on its evaluation set (or ``dataset``'s test split) vs the baseline."""
+    """Metrics of a run's model on its evaluation set (or ``dataset``'s test split, or ``images``:
+    float32 ``(N, C, H, W)`` in [0, 1] given in Python) vs the baseline (the mean training image)."""
     loaded = load_run(run, which, device)
     cfg = loaded.config
     data = load_run_data(cfg, eval_dataset=dataset, eval_data_dir=data_dir)
+    if images is not None:
+        data.eval_images, data.eval_name = images, "images given in Python"
     if tuple(data.eval_images.shape[1:]) != tuple(loaded.model.input_shape):
         raise ValueError(
             f"dataset images {tuple(data.eval_images.shape[1:])} do not fit the model's input "

@@ -511,6 +511,28 @@ API = [
     api("api-export_model-format", "bad arguments", CLI, C + "from convolab.keras_io.export import export_model\nexport_model(c.load_run('run').model, 'm.pkl', 'pickle')", "run"),
 ]
 
+# The Python API as a notebook calls it (issue 26 item 3): arrays that are not plain data, option values
+# of the wrong kind, a folder: dataset that cannot be listed, a state.json past its cap.
+F = "c.fit('seed-upsampling', {x}, out='out', quiet=True, figures=False, device='cpu'{kw})"
+NT = N + "import torch; "
+PYAPI = [
+    api("api-fit-broadcast-1e6", "Python API", TRAIN, N + F.format(x="np.broadcast_to(np.uint8(0), (10**6, 28, 28))", kw=""), ci=True),
+    api("api-fit-broadcast-nhwc-1e6", "Python API", TRAIN, N + F.format(x="np.broadcast_to(np.float64(0), (10**6, 28, 28, 1))", kw="")),
+    api("api-predict-broadcast-1e6", "Python API", TRAIN, N + "c.Sequential.from_spec('seed-upsampling').predict(np.broadcast_to(np.uint8(0), (10**6, 28, 28)))"),
+    api("api-fit-meta", "Python API", TRAIN, NT + F.format(x="torch.zeros(64, 28, 28, device='meta')", kw="")),
+    api("api-fit-sparse", "Python API", TRAIN, NT + F.format(x="torch.zeros(64, 28, 28).to_sparse()", kw="")),
+    api("api-fit-masked", "Python API", TRAIN, N + F.format(x="np.ma.masked_array(np.zeros((64, 28, 28), np.uint8), mask=True)", kw=""), ci=True),
+    api("api-fit-validation-masked", "Python API", TRAIN, N + F.format(x="np.zeros((64, 28, 28), np.uint8)", kw=", validation_data=np.ma.masked_array(np.zeros((8, 28, 28), np.uint8), mask=True)")),
+    api("api-fit-out-int", "Python API", TRAIN, N + F.format(x="np.zeros((64, 28, 28), np.uint8)", kw="").replace("out='out'", "out=5")),
+    api("api-fit-folder-proc", "Python API", TRAIN, C + F.format(x="'folder:/proc'", kw="")),
+    api("api-fit-lr-dict", "Python API", TRAIN, N + F.format(x="np.zeros((64, 28, 28), np.uint8)", kw=", lr={'a': 1}")),
+    api("api-fit-device-dict", "Python API", TRAIN, N + F.format(x="np.zeros((64, 28, 28), np.uint8)", kw=", device={'a': 1}").replace(", device='cpu'", "", 1)),
+    api("api-evaluate-masked", "Python API", TRAIN, N + "c.Sequential.from_spec('seed-upsampling').evaluate(np.ma.masked_array(np.zeros((8, 28, 28), np.uint8), mask=True))"),
+    api("api-model-call-numpy", "Python API", CORE, N + "c.Sequential.from_spec('seed-upsampling')(np.zeros((2, 1, 28, 28), np.float32))", raises=WRONG_TYPE, ci=True),
+    api("api-model-call-uint8", "Python API", CORE, NT + "c.Sequential.from_spec('seed-upsampling')(torch.zeros((2, 1, 28, 28), dtype=torch.uint8))"),
+    api("api-load_run-state-100mb", "Python API", TRAIN, C + "c.load_run('run')", "state:huge_100mb", ci=True),
+]
+
 #: inputs that turned out valid on the hardened tree: they must succeed in bounds (``Case.valid``:
 #: the paths they may write). The receptive-field walk is closed-form now, so the largest allowed maps
 #: (65536 x 65536) analyse in 0.3 s; load_spec only parses; Python ints do not overflow a MAC count.
@@ -531,7 +553,7 @@ VALID: dict[str, tuple[str, ...]] = {
 
 CASES: list[Case] = [
     *_spec_cases(), *SUMMARY, *FILTER, *KERNELS, *DATA, *_train_cases(), *_state_cases(), *RUNS, *KERAS,
-    *LAB_CLI, *API,
+    *LAB_CLI, *API, *PYAPI,
 ]  # fmt: skip
 assert set(VALID) <= {c.id for c in CASES}, sorted(set(VALID) - {c.id for c in CASES})
 CASES = [dataclasses.replace(c, valid=VALID[c.id]) if c.id in VALID else c for c in CASES]

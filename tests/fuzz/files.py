@@ -301,6 +301,8 @@ STATES: dict[str, Callable[[dict[str, Any]], Any]] = {
     "deep_json": lambda s: "[" * 100_000 + "]" * 100_000,
     "list_json": lambda s: "[1, 2, 3]",
     "nan_epoch": lambda s: json.dumps(s).replace('"epoch": 1', '"epoch": NaN', 1),
+    # valid JSON of 100 MiB (under the old 256 MiB cap, parsed into ~500 MiB of objects)
+    "huge_100mb": lambda s: json.dumps(s)[:-1] + ', "pad": "' + "x" * (100 << 20) + '"}',
 }
 
 

@@ -62,7 +62,11 @@ def collect_split(
         raise ValueError(
             f"folder dataset {root} has no {split}/ subfolder; use split 'train' and train_val_split"
         )
-    return (root, *_collect(root))
+    try:
+        return (root, *_collect(root))
+    except OSError as exc:  # a folder that cannot be listed (permissions, /proc): one line, not a traceback
+        where = exc.filename if exc.filename is not None else root
+        raise ValueError(f"folder dataset {root}: cannot read {where}: {exc.strerror or exc}") from None
 
 
 def _bomb(path: Path, exc: Exception) -> ValueError:

@@ -9,7 +9,8 @@ Modules (docs/architecture.md, "Training"):
 - ``batchorder``  the epoch permutation, global batches and rank shares, seeded noise
 - ``context``     ``LocalContext`` (one process); ``distributed``: ``DistContext`` (torchrun + DDP)
 - ``fit``         ``fit``, ``resume``: the Python front end (``convolab.fit``); ``run``: ``Run``, ``load_run``
-- ``arrays``      images given as arrays (``fit``'s in-memory datasets)
+- ``arrays``      images given as arrays (``fit``'s in-memory datasets, ``predict``, ``evaluate``)
+- ``keras_api``   ``predict``, ``evaluate`` of a model on arrays (``model.predict``, Keras style)
 - ``checkpoint``, ``runfolder``, ``runs``, ``progress``, ``streaming``, ``stream_data``, ``device``
 
 The names below are imported on first use, so ``import convolab.train.config`` stays light.
@@ -42,6 +43,8 @@ _EXPORTS = {
     "Run": "run",
     "History": "run",
     "fit": "fit",
+    "predict": "keras_api",
+    "evaluate": "keras_api",
 }
 __all__ = sorted(_EXPORTS)
 

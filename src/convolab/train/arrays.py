@@ -11,6 +11,7 @@ and the figures of such a run work from its folder alone, through the same code 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -20,48 +21,95 @@ DATA_FILE = "data.safetensors"
 SPLITS = ("train", "val", "eval")
 
 
-def _tensor(x: Any, what: str) -> torch.Tensor:
-    """``x`` (a NumPy array, a torch tensor, or anything ``numpy.asarray`` takes) as a CPU tensor."""
+def _source(x: Any, what: str) -> Any:
+    """``x`` as a torch tensor or a NumPy array, its data not copied yet (a NumPy view of a list is made)."""
     if isinstance(x, torch.Tensor):
-        return x.detach().cpu()
+        if x.is_meta:
+            raise ValueError(f"{what}: a 'meta' tensor holds no data, only a shape; pass real images")
+        if x.layout != torch.strided:
+            raise ValueError(f"{what}: a {x.layout} tensor; pass a dense one (x.to_dense())")
+        return x.detach()
     import numpy as np
 
+    if isinstance(x, np.ma.MaskedArray):
+        raise ValueError(
+            f"{what}: a masked array (convolab would ignore its mask); pass x.filled(value) to fill "
+            "the masked pixels, or x.data to use the values as they are"
+        )
     try:
         arr = np.asarray(x)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{what} must be an array of images, got {type(x).__name__}: {exc}") from None
     if arr.dtype == object or arr.dtype.kind not in "biuf":
         raise ValueError(f"{what} must be a numeric array of images, got dtype {arr.dtype}")
-    return torch.from_numpy(np.ascontiguousarray(arr))
+    return arr
 
 
-def _layout(t: torch.Tensor, shape: tuple[int, int, int], what: str) -> torch.Tensor:
-    """``t`` as ``(N, C, H, W)``: given as (N, C, H, W), (N, H, W, C) (Keras) or (N, H, W) (one channel)."""
+def _layout(dims: tuple[int, ...], shape: tuple[int, ...], what: str) -> tuple[int, ...] | None:
+    """The permutation taking an array of shape ``dims`` to ``(N, *shape)`` (None: none needed; a
+    ``(N, H, W)`` batch gets its channel axis after). Images come as (N, C, H, W), (N, H, W, C)
+    (Keras) or (N, H, W) (one channel); other inputs as ``(N, *shape)``."""
+    if len(dims) == len(shape) + 1 and tuple(dims[1:]) == tuple(shape):
+        return None
+    if len(shape) != 3:
+        raise ValueError(f"{what} has shape {dims}; the model takes inputs (N, {', '.join(map(str, shape))})")
     c, h, w = shape
-    if t.dim() == 4 and tuple(t.shape[1:]) == (c, h, w):
-        return t
-    if t.dim() == 4 and tuple(t.shape[1:]) == (h, w, c):
-        return t.permute(0, 3, 1, 2)
-    if t.dim() == 3 and c == 1 and tuple(t.shape[1:]) == (h, w):
-        return t.unsqueeze(1)
+    if len(dims) == 4 and tuple(dims[1:]) == (h, w, c):
+        return (0, 3, 1, 2)
+    if len(dims) == 3 and c == 1 and tuple(dims[1:]) == (h, w):
+        return None
     forms = f"(N, {c}, {h}, {w}) or (N, {h}, {w}, {c})" + (f" or (N, {h}, {w})" if c == 1 else "")
-    raise ValueError(f"{what} has shape {tuple(t.shape)}; the model takes images {forms}")
+    raise ValueError(f"{what} has shape {dims}; the model takes images {forms}")
 
 
-def as_images(x: Any, shape: tuple[int, int, int], what: str = "images") -> torch.Tensor:
+def _dtype_name(x: Any) -> str:
+    return str(x.dtype).replace("torch.", "")
+
+
+def _is_uint8(x: Any) -> bool:
+    return x.dtype == torch.uint8 if isinstance(x, torch.Tensor) else x.dtype.kind == "u" and x.itemsize == 1
+
+
+def _is_float(x: Any) -> bool:
+    return x.is_floating_point() if isinstance(x, torch.Tensor) else x.dtype.kind == "f"
+
+
+def _copy(x: Any, perm: tuple[int, ...] | None, shape: tuple[int, ...]) -> torch.Tensor:
+    """One float32 copy of ``x`` in ``(N, *shape)`` order, on the CPU (uint8 still 0..255)."""
+    if isinstance(x, torch.Tensor):
+        t = x.permute(*perm) if perm else x
+        t = t.to("cpu", torch.float32, memory_format=torch.contiguous_format)
+    else:
+        import numpy as np
+
+        a = np.ascontiguousarray(x.transpose(perm) if perm else x, dtype=np.float32)
+        t = torch.from_numpy(a if a.flags.writeable else a.copy())  # (a read-only float32 array is shared)
+    return t.reshape(t.shape[0], *shape)
+
+
+def as_images(x: Any, shape: tuple[int, ...], what: str = "images") -> torch.Tensor:
     """Images for a model of input ``shape`` ``(C, H, W)``: float32 ``(N, C, H, W)`` in [0, 1].
 
-    uint8 is divided by 255 (as every named dataset is); floats must already lie in [0, 1].
+    uint8 is divided by 255 (as every named dataset is); floats must already lie in [0, 1]. Checked
+    before anything is copied: the kind of array (no meta, sparse or masked one), the shape, the dtype
+    and the size of the float32 copy (``limits.MAX_ARRAY_BYTES``).
     Example: ``as_images(np.zeros((10, 28, 28), np.uint8), (1, 28, 28)).shape == (10, 1, 28, 28)``.
     """
-    t = _layout(_tensor(x, what), shape, what)
-    if t.shape[0] < 1:
+    from convolab.limits import MAX_ARRAY_BYTES, check_bytes
+
+    src = _source(x, what)
+    dims = tuple(int(d) for d in src.shape)
+    perm = _layout(dims, tuple(shape), what)
+    if dims[0] < 1:
         raise ValueError(f"{what} holds no images")
-    if t.dtype == torch.uint8:
-        return t.contiguous().to(torch.float32).div_(255.0)
-    if not t.is_floating_point():
-        raise ValueError(f"{what} must be uint8 (0..255) or float in [0, 1], got {t.dtype}")
-    t = t.to(torch.float32).contiguous()
+    if not (_is_uint8(src) or _is_float(src)):
+        raise ValueError(f"{what} must be uint8 (0..255) or float in [0, 1], got {_dtype_name(src)}")
+    check_bytes(f"{what} {dims} as float32", 4 * math.prod(dims), MAX_ARRAY_BYTES,
+                "train a larger set from a folder: dataset (streamed), or predict in parts")  # fmt: skip
+    uint8 = _is_uint8(src)
+    t = _copy(src, perm, tuple(shape))
+    if uint8:
+        return t.div_(255.0)
     if not bool(torch.isfinite(t).all()):
         raise ValueError(f"{what} holds NaN or infinite values")
     lo, hi = float(t.min()), float(t.max())

@@ -19,6 +19,7 @@ import base64
 import json
 import os
 import shutil
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -190,6 +191,21 @@ def resolve_checkpoint(path: str | Path, which: str = "best") -> Path:
     raise ValueError(f"no checkpoint in {path} (looked for {', '.join(order)}/{STATE_FILE})")
 
 
+def _read_capped(path: Path, cap: int) -> str:
+    """The text of regular file ``path``, refused past ``cap`` bytes before anything is parsed (the
+    size is read from the open file, and at most ``cap + 1`` bytes are ever read)."""
+    try:
+        with open(path, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise ValueError(f"{path} is not a regular file; not a convolab checkpoint state")
+            data = f.read(cap + 1)
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(data) > cap:
+        raise ValueError(f"{path} is over {cap >> 20} MiB (limits.MAX_STATE_BYTES): not a checkpoint state")
+    return data.decode("utf-8")
+
+
 def load_state(path: str | Path) -> dict[str, Any]:
     """Read and check ``state.json`` of a checkpoint folder (clear ValueError when it is not one).
 
@@ -202,10 +218,8 @@ def load_state(path: str | Path) -> dict[str, Any]:
     state_path = path / STATE_FILE
     if not state_path.is_file():
         raise ValueError(f"not a convolab checkpoint (no {STATE_FILE}): {path}")
-    if state_path.stat().st_size > MAX_STATE_BYTES:
-        raise ValueError(f"{state_path} is over {MAX_STATE_BYTES >> 20} MiB; not a convolab checkpoint state")
     try:
-        state = json.loads(state_path.read_text())
+        state = json.loads(_read_capped(state_path, MAX_STATE_BYTES))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         first = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise ValueError(f"not a convolab checkpoint ({STATE_FILE} is not JSON: {first}): {path}") from None

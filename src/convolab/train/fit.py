@@ -6,8 +6,9 @@ fields: ``epochs``, ``batch_size``, ``lr``, ``seed``, ``out``, ``device``, ``amp
 same run folder, the same numbers (tests/test_fit.py trains both ways and compares the weights bit for
 bit). What Python adds:
 
-- the model may be a built ``convolab.Sequential`` (training starts from its current weights; the
-  object itself is left as it was) or a spec as a dict / YAML text, besides a zoo name or spec file.
+- the model may be a built ``convolab.Sequential``, trained in place as Keras does (it starts from
+  its current weights and ends with the last epoch's, or the best's with ``restore_best_weights``)
+  or a spec as a dict / YAML text, besides a zoo name or spec file.
   Such a model's spec is written to ``model.json`` in the run folder (``config.json`` names it) and its
   starting weights are saved as ``last`` before the first step, so the folder alone resumes the run;
 - the images may be arrays (``convolab.train.arrays``): kept in the run folder, dataset ``memory``;
@@ -34,12 +35,35 @@ MODEL_FILE = "model.json"  # the spec of a model given in Python, beside config.
 OPTIONS = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.name not in ("model", "dataset"))
 
 
-def _check_options(options: Mapping[str, Any]) -> None:
-    for key in options:
+PATH_OPTIONS = ("out", "data_dir")  # a folder: str or os.PathLike
+
+
+def _check_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` checked by name and by kind of value (before any value reaches ``TrainConfig``);
+    folder paths given as ``Path`` become strings."""
+    checked: dict[str, Any] = {}
+    for key, value in options.items():
         if key not in OPTIONS:
             close = difflib.get_close_matches(key, OPTIONS, n=1)
             hint = f"; did you mean {close[0]!r}?" if close else f"; options: {', '.join(OPTIONS)}"
             raise ValueError(f"unknown option {key!r} (fit takes TrainConfig's fields){hint}")
+        if key in PATH_OPTIONS and isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        if key == "extra":
+            ok, kind = isinstance(value, Mapping), "a dict"
+        elif key in PATH_OPTIONS:
+            ok, kind = value is None or isinstance(value, str), "a folder path (str or Path)"
+        else:
+            ok, kind = value is None or isinstance(value, (str, int, float)), "a number or a string"
+        if not ok:
+            raise ValueError(f"option {key!r} must be {kind}, got {type(value).__name__} {_short(value)}")
+        checked[key] = value
+    return checked
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _base_values(config: Any) -> dict[str, Any]:
@@ -136,8 +160,7 @@ def _dataset_arg(dataset: Any, validation_data: Any) -> tuple[str | None, Any]:
 
 def _configure(model: Any, dataset: Any, validation_data: Any, config: Any, options: dict[str, Any]):
     """``(TrainConfig, spec, weights, RunData)`` of fit's arguments, validated; nothing written."""
-    _check_options(options)
-    values = {**_base_values(config), **options}
+    values = {**_base_values(config), **_check_options(options)}
     name, spec, weights = _model_arg(model)
     values["dataset"], arrays = _dataset_arg(dataset if dataset is not None else values.get("dataset"),
                                              validation_data)  # fmt: skip
@@ -177,8 +200,20 @@ def _write_inputs(trainer: Any, spec: Any, weights: Any, data: Any) -> None:
         trainer.save("last")  # epoch 0, step 0: the starting weights are on disk
 
 
-def _run(trainer: Any, figures: bool, quiet: bool) -> Run:
-    """``Trainer.fit`` and the figures, as ``convolab train`` runs them; the trained :class:`Run`."""
+def _into(model: Any, run_dir: Path, which: str) -> None:
+    """Copy checkpoint ``which`` of ``run_dir`` into ``model``'s own parameters (Keras's in place):
+    ``load_state_dict`` copies values, so each parameter keeps its device and memory format."""
+    if model is None:
+        return
+    from convolab.train.checkpoint import load_checkpoint, resolve_checkpoint
+
+    model.load_state_dict(load_checkpoint(resolve_checkpoint(run_dir, which), with_optimizer=False).weights)
+
+
+def _run(trainer: Any, figures: bool, quiet: bool, model: Any = None, which: str = "last") -> Run:
+    """``Trainer.fit`` and the figures, as ``convolab train`` runs them; the trained :class:`Run`.
+    ``model``: the object given to ``fit``, which gets checkpoint ``which``'s weights (``last`` too
+    when interrupted)."""
     from convolab.train import session
     from convolab.train.loop import TrainingInterrupted
 
@@ -189,6 +224,7 @@ def _run(trainer: Any, figures: bool, quiet: bool) -> Run:
     except TrainingInterrupted as exc:
         stopped = TrainingInterrupted(exc.signum, exc.checkpoint)
         run = exc.checkpoint.parent
+        _into(model, run, "last")
         stopped.args = (
             f"interrupted: saved {exc.checkpoint}; continue with convolab.resume({str(run)!r}) "
             f"(or: convolab train --resume {run})",
@@ -198,6 +234,7 @@ def _run(trainer: Any, figures: bool, quiet: bool) -> Run:
         session.draw_figures(trainer)
     run_dir, device = trainer.run_dir, trainer.config.device
     trainer.ctx.shutdown()
+    _into(model, Path(run_dir), which)
     return load_run(run_dir, device=device)
 
 
@@ -210,12 +247,14 @@ def _threads(threads: int | None) -> None:
 
 def fit(model: Any, dataset: Any = None, *, validation_data: Any = None, config: Any = None,
         overwrite: bool = False, quiet: bool = False, figures: bool = True, threads: int | None = None,
-        **options: Any) -> Run:  # fmt: skip
+        restore_best_weights: bool = False, **options: Any) -> Run:  # fmt: skip
     """Train an autoencoder and return its :class:`~convolab.train.run.Run`; ``convolab train`` in Python.
 
     Args:
-        model: a built ``convolab.Sequential`` (trained from its current weights; the object is not
-            changed: the trained model is ``run.model``), a spec (dict, YAML text, spec file) or a zoo name.
+        model: a built ``convolab.Sequential``, trained in place as Keras does: it starts from its
+            current weights and ends holding the last epoch's (``restore_best_weights``: the best
+            epoch's, as Keras's ``EarlyStopping(restore_best_weights=True)``), in its own device and
+            memory format; or a spec (dict, YAML text, spec file) or a zoo name.
         dataset: ``"mnist"``, ``"fashion-mnist"``, ``"kmnist"``, ``"cifar10"``, ``"folder:PATH"`` or a
             folder ``Path``; or images as a NumPy array / torch tensor, ``(N, H, W)``, ``(N, H, W, C)``
             (Keras) or ``(N, C, H, W)``, uint8 or float in [0, 1]. Default: the config's (``mnist``).
@@ -225,6 +264,8 @@ def fit(model: Any, dataset: Any = None, *, validation_data: Any = None, config:
             ``options`` override it.
         overwrite, quiet, figures, threads: as ``convolab train``'s flags (``threads`` calls
             ``convolab.set_threads``, for the whole process).
+        restore_best_weights: the given model ends with the best epoch's weights instead of the last.
+            ``run.model`` is always the best checkpoint (what ``run.evaluate`` and the figures use).
         **options: ``TrainConfig`` fields: ``epochs``, ``batch_size``, ``lr``, ``lr_schedule``
             (``constant``, ``cosine``, ``onecycle``), ``warmup`` (onecycle's), ``loss``, ``noise``,
             ``seed``, ``out`` (default ``runs/<model>-<dataset>-<time>``), ``device``, ``amp``, ``limit``,
@@ -238,8 +279,11 @@ def fit(model: Any, dataset: Any = None, *, validation_data: Any = None, config:
         >>> run = convolab.fit("seed-upsampling", "mnist", epochs=5)  # doctest: +SKIP
         >>> run.history["val_loss"], run.evaluate()["metrics"]["psnr"]  # doctest: +SKIP
     """
+    from convolab.model import Sequential
     from convolab.train import session
 
+    if not isinstance(restore_best_weights, bool):
+        raise ValueError(f"restore_best_weights must be True or False, got {_short(restore_best_weights)}")
     _threads(threads)
     cfg, spec, weights, data = _configure(model, dataset, validation_data, config, options)
     trainer = session.start(cfg, overwrite=overwrite, quiet=quiet, spec=spec, data=data)
@@ -249,7 +293,8 @@ def fit(model: Any, dataset: Any = None, *, validation_data: Any = None, config:
         if trainer.lock is not None:
             trainer.lock.release()
         raise
-    return _run(trainer, figures, quiet)
+    target = model if isinstance(model, Sequential) else None
+    return _run(trainer, figures, quiet, target, "best" if restore_best_weights else "last")
 
 
 def resume(run: str | Path | Run, epochs: int | None = None, *, quiet: bool = False, figures: bool = True,
@@ -261,7 +306,7 @@ def resume(run: str | Path | Run, epochs: int | None = None, *, quiet: bool = Fa
     """
     from convolab.train import session
 
-    _check_options(options)
+    options = _check_options(options)
     _threads(threads)
     path = run.path if isinstance(run, Run) else Path(run)
     overrides = {**options, **({} if epochs is None else {"epochs": epochs})}

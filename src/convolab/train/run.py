@@ -123,14 +123,20 @@ class Run:
         path = self.path / SUMMARY_FILE
         return read_json(path) if path.is_file() else {}
 
-    def evaluate(self, dataset: str | None = None, *, data_dir: str | None = None, which: str = "best",
+    def evaluate(self, dataset: Any = None, *, data_dir: str | None = None, which: str = "best",
                  device: str | None = None) -> dict[str, Any]:  # fmt: skip
         """What ``convolab evaluate RUN --json`` prints: metrics on the evaluation set (or ``dataset``'s
-        test split) against the mean-image baseline."""
+        test split; or images given as an array, as ``convolab.fit`` takes them) against the mean-image
+        baseline."""
         from convolab.report import evaluate_run
 
+        images = None
+        if dataset is not None and not isinstance(dataset, str):
+            from convolab.train.arrays import as_images
+
+            images, dataset = as_images(dataset, tuple(self.model.input_shape), "dataset"), None
         return evaluate_run(self.path, dataset=dataset, data_dir=data_dir, which=which,
-                            device=device or self.device)  # fmt: skip
+                            device=device or self.device, images=images)  # fmt: skip
 
     def reconstruct(self, n: int = 10, *, images: Sequence[str | Path] | None = None,
                     out: str | Path | None = None) -> Reconstruction:  # fmt: skip
