@@ -3,7 +3,9 @@
 One notebook of small cells runs once in a fresh IPython kernel that runs this checkout's ``src``
 (scripts/make_notebooks.py's ``execute``: ``sys.executable -m ipykernel_launcher``, whatever kernels the
 machine has); every message the kernel sent is kept, so an output updated in place (the progress) is
-seen in each state it had. The data is made by the notebook: 96 uint8 images, one epoch.
+seen in each state it had. The data is made by the notebook: 96 uint8 images, one epoch. Oracles: the
+model's outputs before ``fit``; for ``predict`` / ``evaluate`` on uint8, the forward pass on the images
+divided by 255 by hand and a NumPy BCE.
 """
 
 from __future__ import annotations
@@ -53,6 +55,23 @@ print("after summary", a.total_params)
 with torch.no_grad():
     before = model(probe).clone()
 run = convolab.fit(model, x, epochs=1, batch_size=16, out="runs/kernel", figures=False)
+""",
+    "fit_in_place": """
+with torch.no_grad():
+    after = model(probe)
+print("changed", float((after - before).abs().max()) > 1e-4)
+""",
+    "predict_evaluate_uint8": """
+import json
+batch = x[:8]  # uint8 (8, 28, 28)
+y = model.predict(batch)
+loss = model.evaluate(batch)
+with torch.no_grad():  # the oracle: the forward pass on the images scaled by hand, BCE in NumPy
+    ref = model(torch.from_numpy(batch.astype(np.float32) / np.float32(255)).unsqueeze(1)).numpy()
+p, t = ref.astype(np.float64).clip(1e-7, 1 - 1e-7), batch[:, None] / 255.0
+bce = float(-(t * np.log(p) + (1 - t) * np.log(1 - p)).mean())
+print(json.dumps({"dtype": str(y.dtype), "shape": list(y.shape), "max_diff": float(abs(y - ref).max()),
+                  "loss": loss, "bce": bce}))
 """,
     "figures": """
 paths = run.figures()
@@ -138,3 +157,18 @@ def test_figures_show_inline_and_return_paths(executed):
     names = sorted(p.name for p in (cwd / "runs" / "kernel").glob("*.png"))
     assert len(images) == len(names) >= 4
     assert outs[-1].output_type == "stream" and "curves" in outs[-1].text
+
+
+def test_fit_trains_the_model_passed_in(executed):
+    outs = outputs(executed, "fit_in_place")
+    assert [o.text for o in outs] == ["changed True\n"]
+
+
+def test_predict_and_evaluate_take_uint8_numpy_batches(executed):
+    import json
+
+    (out,) = outputs(executed, "predict_evaluate_uint8")
+    got = json.loads(out.text)
+    assert got["dtype"] == "float32" and got["shape"] == [8, 1, 28, 28]
+    assert got["max_diff"] <= 1e-6
+    assert isinstance(got["loss"], float) and got["loss"] == pytest.approx(got["bce"], abs=1e-5)
