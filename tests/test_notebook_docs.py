@@ -6,6 +6,7 @@ without an error, and the source runs now, in a real kernel, with the outputs th
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 from typing import Any
 
@@ -86,9 +87,13 @@ def test_the_fashion_notebook_runs_in_a_kernel(tmp_path, fashion_dir):
     assert lines[0].startswith("baseline (the mean image): psnr ") and len(lines) == 3
     assert lines[1].startswith("epoch 1/2  loss ") and lines[2].startswith("epoch 2/2  loss ")
     assert run_table.output_type == "execute_result" and "<table>" in run_table.data["text/html"]
-    evaluated = code[3]
+    keras = texts(code[3]).splitlines()
+    assert keras[0] == "predict: (8, 28, 28) uint8 -> (8, 1, 28, 28) float32"
+    evaluate, last = re.fullmatch(r"evaluate: (\d\.\d{4}) \| last val_loss: (\d\.\d{4})", keras[1]).groups()
+    assert evaluate == last  # the model holds the last epoch's weights, evaluated on the validation images
+    evaluated = code[4]
     assert "validation (200 images): PSNR " in texts(evaluated) and len(data(evaluated, "image/png")) == 1
-    figures = code[4]
+    figures = code[5]
     assert len(data(figures, "image/png")) == 5
     assert texts(figures) == "['curves', 'feature_maps', 'kernels', 'latent_pca', 'reconstructions']\n"
     assert (tmp_path / "runs" / "fashion" / "summary.json").is_file()

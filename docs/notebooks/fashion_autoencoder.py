@@ -28,17 +28,29 @@ summary = model.summary()
 print(f"{summary.total_params:,} parameters, {summary.total_macs:,} MACs per image")
 
 # %% [markdown]
-# ## Train
+# ## Train, as Keras does: `model.fit`
 #
-# A one-cycle learning rate (a high peak, `docs/training.md`) gets this small set past the mean image in
-# two epochs. While it trains, one output shows a bar (steps, loss, images/s, time left) under a short
+# `model.fit` trains `model` itself (in place) through the code `convolab train` runs, and returns the
+# run. A one-cycle learning rate (a high peak, `docs/training.md`) gets this small set past the mean image
+# in two epochs. While it trains, one output shows a bar (steps, loss, images/s, time left) under a short
 # line per finished epoch; at the end the bar goes and the lines stay. The run folder is like any
 # `convolab train` run: `convolab evaluate`, `figures` and `train --resume` read it.
 
 # %%
-run = convolab.fit(model, x_train, validation_data=(x_test, x_test), epochs=2, batch_size=32,
-                   lr=2e-2, lr_schedule="onecycle", out="runs/fashion", figures=False)  # fmt: skip
+run = model.fit(x_train, validation_data=(x_test, x_test), epochs=2, batch_size=32, lr=2e-2,
+                lr_schedule="onecycle", out="runs/fashion", figures=False)  # fmt: skip
 run  # noqa: B018 (a cell's last expression: Jupyter displays it)
+
+# %% [markdown]
+# ## `predict` and `evaluate` on uint8 images
+#
+# As Keras takes them: NumPy uint8 (divided by 255), any image layout; `predict` gives NumPy float32.
+# `model` holds the last epoch's weights, so its loss on `x_test` is the last epoch's `val_loss`.
+
+# %%
+y = model.predict(x_test[:8])
+print("predict:", x_test[:8].shape, x_test.dtype, "->", y.shape, y.dtype)
+print(f"evaluate: {model.evaluate(x_test):.4f} | last val_loss: {run.history['val_loss'][-1]:.4f}")
 
 # %% [markdown]
 # ## History, evaluation, reconstructions
