@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[test,keras,onnx,lab,widgets,tensorboard]'
+	$(BIN)/pip install -q -e '.[test,keras,onnx,lab,widgets,tensorboard,notebook]'
 	touch $@
 
 # Fashion-MNIST from Debian (works offline from the distribution mirror; no dataset download).

@@ -40,8 +40,9 @@ model = Sequential(
 # ## `model.summary()`
 #
 # The table `convolab summary` prints: shapes, parameters (Keras's numbers), MACs, activation memory and
-# exact receptive fields. In a terminal it is printed; in Jupyter the returned `Analysis` shows itself as
-# an HTML table. Nothing runs: it is arithmetic on the layers.
+# exact receptive fields. In a terminal it is printed; in Jupyter it is shown as an HTML table where it is
+# called (once: as the cell's last expression it is not shown again). Nothing runs: it is arithmetic on
+# the layers.
 
 # %%
 summary = model.summary()

@@ -21,7 +21,8 @@ from typing import Any, cast
 from torch import nn
 
 from convolab import limits
-from convolab.analysis_table import format_bytes, in_notebook, print_table, render_table, to_html
+from convolab.analysis_table import format_bytes, in_notebook, print_table, render_table, to_html, to_text
+from convolab.display import show_at_cell_end
 from convolab.layers.base import Layer
 from convolab.receptive_field import AxisField, FieldWalk
 from convolab.walk import ModelWalk, Step, walk
@@ -151,6 +152,15 @@ class Analysis:
     def _repr_html_(self) -> str:
         """The same table as HTML, for Jupyter."""
         return to_html(self)
+
+    def display_bundle(self) -> dict[str, str]:
+        """What a notebook shows: the HTML table, and the table as text for a text-only front end."""
+        return {"text/html": to_html(self), "text/plain": to_text(self)}
+
+    def _ipython_display_(self) -> None:
+        """Jupyter: the table, once per cell (``model.summary()`` shows it where it is called; as the
+        cell's last expression too it is not shown again)."""
+        show_at_cell_end(self, self.display_bundle())
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able data (what ``convolab summary --json`` prints)."""

@@ -7,8 +7,10 @@ terminal and shows it as HTML in Jupyter (``to_html``). rich is imported only wh
 from __future__ import annotations
 
 import html
-import sys
+import io
 from typing import TYPE_CHECKING, Any
+
+from convolab.display import in_kernel
 
 if TYPE_CHECKING:
     from convolab.analysis import Analysis
@@ -130,10 +132,18 @@ def print_table(analysis: Analysis, *, channels_last: bool = False) -> None:
     console.print(render_table(analysis, channels_last=channels_last))
 
 
+def to_text(analysis: Analysis, *, channels_last: bool = False) -> str:
+    """``render_table(analysis)`` as plain text (no colours), as printed on a 140-column console."""
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=140, force_jupyter=False, color_system=None)
+    console.print(render_table(analysis, channels_last=channels_last))
+    return console.file.getvalue()  # type: ignore[attr-defined]
+
+
 def in_notebook() -> bool:
-    """True inside a Jupyter kernel (where a returned object displays itself)."""
-    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
-    return type(shell).__name__ == "ZMQInteractiveShell"
+    """True inside a Jupyter kernel (``convolab.display.in_kernel``)."""
+    return in_kernel()
 
 
 def to_html(analysis: Analysis, *, channels_last: bool = False) -> str:

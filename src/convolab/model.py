@@ -131,14 +131,16 @@ class Sequential(nn.Module):
         """The static analysis of this model (``convolab.analysis.Analysis``): the table that
         ``convolab summary`` prints, as data.
 
-        Printed as a rich table unless ``show`` is False; by default (``show=None``) it is printed except
-        inside a Jupyter kernel, where the returned object shows itself as an HTML table
-        (``Analysis._repr_html_``). Nothing runs and nothing is allocated.
+        Shown unless ``show`` is False (``None`` and ``True`` are the same): printed as a rich table in a
+        terminal; in a Jupyter kernel displayed at once as an HTML table, where the call is, even in the
+        middle of a cell (as the cell's last expression it is not shown a second time). Nothing runs and
+        nothing is allocated.
         """
-        from convolab.analysis import analyze, in_notebook, print_table  # late: analysis builds on this
+        from convolab.analysis import analyze, print_table  # late: analysis builds on this
+        from convolab.display import show_now
 
         result = analyze(self, input_shape, batch=batch)
-        if show or (show is None and not in_notebook()):
+        if show is not False and not show_now(result, result.display_bundle()):
             print_table(result)
         return result
 

@@ -158,11 +158,16 @@ class Run:
         as_np = lambda t: t.to(torch.float32).cpu().numpy()  # noqa: E731
         return Reconstruction(as_np(x), as_np(recon), Path(path))
 
-    def figures(self, which: str = "best") -> dict[str, Path]:
-        """(Re)draw every figure of the run into its folder (``convolab figures RUN``); name -> path."""
+    def figures(self, which: str = "best", *, show: bool = True) -> dict[str, Path]:
+        """(Re)draw every figure of the run into its folder (``convolab figures RUN``); name -> path.
+        In a Jupyter kernel they are also shown inline (unless ``show`` is False)."""
+        from convolab.display import show_images
         from convolab.report import make_figures
 
-        return make_figures(self.path, which=which)
+        paths = make_figures(self.path, which=which)
+        if show:
+            show_images(paths.values())
+        return paths
 
     def _headline(self) -> str:
         info = self.state.get("best") or {}
