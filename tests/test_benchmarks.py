@@ -35,6 +35,16 @@ def test_forward_macs_match_convolabs_layer_arithmetic(bench) -> None:
     assert common.FORWARD_MACS == total == 712_224
 
 
+def test_startup_script_times_fresh_processes(monkeypatch, capsys) -> None:
+    monkeypatch.syspath_prepend(str(BENCH))
+    import startup
+
+    out = startup.main(["--runs", "1", "--heavy-runs", "0"])
+    assert set(out) == {"convolab --help", "convolab --version", "convolab train --help"}
+    assert all(wall > 0 and cpu >= 0 for wall, cpu in out.values())
+    assert "| `convolab --help` | 1 |" in capsys.readouterr().out
+
+
 def test_the_recorded_command_leaves_out_where_raw_results_went(bench) -> None:
     train_speed, _, _ = bench
     argv = ["--threads", "2", "--json", "/x/speed.json", "--rounds", "2", "--json=/y.json", "--out", "B.md"]
