@@ -10,8 +10,8 @@ import pytest
 from machine_paths import CODE_NAMES, CODE_SUFFIXES, leaks
 
 ROOT = Path(__file__).resolve().parents[1]
-# The pattern file itself spells the patterns; the tests below check them on literals.
-OWN = {"tests/machine_paths.py"}
+# The pattern file spells the patterns, and this file holds the leaks they must catch as test data.
+OWN = {"tests/machine_paths.py", "tests/test_no_machine_paths.py"}
 # Test files that hand hostile absolute paths to the product as data (they name no folder of ours).
 HOSTILE_DATA = {"tests/test_keras_hostile.py"}
 
