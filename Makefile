@@ -1,20 +1,29 @@
 # convolab: the whole set-up in two commands.
-#   make demo   set up .venv, get Debian's Fashion-MNIST, train the lecture's autoencoder on it
-#   make test   set up .venv, get the test data, run ruff, mypy and the tests
+#   make demo   set up .venv with the core package only, get Debian's Fashion-MNIST, train the lecture's
+#               autoencoder on it
+#   make test   set up .venv with every extra, get the test data and browser, run ruff, mypy and the tests
 PY      ?= python3
 VENV    ?= .venv
 BIN     := $(VENV)/bin
 SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 FASHION := /usr/share/datasets/fashion-mnist
 
-.PHONY: setup data browser demo test lint fuzz
+.PHONY: core setup data browser demo test lint fuzz
+core: $(VENV)/.core
 setup: $(VENV)/.installed
 
+# The core package: what `make demo` needs (no TensorFlow, no test tools).
 # torch is pinned to the CPU wheel: an unpinned torch pulls a multi-GB CUDA build.
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.core: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e .
+	touch $@
+
+# Every extra, for `make test`; .installed also tells the tests that the set-up has run (more than 5
+# skips then fail the run: tests/skip_limit.py).
+$(VENV)/.installed: $(VENV)/.core
 	$(BIN)/pip install -q -e '.[test,keras,onnx,lab,widgets,tensorboard,notebook]'
 	touch $@
 
@@ -28,7 +37,7 @@ browser:
 	@test -x /usr/bin/chromium || \
 	  ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium)
 
-demo: setup data
+demo: core data
 	$(BIN)/convolab train --dataset fashion-mnist --epochs 5
 
 lint: setup

@@ -238,8 +238,8 @@ def run_torch(
 
 
 def keras_python(explicit: str | None) -> str | None:
-    """A Python that imports tensorflow: ``explicit``, $CONVOLAB_TF_PYTHON, /work/venv-tf, or this one."""
-    candidates = [explicit, os.environ.get("CONVOLAB_TF_PYTHON"), "/work/venv-tf/bin/python", sys.executable]
+    """A Python that imports tensorflow: ``explicit`` (--keras-python), $CONVOLAB_TF_PYTHON, or this one."""
+    candidates = [explicit, os.environ.get("CONVOLAB_TF_PYTHON"), sys.executable]
     for py in filter(None, candidates):
         if Path(py).exists():
             if subprocess.run([py, "-c", "import tensorflow"], capture_output=True).returncode == 0:

@@ -5,12 +5,13 @@
 #
 #   bash benchmarks/gpu.sh                 # 5 epochs each on 60,000 Fashion-MNIST images
 #   bash benchmarks/gpu.sh --epochs 10     # extra arguments go to train_speed.py
-#   OUT=/some/dir bash benchmarks/gpu.sh   # also copy the markdown there
+#   OUT=/some/dir bash benchmarks/gpu.sh   # also copy the markdown and the printed table there
+#   PYTHON=/path/to/python bash benchmarks/gpu.sh   # that Python (else .venv/bin/python, then PATH's)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=""
-for cand in "${PYTHON:-}" .venv/bin/python /work/venv/bin/python python3 python; do
+for cand in "${PYTHON:-}" .venv/bin/python python3 python; do
   [ -n "$cand" ] || continue
   command -v "$cand" >/dev/null 2>&1 || continue
   if "$cand" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
@@ -32,7 +33,9 @@ if [ ! -f "$DATA/train-images-idx3-ubyte.gz" ]; then
   DATA=synthetic
 fi
 MD="${BENCH_MD:-BENCHMARKS.md}"
+LOG="$(mktemp)"  # the printed table, for OUT
+trap 'rm -f "$LOG"' EXIT
 timeout 290 "$PY" benchmarks/train_speed.py --device cuda --only torch,convolab --data-dir "$DATA" \
   --epochs 5 --ttq-batch 1024 --ttq-lr 4e-3 --ttq-max-epochs 10 --profile-steps 0 --out "$MD" "$@" \
-  | tee /tmp/convolab-gpu-bench.txt
-if [ -n "${OUT:-}" ]; then cp "$MD" /tmp/convolab-gpu-bench.txt "$OUT"/; fi
+  | tee "$LOG"
+if [ -n "${OUT:-}" ]; then cp "$MD" "$OUT"/ && cp "$LOG" "$OUT"/convolab-gpu-bench.txt; fi

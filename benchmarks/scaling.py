@@ -7,7 +7,7 @@ the first epoch's warm-up is left out) and with the peak RSS of the largest proc
 `ru_maxrss` of RUSAGE_CHILDREN, read by a small wrapper process that starts only that one run).
 
     python benchmarks/scaling.py --quick            # a few runs (about two minutes on 2 cores)
-    python benchmarks/scaling.py --grid medium --budget-px 2e6 --write /tmp/t.md   # docs/scaling.md's table
+    python benchmarks/scaling.py --grid medium --budget-px 2e6 --write scaling.md   # docs/scaling.md's table
     python benchmarks/scaling.py                    # the full grid (sizes x models x modes x batches x nproc)
     python benchmarks/scaling.py --quick --write docs/scaling.md
 

@@ -197,6 +197,20 @@ def ttq_runs(args: argparse.Namespace, data: C.Data, target: float | None) -> li
     return out
 
 
+def recorded_args(argv: list[str]) -> list[str]:
+    """The arguments as BENCHMARKS.md records them: without ``--json PATH`` (where this machine's raw
+    results went: an output location, not a setting, and no folder a reader has)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--json":
+            skip = True
+        elif not arg.startswith("--json="):
+            out.append(arg)
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = parse(argv)
     if args.threads:
@@ -235,7 +249,8 @@ def main(argv: list[str] | None = None) -> dict:
         code = "import tensorflow as tf, keras; print(tf.__version__, keras.__version__)"
         tfv, kv = subprocess.run([py, "-c", code], capture_output=True, text=True).stdout.split()[-2:]
         versions.update(tensorflow=tfv, keras=kv)
-    command = "python benchmarks/train_speed.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    given = sys.argv[1:] if argv is None else argv
+    command = "python benchmarks/train_speed.py " + " ".join(recorded_args(given))
     md = _report.render_product(
         args,
         data.n_train,

@@ -7,9 +7,10 @@
 # Settings, read from the environment so the same file runs as a quick test:
 #
 # - `CONVOLAB_EXAMPLE_SMALL=1`: 1 epoch on 600 images (`tests/test_notebooks.py` runs it so, cell by
-#   cell); otherwise 5 epochs on MNIST's 10,000 test images (8,000 train, 2,000 validation).
-# - `CONVOLAB_EXAMPLE_DATA=DIR`: a folder holding MNIST's IDX files; otherwise the usual search
-#   (`CONVOLAB_DATA`, the user cache, system folders, then a verified download).
+#   cell); otherwise 5 epochs on Fashion-MNIST's 10,000 test images (8,000 train, 2,000 validation).
+# - `CONVOLAB_EXAMPLE_DATA=DIR`: a folder holding Fashion-MNIST's IDX files; otherwise the usual search
+#   (`CONVOLAB_DATA`, the user cache, Debian's `/usr/share/datasets/fashion-mnist`, then a verified
+#   download).
 #
 # The run folder goes to `runs/seed-upsampling-memory-<time>` under the working directory.
 
@@ -31,7 +32,7 @@ N_IMAGES, N_VAL, EPOCHS = (600, 100, 1) if SMALL else (10_000, 2_000, 5)
 # or simply a dataset name (`"mnist"`, `"fashion-mnist"`, `"folder:PATH"`).
 
 # %%
-mnist = convolab.load_dataset("mnist", "test", data_dir=DATA_DIR, limit=N_IMAGES)
+mnist = convolab.load_dataset("fashion-mnist", "test", data_dir=DATA_DIR, limit=N_IMAGES)
 x = mnist.images[:, 0].numpy()  # (N, 28, 28) uint8
 x_train, x_test = x[:-N_VAL], x[-N_VAL:]
 print("x_train", x_train.shape, x_train.dtype, "| x_test", x_test.shape)

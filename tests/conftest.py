@@ -1,4 +1,5 @@
-"""Shared test fixtures: real-data locations, an isolated data search path, deterministic torch settings."""
+"""Shared test fixtures: the real data (tests/real_data.py), an isolated data search path, deterministic torch
+settings; the skip limit of a set-up machine."""
 
 from __future__ import annotations
 
@@ -10,11 +11,10 @@ import pytest
 import torch
 from hypothesis import HealthCheck, settings
 
+from real_data import FASHION_SYSTEM, MISSING, fashion_t10k, have_fashion
+from skip_limit import pytest_sessionfinish, pytest_terminal_summary  # noqa: F401 (hooks: the skip limit)
+
 ROOT = Path(__file__).resolve().parents[1]
-# ../shared/data beside the checkout (CI puts a copy of shared/ beside the clone).
-SHARED_DATA = Path(os.environ.get("CONVOLAB_SHARED_DATA", ROOT.parent / "shared" / "data"))
-MNIST_T10K = SHARED_DATA / "mnist-t10k"
-FASHION_SYSTEM = Path("/usr/share/datasets/fashion-mnist")
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 # A shell without job control starts background jobs with SIGINT ignored, and that is inherited by every
@@ -33,17 +33,19 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(scope="session")
-def mnist_t10k_dir() -> Path:
-    if not (MNIST_T10K / "t10k-images-idx3-ubyte.gz").exists():
-        pytest.skip(f"real MNIST test split not found at {MNIST_T10K}")
-    return MNIST_T10K
+def fashion_dir() -> Path:
+    """Debian's Fashion-MNIST folder (both splits)."""
+    if not have_fashion():
+        pytest.skip(MISSING)
+    return FASHION_SYSTEM
 
 
 @pytest.fixture(scope="session")
-def fashion_dir() -> Path:
-    if not (FASHION_SYSTEM / "train-images-idx3-ubyte.gz").exists():
-        pytest.skip("Debian's dataset-fashion-mnist is not installed")
-    return FASHION_SYSTEM
+def fashion_t10k_dir() -> Path:
+    """A folder holding only Fashion-MNIST's test split (10,000 images), made from Debian's files."""
+    if not have_fashion():
+        pytest.skip(MISSING)
+    return fashion_t10k()
 
 
 @pytest.fixture

@@ -13,15 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-
-def mnist_t10k() -> Path:
-    """The real MNIST test split, where tests/conftest.py looks for it (../shared/data by default)."""
-    root = Path(__file__).resolve().parents[1]
-    return Path(os.environ.get("CONVOLAB_SHARED_DATA", root.parent / "shared" / "data")) / "mnist-t10k"
-
-
-def have_mnist_t10k() -> bool:
-    return (mnist_t10k() / "t10k-images-idx3-ubyte.gz").exists()
+from real_data import fashion_t10k
 
 
 def free_port() -> int:
@@ -78,13 +70,13 @@ class LiveServer:
 
 
 def make_tiny_run(runs: Path, data_dir: Path, name: str = "tiny") -> Path:
-    """A real two-epoch run of the lecture's model on 512 MNIST test images (a few seconds)."""
+    """A real two-epoch run of the lecture's model on 512 Fashion-MNIST test images (a few seconds)."""
     from convolab.train import train
     from convolab.trainconfig import TrainConfig
 
     cfg = TrainConfig(
         model="seed-upsampling",
-        dataset="mnist",
+        dataset="fashion-mnist",
         data_dir=str(data_dir),
         train_split="test",
         limit=512,
@@ -116,7 +108,7 @@ def plant_runs(root: Path) -> Path:
     import shutil
 
     runs = root / "runs"
-    make_tiny_run(runs, mnist_t10k())
+    make_tiny_run(runs, fashion_t10k())
     outside = root / "outside"
     outside.mkdir()
     secret = outside / "secret.json"

@@ -35,6 +35,34 @@ def test_forward_macs_match_convolabs_layer_arithmetic(bench) -> None:
     assert common.FORWARD_MACS == total == 712_224
 
 
+def test_startup_script_times_fresh_processes(monkeypatch, capsys) -> None:
+    monkeypatch.syspath_prepend(str(BENCH))
+    import startup
+
+    out = startup.main(["--runs", "1", "--heavy-runs", "0"])
+    assert set(out) == {"convolab --help", "convolab --version", "convolab train --help"}
+    assert all(wall > 0 and cpu >= 0 for wall, cpu in out.values())
+    assert "| `convolab --help` | 1 |" in capsys.readouterr().out
+
+
+def test_the_recorded_command_leaves_out_where_raw_results_went(bench) -> None:
+    train_speed, _, _ = bench
+    argv = ["--threads", "2", "--json", "/x/speed.json", "--rounds", "2", "--json=/y.json", "--out", "B.md"]
+    assert train_speed.recorded_args(argv) == ["--threads", "2", "--rounds", "2", "--out", "B.md"]
+
+
+def test_keras_python_comes_from_the_option_the_variable_or_this_python(bench, monkeypatch) -> None:
+    monkeypatch.syspath_prepend(str(BENCH))
+    import _contenders
+
+    monkeypatch.delenv("CONVOLAB_TF_PYTHON", raising=False)
+    with pytest.raises(SystemExit, match="--keras-python /bin/false cannot import tensorflow"):
+        _contenders.keras_python("/bin/false")  # exits 1 whatever it is asked: no tensorflow there
+    monkeypatch.setenv("CONVOLAB_TF_PYTHON", "/nonexistent/python")
+    found = _contenders.keras_python(None)  # the variable names nothing: this Python, if it has TensorFlow
+    assert found in (sys.executable, None)
+
+
 def test_bce_mse_match_hand_computed_values(bench) -> None:
     import numpy as np
 

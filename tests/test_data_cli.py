@@ -20,13 +20,15 @@ def test_help_teaches_with_an_example(capsys, cmd):
     assert "Example" in out and "convolab data" in out
 
 
-def test_list_shows_found_and_missing(isolated, capsys, mnist_t10k_dir):
-    assert main(["data", "list", "--data-dir", str(mnist_t10k_dir)]) == 0
+def test_list_shows_found_and_missing(isolated, capsys, fashion_t10k_dir):
+    assert main(["data", "list", "--data-dir", str(fashion_t10k_dir)]) == 0
     out = capsys.readouterr().out
     rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") > 3}
-    assert "verified (partial)" in rows["mnist"] and "test" in rows["mnist"] and "1.7 MB" in rows["mnist"]
+    row = rows["fashion-mnist"]
+    size = sum(p.stat().st_size for p in fashion_t10k_dir.iterdir()) / 1e6  # decimal megabytes
+    assert "verified (partial)" in row and "test" in row and f"{size:.1f} MB" in row
     assert "missing" in rows["kmnist"] and "convolab data fetch kmnist" in rows["kmnist"]
-    assert "missing" in rows["fashion-mnist"]  # the t10k files are not Fashion-MNIST's
+    assert "missing" in rows["mnist"]  # the t10k files are not MNIST's
 
 
 def test_list_system_fashion(monkeypatch, tmp_path, capsys, fashion_dir):
@@ -37,17 +39,17 @@ def test_list_system_fashion(monkeypatch, tmp_path, capsys, fashion_dir):
     assert "verified" in row and "(system)" in row and "train+test" in row
 
 
-def test_verify_ok_and_mismatch(isolated, capsys, mnist_t10k_dir):
-    assert main(["data", "verify", "mnist", "--data-dir", str(mnist_t10k_dir)]) == 0
-    assert "mnist: verified (test)" in capsys.readouterr().out
+def test_verify_ok_and_mismatch(isolated, capsys, fashion_t10k_dir):
+    assert main(["data", "verify", "fashion-mnist", "--data-dir", str(fashion_t10k_dir)]) == 0
+    assert "fashion-mnist: verified (test)" in capsys.readouterr().out
     bad = isolated / "bad"
-    shutil.copytree(mnist_t10k_dir, bad)
+    shutil.copytree(fashion_t10k_dir, bad)
     images = bytearray(gzip.decompress((bad / "t10k-images-idx3-ubyte.gz").read_bytes()))
     images[5000] ^= 1
     (bad / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(bytes(images), compresslevel=1))
-    assert main(["data", "verify", "mnist", "--data-dir", str(bad)]) == 2
+    assert main(["data", "verify", "fashion-mnist", "--data-dir", str(bad)]) == 2
     captured = capsys.readouterr()
-    assert "mismatch" in captured.out and captured.err.startswith("error: mnist: some files")
+    assert "mismatch" in captured.out and captured.err.startswith("error: fashion-mnist: some files")
 
 
 def test_bad_names_and_missing_data_are_one_line_exit_2(isolated, capsys):
@@ -74,9 +76,19 @@ def test_fetch_failure_names_urls(isolated, capsys, monkeypatch):
     assert not (isolated / "xdg" / "convolab" / "kmnist").exists()  # no trace of the failed fetch
 
 
-def test_show_writes_a_grid(isolated, capsys, mnist_t10k_dir):
+def test_show_writes_a_grid(isolated, capsys, fashion_t10k_dir):
     out = isolated / "grid.png"
-    argv = ["data", "show", "mnist", "--split", "test", "--n", "12", "--data-dir", str(mnist_t10k_dir)]
+    argv = [
+        "data",
+        "show",
+        "fashion-mnist",
+        "--split",
+        "test",
+        "--n",
+        "12",
+        "--data-dir",
+        str(fashion_t10k_dir),
+    ]
     assert main([*argv, "--no-download", "-o", str(out)]) == 0
     assert "wrote" in capsys.readouterr().out
     with Image.open(out) as img:
@@ -92,18 +104,16 @@ def test_show_folder(isolated, capsys):
     assert out.exists() and "2 samples of 2" in capsys.readouterr().out
 
 
-def test_show_offline_hint_names_only_what_data_show_takes(isolated, capsys, mnist_t10k_dir, monkeypatch):
+def test_show_offline_hint_names_only_what_data_show_takes(isolated, capsys, fashion_t10k_dir):
     """`data show` takes NAME and --split, not --dataset/--train-split (issue 16: the hint was train's)."""
-    from convolab.data import locations
-
-    monkeypatch.setattr(locations, "SYSTEM_DIRS", (mnist_t10k_dir.parent,))  # some other dataset is here
     out = str(isolated / "g.png")
-    assert main(["data", "show", "mnist", "--no-download", "--data-dir", str(mnist_t10k_dir), "-o", out]) == 2
+    argv = ["data", "show", "fashion-mnist", "--no-download", "--data-dir", str(fashion_t10k_dir), "-o", out]
+    assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("error: dataset 'mnist' (split 'train') not found")
-    assert "--split test (only mnist's test split is here)" in err
+    assert err.count("\n") == 1 and err.startswith("error: dataset 'fashion-mnist' (split 'train') not found")
+    assert "--split test (only fashion-mnist's test split is here)" in err
     assert "--dataset" not in err and "--train-split" not in err and "data_dir=" not in err
-    assert "mnist's IDX files train-images-idx3-ubyte.gz" in err
+    assert "fashion-mnist's IDX files train-images-idx3-ubyte.gz" in err
 
 
 def test_offline_hint_follows_the_dataset_format():

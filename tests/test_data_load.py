@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import shutil
 import time
 import zlib
@@ -23,9 +24,11 @@ from convolab.data import (
     resolve,
     train_val_split,
 )
+from real_data import FASHION_TEST_COUNTS, T10K
 
-MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
-T10K = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+# published (zalandoresearch/fashion-mnist, README): the names of labels 0..9
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                   "Ankle boot"]  # fmt: skip
 
 
 def touch_split(folder: Path, names=T10K) -> Path:
@@ -67,77 +70,99 @@ def test_unknown_name_suggests():
         get_spec("fashion_mnist")
 
 
-# --- MNIST test split (the one on the development machines) ----------------------------------
+# --- a folder holding only the test split (Fashion-MNIST's, from Debian's files) ----------------
 
 
-def test_mnist_test_split_from_data_dir(isolated, mnist_t10k_dir):
-    ds = load_dataset("mnist", "test", data_dir=mnist_t10k_dir, download=False)
+def test_test_split_from_data_dir(isolated, fashion_t10k_dir):
+    ds = load_dataset("fashion-mnist", "test", data_dir=fashion_t10k_dir, download=False)
     assert isinstance(ds, ImageDataset) and len(ds) == 10000
     assert ds.images.dtype == torch.uint8 and ds.images.shape == (10000, 1, 28, 28)
-    assert ds.labels.dtype == torch.int64 and torch.bincount(ds.labels).tolist() == MNIST_TEST_COUNTS
-    assert ds.classes == [str(d) for d in range(10)] and ds.source == mnist_t10k_dir
+    assert ds.labels.dtype == torch.int64 and torch.bincount(ds.labels).tolist() == FASHION_TEST_COUNTS
+    assert ds.classes == FASHION_CLASSES and ds.source == fashion_t10k_dir
     x = ds.float()
     assert x.dtype == torch.float32 and 0.0 <= float(x.min()) and float(x.max()) == 1.0
 
 
-def test_mnist_via_convolab_data(isolated, monkeypatch, mnist_t10k_dir):
-    shutil.copytree(mnist_t10k_dir, isolated / "env" / "mnist")
+def test_test_split_via_convolab_data(isolated, monkeypatch, fashion_t10k_dir):
+    shutil.copytree(fashion_t10k_dir, isolated / "env" / "fashion-mnist")
     monkeypatch.setenv("CONVOLAB_DATA", str(isolated / "env"))
-    assert len(load_dataset("mnist", "test", download=False, limit=7)) == 7
+    assert len(load_dataset("fashion-mnist", "test", download=False, limit=7)) == 7
 
 
-def test_mnist_train_with_only_t10k_says_so(isolated, monkeypatch, mnist_t10k_dir, fashion_dir):
-    monkeypatch.setattr(locations, "SYSTEM_DIRS", (fashion_dir.parent,))
+def test_train_with_only_t10k_says_so(isolated, fashion_t10k_dir):
     with pytest.raises(DatasetNotFoundError) as info:
-        load_dataset("mnist", "train", data_dir=mnist_t10k_dir, download=False)
+        load_dataset("fashion-mnist", "train", data_dir=fashion_t10k_dir, download=False)
     msg = str(info.value)
     assert "\n" not in msg and msg == info.value.one_line()
-    assert f"only the test split of mnist is in {mnist_t10k_dir}" in msg
+    assert f"only the test split of fashion-mnist is in {fashion_t10k_dir}" in msg
     assert "--split test" in msg and "train_val_split" in msg
-    assert f"--data-dir {mnist_t10k_dir} (has only the test split)" in msg
-    assert "CONVOLAB_DATA" in msg and "convolab data fetch mnist" in msg
-    assert f"fashion-mnist is available offline (found in {fashion_dir}): use --dataset fashion-mnist" in msg
+    assert f"--data-dir {fashion_t10k_dir} (has only the test split)" in msg
+    assert "CONVOLAB_DATA" in msg and "convolab data fetch fashion-mnist" in msg
     assert "tried:" in info.value.details()
 
 
-def test_checksum_mismatch_is_refused(isolated, mnist_t10k_dir):
+def test_train_with_only_t10k_names_another_dataset_found_offline(isolated, monkeypatch, fashion_dir):
+    # kmnist is asked for; Debian's Fashion-MNIST is the offline alternative the message names
+    monkeypatch.setattr(locations, "SYSTEM_DIRS", (fashion_dir.parent,))
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_dataset("kmnist", "train", download=False)
+    msg = str(info.value)
+    assert f"fashion-mnist is available offline (found in {fashion_dir}): use --dataset fashion-mnist" in msg
+
+
+def test_checksum_mismatch_is_refused(isolated, fashion_t10k_dir):
     bad = isolated / "bad"
-    shutil.copytree(mnist_t10k_dir, bad)
+    shutil.copytree(fashion_t10k_dir, bad)
     labels = bytearray(gzip.decompress((bad / T10K[1]).read_bytes()))
     labels[100] = (labels[100] + 1) % 10  # a valid IDX file with one wrong label
     (bad / T10K[1]).write_bytes(gzip.compress(bytes(labels)))
-    with pytest.raises(ChecksumError, match="t10k-labels-idx1-ubyte.gz is not the published mnist file"):
-        load_dataset("mnist", "test", data_dir=bad, download=False)
-    assert dataset_status("mnist", bad).state == "MISMATCH"
+    with pytest.raises(
+        ChecksumError, match="t10k-labels-idx1-ubyte.gz is not the published fashion-mnist file"
+    ):
+        load_dataset("fashion-mnist", "test", data_dir=bad, download=False)
+    assert dataset_status("fashion-mnist", bad).state == "MISMATCH"
 
 
-def test_gunzipped_copy_verifies_by_content(isolated, mnist_t10k_dir):
+def test_gunzipped_copy_verifies_by_content(isolated, fashion_t10k_dir):
     raw = isolated / "raw"
     raw.mkdir()
     for n in T10K:
-        (raw / n[:-3]).write_bytes(gzip.decompress((mnist_t10k_dir / n).read_bytes()))
-    ds = load_dataset("mnist", "test", data_dir=raw, download=False, limit=3)
+        (raw / n[:-3]).write_bytes(gzip.decompress((fashion_t10k_dir / n).read_bytes()))
+    ds = load_dataset("fashion-mnist", "test", data_dir=raw, download=False, limit=3)
     assert ds.images.shape == (3, 1, 28, 28)
-    st = dataset_status("mnist", raw)
+    st = dataset_status("fashion-mnist", raw)
     assert st.state == "verified" and {v.how for v in st.files} == {"sha256+md5 of content"}
 
 
-def test_status_of_t10k(isolated, mnist_t10k_dir):
-    st = dataset_status("mnist", mnist_t10k_dir)
-    assert (st.folder, st.where, st.splits, st.state) == (mnist_t10k_dir, "--data-dir", ["test"], "verified")
-    assert {v.how for v in st.files} == {"sha256+md5 of archive"}
-    assert dataset_status("mnist").state == "missing"  # isolated: nothing elsewhere
+def test_status_of_t10k(isolated, fashion_t10k_dir):
+    st = dataset_status("fashion-mnist", fashion_t10k_dir)
+    assert (st.folder, st.where, st.splits) == (fashion_t10k_dir, "--data-dir", ["test"])
+    assert st.state == "verified"
+    # Debian recompresses the .gz files: their MD5 is not the published one of the archive
+    # (bef4ecab320f06d8554ea6380940ec79, zalandoresearch/fashion-mnist), so they verify by content.
+    md5 = hashlib.md5((fashion_t10k_dir / T10K[0]).read_bytes()).hexdigest()
+    assert md5 != "bef4ecab320f06d8554ea6380940ec79"
+    assert {v.how for v in st.files} == {"sha256+md5 of content"}
+    assert dataset_status("fashion-mnist").state == "missing"  # isolated: nothing elsewhere
 
 
-def test_limit_resize_and_colour(isolated, mnist_t10k_dir):
+def test_limit_resize_and_colour(isolated, fashion_t10k_dir):
     ds = load_dataset(
-        "mnist", "test", data_dir=mnist_t10k_dir, download=False, limit=4, image_size=32, color="rgb"
+        "fashion-mnist",
+        "test",
+        data_dir=fashion_t10k_dir,
+        download=False,
+        limit=4,
+        image_size=32,
+        color="rgb",
     )
-    assert ds.images.shape == (4, 3, 32, 32) and ds.labels.tolist() == [7, 2, 1, 0]
+    # oracle: the first four labels read from the IDX bytes by hand (8-byte header)
+    first = gzip.decompress((fashion_t10k_dir / T10K[1]).read_bytes())[8:12]
+    assert ds.images.shape == (4, 3, 32, 32) and ds.labels.tolist() == list(first)
     with pytest.raises(ValueError, match="limit"):
-        load_dataset("mnist", "test", data_dir=mnist_t10k_dir, limit=0)
+        load_dataset("fashion-mnist", "test", data_dir=fashion_t10k_dir, limit=0)
     with pytest.raises(ValueError, match="split"):
-        load_dataset("mnist", "validation", data_dir=mnist_t10k_dir)
+        load_dataset("fashion-mnist", "validation", data_dir=fashion_t10k_dir)
 
 
 # --- Fashion-MNIST from Debian's package -----------------------------------------------------
@@ -220,21 +245,18 @@ def test_convert_images_literals():
         convert_images(gray, image_size=0)
 
 
-def test_data_dir_with_another_datasets_files_is_passed_over(
-    monkeypatch, tmp_path, mnist_t10k_dir, fashion_dir
-):
+def test_data_dir_with_another_datasets_files_is_passed_over(isolated, fashion_t10k_dir):
     # MNIST, Fashion-MNIST and KMNIST share file names: the label checksums tell them apart. A
     # --data-dir is the only place looked in (issue 26): one holding another dataset is refused, never
-    # replaced by the system's copy, and nothing is downloaded over its files.
-    monkeypatch.delenv("CONVOLAB_DATA", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setattr(locations, "SYSTEM_DIRS", (fashion_dir.parent,))
-    with pytest.raises(DatasetNotFoundError, match=f"{mnist_t10k_dir} \\(holds mnist, not fashion-mnist\\)"):
-        load_dataset("fashion-mnist", "test", data_dir=mnist_t10k_dir, download=True, limit=2)
-    assert load_dataset("fashion-mnist", "test", download=False, limit=2).source == fashion_dir
-    assert resolve("mnist", mnist_t10k_dir, split="test") == mnist_t10k_dir
-    with pytest.raises(DatasetNotFoundError, match=f"{mnist_t10k_dir} \\(holds mnist, not kmnist\\)"):
-        load_dataset("kmnist", "test", data_dir=mnist_t10k_dir, download=False)
+    # replaced by another copy, and nothing is downloaded over its files.
+    assert resolve("fashion-mnist", fashion_t10k_dir, split="test") == fashion_t10k_dir
+    before = {f.name: f.stat().st_mtime_ns for f in fashion_t10k_dir.iterdir()}
+    for other, download in (("mnist", True), ("kmnist", False)):
+        with pytest.raises(
+            DatasetNotFoundError, match=f"{fashion_t10k_dir} \\(holds fashion-mnist, not {other}\\)"
+        ):
+            load_dataset(other, "test", data_dir=fashion_t10k_dir, download=download)
+    assert {f.name: f.stat().st_mtime_ns for f in fashion_t10k_dir.iterdir()} == before
 
 
 def test_missing_data_dir_and_read_only_download_folder(isolated, monkeypatch):

@@ -130,6 +130,55 @@ def test_random_configurations_match_keras(kind: str, index: int, keras, recorde
     assert diff <= TOL, f"{diff:.2e} {describe(case)}"
 
 
+def _odd_bilinear(r) -> tuple[int, int] | None:
+    """The factors of a recorded bilinear UpSampling2D case whose factors are both odd, else None."""
+    if r.kind != "UpSampling2D":
+        return None
+    kw = r.case.layers[0][1]
+    sh, sw = kw["size"]
+    return (sh, sw) if kw["interpolation"] == "bilinear" and sh % 2 and sw % 2 else None
+
+
+def test_recorded_bilinear_odd_factors_take_the_sample_a_source_sits_on(recorded) -> None:
+    """Issue 26: with an odd factor, every ``s``-th output's source sits exactly on an input sample.
+    TensorFlow's recorded output there is the sample, bit for bit; convolab's too (PyTorch's float32
+    kernel weighted the neighbour 1.5e-8)."""
+    _, cases = recorded
+    checked = 0
+    for r in cases:
+        if (size := _odd_bilinear(r)) is None:
+            continue
+        on = (slice(None), slice(size[0] // 2, None, size[0]), slice(size[1] // 2, None, size[1]))
+        np.testing.assert_array_equal(r.run.y[on], r.run.x, err_msg=describe(r.case))  # TensorFlow
+        np.testing.assert_array_equal(convolab_output(r.run)[on], r.run.x, err_msg=describe(r.case))
+        checked += 1
+    assert checked >= 5
+
+
+@pytest.mark.parametrize("size", [(3, 3), (5, 5), (3, 2), (1, 5)])
+def test_bilinear_gradient_reaches_the_inputs_tensorflows_reaches(size, keras) -> None:
+    """Live TensorFlow: for every output pixel, the inputs with a non-zero gradient are TensorFlow's
+    (a zero weight is 0, not 1.5e-8), and the gradients agree."""
+    import tensorflow as tf
+
+    from convolab.layers import UpSampling2D
+
+    x = np.random.default_rng(0).standard_normal((1, 4, 5, 1)).astype(np.float32)
+    theirs, ours = keras.layers.UpSampling2D(size, interpolation="bilinear"), UpSampling2D(size, "bilinear")
+    tx = tf.Variable(x)
+    with tf.GradientTape() as tape:
+        ty = theirs(tx)
+    jacobian = tape.jacobian(ty, tx).numpy()[0, :, :, 0, 0, :, :, 0]  # (output u, v, input i, j)
+    xt = torch.tensor(x).permute(0, 3, 1, 2).requires_grad_(True)
+    y = ours(xt)
+    for u in range(4 * size[0]):
+        for v in range(5 * size[1]):
+            (g,) = torch.autograd.grad(y[0, 0, u, v], xt, retain_graph=True)
+            g, g_tf = g[0, 0].numpy(), jacobian[u, v]
+            assert np.array_equal(g != 0, g_tf != 0), (size, u, v, g, g_tf)
+            np.testing.assert_allclose(g, g_tf, rtol=0, atol=1e-6)
+
+
 def test_keras_refused_transpose_is_refused_by_convolab_too(keras) -> None:
     """Keras fails on 'same' + output_padding=0 with an even kernel (architecture.md); convolab refuses it."""
     from convolab.keras_io.mapping import Mapper

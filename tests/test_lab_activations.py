@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from lab_support import have_mnist_t10k, lab_client, make_tiny_run, mnist_t10k, png_base64
+from lab_support import lab_client, make_tiny_run, png_base64
+from real_data import MISSING, fashion_t10k, have_fashion
 
 pytest.importorskip("starlette")
 
@@ -32,9 +33,9 @@ def floats(b64: str) -> np.ndarray:
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     runs = tmp_path_factory.mktemp("runs")
-    if have_mnist_t10k():
-        make_tiny_run(runs, mnist_t10k())
-    return lab_client(create_app(runs, data_dir=mnist_t10k(), limits=Limits(workers=1))), runs
+    if have_fashion():
+        make_tiny_run(runs, fashion_t10k())
+    return lab_client(create_app(runs, data_dir=fashion_t10k(), limits=Limits(workers=1))), runs
 
 
 def feature_maps(model, x):
@@ -80,16 +81,21 @@ def test_a_typed_spec_equals_its_python_forward_pass(client):
     )
 
 
-@pytest.mark.skipif(not have_mnist_t10k(), reason="real MNIST test split not found")
+@pytest.mark.skipif(not have_fashion(), reason=MISSING)
 def test_a_trained_run_on_a_dataset_image_and_on_an_upload(client):
     from convolab.data import load_dataset
     from convolab.runs import load_run
 
     c, runs = client
     model = load_run(runs / "tiny", "best", device="cpu").model
-    r = c.post("/api/activations", json={"model": {"run": "tiny"}, "input": {"dataset": "mnist", "index": 3}})
+    r = c.post(
+        "/api/activations", json={"model": {"run": "tiny"}, "input": {"dataset": "fashion-mnist", "index": 3}}
+    )
     assert r.status_code == 200, r.text[:300]
-    x = load_dataset("mnist", "test", data_dir=mnist_t10k(), limit=4).images[3:4].float().numpy() / 255.0
+    x = (
+        load_dataset("fashion-mnist", "test", data_dir=fashion_t10k(), limit=4).images[3:4].float().numpy()
+        / 255.0
+    )
     for L, want in zip(r.json()["layers"], feature_maps(model, x), strict=True):
         np.testing.assert_allclose(floats(L["data"]), want.ravel(), atol=1e-5, err_msg=L["name"])
     # an upload of another size is resized (bilinear) to the model's 28x28

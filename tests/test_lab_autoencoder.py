@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from lab_support import have_mnist_t10k, lab_client, make_tiny_run, mnist_t10k
+from lab_support import lab_client, make_tiny_run
+from real_data import MISSING, fashion_t10k, have_fashion
 
 pytest.importorskip("starlette")
 pytest.importorskip("httpx2")
@@ -23,10 +24,10 @@ from convolab.lab.server import create_app  # noqa: E402
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> Path:
-    if not have_mnist_t10k():
-        pytest.skip(f"real MNIST test split not found at {mnist_t10k()}")
+    if not have_fashion():
+        pytest.skip(MISSING)
     root = tmp_path_factory.mktemp("runs")
-    make_tiny_run(root, mnist_t10k())
+    make_tiny_run(root, fashion_t10k())
     shutil.copytree(root / "tiny", root / "group" / "copy")  # a nested run
     (root / "notes").mkdir()  # not a run
     shutil.copytree(root / "tiny", root / ".hidden")  # hidden folders are never served
@@ -39,7 +40,7 @@ def runs(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def client(runs) -> TestClient:
     # the run's own data folder is read only when the lab is told it may read it (--data-dir)
-    return lab_client(create_app(runs, data_dir=mnist_t10k()))
+    return lab_client(create_app(runs, data_dir=fashion_t10k()))
 
 
 def test_runs_are_listed_with_their_model(client, runs):
@@ -47,7 +48,7 @@ def test_runs_are_listed_with_their_model(client, runs):
     assert answer["root"] == str(runs.resolve())
     by_name = {r["name"]: r for r in answer["runs"]}
     assert sorted(by_name) == ["group/copy", "tiny"]  # not notes, .hidden, nor the link out
-    assert by_name["tiny"] == {"name": "tiny", "model": "seed-upsampling", "dataset": "mnist"}
+    assert by_name["tiny"] == {"name": "tiny", "model": "seed-upsampling", "dataset": "fashion-mnist"}
 
 
 def test_run_info_and_curves_come_from_the_log(client, runs):
@@ -79,7 +80,7 @@ def test_samples_are_the_test_split_in_order(client):
     r = client.get("/api/run/samples", params={"name": "group/copy", "offset": 5, "count": 3})
     assert r.status_code == 200, r.text
     got = r.json()
-    ds = load_dataset("mnist", "test", data_dir=mnist_t10k(), limit=8)
+    ds = load_dataset("fashion-mnist", "test", data_dir=fashion_t10k(), limit=8)
     assert [i["index"] for i in got["items"]] == [5, 6, 7] and got["total"] == 10000
     assert [i["label"] for i in got["items"]] == ds.labels[5:8].tolist()
     np.testing.assert_allclose(np.array(got["items"][0]["input"]), ds.images[5, 0].numpy() / 255.0, atol=6e-4)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 
 import numpy as np
 import pytest
@@ -86,13 +87,15 @@ def test_gaussian_sigma_and_jpeg_upload(client):
     assert values.shape == (17, 17) and abs(values.sum() - 1) < 1e-3  # radius 4 sigma, normalised
 
 
-def test_mnist_image_by_index(tmp_path, mnist_t10k_dir):
-    client = lab_client(create_app(tmp_path, data_dir=mnist_t10k_dir))
-    r = client.post("/api/filter", json={"dataset": "mnist", "index": 0, "kernel": "identity"})
+def test_dataset_image_by_index(tmp_path, fashion_t10k_dir):
+    client = lab_client(create_app(tmp_path, data_dir=fashion_t10k_dir))
+    r = client.post("/api/filter", json={"dataset": "fashion-mnist", "index": 0, "kernel": "identity"})
     assert r.status_code == 200, r.text
     img = decode_data_url(r.json()["input"])
-    assert img.shape == (28, 28) and img[:4].max() == 0 and img.max() > 200  # the first test digit, a 7
-    r = client.post("/api/filter", json={"dataset": "mnist", "index": 10000})
+    # oracle: the first test image read from the IDX bytes by hand (16-byte header, then 28x28 bytes)
+    raw = gzip.decompress((fashion_t10k_dir / "t10k-images-idx3-ubyte.gz").read_bytes())
+    np.testing.assert_array_equal(img, np.frombuffer(raw, np.uint8, count=784, offset=16).reshape(28, 28))
+    r = client.post("/api/filter", json={"dataset": "fashion-mnist", "index": 10000})
     assert r.status_code == 400 and "[0, 9999]" in r.json()["error"]
 
 

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lab_support import have_mnist_t10k, lab_client, mnist_t10k, plant_runs, png_base64
+from lab_support import lab_client, plant_runs, png_base64
+from real_data import MISSING, fashion_t10k, have_fashion
 
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
@@ -238,7 +239,13 @@ CASES: list[tuple[str, str, str, dict, tuple[int, ...]]] = [
     ("filter-folder-dataset", "POST", "/api/filter", {"json": {"dataset": "folder:/etc"}}, (400,)),
     ("filter-absent-dataset", "POST", "/api/filter", {"json": {"dataset": "kmnist"}}, (404,)),
     ("filter-index-negative", "POST", "/api/filter", {"json": {"index": -1}}, (400,)),
-    ("filter-index-huge", "POST", "/api/filter", {"json": {"index": 10**30}}, (400,)),
+    (
+        "filter-index-huge",
+        "POST",
+        "/api/filter",
+        {"json": {"dataset": "fashion-mnist", "index": 10**30}},
+        (400,),
+    ),
     ("filter-index-string", "POST", "/api/filter", {"json": {"index": "3"}}, (400,)),
     ("filter-index-float", "POST", "/api/filter", {"json": {"index": 1e30}}, (400,)),
     ("filter-size-huge", "POST", "/api/filter", {"json": {"kernel": "box", "size": 100001}}, (400,)),
@@ -253,7 +260,13 @@ CASES: list[tuple[str, str, str, dict, tuple[int, ...]]] = [
     ("filter-sigma-null", "POST", "/api/filter", {"json": {"sigma": None}}, (400,)),
     ("filter-stride-zero", "POST", "/api/filter", {"json": {"stride": 0}}, (400,)),
     ("filter-stride-huge", "POST", "/api/filter", {"json": {"stride": 10**9}}, (400,)),
-    ("filter-kernel-unknown", "POST", "/api/filter", {"json": {"kernel": "../../etc/passwd"}}, (400,)),
+    (
+        "filter-kernel-unknown",
+        "POST",
+        "/api/filter",
+        {"json": {"dataset": "fashion-mnist", "kernel": "../../etc/passwd"}},
+        (400,),
+    ),
     ("filter-kernel-type", "POST", "/api/filter", {"json": {"kernel": ["sobel_x"]}}, (400,)),
     ("filter-padding-bad", "POST", "/api/filter", {"json": {"padding": "full"}}, (400,)),
     ("filter-border-bad", "POST", "/api/filter", {"json": {"border": "wrap"}}, (400,)),
@@ -469,7 +482,12 @@ CASES: list[tuple[str, str, str, dict, tuple[int, ...]]] = [
         "act-index-huge",
         "POST",
         "/api/activations",
-        {"json": {"model": {"zoo": "seed-upsampling"}, "input": {"dataset": "mnist", "index": 10**9}}},
+        {
+            "json": {
+                "model": {"zoo": "seed-upsampling"},
+                "input": {"dataset": "fashion-mnist", "index": 10**9},
+            }
+        },
         (400,),
     ),
     (
@@ -497,11 +515,11 @@ def snapshot(root: Path) -> list[tuple[str, int, int]]:
 
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory):
-    if not have_mnist_t10k():
-        pytest.skip(f"real MNIST test split not found at {mnist_t10k()}")
+    if not have_fashion():
+        pytest.skip(MISSING)
     root = tmp_path_factory.mktemp("hostile")
     runs = plant_runs(root)
-    app = create_app(runs, data_dir=mnist_t10k(), limits=Limits(workers=1, task_seconds=TASK_SECONDS))
+    app = create_app(runs, data_dir=fashion_t10k(), limits=Limits(workers=1, task_seconds=TASK_SECONDS))
     client = lab_client(app)
     assert client.post("/api/analyze", json={"spec": SPEC}).status_code == 200  # the worker is up
     return client, root

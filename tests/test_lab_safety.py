@@ -6,6 +6,7 @@ The work-off-the-event-loop tests use a real uvicorn server and real worker proc
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import json
 import os
@@ -22,11 +23,10 @@ from lab_support import (
     BASE_URL,
     LiveServer,
     free_port,
-    have_mnist_t10k,
     lab_client,
-    mnist_t10k,
     plant_runs,
 )
+from real_data import MISSING, fashion_t10k, have_fashion
 
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
@@ -251,14 +251,14 @@ def test_only_registered_tasks_run_in_a_worker(tmp_path):
 # ---- runs: inside the runs folder only, stored specs are data ----------------------------------------
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory):
-    if not have_mnist_t10k():
-        pytest.skip(f"real MNIST test split not found at {mnist_t10k()}")
+    if not have_fashion():
+        pytest.skip(MISSING)
     return plant_runs(tmp_path_factory.mktemp("planted"))
 
 
 @pytest.fixture(scope="module")
 def planted_client(planted):
-    return lab_client(create_app(planted, data_dir=mnist_t10k(), limits=Limits(workers=1)))
+    return lab_client(create_app(planted, data_dir=fashion_t10k(), limits=Limits(workers=1)))
 
 
 @pytest.mark.parametrize("run", ["spec-path", "config-path"])
@@ -300,7 +300,7 @@ def test_samples_never_download(tmp_path, planted, monkeypatch):
 
     monkeypatch.setattr(loading, "fetch", no_network)
     client = lab_client(
-        create_app(planted, data_dir=mnist_t10k(), limits=Limits(workers=0))
+        create_app(planted, data_dir=fashion_t10k(), limits=Limits(workers=0))
     )  # inline: patched
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))
     r = client.get("/api/run/samples", params={"name": "kmnist-data"})
@@ -312,17 +312,21 @@ def test_a_runs_data_folder_outside_the_configured_ones_is_refused(planted_clien
     assert r.status_code == 403 and "--data-dir" in r.json()["error"]
 
 
-def test_the_runs_own_data_folder_wins_over_the_servers(tmp_path, planted, fashion_dir):
-    # issue 14: the server's --data-dir (here one holding Fashion-MNIST's files, same names) must not
-    # override the run's own folder; before, the samples were read from the server's folder
-    fake = tmp_path / "fashion-as-data-dir"
-    shutil.copytree(fashion_dir, fake)
-    client = lab_client(create_app(planted, data_dir=[fake, mnist_t10k()], limits=Limits(workers=1)))
+def test_the_runs_own_data_folder_wins_over_the_servers(tmp_path, planted):
+    # issue 14: the server's --data-dir must not override the run's own folder; before, the samples were
+    # read from the server's folder. Here that folder holds the test split's file names with one pixel
+    # changed (no longer the published file): read, it would refuse the request with a checksum error.
+    fake = tmp_path / "altered-data-dir"
+    shutil.copytree(fashion_t10k(), fake)
+    images = bytearray(gzip.decompress((fake / "t10k-images-idx3-ubyte.gz").read_bytes()))
+    images[16] ^= 0xFF
+    (fake / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(bytes(images), compresslevel=1))
+    client = lab_client(create_app(planted, data_dir=[fake, fashion_t10k()], limits=Limits(workers=1)))
     r = client.get("/api/run/samples", params={"name": "tiny", "offset": 0, "count": 2})
     assert r.status_code == 200, r.text
     from convolab.data import load_dataset
 
-    ds = load_dataset("mnist", "test", data_dir=mnist_t10k(), limit=2)
+    ds = load_dataset("fashion-mnist", "test", data_dir=fashion_t10k(), limit=2)
     np.testing.assert_allclose(
         np.array(r.json()["items"][1]["input"]), ds.images[1, 0].numpy() / 255.0, atol=6e-4
     )

@@ -25,6 +25,23 @@ def test_bilinear_is_tf_half_pixel(size, shape) -> None:
     np.testing.assert_allclose(y, resize_bilinear_half_pixel(x, *size), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("size", [(3, 3), (5, 5), (3, 2), (1, 7)])
+def test_bilinear_float32_weights_are_exact(size) -> None:
+    """Issue 26: a source that sits exactly on an input sample takes that sample alone (PyTorch's float32
+    kernel weighted its neighbour 1.5e-8 for odd factors; TensorFlow's weight is 0), and every output is
+    the float64 TF formula's to float32 rounding."""
+    sh, sw = size
+    x = np.random.default_rng(3).standard_normal((2, 4, 6)).astype(np.float32)
+    y = UpSampling2D(size, interpolation="bilinear")(torch.as_tensor(x)[None])[0].numpy()
+    assert y.dtype == np.float32
+    centre_rows = [sh * i + sh // 2 for i in range(4)] if sh % 2 else []
+    centre_cols = [sw * j + sw // 2 for j in range(6)] if sw % 2 else []
+    if centre_rows and centre_cols:
+        np.testing.assert_array_equal(y[:, centre_rows][:, :, centre_cols], x)  # bit for bit
+    reference = resize_bilinear_half_pixel(x.astype(np.float64), sh, sw)
+    np.testing.assert_allclose(y, reference, rtol=0, atol=4 * np.finfo(np.float32).eps * np.abs(x).max())
+
+
 def test_bilinear_literal() -> None:
     y = UpSampling2D((1, 2), interpolation="bilinear")(torch.tensor([[[[0.0, 4.0]]]]))
     # sources (u + 0.5) / 2 - 0.5 = -0.25, 0.25, 0.75, 1.25 -> clamped 0, 0.25, 0.75, 1

@@ -3,7 +3,7 @@
 Each cell (``# %%``) is executed in one namespace, as a Jupyter kernel would; a cell ending in an
 expression is displayed the way Jupyter displays it (``_repr_html_``, ``_repr_png_``, else ``repr``),
 so the display methods run too. A failing cell fails the test, naming the cell. The autoencoder
-notebook trains on small data (``CONVOLAB_EXAMPLE_SMALL=1``: 1 epoch, 600 real MNIST test images).
+notebook trains on small data (``CONVOLAB_EXAMPLE_SMALL=1``: 1 epoch, 600 Fashion-MNIST test images).
 """
 
 from __future__ import annotations
@@ -88,9 +88,9 @@ def test_notebook_layers(tmp_path):
     assert "max |difference| vs Conv2D: 0.0" in out
 
 
-def test_notebook_autoencoder_on_small_data(tmp_path, mnist_t10k_dir):
+def test_notebook_autoencoder_on_small_data(tmp_path, fashion_t10k_dir):
     out = check(run_notebook(EXAMPLES / "notebook_autoencoder.py", tmp_path,
-                             CONVOLAB_EXAMPLE_DATA=str(mnist_t10k_dir)))  # fmt: skip
+                             CONVOLAB_EXAMPLE_DATA=str(fashion_t10k_dir)))  # fmt: skip
     assert "x_train (500, 28, 28) uint8 | x_test (100, 28, 28)" in out
     assert "[display Run: _repr_html_]" in out and "[display Reconstruction: _repr_png_]" in out
     assert "validation (100 images): PSNR" in out

@@ -175,13 +175,13 @@ def test_full_hd_axis_is_fast():
 # Empirical check: which input pixels get gradient from one output pixel, with positive weights.
 
 
-def positive_weights(layers, shape):
-    """Build every layer in float64 with weights in [0.5, 1] / fan-in and zero biases."""
+def positive_weights(layers, shape, dtype=torch.float64):
+    """Build every layer in ``dtype`` with weights in [0.5, 1] / fan-in and zero biases."""
     gen = torch.Generator().manual_seed(0)
     for step in walk(layers, shape).steps:
         layer = step.layer
         layer.build(step.input_shape)
-        layer.double()
+        layer.to(dtype)
         width = getattr(layer, "filters", None) or getattr(layer, "units", None) or 1
         for pname, p in layer.named_parameters():
             with torch.no_grad():
@@ -214,13 +214,13 @@ def run_linear(layers, x, *, keep_max=False):
     return x
 
 
-def empirical_fields(layers, in_shape, pixels, *, keep_max=False, ones=True):
+def empirical_fields(layers, in_shape, pixels, *, keep_max=False, ones=True, dtype=torch.float64):
     """For each output pixel (u, v) of channel 0: per axis the bounding interval of the input rows and
     columns that get a non-zero gradient (None when none do). One sample per pixel, one backward."""
     gen = torch.Generator().manual_seed(1)
     n = len(pixels)
     base = torch.ones if ones else (lambda *s, **kw: 0.1 + torch.rand(*s, generator=gen, **kw))
-    x = base(1, *in_shape, dtype=torch.float64).expand(n, *in_shape).clone().requires_grad_(True)
+    x = base(1, *in_shape, dtype=dtype).expand(n, *in_shape).clone().requires_grad_(True)
     y = run_linear(layers, x, keep_max=keep_max)
     idx = torch.arange(n)
     us = torch.tensor([p[0] for p in pixels])
@@ -249,11 +249,11 @@ def diagonal_pixels(shape):
     return sorted({(u, u * w // h) for u in range(h)} | {(v * h // w, v) for v in range(w)})
 
 
-def check_model(layers, in_shape, pixels_of, *, superset=False):
+def check_model(layers, in_shape, pixels_of, *, superset=False, dtype=torch.float64):
     a = analyze(layers, in_shape)
     pixels = pixels_of(a.layers[-1].output_shape)
-    positive_weights(layers, in_shape)
-    emp = empirical_fields(layers, in_shape, pixels, keep_max=superset, ones=not superset)
+    positive_weights(layers, in_shape, dtype)
+    emp = empirical_fields(layers, in_shape, pixels, keep_max=superset, ones=not superset, dtype=dtype)
     ana = analytic_fields(a, pixels)
     for p, e, an in zip(pixels, emp, ana, strict=True):
         if not superset:
@@ -292,6 +292,16 @@ def test_encoder_with_real_max_pooling_sees_a_subset():
     # with max pooling kept, only the winners get gradient: inside the analytic field
     model = Sequential.from_spec("seed-transpose")
     check_model(list(model.layers), model.input_shape, diagonal_pixels, superset=True)
+
+
+@pytest.mark.parametrize("size", [(3, 3), (5, 5), (3, 5), (7, 2)])
+def test_bilinear_odd_factor_in_float32_sees_exactly_its_analytic_field(size):
+    """Issue 26: in float32, bilinear upsampling by an odd factor gave the tap a source sits exactly on
+    a neighbour weighted 1.5e-8 (TensorFlow: 0), so an input pixel the analysis calls unseen got gradient.
+    Every output pixel, alone and after a convolution."""
+    check_model([UpSampling2D(size, "bilinear")], (1, 5, 4), all_pixels, dtype=torch.float32)
+    layers = [Conv2D(2, 3, padding="same", name="c"), UpSampling2D(size, "bilinear", name="u")]
+    check_model(layers, (1, 4, 5), all_pixels, dtype=torch.float32)
 
 
 @st.composite

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from lab_support import LiveServer, have_mnist_t10k, make_tiny_run, mnist_t10k
+from lab_support import LiveServer, make_tiny_run
+from real_data import MISSING, fashion_t10k, have_fashion
 
 pytest.importorskip("starlette")
 pytest.importorskip("uvicorn")
@@ -32,14 +33,14 @@ LAUNCH_ARGS = [
 
 @pytest.fixture(scope="session")
 def lab_runs(tmp_path_factory) -> Path:
-    if not have_mnist_t10k():
-        pytest.skip(f"real MNIST test split not found at {mnist_t10k()}")
+    if not have_fashion():
+        pytest.skip(MISSING)
     runs = tmp_path_factory.mktemp("lab-runs")
-    make_tiny_run(runs, mnist_t10k())
+    make_tiny_run(runs, fashion_t10k())
     return runs
 
 
-FOLDER_RUN = "tiny-folder128"  # sorted after "tiny": the panels' default run stays the MNIST one
+FOLDER_RUN = "tiny-folder128"  # sorted after "tiny": the panels' default run stays the 28x28 one
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +48,7 @@ def folder_run(lab_runs, tmp_path_factory) -> str:
     """A trained 128x128 ``folder:`` run inside the lab's runs folder (made once, when a test asks)."""
     from lab_folder_run import make_folder_run, make_image_folder
 
-    images = make_image_folder(tmp_path_factory.mktemp("folder128"), mnist_t10k())
+    images = make_image_folder(tmp_path_factory.mktemp("folder128"), fashion_t10k())
     make_folder_run(lab_runs, images, FOLDER_RUN, tmp_path_factory.mktemp("folder-spec"))
     return FOLDER_RUN
 
@@ -56,7 +57,7 @@ def folder_run(lab_runs, tmp_path_factory) -> str:
 def live_lab(lab_runs) -> Iterator[LiveServer]:
     from convolab.lab.server import create_app
 
-    with LiveServer(create_app(lab_runs, data_dir=mnist_t10k())) as server:
+    with LiveServer(create_app(lab_runs, data_dir=fashion_t10k())) as server:
         yield server
 
 

@@ -1,6 +1,6 @@
 """A small trained 128x128 ``folder:`` run for the browser tests (activations equal to Python, timings).
 
-The folder holds real pictures: MNIST test digits upscaled to 128x128 (bilinear) and saved as PNG in
+The folder holds real pictures: Fashion-MNIST test images upscaled to 128x128 (bilinear), saved as PNG in
 class subfolders, ``train/`` and ``test/``, as a user's own image folder would be.
 """
 
@@ -33,13 +33,13 @@ layers:
 FOLDER_128_TILES = 16 + 16 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 8 + 16 + 16 + 1
 
 
-def make_image_folder(root: Path, mnist_dir: Path, count: int = 48, side: int = 128) -> Path:
-    """``root`` with ``train/<label>/*.png`` and ``test/<label>/*.png``: ``count`` digits at ``side``."""
+def make_image_folder(root: Path, data_dir: Path, count: int = 48, side: int = 128) -> Path:
+    """``root`` with ``train/<label>/*.png`` and ``test/<label>/*.png``: ``count`` images at ``side``."""
     from PIL import Image
 
     from convolab.data import load_dataset
 
-    ds = load_dataset("mnist", "test", data_dir=mnist_dir, limit=count)
+    ds = load_dataset("fashion-mnist", "test", data_dir=data_dir, limit=count)
     for i in range(count):
         split = "train" if i < count * 3 // 4 else "test"
         folder = root / split / str(int(ds.labels[i]))

@@ -151,7 +151,7 @@ def test_arith_state_survives_a_reload(page, live_lab):
 
 
 def test_activations_selection_survives_a_reload(page, live_lab):
-    page.goto(f"{live_lab.url}/#activations?zoo=seed-upsampling&dataset=mnist&index=2&seed=1")
+    page.goto(f"{live_lab.url}/#activations?zoo=seed-upsampling&dataset=fashion-mnist&index=2&seed=1")
     page.wait_for_selector("#act-view[data-ready]")
     tile = page.locator("#act-layers section[data-layer=enc_conv2] canvas.tile >> nth=5")
     tile.click(position={"x": 25, "y": 13})  # 4 px a cell: pixel (3, 6)

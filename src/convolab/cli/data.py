@@ -32,7 +32,7 @@ def data_group() -> None:
     \b
     Examples:
       convolab data list
-      convolab data verify mnist --data-dir ~/datasets/mnist-t10k
+      convolab data verify fashion-mnist --data-dir ~/datasets/fashion-t10k
       convolab data show fashion-mnist --split test -o fashion.png
     """
 
@@ -45,7 +45,7 @@ def list_cmd(data_dir: str | None, no_verify: bool) -> None:
 
     \b
     Example:
-      convolab data list --data-dir ~/datasets/mnist-t10k
+      convolab data list --data-dir ~/datasets/fashion-t10k
     """
     from rich.console import Console
     from rich.table import Table
@@ -145,7 +145,7 @@ def show_cmd(name, split, n, seed, data_dir, image_size, no_download, output) ->
 
     \b
     Example:
-      convolab data show mnist --split test --data-dir ~/datasets/mnist-t10k -o mnist.png
+      convolab data show fashion-mnist --split test --data-dir ~/datasets/fashion-t10k -o fashion.png
       convolab data show folder:./my_images --image-size 64 -o mine.png
     """
     from convolab.cli import UserError
