@@ -59,7 +59,7 @@ def _written(root: Path) -> list[str]:
         ({"loss": "{field}{0}"}, "loss must be one of bce, mse, got '{field}{0}'"),
         ({"device": {"x": 1}}, "device must be a string, got {'x': 1}"),
         ({"stream": "{}"}, "stream must be one of auto, on, off, got '{}'"),
-        ({"epochs": 10**400}, "epochs must be <= 1,000,000 (limits), got an integer of about 401 digits"),
+        ({"epochs": 10**400}, "epochs must be <= 100,000 (limits), got an integer of about 401 digits"),
     ],
 )
 def test_a_value_with_braces_is_shown_not_formatted(kw, message) -> None:
