@@ -141,3 +141,15 @@ def test_upsampling_panel_follows_the_grid(page, live_lab):
         assert page.eval_on_selector(f"#{cid}", "c => c.width > 100")
     page.select_option("#up-factor", "3")
     page.wait_for_function("document.getElementById('up-t-shape').textContent === '12x12'")
+
+
+def test_activations_open_on_a_dataset_this_machine_has(page, live_lab):
+    """With no link state the panel picks the first dataset whose test split is here (it asked for mnist,
+    which `make data` does not install, and on a machine with only Fashion-MNIST never became ready)."""
+    open_lab(page, live_lab, "activations")
+    page.wait_for_selector("#act-view[data-ready]")
+    chosen = page.eval_on_selector("#act-dataset", "s => [s.value, s.selectedOptions[0].disabled]")
+    sets = page.evaluate("LAB.api('/api/datasets')")["datasets"]
+    assert chosen == [next(d["name"] for d in sets if d["available"]), False]
+    offered = page.eval_on_selector_all("#act-dataset option", "os => os.map(o => [o.value, o.disabled])")
+    assert offered == [[d["name"], not d["available"]] for d in sets]

@@ -157,11 +157,21 @@ async def kernels_endpoint(request: Request) -> Response:
         {"name": k.name, "params": list(k.params), "signed": k.signed, "summary": k.summary}
         for k in KERNELS.values()
     ]
+    datasets = await _datasets(request)
+    return JSONResponse({"kernels": kernels, "borders": list(BORDERS), "datasets": datasets})
+
+
+async def _datasets(request: Request) -> list[dict[str, Any]]:
     cache = request.app.state.cache
     if "datasets" not in cache:  # checksums are read once per server, in a worker
         cache["datasets"] = await request.app.state.pool.run_value("datasets")
-    datasets = cache["datasets"]
-    return JSONResponse({"kernels": kernels, "borders": list(BORDERS), "datasets": datasets})
+    return cache["datasets"]
+
+
+async def datasets_endpoint(request: Request) -> Response:
+    """``GET /api/datasets``: every registered dataset and whether its test split is here, in the
+    registry's order (the panels pick the first one that is, and mark the others)."""
+    return JSONResponse({"datasets": await _datasets(request)})
 
 
 async def filter_endpoint(request: Request) -> Response:
@@ -175,5 +185,6 @@ async def filter_endpoint(request: Request) -> Response:
 def routes() -> list[Route]:
     return [
         Route("/api/kernels", kernels_endpoint),
+        Route("/api/datasets", datasets_endpoint),
         Route("/api/filter", filter_endpoint, methods=["POST"]),
     ]
