@@ -160,7 +160,8 @@ def _window_steps(layer: Any, x: np.ndarray, kernel: np.ndarray | None, bias: fl
 
 
 def _bilinear_steps(layer: Any, x: np.ndarray) -> list[dict[str, Any]]:
-    """Half-pixel bilinear upsampling as PyTorch computes it: up to 4 cells per output, with weights."""
+    """Half-pixel bilinear upsampling as the layer (and TensorFlow) computes it: up to 4 cells per output,
+    with weights (a source on a sample takes it alone: its neighbour's weight is exactly 0)."""
 
     def axis(n: int, s: int) -> list[list[tuple[int, float]]]:
         taps = []
