@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import os
 import socket
@@ -69,8 +70,11 @@ class LiveServer:
         self.app.state.pool.close()
 
 
-def make_tiny_run(runs: Path, data_dir: Path, name: str = "tiny") -> Path:
-    """A real two-epoch run of the lecture's model on 512 Fashion-MNIST test images (a few seconds)."""
+def make_tiny_run(
+    runs: Path, data_dir: Path, name: str = "tiny", *, limit: int = 512, epochs: int = 2
+) -> Path:
+    """A real run of the lecture's model on ``limit`` Fashion-MNIST test images (two epochs of 512 by
+    default: a few seconds; one epoch of 256 is an undertrained run)."""
     from convolab.train import train
     from convolab.trainconfig import TrainConfig
 
@@ -79,13 +83,39 @@ def make_tiny_run(runs: Path, data_dir: Path, name: str = "tiny") -> Path:
         dataset="fashion-mnist",
         data_dir=str(data_dir),
         train_split="test",
-        limit=512,
-        epochs=2,
+        limit=limit,
+        epochs=epochs,
         batch_size=128,
         out=str(runs / name),
         device="cpu",
     )
     return train(cfg, quiet=True).run_dir
+
+
+@contextlib.contextmanager
+def offline_page(browser, base_url: str, viewport: tuple[int, int], what: str = "the page", **options):
+    """A new browser context and page that may reach ``base_url`` only; on exit, fails the test if the
+    page tried to reach anything else or raised a JavaScript error."""
+    width, height = viewport
+    context = browser.new_context(viewport={"width": width, "height": height}, **options)
+    outside: list[str] = []
+    context.route(
+        "**/*",
+        lambda route: (
+            route.continue_()
+            if route.request.url.startswith(base_url)
+            else (outside.append(route.request.url), route.abort())
+        ),
+    )
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        yield page
+    finally:
+        context.close()
+    assert not outside, f"{what} tried to reach the internet: {outside}"
+    assert not errors, f"JavaScript errors: {errors}"
 
 
 def png_base64(pixels: np.ndarray, fmt: str = "PNG") -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from lab_support import LiveServer, make_tiny_run
+from lab_support import LiveServer, make_tiny_run, offline_page
 from real_data import MISSING, fashion_t10k, have_fashion
 
 pytest.importorskip("starlette")
@@ -77,21 +77,5 @@ def browser():
 @pytest.fixture
 def page(browser, live_lab):
     # bypass_csp: Playwright's wait_for_function evaluates strings, which the lab's CSP forbids the page
-    context = browser.new_context(viewport={"width": 1400, "height": 950}, bypass_csp=True)
-    # offline check: any request that leaves the lab server fails the test
-    outside: list[str] = []
-    context.route(
-        "**/*",
-        lambda route: (
-            route.continue_()
-            if route.request.url.startswith(live_lab.url)
-            else (outside.append(route.request.url), route.abort())
-        ),
-    )
-    p = context.new_page()
-    errors: list[str] = []
-    p.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield p
-    context.close()
-    assert not outside, f"the page tried to reach the internet: {outside}"
-    assert not errors, f"JavaScript errors: {errors}"
+    with offline_page(browser, live_lab.url, (1400, 950), bypass_csp=True) as p:
+        yield p

@@ -1,7 +1,8 @@
 """Issue 24, items 6-10: the lab's loose ends and its teaching depth, in a real Chromium.
 
-Served on Debian's Fashion-MNIST with a one-epoch run made here (``lab_fashion.py``); each test failed on
-the code before its fix. Screenshots of the new views: ``CONVOLAB_LAB_SHOTS=1 pytest tests/e2e -k teaching``.
+Served on Debian's Fashion-MNIST with a one-epoch run made here (``lab_support.make_tiny_run``); each
+test failed on the code before its fix. Screenshots of the new views:
+``CONVOLAB_LAB_SHOTS=1 pytest tests/e2e -k teaching``.
 """
 
 from __future__ import annotations
@@ -13,25 +14,27 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 import torch
-from lab_fashion import FASHION, RUN, have_fashion, make_fashion_run
 from shots import shot
 
 from conftest import CHROMIUM, LAUNCH_ARGS
-from lab_support import LiveServer
+from lab_support import LiveServer, make_tiny_run, offline_page
+from real_data import FASHION_SYSTEM as FASHION
+from real_data import MISSING, have_fashion
 
 pytestmark = pytest.mark.timeout(240)
 SIZES = {"phone": (390, 844), "desktop": (1440, 900)}
+RUN = "fashion1"
 PANELS = ("designer", "activations", "filters", "upsampling", "arith", "autoencoder")
 
 
 @pytest.fixture(scope="module")
 def fashion_lab(tmp_path_factory) -> Iterator[LiveServer]:
     if not have_fashion():
-        pytest.skip(f"Debian's Fashion-MNIST not found at {FASHION}")
+        pytest.skip(MISSING)
     from convolab.lab.server import create_app
 
     runs = tmp_path_factory.mktemp("fashion-runs")
-    make_fashion_run(runs)
+    make_tiny_run(runs, FASHION, RUN, limit=256, epochs=1)  # an undertrained run
     with LiveServer(create_app(runs, data_dir=FASHION)) as server:
         server.runs = runs  # type: ignore[attr-defined]
         yield server
@@ -39,23 +42,8 @@ def fashion_lab(tmp_path_factory) -> Iterator[LiveServer]:
 
 @pytest.fixture
 def fpage(browser, fashion_lab):
-    context = browser.new_context(viewport={"width": 1440, "height": 900}, bypass_csp=True)
-    outside: list[str] = []
-    context.route(
-        "**/*",
-        lambda route: (
-            route.continue_()
-            if route.request.url.startswith(fashion_lab.url)
-            else (outside.append(route.request.url), route.abort())
-        ),
-    )
-    p = context.new_page()
-    errors: list[str] = []
-    p.on("pageerror", lambda exc: errors.append(str(exc)))
-    yield p
-    context.close()
-    assert not outside, f"the page tried to reach the internet: {outside}"
-    assert not errors, f"JavaScript errors: {errors}"
+    with offline_page(browser, fashion_lab.url, SIZES["desktop"], bypass_csp=True) as p:
+        yield p
 
 
 assert CHROMIUM and LAUNCH_ARGS  # the browser fixture of conftest.py launches Debian's Chromium

@@ -9,6 +9,8 @@ unit's pre-activation = the model's layers run in Python, the animation's output
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -21,6 +23,7 @@ from widget_page import WidgetPage  # noqa: E402
 import convolab  # noqa: E402
 import convolab.widgets as cw  # noqa: E402
 from convolab.analysis import analyze  # noqa: E402
+from lab_support import offline_page  # noqa: E402
 
 GRID = [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12], [13, 14, 15, 16]]
 KERNEL = [[1, 0, -1], [1, 0, -1], [1, 0, -1]]
@@ -49,31 +52,14 @@ def widgets(lecture, image):
 
 
 def open_page(browser, widgets, width=1000, height=900):
-    server = WidgetPage(widgets).__enter__()
-    context = browser.new_context(viewport={"width": width, "height": height})
-    outside: list[str] = []
-    context.route(
-        "**/*",
-        lambda route: (
-            route.continue_()
-            if route.request.url.startswith(server.url)
-            else (outside.append(route.request.url), route.abort())
-        ),
-    )
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    """The widget test page in an offline browser context; returns (page, close)."""
+    stack = contextlib.ExitStack()
+    server = stack.enter_context(WidgetPage(widgets))
+    page = stack.enter_context(offline_page(browser, server.url, (width, height), "the widgets"))
     page.goto(server.url + "/")
     page.wait_for_function("document.body.dataset.ready === '1' || document.body.dataset.error")
     assert page.evaluate("document.body.dataset.error || ''") == ""
-
-    def close():
-        context.close()
-        server.__exit__(None, None, None)
-        assert not outside, f"the widgets tried to reach the internet: {outside}"
-        assert not errors, f"JavaScript errors: {errors}"
-
-    return page, close
+    return page, stack.close
 
 
 @pytest.fixture
