@@ -46,8 +46,9 @@ lint: setup
 
 test: setup data browser lint
 	$(BIN)/pytest
-	@# the conformance suite again as TensorFlow runs on AVX2-only CPUs (oneDNN off): recorded outputs
-	@# always compare, live cases its plain kernel refuses skip with their reason
+	@# the whole suite runs TensorFlow with oneDNN on (tests/conftest.py); the conformance suite again with
+	@# TF's plain kernel (oneDNN off, TF's default on AVX2-only CPUs): recorded outputs always compare,
+	@# live cases that kernel refuses skip with their reason
 	TF_ENABLE_ONEDNN_OPTS=0 $(BIN)/pytest tests/test_keras_conformance.py
 
 # the hostile-input suite alone (tests/fuzz, see docs/fuzz.md): its CI selection also runs in `make test`;
