@@ -61,7 +61,11 @@ def test_hovering_an_output_pixel_shows_its_exact_receptive_field(page, live_lab
     open_lab(page, live_lab)
     page.wait_for_selector("#summary-table tbody tr >> nth=12")
     page.click("#summary-table tbody tr[data-layer=enc_conv2]")
+    # the page finishes its layout in animation frames (the table's scroll hint is set in one, and moves
+    # what is below it): measure the grid after two frames, as it is when the pointer comes
+    page.evaluate("new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
     canvas = page.locator("#rf-output")
+    canvas.scroll_into_view_if_needed()
     cell = float(canvas.get_attribute("data-cell"))
     box = canvas.bounding_box()
     scale = box["width"] / float(page.eval_on_selector("#rf-output", "c => c.width"))
