@@ -5,9 +5,7 @@ without an error, and the source runs now, in a real kernel, with the outputs th
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,16 +14,9 @@ nbformat = pytest.importorskip("nbformat")
 pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
-ROOT = Path(__file__).resolve().parents[1]
+from notebook_support import ROOT, load_script  # noqa: E402
+
 NOTEBOOKS = ROOT / "docs" / "notebooks"
-
-
-def load_script() -> Any:
-    spec = importlib.util.spec_from_file_location("make_notebooks", ROOT / "scripts" / "make_notebooks.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def cells(nb) -> list[tuple[str, str]]:

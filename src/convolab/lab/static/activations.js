@@ -385,15 +385,7 @@
       try {
         const [zoo, runs, sets] = await Promise.all([LAB.api("/api/zoo"), LAB.api("/api/runs"), LAB.api("/api/datasets")]);
         $("act-zoo").replaceChildren(...zoo.models.map(m => new Option(m.name, m.name)));
-        // only the datasets whose test split is on this machine can be chosen; the first of them by default
-        $("act-dataset").replaceChildren(...sets.datasets.map(d => {
-          const opt = new Option(d.available ? d.name : d.name + " (not on this machine)", d.name);
-          opt.disabled = !d.available;
-          return opt;
-        }));
-        const ready = sets.datasets.find(d => d.available);
-        if (ready) $("act-dataset").value = ready.name;
-        else $("act-input-kind").value = "draw";  // no dataset here: a drawing is always there
+        if (!LAB.datasetSelect($("act-dataset"), sets.datasets)) $("act-input-kind").value = "draw";  // a drawing is always there
         $("act-run").replaceChildren(...runs.runs.map(r => new Option(r.name, r.name)));
         if (!runs.runs.length) $("act-model-kind").querySelector("option[value=run]").disabled = true;
       } catch (err) { fail(err); return; }

@@ -126,6 +126,19 @@ const LAB = {
     if (message) { el.textContent = message; el.hidden = false; } else { el.textContent = ""; el.hidden = true; }
   },
 
+  // A dataset <select> from /api/datasets: only datasets whose test split is on this machine can be
+  // chosen, the first of them is selected; returns its name, or null when none is here.
+  datasetSelect(select, datasets) {
+    select.replaceChildren(...datasets.map(d => {
+      const opt = new Option(d.available ? d.name : d.name + " (not on this machine)", d.name);
+      opt.disabled = !d.available;
+      return opt;
+    }));
+    const ready = datasets.find(d => d.available);
+    if (ready) select.value = ready.name;
+    return ready ? ready.name : null;
+  },
+
   debounce(fn, ms) {
     let timer = null;
     return (...args) => { clearTimeout(timer); timer = setTimeout(() => fn(...args), ms); };

@@ -120,14 +120,7 @@
           $("flt-kernel").appendChild(opt);
         }
         for (const b of res.borders) $("flt-border").appendChild(new Option(b, b));
-        $("flt-dataset").replaceChildren(...res.datasets.map(d => {
-          const opt = new Option(d.available ? d.name : d.name + " (not on this machine)", d.name);
-          opt.disabled = !d.available;
-          return opt;
-        }));
-        const ready = res.datasets.find(d => d.available);
-        if (ready) $("flt-dataset").value = ready.name;
-        else { $("flt-source").value = "upload"; }
+        if (!LAB.datasetSelect($("flt-dataset"), res.datasets)) $("flt-source").value = "upload";
       } catch (err) { LAB.showError($("flt-error"), err.message); return; }
       const later = LAB.debounce(update, 200);
       for (const id of ["flt-source", "flt-dataset", "flt-kernel", "flt-padding", "flt-border"]) $(id).addEventListener("change", update);
