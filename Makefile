@@ -43,6 +43,7 @@ demo: core data
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: setup data browser lint
 	$(BIN)/pytest

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from _common import TRAIN_FLOP_PER_IMAGE, bce_mse
 from torch import nn
 
-from convolab import fastpath
+from convolab.engine import fastpath
 
 
 def plain_model() -> nn.Sequential:
@@ -33,7 +33,7 @@ def plain_model() -> nn.Sequential:
 
 
 def convolab_model() -> nn.Module:
-    from convolab.model import Sequential
+    from convolab.model.sequential import Sequential
 
     return Sequential.from_spec("seed-upsampling")
 

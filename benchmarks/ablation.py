@@ -23,7 +23,8 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from _common import FASHION_DIR, load_images  # noqa: E402
 
-from convolab import fastpath, fastplan  # noqa: E402
+from convolab.engine import fastpath
+from convolab.engine import plan as fastplan  # noqa: E402
 
 
 def convolab_step(*, channels_last=True, logits=True, fused_adam=True, pool_first=True, subpixel=True,

@@ -9,7 +9,7 @@ step from the same state (0: bit for bit the same update).
 Variants:
 
 - ``without KERNEL``: the product with one of its C kernels off (``TrainStep(native=...)``;
-  ``convolab.native.NAMES``): what that kernel buys is the variant's time over the product's;
+  ``convolab.engine.native.NAMES``): what that kernel buys is the variant's time over the product's;
 - ``without C kernels``: all of them off (PyTorch's own ops only);
 - ``micro-K``: the batch of 256 cut into micro-batches of K images, forward + backward each (for
   cache residency), gradients accumulated with weight K/256, one Adam step (a candidate, not kept).
@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 from _common import FASHION_DIR  # noqa: E402
 
-from convolab import fastpath, native  # noqa: E402
+from convolab.engine import fastpath, native  # noqa: E402
 
 
 class MicroBatchStep:

@@ -37,7 +37,7 @@ import _torch_runs as R  # noqa: E402
 import torch  # noqa: E402
 from _common import FASHION_DIR, TRAIN_FLOP_PER_IMAGE  # noqa: E402
 
-from convolab import fastpath  # noqa: E402
+from convolab.engine import fastpath  # noqa: E402
 
 KERAS = ("Keras, TF default", "Keras, TF_ENABLE_ONEDNN_OPTS=1")
 

@@ -12,7 +12,7 @@ import sys
 import torch
 import torch.distributed as dist
 
-from convolab import fastpath
+from convolab.engine import fastpath
 from convolab.train import distributed as cd
 from convolab.train.runs import build_model
 from convolab.train.session import open_context

@@ -76,7 +76,7 @@ def make_tiny_run(
     """A real run of the lecture's model on ``limit`` Fashion-MNIST test images (two epochs of 512 by
     default: a few seconds; one epoch of 256 is an undertrained run)."""
     from convolab.train import train
-    from convolab.trainconfig import TrainConfig
+    from convolab.train.config import TrainConfig
 
     cfg = TrainConfig(
         model="seed-upsampling",

@@ -12,11 +12,11 @@ import pytest
 import torch
 from rich.console import Console
 
-from convolab.analysis import analyze, format_bytes, render_table
+from convolab.analysis.summary import analyze, format_bytes, render_table
 from convolab.layers import Conv2D, Dense, Flatten, MaxPool2D, MaxUnpool2D
-from convolab.model import Sequential
-from convolab.spec import load_spec
-from convolab.zoo import ZOO
+from convolab.model.sequential import Sequential
+from convolab.model.spec import load_spec
+from convolab.model.zoo import ZOO
 
 LAYER_KEYS = {"name", "type", "output_shape", "params", "macs", "activation_bytes", "receptive_field"}
 
@@ -170,7 +170,7 @@ def test_format_bytes():
 
 
 def test_check_memory_by_hand():
-    from convolab.analysis import check_memory
+    from convolab.analysis.summary import check_memory
 
     est = check_memory("seed-upsampling", batch=32)
     a = analyze("seed-upsampling", batch=32)
@@ -191,7 +191,7 @@ HUGE_DENSE = {"input_shape": [64, 1024, 1024], "layers": [
 
 def test_huge_models_are_refused_before_allocating():
     from convolab import limits
-    from convolab.analysis import check_memory
+    from convolab.analysis.summary import check_memory
 
     tracemalloc.start()
     try:
@@ -242,7 +242,7 @@ def test_the_largest_allowed_input_is_analysed_within_the_analysis_budget():
 
 def test_fields_on_demand_equal_stored_fields(monkeypatch):
     # with a tiny budget nothing is stored: every layer's fields are recomputed on demand, the same
-    from convolab.receptive_field import FieldWalk
+    from convolab.analysis.receptive_field import FieldWalk
 
     stored = analyze("unpool", (1, 40, 36))
     total = sum(16 * (li.output_shape[1] + li.output_shape[2]) for li in stored.layers)

@@ -1,171 +1,78 @@
-"""The package's shape: no import cycles among src/convolab modules, and a light core.
+"""The package's shape: its layers and no import cycles (import-linter's contracts in pyproject.toml, the
+same check ``make lint`` runs), and a light core (``import convolab.layers`` pulls nothing heavy and changes
+no global state).
 
-Import edges are read statically (ast) from every module: ``import convolab.x``, ``from convolab.x
-import y`` and ``from convolab import x`` (an edge to the submodule ``convolab.x`` when it is one, else
-to the package ``convolab``). Imports inside functions count too: a deferred import that closes a
-cycle is still a cycle of design (base <-> activations was one), it only moves the failure to run time.
-Imports under ``if TYPE_CHECKING:`` never run and do not count. A module importing its own parent
-package implicitly (``convolab.layers.base`` runs ``convolab/layers/__init__`` first) is not an edge.
+The contracts are checked on the real tree, and on a copy with a planted upward import and a planted
+type-only cycle, so the check is known to fail when the layering breaks.
 """
 
 from __future__ import annotations
 
-import ast
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[1] / "src"
-PACKAGE = SRC / "convolab"
+import pytest
 
-# Import edges that close cycles on this branch outside the core; the training refactor removes them
-# (issue 13 item 1: report -> train for add_noise/derive_seed, checkpoint -> the package root for
-# __version__). Removed when the training refactor lands: the integrator empties this set, and the test
-# then fails on any cycle at all.
-KNOWN_CYCLE_EDGES: set[tuple[str, str]] = set()  # none left (the training refactor removed the last two)
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src"
+PACKAGE = SRC / "convolab"
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 HEAVY = ("matplotlib", "rich", "torchmetrics", "torch.distributed", "scipy")
 
 
-def module_name(path: Path) -> str:
-    parts = list(path.relative_to(SRC).with_suffix("").parts)
-    if parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts)
-
-
-def modules() -> dict[str, Path]:
-    return {module_name(p): p for p in PACKAGE.rglob("*.py")}
-
-
-def _is_type_checking(node: ast.If) -> bool:
-    t = node.test
-    return (isinstance(t, ast.Name) and t.id == "TYPE_CHECKING") or (
-        isinstance(t, ast.Attribute) and t.attr == "TYPE_CHECKING"
+def lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
+    if not LINT_IMPORTS.exists():
+        pytest.skip("import-linter is not installed (the test extra has it)")
+    env = {**os.environ, "PYTHONPATH": str(root / "src")}
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache"], cwd=root, env=env, capture_output=True, text=True, timeout=300
     )
 
 
-def _imports(tree: ast.AST):
-    """Every Import/ImportFrom node, skipping ``if TYPE_CHECKING:`` blocks."""
-    stack = [tree]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, ast.If) and _is_type_checking(node):
-            stack.extend(node.orelse)
-            continue
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            yield node
-        stack.extend(ast.iter_child_nodes(node))
+def test_the_package_keeps_its_import_contracts():
+    result = lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
-def import_edges(known: dict[str, Path]) -> dict[str, set[str]]:
-    edges: dict[str, set[str]] = {name: set() for name in known}
-    for name, path in known.items():
-        is_pkg = path.name == "__init__.py"
-        for node in _imports(ast.parse(path.read_text(encoding="utf-8"))):
-            targets: list[str] = []
-            if isinstance(node, ast.Import):
-                targets = [alias.name for alias in node.names]
-            else:
-                base = node.module or ""
-                if node.level:  # relative import
-                    pkg = name if is_pkg else name.rpartition(".")[0]
-                    for _ in range(node.level - 1):
-                        pkg = pkg.rpartition(".")[0]
-                    base = f"{pkg}.{base}" if base else pkg
-                for alias in node.names:
-                    sub = f"{base}.{alias.name}"
-                    targets.append(sub if sub in known else base)
-            for target in targets:
-                while target and target not in known:  # import convolab.x.y.z of a package path
-                    target = target.rpartition(".")[0]
-                if target.startswith("convolab") and target != name and target in known:
-                    edges[name].add(target)
-    return edges
+@pytest.fixture(scope="module")
+def copy(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tree")
+    shutil.copy(ROOT / "pyproject.toml", root)
+    shutil.copytree(PACKAGE, root / "src" / "convolab", ignore=shutil.ignore_patterns("__pycache__"))
+    return root
 
 
-def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
-    """Strongly connected components with more than one module (Tarjan, iterative)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    on_stack: set[str] = set()
-    stack: list[str] = []
-    out: list[list[str]] = []
-    counter = 0
-    for root in sorted(edges):
-        if root in index:
-            continue
-        work = [(root, iter(sorted(edges[root])))]
-        index[root] = low[root] = counter
-        counter += 1
-        stack.append(root)
-        on_stack.add(root)
-        while work:
-            node, children = work[-1]
-            child = next(children, None)
-            if child is not None:
-                if child not in index:
-                    index[child] = low[child] = counter
-                    counter += 1
-                    stack.append(child)
-                    on_stack.add(child)
-                    work.append((child, iter(sorted(edges[child]))))
-                elif child in on_stack:
-                    low[node] = min(low[node], index[child])
-                continue
-            work.pop()
-            if work:
-                low[work[-1][0]] = min(low[work[-1][0]], low[node])
-            if low[node] == index[node]:
-                comp = []
-                while True:
-                    top = stack.pop()
-                    on_stack.discard(top)
-                    comp.append(top)
-                    if top == node:
-                        break
-                if len(comp) > 1:
-                    out.append(sorted(comp))
-    return out
+def _plant(path: Path, line: str) -> str:
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text + "\n" + line + "\n", encoding="utf-8")
+    return text
 
 
-def test_the_cycle_finder_finds_cycles():
-    # the oracle for the test below: a hand-made graph with two cycles and a chain
-    edges = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"e"}, "e": {"d"}, "f": {"a"}}
-    assert sorted(cycles(edges)) == [["a", "b", "c"], ["d", "e"]]
-    assert cycles({"a": {"b"}, "b": set()}) == []
+def test_the_contracts_refuse_an_upward_import(copy):
+    target = copy / "src/convolab/layers/padding.py"
+    text = _plant(target, "def _late():\n    from convolab.train import loop  # noqa")
+    try:
+        result = lint_imports(copy)
+    finally:
+        target.write_text(text, encoding="utf-8")
+    assert result.returncode != 0
+    assert "convolab.layers.padding -> convolab.train.loop" in result.stdout
 
 
-def test_edges_are_read_from_function_level_imports_too(tmp_path):
-    known = modules()
-    edges = import_edges(known)
-    # a module-level and a function-level import (analysis imports spec inside functions)
-    assert "convolab.layers.base" in edges["convolab.walk"]
-    assert "convolab.spec" in edges["convolab.analysis"]
-    assert "convolab.zoo" in edges["convolab.spec"]  # "from convolab import zoo" inside a function
-
-
-def test_no_import_cycles_among_convolab_modules():
-    edges = import_edges(modules())
-    for source, target in KNOWN_CYCLE_EDGES:
-        assert target in edges[source], f"{source} -> {target} is gone: remove it from KNOWN_CYCLE_EDGES"
-        edges[source].discard(target)
-    assert cycles(edges) == [], "import cycles among src/convolab modules"
-
-
-def test_core_modules_import_no_training_lab_or_cli():
-    edges = import_edges(modules())
-    core = [m for m in edges if m.startswith("convolab.layers")] + [
-        "convolab.walk", "convolab.spec", "convolab.model", "convolab.analysis",
-        "convolab.analysis_table", "convolab.receptive_field", "convolab.zoo", "convolab.limits",
-    ]  # fmt: skip
-    banned = ("convolab.train", "convolab.cli", "convolab.lab", "convolab.report", "convolab.fastpath",
-              "convolab.distributed", "convolab.checkpoint", "convolab.plots",
-              "convolab.widgets")  # fmt: skip
-    bad = {m: sorted(t for t in edges[m] if t.startswith(banned)) for m in core}
-    assert not {m: t for m, t in bad.items() if t}
+def test_the_contracts_refuse_a_type_only_cycle(copy):
+    target = copy / "src/convolab/layers/padding.py"
+    text = _plant(target, "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from convolab.layers import conv  # noqa")
+    try:
+        result = lint_imports(copy)
+    finally:
+        target.write_text(text, encoding="utf-8")
+    assert result.returncode != 0
+    assert "No cycles are allowed in convolab.layers" in result.stdout
 
 
 # ``import torch`` itself loads torch.distributed (torch 2.x), so the probe imports torch first and

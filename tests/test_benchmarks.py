@@ -25,7 +25,7 @@ def bench(monkeypatch):
 
 def test_forward_macs_match_convolabs_layer_arithmetic(bench) -> None:
     _, common, _ = bench
-    from convolab.model import Sequential
+    from convolab.model.sequential import Sequential
 
     model = Sequential.from_spec("seed-upsampling")
     shape, total = tuple(model.input_shape), 0
@@ -137,7 +137,7 @@ def test_benchmarked_step_is_the_trainers_step(monkeypatch, tmp_path) -> None:
     monkeypatch.syspath_prepend(str(BENCH))
     import _torch_runs
 
-    from convolab import fastpath
+    from convolab.engine import fastpath
     from convolab.train import TrainConfig, start
     from train_support import write_dataset, write_spec
 
@@ -165,7 +165,7 @@ def test_step_changes_switch_one_kernel_each_and_check_the_update(monkeypatch) -
     monkeypatch.syspath_prepend(str(BENCH))
     import step_changes
 
-    from convolab import native
+    from convolab.engine import native
 
     rows = step_changes.main(["--rounds", "1", "--steps", "1", "--micro", "128", "--limit", "256"])
     names = [r[0] for r in rows]

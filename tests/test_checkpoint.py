@@ -8,7 +8,7 @@ import pickle
 import pytest
 import torch
 
-from convolab.model import Sequential
+from convolab.model.sequential import Sequential
 from convolab.train import checkpoint as ck
 from train_support import TINY_SPEC
 

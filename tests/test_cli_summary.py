@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from convolab.analysis import analyze
+from convolab.analysis.summary import analyze
 from convolab.cli import main
 
 
@@ -130,7 +130,7 @@ def test_help_teaches_with_examples(capsys, command):
 
 
 def test_summary_help_lists_the_zoo(capsys):
-    from convolab.zoo import list_models
+    from convolab.model.zoo import list_models
 
     _, out, _ = run(capsys, "summary", "--help")
     flat = " ".join(out.split())

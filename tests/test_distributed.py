@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from convolab import fastpath
+from convolab.engine import fastpath
 from convolab.train import distributed as cd
 from convolab.train.context import LocalContext
 from convolab.train.runs import build_model

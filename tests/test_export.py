@@ -8,7 +8,7 @@ import torch
 
 from convolab.cli import main
 from convolab.keras_io.export import export_model
-from convolab.model import Sequential
+from convolab.model.sequential import Sequential
 
 # torch 2.13 deprecates torch.jit.load (the export itself silences it; these tests load the file again)
 JIT_LOAD = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:DeprecationWarning")
@@ -60,7 +60,7 @@ def test_unknown_format_is_refused(model, tmp_path) -> None:
 
 
 def test_cli_export_of_a_run(model, tmp_path, capsys) -> None:
-    from convolab.checkpoint import save_checkpoint
+    from convolab.train.checkpoint import save_checkpoint
 
     run = tmp_path / "run"
     state = {"spec": model.to_spec().to_dict(), "config": {}, "epoch": 0, "step": 0, "global_step": 0}
@@ -74,7 +74,7 @@ def test_cli_export_of_a_run(model, tmp_path, capsys) -> None:
 
 
 def _run_folder(model, tmp_path):
-    from convolab.checkpoint import save_checkpoint
+    from convolab.train.checkpoint import save_checkpoint
 
     run = tmp_path / "run"
     state = {"spec": model.to_spec().to_dict(), "config": {}, "epoch": 0, "step": 0, "global_step": 0}

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convolab import fastpath
+from convolab.engine import fastpath
 
 
 class TinyAE(nn.Module):
@@ -153,7 +153,7 @@ def test_configure_threads() -> None:
         torch.set_num_threads(before)
 
 
-# ---- the fused plan for convolab's Sequential (convolab.fastplan) ------------------------------------
+# ---- the fused plan for convolab's Sequential (convolab.engine.plan) ------------------------------------
 def _upsample_conv_oracle(x, w, b, s, padding):
     """Nearest upsampling by repetition (NumPy-style repeat) then the plain convolution."""
     up = x.repeat_interleave(s, dim=2).repeat_interleave(s, dim=3)  # (N, C, H*s, W*s)
@@ -170,7 +170,7 @@ def _upsample_conv_oracle(x, w, b, s, padding):
      (2, 5, "same", (4, 4)), (2, 2, "same", (3, 3)), (3, 4, "valid", (4, 3)), (2, 1, "valid", (3, 2))],
 )  # fmt: skip
 def test_subpixel_conv_equals_upsample_then_conv(s, k, padding, hw) -> None:
-    from convolab import fastplan
+    from convolab.engine import plan as fastplan
     from convolab.layers.conv import Conv2D
     from convolab.layers.upsampling import UpSampling2D
 
@@ -193,8 +193,8 @@ ZOO_PLANNED = ["seed-upsampling", "chollet", "seed-transpose", "bed-of-nails", "
 
 @pytest.mark.parametrize("name", ZOO_PLANNED)
 def test_plan_matches_model_forward_and_gradients(name: str) -> None:
-    from convolab import fastplan
-    from convolab.model import Sequential
+    from convolab.engine import plan as fastplan
+    from convolab.model.sequential import Sequential
 
     torch.manual_seed(0)
     model = Sequential.from_spec(name)
@@ -218,8 +218,8 @@ def test_plan_matches_model_forward_and_gradients(name: str) -> None:
 def test_plan_keeps_a_relu_last_layer_out_of_logits(native: bool) -> None:
     """``logits=True`` skips the last layer's activation whatever it is, also where a kernel would
     fuse that layer's ReLU (the sub-pixel convolution's pass)."""
-    from convolab import fastplan
-    from convolab.model import Sequential
+    from convolab.engine import plan as fastplan
+    from convolab.model.sequential import Sequential
 
     def conv(name: str, filters: int) -> dict:
         return {"type": "Conv2D", "name": name, "filters": filters, "kernel_size": 3, "padding": "same",
@@ -240,16 +240,16 @@ def test_plan_keeps_a_relu_last_layer_out_of_logits(native: bool) -> None:
 
 
 def test_plan_declines_models_with_switches_and_foreign_modules() -> None:
-    from convolab import fastplan
-    from convolab.model import Sequential
+    from convolab.engine import plan as fastplan
+    from convolab.model.sequential import Sequential
 
     assert fastplan.build_plan(Sequential.from_spec("unpool")) is None
     assert fastplan.build_plan(TinyAE()) is None
 
 
 def test_plan_rewrites_the_lecture_model() -> None:
-    from convolab import fastplan
-    from convolab.model import Sequential
+    from convolab.engine import plan as fastplan
+    from convolab.model.sequential import Sequential
 
     plan = fastplan.build_plan(Sequential.from_spec("seed-upsampling"))
     # 3 conv+pool+relu, 1 conv, 3 upsample+conv: 13 layers in 7 steps
@@ -261,7 +261,7 @@ def test_plan_rewrites_the_lecture_model() -> None:
 # fused plan (different summation order) is compared under SGD, where updates are linear in gradients.
 @pytest.mark.parametrize(("fuse", "sgd"), [(False, False), (True, True)])
 def test_sequential_trainstep_matches_naive_loop(fuse: bool, sgd: bool) -> None:
-    from convolab.model import Sequential
+    from convolab.model.sequential import Sequential
 
     x = torch.rand(32, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     torch.manual_seed(5)
@@ -282,7 +282,7 @@ def test_sequential_trainstep_matches_naive_loop(fuse: bool, sgd: bool) -> None:
 
 
 def test_sequential_fused_training_is_bitwise_deterministic() -> None:
-    from convolab.model import Sequential
+    from convolab.model.sequential import Sequential
 
     x = torch.rand(32, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     finals = []
@@ -297,7 +297,7 @@ def test_sequential_fused_training_is_bitwise_deterministic() -> None:
 
 
 def test_predict_fused_matches_model() -> None:
-    from convolab.model import Sequential
+    from convolab.model.sequential import Sequential
 
     torch.manual_seed(0)
     model = Sequential.from_spec("seed-upsampling")
@@ -348,8 +348,8 @@ def test_configure_allocator_is_idempotent_and_harmless() -> None:
 
 
 def test_each_plan_switch_changes_the_executed_plan_not_the_function():
-    from convolab import fastplan
-    from convolab.model import Sequential
+    from convolab.engine import plan as fastplan
+    from convolab.model.sequential import Sequential
 
     torch.manual_seed(0)
     model = Sequential.from_spec("seed-upsampling")
@@ -408,7 +408,7 @@ def test_eval_chunk_follows_the_batch_and_the_image_never_the_split() -> None:
 
 
 def test_metrics_do_not_depend_on_the_chunk() -> None:
-    from convolab.metrics import baseline_metrics, metrics_of
+    from convolab.train.metrics import baseline_metrics, metrics_of
 
     gen = torch.Generator().manual_seed(0)
     target = torch.rand(70, 1, 16, 16, generator=gen)

@@ -14,7 +14,7 @@ from PIL import Image
 from convolab import limits
 from convolab.data.dataset import parse_image_size
 from convolab.limits import LimitError
-from convolab.report import compare_runs, load_image_files, reconstruct
+from convolab.train.report import compare_runs, load_image_files, reconstruct
 
 
 def _png(path, width: int, height: int) -> None:
@@ -133,7 +133,7 @@ def test_compare_refuses_more_runs_than_the_limit_before_loading_any(tmp_path) -
 
 @pytest.mark.parametrize("field", ["epochs", "workers"])
 def test_train_config_counts_have_an_upper_limit(field) -> None:
-    from convolab.trainconfig import TrainConfig
+    from convolab.train.config import TrainConfig
 
     cap = getattr(limits, f"MAX_{field.upper()}")
     TrainConfig(**{field: cap}).validate()
@@ -192,7 +192,7 @@ def _tiny_state(tmp_path, **edit):
     """A saved checkpoint (``state.json`` edited by ``edit``; a None value deletes the field)."""
     import json
 
-    from convolab.model import Sequential
+    from convolab.model.sequential import Sequential
     from convolab.train import checkpoint as ck
 
     spec = {"name": "t", "input_shape": [1, 4, 4], "layers": [{"type": "Flatten"}]}
@@ -244,7 +244,7 @@ def test_a_state_without_its_rng_is_refused_to_resume_but_still_evaluates(tmp_pa
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
 def test_a_checkpoint_with_non_finite_weights_is_refused_naming_file_and_tensor(tmp_path, bad) -> None:
-    from convolab.model import Sequential
+    from convolab.model.sequential import Sequential
     from convolab.train.checkpoint import check_weights
 
     spec = {"name": "t", "input_shape": [1, 4, 4],

@@ -44,8 +44,8 @@ def feature_maps(model, x):
 
 
 def test_a_typed_spec_equals_its_python_forward_pass(client):
-    from convolab.runs import build_model
-    from convolab.spec import parse_text
+    from convolab.model.spec import parse_text
+    from convolab.train.runs import build_model
 
     c, _ = client
     pixels = np.random.default_rng(1).random((12, 10)).round(3)
@@ -84,7 +84,7 @@ def test_a_typed_spec_equals_its_python_forward_pass(client):
 @pytest.mark.skipif(not have_fashion(), reason=MISSING)
 def test_a_trained_run_on_a_dataset_image_and_on_an_upload(client):
     from convolab.data import load_dataset
-    from convolab.runs import load_run
+    from convolab.train.runs import load_run
 
     c, runs = client
     model = load_run(runs / "tiny", "best", device="cpu").model

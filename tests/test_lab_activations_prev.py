@@ -57,8 +57,8 @@ def test_field_on_the_layer_before(client, layer, unit, want):
 def test_pre_activation_map_is_the_layers_call(client):
     import yaml
 
-    from convolab.runs import build_model
-    from convolab.spec import load_spec
+    from convolab.model.spec import load_spec
+    from convolab.train.runs import build_model
 
     pixels = np.random.default_rng(7).random((12, 10))
     d = ask(client, pixels, 0, 1, 1, channel=2)

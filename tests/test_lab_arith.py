@@ -430,7 +430,7 @@ def test_formula_literals():
 
 
 def test_explain_formulas_equal_the_analysis_for_every_zoo_model():
-    from convolab.zoo import get_spec, list_models
+    from convolab.model.zoo import get_spec, list_models
 
     for name in list_models():
         text = yaml.safe_dump(get_spec(name), sort_keys=False, default_flow_style=None)
@@ -462,7 +462,7 @@ def test_layer_args_schema_follows_the_constructors():
 
 
 def test_spec_edit_rewrites_one_argument_and_keeps_the_rest():
-    from convolab.zoo import get_spec
+    from convolab.model.zoo import get_spec
 
     spec = get_spec("seed-upsampling")
     text = yaml.safe_dump(spec, sort_keys=False, default_flow_style=None, width=100)

@@ -14,10 +14,10 @@ MODULES = [
     "convolab.layers.dense",
     "convolab.layers.pooling",
     "convolab.layers.upsampling",
-    "convolab.model",
-    "convolab.spec",
-    "convolab.walk",
-    "convolab.analysis",
+    "convolab.model.sequential",
+    "convolab.model.spec",
+    "convolab.model.walk",
+    "convolab.analysis.summary",
 ]
 
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torchmetrics.functional.image import structural_similarity_index_measure
 
-from convolab import metrics as M
+from convolab.train import metrics as M
 
 
 def test_bce_literal_and_keras_clipping():

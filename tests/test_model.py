@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from convolab.layers import Conv2D, Dense, Flatten, MaxPool2D, MaxUnpool2D
-from convolab.model import Sequential, build_model
-from convolab.spec import dumps_spec, load_spec
+from convolab.model.sequential import Sequential, build_model
+from convolab.model.spec import dumps_spec, load_spec
 
 UNPOOL_AE = {
     "name": "unpool-ae",
@@ -97,7 +97,7 @@ def test_trailing_activation_layer_is_skipped_for_logits() -> None:
 
 @pytest.mark.parametrize("name", ["seed-upsampling", "seed-transpose"])
 def test_lecture_autoencoders_match_keras_summary(name: str) -> None:
-    pytest.importorskip("convolab.zoo")
+    pytest.importorskip("convolab.model.zoo")
     torch.manual_seed(0)
     model = build_model(name)
     per_layer = [sum(p.numel() for p in layer.parameters()) for layer in model.layers]
@@ -188,7 +188,7 @@ def test_cuda_matches_cpu() -> None:
     torch.testing.assert_close(got, want, rtol=2e-3, atol=2e-3)  # cuDNN may use TF32 for convolutions
 
 
-# ---- the one walk (convolab.walk) ------------------------------------------------------------------
+# ---- the one walk (convolab.model.walk) ------------------------------------------------------------------
 
 
 def test_walk_pairs_unpools_with_their_pools_explicitly() -> None:
@@ -204,7 +204,7 @@ def test_walk_pairs_unpools_with_their_pools_explicitly() -> None:
 
 
 def test_dense_on_image_and_bad_pairing_refused_with_one_message_everywhere() -> None:
-    from convolab.analysis import analyze
+    from convolab.analysis.summary import analyze
 
     spec = {"input_shape": [1, 4, 4], "layers": [{"type": "Dense", "units": 3, "name": "d"}]}
     messages = set()
@@ -257,7 +257,7 @@ def test_double_before_build_is_kept() -> None:
 
 
 def test_summary_returns_the_cli_table_as_data(capsys) -> None:
-    from convolab.analysis import Analysis, analyze
+    from convolab.analysis.summary import Analysis, analyze
 
     model = build_model("seed-upsampling")
     result = model.summary()

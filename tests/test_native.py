@@ -1,4 +1,4 @@
-"""convolab.native: the C pool+ReLU kernel equals PyTorch's path bit for bit; the build degrades cleanly.
+"""convolab.engine.native: the C pool+ReLU kernel equals PyTorch's path bit for bit; the build degrades cleanly.
 
 The oracle is PyTorch itself: ``relu_(max_pool2d(z, k, k, ceil_mode=...))`` and its autograd gradient,
 run on the same tensor. Equality is ``torch.equal`` on values and on gradients (not a tolerance): the
@@ -21,11 +21,11 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convolab import native
-from convolab.native import build
-from convolab.native import conv_pool as kconv
-from convolab.native import pool as kpool
-from convolab.native import shuffle as kshuffle
+from convolab.engine import native
+from convolab.engine.native import build
+from convolab.engine.native import conv_pool as kconv
+from convolab.engine.native import pool as kpool
+from convolab.engine.native import shuffle as kshuffle
 
 needs_kernels = pytest.mark.skipif(not native.available(), reason=f"C kernels: {native.status()}")
 
@@ -206,7 +206,7 @@ def test_built_once_then_loaded_from_the_cache_and_rebuilt_when_broken(monkeypat
         broken.write_bytes(b"not a shared library")
         broken.replace(lib)  # a new file (the loaded one stays mapped, as after a crash mid-copy)
         # a fresh process (this one would get its loaded copy back from dlopen by name)
-        code = "from convolab.native import build; assert build.library() is not None; print(build.status())"
+        code = "from convolab.engine.native import build; assert build.library() is not None; print(build.status())"
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
         assert out.returncode == 0, out.stderr
         assert str(lib) in out.stdout and lib.stat().st_size > 1000  # rebuilt in place
@@ -215,8 +215,8 @@ def test_built_once_then_loaded_from_the_cache_and_rebuilt_when_broken(monkeypat
 
 
 def _lecture_steps(kernels_on, x: torch.Tensor, steps: int = 4):
-    from convolab import fastpath
-    from convolab.model import Sequential
+    from convolab.engine import fastpath
+    from convolab.model.sequential import Sequential
 
     torch.manual_seed(9)
     model = fastpath.prepare(Sequential.from_spec("seed-upsampling"))
@@ -613,8 +613,8 @@ def test_shuffle_crop_declines_and_refuses():
 
 
 def test_kernel_selection_is_checked():
-    from convolab import fastpath
-    from convolab.model import Sequential
+    from convolab.engine import fastpath
+    from convolab.model.sequential import Sequential
 
     assert native.select(True) == set(native.NAMES) and native.select(False) == set()
     assert native.select(["pool"]) == {"pool"}

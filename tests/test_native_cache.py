@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from convolab.native import build, cache
+from convolab.engine.native import build, cache
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 needs_cc = pytest.mark.skipif(shutil.which(os.environ.get("CC") or "cc") is None, reason="no C compiler")
@@ -34,7 +34,7 @@ PLANTED_C = textwrap.dedent("""
 
 def _status_in_fresh_process(env_dir: Path, marker: Path | None = None) -> tuple[bool, str]:
     """(kernels loaded?, status) from a new interpreter with ``$CONVOLAB_NATIVE_DIR`` = ``env_dir``."""
-    code = "from convolab.native import build; print(build.library() is not None); print(build.status())"
+    code = "from convolab.engine.native import build; print(build.library() is not None); print(build.status())"
     env = {**os.environ, cache.ENV_DIR: str(env_dir), "PYTHONPATH": str(SRC)}
     env.pop(build.ENV_SWITCH, None)
     if marker is not None:
@@ -215,7 +215,7 @@ def test_a_hanging_compiler_costs_seconds_not_minutes(tmp_path, monkeypatch):
 def test_concurrent_first_builds_build_once_and_both_load(tmp_path):
     folder = tmp_path / "c"
     folder.mkdir(mode=0o700)
-    code = "from convolab.native import build; print(build.library() is not None)"
+    code = "from convolab.engine.native import build; print(build.library() is not None)"
     env = {**os.environ, cache.ENV_DIR: str(folder), "PYTHONPATH": str(SRC)}
     env.pop(build.ENV_SWITCH, None)
     procs = [

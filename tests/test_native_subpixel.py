@@ -1,4 +1,4 @@
-"""convolab.native.subpixel: the sub-pixel convolution in C equals PyTorch's conv + pixel_shuffle path.
+"""convolab.engine.native.subpixel: the sub-pixel convolution in C equals PyTorch's conv + pixel_shuffle path.
 
 The oracle is the plan's own PyTorch path (``fastplan._SubPixelConv`` with no kernels: the folded
 ``F.conv2d``, ``F.pixel_shuffle``, the crop, ReLU) run in float64 on the same values, for the output,
@@ -14,10 +14,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convolab import fastplan, native
+from convolab.engine import native
+from convolab.engine import plan as fastplan
+from convolab.engine.native import subpixel as ksub
 from convolab.layers.conv import Conv2D
 from convolab.layers.upsampling import UpSampling2D
-from convolab.native import subpixel as ksub
 
 needs_kernels = pytest.mark.skipif(not native.available(), reason=f"C kernels: {native.status()}")
 CL = torch.channels_last
@@ -155,8 +156,8 @@ def test_declines_what_it_does_not_compute():
 
 @needs_kernels
 def test_the_plan_runs_it_for_the_lecture_models_last_layer(monkeypatch):
-    from convolab import fastpath
-    from convolab.model import Sequential
+    from convolab.engine import fastpath
+    from convolab.model.sequential import Sequential
 
     calls = []
     real = ksub.subpixel_conv

@@ -10,7 +10,8 @@ import torch
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from convolab.analysis import analyze
+from convolab.analysis.receptive_field import compose, global_field, identity_field, map_bounds
+from convolab.analysis.summary import analyze
 from convolab.layers import (
     AvgPool2D,
     BedOfNails2D,
@@ -22,10 +23,9 @@ from convolab.layers import (
 )
 from convolab.layers.base import AxisMap
 from convolab.layers.padding import conv_output_length, padding_amounts
-from convolab.model import Sequential
-from convolab.receptive_field import compose, global_field, identity_field, map_bounds
-from convolab.walk import walk
-from convolab.zoo import get_spec
+from convolab.model.sequential import Sequential
+from convolab.model.walk import walk
+from convolab.model.zoo import get_spec
 
 KINDS = ("window", "transpose", "nearest", "nails", "bilinear", "identity", "global")
 

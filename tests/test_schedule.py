@@ -14,9 +14,9 @@ import pytest
 import torch
 
 import convolab
-from convolab import fastpath
 from convolab import train as tr
 from convolab.cli import main
+from convolab.engine import fastpath
 from convolab.train.checkpoint import load_checkpoint
 from convolab.train.config import ConfigError, TrainConfig
 from convolab.train.context import LocalContext

@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from convolab.spec import ModelSpec, dump_spec, dumps_spec, load_spec, snake_case
+from convolab.model.spec import ModelSpec, dump_spec, dumps_spec, load_spec, snake_case
 
 SMALL = {
     "name": "tiny",
@@ -69,7 +69,7 @@ def test_filter_bank_in_a_spec_round_trips() -> None:
 
 
 def test_zoo_names_resolve() -> None:
-    zoo = pytest.importorskip("convolab.zoo")
+    zoo = pytest.importorskip("convolab.model.zoo")
     spec = load_spec("seed-upsampling")
     assert spec.name == "seed-upsampling" and spec.input_shape == (1, 28, 28)
     assert spec == load_spec(zoo.get_spec("seed-upsampling"))
@@ -263,7 +263,7 @@ def test_json_stride_1e20_is_a_clean_error() -> None:
 
 def test_input_and_intermediate_sides_are_bounded() -> None:
     from convolab import limits
-    from convolab.analysis import analyze
+    from convolab.analysis.summary import analyze
 
     with pytest.raises(limits.LimitError, match=r"input shape \[1, 3000000, 3000000\] has a side of 3000000, "
                        r"over the limit of 65536 \(limits.MAX_SIDE\)"):  # fmt: skip

@@ -247,8 +247,8 @@ def test_bce_needs_a_sigmoid_output_and_dense_reshape_models_train(tmp_path):
 @pytest.mark.parametrize("name", ["seed-upsampling", "seed-transpose", "chollet", "unpool", "dense"])
 def test_training_forward_gives_logits_of_the_output(name):
     """What TrainStep feeds BCE (the fused path, logits=True) must be the output before its sigmoid."""
-    from convolab import fastpath
-    from convolab.model import Sequential
+    from convolab.engine import fastpath
+    from convolab.model.sequential import Sequential
 
     torch.manual_seed(0)
     model = fastpath.prepare(Sequential.from_spec(name), "cpu")

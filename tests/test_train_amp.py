@@ -8,9 +8,9 @@ import signal
 import pytest
 import torch
 
-from convolab import fastpath
 from convolab import train as tr
 from convolab.cli import main
+from convolab.engine import fastpath
 from convolab.train.checkpoint import load_checkpoint
 from convolab.train.config import TrainConfig
 from train_support import tiny_config

@@ -1,6 +1,6 @@
 """convolab.widgets, the kernel side: each widget's state (the JSON its front end draws) equals the
 library's own numbers: activations = ``Sequential.feature_maps`` in Python, the explorer's fields = the
-interval walk of ``convolab.analysis`` (and hand-computed literals), the arithmetic trace = the layer's
+interval walk of ``convolab.analysis.summary`` (and hand-computed literals), the arithmetic trace = the layer's
 output (a literal worked by hand). The front end is tested in Chromium: tests/e2e/test_widgets_browser.py."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ pytest.importorskip("starlette")
 
 import convolab  # noqa: E402
 import convolab.widgets as cw  # noqa: E402
-from convolab.analysis import analyze  # noqa: E402
+from convolab.analysis.summary import analyze  # noqa: E402
 from convolab.widgets import bundle  # noqa: E402
 
 SPEC = {

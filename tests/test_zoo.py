@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from convolab.analysis import analyze
-from convolab.zoo import ZOO, get_spec, list_models
+from convolab.analysis.summary import analyze
+from convolab.model.zoo import ZOO, get_spec, list_models
 
 # Keras model.summary() of the lecture's two models: output shapes (channels-first here) and params.
 SEED_UPSAMPLING = [

@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
-    **dict.fromkeys(["Analysis", "LayerInfo", "analyze", "render_table"], "convolab.analysis"),
+    **dict.fromkeys(["Analysis", "LayerInfo", "analyze", "render_table"], "convolab.analysis.summary"),
     **dict.fromkeys(["load_checkpoint", "save_checkpoint"], "convolab.train.checkpoint"),
     **dict.fromkeys(
         ["DatasetNotFoundError", "ImageDataset", "load_dataset", "read_idx", "train_val_split"],
@@ -42,15 +42,15 @@ _EXPORTS: dict[str, str] = {
         "convolab.layers",
     ),
     **dict.fromkeys(["LAYER_REGISTRY", "AxisMap", "Layer", "get_layer_class"], "convolab.layers.base"),
-    **dict.fromkeys(["Sequential", "build_model"], "convolab.model"),
-    **dict.fromkeys(["compare_runs", "evaluate_run", "make_figures"], "convolab.report"),
+    **dict.fromkeys(["Sequential", "build_model"], "convolab.model.sequential"),
+    **dict.fromkeys(["compare_runs", "evaluate_run", "make_figures"], "convolab.train.report"),
     **dict.fromkeys(["History", "Run", "load_run"], "convolab.train.run"),
     **dict.fromkeys(["fit", "resume"], "convolab.train.fit"),
     **dict.fromkeys(["evaluate", "predict"], "convolab.train.keras_api"),
-    **dict.fromkeys(["ModelSpec", "dump_spec", "dumps_spec", "load_spec"], "convolab.spec"),
+    **dict.fromkeys(["ModelSpec", "dump_spec", "dumps_spec", "load_spec"], "convolab.model.spec"),
     **dict.fromkeys(["NonFiniteLossError", "Trainer", "TrainingInterrupted"], "convolab.train.loop"),
     "TrainConfig": "convolab.train.config",
-    **dict.fromkeys(["get_spec", "list_models"], "convolab.zoo"),
+    **dict.fromkeys(["get_spec", "list_models"], "convolab.model.zoo"),
     "set_threads": "convolab.threads",
 }
 
@@ -129,8 +129,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # static checkers and IDEs see the real names
-    from convolab.analysis import Analysis, LayerInfo, analyze, render_table
-    from convolab.checkpoint import load_checkpoint, save_checkpoint
+    from convolab.analysis.summary import Analysis, LayerInfo, analyze, render_table
     from convolab.data import DatasetNotFoundError, ImageDataset, load_dataset, read_idx, train_val_split
     from convolab.filters import KERNELS, filter2d, get_kernel, gradient_magnitude, load_image
     from convolab.layers import (
@@ -149,13 +148,14 @@ if TYPE_CHECKING:  # static checkers and IDEs see the real names
         UpSampling2D,
     )
     from convolab.layers.base import LAYER_REGISTRY, AxisMap, Layer, get_layer_class
-    from convolab.model import Sequential, build_model
-    from convolab.report import compare_runs, evaluate_run, make_figures
-    from convolab.spec import ModelSpec, dump_spec, dumps_spec, load_spec
+    from convolab.model.sequential import Sequential, build_model
+    from convolab.model.spec import ModelSpec, dump_spec, dumps_spec, load_spec
+    from convolab.model.zoo import get_spec, list_models
     from convolab.threads import set_threads
     from convolab.train import NonFiniteLossError, Trainer, TrainingInterrupted
+    from convolab.train.checkpoint import load_checkpoint, save_checkpoint
+    from convolab.train.config import TrainConfig
     from convolab.train.fit import fit, resume
     from convolab.train.keras_api import evaluate, predict
+    from convolab.train.report import compare_runs, evaluate_run, make_figures
     from convolab.train.run import History, Run, load_run
-    from convolab.trainconfig import TrainConfig
-    from convolab.zoo import get_spec, list_models

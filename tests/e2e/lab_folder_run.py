@@ -52,7 +52,7 @@ def make_image_folder(root: Path, data_dir: Path, count: int = 48, side: int = 1
 def make_folder_run(runs: Path, images: Path, name: str, spec_dir: Path) -> Path:
     """One epoch of FOLDER_128 on ``folder:images`` (a real ``convolab train`` run, ~15 s on 2 cores)."""
     from convolab.train import train
-    from convolab.trainconfig import TrainConfig
+    from convolab.train.config import TrainConfig
 
     spec = spec_dir / "folder-128.yaml"
     spec.write_text(FOLDER_128)

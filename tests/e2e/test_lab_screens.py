@@ -86,8 +86,8 @@ def set_size(page, size: str) -> None:
 @pytest.mark.parametrize("size", SIZES)
 def test_activations_of_a_zoo_model_equal_the_python_forward_pass(page, live_lab, size):
     from convolab.data import load_dataset
-    from convolab.runs import build_model
-    from convolab.zoo import get_spec
+    from convolab.model.zoo import get_spec
+    from convolab.train.runs import build_model
     from real_data import fashion_t10k
 
     set_size(page, size)
@@ -104,7 +104,7 @@ def test_activations_of_a_zoo_model_equal_the_python_forward_pass(page, live_lab
 
 
 def test_activations_of_a_trained_run_equal_the_python_forward_pass(page, live_lab, lab_runs):
-    from convolab.runs import load_run
+    from convolab.train.runs import load_run
 
     page.goto(f"{live_lab.url}/#activations?run=tiny&checkpoint=best&input=draw")
     page.wait_for_selector("#act-view[data-ready]")
@@ -253,8 +253,8 @@ def test_the_index_bound_is_the_real_one(page, live_lab):
 
 
 def test_the_rf_hover_is_exact_at_cell_edges_and_cleared_on_leave(page, live_lab):
-    from convolab.analysis import analyze
-    from convolab.zoo import get_spec
+    from convolab.analysis.summary import analyze
+    from convolab.model.zoo import get_spec
 
     info = analyze(get_spec("seed-upsampling")).layer("enc_conv2")
     page.goto(live_lab.url + "/#designer")
@@ -303,7 +303,7 @@ def test_activations_of_a_trained_folder_run_equal_the_python_forward_pass(
     from lab_folder_run import FOLDER_128_TILES
 
     from convolab.data import load_dataset
-    from convolab.runs import load_run
+    from convolab.train.runs import load_run
     from real_data import fashion_t10k
 
     set_size(page, size)
@@ -451,7 +451,7 @@ def test_drawing_for_a_128x128_folder_run_is_resized_and_reconstructed(page, liv
     be 128x128 for this run"), and the reconstruction shown is the model's output for what was sent."""
     import torch.nn.functional as F
 
-    from convolab.runs import load_run
+    from convolab.train.runs import load_run
 
     rng = np.random.default_rng(0)
     m = rng.random((28, 28)).round(3)

@@ -62,8 +62,8 @@ def fashion_image(index: int) -> np.ndarray:
 
 
 def lecture_model():
-    from convolab.runs import build_model
-    from convolab.zoo import get_spec
+    from convolab.model.zoo import get_spec
+    from convolab.train.runs import build_model
 
     return build_model(get_spec("seed-upsampling"), 0).eval()
 

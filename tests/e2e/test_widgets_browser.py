@@ -1,7 +1,7 @@
 """convolab.widgets in Chromium: each widget renders from its ``_esm`` (the lab page's own scripts in one
 module) on a widget test page (tests/e2e/widget_page.py: a stand-in for anywidget's model, talking to
 the Python widget as a kernel's comm would), and what the page shows equals the library's numbers in
-Python: the explorer's table and fields = ``convolab.analysis``, the activation maps and a clicked
+Python: the explorer's table and fields = ``convolab.analysis.summary``, the activation maps and a clicked
 unit's pre-activation = the model's layers run in Python, the animation's output = a hand-worked conv.
 
 ``CONVOLAB_LAB_SHOTS=1`` also writes docs/images/lab_widget_*.png (after the checks passed).
@@ -22,7 +22,7 @@ from widget_page import WidgetPage  # noqa: E402
 
 import convolab  # noqa: E402
 import convolab.widgets as cw  # noqa: E402
-from convolab.analysis import analyze  # noqa: E402
+from convolab.analysis.summary import analyze  # noqa: E402
 from lab_support import offline_page  # noqa: E402
 
 GRID = [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12], [13, 14, 15, 16]]

@@ -230,7 +230,7 @@ def template_dir() -> Path:
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from convolab.train import train
-    from convolab.trainconfig import TrainConfig
+    from convolab.train.config import TrainConfig
     from train_support import write_dataset, write_spec
 
     dataset = write_dataset(TEMPLATES / "data", n_train=32, n_test=16)

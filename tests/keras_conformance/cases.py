@@ -205,7 +205,7 @@ def convolab_output(run: KerasRun) -> np.ndarray:
     from convolab.keras_io.importer import _load_weights
     from convolab.keras_io.mapping import Mapper
     from convolab.keras_io.structure import KerasLayer
-    from convolab.model import Sequential
+    from convolab.model.sequential import Sequential
 
     leaves = [
         KerasLayer(cls, str(config.get("name", f"layer{i}")), config, weights)

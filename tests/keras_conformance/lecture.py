@@ -49,7 +49,7 @@ def train_and_save(name: str, x_train: np.ndarray, out: Path, seed: int = 0) -> 
     """Train zoo model ``name`` one epoch in Keras (Adam, BCE, batch 256) and save it three ways."""
     import keras
 
-    from convolab.zoo import get_spec
+    from convolab.model.zoo import get_spec
 
     keras.utils.set_random_seed(seed)
     model = keras_model(get_spec(name))

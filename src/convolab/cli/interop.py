@@ -46,7 +46,7 @@ def import_keras_cmd(keras_file: Path, spec: str | None, out: Path, dataset: str
     from convolab.data.registry import get_spec
     from convolab.keras_io import import_keras, write_run
     from convolab.keras_io.targets import check_import_target
-    from convolab.spec import dump_spec
+    from convolab.model.spec import dump_spec
 
     check_import_target(out)  # before any work: never over a trained run or into a foreign folder
     if not dataset.startswith("folder:"):
@@ -88,10 +88,10 @@ def export_cmd(run: Path, fmt: str, out: Path, checkpoint: str, logits: bool) ->
       convolab export runs/fashion --format onnx -o fashion-ae.onnx
       convolab export runs/keras-ae --format torchscript -o ae.pt
     """
-    from convolab.checkpoint import check_weights, load_checkpoint, resolve_checkpoint
     from convolab.keras_io.export import export_model
     from convolab.keras_io.targets import check_export_target
-    from convolab.model import Sequential
+    from convolab.model.sequential import Sequential
+    from convolab.train.checkpoint import check_weights, load_checkpoint, resolve_checkpoint
 
     check_export_target(out)  # before any work: an existing folder, never a run's own files
     ckpt = load_checkpoint(resolve_checkpoint(run, checkpoint), with_optimizer=False)

@@ -1,4 +1,4 @@
-"""CLI commands on trained runs: evaluate, reconstruct, compare, figures (thin wrappers over convolab.report).
+"""CLI commands on trained runs: evaluate, reconstruct, compare, figures (thin wrappers over convolab.train.report).
 
 Importing this module imports click only (no torch, no matplotlib, no rich): ``convolab evaluate --help``
 answers at once; each command imports the library inside its function.
@@ -62,7 +62,7 @@ def evaluate_cmd(
       convolab evaluate runs/fashion --dataset mnist --data-dir ~/data/mnist --json
     """
     from convolab.data import DatasetNotFoundError
-    from convolab.report import evaluate_run
+    from convolab.train.report import evaluate_run
 
     try:
         report = evaluate_run(run, dataset=dataset, data_dir=data_dir, which=checkpoint, device=device)
@@ -110,7 +110,7 @@ def reconstruct_cmd(
         raise UserError(f"unexpected argument {more_images[0]}: give image files after --images")
     images = images + more_images
     from convolab.data import DatasetNotFoundError
-    from convolab.report import reconstruct
+    from convolab.train.report import reconstruct
 
     try:
         path = reconstruct(
@@ -141,7 +141,7 @@ def compare_cmd(
     """
     from rich.table import Table
 
-    from convolab.report import compare_runs
+    from convolab.train.report import compare_runs
 
     rows = compare_runs(list(runs), out=out, n=n, device=device)
     if as_json:
@@ -173,7 +173,7 @@ def figures_cmd(run: str, checkpoint: str) -> None:
     Example:
       convolab figures runs/fashion
     """
-    from convolab.report import make_figures
+    from convolab.train.report import make_figures
 
     for name, path in make_figures(run, which=checkpoint).items():
         click.echo(f"{name}: {path}")

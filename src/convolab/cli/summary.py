@@ -59,7 +59,7 @@ def summary_cmd(
       convolab summary seed-transpose --channels-last
       convolab summary my_model.yaml --input 3,64,64 --batch 32 --json
     """
-    from convolab.analysis import analyze, render_table
+    from convolab.analysis.summary import analyze, render_table
 
     shape = parse_shape(input_shape) if input_shape is not None else None
     if not batch.strip().isdigit() or int(batch) < 1:

@@ -218,7 +218,7 @@ def train_cmd(
 def _redraw(finished: Any) -> None:
     """``--resume`` of a finished run whose figures are missing (killed while they were drawn): draw
     them (under the run's lock), and say so."""
-    from convolab.report import make_figures
+    from convolab.train.report import make_figures
     from convolab.train.runfolder import FIGURES, RunLock
 
     lock = RunLock(finished.run).acquire()

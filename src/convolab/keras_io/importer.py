@@ -75,7 +75,7 @@ def import_keras(path: str | Path, spec: Any = None, *, name: str | None = None)
         >>> imported.model(torch.rand(1, 1, 28, 28)).shape  # doctest: +SKIP
         torch.Size([1, 1, 28, 28])
     """
-    from convolab.model import Sequential
+    from convolab.model.sequential import Sequential
 
     kf = read_keras_file(path)
     if spec is not None:
@@ -126,7 +126,7 @@ def _load_weights(model: Any, weights: dict[str, dict[str, torch.Tensor]], sourc
 
 
 def _from_spec(kf: KerasFile, source: Any) -> tuple[tuple[int, ...], list[KerasLayer], Any, Any]:
-    from convolab.spec import load_spec
+    from convolab.model.spec import load_spec
 
     spec = load_spec(source)
     layers: list[KerasLayer] = []
@@ -199,7 +199,7 @@ def _natural(key: str) -> list[Any]:
 
 
 # --------------------------------------------------------------------------------------------------
-# Writing a convolab run (the format of convolab.checkpoint), so evaluate/reconstruct/summary accept it.
+# Writing a convolab run (the format of convolab.train.checkpoint), so evaluate/reconstruct/summary accept it.
 
 
 def write_run(imported: ImportedModel, out: str | Path, *, dataset: str = "mnist") -> Path:
@@ -211,10 +211,10 @@ def write_run(imported: ImportedModel, out: str | Path, *, dataset: str = "mnist
             refused with a ``ValueError`` (``convolab.keras_io.targets``).
         dataset: the dataset ``convolab evaluate`` uses by default for this run.
     """
-    from convolab.checkpoint import save_checkpoint
     from convolab.data.registry import get_spec
     from convolab.keras_io.targets import check_import_target
-    from convolab.trainconfig import TrainConfig
+    from convolab.train.checkpoint import save_checkpoint
+    from convolab.train.config import TrainConfig
 
     if not str(dataset).startswith("folder:"):
         get_spec(dataset)  # an unknown name: one ValueError line with the nearest names, nothing written

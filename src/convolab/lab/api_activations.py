@@ -2,7 +2,7 @@
 
 - ``POST /api/activations`` ``{"model": M, "input": I}`` answers the input and every layer's output
   (one tile per channel), with value ranges and each layer's exact receptive fields per row and
-  column (the interval walk of ``convolab.analysis``, as ``convolab summary``);
+  column (the interval walk of ``convolab.analysis.summary``, as ``convolab summary``);
 - ``POST /api/activations/pixel`` ``{"model": M, "input": I, "layer": i, "channel": k, "row": u,
   "col": v}`` answers that output pixel: its value, its pre-activation (``layer.call``), its receptive
   field, and for a Conv2D/Dense the kernel slice, the input window it multiplies and the bias.
@@ -51,14 +51,14 @@ def encode(arr: Any) -> str:
 def _spec_model(source: str, seed: int) -> Any:
     """A model from a zoo name or a spec text, weights initialised from ``seed`` (cached per worker)."""
     from convolab.lab.api_model import check_layer_args, check_spec_size, parse_spec_text
-    from convolab.runs import build_model
+    from convolab.train.runs import build_model
 
     key = (source, seed)
     if key in _SPEC_MODELS:
         _SPEC_MODELS.move_to_end(key)
         return _SPEC_MODELS[key]
     if source.startswith("zoo:"):
-        from convolab.zoo import get_spec
+        from convolab.model.zoo import get_spec
 
         try:
             doc: Any = get_spec(source[4:])
@@ -185,7 +185,7 @@ def forward(model: Any, x: np.ndarray) -> tuple[list[tuple[str, Any]], Any]:
     """Every layer's output (``Sequential.feature_maps``) and the static analysis of the model."""
     import torch
 
-    from convolab.analysis import analyze
+    from convolab.analysis.summary import analyze
 
     with torch.no_grad():
         maps = model.feature_maps(torch.as_tensor(x))
@@ -315,7 +315,7 @@ def pixel_of(net: Any, x: np.ndarray, layer: int, channel: int, row: int, col: i
 def _prev_field(net: Any, layer: int, in_shape: tuple[int, ...], row: int, col: int) -> list[int] | None:
     """Rows and columns ``[r0, r1, c0, c1]`` of the layer's own input (the maps of the layer before) that
     unit ``(row, col)`` sees: the same interval walk as the input's field, for this one layer alone."""
-    from convolab.analysis import analyze
+    from convolab.analysis.summary import analyze
 
     if layer == 0 or len(in_shape) != 3:
         return None

@@ -88,10 +88,10 @@ def layer_args() -> dict[str, list[dict[str, Any]]]:
 
 def explain(doc: dict[str, Any], max_layers: int) -> dict[str, Any]:
     """Each layer's spec arguments and formulas (the designer's row explanations)."""
-    from convolab.analysis import analyze, build_layers
+    from convolab.analysis.summary import analyze, build_layers
     from convolab.lab.formulas import layer_formulas
     from convolab.layers.upsampling import MaxUnpool2D, PoolLink
-    from convolab.spec import load_spec
+    from convolab.model.spec import load_spec
 
     layers = doc.get("layers")
     if isinstance(layers, list) and len(layers) > max_layers:

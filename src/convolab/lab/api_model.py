@@ -99,8 +99,8 @@ def _field_arrays(info: Any) -> dict[str, Any] | None:
 
 def analyze_spec(doc: dict[str, Any], max_layers: int) -> dict[str, Any]:
     """The designer's answer for a parsed spec: summary table plus per-coordinate receptive fields."""
-    from convolab.analysis import analyze
-    from convolab.spec import load_spec
+    from convolab.analysis.summary import analyze
+    from convolab.model.spec import load_spec
 
     check_spec_size(doc, max_layers)
     check_layer_args(doc)
@@ -119,7 +119,7 @@ def analyze_text(text: Any, max_chars: int, max_layers: int) -> dict[str, Any]:
 
 
 async def zoo_list(request: Request) -> Response:
-    from convolab.zoo import DESCRIPTIONS, list_models
+    from convolab.model.zoo import DESCRIPTIONS, list_models
 
     return JSONResponse(
         {"models": [{"name": n, "description": DESCRIPTIONS.get(n, "")} for n in list_models()]}
@@ -127,7 +127,7 @@ async def zoo_list(request: Request) -> Response:
 
 
 async def zoo_spec(request: Request) -> Response:
-    from convolab.zoo import get_spec
+    from convolab.model.zoo import get_spec
 
     name = request.path_params["name"]
     try:

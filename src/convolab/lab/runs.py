@@ -106,7 +106,7 @@ def resolve_run(root: Path, name: Any) -> Path:
 
 def checkpoint_dir(root: Path, run_dir: Path, which: str) -> Path:
     """The checkpoint folder ``which`` of a run, it and every file in it inside ``root``."""
-    from convolab.checkpoint import resolve_checkpoint
+    from convolab.train.checkpoint import resolve_checkpoint
 
     for sub in CHECKPOINT_DIRS:  # a planted link is refused even where another checkpoint exists
         if (run_dir / sub).is_symlink():
@@ -137,12 +137,12 @@ def validated_state(root: Path, ckpt: Path) -> dict[str, Any]:
 
 
 def load_run_model(root: Path, run_dir: Path, which: str = "best") -> tuple[Any, dict[str, Any]]:
-    """``(model in eval mode on the CPU, checkpoint state)`` of a run, by ``convolab.runs.load_run``.
+    """``(model in eval mode on the CPU, checkpoint state)`` of a run, by ``convolab.train.runs.load_run``.
 
     The checkpoint is checked first (inside the runs folder, state validated as data). Cached (a few
     models) while ``state.json`` is unchanged, so drawing on the canvas does not reload weights.
     """
-    from convolab.runs import load_run
+    from convolab.train.runs import load_run
 
     ckpt_dir = checkpoint_dir(root, run_dir, which)
     key = (str(ckpt_dir), (ckpt_dir / "state.json").stat().st_mtime)
@@ -175,7 +175,7 @@ def read_curves(root: Path, run_dir: Path, state: dict[str, Any]) -> dict[str, l
     epoch record except bookkeeping (time, step counters) becomes a curve, so new metrics show up
     without a change here.
     """
-    from convolab.runlog import LOG_FILE, read_log
+    from convolab.train.runfolder import LOG_FILE, read_log
 
     skip = {"time", "epoch", "step", "global_step", "seconds", "elapsed", "lr", "images_per_second"}
     log_path = run_dir / LOG_FILE

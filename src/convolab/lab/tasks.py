@@ -9,11 +9,24 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # the worker imports this module; only its type is needed here
-    from convolab.lab.worker import WorkerConfig
+
+@dataclass
+class WorkerConfig:
+    """What every worker of a pool knows: where runs and datasets may be read, and its CPU threads.
+
+    ``threads``: torch's intra-op threads in each worker (``convolab.threads.set_threads``); None: the
+    default policy (``OMP_NUM_THREADS`` if set, else the cores idle when the worker starts).
+    """
+
+    runs_root: str
+    data_dirs: list[str] = field(default_factory=list)
+    memory_bytes: int = 2 << 30
+    threads: int | None = None
+
 
 _CONFIG: list[WorkerConfig] = []
 

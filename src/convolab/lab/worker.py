@@ -31,7 +31,6 @@ import os
 import queue
 import threading
 import weakref
-from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -39,6 +38,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from convolab.lab.http import ApiError
+from convolab.lab.tasks import WorkerConfig
 
 log = logging.getLogger("convolab.lab")
 _POOLS: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
@@ -50,20 +50,6 @@ _INLINE_LOCK = threading.Lock()
 
 
 _INFO = "__worker_info__"  # answered by the worker loop itself (not a registered task: no endpoint sends it)
-
-
-@dataclass
-class WorkerConfig:
-    """What every worker of a pool knows: where runs and datasets may be read, and its CPU threads.
-
-    ``threads``: torch's intra-op threads in each worker (``convolab.threads.set_threads``); None: the
-    default policy (``OMP_NUM_THREADS`` if set, else the cores idle when the worker starts).
-    """
-
-    runs_root: str
-    data_dirs: list[str] = field(default_factory=list)
-    memory_bytes: int = 2 << 30
-    threads: int | None = None
 
 
 def _vm_size() -> int:

@@ -189,7 +189,7 @@ def max_unpool2d(
 class PoolLink:
     """The pairing of a MaxUnpool2D with its MaxPool2D: the pool and the pool's input shape.
 
-    A model's walk (``convolab.walk``) makes it from the spec (the unpool names its pool); the unpool's
+    A model's walk (``convolab.model.walk``) makes it from the spec (the unpool names its pool); the unpool's
     arithmetic takes it as an argument, so it stays pure (no state set on the layer).
     """
 
@@ -213,7 +213,7 @@ class PoolLink:
 class MaxUnpool2D(Layer):
     """Max unpooling: values go back to the switch positions of the MaxPool2D named ``pool``.
 
-    In a ``Sequential`` model the pool is found by name (``convolab.walk``), and the model passes its
+    In a ``Sequential`` model the pool is found by name (``convolab.model.walk``), and the model passes its
     switches and output size at run time (no state is kept on the layer). The shape arithmetic takes the
     pairing explicitly: ``compute_output_shape(shape, PoolLink(pool, pool_input_shape))``.
     Standalone, give switches and size: ``unpool(x, switches=s, output_size=(H, W))``.

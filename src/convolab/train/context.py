@@ -140,8 +140,8 @@ class LocalContext:
         pass
 
     def train_step(self, model: Any, optimizer: Any, loss: str, amp: str | None) -> Any:
-        """The step function of this context: :class:`~convolab.fastpath.TrainStep` here."""
-        from convolab.fastpath import TrainStep
+        """The step function of this context: :class:`~convolab.engine.fastpath.TrainStep` here."""
+        from convolab.engine.fastpath import TrainStep
 
         return TrainStep(model, optimizer, loss, amp=amp)
 

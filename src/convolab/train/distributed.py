@@ -38,7 +38,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
-from convolab.fastpath import TrainStep, forward_fn
+from convolab.engine.fastpath import TrainStep, forward_fn
 from convolab.train.context import (
     LocalContext,
     NullLog,
@@ -248,7 +248,7 @@ def _grads_in_param_strides(model: nn.Module) -> None:
 
 
 class DistributedTrainStep(TrainStep):
-    """:class:`~convolab.fastpath.TrainStep` on this rank's shard, gradients averaged by DDP.
+    """:class:`~convolab.engine.fastpath.TrainStep` on this rank's shard, gradients averaged by DDP.
 
     Set ``global_n`` (images in the whole global batch) before each call; the returned loss is this
     rank's share, ``sum over its images / global_n * world``, whose mean over ranks is the global

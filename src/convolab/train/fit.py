@@ -81,7 +81,7 @@ def _base_values(config: Any) -> dict[str, Any]:
 
 def _names_a_spec(text: str) -> bool:
     """A string ``config.model`` can hold as it is: a zoo name or a spec file (not YAML/JSON text)."""
-    from convolab.spec import SPEC_SUFFIXES
+    from convolab.model.spec import SPEC_SUFFIXES
 
     t = text.strip()
     if "\n" in t or t.startswith(("{", "[")):
@@ -93,8 +93,8 @@ def _model_arg(model: Any) -> tuple[str | None, dict[str, Any] | None, dict[str,
     """``(config.model, spec, starting weights)`` of fit's ``model`` argument (a spec: given in Python)."""
     import torch
 
-    from convolab.model import Sequential
-    from convolab.spec import ModelSpec, load_spec
+    from convolab.model.sequential import Sequential
+    from convolab.model.spec import ModelSpec, load_spec
 
     if isinstance(model, Sequential):
         weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
@@ -173,7 +173,7 @@ def _configure(model: Any, dataset: Any, validation_data: Any, config: Any, opti
         cfg.model = str(Path(cfg.out) / MODEL_FILE)
     data = None
     if arrays is not None:
-        from convolab.spec import load_spec
+        from convolab.model.spec import load_spec
 
         shape = tuple(load_spec(spec if spec is not None else cfg.model).input_shape)
         if len(shape) != 3:
@@ -279,7 +279,7 @@ def fit(model: Any, dataset: Any = None, *, validation_data: Any = None, config:
         >>> run = convolab.fit("seed-upsampling", "mnist", epochs=5)  # doctest: +SKIP
         >>> run.history["val_loss"], run.evaluate()["metrics"]["psnr"]  # doctest: +SKIP
     """
-    from convolab.model import Sequential
+    from convolab.model.sequential import Sequential
     from convolab.train import session
 
     if not isinstance(restore_best_weights, bool):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from convolab.fastpath import LOSSES
+from convolab.engine.fastpath import LOSSES
 
 __all__ = ["evaluate", "predict"]
 
@@ -20,8 +20,8 @@ DEFAULT_BATCH = 32  # Keras's default batch_size of predict and evaluate
 
 
 def _check(model: Any, batch_size: Any) -> int:
-    from convolab.fastpath import eval_chunk
-    from convolab.model import Sequential
+    from convolab.engine.fastpath import eval_chunk
+    from convolab.model.sequential import Sequential
 
     if not isinstance(model, Sequential):
         raise ValueError(f"model must be a convolab.Sequential, got {type(model).__name__}")
@@ -33,7 +33,7 @@ def _check(model: Any, batch_size: Any) -> int:
 
 
 def _outputs(model: Any, x: Any, chunk: int) -> Any:
-    from convolab import fastpath
+    from convolab.engine import fastpath
     from convolab.train.arrays import as_images
 
     images = as_images(x, tuple(model.input_shape), "x")
@@ -55,8 +55,8 @@ def evaluate(model: Any, x: Any, y: Any = None, *, batch_size: int | None = None
     """The loss of ``model`` on images ``x`` against ``y`` (default: ``x`` itself, an autoencoder's
     target), as a float; ``return_dict=True``: ``{"loss", "bce", "mse", "psnr", "ssim"}`` (Keras's
     ``return_dict``). ``loss``: ``"bce"`` (the training default) or ``"mse"``."""
-    from convolab.metrics import metrics_of
     from convolab.train.arrays import as_images
+    from convolab.train.metrics import metrics_of
 
     chunk = _check(model, batch_size)
     if loss not in LOSSES:

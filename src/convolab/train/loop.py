@@ -4,7 +4,7 @@ The Trainer is handed everything that varies: a :class:`~convolab.train.sources.
 data in memory or streamed from disk), a context (:class:`~convolab.train.context.LocalContext`, or a
 :class:`~convolab.train.distributed.DistContext` under torchrun) and a run folder. It trains,
 validates every epoch, saves checkpoints, and evaluates the best one; figures are the caller's
-(``convolab.report.make_figures`` after :meth:`Trainer.fit`). Building one from a config or a run
+(``convolab.train.report.make_figures`` after :meth:`Trainer.fit`). Building one from a config or a run
 folder is ``convolab.train.session`` (``start``, ``resume``, ``train``).
 
 Determinism (why ``--resume`` is exact): nothing in the loop draws from the global RNG. The batch order
@@ -32,11 +32,11 @@ from typing import Any
 
 import torch
 
-from convolab import fastpath
-from convolab.metrics import is_better
+from convolab.engine import fastpath
 from convolab.train.checkpoint import check_weights, restore_rng, rng_state
 from convolab.train.config import ConfigError, TrainConfig
 from convolab.train.context import LocalContext
+from convolab.train.metrics import is_better
 from convolab.train.progress import TrainProgress
 from convolab.train.runfolder import LOG_FILE, METRICS_CSV, SUMMARY_FILE, write_json, write_metrics_csv
 from convolab.train.runs import build_model, model_info, save_run_checkpoint
@@ -353,7 +353,7 @@ class Trainer:
         return TrainResult(self.run_dir, self.history, summary)
 
     def figure_data(self) -> Any:
-        """The evaluation images the figures show (``convolab.report.make_figures(..., data=...)``)."""
+        """The evaluation images the figures show (``convolab.train.report.make_figures(..., data=...)``)."""
         return self.source.figure_data()
 
 

@@ -128,7 +128,7 @@ class Run:
         """What ``convolab evaluate RUN --json`` prints: metrics on the evaluation set (or ``dataset``'s
         test split; or images given as an array, as ``convolab.fit`` takes them) against the mean-image
         baseline."""
-        from convolab.report import evaluate_run
+        from convolab.train.report import evaluate_run
 
         images = None
         if dataset is not None and not isinstance(dataset, str):
@@ -144,8 +144,9 @@ class Run:
         figure of ``convolab reconstruct`` written to ``out`` (default: ``reconstruct.png`` in the run)."""
         import torch
 
-        from convolab import fastpath, plots
-        from convolab.report import load_image_files
+        from convolab import plots
+        from convolab.engine import fastpath
+        from convolab.train.report import load_image_files
         from convolab.train.runs import load_run_data
 
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -162,7 +163,7 @@ class Run:
         """(Re)draw every figure of the run into its folder (``convolab figures RUN``); name -> path.
         In a Jupyter kernel they are also shown inline (unless ``show`` is False)."""
         from convolab.display import show_images
-        from convolab.report import make_figures
+        from convolab.train.report import make_figures
 
         paths = make_figures(self.path, which=which)
         if show:

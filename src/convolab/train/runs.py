@@ -25,7 +25,7 @@ from convolab.train.config import RESUME_OVERRIDES, TrainConfig
 from convolab.train.device import resolve_device
 
 if TYPE_CHECKING:
-    from convolab.model import Sequential
+    from convolab.model.sequential import Sequential
 
 
 @dataclass
@@ -104,7 +104,7 @@ def _memory_run_data(config: TrainConfig, eval_dataset: str | None, eval_data_di
 
 def build_model(source: Any, seed: int, data_shape: tuple[int, ...] | None = None) -> Sequential:
     """Build a model from a zoo name, spec path or spec dict, with weights initialised from ``seed``."""
-    from convolab.model import Sequential
+    from convolab.model.sequential import Sequential
 
     torch.manual_seed(seed)
     model = Sequential.from_spec(source)
@@ -124,7 +124,7 @@ def build_model(source: Any, seed: int, data_shape: tuple[int, ...] | None = Non
 
 def model_info(model: Sequential) -> dict[str, Any]:
     """Name, parameter count and MACs per image (from the static analysis) of a model."""
-    from convolab.analysis import analyze
+    from convolab.analysis.summary import analyze
 
     spec = model.to_spec()
     info = analyze(spec.to_dict())
@@ -202,8 +202,8 @@ class LoadedRun:
 
 def load_run(run: str | Path, which: str = "best", device: str = "auto") -> LoadedRun:
     """Rebuild the model of ``run`` (a run folder or a checkpoint folder) from its checkpoint."""
-    from convolab import fastpath
-    from convolab.model import Sequential
+    from convolab.engine import fastpath
+    from convolab.model.sequential import Sequential
 
     ckpt_path = resolve_checkpoint(run, which)
     ckpt = load_checkpoint(ckpt_path, with_optimizer=False)

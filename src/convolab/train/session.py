@@ -80,7 +80,7 @@ def start(config: TrainConfig, *, overwrite: bool = False, quiet: bool = False, 
     config.out = str(ctx.broadcast_object(str(out)))  # one timestamped default for all ranks
     out = Path(config.out)
     ctx.on_main(check_run_dir, out, overwrite=overwrite)
-    from convolab.spec import load_spec
+    from convolab.model.spec import load_spec
 
     load_spec(config.model if spec is None else spec)  # a bad model fails before data or folder
     # Data and model before the folder: a missing dataset or a bad model leaves nothing behind.
@@ -194,10 +194,10 @@ def missing_figures(run: Path, config: TrainConfig, state: dict[str, Any]) -> li
 
 
 def draw_figures(trainer: Trainer) -> dict[str, Path]:
-    """The run's figures from the trained (best) model: ``convolab.report.make_figures``; rank 0 only."""
+    """The run's figures from the trained (best) model: ``convolab.train.report.make_figures``; rank 0 only."""
     if not trainer.ctx.is_main:
         return {}
-    from convolab.report import make_figures
+    from convolab.train.report import make_figures
 
     return make_figures(trainer.run_dir, model=trainer.model, data=trainer.figure_data())
 

@@ -16,11 +16,11 @@ from typing import Any, Protocol
 
 import torch
 
-from convolab import fastpath
-from convolab.metrics import MetricAccumulator, baseline_metrics, metrics_of
+from convolab.engine import fastpath
 from convolab.train.batchorder import add_noise, derive_seed, epoch_permutation
 from convolab.train.config import TrainConfig
 from convolab.train.context import LocalContext
+from convolab.train.metrics import MetricAccumulator, baseline_metrics, metrics_of
 from convolab.train.runs import RunData
 
 Predict = Callable[[torch.Tensor], torch.Tensor]

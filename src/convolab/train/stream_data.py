@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 import torch
 
-from convolab import fastpath
-from convolab.metrics import MetricAccumulator
+from convolab.engine import fastpath
 from convolab.train.batchorder import add_noise, derive_seed
 from convolab.train.config import FOLDER_PREFIX, TrainConfig
 from convolab.train.context import LocalContext
+from convolab.train.metrics import MetricAccumulator
 from convolab.train.runs import RunData, load_run_data
 from convolab.train.streaming import ImageFolderStream, chunk_loader, split_indices
 

@@ -35,7 +35,7 @@ def lab_call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 def check_model(model: Any, what: str = "model") -> Any:
     """``model`` as a convolab ``Sequential`` on the CPU (the views run its forward pass there)."""
-    from convolab.model import Sequential
+    from convolab.model.sequential import Sequential
 
     if not isinstance(model, Sequential):
         raise ValueError(f"{what} must be a convolab Sequential (convolab.build_model, load_run(...).model), "

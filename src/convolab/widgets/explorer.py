@@ -17,8 +17,8 @@ from convolab.widgets.base import LabWidget, lab_call
 
 
 def _spec_dict(model: Any) -> dict[str, Any]:
-    from convolab.model import Sequential
-    from convolab.spec import load_spec
+    from convolab.model.sequential import Sequential
+    from convolab.model.spec import load_spec
 
     if isinstance(model, Sequential):
         return model.to_spec().to_dict()

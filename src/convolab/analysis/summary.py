@@ -1,9 +1,9 @@
 """Static analysis of a model: shapes, parameters, MACs, activation memory and exact receptive fields.
 
-Nothing runs and no activation is allocated: the model walk (``convolab.walk``) calls each layer's
+Nothing runs and no activation is allocated: the model walk (``convolab.model.walk``) calls each layer's
 arithmetic (``compute_output_shape``, ``count_params``, ``macs``, ``axis_maps``; docs/architecture.md,
 "The layer contract") on unbuilt layers, so a batch of 64 full-HD images is analysed in milliseconds.
-Receptive fields come from the exact interval walk in ``convolab.receptive_field``.
+Receptive fields come from the exact interval walk in ``convolab.analysis.receptive_field``.
 
 Example:
     >>> a = analyze("seed-upsampling")
@@ -21,11 +21,11 @@ from typing import Any, cast
 from torch import nn
 
 from convolab import limits
-from convolab.analysis_table import format_bytes, in_notebook, print_table, render_table, to_html, to_text
+from convolab.analysis.receptive_field import AxisField, FieldWalk
+from convolab.analysis.table import format_bytes, in_notebook, print_table, render_table, to_html, to_text
 from convolab.display import show_at_cell_end
 from convolab.layers.base import Layer
-from convolab.receptive_field import AxisField, FieldWalk
-from convolab.walk import ModelWalk, Step, walk
+from convolab.model.walk import ModelWalk, Step, walk
 
 __all__ = [
     "Analysis",
@@ -185,7 +185,7 @@ class Analysis:
 def build_layers(layer_configs: Sequence[dict[str, Any]]) -> list[Layer]:
     """Unbuilt, named layer objects (no parameters allocated) from spec layer dicts ``{"type", ...}``,
     with every check of the spec (``spec.spec_layers``)."""
-    from convolab.spec import spec_layers  # late: spec.py resolves names through the zoo
+    from convolab.model.spec import spec_layers  # late: spec.py resolves names through the zoo
 
     return spec_layers(layer_configs)
 
@@ -197,7 +197,7 @@ def _resolve(source: Any) -> tuple[str, Any, list[Layer]]:
     if isinstance(source, nn.Module) and hasattr(source, "layers"):  # a built Sequential
         name = getattr(source, "name", None) or type(source).__name__
         return name, getattr(source, "input_shape", None), list(cast(Iterable[Layer], source.layers))
-    from convolab.spec import load_spec_and_layers  # late: spec.py resolves names through the zoo
+    from convolab.model.spec import load_spec_and_layers  # late: spec.py resolves names through the zoo
 
     spec, layers = load_spec_and_layers(source)  # one validation pass; these layers are analysed
     return spec.name or "model", spec.input_shape, layers
@@ -207,12 +207,12 @@ def model_walk(model_or_spec: Any, input_shape: Sequence[int] | None = None) -> 
     """``(name, walk)`` of anything ``analyze`` takes; nothing is built or allocated."""
     if isinstance(model_or_spec, list) and all(isinstance(m, Layer) for m in model_or_spec):
         name, shape, layers = "model", None, list(model_or_spec)
-        from convolab.spec import name_layers
+        from convolab.model.spec import name_layers
 
         name_layers(layers)
     else:
         name, shape, layers = _resolve(model_or_spec)
-    from convolab.spec import check_input_shape  # late: spec.py resolves names through the zoo
+    from convolab.model.spec import check_input_shape  # late: spec.py resolves names through the zoo
 
     shape = check_input_shape(input_shape if input_shape is not None else shape, "input shape")
     existing = getattr(model_or_spec, "walk", None)

@@ -1,6 +1,6 @@
 """``relu(max_pool2d(z))`` for non-overlapping windows in one C pass each way (``pool_relu.c``).
 
-The plan (``convolab.fastplan``) pools a ``Conv2D(relu) -> MaxPool2D`` pair before its ReLU. PyTorch
+The plan (``convolab.engine.plan``) pools a ``Conv2D(relu) -> MaxPool2D`` pair before its ReLU. PyTorch
 then runs four kernels over the conv's output: ``max_pool2d_with_indices`` (int64 indices),
 ``relu_``, and backward ``threshold_backward`` plus ``max_pool2d_with_indices_backward``, which first
 zero-fills the whole input gradient and then scatters into it. For the lecture's first layer that is
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from convolab.native import build
+from convolab.engine.native import build
 
 MAX_WINDOW = 254  # window positions fit a byte; 255 marks "no gradient"
 

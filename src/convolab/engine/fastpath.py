@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convolab import fastplan
+from convolab.engine import plan as fastplan
 from convolab.limits import EVAL_CHUNK_BYTES, EVAL_CHUNK_IMAGES
 
 LOSSES = ("bce", "mse")
@@ -141,7 +141,7 @@ def prepare(model: nn.Module, device: torch.device | str = "cpu") -> nn.Module:
 
 
 def forward_fn(model: nn.Module, fuse: bool = True, native: bool | Collection[str] = True):
-    """``f(x, logits)`` running ``model``: its fused plan (``convolab.fastplan``; with convolab's C
+    """``f(x, logits)`` running ``model``: its fused plan (``convolab.engine.plan``; with convolab's C
     kernels unless ``native=False``) when ``fuse`` and the model is a plannable convolab Sequential,
     else ``model(x, logits=logits)``."""
     plan = fastplan.build_plan(model, native=native) if fuse else None
@@ -204,14 +204,14 @@ class TrainStep:
         optimizer: any torch optimizer over the model's parameters.
         loss: ``"bce"`` (binary cross-entropy from logits, Keras's ``binary_crossentropy``) or
             ``"mse"`` (mean squared error on the sigmoid output).
-        fuse: run convolab Sequentials through their fused plan (``convolab.fastplan``).
+        fuse: run convolab Sequentials through their fused plan (``convolab.engine.plan``).
         amp: ``None`` (fp32, the default) or ``"bf16"``: autocast the forward pass to bfloat16 (for
             GPUs with bf16 tensor cores; parameters, gradients, optimizer state and the loss stay fp32).
         compile: ``None`` or a ``torch.compile`` mode for the forward pass (``"reduce-overhead"`` uses
             CUDA graphs on a GPU). Off by default: on CPU it measured slower (BENCHMARKS.md).
-        native: run the plan's C kernels where they apply (``convolab.native``); ``False`` keeps
+        native: run the plan's C kernels where they apply (``convolab.engine.native``); ``False`` keeps
             to PyTorch's own ops (the same function; for measuring what the kernels buy), or a
-            collection of kernel names (``convolab.native.NAMES``) to use only those.
+            collection of kernel names (``convolab.engine.native.NAMES``) to use only those.
 
     Input shape:
         ``x`` and ``target``: ``(N, C, H, W)`` on the model's device.
@@ -249,7 +249,7 @@ class TrainStep:
         self.optimizer = optimizer
         self.loss = loss
         self.device = _model_device(model)
-        from convolab.native import select
+        from convolab.engine.native import select
 
         self.fuse, self.native = fuse, select(native)  # checked now, not at the first step
         # built on first use, when every layer has its parameters
@@ -313,7 +313,7 @@ def predict(
         images: ``(N, C, H, W)`` on any device; batches are moved to the model's device.
         batch_size: images per forward pass (large batches amortise per-call overhead).
         logits: return pre-sigmoid outputs instead of the model's activations.
-        fuse: use the fused plan (``convolab.fastplan``) when the model allows it.
+        fuse: use the fused plan (``convolab.engine.plan``) when the model allows it.
         amp: ``None`` or ``"bf16"`` (autocast; outputs are returned as float32).
         native: use convolab's C kernels where the plan has them (``TrainStep``'s switch).
 

@@ -201,7 +201,7 @@ def compose_bytes(n_in: int, n_out: int) -> int:
 
 
 class FieldWalk:
-    """Receptive fields of every layer of a walked model (``convolab.walk.ModelWalk``), on demand.
+    """Receptive fields of every layer of a walked model (``convolab.model.walk.ModelWalk``), on demand.
 
     ``summaries()`` runs the interval walk once, keeping only the current layer's fields (memory
     ``O(side log side)``, checked against ``limits.MAX_ANALYSIS_BYTES`` before each layer) and storing

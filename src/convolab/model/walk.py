@@ -17,7 +17,7 @@ image, and which layer's pre-activation gives the logits. They are computed here
 Every error names the layer: ``layer 3 ('dec_conv1', Conv2D): ...``.
 
 Example:
-    >>> from convolab.model import build_model
+    >>> from convolab.model.sequential import build_model
     >>> steps = build_model("unpool").walk.steps
     >>> [(s.name, s.output_shape, s.pool_index) for s in steps if s.pool_index is not None]
     [('dec_unpool1', (4, 7, 7), 5), ('dec_unpool2', (8, 14, 14), 3), ('dec_unpool3', (16, 28, 28), 1)]

@@ -33,8 +33,8 @@ import yaml
 
 from convolab import limits
 from convolab.layers import Layer, get_layer_class
-from convolab.spec_text import check_depth, parse_text, read_spec_file, too_big_message
-from convolab.walk import check_shape_limits, pair_pools
+from convolab.model.spec_text import check_depth, parse_text, read_spec_file, too_big_message
+from convolab.model.walk import check_shape_limits, pair_pools
 
 SPEC_KEYS = ("name", "input_shape", "latent", "layers")
 SPEC_SUFFIXES = (".yaml", ".yml", ".json")
@@ -80,7 +80,7 @@ def load_spec(source: Any) -> ModelSpec:
 
     Args:
         source: a ``ModelSpec``, a mapping, a ``Path`` or path string ending in .yaml/.yml/.json, a YAML or
-            JSON document as a string, or the name of a model in ``convolab.zoo``.
+            JSON document as a string, or the name of a model in ``convolab.model.zoo``.
 
     Raises:
         ValueError: malformed YAML/JSON (with the parser's line and column), unknown fields or layer types,
@@ -120,7 +120,7 @@ def _source_data(source: Any) -> Any:
 
 def _from_zoo(name: str) -> Any:
     try:
-        from convolab import zoo  # late: the zoo builds on this module
+        from convolab.model import zoo  # late: the zoo builds on this module
     except ImportError:  # pragma: no cover - the zoo ships with the package
         raise ValueError(f"unknown model {name!r}: not a spec file and no model zoo is available") from None
     return zoo.get_spec(name)

@@ -1,6 +1,6 @@
 """Spec text, parsed within bounds: file and text size, nesting depth, no YAML aliases.
 
-``parse_text`` and ``read_spec_file`` turn YAML or JSON into plain data for ``convolab.spec``'s
+``parse_text`` and ``read_spec_file`` turn YAML or JSON into plain data for ``convolab.model.spec``'s
 validation; ``check_depth`` bounds data that arrives already parsed (a Python dict). Every refusal is a
 ``LimitError`` naming the limit; a parser's RecursionError never escapes.
 """

@@ -3,7 +3,7 @@
 The kernels (``*.c`` beside this file) are plain C11 with GCC/Clang vector extensions and OpenMP: no
 torch headers, so a build takes a few seconds of CPU. The first call of :func:`library` compiles them
 with the system C compiler (``$CC``, else ``cc``) into the cache folder of :mod:`.cache`
-(``$XDG_CACHE_HOME/convolab/native/``, default ``~/.cache/convolab/native``; ``$CONVOLAB_NATIVE_DIR``
+(``$XDG_CACHE_HOME/convolab/engine/native/``, default ``~/.cache/convolab/native``; ``$CONVOLAB_NATIVE_DIR``
 wins), named by a hash of the sources, the flags, the compiler's version and the CPU's flags: a changed
 source, compiler or machine builds afresh, an unchanged one loads in microseconds. The folder must be
 the user's alone, the build runs under a lock and goes to a temporary file renamed into place, and a
@@ -36,8 +36,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from convolab.native import cache
-from convolab.native.cache import ENV_DIR, UnsafeCache
+from convolab.engine.native import cache
+from convolab.engine.native.cache import ENV_DIR, UnsafeCache
 
 SOURCES = ("pool_relu.c", "conv_pool_relu.c", "conv_pool_relu_grad.c", "pixel_shuffle.c", "subpixel_conv.c")
 HEADERS = ("conv_pool_relu.h",)  # included by sources: part of the library's hash

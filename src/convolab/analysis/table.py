@@ -8,12 +8,57 @@ from __future__ import annotations
 
 import html
 import io
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from convolab.display import in_kernel
 
-if TYPE_CHECKING:
-    from convolab.analysis import Analysis
+class LayerRow(Protocol):
+    """What the table reads of one layer (``convolab.analysis.summary.LayerInfo`` has it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def output_shape(self) -> tuple[int, ...]: ...
+    @property
+    def params(self) -> int: ...
+    @property
+    def macs(self) -> int: ...
+    @property
+    def activation_bytes(self) -> int: ...
+    @property
+    def receptive_field(self) -> dict[str, dict[str, Any]] | None: ...
+
+
+class Analysis(Protocol):
+    """What the table reads of a model's analysis (``convolab.analysis.summary.Analysis`` has it): the
+    table depends on this shape, not on the module that computes it."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def batch(self) -> int: ...
+    @property
+    def input_shape(self) -> tuple[int, ...]: ...
+    @property
+    def layers(self) -> Sequence[LayerRow]: ...
+    @property
+    def total_params(self) -> int: ...
+    @property
+    def trainable_params(self) -> int: ...
+    @property
+    def non_trainable_params(self) -> int: ...
+    @property
+    def total_macs(self) -> int: ...
+    @property
+    def input_bytes(self) -> int: ...
+    @property
+    def activation_bytes(self) -> int: ...
+    @property
+    def param_bytes(self) -> int: ...
+
 
 BYTES_PER_VALUE = 4  # float32
 

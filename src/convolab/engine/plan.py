@@ -9,17 +9,17 @@ graph up to float rounding); every other layer runs as itself. Measurements are 
    window's arg-max; zero where the max is <= 0). The ReLU and its backward then touch a 4x smaller tensor.
    A 'same' pool that pads only at the end (7 -> 4) uses ``ceil_mode`` instead of an ``F.pad`` copy.
    Non-overlapping windows with no leading padding (the lecture's pools) run pool and ReLU as one C
-   pass each way (``convolab.native.pool``, same values bit for bit) where the kernels are built;
+   pass each way (``convolab.engine.native.pool``, same values bit for bit) where the kernels are built;
    on the data itself (a first layer: few channels, no input gradient) the convolution joins them
-   (``convolab.native.conv_pool``: its full-resolution output is never stored).
+   (``convolab.engine.native.conv_pool``: its full-resolution output is never stored).
 2. ``UpSampling2D(nearest, s) -> Conv2D(k, stride 1)``: a sub-pixel convolution. Output row ``s*i + a``
    reads upsampled rows ``s*i + a - pad_top + t`` = low-resolution rows ``i + floor((a - pad_top + t) / s)``,
    so each of the ``s*s`` output phases is an ordinary convolution of the *low-resolution* input with a
    kernel made by summing taps that land on the same low row; one convolution with ``O*s*s`` filters and
    ``pixel_shuffle`` produce all phases. No upsampled tensor exists, forward or backward. Where the
-   kernels are built, the shuffle with its crop and ReLU is one C pass (``convolab.native.shuffle``),
+   kernels are built, the shuffle with its crop and ReLU is one C pass (``convolab.engine.native.shuffle``),
    and a layer with many inputs and few outputs (an image's last: 16 -> 1) runs as one direct C
-   convolution that skips each phase's structurally zero taps (``convolab.native.subpixel``).
+   convolution that skips each phase's structurally zero taps (``convolab.engine.native.subpixel``).
    (Shi et al. 2016, "Real-Time Single Image and Video Super-Resolution Using an Efficient Sub-Pixel
    Convolutional Neural Network", for the sub-pixel/phase view.)
 """
@@ -34,11 +34,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convolab import native as kernel_set
-from convolab.native import conv_pool as kernel_conv_pool
-from convolab.native import pool as kernel_pool
-from convolab.native import shuffle as kernel_shuffle
-from convolab.native import subpixel as kernel_subpixel
+from convolab.engine import native as kernel_set
+from convolab.engine.native import conv_pool as kernel_conv_pool
+from convolab.engine.native import pool as kernel_pool
+from convolab.engine.native import shuffle as kernel_shuffle
+from convolab.engine.native import subpixel as kernel_subpixel
 
 if TYPE_CHECKING:
     from convolab.layers.conv import Conv2D
@@ -193,21 +193,21 @@ def build_plan(
     logits are asked). ``pool_first`` and ``subpixel`` switch the two rewrites off one at a time (for
     the ablation in BENCHMARKS.md; tests/test_fastpath.py checks that each one changes the plan);
     ``native=False`` keeps convolab's C kernels out (PyTorch's ops only; the same function), or
-    names the ones to use (``convolab.native.NAMES``).
+    names the ones to use (``convolab.engine.native.NAMES``).
     """
     use = kernel_set.select(native)
     from convolab.layers.conv import Conv2D
     from convolab.layers.pooling import MaxPool2D
     from convolab.layers.upsampling import UpSampling2D
-    from convolab.model import Sequential
+    from convolab.model.sequential import Sequential
 
     if type(model) is not Sequential or model.walk.uses_switches:
         return None
-    steps = model.walk.steps  # the model's one walk: shapes, pairing, logits (convolab.walk)
+    steps = model.walk.steps  # the model's one walk: shapes, pairing, logits (convolab.model.walk)
     layers = [step.layer for step in steps]
     if not all(layer.built for layer in layers):
         return None
-    from convolab.walk import logits_index
+    from convolab.model.walk import logits_index
 
     last = logits_index(layers)  # logits=True skips this layer's activation: no kernel may fuse it
     plan: list[tuple[Callable[[torch.Tensor], torch.Tensor], bool, int]] = []
@@ -294,7 +294,7 @@ def _conv_pool_relu(
 
 def run_plan(plan: list, x: torch.Tensor, *, logits: bool = False) -> torch.Tensor:
     """Apply a plan from ``build_plan``; ``logits`` skips the final activation like ``Sequential``."""
-    from convolab.walk import logits_index  # trailing Flatten/Reshape: logits come from before them
+    from convolab.model.walk import logits_index  # trailing Flatten/Reshape: logits come from before them
 
     last = logits_index([layer for _, _, layer in plan]) if logits else -1
     for i, (fn, activates, layer) in enumerate(plan):

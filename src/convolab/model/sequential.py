@@ -9,7 +9,7 @@ Conventions (docs/layers.md):
 - Every layer is built for its input shape at construction: parameters exist at once (an optimizer can be
   made right away) and are initialised like Keras (glorot_uniform, zero bias) from torch's global RNG, so
   ``torch.manual_seed`` makes a model reproducible.
-- The model's walk (``convolab.walk``, computed once in ``__init__``) holds every shape, the pool/unpool
+- The model's walk (``convolab.model.walk``, computed once in ``__init__``) holds every shape, the pool/unpool
   pairing and the logits layer; ``forward`` follows it. A MaxUnpool2D gets the switches of its named
   MaxPool2D inside ``forward``; no state is kept on the modules between calls.
 - Dense on an image input ``(C, H, W)`` is refused (``walk.check_dense_input``): Keras's Dense would act
@@ -29,8 +29,8 @@ from torch import nn
 
 from convolab import limits
 from convolab.layers import Layer
-from convolab.spec import ModelSpec, check_input_shape, layer_dict, load_spec_and_layers, name_layers
-from convolab.walk import ModelWalk, logits_index, walk
+from convolab.model.spec import ModelSpec, check_input_shape, layer_dict, load_spec_and_layers, name_layers
+from convolab.model.walk import ModelWalk, logits_index, walk
 
 __all__ = ["Sequential", "build_model", "check_param_bytes", "logits_index"]
 
@@ -48,7 +48,7 @@ class Sequential(nn.Module):
         latent: name of the layer whose output is the code (``encode`` stops there).
 
     Attributes:
-        walk: the model's ``convolab.walk.ModelWalk`` (shapes, unpool pairing, logits), computed once.
+        walk: the model's ``convolab.model.walk.ModelWalk`` (shapes, unpool pairing, logits), computed once.
 
     Example:
         >>> model = Sequential.from_spec({"input_shape": [1, 28, 28], "layers": [
@@ -128,7 +128,7 @@ class Sequential(nn.Module):
         return cast(Iterator[Layer], iter(self.layers))
 
     def summary(self, input_shape: Sequence[int] | None = None, *, batch: int = 1, show: bool | None = None):
-        """The static analysis of this model (``convolab.analysis.Analysis``): the table that
+        """The static analysis of this model (``convolab.analysis.summary.Analysis``): the table that
         ``convolab summary`` prints, as data.
 
         Shown unless ``show`` is False (``None`` and ``True`` are the same): printed as a rich table in a
@@ -136,7 +136,7 @@ class Sequential(nn.Module):
         middle of a cell (as the cell's last expression it is not shown a second time). Nothing runs and
         nothing is allocated.
         """
-        from convolab.analysis import analyze, print_table  # late: analysis builds on this
+        from convolab.analysis.summary import analyze, print_table  # late: analysis builds on this
         from convolab.display import show_now
 
         result = analyze(self, input_shape, batch=batch)
@@ -159,14 +159,14 @@ class Sequential(nn.Module):
             raise ValueError(f"shuffle must be True (training always shuffles, by seed), got {shuffle!r}")
         if verbose == 0:
             kwargs.setdefault("quiet", True)
-        from convolab import fit
+        from convolab.train.fit import fit  # the Keras-style methods: the model layer's one call upward
 
         return fit(self, x, **kwargs)
 
     def predict(self, x: Any, batch_size: int | None = None):
         """Outputs for images ``x`` (NumPy or torch; uint8 divided by 255) as a NumPy float32 array:
         ``convolab.predict``."""
-        from convolab import predict
+        from convolab.train.keras_api import predict
 
         return predict(self, x, batch_size=batch_size)
 
@@ -174,7 +174,7 @@ class Sequential(nn.Module):
                  return_dict: bool = False):  # fmt: skip
         """The loss on images ``x`` against ``y`` (default ``x``); ``return_dict``: with bce, mse, psnr,
         ssim: ``convolab.evaluate``."""
-        from convolab import evaluate
+        from convolab.train.keras_api import evaluate
 
         return evaluate(self, x, y, batch_size=batch_size, loss=loss, return_dict=return_dict)
 

@@ -1,6 +1,6 @@
 """The sub-pixel convolution in one C pass each way (``subpixel_conv.c``): conv, shuffle, crop, ReLU.
 
-``convolab.fastplan`` turns ``UpSampling2D(s) -> Conv2D(k)`` into a low-resolution convolution with
+``convolab.engine.plan`` turns ``UpSampling2D(s) -> Conv2D(k)`` into a low-resolution convolution with
 ``O * s * s`` folded filters and a ``pixel_shuffle``. Each output phase reads only part of the folded
 ``K x K`` window (for ``s = 2, k = 3``: 2 x 2 of 3 x 3, so oneDNN multiplies 5 zeros in every 9), and
 with few output channels (``O * s * s = 4`` for an image's last layer) oneDNN's output-channel vectors
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from convolab.native import build
+from convolab.engine.native import build
 
 LANES = 16  # VL in subpixel_conv.c: the input channels must be a multiple
 MAX_FACTOR = 8  # SMAX: upsampling factors up to 8

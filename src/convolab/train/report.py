@@ -12,12 +12,13 @@ from typing import Any
 
 import torch
 
-from convolab import fastpath, plots
+from convolab import plots
+from convolab.engine import fastpath
 from convolab.limits import MAX_COMPARE_RUNS, MAX_GRID_SAMPLES, check_count
-from convolab.metrics import baseline_metrics, metrics_of
 from convolab.train.batchorder import add_noise, derive_seed
 from convolab.train.checkpoint import load_state, resolve_checkpoint
 from convolab.train.config import TrainConfig
+from convolab.train.metrics import baseline_metrics, metrics_of
 from convolab.train.runs import RunData, load_run, load_run_data, model_info
 
 N_SHOWN = 10  # the lecture's figure shows 10 digits

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import torch
 
-from convolab.native import build
+from convolab.engine.native import build
 
 MAX_TAPS = 75  # kh * kw * C_in (TMAX in conv_pool_relu.h): 5x5 RGB; wider first layers go to oneDNN
 MAX_FILTERS = 256  # PMAX in conv_pool_relu.h

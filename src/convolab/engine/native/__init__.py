@@ -19,7 +19,7 @@ BENCHMARKS.md has what each buys.
 
 from collections.abc import Collection
 
-from convolab.native.build import library, status
+from convolab.engine.native.build import library, status
 
 NAMES = ("conv_pool", "pool", "shuffle", "subpixel")
 __all__ = ["NAMES", "available", "library", "select", "status"]

@@ -1,0 +1,1 @@
+"""The model: its spec (JSON/text), the walk over its layers, the Sequential module, the zoo."""
