@@ -13,50 +13,12 @@ Modules (docs/architecture.md, "Training"):
 - ``keras_api``   ``predict``, ``evaluate`` of a model on arrays (``model.predict``, Keras style)
 - ``checkpoint``, ``runfolder``, ``runs``, ``progress``, ``streaming``, ``stream_data``, ``device``
 
-The names below are imported on first use, so ``import convolab.train.config`` stays light.
+The public names are declared once, in ``__init__.pyi`` next to this file, and imported on first use
+(``lazy_loader.attach_stub``), so ``import convolab.train.config`` stays light.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+import lazy_loader
 
-_EXPORTS = {
-    "TrainConfig": "config",
-    "ConfigError": "config",
-    "Trainer": "loop",
-    "TrainResult": "loop",
-    "NonFiniteLossError": "loop",
-    "TrainingInterrupted": "loop",
-    "start": "session",
-    "resume": "session",
-    "train": "session",
-    "draw_figures": "session",
-    "BatchSource": "sources",
-    "TensorSource": "sources",
-    "add_noise": "batchorder",
-    "derive_seed": "batchorder",
-    "epoch_permutation": "batchorder",
-    "load_checkpoint": "checkpoint",
-    "save_checkpoint": "checkpoint",
-    "load_run": "run",
-    "Run": "run",
-    "History": "run",
-    "fit": "fit",
-    "predict": "keras_api",
-    "evaluate": "keras_api",
-}
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'convolab.train' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_EXPORTS))
+__getattr__, __dir__, __all__ = lazy_loader.attach_stub(__name__, __file__)

@@ -1,0 +1,61 @@
+"""The public API of convolab, declared once: type checkers and IDEs read these imports, and
+``convolab/__init__.py`` loads each name from them on first use (``lazy_loader.attach_stub``)."""
+
+__version__: str
+
+from .analysis.summary import Analysis as Analysis
+from .analysis.summary import LayerInfo as LayerInfo
+from .analysis.summary import analyze as analyze
+from .analysis.summary import render_table as render_table
+from .data import DatasetNotFoundError as DatasetNotFoundError
+from .data import ImageDataset as ImageDataset
+from .data import load_dataset as load_dataset
+from .data import read_idx as read_idx
+from .data import train_val_split as train_val_split
+from .filters import KERNELS as KERNELS
+from .filters import filter2d as filter2d
+from .filters import get_kernel as get_kernel
+from .filters import gradient_magnitude as gradient_magnitude
+from .filters import load_image as load_image
+from .layers import Activation as Activation
+from .layers import AveragePooling2D as AveragePooling2D
+from .layers import AvgPool2D as AvgPool2D
+from .layers import BedOfNails2D as BedOfNails2D
+from .layers import Conv2D as Conv2D
+from .layers import Conv2DTranspose as Conv2DTranspose
+from .layers import Dense as Dense
+from .layers import Flatten as Flatten
+from .layers import MaxPool2D as MaxPool2D
+from .layers import MaxPooling2D as MaxPooling2D
+from .layers import MaxUnpool2D as MaxUnpool2D
+from .layers import Reshape as Reshape
+from .layers import UpSampling2D as UpSampling2D
+from .layers.base import LAYER_REGISTRY as LAYER_REGISTRY
+from .layers.base import AxisMap as AxisMap
+from .layers.base import Layer as Layer
+from .layers.base import get_layer_class as get_layer_class
+from .model.sequential import Sequential as Sequential
+from .model.sequential import build_model as build_model
+from .model.spec import ModelSpec as ModelSpec
+from .model.spec import dump_spec as dump_spec
+from .model.spec import dumps_spec as dumps_spec
+from .model.spec import load_spec as load_spec
+from .model.zoo import get_spec as get_spec
+from .model.zoo import list_models as list_models
+from .threads import set_threads as set_threads
+from .train.checkpoint import load_checkpoint as load_checkpoint
+from .train.checkpoint import save_checkpoint as save_checkpoint
+from .train.config import TrainConfig as TrainConfig
+from .train.fit import fit as fit
+from .train.fit import resume as resume
+from .train.keras_api import evaluate as evaluate
+from .train.keras_api import predict as predict
+from .train.loop import NonFiniteLossError as NonFiniteLossError
+from .train.loop import Trainer as Trainer
+from .train.loop import TrainingInterrupted as TrainingInterrupted
+from .train.report import compare_runs as compare_runs
+from .train.report import evaluate_run as evaluate_run
+from .train.report import make_figures as make_figures
+from .train.run import History as History
+from .train.run import Run as Run
+from .train.run import load_run as load_run
