@@ -7,10 +7,11 @@ from the CLI to the training loop.
     PYTHONPATH=src python scripts/house_metrics.py --no-run        # static parts only (no training run)
     PYTHONPATH=src python scripts/house_metrics.py --data-dir DIR  # Fashion-MNIST files for the run
 
-Nothing here names a module of convolab except :data:`RANKS`, the layer table (old root modules and the
-new packages alike), so the script measures the tree before and after a restructuring unchanged. The
-run (sections 2 and 5) is one subprocess, ``scripts/house_trace.py``: the real CLI on a tiny job (one
-epoch of 256 Fashion-MNIST test images, cut at its first backward pass). Only the stdlib and grimp.
+Nothing here names a module of convolab except ``RANKS`` in scripts/house_graph.py, the layer table (old
+root modules and the new packages alike), so the script measures the tree before and after a
+restructuring unchanged. The import graph (section 4) is scripts/house_graph.py's; the run (sections 2
+and 5) is one subprocess, scripts/house_trace.py: the real CLI on a tiny job (one epoch of 256
+Fashion-MNIST test images, cut at its first backward pass). Only the stdlib and grimp.
 """
 
 from __future__ import annotations
@@ -22,44 +23,21 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from house_graph import PACKAGE, RANKS, rank, static_cycles  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = "convolab"
 DEFAULT_DATA_DIR = "/usr/share/datasets/fashion-mnist"  # Debian's dataset-fashion-mnist (`make data`)
 LONG_FUNCTION = 50  # lines
 TOP_FUNCTIONS = 10
-
-# Layer rank of the second dotted component (convolab.X...): the old root modules by their name, the new
-# packages (convolab.model.*, convolab.analysis.*, convolab.engine.*, convolab.train.*) by theirs.
-RANKS: dict[str, int] = {
-    **dict.fromkeys(("limits", "paths", "threads", "plots", "display"), 0),
-    "layers": 1,
-    **dict.fromkeys(("model", "spec", "spec_text", "walk", "zoo"), 2),
-    **dict.fromkeys(("analysis", "analysis_table", "receptive_field", "data", "filters"), 3),
-    **dict.fromkeys(("fastpath", "fastplan", "native", "engine"), 3),
-    **dict.fromkeys(("train", "report", "metrics", "checkpoint", "runs", "runlog", "trainconfig"), 4),
-    **dict.fromkeys(("keras_io", "lab", "widgets"), 5),
-    **dict.fromkeys(("cli", "__main__"), 6),
-}
 
 TRAIN_ARGS = (
     "train --dataset fashion-mnist --train-split test --limit 256 --epochs 1 --batch-size 64 "
     "--device cpu --no-tensorboard --no-figures --quiet"
 ).split()
-
-
-def rank(module: str) -> int | None:
-    """The layer rank of ``module`` (None: the package root, or a name the table lacks)."""
-    parts = module.split(".")
-    return RANKS.get(parts[1]) if len(parts) > 1 else None
-
-
-def component(module: str) -> str:
-    """``convolab.train.loop`` -> ``convolab.train``: the top-level subpackage or root module."""
-    return ".".join(module.split(".")[:2])
 
 
 # --- 1. loose root modules ----------------------------------------------------------------------------
@@ -111,127 +89,6 @@ def longest_functions(src: Path) -> dict[str, Any]:
 
 
 # --- 4. import cycles ---------------------------------------------------------------------------------
-
-
-def strongly_connected(graph: dict[str, set[str]]) -> list[list[str]]:
-    """Tarjan's strongly connected components, iteratively (no recursion limit); each sorted."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    on_stack: set[str] = set()
-    out: list[list[str]] = []
-    for root in sorted(graph):
-        if root in index:
-            continue
-        work = [(root, iter(sorted(graph[root])))]
-        index[root] = low[root] = len(index)
-        stack.append(root)
-        on_stack.add(root)
-        while work:
-            node, children = work[-1]
-            for child in children:
-                if child not in index:
-                    index[child] = low[child] = len(index)
-                    stack.append(child)
-                    on_stack.add(child)
-                    work.append((child, iter(sorted(graph.get(child, ())))))
-                    break
-                if child in on_stack:
-                    low[node] = min(low[node], index[child])
-            else:
-                work.pop()
-                if work:
-                    low[work[-1][0]] = min(low[work[-1][0]], low[node])
-                if low[node] == index[node]:
-                    members = []
-                    while True:
-                        member = stack.pop()
-                        on_stack.discard(member)
-                        members.append(member)
-                        if member == node:
-                            break
-                    out.append(sorted(members))
-    return out
-
-
-def shortest_cycle(graph: dict[str, set[str]], start: str, within: set[str]) -> list[str]:
-    """The shortest import cycle through ``start`` inside ``within`` (breadth-first): start, ..., start."""
-    parents: dict[str, str] = {}
-    frontier = [start]
-    while frontier:
-        nxt = []
-        for node in frontier:
-            for child in sorted(graph.get(node, set()) & within):
-                if child == start:
-                    path = [node]
-                    while path[-1] != start:
-                        path.append(parents[path[-1]])
-                    return [start, *reversed(path[:-1]), start] if node != start else [start, start]
-                if child not in parents:
-                    parents[child] = node
-                    nxt.append(child)
-        frontier = nxt
-    return []
-
-
-def import_graph(package: str = PACKAGE, type_only: bool = True) -> dict[str, set[str]]:
-    """Module -> modules it imports directly, read by grimp (``type_only``: TYPE_CHECKING imports too)."""
-    import grimp
-
-    graph = grimp.build_graph(package, exclude_type_checking_imports=not type_only, cache_dir=None)
-    return {m: set(graph.find_modules_directly_imported_by(m)) for m in sorted(graph.modules)}
-
-
-def cycles(graph: dict[str, set[str]]) -> list[dict[str, Any]]:
-    out = []
-    for members in strongly_connected(graph):
-        if len(members) > 1:
-            within = set(members)
-            edges = sum(len(graph[m] & within) for m in members)
-            out.append(
-                {"modules": members, "edges": edges, "cycle": shortest_cycle(graph, members[0], within)}
-            )
-    return sorted(out, key=lambda c: (-len(c["modules"]), c["modules"]))
-
-
-def component_edges(graph: dict[str, set[str]]) -> Counter[tuple[str, str]]:
-    """(importer component, imported component) -> how many module-level imports cross between them."""
-    edges: Counter[tuple[str, str]] = Counter()
-    for importer, imported in graph.items():
-        for target in imported:
-            a, b = component(importer), component(target)
-            if a != b:
-                edges[a, b] += 1
-    return edges
-
-
-def upward_edges(graph: dict[str, set[str]]) -> list[dict[str, Any]]:
-    """Imports into a higher layer than the importer's (by :data:`RANKS`)."""
-    out = []
-    for importer, imported in sorted(graph.items()):
-        for target in sorted(imported):
-            low, high = rank(importer), rank(target)
-            if low is not None and high is not None and high > low:
-                out.append({"importer": importer, "imported": target, "from": low, "to": high})
-    return out
-
-
-def static_cycles(package: str = PACKAGE) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, type_only in (("with_type_only", True), ("without_type_only", False)):
-        graph = import_graph(package, type_only)
-        comp: dict[str, set[str]] = {}
-        for (a, b), _ in component_edges(graph).items():
-            comp.setdefault(a, set()).add(b)
-            comp.setdefault(b, set())
-        out[key] = {
-            "modules": len(graph),
-            "imports": sum(map(len, graph.values())),
-            "cycles": cycles(graph),
-            "component_cycles": [c["modules"] for c in cycles(comp)],
-            "upward": upward_edges(graph),
-        }
-    return out
 
 
 # --- 2 and 5. the run: imports before the first step, and the call path ------------------------------
@@ -326,13 +183,20 @@ def measure(src: Path, data_dir: str | None) -> dict[str, Any]:
 
 
 def describe_tree(src: Path) -> str:
-    try:
-        done = subprocess.run(
-            ["git", "-C", str(src), "describe", "--always", "--dirty"], capture_output=True, text=True
-        )
-    except OSError:
+    """``src at COMMIT`` (the last commit that changed the measured folder), ``+ changes`` when it has
+    uncommitted ones; ``unknown`` outside git."""
+
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(["git", "-C", str(src), *args], capture_output=True, text=True)
+        except OSError:
+            return ""
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("log", "-1", "--format=%h", "--", ".")
+    if not commit:
         return "unknown"
-    return done.stdout.strip() or "unknown"
+    return f"src at {commit}" + (" + changes" if git("status", "--porcelain", "--", ".") else "")
 
 
 def _rank_text(module: str) -> str:
@@ -399,7 +263,7 @@ def md_run(r: dict[str, Any]) -> list[str]:
         "## 2. Modules imported by `convolab train` before its first step",
         "",
         f"`python scripts/house_trace.py ... {' '.join(run['argv'])}` (Python {run['python']}, "
-        f"torch {run['torch']}; {run['seconds']} s to the first backward pass, traced), `sys.modules` at "
+        f"torch {run['torch']}; its time is in `--json`), `sys.modules` at "
         f"the first backward pass: **{imp[PACKAGE]}** `{PACKAGE}` modules, **{imp['all']}** modules in all.",
         "",
         ", ".join(f"`{m}`" for m in imp["modules"]),

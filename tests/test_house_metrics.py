@@ -1,5 +1,5 @@
-"""scripts/house_metrics.py: its static parts on the real tree and on planted inputs, and (slow, real data)
-its run of ``convolab train`` to the first backward pass."""
+"""scripts/house_metrics.py and scripts/house_graph.py: their static parts on the real tree and on planted
+inputs, and (slow, real data) the run of ``convolab train`` to its first backward pass."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ def load(name: str) -> Any:
 
 
 hm = load("house_metrics")
+hg = load("house_graph")
 
 
 def test_loose_modules_are_the_root_py_files(tmp_path):
@@ -68,9 +69,9 @@ def test_longest_functions_of_the_tree_are_sorted_and_counted():
 
 def test_scc_and_shortest_cycle():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": {"e"}, "e": {"d"}, "f": {"a"}, "g": {"g"}}
-    assert sorted(hm.strongly_connected(graph)) == [["a", "b", "c"], ["d", "e"], ["f"], ["g"]]
-    assert hm.shortest_cycle(graph, "a", {"a", "b", "c"}) == ["a", "b", "c", "a"]
-    found = hm.cycles(graph)
+    assert sorted(hg.strongly_connected(graph)) == [["a", "b", "c"], ["d", "e"], ["f"], ["g"]]
+    assert hg.shortest_cycle(graph, "a", {"a", "b", "c"}) == ["a", "b", "c", "a"]
+    found = hg.cycles(graph)
     assert [c["modules"] for c in found] == [["a", "b", "c"], ["d", "e"]]
     assert found[0]["edges"] == 3
 
@@ -78,7 +79,7 @@ def test_scc_and_shortest_cycle():
 def test_a_deep_chain_needs_no_recursion():
     graph = {str(i): {str(i + 1)} for i in range(5000)}
     graph["5000"] = {"0"}
-    assert len(hm.strongly_connected(graph)) == 1
+    assert len(hg.strongly_connected(graph)) == 1
 
 
 def test_cycle_finder_sees_a_planted_type_only_cycle(tmp_path, monkeypatch):
@@ -91,17 +92,17 @@ def test_cycle_finder_sees_a_planted_type_only_cycle(tmp_path, monkeypatch):
     )
     (pkg / "c.py").write_text("import plantedpkg.a\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    with_type_only = hm.cycles(hm.import_graph("plantedpkg", type_only=True))
+    with_type_only = hg.cycles(hg.import_graph("plantedpkg", type_only=True))
     assert [c["modules"] for c in with_type_only] == [["plantedpkg.a", "plantedpkg.b"]]
     assert with_type_only[0]["cycle"] == ["plantedpkg.a", "plantedpkg.b", "plantedpkg.a"]
-    assert hm.cycles(hm.import_graph("plantedpkg", type_only=False)) == []
+    assert hg.cycles(hg.import_graph("plantedpkg", type_only=False)) == []
 
 
 def test_ranks_old_and_new_names():
-    assert hm.rank("convolab.spec") == hm.rank("convolab.model.spec") == 2
-    assert hm.rank("convolab.fastpath") == hm.rank("convolab.engine.native.pool") == 3
-    assert hm.rank("convolab.report") == hm.rank("convolab.train.report") == 4
-    assert hm.rank("convolab") is None and hm.component("convolab.train.loop") == "convolab.train"
+    assert hg.rank("convolab.spec") == hg.rank("convolab.model.spec") == 2
+    assert hg.rank("convolab.fastpath") == hg.rank("convolab.engine.native.pool") == 3
+    assert hg.rank("convolab.report") == hg.rank("convolab.train.report") == 4
+    assert hg.rank("convolab") is None and hg.component("convolab.train.loop") == "convolab.train"
 
 
 def test_call_path_counts_climbs_and_returns():
@@ -136,3 +137,60 @@ def test_run_reaches_the_first_backward_pass(fashion_dir):
     path = hm.call_path(record["transitions"])
     assert path["transitions"][0]["caller"] == "convolab.cli"  # main -> (click) -> the train command
     assert len(path["modules"]) > 5
+
+
+def test_layers_come_from_the_import_linter_contract(tmp_path):
+    da = load("draw_architecture")
+    (tmp_path / "pyproject.toml").write_text(
+        textwrap.dedent(
+            """
+            [[tool.importlinter.contracts]]
+            name = "other"
+            type = "forbidden"
+            [[tool.importlinter.contracts]]
+            name = "layers"
+            type = "layers"
+            containers = ["convolab"]
+            layers = ["cli", "lab : keras_io", "engine | data", "(missing)", "limits"]
+            """
+        )
+    )
+    assert da.contract_layers(tmp_path) == [
+        (["convolab.cli"], True),
+        (["convolab.lab", "convolab.keras_io"], False),
+        (["convolab.engine", "convolab.data"], True),
+        (["convolab.missing"], True),
+        (["convolab.limits"], True),
+    ]
+    present = {"convolab.cli", "convolab.lab", "convolab.data", "convolab.limits", "convolab.extra"}
+    rows, source = da.layer_rows(present, tmp_path)
+    assert "contract" in source
+    assert [names for names, _ in rows] == [
+        ["convolab.limits"],
+        ["convolab.data"],
+        ["convolab.lab"],
+        ["convolab.cli"],
+        ["convolab.extra"],  # not in the contract: on top
+    ]
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+    rows, source = da.layer_rows(present - {"convolab.extra"}, tmp_path)
+    assert "rank table" in source
+    assert [names for names, _ in rows] == [
+        ["convolab.limits"],
+        ["convolab.data"],
+        ["convolab.lab"],
+        ["convolab.cli"],
+    ]
+
+
+def test_the_drawings_are_deterministic(tmp_path):
+    da = load("draw_architecture")
+    out = [tmp_path / "a", tmp_path / "b"]
+    for folder in out:
+        folder.mkdir()
+        assert da.main(["--out-dir", str(folder), "--src", str(SRC)]) == 0
+    for name in ("architecture.svg", "train_flow.svg"):
+        first = (out[0] / name).read_bytes()
+        assert first == (out[1] / name).read_bytes() and b"<svg" in first
+    flow = (out[0] / "train_flow.svg").read_text()
+    assert "TrainConfig" in flow and "Trainer" in flow
