@@ -645,13 +645,14 @@ def test_the_kernel_sources_ship_in_the_package():
 
     tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
 
-    root = Path(build.__file__).resolve().parents[3]
+    root = Path(build.__file__).resolve().parents[4]  # src/convolab/engine/native/build.py
     pyproject = root / "pyproject.toml"
     if not pyproject.is_file():
         pytest.skip("not a source checkout")
     globs = tomllib.loads(pyproject.read_text())["tool"]["setuptools"]["package-data"]["convolab"]
     here = Path(build.__file__).parent
-    files = [f"native/{name}" for name in build.SOURCES] + [f"native/{h.name}" for h in here.glob("*.h")]
+    files = [f"engine/native/{name}" for name in build.SOURCES]
+    files += [f"engine/native/{h.name}" for h in here.glob("*.h")]
     assert all((here / Path(f).name).is_file() for f in files)
     missing = [f for f in files if not any(fnmatch.fnmatch(f, g) for g in globs)]
     assert not missing, f"not in [tool.setuptools.package-data]: {missing}"
