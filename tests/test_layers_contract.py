@@ -173,3 +173,20 @@ def test_build_is_lazy_and_checked() -> None:
     assert layer.weight.shape == (4, 2, 3, 3) and layer.bias.shape == (4,)
     with pytest.raises(ValueError, match=r"built for input shape \(2, 5, 5\), called with \(3, 5, 5\)"):
         layer.build((3, 5, 5))
+
+
+@pytest.mark.parametrize(
+    ("layer", "x"),
+    [
+        (Conv2D(4, 3, name="c"), torch.zeros(1, 2, 5, 5)),
+        (Conv2DTranspose(4, 3, name="c"), torch.zeros(1, 2, 5, 5)),
+        (Dense(3, name="c"), torch.zeros(1, 6)),
+    ],
+    ids=["Conv2D", "Conv2DTranspose", "Dense"],
+)
+def test_call_before_build_is_refused(layer: Layer, x: torch.Tensor) -> None:
+    # forward() builds lazily; call() alone does not: a clear error (not an assert, gone under python -O)
+    with pytest.raises(RuntimeError, match=r"'c' is not built: call the layer \(forward builds it\)"):
+        layer.call(x)
+    assert layer(x).shape[0] == 1  # forward builds, then call() works
+    assert layer.call(x).shape[0] == 1

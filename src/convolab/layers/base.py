@@ -249,6 +249,18 @@ class Layer(nn.Module):
     def _build(self, input_shape: Shape) -> None:
         """Allocate parameters; layers without weights keep this default."""
 
+    def built_param(self, param: torch.Tensor | None) -> torch.Tensor:
+        """``param`` (a parameter made by ``build``); RuntimeError naming the layer while it is unbuilt.
+
+        ``forward`` builds on its first call; ``call`` does not, so calling it first is a mistake.
+        """
+        if param is None:
+            raise RuntimeError(
+                f"{self.label} is not built: call the layer (forward builds it) or build(input_shape) "
+                "before call()"
+            )
+        return param
+
     # ---- arithmetic (pure, no tensors) -----------------------------------------------------------
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         raise NotImplementedError

@@ -268,10 +268,9 @@ class Conv2D(ConvBase):
         return {**cfg, **self.base_config()}
 
     def call(self, x: torch.Tensor) -> torch.Tensor:
-        assert self.weight is not None  # forward() builds the layer before call()
         return functional.conv2d(
             x,
-            self.weight,
+            self.built_param(self.weight),
             self.bias,
             stride=self.strides,
             padding=self.padding,
