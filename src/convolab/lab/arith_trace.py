@@ -267,7 +267,7 @@ def trace(
             return _unpool_trace(layer, xs[0], values, result)
         y = layer(torch.as_tensor(xs, dtype=torch.float32)[None])[0, 0].double().numpy()
     result["output_shape"] = list(layer.compute_output_shape(shape))
-    result["config"] = layer.get_config()
+    result["config"] = layer.spec_config()  # as a spec writes it
     steps = _steps(layer, xs, y, kernel, bias, result)
     for st in steps:
         if "out" in st:
@@ -352,7 +352,7 @@ def _unpool_trace(pool: Any, source: np.ndarray, values: Any, result: dict[str, 
         input=v.tolist(),
         input_shape=[1, *v.shape],
         output_shape=list(unpool.compute_output_shape((1, *v.shape), PoolLink(pool, (1, h, w)))),
-        config={"pool": pool.get_config(), "unpool": unpool.get_config()},
+        config={"pool": pool.spec_config(), "unpool": unpool.spec_config()},
         mode="scatter",
         op="set",
         canvas=[h, w],
