@@ -22,6 +22,7 @@ from convolab.data import (
     load_dataset,
     locations,
     resolve,
+    split_indices,
     train_val_split,
 )
 from real_data import FASHION_TEST_COUNTS, T10K
@@ -212,6 +213,18 @@ def test_train_val_split_is_deterministic_and_disjoint():
     for bad in (0.0, 1.0, -0.1, 1.5):
         with pytest.raises(ValueError, match="val_fraction"):
             train_val_split(ds, bad)
+
+
+def test_split_indices_are_train_val_split_s():
+    # training from arrays and the lab's "seen in training" marks index with these directly
+    ds = small(37)
+    ds.labels = torch.arange(37)
+    for fraction, seed in ((0.2, 3), (0.5, 0), (0.05, 11)):
+        tr, va = train_val_split(ds, fraction, seed=seed)
+        tr_idx, va_idx = split_indices(37, fraction, seed=seed)
+        assert torch.equal(tr_idx, tr.labels) and torch.equal(va_idx, va.labels)
+    with pytest.raises(ValueError, match="leaves an empty train or validation part"):
+        split_indices(3, 0.1)
 
 
 def test_dataset_methods_and_validation():

@@ -3,6 +3,7 @@ trip, gradients reach every parameter, registry, clear refusals."""
 
 from __future__ import annotations
 
+import inspect
 import json
 
 import pytest
@@ -173,3 +174,59 @@ def test_build_is_lazy_and_checked() -> None:
     assert layer.weight.shape == (4, 2, 3, 3) and layer.bias.shape == (4,)
     with pytest.raises(ValueError, match=r"built for input shape \(2, 5, 5\), called with \(3, 5, 5\)"):
         layer.build((3, 5, 5))
+
+
+@pytest.mark.parametrize(
+    ("layer", "x"),
+    [
+        (Conv2D(4, 3, name="c"), torch.zeros(1, 2, 5, 5)),
+        (Conv2DTranspose(4, 3, name="c"), torch.zeros(1, 2, 5, 5)),
+        (Dense(3, name="c"), torch.zeros(1, 6)),
+    ],
+    ids=["Conv2D", "Conv2DTranspose", "Dense"],
+)
+def test_call_before_build_is_refused(layer: Layer, x: torch.Tensor) -> None:
+    # forward() builds lazily; call() alone does not: a clear error (not an assert, gone under python -O)
+    with pytest.raises(RuntimeError, match=r"'c' is not built: call the layer \(forward builds it\)"):
+        layer.call(x)
+    assert layer(x).shape[0] == 1  # forward builds, then call() works
+    assert layer.call(x).shape[0] == 1
+
+
+def _init_arguments(cls: type[Layer]) -> list[str]:
+    params = inspect.signature(cls.__init__).parameters.values()
+    return [p.name for p in params if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
+def test_cases_cover_every_registered_layer_type() -> None:
+    assert {type(layer) for layer, _, _ in CASES} | {MaxUnpool2D} == set(LAYER_REGISTRY.values())
+
+
+@pytest.mark.parametrize("layer", [*(c[0] for c in CASES), MaxUnpool2D("p")], ids=[*IDS, "MaxUnpool2D"])
+def test_get_config_holds_every_argument_like_keras(layer: Layer) -> None:
+    # Keras's get_config: every constructor argument, defaults included (docs/layers.md, "Configs")
+    cfg = layer.get_config()
+    assert sorted(cfg) == sorted(_init_arguments(type(layer)))
+    again = type(layer)(**cfg)
+    assert type(again) is type(layer) and again.get_config() == cfg
+    # spec_config: the same less the keyword-only extras (but name) left at their default, nothing else
+    extras = {
+        p.name: p.default
+        for p in inspect.signature(type(layer).__init__).parameters.values()
+        if p.kind is p.KEYWORD_ONLY and p.name != "name"
+    }
+    assert layer.spec_config() == {k: v for k, v in cfg.items() if k not in extras or v != extras[k]}
+
+
+def test_spec_config_drops_conv2d_extras_only_at_their_default() -> None:
+    plain = Conv2D(2, 3)
+    assert plain.get_config()["kernel"] is None and plain.get_config()["trainable"] is True
+    assert "kernel" not in plain.spec_config() and "trainable" not in plain.spec_config()
+    # Keras's own arguments stay, defaults included
+    assert {"padding": "valid", "use_bias": True, "activation": None}.items() <= plain.spec_config().items()
+    frozen = Conv2D(2, 3, trainable=False)
+    assert frozen.spec_config()["trainable"] is False and "kernel" not in frozen.spec_config()
+    fixed = Conv2D.from_kernel([[1.0, -1.0]], trainable=True)
+    assert fixed.spec_config()["kernel"] == [[1.0, -1.0]]
+    assert "trainable" not in fixed.spec_config()
+    assert "trainable" not in repr(plain) and "trainable=False" in repr(frozen)

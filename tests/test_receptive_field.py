@@ -391,3 +391,14 @@ def test_dilation_over_holes_equals_the_gradient_field(case):
         assume(False)
     assume(out[1] * out[2] <= 400)
     check_model(layers, in_shape, all_pixels, superset=superset)
+
+
+def test_field_walk_refuses_an_index_outside_the_model():
+    # a real check (not an assert, gone under python -O): no layer -1, nor one past the last
+    from convolab.analysis.receptive_field import FieldWalk
+
+    fw = FieldWalk(walk([Conv2D(2, 3, padding="same"), MaxPool2D(2)], (1, 8, 8)))
+    assert fw.get(1) == fw.get(1)  # nothing stored yet: recomputed from the input, then the last answer
+    for bad in (-1, 2):
+        with pytest.raises(IndexError, match=rf"layer index {bad} out of range: the model has 2 layers"):
+            fw.get(bad)

@@ -223,7 +223,7 @@ class FieldWalk:
         self._budget = self.store_budget if self.store_budget is not None else limits.MAX_ANALYSIS_BYTES // 2
         self._last: tuple[int, tuple[AxisField, AxisField]] | None = None
 
-    def _next(self, index: int, fields: tuple[AxisField, AxisField] | None):
+    def _next(self, index: int, fields: tuple[AxisField, AxisField] | None) -> tuple[AxisField, AxisField]:
         """Fields of step ``index``'s output from those of its input (None: the model input)."""
         step = self.walk.steps[index]
         fields = self._input if fields is None and index == 0 else fields
@@ -258,14 +258,16 @@ class FieldWalk:
         return out
 
     def get(self, index: int) -> tuple[AxisField, AxisField]:
+        """The fields of step ``index``'s output; IndexError outside ``0 .. len(steps) - 1``."""
+        if not 0 <= index < len(self.walk.steps):
+            raise IndexError(f"layer index {index} out of range: the model has {len(self.walk.steps)} layers")
         if index in self._stored:
             return self._stored[index]
         if self._last is not None and self._last[0] == index:
             return self._last[1]
         start = max((j for j in self._stored if j < index), default=-1)
-        fields = self._stored.get(start)
-        for i in range(start + 1, index + 1):
+        fields = self._next(start + 1, self._stored.get(start))  # start < index: at least this one step
+        for i in range(start + 2, index + 1):
             fields = self._next(i, fields)
-        assert fields is not None
         self._last = (index, fields)
         return fields

@@ -18,14 +18,16 @@ def _source_image(image: str | None, dataset: str | None, index: int, split: str
 
     from convolab.filters import load_image
 
-    if (image is None) == (dataset is None):
-        raise UserError("give either an IMAGE file or --dataset NAME (not both)")
-    if image is not None:
+    either = "give either an IMAGE file or --dataset NAME (not both)"
+    if dataset is None:
+        if image is None:
+            raise UserError(either)
         return load_image(image), Path(image).name
+    if image is not None:
+        raise UserError(either)
     from convolab.cli.common import offline_hint
     from convolab.data import DatasetNotFoundError, load_dataset
 
-    assert dataset is not None  # exactly one of image and dataset, checked above
     if index < 0:
         raise UserError(f"--index must be >= 0, got {index}")
     try:
@@ -104,18 +106,30 @@ def filter_cmd(
       convolab filter photo.jpg --lecture -o panel.png
       convolab filter --dataset mnist --index 0 --lecture -o mnist_panel.png
     """
-    import numpy as np
+    _check_request(image, kernels, lecture, output)
+    pixels, label = _source_image(image, dataset, index, split, data_dir)
+    panels = _panels(pixels, label, kernels, lecture, sigma, size, stride, padding, border)
+    if len(panels) == 1:
+        from convolab.filters.images import save_image
 
-    from convolab.filters.figures import Panel, kernel_panel, lecture_panels, save_panels, size_label
-    from convolab.filters.images import save_image
+        save_image(output, panels[0].image)
+    else:
+        from convolab.filters.figures import save_panels
+
+        save_panels(output, panels)
+    shapes = ", ".join(p.title.replace("\n", " ") for p in panels)
+    click.echo(f"wrote {output}: {shapes}")
+
+
+def _check_request(image: str | None, kernels: tuple[str, ...], lecture: bool, output: str) -> None:
+    """Refuse, before any work, a request without kernels, unknown kernels, a bad -o, too big an image."""
     from convolab.filters.kernels import canonical_name
+    from convolab.limits import MAX_FILTER_KERNELS, check_count
 
     if not lecture and not kernels:
         raise UserError("give at least one --kernel NAME (see `convolab kernels`) or --lecture")
     if lecture and kernels:
         raise UserError("--lecture draws its own kernels; drop --kernel")
-    from convolab.limits import MAX_FILTER_KERNELS, check_count
-
     check_count("--kernel (kernels in one call)", len(kernels), MAX_FILTER_KERNELS)
     for name in kernels:
         if name != "magnitude":
@@ -123,22 +137,25 @@ def filter_cmd(
     _check_output(output)
     if image is not None:
         _check_work(image, 10 if lecture else len(kernels) + (len(kernels) > 1))
-    pixels, label = _source_image(image, dataset, index, split, data_dir)
-    opts = {"stride": stride, "padding": padding, "border": border}
+
+
+def _panels(
+    pixels, label: str, kernels: tuple[str, ...], lecture: bool, sigma, size, stride, padding, border
+):
+    """The panels to write: one per kernel (after the original when there are several), or the lecture's."""
+    import numpy as np
+
+    from convolab.filters.figures import Panel, kernel_panel, lecture_panels, size_label
+
     if lecture:
         if stride != 1 or padding != "same":
             raise UserError("--lecture shows stride 2 and 'valid' itself; drop --stride/--padding")
-        panels = lecture_panels(pixels, sigma=sigma, size=size, border=border)
-    else:
-        panels = [kernel_panel(pixels, name, sigma=sigma, size=size, **opts) for name in kernels]
-    if len(panels) == 1:
-        save_image(output, panels[0].image)
-    else:
-        if not lecture:
-            panels.insert(0, Panel(f"original ({label})\n{size_label(pixels)}", np.clip(pixels, 0.0, 1.0)))
-        save_panels(output, panels)
-    shapes = ", ".join(p.title.replace("\n", " ") for p in panels)
-    click.echo(f"wrote {output}: {shapes}")
+        return lecture_panels(pixels, sigma=sigma, size=size, border=border)
+    opts = {"stride": stride, "padding": padding, "border": border}
+    panels = [kernel_panel(pixels, name, sigma=sigma, size=size, **opts) for name in kernels]
+    if len(panels) > 1:
+        panels.insert(0, Panel(f"original ({label})\n{size_label(pixels)}", np.clip(pixels, 0.0, 1.0)))
+    return panels
 
 
 def _matrix_text(k) -> str:

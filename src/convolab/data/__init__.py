@@ -4,7 +4,7 @@ See docs/data.md for getting each dataset online and offline.
 """
 
 from convolab.data.checksums import Verification, verify_file
-from convolab.data.dataset import ImageDataset, convert_images, train_val_split
+from convolab.data.dataset import ImageDataset, convert_images, split_indices, train_val_split
 from convolab.data.download import download_file
 from convolab.data.errors import ChecksumError, DatasetNotFoundError, DownloadError
 from convolab.data.folder import load_folder
@@ -38,6 +38,7 @@ __all__ = [
     "read_idx",
     "read_idx_bytes",
     "resolve",
+    "split_indices",
     "train_val_split",
     "user_cache_root",
     "verify_file",

@@ -89,9 +89,20 @@ def train_val_split(
     Returns:
         ``(train, val)``, with splits named ``<split>:train`` and ``<split>:val``.
     """
+    train_idx, val_idx = split_indices(len(ds), val_fraction, seed)
+    train, val = ds.subset(train_idx), ds.subset(val_idx)
+    train.split, val.split = f"{ds.split}:train", f"{ds.split}:val"
+    return train, val
+
+
+def split_indices(n: int, val_fraction: float = 0.1, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(train, val)`` sample indices (int64, ascending) of ``train_val_split`` for ``n`` samples.
+
+    The split depends only on ``(n, val_fraction, seed)``: callers that hold tensors rather than an
+    ``ImageDataset`` (training from arrays, the lab's "seen in training" marks) index with these.
+    """
     if not 0.0 < float(val_fraction) < 1.0:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
-    n = len(ds)
     n_val = int(round(n * val_fraction))
     if n_val < 1 or n_val >= n:
         raise ValueError(
@@ -100,9 +111,7 @@ def train_val_split(
     gen = torch.Generator().manual_seed(int(seed))
     perm = torch.randperm(n, generator=gen)
     val_idx, train_idx = perm[:n_val].sort().values, perm[n_val:].sort().values
-    train, val = ds.subset(train_idx), ds.subset(val_idx)
-    train.split, val.split = f"{ds.split}:train", f"{ds.split}:val"
-    return train, val
+    return train_idx, val_idx
 
 
 def parse_image_size(image_size) -> tuple[int, int] | None:

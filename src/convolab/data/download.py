@@ -125,9 +125,22 @@ def download_file(
         raise PermissionError(f"cannot write into {dest_dir}; choose another --data-dir or CONVOLAB_DATA")
     dest = dest_dir / spec.name
     attempts: list[tuple[str, str]] = []
+    bar = _progress_bar(progress)
+    shown = None if bar.disable else bar  # tasks are added only to a bar that is drawn
+    with bar:
+        for base in mirrors:
+            url = base + spec.name
+            if _from_mirror(url, dest, spec, timeout, shown, retries, backoff, attempts):
+                return dest
+    _remove_empty(created)  # leave no trace of a failed first download (nor the cache's parents)
+    raise DownloadError(spec.name, attempts)
+
+
+def _progress_bar(progress: bool) -> Progress:
+    """A transient download bar on stderr, disabled unless asked for and stderr is a terminal."""
     console = Console(stderr=True)
     progress = progress and console.is_terminal  # no bar (nor stray newlines) in logs and pipes
-    bar = Progress(
+    return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         DownloadColumn(),
@@ -136,24 +149,36 @@ def download_file(
         transient=True,
         disable=not progress,
     )
-    with bar:
-        for base in mirrors:
-            url = base + spec.name
-            for n in range(retries + 1):
-                try:
-                    _attempt(url, dest, spec, timeout, bar if progress else None)
-                    return dest
-                except _Mismatch as exc:
-                    attempts.append((url, str(exc)))
-                    break  # the mirror serves other bytes: retrying will not help
-                except (OSError, http.client.HTTPException) as exc:
-                    attempts.append((url, _reason(exc)))
-                    if not _transient(exc):
-                        break  # 404, unknown host, refused: another try gives the same answer
-                if n < retries:
-                    time.sleep(backoff * (n + 1))
-    _remove_empty(created)  # leave no trace of a failed first download (nor the cache's parents)
-    raise DownloadError(spec.name, attempts)
+
+
+def _from_mirror(
+    url: str,
+    dest: Path,
+    spec: FileSpec,
+    timeout: float,
+    bar: Progress | None,
+    retries: int,
+    backoff: float,
+    attempts: list[tuple[str, str]],
+) -> bool:
+    """Try ``url`` up to ``retries + 1`` times; True once ``dest`` holds the verified file.
+
+    Each failure is appended to ``attempts`` as ``(url, reason)``.
+    """
+    for n in range(retries + 1):
+        try:
+            _attempt(url, dest, spec, timeout, bar)
+            return True
+        except _Mismatch as exc:
+            attempts.append((url, str(exc)))
+            return False  # the mirror serves other bytes: retrying will not help
+        except (OSError, http.client.HTTPException) as exc:
+            attempts.append((url, _reason(exc)))
+            if not _transient(exc):
+                return False  # 404, unknown host, refused: another try gives the same answer
+        if n < retries:
+            time.sleep(backoff * (n + 1))
+    return False
 
 
 def _remove_empty(folders: list[Path]) -> None:

@@ -183,19 +183,7 @@ def load_dataset(
     if name.startswith(FOLDER_PREFIX):
         return load_folder(name[len(FOLDER_PREFIX) :], split, image_size=image_size, color=color, limit=limit)
     spec = get_spec(name)
-    if data_dir is not None and not Path(data_dir).expanduser().is_dir():
-        raise ValueError(f"--data-dir {data_dir} is not a directory")
-    folder, tried, partial = _locate(spec, split, data_dir)
-    foreign = data_dir is not None and any(why.startswith("holds ") for _, why in tried)
-    if folder is None and download and not foreign:  # never download over another dataset's files
-        try:
-            folder = fetch(name, data_dir=data_dir, splits=(split,))
-        except DownloadError as exc:
-            tried += list(dict.fromkeys(exc.attempts))  # each URL and outcome once
-        except OSError as exc:  # e.g. the download folder is read-only
-            tried.append((f"download into {download_dir(name, data_dir)}", str(exc)))
-    if folder is None:
-        raise _not_found(spec, split, data_dir, tried, partial)
+    folder = _find_or_fetch(spec, split, data_dir, download)
     read = _read_idx_split if spec.kind == "idx" else _read_cifar_split
     images, labels = read(spec, folder, split)
     if limit is not None:
@@ -204,3 +192,21 @@ def load_dataset(
     x = convert_images(x, image_size, color)
     y = torch.from_numpy(labels.astype(np.int64))
     return ImageDataset(name, split, x, y, list(spec.classes), folder)
+
+
+def _find_or_fetch(spec: DatasetSpec, split: str, data_dir: str | os.PathLike | None, download: bool) -> Path:
+    """The folder holding ``split`` of ``spec`` (found, else downloaded); DatasetNotFoundError otherwise."""
+    if data_dir is not None and not Path(data_dir).expanduser().is_dir():
+        raise ValueError(f"--data-dir {data_dir} is not a directory")
+    folder, tried, partial = _locate(spec, split, data_dir)
+    foreign = data_dir is not None and any(why.startswith("holds ") for _, why in tried)
+    if folder is None and download and not foreign:  # never download over another dataset's files
+        try:
+            folder = fetch(spec.name, data_dir=data_dir, splits=(split,))
+        except DownloadError as exc:
+            tried += list(dict.fromkeys(exc.attempts))  # each URL and outcome once
+        except OSError as exc:  # e.g. the download folder is read-only
+            tried.append((f"download into {download_dir(spec.name, data_dir)}", str(exc)))
+    if folder is None:
+        raise _not_found(spec, split, data_dir, tried, partial)
+    return folder

@@ -103,7 +103,10 @@ def _onnx(model: torch.nn.Module, path: Path, example: torch.Tensor, checks: lis
             opset_version=OPSET,
             verbose=False,
         )
-        assert program is not None  # dynamo=True always returns an ONNXProgram
+        if program is None:  # dynamo=True returns an ONNXProgram (None is the legacy exporter's answer)
+            raise RuntimeError(
+                f"torch {torch.__version__}: torch.onnx.export(dynamo=True) returned no program"
+            )
         program.save(str(path))
     onnx_log.setLevel(level)
     onnx.checker.check_model(onnx.load(str(path)))

@@ -142,9 +142,9 @@ def seen_in_training(config: dict[str, Any], n: int) -> set[int]:
     """Indices of the test split a ``--train-split test`` run trained on (empty for other runs).
 
     The run's training part is ``train_val_split`` of the first ``limit`` images with the run's seed
-    and fraction; it is recomputed here by the same function, on the indices themselves.
+    and fraction; it is recomputed here by the function that split draws its indices from.
     """
-    from convolab.data import ImageDataset, train_val_split
+    from convolab.data import split_indices
 
     if config.get("train_split", "train") != "test":
         return set()
@@ -153,11 +153,8 @@ def seen_in_training(config: dict[str, Any], n: int) -> set[int]:
     fraction, seed = config.get("val_fraction", 0.1), config.get("seed", 0)
     if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not isinstance(seed, int):
         return set(range(used))  # unknown split: every image it may have seen is marked
-    blank = torch.zeros(used, 1, 1, 1, dtype=torch.uint8)
-    ids = ImageDataset("ids", "test", blank, torch.arange(used), None, "")  # labels are the indices
-    train, _ = train_val_split(ids, float(fraction), seed=seed)
-    assert train.labels is not None
-    return set(train.labels.tolist())
+    train, _ = split_indices(used, float(fraction), seed=seed)
+    return set(train.tolist())
 
 
 def class_names(dataset: Any) -> tuple[str, ...]:

@@ -66,8 +66,7 @@ def upsample_all(
             1, (len(kernel), len(kernel[0])), strides=factor, padding=padding, use_bias=False
         )
         deconv.build((1, h, w))
-        assert deconv.weight is not None  # allocated by build()
-        deconv.weight.copy_(_plane(kernel))  # (c_in=1, filters=1, kh, kw)
+        deconv.load_state_dict({"weight": _plane(kernel)})  # (c_in=1, filters=1, kh, kw); no bias
         transposed = deconv(x)
     flat = switches.view(-1).tolist()
     return {

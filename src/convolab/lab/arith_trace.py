@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from convolab import limits
+from convolab.lab.arith_replay import replay
 
 GATHER = ("Conv2D", "MaxPool2D", "AvgPool2D")
 SCATTER = ("Conv2DTranspose", "BedOfNails2D", "MaxUnpool2D")
@@ -227,41 +228,6 @@ def _block_steps(x: np.ndarray, size: tuple[int, int], nails: bool) -> list[dict
     return steps
 
 
-# ---- replay: the trace alone, without the layer -----------------------------------------------------
-
-
-def replay(result: dict[str, Any]) -> np.ndarray:
-    """The output the trace describes (float64), computed from its steps only."""
-    oh, ow = result["output_shape"][1:]
-    op = result["op"]
-    if result["mode"] == "gather":
-        out = np.zeros((oh, ow))
-        for st in result["steps"]:
-            real = [t for t in st["taps"] if t[2] is not None]
-            if op == "dot":
-                val = sum(t[4] for t in st["taps"]) + (result["bias"] or 0.0)
-            elif op == "max":
-                val = max(t[2] for t in real)
-            else:
-                val = sum(t[2] for t in real) / len(real)
-            out[st["out"][0], st["out"][1]] = val
-        return out
-    plane = np.zeros(result["canvas"])
-    for st in result["steps"]:
-        for row, col, _, prod in st["cells"]:
-            if op == "add":
-                plane[row, col] += prod
-            else:
-                plane[row, col] = prod
-    if result["crop"] is None:
-        return plane
-    top, left, nh, nw = result["crop"]
-    out = np.zeros((nh, nw))
-    part = plane[top : top + nh, left : left + nw]
-    out[: part.shape[0], : part.shape[1]] = part  # Keras's missing tail (output longer than full) is 0
-    return out + (result["bias"] or 0.0)
-
-
 # ---- the entry point ---------------------------------------------------------------------------------
 
 
@@ -290,7 +256,6 @@ def trace(
     layer = make_layer(kind, args)
     xs = _check_planes("grid", grid, kind)
     shape = tuple(xs.shape)
-    x = xs[0]
     result: dict[str, Any] = {"layer": kind, "input": _plain(xs), "input_shape": list(shape)}
     result.update(kernel=None, bias=None, pad=None, canvas=None, crop=None, channels=shape[0])
     layer.compute_output_shape(shape)  # the layer's own message for a window larger than the input
@@ -299,12 +264,22 @@ def trace(
         result.update(kernel=_plain(kernel), bias=bias)
     with torch.no_grad():
         if kind == "MaxUnpool2D":
-            return _unpool_trace(layer, x, values, result)
+            return _unpool_trace(layer, xs[0], values, result)
         y = layer(torch.as_tensor(xs, dtype=torch.float32)[None])[0, 0].double().numpy()
-        if kind == "MaxPool2D":
-            _, switches = layer.forward_with_switches(_plane(x))
     result["output_shape"] = list(layer.compute_output_shape(shape))
-    result["config"] = layer.get_config()
+    result["config"] = layer.spec_config()  # as a spec writes it
+    steps = _steps(layer, xs, y, kernel, bias, result)
+    for st in steps:
+        if "out" in st:
+            st["value"] = _f(y[st["out"][0], st["out"][1]])
+    return _finish(result, steps, y)
+
+
+def _steps(
+    layer: Any, xs: np.ndarray, y: np.ndarray, kernel: Any, bias: float, result: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The steps of every kind but MaxUnpool2D; sets ``mode``, ``op`` and the geometry in ``result``."""
+    kind, x = result["layer"], xs[0]
     if kind in GATHER or getattr(layer, "interpolation", "") == "bilinear":
         if kind in GATHER:
             steps, result["pad"] = _window_steps(layer, xs, kernel, bias)
@@ -312,6 +287,8 @@ def trace(
             steps = _bilinear_steps(layer, x)
         result.update(mode="gather", op={"MaxPool2D": "max", "AvgPool2D": "mean"}.get(kind, "dot"))
         if kind == "MaxPool2D":
+            with torch.no_grad():
+                _, switches = layer.forward_with_switches(_plane(x))
             wd = x.shape[1]
             for st, s in zip(steps, switches.view(-1).tolist(), strict=True):
                 st["best"] = [s // wd, s % wd]
@@ -321,10 +298,7 @@ def trace(
     else:
         steps = _block_steps(x, layer.size, kind == "BedOfNails2D")
         result.update(mode="scatter", op="set", canvas=list(y.shape))
-    for st in steps:
-        if "out" in st:
-            st["value"] = _f(y[st["out"][0], st["out"][1]])
-    return _finish(result, steps, y)
+    return steps
 
 
 def _fixed_weights(layer: Any, shape: tuple[int, ...], kernel: Any, bias: float) -> tuple[np.ndarray, float]:
@@ -378,7 +352,7 @@ def _unpool_trace(pool: Any, source: np.ndarray, values: Any, result: dict[str, 
         input=v.tolist(),
         input_shape=[1, *v.shape],
         output_shape=list(unpool.compute_output_shape((1, *v.shape), PoolLink(pool, (1, h, w)))),
-        config={"pool": pool.get_config(), "unpool": unpool.get_config()},
+        config={"pool": pool.spec_config(), "unpool": unpool.spec_config()},
         mode="scatter",
         op="set",
         canvas=[h, w],

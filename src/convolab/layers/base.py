@@ -13,14 +13,18 @@ Contract (docs/architecture.md, "The layer contract"):
   once the input is known); ``forward`` builds lazily on first call if needed.
 - ``compute_output_shape``, ``count_params``, ``macs`` are pure arithmetic; ``axis_maps`` describes how
   each output coordinate maps to an interval of input coordinates, per spatial axis.
-- ``get_config()`` returns exactly the constructor arguments; ``from_config(get_config())`` rebuilds an
-  identical (unbuilt) layer.
+- ``get_config()`` returns every constructor argument, defaults included, as Keras's ``get_config`` does;
+  ``from_config(get_config())`` rebuilds an identical (unbuilt) layer. ``spec_config()`` is what a spec
+  entry holds: the same, less the keyword-only arguments other than ``name`` left at their default
+  (convolab's extras beyond Keras's arguments, e.g. Conv2D's ``kernel`` and ``trainable``), so that
+  ordinary specs stay short; spec files, run folders and reprs use it (``model.spec.layer_dict``).
 - ``call(x)`` computes the pre-activation; ``forward(x) = activation(call(x))``. Models use
   ``call`` on their last layer to get logits (BCE from logits).
 """
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -249,6 +253,18 @@ class Layer(nn.Module):
     def _build(self, input_shape: Shape) -> None:
         """Allocate parameters; layers without weights keep this default."""
 
+    def built_param(self, param: torch.Tensor | None) -> torch.Tensor:
+        """``param`` (a parameter made by ``build``); RuntimeError naming the layer while it is unbuilt.
+
+        ``forward`` builds on its first call; ``call`` does not, so calling it first is a mistake.
+        """
+        if param is None:
+            raise RuntimeError(
+                f"{self.label} is not built: call the layer (forward builds it) or build(input_shape) "
+                "before call()"
+            )
+        return param
+
     # ---- arithmetic (pure, no tensors) -----------------------------------------------------------
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         raise NotImplementedError
@@ -268,8 +284,18 @@ class Layer(nn.Module):
 
     # ---- config ----------------------------------------------------------------------------------
     def get_config(self) -> dict[str, Any]:
-        """The constructor arguments, as plain JSON-able data (tuples become lists)."""
+        """Every constructor argument, defaults included, as plain JSON-able data (tuples become lists)."""
         raise NotImplementedError
+
+    def spec_config(self) -> dict[str, Any]:
+        """``get_config()`` less the keyword-only arguments (but ``name``) left at their default.
+
+        The one place where defaults are dropped: those arguments are convolab's extras (Conv2D's
+        ``kernel`` and ``trainable``), written in a spec only when set; every other argument is written,
+        defaults included.
+        """
+        extras = _keyword_defaults(type(self))
+        return {k: v for k, v in self.get_config().items() if k not in extras or v != extras[k]}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Layer:
@@ -294,8 +320,14 @@ class Layer(nn.Module):
         return self._act_fn(self.call(x))
 
     def extra_repr(self) -> str:
-        cfg = {k: v for k, v in self.get_config().items() if k != "name" and v is not None}
+        cfg = {k: v for k, v in self.spec_config().items() if k != "name" and v is not None}
         return ", ".join(f"{k}={v}" for k, v in cfg.items())
+
+
+def _keyword_defaults(cls: type[Layer]) -> dict[str, Any]:
+    """``{argument: default}`` of the keyword-only constructor arguments of ``cls`` other than ``name``."""
+    params = inspect.signature(cls.__init__).parameters.values()
+    return {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY and p.name != "name"}
 
 
 def check_image_shape(layer: Layer, input_shape: Shape) -> tuple[int, int, int]:

@@ -261,17 +261,14 @@ class Conv2D(ConvBase):
             "use_bias": self.use_bias,
             "activation": self.activation,
         }
-        if self.fixed_kernel is not None:  # only when set: keeps ordinary specs short
-            cfg["kernel"] = self._kernel_config
-        if not self.trainable:
-            cfg["trainable"] = False
+        cfg["kernel"] = self._kernel_config if self.fixed_kernel is not None else None
+        cfg["trainable"] = self.trainable  # specs leave both out at their defaults (Layer.spec_config)
         return {**cfg, **self.base_config()}
 
     def call(self, x: torch.Tensor) -> torch.Tensor:
-        assert self.weight is not None  # forward() builds the layer before call()
         return functional.conv2d(
             x,
-            self.weight,
+            self.built_param(self.weight),
             self.bias,
             stride=self.strides,
             padding=self.padding,

@@ -153,9 +153,9 @@ class Conv2DTranspose(ConvBase):
         }
 
     def call(self, x: torch.Tensor) -> torch.Tensor:
-        assert self.weight is not None  # forward() builds the layer before call()
+        weight = self.built_param(self.weight)
         (top, nh), (left, nw) = self.crops(tuple(x.shape[1:]))
-        full = F.conv_transpose2d(x, self.weight, None, stride=self.strides, dilation=self.dilation_rate)
+        full = F.conv_transpose2d(x, weight, None, stride=self.strides, dilation=self.dilation_rate)
         fh, fw = full.shape[-2:]  # (i - 1) s + ke on each axis
         # F.pad with negative amounts crops; positive amounts append zeros (Keras's missing tail)
         y = F.pad(full, (-left, nw - (fw - left), -top, nh - (fh - top)))  # (N, filters, nh, nw)

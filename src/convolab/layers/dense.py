@@ -100,8 +100,7 @@ class Dense(Layer):
         }
 
     def call(self, x: torch.Tensor) -> torch.Tensor:
-        assert self.weight is not None  # forward() builds the layer before call()
-        return F.linear(x, self.weight, self.bias)
+        return F.linear(x, self.built_param(self.weight), self.bias)
 
 
 @register

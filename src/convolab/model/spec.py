@@ -4,7 +4,8 @@ A spec is ``{"name": ..., "input_shape": [C, H, W], "latent": ..., "layers": [{"
 **args}, ...]}``. ``load_spec`` accepts a ``ModelSpec``, a dict, a path to a .yaml/.yml/.json file, a YAML
 or JSON string, or a zoo name, and returns a *canonical* ``ModelSpec``: every layer has a unique name
 (missing ones become ``<snake_case type>_<n>``, e.g. ``conv2d_1``), its type is the class name (aliases such
-as ``MaxPooling2D`` resolve) and its arguments are exactly the layer's ``get_config()``. So
+as ``MaxPooling2D`` resolve) and its arguments are exactly the layer's ``spec_config()`` (``get_config()``
+less convolab's keyword-only extras at their default). So
 ``load_spec(x) == Sequential.from_spec(x).to_spec()``.
 
 Every error is a ``ValueError`` that names the layer (0-based index and name), the field and the value,
@@ -258,8 +259,12 @@ def assign_names(explicit: Mapping[int, str], classes: Sequence[type[Layer]]) ->
 
 
 def layer_dict(layer: Layer) -> dict[str, Any]:
-    """The canonical spec entry of a layer: ``{"type", "name", **get_config()}``."""
-    cfg = layer.get_config()
+    """The canonical spec entry of a layer: ``{"type", "name", **spec_config()}``.
+
+    ``spec_config`` is ``get_config`` less the keyword-only extras left at their default (Conv2D's
+    ``kernel`` and ``trainable``; ``Layer.spec_config``), so spec files stay as short as they were.
+    """
+    cfg = layer.spec_config()
     return {
         "type": type(layer).__name__,
         "name": cfg["name"],

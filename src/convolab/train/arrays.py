@@ -123,15 +123,10 @@ def as_images(x: Any, shape: tuple[int, ...], what: str = "images") -> torch.Ten
 
 def split_memory(x: torch.Tensor, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """``(train, val)`` carved from ``x`` by ``convolab.data.train_val_split`` (the same indices)."""
-    from convolab.data import ImageDataset, train_val_split
+    from convolab.data import split_indices
 
-    n = int(x.shape[0])
-    # The split depends only on (n, fraction, seed): run it on a stand-in holding each image's index.
-    index = ImageDataset("memory", "train", torch.zeros((n, 1, 1, 1), dtype=torch.uint8),
-                         torch.arange(n), None, "memory")  # fmt: skip
-    train, val = train_val_split(index, val_fraction, seed=seed)
-    assert train.labels is not None and val.labels is not None
-    return x[train.labels], x[val.labels]
+    train, val = split_indices(int(x.shape[0]), val_fraction, seed=seed)  # the indices train_val_split takes
+    return x[train], x[val]
 
 
 def write_arrays(run_dir: Path, train: torch.Tensor, val: torch.Tensor, eval_images: torch.Tensor,

@@ -67,10 +67,14 @@ def ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     parts = []
     for i in range(0, pred.shape[0], step):
         out = structural_similarity_index_measure(
-            pred[i : i + step].float(), target[i : i + step].float(), data_range=1.0, reduction="none",
+            pred[i : i + step].float(),
+            target[i : i + step].float(),
+            data_range=1.0,
+            reduction="none",
             kernel_size=kernel,
         )
-        assert isinstance(out, torch.Tensor)  # a tuple only with return_full_image / contrast sensitivity
+        if not isinstance(out, torch.Tensor):  # a tuple only with return_full_image / contrast sensitivity
+            raise TypeError(f"torchmetrics' SSIM returned a {type(out).__name__}, expected one tensor")
         parts.append(out.reshape(-1))
     return torch.cat(parts) if parts else pred.new_zeros(0)
 
