@@ -4,7 +4,7 @@ A ``Run`` is a view of a folder that ``convolab train`` or ``convolab.fit`` wrot
 (a plain ``torch.nn.Module``), its per-epoch :class:`History` (Keras's ``history.history["val_loss"]``
 reads the same), and the reports the CLI draws (``evaluate``, ``reconstruct``, ``figures``), by the
 same code (``evaluation``, ``figures``). ``load_run`` is the one loader of a trained run: the reports,
-the lab, the Keras import and the CLI get a ``Run`` from it. Nothing here trains (``convolab.fit`` and
+the lab and ``convolab.load_run`` get a ``Run`` from it. Nothing here trains (``convolab.fit`` and
 ``convolab.resume`` do).
 """
 
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from convolab.train.checkpoint import load_checkpoint, resolve_checkpoint
+from convolab.train.checkpoint import load_checkpoint, load_state, resolve_checkpoint
 from convolab.train.config import TrainConfig
 from convolab.train.device import resolve_device
 from convolab.train.run_model import checkpoint_model
@@ -116,8 +116,6 @@ class Run:
     @property
     def history(self) -> History:
         """Every epoch trained so far (from ``last``: ``best`` stops at the best epoch)."""
-        from convolab.train.checkpoint import load_state
-
         try:
             records = load_state(resolve_checkpoint(self.path, "last")).get("history", [])
         except ValueError:  # a checkpoint folder given directly
