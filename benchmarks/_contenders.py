@@ -59,7 +59,7 @@ def prepare_data(data_dir: str, work: Path, limit: int | None = None) -> Data:
     import numpy as np
 
     from convolab.train import TrainConfig
-    from convolab.train.runs import load_run_data
+    from convolab.train.run_data import load_run_data
 
     if data_dir == "synthetic":
         from _common import load_images

@@ -14,7 +14,7 @@ import torch.distributed as dist
 
 from convolab.engine import fastpath
 from convolab.train import distributed as cd
-from convolab.train.runs import build_model
+from convolab.train.run_model import build_seeded_model
 from convolab.train.session import open_context
 from train_support import TINY_SPEC
 
@@ -46,7 +46,7 @@ def main(out: str, steps: int, batch: int) -> None:
 
 def train(ctx: cd.DistContext, out: str, steps: int, batch: int) -> None:
     images, order = data_and_order(steps, batch)
-    model = fastpath.prepare(build_model(TINY_SPEC, 0), ctx.device)
+    model = fastpath.prepare(build_seeded_model(TINY_SPEC, 0), ctx.device)
     opt = torch.optim.Adam(model.parameters(), lr=0.01, betas=(0.9, 0.999), eps=1e-7)
     step = cd.DistributedTrainStep(model, opt, "bce", ctx)
     spreads, losses = [], []

@@ -18,7 +18,7 @@ import torch
 from convolab.engine import fastpath
 from convolab.train import distributed as cd
 from convolab.train.context import LocalContext
-from convolab.train.runs import build_model
+from convolab.train.run_model import build_seeded_model
 from convolab.train.session import open_context
 from train_support import TINY_SPEC
 
@@ -49,7 +49,7 @@ def reference(steps: int, batch: int) -> tuple[dict, list[float]]:
     from dist_worker import data_and_order
 
     images, order = data_and_order(steps, batch)
-    model = fastpath.prepare(build_model(TINY_SPEC, 0), "cpu")
+    model = fastpath.prepare(build_seeded_model(TINY_SPEC, 0), "cpu")
     opt = torch.optim.Adam(model.parameters(), lr=0.01, betas=(0.9, 0.999), eps=1e-7)
     step = fastpath.TrainStep(model, opt, "bce")
     losses = []
@@ -77,7 +77,7 @@ def test_parameters_identical_across_ranks_after_every_step(two_ranks):
 def test_two_ranks_match_one_rank_with_the_global_batch(two_ranks):
     ref_weights, ref_losses = reference(STEPS, GLOBAL_BATCH)
     # The weights moved (lr 0.01, 5 Adam steps): the comparison below is not trivially true.
-    start = build_model(TINY_SPEC, 0).state_dict()
+    start = build_seeded_model(TINY_SPEC, 0).state_dict()
     assert any((start[k] - ref_weights[k]).abs().max() > 1e-3 for k in start)
     for k, ref in ref_weights.items():
         torch.testing.assert_close(two_ranks["weights"][k], ref.contiguous(), rtol=1e-5, atol=1e-6)

@@ -29,7 +29,7 @@ import torch
 
 from convolab import train as tr
 from convolab.train.checkpoint import load_checkpoint
-from convolab.train.runs import build_model
+from convolab.train.run_model import build_seeded_model
 from test_distributed import dist_env
 from test_distributed_train import _children, _rank_pid
 from train_support import write_dataset, write_spec
@@ -159,7 +159,7 @@ def test_two_nodes_train_like_one_process(setup, two_nodes, tmp_path):
     one = tr.train(cfg, quiet=True, figures=False)
     got = load_checkpoint(out / "last", with_optimizer=False)
     ref = load_checkpoint(one.run_dir / "last", with_optimizer=False)
-    start = build_model(spec, 0).state_dict()
+    start = build_seeded_model(spec, 0).state_dict()
     assert any((start[k] - ref.weights[k]).abs().max() > 1e-3 for k in start)  # the weights moved
     for k, w in ref.weights.items():
         torch.testing.assert_close(got.weights[k], w, rtol=1e-4, atol=1e-5)

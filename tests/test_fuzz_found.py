@@ -14,7 +14,8 @@ from PIL import Image
 from convolab import limits
 from convolab.data.dataset import parse_image_size
 from convolab.limits import LimitError
-from convolab.train.report import compare_runs, load_image_files, reconstruct
+from convolab.train.evaluation import load_image_files
+from convolab.train.report import compare_runs, reconstruct
 
 
 def _png(path, width: int, height: int) -> None:

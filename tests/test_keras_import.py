@@ -187,7 +187,7 @@ def test_dense_on_an_image_and_wrong_weight_shapes_are_refused(tmp_path) -> None
 
 
 def test_cli_import_then_load_the_run(tmp_path, keras_file, capsys) -> None:
-    from convolab.train.runs import load_run
+    from convolab.train.run import load_run
 
     run = tmp_path / "run"
     assert main(["import-keras", str(keras_file), "-o", str(run), "--dataset", "fashion-mnist"]) == 0

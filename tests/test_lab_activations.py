@@ -45,7 +45,7 @@ def feature_maps(model, x):
 
 def test_a_typed_spec_equals_its_python_forward_pass(client):
     from convolab.model.spec import parse_text
-    from convolab.train.runs import build_model
+    from convolab.train.run_model import build_seeded_model
 
     c, _ = client
     pixels = np.random.default_rng(1).random((12, 10)).round(3)
@@ -54,7 +54,7 @@ def test_a_typed_spec_equals_its_python_forward_pass(client):
     )
     assert r.status_code == 200, r.text[:300]
     got = r.json()
-    model = build_model(parse_text(SPEC), 5).eval()
+    model = build_seeded_model(parse_text(SPEC), 5).eval()
     x = pixels.astype(np.float32)[None, None]
     np.testing.assert_array_equal(floats(got["input"]["data"]), x.ravel())
     for L, want in zip(got["layers"], feature_maps(model, x), strict=True):
@@ -84,7 +84,7 @@ def test_a_typed_spec_equals_its_python_forward_pass(client):
 @pytest.mark.skipif(not have_fashion(), reason=MISSING)
 def test_a_trained_run_on_a_dataset_image_and_on_an_upload(client):
     from convolab.data import load_dataset
-    from convolab.train.runs import load_run
+    from convolab.train.run import load_run
 
     c, runs = client
     model = load_run(runs / "tiny", "best", device="cpu").model

@@ -58,11 +58,11 @@ def test_pre_activation_map_is_the_layers_call(client):
     import yaml
 
     from convolab.model.spec import load_spec
-    from convolab.train.runs import build_model
+    from convolab.train.run_model import build_seeded_model
 
     pixels = np.random.default_rng(7).random((12, 10))
     d = ask(client, pixels, 0, 1, 1, channel=2)
-    model = build_model(load_spec(yaml.safe_load(SPEC)), 2).eval()
+    model = build_seeded_model(load_spec(yaml.safe_load(SPEC)), 2).eval()
     with torch.no_grad():
         want = list(model)[0].call(torch.as_tensor(pixels, dtype=torch.float32)[None, None])[0, 2].numpy()
     got = np.frombuffer(base64.b64decode(d["pre_map"]), dtype="<f4").reshape(6, 5)

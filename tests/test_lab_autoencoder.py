@@ -62,7 +62,7 @@ def test_run_info_and_curves_come_from_the_log(client, runs):
 
 
 def test_reconstruction_equals_the_models_own_output(client, runs):
-    from convolab.train.runs import load_run
+    from convolab.train.run import load_run
 
     x = np.zeros((28, 28))
     x[6:22, 13:16] = 1.0  # a "1"

@@ -20,7 +20,7 @@ from convolab.engine import fastpath
 from convolab.train.checkpoint import load_checkpoint
 from convolab.train.config import ConfigError, TrainConfig
 from convolab.train.context import LocalContext
-from convolab.train.runs import build_model
+from convolab.train.run_model import build_seeded_model
 from convolab.train.schedule import SCHEDULES, lr_at
 from convolab.train.session import open_source
 from train_support import tiny_config
@@ -118,7 +118,7 @@ def test_constant_is_the_plain_adam_loop_bit_for_bit(tmp_path):
     # The same steps without the Trainer: the seeded model, Keras's fused Adam at --lr, the run's batches.
     ctx = LocalContext(device=torch.device("cpu"))
     source = open_source(cfg, ctx)
-    model = build_model(cfg.model, cfg.seed, source.shape)
+    model = build_seeded_model(cfg.model, cfg.seed, source.shape)
     fastpath.prepare(model, torch.device("cpu"))
     opt = fastpath.make_adam(model, cfg.lr)
     step = fastpath.TrainStep(model, opt, "bce")

@@ -87,7 +87,7 @@ def set_size(page, size: str) -> None:
 def test_activations_of_a_zoo_model_equal_the_python_forward_pass(page, live_lab, size):
     from convolab.data import load_dataset
     from convolab.model.zoo import get_spec
-    from convolab.train.runs import build_model
+    from convolab.train.run_model import build_seeded_model
     from real_data import fashion_t10k
 
     set_size(page, size)
@@ -96,7 +96,7 @@ def test_activations_of_a_zoo_model_equal_the_python_forward_pass(page, live_lab
     assert page.input_value("#act-index") == "7"
     ds = load_dataset("fashion-mnist", "test", data_dir=fashion_t10k(), limit=8)
     x = ds.images[7].numpy().astype(np.float32) / 255.0
-    assert_equal_to_python(browser_values(page), build_model(get_spec("seed-upsampling"), 3).eval(), x)
+    assert_equal_to_python(browser_values(page), build_seeded_model(get_spec("seed-upsampling"), 3).eval(), x)
     assert (
         page.locator("#act-layers canvas.tile").count()
         == 16 + 16 + 8 + 8 + 4 + 4 + 4 + 4 + 8 + 8 + 16 + 16 + 1
@@ -104,7 +104,7 @@ def test_activations_of_a_zoo_model_equal_the_python_forward_pass(page, live_lab
 
 
 def test_activations_of_a_trained_run_equal_the_python_forward_pass(page, live_lab, lab_runs):
-    from convolab.train.runs import load_run
+    from convolab.train.run import load_run
 
     page.goto(f"{live_lab.url}/#activations?run=tiny&checkpoint=best&input=draw")
     page.wait_for_selector("#act-view[data-ready]")
@@ -303,7 +303,7 @@ def test_activations_of_a_trained_folder_run_equal_the_python_forward_pass(
     from lab_folder_run import FOLDER_128_TILES
 
     from convolab.data import load_dataset
-    from convolab.train.runs import load_run
+    from convolab.train.run import load_run
     from real_data import fashion_t10k
 
     set_size(page, size)
@@ -451,7 +451,7 @@ def test_drawing_for_a_128x128_folder_run_is_resized_and_reconstructed(page, liv
     be 128x128 for this run"), and the reconstruction shown is the model's output for what was sent."""
     import torch.nn.functional as F
 
-    from convolab.train.runs import load_run
+    from convolab.train.run import load_run
 
     rng = np.random.default_rng(0)
     m = rng.random((28, 28)).round(3)

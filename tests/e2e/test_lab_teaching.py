@@ -63,9 +63,9 @@ def fashion_image(index: int) -> np.ndarray:
 
 def lecture_model():
     from convolab.model.zoo import get_spec
-    from convolab.train.runs import build_model
+    from convolab.train.run_model import build_seeded_model
 
-    return build_model(get_spec("seed-upsampling"), 0).eval()
+    return build_seeded_model(get_spec("seed-upsampling"), 0).eval()
 
 
 CANVAS_RGB = """([sel, x0, y0, x1, y1]) => {

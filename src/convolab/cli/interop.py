@@ -90,15 +90,12 @@ def export_cmd(run: Path, fmt: str, out: Path, checkpoint: str, logits: bool) ->
     """
     from convolab.keras_io.export import export_model
     from convolab.keras_io.targets import check_export_target
-    from convolab.model.sequential import Sequential
-    from convolab.train.checkpoint import check_weights, load_checkpoint, resolve_checkpoint
+    from convolab.train.checkpoint import load_checkpoint, resolve_checkpoint
+    from convolab.train.run_model import checkpoint_model
 
     check_export_target(out)  # before any work: an existing folder, never a run's own files
     ckpt = load_checkpoint(resolve_checkpoint(run, checkpoint), with_optimizer=False)
-    model = Sequential.from_spec(ckpt.spec)
-    check_weights(model, ckpt.weights, ckpt.path)
-    model.load_state_dict(ckpt.weights)
-    model.eval()
+    model = checkpoint_model(ckpt).eval()  # as load_run builds it, kept in torch's own layout
     try:
         report = export_model(model, out, fmt, logits=logits)
     except ImportError as exc:

@@ -245,11 +245,11 @@ def _check_tensorboard() -> None:
 def _precheck(config: TrainConfig, nproc: int) -> None:
     """Mistakes as one line before torchrun starts (not once per rank inside torchrun's report)."""
     from convolab.train.context import check_batch_size
-    from convolab.train.runs import build_model
+    from convolab.train.run_model import build_seeded_model
 
     config.validate()
     check_batch_size(config.batch_size, nproc)
-    build_model(config.model, config.seed)  # an unknown or invalid model
+    build_seeded_model(config.model, config.seed)  # an unknown or invalid model
 
 
 def _launch(

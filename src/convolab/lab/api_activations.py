@@ -51,7 +51,7 @@ def encode(arr: Any) -> str:
 def _spec_model(source: str, seed: int) -> Any:
     """A model from a zoo name or a spec text, weights initialised from ``seed`` (cached per worker)."""
     from convolab.lab.api_model import check_layer_args, check_spec_size, parse_spec_text
-    from convolab.train.runs import build_model
+    from convolab.train.run_model import build_seeded_model
 
     key = (source, seed)
     if key in _SPEC_MODELS:
@@ -68,7 +68,7 @@ def _spec_model(source: str, seed: int) -> Any:
         doc = parse_spec_text(source, LAB_MAX_SPEC_CHARS)
         check_spec_size(doc, LAB_MAX_LAYERS, LAB_MAX_RUN_SIDE)
         check_layer_args(doc)
-    model = build_model(doc, seed).eval()
+    model = build_seeded_model(doc, seed).eval()
     _SPEC_MODELS[key] = model
     while len(_SPEC_MODELS) > CACHE_SIZE:
         _SPEC_MODELS.popitem(last=False)

@@ -137,12 +137,12 @@ def validated_state(root: Path, ckpt: Path) -> dict[str, Any]:
 
 
 def load_run_model(root: Path, run_dir: Path, which: str = "best") -> tuple[Any, dict[str, Any]]:
-    """``(model in eval mode on the CPU, checkpoint state)`` of a run, by ``convolab.train.runs.load_run``.
+    """``(model in eval mode on the CPU, checkpoint state)`` of a run, by ``convolab.train.run.load_run``.
 
     The checkpoint is checked first (inside the runs folder, state validated as data). Cached (a few
     models) while ``state.json`` is unchanged, so drawing on the canvas does not reload weights.
     """
-    from convolab.train.runs import load_run
+    from convolab.train.run import load_run
 
     ckpt_dir = checkpoint_dir(root, run_dir, which)
     key = (str(ckpt_dir), (ckpt_dir / "state.json").stat().st_mtime)

@@ -11,7 +11,10 @@ Modules (docs/architecture.md, "Training"):
 - ``fit``         ``fit``, ``resume``: the Python front end (``convolab.fit``); ``run``: ``Run``, ``load_run``
 - ``arrays``      images given as arrays (``fit``'s in-memory datasets, ``predict``, ``evaluate``)
 - ``keras_api``   ``predict``, ``evaluate`` of a model on arrays (``model.predict``, Keras style)
-- ``checkpoint``, ``runfolder``, ``runs``, ``progress``, ``streaming``, ``stream_data``, ``device``
+- ``run_data``    ``RunData``, ``load_run_data``; ``run_model``: ``build_seeded_model``, ``checkpoint_model``
+- ``run_checkpoints``  the commit order of checkpoints, ``open_resume``
+- ``report``      figures, evaluate, reconstruct, compare of a run folder (``evaluation``, ``figures``)
+- ``checkpoint``, ``runfolder``, ``progress``, ``streaming``, ``stream_data``, ``device``
 
 The public names are declared once, in ``__init__.pyi`` next to this file, and imported on first use
 (``lazy_loader.attach_stub``), so ``import convolab.train.config`` stays light.

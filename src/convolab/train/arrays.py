@@ -5,7 +5,7 @@ trains on a named dataset: :func:`as_images` turns each array into float32 ``(N,
 (the layout read from the model's input shape), :func:`split_memory` carves the validation part
 exactly as ``convolab.data.train_val_split`` does, and :func:`write_arrays` stores the splits in
 ``data.safetensors`` in the run folder. The run's config names the dataset ``memory``, and
-``convolab.train.runs.load_run_data`` reads that file back: so resume (``--resume`` too), ``evaluate``
+``convolab.train.run_data.load_run_data`` reads that file back: so resume (``--resume`` too), ``evaluate``
 and the figures of such a run work from its folder alone, through the same code as any other run.
 """
 

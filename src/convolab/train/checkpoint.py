@@ -54,7 +54,7 @@ class Checkpoint:
 
 # Tests only: "BOUNDARY:N" kills this process (SIGKILL) the Nth time it reaches BOUNDARY, e.g.
 # "last:swapped-in:3". Boundaries: NAME:written, NAME:swapped-out, NAME:swapped-in (each save of NAME)
-# and between-best-last (convolab.train.runs). tests/test_train_kill.py kills at every one.
+# and between-best-last (convolab.train.run_checkpoints). tests/test_train_kill.py kills at every one.
 KILL_ENV = "CONVOLAB_TEST_KILL_AT"
 _kill_hits: dict[str, int] = {}
 

@@ -27,7 +27,7 @@ from typing import Any
 
 from convolab.train.config import FOLDER_PREFIX, TrainConfig
 from convolab.train.run import Run, load_run
-from convolab.train.runs import MEMORY_DATASET
+from convolab.train.run_data import MEMORY_DATASET
 
 __all__ = ["fit", "resume"]
 
@@ -130,7 +130,7 @@ def _validation_images(validation_data: Any) -> Any:
 def _memory_data(x: Any, validation_data: Any, shape: tuple[int, int, int], cfg: TrainConfig) -> Any:
     """The ``RunData`` of images given as arrays (limit, then the validation part carved or given)."""
     from convolab.train.arrays import as_images, split_memory
-    from convolab.train.runs import memory_run_data
+    from convolab.train.run_data import memory_run_data
 
     train = as_images(x, shape, "the training images")[: cfg.limit]
     if validation_data is None:

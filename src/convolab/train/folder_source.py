@@ -22,7 +22,7 @@ from convolab.train import stream_data as sd
 from convolab.train.batchorder import derive_seed, global_batch_size
 from convolab.train.config import TrainConfig
 from convolab.train.context import LocalContext
-from convolab.train.runs import RunData
+from convolab.train.run_data import RunData
 from convolab.train.sources import Batch, Predict
 from convolab.train.streaming import make_loader
 

@@ -38,8 +38,9 @@ from convolab.train.config import ConfigError, TrainConfig
 from convolab.train.context import LocalContext
 from convolab.train.metrics import is_better
 from convolab.train.progress import TrainProgress
+from convolab.train.run_checkpoints import save_run_checkpoint
+from convolab.train.run_model import build_seeded_model, model_info
 from convolab.train.runfolder import LOG_FILE, METRICS_CSV, SUMMARY_FILE, write_json, write_metrics_csv
-from convolab.train.runs import build_model, model_info, save_run_checkpoint
 from convolab.train.schedule import lr_at
 from convolab.train.sources import BatchSource
 from convolab.train.tblog import NullEvents, open_events
@@ -106,7 +107,7 @@ class Trainer:
         self.config, self.run_dir, self.source, self.ctx = config, run_dir, source, ctx
         self.device = ctx.device
         self.quiet = quiet or not ctx.is_main
-        self.model = build_model(config.model if spec is None else spec, config.seed, source.shape)
+        self.model = build_seeded_model(config.model if spec is None else spec, config.seed, source.shape)
         self.spec = self.model.to_spec().to_dict()
         fastpath.prepare(self.model, self.device)
         self.optimizer = fastpath.make_adam(self.model, config.lr)  # fused, Keras's betas and epsilon

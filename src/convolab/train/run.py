@@ -2,21 +2,28 @@
 
 A ``Run`` is a view of a folder that ``convolab train`` or ``convolab.fit`` wrote: its trained model
 (a plain ``torch.nn.Module``), its per-epoch :class:`History` (Keras's ``history.history["val_loss"]``
-reads the same), and the report functions the CLI runs (``evaluate``, ``reconstruct``, ``figures``),
-called on that folder. Nothing here trains (``convolab.fit`` and ``convolab.resume`` do).
+reads the same), and the reports the CLI draws (``evaluate``, ``reconstruct``, ``figures``), by the
+same code (``evaluation``, ``figures``). ``load_run`` is the one loader of a trained run: the reports,
+the lab and ``convolab.load_run`` get a ``Run`` from it. Nothing here trains (``convolab.fit`` and
+``convolab.resume`` do).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import html
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from convolab.train.checkpoint import load_checkpoint, load_state, resolve_checkpoint
 from convolab.train.config import TrainConfig
-from convolab.train.runs import LoadedRun
-from convolab.train.runs import load_run as _load
+from convolab.train.device import resolve_device
+from convolab.train.run_model import checkpoint_model
+
+if TYPE_CHECKING:
+    from convolab.model.sequential import Sequential
 
 __all__ = ["History", "Reconstruction", "Run", "load_run"]
 
@@ -87,16 +94,18 @@ class Run:
     """A trained run: ``model`` (the best checkpoint's weights, eval mode), ``history``, ``summary``
     (the final test metrics; empty while unfinished), ``config`` and ``path`` (the run folder).
 
-    It has the attributes ``convolab.load_run`` always had (``path``, ``checkpoint``, ``model``,
-    ``config``, ``state``).
+    It has the attributes ``convolab.load_run`` always had (``path``, ``checkpoint``: the checkpoint
+    folder loaded, ``model``, ``config``: with ``out`` the folder the run is in now, ``state``: the
+    checkpoint's ``state.json``), and ``device``, the one it was loaded for.
     """
 
-    def __init__(self, loaded: LoadedRun, device: str = "auto") -> None:
-        self.path: Path = loaded.path
-        self.checkpoint: Path = loaded.checkpoint
-        self.model = loaded.model
-        self.config: TrainConfig = loaded.config
-        self.state: dict[str, Any] = loaded.state
+    def __init__(self, path: Path, checkpoint: Path, model: Sequential, config: TrainConfig,
+                 state: dict[str, Any], device: str = "auto") -> None:  # fmt: skip
+        self.path = path
+        self.checkpoint = checkpoint
+        self.model = model
+        self.config = config
+        self.state = state
         self.device = device
 
     @property
@@ -107,8 +116,6 @@ class Run:
     @property
     def history(self) -> History:
         """Every epoch trained so far (from ``last``: ``best`` stops at the best epoch)."""
-        from convolab.train.checkpoint import load_state, resolve_checkpoint
-
         try:
             records = load_state(resolve_checkpoint(self.path, "last")).get("history", [])
         except ValueError:  # a checkpoint folder given directly
@@ -128,15 +135,16 @@ class Run:
         """What ``convolab evaluate RUN --json`` prints: metrics on the evaluation set (or ``dataset``'s
         test split; or images given as an array, as ``convolab.fit`` takes them) against the mean-image
         baseline."""
-        from convolab.train.report import evaluate_run
+        from convolab.train.evaluation import evaluate_model
 
         images = None
         if dataset is not None and not isinstance(dataset, str):
             from convolab.train.arrays import as_images
 
             images, dataset = as_images(dataset, tuple(self.model.input_shape), "dataset"), None
-        return evaluate_run(self.path, dataset=dataset, data_dir=data_dir, which=which,
-                            device=device or self.device, images=images)  # fmt: skip
+        run = load_run(self.path, which, device or self.device)
+        metrics = evaluate_model(run.model, run.config, dataset=dataset, data_dir=data_dir, images=images)
+        return {"run": str(run.path), "checkpoint": str(run.checkpoint), **metrics}
 
     def reconstruct(self, n: int = 10, *, images: Sequence[str | Path] | None = None,
                     out: str | Path | None = None) -> Reconstruction:  # fmt: skip
@@ -144,28 +152,22 @@ class Run:
         figure of ``convolab reconstruct`` written to ``out`` (default: ``reconstruct.png`` in the run)."""
         import torch
 
-        from convolab import plots
-        from convolab.engine import fastpath
-        from convolab.train.report import load_image_files
-        from convolab.train.runs import load_run_data
+        from convolab.train.evaluation import reconstruct_images
 
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be an integer >= 1, got {n!r}")
-        shape = tuple(self.model.input_shape)
-        x = load_image_files(images, shape) if images else load_run_data(self.config).eval_images[:n]
-        recon = fastpath.predict(self.model, x, 1024)
-        path = plots.reconstruction_grid(x, recon, out or self.path / "reconstruct.png",
-                                         title=self.model.to_spec().name)  # fmt: skip
+        x, recon, path = reconstruct_images(self.model, self.config, out or self.path / "reconstruct.png",
+                                            n=n, images=images)  # fmt: skip
         as_np = lambda t: t.to(torch.float32).cpu().numpy()  # noqa: E731
-        return Reconstruction(as_np(x), as_np(recon), Path(path))
+        return Reconstruction(as_np(x), as_np(recon), path)
 
     def figures(self, which: str = "best", *, show: bool = True) -> dict[str, Path]:
         """(Re)draw every figure of the run into its folder (``convolab figures RUN``); name -> path.
         In a Jupyter kernel they are also shown inline (unless ``show`` is False)."""
         from convolab.display import show_images
-        from convolab.train.report import make_figures
+        from convolab.train.figures import draw_run_figures
 
-        paths = make_figures(self.path, which=which)
+        paths = draw_run_figures(self.path, load_run(self.path, which, device="cpu").model)
         if show:
             show_images(paths.values())
         return paths
@@ -196,7 +198,18 @@ class Run:
         return f"<table><caption style='text-align:left'>{caption}</caption>{''.join(rows)}</table>"
 
 
+CHECKPOINT_FOLDERS = ("best", "last", ".best.old", ".last.old")  # a run's checkpoints (and their swaps)
+
+
 def load_run(run: str | Path, which: str = "best", device: str = "auto") -> Run:
     """The :class:`Run` in a run folder (or a checkpoint folder): its ``which`` checkpoint's model (the
     ``best``, or ``last`` while no epoch has finished) on ``device``, in eval mode."""
-    return Run(_load(run, which, device), device)
+    from convolab.engine import fastpath
+
+    ckpt = load_checkpoint(resolve_checkpoint(run, which), with_optimizer=False)
+    model = checkpoint_model(ckpt)
+    fastpath.prepare(model, resolve_device(device))
+    model.eval()
+    run_dir = ckpt.path.parent if ckpt.path.name in CHECKPOINT_FOLDERS else ckpt.path
+    config = dataclasses.replace(TrainConfig.from_dict(ckpt.config), out=str(run_dir))  # where it is now
+    return Run(run_dir, ckpt.path, model, config, ckpt.state, device)

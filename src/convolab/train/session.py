@@ -17,6 +17,9 @@ from convolab.train.config import FOLDER_PREFIX, ConfigError, TrainConfig
 from convolab.train.context import LocalContext, check_batch_size, env_ranks
 from convolab.train.device import resolve_device
 from convolab.train.loop import Trainer, TrainResult
+from convolab.train.run_checkpoints import open_resume
+from convolab.train.run_data import RunData, load_run_data
+from convolab.train.run_model import model_info
 from convolab.train.runfolder import (
     CONFIG_FILE,
     FIGURES,
@@ -27,7 +30,6 @@ from convolab.train.runfolder import (
     claim_run_dir,
     write_json,
 )
-from convolab.train.runs import RunData, load_run_data, model_info, open_resume
 from convolab.train.sources import BatchSource, TensorSource
 
 __all__ = ["RunFinished", "open_source", "resume", "start", "train"]

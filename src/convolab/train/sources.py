@@ -21,7 +21,7 @@ from convolab.train.batchorder import add_noise, derive_seed, epoch_permutation
 from convolab.train.config import TrainConfig
 from convolab.train.context import LocalContext
 from convolab.train.metrics import MetricAccumulator, baseline_metrics, metrics_of
-from convolab.train.runs import RunData
+from convolab.train.run_data import RunData
 
 Predict = Callable[[torch.Tensor], torch.Tensor]
 Batch = tuple[torch.Tensor, torch.Tensor, int]  # (input, target) of this rank, images in the global batch

@@ -26,7 +26,7 @@ from convolab.train.batchorder import add_noise, derive_seed
 from convolab.train.config import FOLDER_PREFIX, TrainConfig
 from convolab.train.context import LocalContext
 from convolab.train.metrics import MetricAccumulator
-from convolab.train.runs import RunData, load_run_data
+from convolab.train.run_data import RunData, load_run_data
 from convolab.train.streaming import ImageFolderStream, chunk_loader, split_indices
 
 FIGURE_IMAGES = 500  # evaluation images the figures of a streamed run use (spread over the split)
