@@ -38,8 +38,9 @@ class ModelRuns:
         return statistics.median(r.median_epoch_s for r in rs) if rs else None
 
     def best_keras(self) -> tuple[str, float] | None:
-        timed = [(self.seconds(k), k) for k in KERAS if self.seconds(k) is not None]
-        return (min(timed)[1], min(timed)[0]) if timed else None  # type: ignore[type-var,return-value]
+        """The faster Keras setting (the anchor) and its s/epoch; None: no Keras run."""
+        timed = [(s, k) for k in KERAS if (s := self.seconds(k)) is not None]
+        return (min(timed)[1], min(timed)[0]) if timed else None
 
     def gflops(self, name: str) -> float | None:
         s = self.seconds(name)
@@ -60,7 +61,7 @@ def _bce(m: ModelRuns, name: str) -> str:
 
 
 def summary_rows(models: list[ModelRuns], peak: float) -> list[list]:
-    rows = []
+    rows: list[list] = []
     for m in models:
         conv, plain, best = m.seconds(CONVOLAB), m.seconds(TORCH), m.best_keras()
         keras_s = best[1] if best else None
@@ -77,7 +78,7 @@ def summary_rows(models: list[ModelRuns], peak: float) -> list[list]:
 
 
 def detail_rows(models: list[ModelRuns], peak: float) -> list[list]:
-    rows = []
+    rows: list[list] = []
     for m in models:
         best = m.best_keras()
         for name in CONTENDERS:

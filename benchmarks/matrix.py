@@ -33,12 +33,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import _matrix_runs as R  # noqa: E402
 from _contenders import ROOT, keras_python  # noqa: E402
 from _matrix_data import Split, prepare, write_shapes  # noqa: E402
 from _matrix_report import MARKER, ModelRuns, render  # noqa: E402
-from _matrix_runs import (  # noqa: E402
-    CONTENDERS, CONVOLAB, KERAS, TORCH, conv_probe, cpu, run_convolab, run_keras, run_torch,
-)  # fmt: skip
 from _report import write  # noqa: E402
 from keras_spec import missing_layers  # noqa: E402
 
@@ -67,7 +65,8 @@ def load_model(name: str, limit: int | None) -> Model:
         import yaml
 
         spec = yaml.safe_load(SPECS[name].read_text())
-        return Model(name, str(SPECS[name]), spec, spec["input_shape"][0] == 3, limit or DEFAULT_LIMIT.get(name))
+        rgb = spec["input_shape"][0] == 3
+        return Model(name, str(SPECS[name]), spec, rgb, limit or DEFAULT_LIMIT.get(name))
     from convolab.model.zoo import get_spec
 
     return Model(name, name, get_spec(name), False, limit)
@@ -81,11 +80,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--limit", type=int, default=None,
                     help="the first N images of each split, as `convolab train --limit` (0.9 N trained per "
                     "epoch) [all; wide: 20,000]")  # fmt: skip
-    ap.add_argument("--threads", type=int, default=0, help="threads for every contender [0: each its default]")
+    ap.add_argument("--threads", type=int, default=0, help="threads, every contender [0: each its default]")
     ap.add_argument("--quick", action="store_true", help="smoke test: tiny synthetic data, 1 epoch, 1 round")
     ap.add_argument("--data-dir", default=None, help="Fashion-MNIST's folder [convolab's search]")
-    ap.add_argument("--keras-python", default=None, help="a Python with TensorFlow [$CONVOLAB_TF_PYTHON, this]")
-    ap.add_argument("--no-keras", action="store_true", help="leave the Keras contenders out (reported as such)")
+    ap.add_argument("--keras-python", default=None, help="Python with TensorFlow [$CONVOLAB_TF_PYTHON, this]")
+    ap.add_argument("--no-keras", action="store_true", help="leave the Keras contenders out (reported)")
     ap.add_argument("--write", action="store_true", help="replace the Matrix section of --out")
     ap.add_argument("--out", type=Path, default=ROOT / "BENCHMARKS.md", help="[BENCHMARKS.md]")
     ap.add_argument("--json", type=Path, default=None, help="also write every raw result here")
@@ -145,13 +144,13 @@ def keras_skips(args: argparse.Namespace, model: Model, python: str | None) -> s
 
 def run_one(name: str, model: Model, split: Split, args: argparse.Namespace, python: str | None):
     kw = {"epochs": args.epochs, "threads": args.threads}
-    if name == CONVOLAB:
-        return run_convolab(model.spec_arg, split, **kw)
-    if name == TORCH:
-        return run_torch(model.spec, split, **kw)
+    if name == R.CONVOLAB:
+        return R.run_convolab(model.spec_arg, split, **kw)
+    if name == R.TORCH:
+        return R.run_torch(model.spec, split, **kw)
     if python is None:  # keras_skips leaves Keras out without one
         raise RuntimeError("no Python with TensorFlow")
-    return run_keras(name, model.spec, split, python=python, **kw)
+    return R.run_keras(name, model.spec, split, python=python, **kw)
 
 
 def run_model(model: Model, split: Split, args: argparse.Namespace, python: str | None,
@@ -163,15 +162,16 @@ def run_model(model: Model, split: Split, args: argparse.Namespace, python: str 
     params = sum(layer.params for layer in a.layers)
     runs = ModelRuns(model.name, split.n_train, float(a.total_macs * 2 * 3))
     why = keras_skips(args, model, python)
-    runs.skipped = dict.fromkeys(KERAS, why) if why else {}
-    active = [c for c in CONTENDERS if c not in runs.skipped]
+    runs.skipped = dict.fromkeys(R.KERAS, why) if why else {}
+    active = [c for c in R.CONTENDERS if c not in runs.skipped]
     for r in range(args.rounds):
-        probes.append(conv_probe(args.threads, quick=args.quick))
+        probes.append(R.conv_probe(args.threads, quick=args.quick))
         for name in active if r % 2 == 0 else active[::-1]:
             print(f"[matrix] {model.name}, round {r + 1}: {name}", file=sys.stderr, flush=True)
             res = run_one(name, model, split, args, python)
             if res.extra.get("params", params) != params:
-                raise RuntimeError(f"{name}'s {model.name} has {res.extra['params']:,} parameters, not {params:,}")
+                got = res.extra["params"]
+                raise RuntimeError(f"{name}'s {model.name} has {got:,} parameters, not {params:,}")
             runs.results.setdefault(name, []).append(res)
     return runs
 
@@ -190,13 +190,13 @@ def main(argv: list[str] | None = None) -> dict:
         models = [load_model(n, args.limit) for n in args.model_names]
         all_runs = [run_model(m, get_split(m), args, python, probes) for m in models]
     versions = {"convolab": convolab.__version__, "torch": torch.__version__}
-    keras_run = next((r for m in all_runs for k in KERAS for r in m.results.get(k, [])), None)
+    keras_run = next((r for m in all_runs for k in R.KERAS for r in m.results.get(k, [])), None)
     if keras_run:
         versions.update({k: keras_run.extra[k] for k in ("tensorflow", "keras")})
     threads = f"{args.threads} for every contender" if args.threads else (
         "each contender's default (`convolab train`'s thread policy, TensorFlow's, torch's "
         f"{torch.get_num_threads()})")  # fmt: skip
-    info = {"cpu": cpu(), "probes": probes, "versions": versions, "command": recorded_command(argv),
+    info = {"cpu": R.cpu(), "probes": probes, "versions": versions, "command": recorded_command(argv),
             "threads": threads}  # fmt: skip
     body = render(all_runs, info)
     print(body)
