@@ -9,9 +9,10 @@ import re
 from pathlib import Path
 
 
-def markers(section: str) -> tuple[str, str]:
-    """The comment lines that delimit one generated section (``cpu``, ``cuda``) of BENCHMARKS.md."""
-    return f"<!-- train_speed:{section}:start -->", f"<!-- train_speed:{section}:end -->"
+def markers(section: str, prefix: str = "train_speed") -> tuple[str, str]:
+    """The comment lines that delimit one generated section (``cpu``, ``cuda``) of BENCHMARKS.md;
+    ``prefix``: the script that writes it (``train_speed``, ``matrix``)."""
+    return f"<!-- {prefix}:{section}:start -->", f"<!-- {prefix}:{section}:end -->"
 
 
 def machine() -> str:
@@ -40,9 +41,9 @@ def table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def write(path: Path, body: str, section: str = "cpu") -> None:
+def write(path: Path, body: str, section: str = "cpu", prefix: str = "train_speed") -> None:
     """Replace one generated section of ``path`` (appended, or a new file, when absent)."""
-    START, END = markers(section)  # noqa: N806
+    START, END = markers(section, prefix)  # noqa: N806
     block = f"{START}\n{body.rstrip()}\n{END}"
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     if START in text and END in text:

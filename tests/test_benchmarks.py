@@ -177,3 +177,94 @@ def test_step_changes_switch_one_kernel_each_and_check_the_update(monkeypatch) -
         assert 0.0 < diff["without conv_pool"] < 1e-5
     for name in ("step_changes", "_common"):
         sys.modules.pop(name, None)
+
+
+@pytest.fixture
+def matrix(monkeypatch):
+    monkeypatch.syspath_prepend(str(BENCH))
+    import matrix
+
+    yield matrix
+    for name in ("matrix", "_matrix_data", "_matrix_report", "_matrix_runs", "_contenders", "_report",
+                 "_common", "keras_spec"):  # fmt: skip
+        sys.modules.pop(name, None)
+
+
+def test_matrix_quick_writes_its_section_and_keeps_the_rest(matrix, tmp_path) -> None:
+    from _matrix_report import DETAIL_COLUMNS, SUMMARY_COLUMNS
+    from _report import markers
+
+    out, raw = tmp_path / "BENCH.md", tmp_path / "matrix.json"
+    start, end = markers("cpu", "matrix")
+    out.write_text(f"# Bench\n\nintro\n\n{start}\nold\n{end}\n\n## After\nkept\n")
+    argv = ["--quick", "--models", "seed-upsampling", "--no-keras", "--write", "--out", str(out)]
+    result = matrix.main([*argv, "--json", str(raw)])
+    text = out.read_text()
+    assert "intro" in text and "## After\nkept" in text and "\nold\n" not in text
+    assert text.count(start) == 1 and "--json" not in result["command"] and "--out" not in result["command"]
+    for columns in (SUMMARY_COLUMNS, DETAIL_COLUMNS):
+        assert "| " + " | ".join(columns) + " |" in text
+    (summary,) = [line for line in text.splitlines() if line.startswith("| seed-upsampling | 230 | 4.27 |")]
+    cells = [c.strip() for c in summary.strip("|").split("|")]
+    assert len(cells) == len(SUMMARY_COLUMNS) and cells[4] == "- (--no-keras)" and cells[7].endswith("x")
+    assert "skipped: --no-keras" in text and result["cpu"]["model"] in text and "GFLOP/s are nominal" in text
+    (model,) = result["models"]
+    assert model["flop_per_image"] == 712_224 * 2 * 3 and model["n_train"] == 230
+    assert list(model["results"]) == ["convolab train", "PyTorch plain loop"]
+    assert set(model["skipped"]) == {"Keras, TF default", "Keras, TF_ENABLE_ONEDNN_OPTS=1"}
+    for runs in model["results"].values():
+        (run,) = runs  # one round, one epoch
+        assert len(run["epoch_s"]) == 1 and run["epoch_s"][0] > 0 and 0 < run["test_bce"] < 1
+    assert result["probes"][0]["gflops"] > 0 and json.loads(raw.read_text())["command"] == result["command"]
+
+
+def test_matrix_models_and_keras_skips(matrix) -> None:
+    import argparse
+
+    import convolab
+    from convolab.model.zoo import list_models
+
+    assert matrix.all_models() == [*list_models(), "wide", "rgb64"]
+    wide, rgb = matrix.load_model("wide", None), matrix.load_model("rgb64", None)
+    assert wide.limit == 20_000 and not wide.rgb and rgb.rgb and rgb.limit is None
+    convs = [layer for layer in convolab.analyze(wide.spec).layers if layer.type == "Conv2D"]
+    assert [layer.output_shape[0] for layer in convs] == [32, 64, 128, 128, 64, 32, 1]
+    assert convolab.analyze(rgb.spec).layers[-1].output_shape == (3, 64, 64)
+    args = argparse.Namespace(no_keras=False)
+    for name, layer in (("unpool", "MaxUnpool2D"), ("bed-of-nails", "BedOfNails2D")):
+        assert matrix.keras_skips(args, matrix.load_model(name, None), "py") == f"Keras has no {layer}"
+    assert "no Python with TensorFlow" in matrix.keras_skips(args, wide, None)
+    assert matrix.keras_skips(args, wide, "py") is None
+
+
+def test_matrix_synthetic_shapes_are_deterministic_rgb_images(matrix, tmp_path) -> None:
+    import numpy as np
+    from _matrix_data import write_shapes
+    from PIL import Image
+
+    name = write_shapes(tmp_path / "a", 3, 1, 64, 3)
+    write_shapes(tmp_path / "b", 3, 1, 64, 3)
+    assert name == f"folder:{tmp_path / 'a'}"
+    a = np.asarray(Image.open(tmp_path / "a" / "train" / "00002.png"))
+    assert a.shape == (64, 64, 3) and a.std() > 10
+    assert (a == np.asarray(Image.open(tmp_path / "b" / "train" / "00002.png"))).all()
+    assert len(list((tmp_path / "a" / "test").iterdir())) == 1
+
+
+@pytest.mark.slow
+def test_matrix_keras_twin_has_the_specs_parameters(matrix, tmp_path) -> None:
+    """The Keras model built from a spec is the same model: its parameter count is convolab's."""
+    import subprocess
+
+    if subprocess.run([sys.executable, "-c", "import tensorflow"], capture_output=True).returncode != 0:
+        pytest.skip("TensorFlow not importable")
+    from _matrix_data import prepare, write_shapes
+    from _matrix_runs import KERAS_ONEDNN, run_keras
+
+    split = prepare(write_shapes(tmp_path / "d", 32, 8, 28, 1), None, None, tmp_path / "npy")
+    spec = matrix.load_model("strided-transpose", None).spec
+    res = run_keras(KERAS_ONEDNN, spec, split, epochs=1, threads=0, python=sys.executable)
+    import convolab
+
+    assert res.extra["params"] == sum(layer.params for layer in convolab.analyze(spec).layers)
+    assert len(res.epoch_s) == 1 and 0 < res.test_bce < 1
