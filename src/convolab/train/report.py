@@ -13,7 +13,8 @@ from typing import Any
 import torch
 
 from convolab import plots
-from convolab.engine import fastpath
+from convolab.engine.device import to_layout
+from convolab.engine.predict import eval_chunk, predict
 from convolab.limits import MAX_COMPARE_RUNS, MAX_GRID_SAMPLES, check_count
 from convolab.train.batchorder import add_noise, derive_seed
 from convolab.train.checkpoint import load_state, resolve_checkpoint
@@ -26,8 +27,8 @@ PCA_MAX = 5000  # latent codes projected (enough for a readable scatter, quick o
 
 
 def _chunk(config: TrainConfig, model: Any) -> int:
-    """Images per evaluation chunk: ``fastpath.eval_chunk`` of the run's batch (as in training)."""
-    return fastpath.eval_chunk(config.batch_size, tuple(model.input_shape))
+    """Images per evaluation chunk: ``engine.predict.eval_chunk`` of the run's batch (as in training)."""
+    return eval_chunk(config.batch_size, tuple(model.input_shape))
 
 
 def _noisy(images: torch.Tensor, noise: float, seed: int) -> torch.Tensor:
@@ -39,7 +40,7 @@ def _encoder_maps(model: Any, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]
     """Feature maps of every encoder layer (up to and including the latent layer) for one input."""
     latent = model.to_spec().latent
     out = []
-    for name, fmap in model.feature_maps(fastpath.to_layout(x, _device(model))):
+    for name, fmap in model.feature_maps(to_layout(x, _device(model))):
         if fmap.dim() == 4:
             out.append((name, fmap[0].cpu()))
         if name == latent:
@@ -50,7 +51,7 @@ def _encoder_maps(model: Any, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]
 @torch.inference_mode()
 def _codes(model: Any, images: torch.Tensor, chunk: int) -> torch.Tensor:
     dev = _device(model)
-    chunks = [model.encode(fastpath.to_layout(b, dev)).flatten(1).cpu() for b in images.split(chunk)]
+    chunks = [model.encode(to_layout(b, dev)).flatten(1).cpu() for b in images.split(chunk)]
     return torch.cat(chunks)  # (N, D)
 
 
@@ -80,7 +81,7 @@ def make_figures(
     name = model.to_spec().name
     x = data.eval_images[:N_SHOWN]
     x_in = _noisy(x, config.noise, config.seed)
-    recon = fastpath.predict(model, x_in, _chunk(config, model))
+    recon = predict(model, x_in, _chunk(config, model))
     out = {"reconstructions": plots.reconstruction_grid(x, recon, run / "reconstructions.png", title=name)}
     if config.noise:
         rows = [(f"noisy ({config.noise:g})", x_in), ("clean", x), ("reconstructed", recon)]
@@ -124,7 +125,7 @@ def evaluate_run(
         )
     x_in = _noisy(data.eval_images, cfg.noise, cfg.seed)
     chunk = _chunk(cfg, loaded.model)
-    recon = fastpath.predict(loaded.model, x_in, chunk)
+    recon = predict(loaded.model, x_in, chunk)
     return {
         "run": str(loaded.path),
         "checkpoint": str(loaded.checkpoint),
@@ -190,7 +191,7 @@ def reconstruct(
         x = load_image_files(images, tuple(loaded.model.input_shape))
     else:
         x = load_run_data(loaded.config, eval_dataset=dataset, eval_data_dir=data_dir).eval_images[:n]
-    recon = fastpath.predict(loaded.model, x, _chunk(loaded.config, loaded.model))
+    recon = predict(loaded.model, x, _chunk(loaded.config, loaded.model))
     return plots.reconstruction_grid(x, recon, out, title=loaded.model.to_spec().name)
 
 
@@ -213,7 +214,7 @@ def compare_runs(
         if tuple(lr.model.input_shape) != tuple(data.eval_images.shape[1:]):
             raise ValueError(f"run {lr.path} takes {tuple(lr.model.input_shape)} images; cannot compare")
         chunk = _chunk(lr.config, lr.model)
-        recon = fastpath.predict(lr.model, data.eval_images, chunk)
+        recon = predict(lr.model, data.eval_images, chunk)
         hist = load_state(resolve_checkpoint(lr.path, "last")).get("history", [])  # all epochs, not best's
         secs = sorted(h["seconds"] for h in hist if h.get("seconds"))
         rows.append(

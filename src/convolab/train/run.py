@@ -145,7 +145,7 @@ class Run:
         import torch
 
         from convolab import plots
-        from convolab.engine import fastpath
+        from convolab.engine.predict import predict
         from convolab.train.report import load_image_files
         from convolab.train.runs import load_run_data
 
@@ -153,7 +153,7 @@ class Run:
             raise ValueError(f"n must be an integer >= 1, got {n!r}")
         shape = tuple(self.model.input_shape)
         x = load_image_files(images, shape) if images else load_run_data(self.config).eval_images[:n]
-        recon = fastpath.predict(self.model, x, 1024)
+        recon = predict(self.model, x, 1024)
         path = plots.reconstruction_grid(x, recon, out or self.path / "reconstruct.png",
                                          title=self.model.to_spec().name)  # fmt: skip
         as_np = lambda t: t.to(torch.float32).cpu().numpy()  # noqa: E731

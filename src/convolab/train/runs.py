@@ -202,7 +202,7 @@ class LoadedRun:
 
 def load_run(run: str | Path, which: str = "best", device: str = "auto") -> LoadedRun:
     """Rebuild the model of ``run`` (a run folder or a checkpoint folder) from its checkpoint."""
-    from convolab.engine import fastpath
+    from convolab.engine.device import prepare
     from convolab.model.sequential import Sequential
 
     ckpt_path = resolve_checkpoint(run, which)
@@ -213,7 +213,7 @@ def load_run(run: str | Path, which: str = "best", device: str = "auto") -> Load
         raise ValueError(f"checkpoint {ckpt_path} holds an invalid model spec: {exc}") from None
     check_weights(model, ckpt.weights, ckpt_path)
     model.load_state_dict(ckpt.weights)
-    fastpath.prepare(model, resolve_device(device))
+    prepare(model, resolve_device(device))
     model.eval()
     config = TrainConfig.from_dict(ckpt.config)
     run_dir = ckpt_path.parent if ckpt_path.name in ("best", "last", ".best.old", ".last.old") else ckpt_path
