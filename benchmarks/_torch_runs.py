@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from _common import TRAIN_FLOP_PER_IMAGE, bce_mse
 from torch import nn
 
+from convolab.engine.allocator import configure_allocator
 from convolab.engine.device import prepare
 from convolab.engine.optimizer import make_adam
 from convolab.engine.predict import predict as predict_batches
@@ -111,6 +112,7 @@ def convolab_variant(
     def build():
         from convolab.train.context import LocalContext
 
+        configure_allocator(device)  # as the Trainer does (CPU only)
         model = prepare(convolab_model(), device)
         opt = make_adam(model, lr=lr)  # the Trainer's optimizer: fused, Keras's eps 1e-7
         if fuse and compile is None:  # the product: exactly the step the Trainer builds

@@ -340,6 +340,30 @@ def test_configure_allocator_is_idempotent_and_harmless() -> None:
         assert first is True
     big = torch.ones(4_000_000)  # 16 MB: above glibc's default mmap threshold
     assert big.sum().item() == 4_000_000
+    assert configure_allocator("cuda") is False  # a GPU run's buffers are not the heap's: untouched
+
+
+def test_only_training_tunes_the_allocator(tmp_path, monkeypatch) -> None:
+    """The Trainer asks for the heap tuning (with its device); ``prepare`` and ``predict`` do not."""
+    from convolab import train as tr
+    from convolab.engine import allocator
+    from convolab.train import loop
+    from train_support import tiny_config
+
+    calls: list[object] = []
+
+    def record(device=None):
+        calls.append(device)
+        return False
+
+    monkeypatch.setattr(allocator, "configure_allocator", record)
+    monkeypatch.setattr(loop, "configure_allocator", record)
+    model = prepare(TinyAE(), "cpu")
+    predict(model, _data(2))
+    assert calls == []
+    trainer = tr.start(tiny_config(tmp_path), quiet=True)
+    trainer.log.close()
+    assert calls == [torch.device("cpu")]
 
 
 def test_each_plan_switch_changes_the_executed_plan_not_the_function():
