@@ -13,7 +13,11 @@ import torch.nn.functional as F
 from _common import TRAIN_FLOP_PER_IMAGE, bce_mse
 from torch import nn
 
-from convolab.engine import fastpath
+from convolab.engine.allocator import configure_allocator
+from convolab.engine.device import prepare
+from convolab.engine.optimizer import make_adam
+from convolab.engine.predict import predict as predict_batches
+from convolab.engine.step import TrainStep
 
 
 def plain_model() -> nn.Sequential:
@@ -108,18 +112,19 @@ def convolab_variant(
     def build():
         from convolab.train.context import LocalContext
 
-        model = fastpath.prepare(convolab_model(), device)
-        opt = fastpath.make_adam(model, lr=lr)  # the Trainer's optimizer: fused, Keras's eps 1e-7
+        configure_allocator(device)  # as the Trainer does (CPU only)
+        model = prepare(convolab_model(), device)
+        opt = make_adam(model, lr=lr)  # the Trainer's optimizer: fused, Keras's eps 1e-7
         if fuse and compile is None:  # the product: exactly the step the Trainer builds
             step_fn = LocalContext(torch.device(device)).train_step(model, opt, "bce", amp)
         else:
-            step_fn = fastpath.TrainStep(model, opt, "bce", fuse=fuse, amp=amp, compile=compile)
+            step_fn = TrainStep(model, opt, "bce", fuse=fuse, amp=amp, compile=compile)
 
         def step(xb):
             step_fn(xb, xb)
 
         def predict(x):
-            return fastpath.predict(model, x, batch_size=2048, fuse=fuse, amp=amp)
+            return predict_batches(model, x, batch_size=2048, fuse=fuse, amp=amp)
 
         return step, predict
 
@@ -262,13 +267,11 @@ def profile_trainer(cli_config: dict, work, steps: int = 12, rows: int = 14) -> 
             break
     batches = batches[: steps + 3]
     for x, target, n in batches[:3]:  # warm-up
-        trainer.step_fn.global_n = n
-        trainer.step_fn(x, target)
+        trainer.step_fn(x, target, global_n=n)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         t0 = time.perf_counter()
         for x, target, n in batches[3:]:
-            trainer.step_fn.global_n = n
-            trainer.step_fn(x, target)
+            trainer.step_fn(x, target, global_n=n)
         wall = (time.perf_counter() - t0) * 1e3 / steps
     trainer.log.close()
     return _profile_table(prof, steps, rows), wall

@@ -23,8 +23,10 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from _common import FASHION_DIR, load_images  # noqa: E402
 
-from convolab.engine import fastpath
 from convolab.engine import plan as fastplan  # noqa: E402
+from convolab.engine.allocator import configure_allocator  # noqa: E402
+from convolab.engine.device import prepare  # noqa: E402
+from convolab.engine.optimizer import make_adam  # noqa: E402
 
 
 def convolab_step(*, channels_last=True, logits=True, fused_adam=True, pool_first=True, subpixel=True,
@@ -32,8 +34,9 @@ def convolab_step(*, channels_last=True, logits=True, fused_adam=True, pool_firs
     """A training step built from the chosen ingredients (each one switchable)."""
     model = R.convolab_model()
     if channels_last:
-        model = fastpath.prepare(model, "cpu")
-    opt = fastpath.make_adam(model, 1e-3, fused=fused_adam or None)  # the product's Adam (Keras eps 1e-7)
+        configure_allocator("cpu")  # the Trainer's heap tuning (prepare did it when this was measured)
+        model = prepare(model, "cpu")
+    opt = make_adam(model, 1e-3, fused=fused_adam or None)  # the product's Adam (Keras eps 1e-7)
     plan = fastplan.build_plan(model, pool_first=pool_first, subpixel=subpixel)
 
     def forward(x, lg):
@@ -72,8 +75,9 @@ def product_step():
     """Exactly the step and optimizer ``convolab train`` runs: ``Trainer`` builds them this way."""
     from convolab.train.context import LocalContext
 
-    model = fastpath.prepare(R.convolab_model(), "cpu")
-    step_fn = LocalContext().train_step(model, fastpath.make_adam(model, 1e-3), "bce", None)
+    configure_allocator("cpu")  # as the Trainer does
+    model = prepare(R.convolab_model(), "cpu")
+    step_fn = LocalContext().train_step(model, make_adam(model, 1e-3), "bce", None)
     return lambda xb: step_fn(xb, xb)
 
 

@@ -32,13 +32,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 from _common import FASHION_DIR  # noqa: E402
 
-from convolab.engine import fastpath, native  # noqa: E402
+from convolab.engine import native  # noqa: E402
+from convolab.engine.step import TrainStep  # noqa: E402
 
 
 class MicroBatchStep:
-    """``step`` (a ``fastpath.TrainStep``) over micro-batches of ``k`` images, one optimizer step."""
+    """``step`` (an ``engine.step.TrainStep``) over micro-batches of ``k`` images, one optimizer step."""
 
-    def __init__(self, step: fastpath.TrainStep, k: int) -> None:
+    def __init__(self, step: TrainStep, k: int) -> None:
         self.step, self.k = step, k
 
     def __call__(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -37,7 +37,7 @@ import _torch_runs as R  # noqa: E402
 import torch  # noqa: E402
 from _common import FASHION_DIR, TRAIN_FLOP_PER_IMAGE  # noqa: E402
 
-from convolab.engine import fastpath  # noqa: E402
+from convolab.engine.device import bf16_supported  # noqa: E402
 
 KERAS = ("Keras, TF default", "Keras, TF_ENABLE_ONEDNN_OPTS=1")
 
@@ -130,7 +130,7 @@ def contenders(args: argparse.Namespace, data: C.Data) -> list[tuple[str, object
         out.append(
             ("convolab train", lambda: C.run_cli("convolab train", data, epochs=e, threads=t, device=dev))
         )
-        if fastpath.bf16_supported(dev) and not args.no_bf16:
+        if bf16_supported(dev) and not args.no_bf16:
             name = "convolab train --amp bf16"
             out.append((name, lambda: C.run_cli(name, data, epochs=e, threads=t, amp="bf16", device=dev)))
     if "torch" in only:

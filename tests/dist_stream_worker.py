@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -31,16 +32,13 @@ def spread(model: torch.nn.Module, world: int) -> float:
 
 
 class Checked:
-    """The trainer's step function, then ``after()``; attributes (``global_n``) go to the step."""
+    """The trainer's step function, then ``after()``."""
 
-    def __init__(self, step: object, after: object) -> None:
-        self.__dict__.update(step=step, after=after)
+    def __init__(self, step: Any, after: Any) -> None:
+        self.step, self.after = step, after
 
-    def __setattr__(self, name: str, value: object) -> None:
-        setattr(self.step, name, value)
-
-    def __call__(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        loss = self.step(x, target)
+    def __call__(self, x: torch.Tensor, target: torch.Tensor, **kw: Any) -> torch.Tensor:
+        loss = self.step(x, target, **kw)
         self.after()
         return loss
 

@@ -12,7 +12,7 @@ import sys
 import torch
 import torch.distributed as dist
 
-from convolab.engine import fastpath
+from convolab.engine.device import prepare, to_layout
 from convolab.train import distributed as cd
 from convolab.train.run_model import build_seeded_model
 from convolab.train.session import open_context
@@ -46,15 +46,14 @@ def main(out: str, steps: int, batch: int) -> None:
 
 def train(ctx: cd.DistContext, out: str, steps: int, batch: int) -> None:
     images, order = data_and_order(steps, batch)
-    model = fastpath.prepare(build_seeded_model(TINY_SPEC, 0), ctx.device)
+    model = prepare(build_seeded_model(TINY_SPEC, 0), ctx.device)
     opt = torch.optim.Adam(model.parameters(), lr=0.01, betas=(0.9, 0.999), eps=1e-7)
     step = cd.DistributedTrainStep(model, opt, "bce", ctx)
     spreads, losses = [], []
     for s in range(steps + 1):
         idx = order[s * batch : (s + 1) * batch]
-        step.global_n = idx.shape[0]
-        x = fastpath.to_layout(images[cd.shard(idx, ctx.rank, ctx.world_size)], ctx.device)
-        loss = step(x, x)
+        x = to_layout(images[cd.shard(idx, ctx.rank, ctx.world_size)], ctx.device)
+        loss = step(x, x, global_n=idx.shape[0])
         losses.append(float(ctx.all_reduce(loss.clone(), "mean")))
         spreads.append(params_spread(model, ctx.world_size))
     if ctx.is_main:

@@ -137,14 +137,14 @@ def test_benchmarked_step_is_the_trainers_step(monkeypatch, tmp_path) -> None:
     monkeypatch.syspath_prepend(str(BENCH))
     import _torch_runs
 
-    from convolab.engine import fastpath
+    from convolab.engine.step import TrainStep
     from convolab.train import TrainConfig, start
     from train_support import write_dataset, write_spec
 
     variant = _torch_runs.convolab_variant("product")
     step, _ = variant.build()
     cell = step.__closure__  # the benchmark's step closes over the step function it times
-    inner = next(c.cell_contents for c in cell if isinstance(c.cell_contents, fastpath.TrainStep))
+    inner = next(c.cell_contents for c in cell if isinstance(c.cell_contents, TrainStep))
     dataset = write_dataset(tmp_path / "d", n_train=20, n_test=4)
     cfg = TrainConfig(model=str(write_spec(tmp_path)), dataset=dataset, epochs=1, batch_size=8, device="cpu",
                       out=str(tmp_path / "run"))  # fmt: skip

@@ -2,7 +2,7 @@
 
 The workers are real ``python -m torch.distributed.run`` jobs (one intra-op thread per rank, so two
 ranks do not oversubscribe the machine), each under a timeout. The single-process reference is the
-plain ``fastpath.TrainStep`` on the whole global batch, independent of the distributed code.
+plain ``engine.step.TrainStep`` on the whole global batch, independent of the distributed code.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from convolab.engine import fastpath
+from convolab.engine.device import prepare, to_layout
+from convolab.engine.step import TrainStep
 from convolab.train import distributed as cd
 from convolab.train.context import LocalContext
 from convolab.train.run_model import build_seeded_model
@@ -49,12 +50,12 @@ def reference(steps: int, batch: int) -> tuple[dict, list[float]]:
     from dist_worker import data_and_order
 
     images, order = data_and_order(steps, batch)
-    model = fastpath.prepare(build_seeded_model(TINY_SPEC, 0), "cpu")
+    model = prepare(build_seeded_model(TINY_SPEC, 0), "cpu")
     opt = torch.optim.Adam(model.parameters(), lr=0.01, betas=(0.9, 0.999), eps=1e-7)
-    step = fastpath.TrainStep(model, opt, "bce")
+    step = TrainStep(model, opt, "bce")
     losses = []
     for s in range(steps + 1):
-        x = fastpath.to_layout(images[order[s * batch : (s + 1) * batch]], "cpu")
+        x = to_layout(images[order[s * batch : (s + 1) * batch]], "cpu")
         losses.append(float(step(x, x)))
     return model.state_dict(), losses
 

@@ -169,7 +169,7 @@ BF16_REFUSED = "error: --amp 'bf16' needs native bfloat16 (a CPU with AVX-512/AM
 def _documented_error(doc: Documented, line: str) -> str | None:
     """The error line this command must end with on this machine (None: it must succeed)."""
     if doc.error is None and "--amp bf16" in line:
-        from convolab.engine.fastpath import bf16_supported
+        from convolab.engine.device import bf16_supported
 
         return None if bf16_supported("cpu") else BF16_REFUSED
     return doc.error

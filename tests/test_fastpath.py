@@ -1,4 +1,5 @@
-"""fastpath: the fast training step equals the plain PyTorch loop, deterministically; predict batches."""
+"""convolab.engine: the fast training step equals the plain PyTorch loop, deterministically; predict batches;
+the fused plan (engine.plan), Keras's Adam (engine.optimizer), the heap tuning (engine.allocator)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from convolab.engine import fastpath
+from convolab.engine.allocator import configure_allocator
+from convolab.engine.device import prepare
+from convolab.engine.optimizer import make_adam
+from convolab.engine.predict import eval_chunk, predict
+from convolab.engine.step import TrainStep
 
 
 class TinyAE(nn.Module):
@@ -53,8 +58,8 @@ def _naive_train(
 
 
 def _fast_train(model: nn.Module, x: torch.Tensor, loss: str, steps: int, bs: int) -> tuple[nn.Module, list]:
-    model = fastpath.prepare(model, "cpu")
-    step = fastpath.TrainStep(model, torch.optim.Adam(model.parameters(), lr=1e-2, eps=1e-7), loss)
+    model = prepare(model, "cpu")
+    step = TrainStep(model, torch.optim.Adam(model.parameters(), lr=1e-2, eps=1e-7), loss)
     losses = []
     for i in range(steps):
         xb = x[(i * bs) % len(x) :][:bs]
@@ -88,15 +93,15 @@ def test_trainstep_is_bitwise_deterministic() -> None:
 
 
 def test_trainstep_leaves_no_gradients() -> None:
-    model = fastpath.prepare(TinyAE())
-    step = fastpath.TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.1), "mse")
+    model = prepare(TinyAE())
+    step = TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.1), "mse")
     step(_data(4), _data(4))
     assert all(p.grad is None for p in model.parameters())
 
 
 def test_trainstep_trains_in_train_mode_after_eval() -> None:
-    model = fastpath.prepare(TinyAE())
-    step = fastpath.TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.1), "mse")
+    model = prepare(TinyAE())
+    step = TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.1), "mse")
     seen = []
     model.c1.register_forward_hook(lambda m, i, o: seen.append(m.training))
     for setup in (model.eval, lambda: model.c1.eval(), lambda: None):  # all, one submodule, none
@@ -108,13 +113,13 @@ def test_trainstep_trains_in_train_mode_after_eval() -> None:
 def test_trainstep_rejects_bad_arguments() -> None:
     model = TinyAE()
     with pytest.raises(ValueError, match="loss"):
-        fastpath.TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.1), "hinge")
+        TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.1), "hinge")
     with pytest.raises(TypeError, match="optimizer"):
-        fastpath.TrainStep(model, "adam", "bce")  # type: ignore[arg-type]
+        TrainStep(model, "adam", "bce")  # type: ignore[arg-type]
 
 
 def test_prepare_uses_channels_last_on_cpu() -> None:
-    model = fastpath.prepare(TinyAE(), "cpu")
+    model = prepare(TinyAE(), "cpu")
     assert model.c1.weight.is_contiguous(memory_format=torch.channels_last)
     assert model.c1.weight.device.type == "cpu"
 
@@ -126,31 +131,21 @@ def test_predict_matches_unbatched_forward_and_restores_mode() -> None:
     with torch.no_grad():
         expected = model(x)
         expected_logits = model(x, logits=True)
-    model = fastpath.prepare(model)
+    model = prepare(model)
     model.train()
-    got = fastpath.predict(model, x, batch_size=3)
+    got = predict(model, x, batch_size=3)
     assert got.shape == (10, 1, 8, 8) and got.is_contiguous()
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(fastpath.predict(model, x, 4, logits=True), expected_logits)
+    torch.testing.assert_close(predict(model, x, 4, logits=True), expected_logits)
     assert model.training
 
 
 def test_predict_rejects_bad_batch_size_and_empty_input() -> None:
     model = TinyAE()
     with pytest.raises(ValueError, match="batch_size"):
-        fastpath.predict(model, _data(2), batch_size=0)
+        predict(model, _data(2), batch_size=0)
     with pytest.raises(ValueError, match="empty"):
-        fastpath.predict(model, _data(2)[:0])
-
-
-def test_configure_threads() -> None:
-    before = torch.get_num_threads()
-    try:
-        assert fastpath.configure_threads(1) == 1 and torch.get_num_threads() == 1
-        with pytest.raises(ValueError, match="num_threads"):
-            fastpath.configure_threads(0)
-    finally:
-        torch.set_num_threads(before)
+        predict(model, _data(2)[:0])
 
 
 # ---- the fused plan for convolab's Sequential (convolab.engine.plan) ------------------------------------
@@ -229,7 +224,7 @@ def test_plan_keeps_a_relu_last_layer_out_of_logits(native: bool) -> None:
     spec = {"name": "relu-last", "input_shape": [16, 6, 6], "latent": "c",
             "layers": [conv("c", 16), up, conv("out", 1)]}  # fmt: skip
     torch.manual_seed(0)
-    model = fastpath.prepare(Sequential.from_spec(spec))
+    model = prepare(Sequential.from_spec(spec))
     plan = fastplan.build_plan(model, native=native)
     assert plan is not None
     x = torch.randn(4, 16, 6, 6).contiguous(memory_format=torch.channels_last)
@@ -269,9 +264,9 @@ def test_sequential_trainstep_matches_naive_loop(fuse: bool, sgd: bool) -> None:
     fast = Sequential.from_spec("seed-upsampling")
     fast.load_state_dict(ref.state_dict())
     ref, ref_losses = _naive_train(ref, x, "bce", steps=6, bs=16, sgd=sgd)
-    fast = fastpath.prepare(fast)
-    opt = torch.optim.SGD(fast.parameters(), lr=0.5) if sgd else fastpath.make_adam(fast, lr=1e-2)
-    step = fastpath.TrainStep(fast, opt, "bce", fuse=fuse)
+    fast = prepare(fast)
+    opt = torch.optim.SGD(fast.parameters(), lr=0.5) if sgd else make_adam(fast, lr=1e-2)
+    step = TrainStep(fast, opt, "bce", fuse=fuse)
     losses = [step(x[(i * 16) % 32 :][:16], x[(i * 16) % 32 :][:16]) for i in range(6)]
     torch.testing.assert_close(torch.stack(losses), torch.tensor(ref_losses), rtol=1e-4, atol=1e-6)
     # Under Adam a near-zero gradient's rounding noise (channels_last convolutions sum in another order)
@@ -288,8 +283,8 @@ def test_sequential_fused_training_is_bitwise_deterministic() -> None:
     finals = []
     for _ in range(2):
         torch.manual_seed(9)
-        model = fastpath.prepare(Sequential.from_spec("seed-upsampling"))
-        step = fastpath.TrainStep(model, fastpath.make_adam(model), "bce")
+        model = prepare(Sequential.from_spec("seed-upsampling"))
+        step = TrainStep(model, make_adam(model), "bce")
         losses = torch.stack([step(x[i * 8 : (i + 1) * 8], x[i * 8 : (i + 1) * 8]) for i in range(4)])
         finals.append((losses, [p.detach().clone() for p in model.parameters()]))
     assert torch.equal(finals[0][0], finals[1][0])
@@ -304,7 +299,7 @@ def test_predict_fused_matches_model() -> None:
     x = torch.rand(5, 1, 28, 28)
     with torch.no_grad():
         want = model(x)
-    got = fastpath.predict(fastpath.prepare(model), x, batch_size=2)
+    got = predict(prepare(model), x, batch_size=2)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
 
 
@@ -312,39 +307,63 @@ def test_predict_fused_matches_model() -> None:
 def test_bf16_autocast_keeps_fp32_state_and_close_loss() -> None:
     x = _data(16)
     torch.manual_seed(0)
-    model = fastpath.prepare(TinyAE())
-    ref = fastpath.TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.0), "bce").compute_loss(x, x)
-    step = fastpath.TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.1), "bce", amp="bf16")
+    model = prepare(TinyAE())
+    ref = TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.0), "bce").compute_loss(x, x)
+    step = TrainStep(model, torch.optim.SGD(model.parameters(), lr=0.1), "bce", amp="bf16")
     loss = step(x, x)
     assert loss.dtype == torch.float32
     # bf16 keeps 8 mantissa bits: ~0.4% relative error per rounding
     assert abs(loss.item() - ref.item()) < 0.02 * ref.item()
     assert all(p.dtype == torch.float32 for p in model.parameters())
-    got = fastpath.predict(model, x, amp="bf16")
+    got = predict(model, x, amp="bf16")
     assert got.dtype == torch.float32
-    torch.testing.assert_close(got, fastpath.predict(model, x), rtol=0.05, atol=0.02)
+    torch.testing.assert_close(got, predict(model, x), rtol=0.05, atol=0.02)
 
 
 def test_amp_and_compile_arguments_are_validated() -> None:
     model = TinyAE()
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(ValueError, match="amp"):
-        fastpath.TrainStep(model, opt, "bce", amp="fp8")
+        TrainStep(model, opt, "bce", amp="fp8")
     with pytest.raises(TypeError, match="compile"):
-        fastpath.TrainStep(model, opt, "bce", compile=True)  # type: ignore[arg-type]
+        TrainStep(model, opt, "bce", compile=True)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="amp"):
-        fastpath.predict(model, _data(2), amp="half")
+        predict(model, _data(2), amp="half")
 
 
 def test_configure_allocator_is_idempotent_and_harmless() -> None:
     import platform
 
-    first = fastpath.configure_allocator()
-    assert fastpath.configure_allocator() == first
+    first = configure_allocator()
+    assert configure_allocator() == first
     if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
         assert first is True
     big = torch.ones(4_000_000)  # 16 MB: above glibc's default mmap threshold
     assert big.sum().item() == 4_000_000
+    assert configure_allocator("cuda") is False  # a GPU run's buffers are not the heap's: untouched
+
+
+def test_only_training_tunes_the_allocator(tmp_path, monkeypatch) -> None:
+    """The Trainer asks for the heap tuning (with its device); ``prepare`` and ``predict`` do not."""
+    from convolab import train as tr
+    from convolab.engine import allocator
+    from convolab.train import loop
+    from train_support import tiny_config
+
+    calls: list[object] = []
+
+    def record(device=None):
+        calls.append(device)
+        return False
+
+    monkeypatch.setattr(allocator, "configure_allocator", record)
+    monkeypatch.setattr(loop, "configure_allocator", record)
+    model = prepare(TinyAE(), "cpu")
+    predict(model, _data(2))
+    assert calls == []
+    trainer = tr.start(tiny_config(tmp_path), quiet=True)
+    trainer.log.close()
+    assert calls == [torch.device("cpu")]
 
 
 def test_each_plan_switch_changes_the_executed_plan_not_the_function():
@@ -378,7 +397,7 @@ def test_make_adam_is_fused_with_keras_epsilon_and_matches_unfused_adam():
     torch.manual_seed(0)
     a, b = nn.Linear(8, 4), nn.Linear(8, 4)
     b.load_state_dict(a.state_dict())
-    fused = fastpath.make_adam(a, 1e-2)
+    fused = make_adam(a, 1e-2)
     plain = torch.optim.Adam(b.parameters(), lr=1e-2, betas=(0.9, 0.999), eps=1e-7, foreach=False)
     group = fused.param_groups[0]
     assert group["fused"] and group["eps"] == 1e-7 and group["betas"] == (0.9, 0.999)
@@ -395,13 +414,13 @@ def test_make_adam_is_fused_with_keras_epsilon_and_matches_unfused_adam():
 def test_eval_chunk_follows_the_batch_and_the_image_never_the_split() -> None:
     from convolab import limits
 
-    assert fastpath.eval_chunk(256, (1, 28, 28)) == limits.EVAL_CHUNK_IMAGES  # the chunk MNIST always had
-    assert fastpath.eval_chunk(32, (1, 128, 128)) == limits.EVAL_CHUNK_BYTES // (128 * 128 * 4) == 64
-    assert fastpath.eval_chunk(32, (3, 512, 512)) == 32  # big images: the batch itself
-    assert fastpath.eval_chunk(4096, (1, 28, 28)) == 4096  # never below the batch (that much fits)
+    assert eval_chunk(256, (1, 28, 28)) == limits.EVAL_CHUNK_IMAGES  # the chunk MNIST always had
+    assert eval_chunk(32, (1, 128, 128)) == limits.EVAL_CHUNK_BYTES // (128 * 128 * 4) == 64
+    assert eval_chunk(32, (3, 512, 512)) == 32  # big images: the batch itself
+    assert eval_chunk(4096, (1, 28, 28)) == 4096  # never below the batch (that much fits)
     for batch in (1, 7, 256):
         for shape in ((1, 8, 8), (3, 64, 64), (1, 256, 256)):
-            chunk = fastpath.eval_chunk(batch, shape)
+            chunk = eval_chunk(batch, shape)
             assert chunk >= batch and chunk * 4 * shape[0] * shape[1] * shape[2] <= max(
                 limits.EVAL_CHUNK_BYTES, batch * 4 * shape[0] * shape[1] * shape[2]
             )

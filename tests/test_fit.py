@@ -269,11 +269,11 @@ def _interrupt_at(monkeypatch, k):
     def train_step(self, *args, **kw):
         inner, calls = make(self, *args, **kw), [0]
 
-        def step(x, target):
+        def step(x, target, **kw):
             calls[0] += 1
             if calls[0] == k:
                 os.kill(os.getpid(), signal.SIGINT)
-            return inner(x, target)
+            return inner(x, target, **kw)
 
         return step
 
@@ -310,7 +310,7 @@ def test_a_crash_before_the_first_save_resumes_from_the_given_weights(tmp_path, 
     ref = convolab.fit(copy.deepcopy(model), x, out=str(tmp_path / "ref"), **FAST)
 
     def crash(self, *args, **kw):
-        def step(x, target):
+        def step(x, target, **kw):
             raise MemoryError("killed")
 
         return step

@@ -41,7 +41,7 @@ def _tiny_spec(path: Path) -> Path:
     return path
 
 
-# Evaluation chunks are sized from the batch (fastpath.eval_chunk: max(batch, 4 MiB of float32 input
+# Evaluation chunks are sized from the batch (engine.predict.eval_chunk: max(batch, 4 MiB of float32 input
 # images), 64 images here in both runs), and SSIM runs a few images at a time (metrics.SSIM_CHUNK_VALUES):
 # before, chunks of min(split, 1024) images made the streamed peak follow the validation split.
 @pytest.mark.slow  # four real training runs: 70-110 s on 2 shared cores

@@ -1,4 +1,4 @@
-"""convolab.engine.native: the C pool+ReLU kernel equals PyTorch's path bit for bit; the build degrades cleanly.
+"""engine.native: the C pool+ReLU kernel equals PyTorch's path bit for bit; the build degrades cleanly.
 
 The oracle is PyTorch itself: ``relu_(max_pool2d(z, k, k, ceil_mode=...))`` and its autograd gradient,
 run on the same tensor. Equality is ``torch.equal`` on values and on gradients (not a tolerance): the
@@ -206,7 +206,10 @@ def test_built_once_then_loaded_from_the_cache_and_rebuilt_when_broken(monkeypat
         broken.write_bytes(b"not a shared library")
         broken.replace(lib)  # a new file (the loaded one stays mapped, as after a crash mid-copy)
         # a fresh process (this one would get its loaded copy back from dlopen by name)
-        code = "from convolab.engine.native import build; assert build.library() is not None; print(build.status())"
+        code = (
+            "from convolab.engine.native import build; assert build.library() is not None; "
+            "print(build.status())"
+        )
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
         assert out.returncode == 0, out.stderr
         assert str(lib) in out.stdout and lib.stat().st_size > 1000  # rebuilt in place
@@ -215,17 +218,20 @@ def test_built_once_then_loaded_from_the_cache_and_rebuilt_when_broken(monkeypat
 
 
 def _lecture_steps(kernels_on, x: torch.Tensor, steps: int = 4):
-    from convolab.engine import fastpath
+    from convolab.engine.device import prepare
+    from convolab.engine.optimizer import make_adam
+    from convolab.engine.predict import predict
+    from convolab.engine.step import TrainStep
     from convolab.model.sequential import Sequential
 
     torch.manual_seed(9)
-    model = fastpath.prepare(Sequential.from_spec("seed-upsampling"))
-    step = fastpath.TrainStep(model, fastpath.make_adam(model, 1e-2), "bce", native=kernels_on)
+    model = prepare(Sequential.from_spec("seed-upsampling"))
+    step = TrainStep(model, make_adam(model, 1e-2), "bce", native=kernels_on)
     losses = torch.stack([step(x[i * 8 : (i + 1) * 8], x[i * 8 : (i + 1) * 8]) for i in range(steps)])
     return (
         losses,
         [p.detach().clone() for p in model.parameters()],
-        fastpath.predict(model, x, native=kernels_on),
+        predict(model, x, native=kernels_on),
     )
 
 
@@ -613,7 +619,9 @@ def test_shuffle_crop_declines_and_refuses():
 
 
 def test_kernel_selection_is_checked():
-    from convolab.engine import fastpath
+    from convolab.engine.device import prepare
+    from convolab.engine.optimizer import make_adam
+    from convolab.engine.step import TrainStep
     from convolab.model.sequential import Sequential
 
     assert native.select(True) == set(native.NAMES) and native.select(False) == set()
@@ -622,9 +630,9 @@ def test_kernel_selection_is_checked():
         native.select({"pool", "warp"})
     with pytest.raises(TypeError, match="bool or a collection"):
         native.select("pool")
-    model = fastpath.prepare(Sequential.from_spec("seed-upsampling"))
+    model = prepare(Sequential.from_spec("seed-upsampling"))
     with pytest.raises(ValueError, match="unknown kernels"):
-        fastpath.TrainStep(model, fastpath.make_adam(model), native={"fast"})
+        TrainStep(model, make_adam(model), native={"fast"})
 
 
 @pytest.mark.skipif(

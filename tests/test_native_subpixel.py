@@ -156,7 +156,8 @@ def test_declines_what_it_does_not_compute():
 
 @needs_kernels
 def test_the_plan_runs_it_for_the_lecture_models_last_layer(monkeypatch):
-    from convolab.engine import fastpath
+    from convolab.engine.device import prepare
+    from convolab.engine.predict import forward_fn
     from convolab.model.sequential import Sequential
 
     calls = []
@@ -164,11 +165,11 @@ def test_the_plan_runs_it_for_the_lecture_models_last_layer(monkeypatch):
     monkeypatch.setattr(
         ksub, "subpixel_conv", lambda x, *a, **k: calls.append(x.shape[1]) or real(x, *a, **k)
     )
-    model = fastpath.prepare(Sequential.from_spec("seed-upsampling"))
+    model = prepare(Sequential.from_spec("seed-upsampling"))
     x = torch.rand(4, 1, 28, 28).contiguous(memory_format=CL)
     with torch.no_grad():
-        ref = fastpath.forward_fn(model, native=False)(x, False)
-        got = fastpath.forward_fn(model, native=True)(x, False)
+        ref = forward_fn(model, native=False)(x, False)
+        got = forward_fn(model, native=True)(x, False)
     assert calls == [16]  # dec_out (16 channels in); the 4- and 8-channel layers stay with oneDNN
     assert (ref - got).abs().max().item() < 1e-5
 

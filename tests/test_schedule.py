@@ -16,7 +16,9 @@ import torch
 import convolab
 from convolab import train as tr
 from convolab.cli import main
-from convolab.engine import fastpath
+from convolab.engine.device import prepare
+from convolab.engine.optimizer import make_adam
+from convolab.engine.step import TrainStep
 from convolab.train.checkpoint import load_checkpoint
 from convolab.train.config import ConfigError, TrainConfig
 from convolab.train.context import LocalContext
@@ -89,9 +91,9 @@ def _record_lrs(trainer) -> list[float]:
     """Wrap the step: the LR the optimizer holds when each step runs."""
     inner, seen = trainer.step_fn, []
 
-    def step(x, target):
+    def step(x, target, **kw):
         seen.append(trainer.optimizer.param_groups[0]["lr"])
-        return inner(x, target)
+        return inner(x, target, **kw)
 
     trainer.step_fn = step
     return seen
@@ -119,9 +121,9 @@ def test_constant_is_the_plain_adam_loop_bit_for_bit(tmp_path):
     ctx = LocalContext(device=torch.device("cpu"))
     source = open_source(cfg, ctx)
     model = build_seeded_model(cfg.model, cfg.seed, source.shape)
-    fastpath.prepare(model, torch.device("cpu"))
-    opt = fastpath.make_adam(model, cfg.lr)
-    step = fastpath.TrainStep(model, opt, "bce")
+    prepare(model, torch.device("cpu"))
+    opt = make_adam(model, cfg.lr)
+    step = TrainStep(model, opt, "bce")
     for epoch in range(cfg.epochs):
         for x, target, _ in source.batches(epoch, 0, STEPS):
             step(x, target)
@@ -133,11 +135,11 @@ def test_constant_is_the_plain_adam_loop_bit_for_bit(tmp_path):
 def _signal_after(trainer, k: int) -> None:
     inner, calls = trainer.step_fn, [0]
 
-    def step(x, target):
+    def step(x, target, **kw):
         calls[0] += 1
         if calls[0] == k:
             os.kill(os.getpid(), signal.SIGTERM)
-        return inner(x, target)
+        return inner(x, target, **kw)
 
     trainer.step_fn = step
 

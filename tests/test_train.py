@@ -74,11 +74,11 @@ def _signal_after(trainer, k, signum):
     """Wrap the step so that the process receives ``signum`` during step ``k`` (a real signal)."""
     inner, calls = trainer.step_fn, [0]
 
-    def step(x, target):
+    def step(x, target, **kw):
         calls[0] += 1
         if calls[0] == k:
             os.kill(os.getpid(), signum)
-        return inner(x, target)
+        return inner(x, target, **kw)
 
     trainer.step_fn = step
 
@@ -109,9 +109,9 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
     trainer = tr.start(tiny_config(tmp_path, epochs=3), quiet=True)
     inner, calls = trainer.step_fn, [0]
 
-    def step(x, target):
+    def step(x, target, **kw):
         calls[0] += 1
-        loss = inner(x, target)
+        loss = inner(x, target, **kw)
         if calls[0] >= 12:
             with torch.no_grad():
                 for p in trainer.model.parameters():
@@ -247,13 +247,14 @@ def test_bce_needs_a_sigmoid_output_and_dense_reshape_models_train(tmp_path):
 @pytest.mark.parametrize("name", ["seed-upsampling", "seed-transpose", "chollet", "unpool", "dense"])
 def test_training_forward_gives_logits_of_the_output(name):
     """What TrainStep feeds BCE (the fused path, logits=True) must be the output before its sigmoid."""
-    from convolab.engine import fastpath
+    from convolab.engine.device import prepare
+    from convolab.engine.predict import forward_fn
     from convolab.model.sequential import Sequential
 
     torch.manual_seed(0)
-    model = fastpath.prepare(Sequential.from_spec(name), "cpu")
+    model = prepare(Sequential.from_spec(name), "cpu")
     x = torch.rand(3, 1, 28, 28)
-    logits = fastpath.forward_fn(model)(x, logits=True)
+    logits = forward_fn(model)(x, logits=True)
     torch.testing.assert_close(torch.sigmoid(logits), model(x), atol=1e-6, rtol=1e-5)
     assert not torch.allclose(logits, model(x))
 

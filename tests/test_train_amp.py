@@ -10,14 +10,13 @@ import torch
 
 from convolab import train as tr
 from convolab.cli import main
-from convolab.engine import fastpath
+from convolab.engine import device as engine_device
+from convolab.engine.device import bf16_supported
 from convolab.train.checkpoint import load_checkpoint
 from convolab.train.config import TrainConfig
 from train_support import tiny_config
 
-needs_bf16 = pytest.mark.skipif(
-    not fastpath.bf16_supported("cpu"), reason="this CPU has no native bf16 (oneDNN)"
-)
+needs_bf16 = pytest.mark.skipif(not bf16_supported("cpu"), reason="this CPU has no native bf16 (oneDNN)")
 
 
 def _weights(run_dir, which="last"):
@@ -55,11 +54,11 @@ def test_bf16_resume_after_sigterm_is_exact(tmp_path):
     )
     inner, calls = trainer.step_fn, [0]
 
-    def step(x, target):
+    def step(x, target, **kw):
         calls[0] += 1
         if calls[0] == 13:  # mid-epoch 2 (9 steps per epoch)
             signal.raise_signal(signal.SIGTERM)
-        return inner(x, target)
+        return inner(x, target, **kw)
 
     trainer.step_fn = step
     with pytest.raises(tr.TrainingInterrupted):
@@ -79,7 +78,7 @@ def test_amp_field_is_checked():
 
 
 def test_cli_refuses_bf16_without_native_support(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(fastpath, "bf16_supported", lambda device: False)
+    monkeypatch.setattr(engine_device, "bf16_supported", lambda device: False)
     monkeypatch.chdir(tmp_path)
     code = main(["train", "--device", "cpu", "--amp", "bf16", "--quiet", "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err.strip().splitlines()

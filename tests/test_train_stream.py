@@ -92,11 +92,12 @@ def test_streamed_resume_after_a_kill_mid_epoch_is_exact(root, in_memory, monkey
     calls = {"n": 0}
     step = trainer.step_fn
 
-    def dying_step(x, target):  # the process "dies" at step 17: steps 16-17 are lost, `last` is step 15
+    # the process "dies" at step 17: steps 16-17 are lost, `last` is step 15
+    def dying_step(x, target, **kw):
         calls["n"] += 1
         if calls["n"] == 17:
             raise RuntimeError("killed")
-        return step(x, target)
+        return step(x, target, **kw)
 
     trainer.step_fn = dying_step
     with pytest.raises(RuntimeError, match="killed"):

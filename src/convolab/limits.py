@@ -96,7 +96,7 @@ MAX_STATE_BYTES = 32 << 20  # a checkpoint's state.json: RNG states (~7 KiB), th
 # larger set trains from a folder: dataset, streamed.
 MAX_ARRAY_BYTES = 1 << 30
 # Evaluation (validation, test, predict) reads chunks of max(batch, EVAL_CHUNK_BYTES of float32 input)
-# images, at most EVAL_CHUNK_IMAGES beyond the batch (fastpath.eval_chunk): bounded by the batch.
+# images, at most EVAL_CHUNK_IMAGES beyond the batch (engine.predict.eval_chunk): bounded by the batch.
 EVAL_CHUNK_BYTES = 4 << 20
 EVAL_CHUNK_IMAGES = 1024
 # --- lab: the local web server (lab/) ------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from convolab.display import in_kernel
 
+
 class LayerRow(Protocol):
     """What the table reads of one layer (``convolab.analysis.summary.LayerInfo`` has it)."""
 

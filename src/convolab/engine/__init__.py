@@ -1,1 +1,1 @@
-"""The training and prediction engine: device and memory layout, the fused plan, the train step, native kernels."""
+"""The training and prediction engine: device and layout, fused plan, train step, predict, C kernels."""

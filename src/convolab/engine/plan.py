@@ -1,4 +1,4 @@
-"""A faster, numerically equivalent forward pass for convolab's Sequential (used by ``fastpath``).
+"""A faster, numerically equivalent forward pass for convolab's Sequential (run by ``engine.predict``).
 
 The model's own ``forward`` runs layer by layer. This plan rewrites two patterns of the lecture's
 autoencoders into cheaper kernels that compute the same function (same parameters, same autograd
@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Collection
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -44,8 +44,13 @@ if TYPE_CHECKING:
     from convolab.layers.conv import Conv2D
     from convolab.layers.pooling import MaxPool2D
     from convolab.layers.upsampling import UpSampling2D
+    from convolab.model.walk import Step
 
-Op = Callable[[torch.Tensor, bool], torch.Tensor]  # (x, is_last_and_logits) -> y
+Fn = Callable[[torch.Tensor], torch.Tensor]
+# One entry of a plan: (fn, activates, step). ``fn(x)`` is the pre-activation of one or more fused
+# layers; ``step`` is the walk's step of the last of them, whose activation still has to be applied
+# when ``activates`` (and the model's logits are not asked of this step).
+PlanStep = tuple[Fn, bool, "Step"]
 
 
 def _phase_taps(s: int, k: int, pad_before: int) -> tuple[torch.Tensor, int]:
@@ -114,7 +119,8 @@ class _SubPixelConv:
         (an einsum of the three costs ~5x more per step, forward and backward).
         """
         w = self.conv.weight  # (O, C, kh, kw)
-        assert w is not None  # plans are built only for built models (build_plan checks)
+        if w is None:
+            raise RuntimeError(f"{self.conv.label}: not built, no weights to fold (build the model first)")
         key = (w.device, w.dtype)
         if key not in self._fold:  # one host-to-device copy per device, not per step
             fold = torch.einsum("aut,bvl->abuvtl", self.mh, self.mw)
@@ -185,72 +191,79 @@ def _ceil_len(n: int, k: int, s: int) -> int:
 
 def build_plan(
     model: nn.Module, *, pool_first: bool = True, subpixel: bool = True, native: bool | Collection[str] = True
-) -> list[tuple[Callable[[torch.Tensor], torch.Tensor], bool, Any]] | None:
-    """``[(fn, activates, layer)]`` for a convolab Sequential, or None when the model is not plannable.
+) -> list[PlanStep] | None:
+    """``[(fn, activates, step)]`` for a convolab Sequential, or None when the model is not plannable.
 
-    ``fn(x)`` is the pre-activation of one or more fused layers; ``activates`` says whether ``layer``'s
-    (the last fused layer's) activation still has to be applied (skipped for the final layer when
-    logits are asked). ``pool_first`` and ``subpixel`` switch the two rewrites off one at a time (for
-    the ablation in BENCHMARKS.md; tests/test_fastpath.py checks that each one changes the plan);
-    ``native=False`` keeps convolab's C kernels out (PyTorch's ops only; the same function), or
-    names the ones to use (``convolab.engine.native.NAMES``).
+    ``fn(x)`` is the pre-activation of one or more fused layers; ``activates`` says whether
+    ``step.layer``'s (the last fused layer's) activation still has to be applied (skipped for the
+    walk's logits step when logits are asked). ``pool_first`` and ``subpixel`` switch the two rewrites
+    off one at a time (for the ablation in BENCHMARKS.md; tests/test_fastpath.py checks that each one
+    changes the plan); ``native=False`` keeps convolab's C kernels out (PyTorch's ops only; the same
+    function), or names the ones to use (``convolab.engine.native.NAMES``).
     """
     use = kernel_set.select(native)
+    from convolab.model.sequential import Sequential
+
+    if not isinstance(model, Sequential) or model.walk.uses_switches:
+        return None
+    steps = model.walk.steps  # the model's one walk: shapes, pairing, logits (convolab.model.walk)
+    if not all(step.layer.built for step in steps):
+        return None
+    plan: list[PlanStep] = []
+    i = 0
+    while i < len(steps):
+        pair = _fused_pair(steps[i], steps[i + 1], use, pool_first, subpixel) if i + 1 < len(steps) else None
+        if pair is None:
+            plan.append((steps[i].layer.call, True, steps[i]))
+            i += 1
+        else:
+            plan.append(pair)
+            i += 2
+    return plan
+
+
+def _fused_pair(
+    first: Step, second: Step, use: frozenset[str], pool_first: bool, subpixel: bool
+) -> PlanStep | None:
+    """The plan's entry for two consecutive layers that one of the rewrites fuses, else None."""
     from convolab.layers.conv import Conv2D
     from convolab.layers.pooling import MaxPool2D
     from convolab.layers.upsampling import UpSampling2D
-    from convolab.model.sequential import Sequential
 
-    if type(model) is not Sequential or model.walk.uses_switches:
-        return None
-    steps = model.walk.steps  # the model's one walk: shapes, pairing, logits (convolab.model.walk)
-    layers = [step.layer for step in steps]
-    if not all(layer.built for layer in layers):
-        return None
-    from convolab.model.walk import logits_index
+    layer, nxt = first.layer, second.layer
+    if pool_first and isinstance(layer, Conv2D) and layer.activation == "relu" and isinstance(nxt, MaxPool2D):
+        return _conv_pool_op(layer, nxt, first, second, use), False, second
+    if subpixel and isinstance(layer, UpSampling2D) and isinstance(nxt, Conv2D) and _subpixel_ok(layer, nxt):
+        # logits=True skips the logits step's activation: no kernel may fuse that ReLU
+        relu = bool(use & {"shuffle", "subpixel"}) and nxt.activation == "relu" and not second.logits
+        _, h, w = first.input_shape
+        return _SubPixelConv(layer, nxt, (h, w), use, relu), not relu, second
+    return None
 
-    last = logits_index(layers)  # logits=True skips this layer's activation: no kernel may fuse it
-    plan: list[tuple[Callable[[torch.Tensor], torch.Tensor], bool, int]] = []
-    i = 0
-    while i < len(layers):
-        layer, nxt = layers[i], layers[i + 1] if i + 1 < len(layers) else None
-        shape = steps[i].input_shape
-        if (
-            pool_first
-            and isinstance(layer, Conv2D)
-            and layer.activation == "relu"
-            and isinstance(nxt, MaxPool2D)
-        ):
-            _, ch, cw = steps[i].output_shape
-            pool = _pool_op(nxt, (ch, cw))
-            _, ph, pw = steps[i + 1].output_shape
-            pooling = _kernel_geometry(nxt, (ch, cw), (ph, pw))
-            fused = None
-            if pooling and "conv_pool" in use:
-                fused = _conv_geometry(layer, (shape[1], shape[2]), (ch, cw), pooling)
-            geometry = pooling if "pool" in use else None
-            plan.append((_conv_pool_relu(layer, pool, geometry, fused), False, i + 1))
-            i += 2
-            continue
-        if (
-            subpixel
-            and isinstance(layer, UpSampling2D)
-            and layer.interpolation == "nearest"
-            and layer.size[0] == layer.size[1]
-            and isinstance(nxt, Conv2D)
-            and tuple(nxt.strides) == (1, 1)
-            and tuple(nxt.dilation_rate) == (1, 1)
-            and getattr(nxt, "groups", 1) == 1
-            and nxt.padding in ("same", "valid")
-        ):
-            relu = bool(use & {"shuffle", "subpixel"}) and nxt.activation == "relu" and i + 1 != last
-            sub = _SubPixelConv(layer, nxt, (shape[1], shape[2]), use, relu)
-            plan.append((sub, not relu, i + 1))
-            i += 2
-            continue
-        plan.append((layer.call, True, i))
-        i += 1
-    return [(fn, act, layers[j]) for fn, act, j in plan]
+
+def _subpixel_ok(up: UpSampling2D, conv: Conv2D) -> bool:
+    """Nearest square upsampling before a stride-1, undilated 'same'/'valid' convolution."""
+    return (
+        up.interpolation == "nearest"
+        and up.size[0] == up.size[1]
+        and tuple(conv.strides) == (1, 1)
+        and tuple(conv.dilation_rate) == (1, 1)
+        and conv.padding in ("same", "valid")
+    )
+
+
+def _conv_pool_op(conv: Conv2D, pool: MaxPool2D, conv_step: Step, pool_step: Step, use: frozenset[str]) -> Fn:
+    """``relu(pool(conv(x)))`` of a ``Conv2D(relu) -> MaxPool2D`` pair (the walk's steps of the two),
+    pool first, with the C kernels in ``use`` where the geometry allows them."""
+    _, h, w = conv_step.input_shape
+    _, ch, cw = conv_step.output_shape
+    _, ph, pw = pool_step.output_shape
+    pooling = _kernel_geometry(pool, (ch, cw), (ph, pw))
+    fused = None
+    if pooling and "conv_pool" in use:
+        fused = _conv_geometry(conv, (h, w), (ch, cw), pooling)
+    geometry = pooling if "pool" in use else None
+    return _conv_pool_relu(conv, _pool_op(pool, (ch, cw)), geometry, fused)
 
 
 def _conv_geometry(
@@ -266,7 +279,6 @@ def _conv_geometry(
     if (
         tuple(conv.strides) != (1, 1)
         or tuple(conv.dilation_rate) != (1, 1)
-        or getattr(conv, "groups", 1) != 1
         or conv.padding not in ("same", "valid")
     ):
         return None
@@ -292,13 +304,11 @@ def _conv_pool_relu(
     return run
 
 
-def run_plan(plan: list, x: torch.Tensor, *, logits: bool = False) -> torch.Tensor:
-    """Apply a plan from ``build_plan``; ``logits`` skips the final activation like ``Sequential``."""
-    from convolab.model.walk import logits_index  # trailing Flatten/Reshape: logits come from before them
-
-    last = logits_index([layer for _, _, layer in plan]) if logits else -1
-    for i, (fn, activates, layer) in enumerate(plan):
+def run_plan(plan: list[PlanStep], x: torch.Tensor, *, logits: bool = False) -> torch.Tensor:
+    """Apply a plan from ``build_plan``; ``logits`` skips the activation of the walk's logits step
+    (the last layer, or the last before trailing Flatten/Reshape), like ``Sequential``."""
+    for fn, activates, step in plan:
         x = fn(x)
-        if activates and not (logits and i == last):
-            x = layer.activate(x)
+        if activates and not (logits and step.logits):
+            x = step.layer.activate(x)
     return x

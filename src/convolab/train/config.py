@@ -174,7 +174,7 @@ class TrainConfig:
         check_path_field("data_dir", self.data_dir)
         check_path_field("out", self.out)
         _check_json(self)
-        from convolab.engine.fastpath import bf16_supported  # torch: only when a run is really configured
+        from convolab.engine.device import bf16_supported  # torch: only when a run is really configured
         from convolab.train.device import resolve_device
 
         device = resolve_device(self.device)
@@ -188,7 +188,7 @@ class TrainConfig:
 
     @property
     def amp_mode(self) -> str | None:
-        """``amp`` as ``convolab.engine.fastpath`` takes it: ``None`` for ``"none"``."""
+        """``amp`` as ``convolab.engine`` takes it: ``None`` for ``"none"``."""
         return None if self.amp == "none" else self.amp
 
     def to_dict(self) -> dict[str, Any]:

@@ -140,8 +140,8 @@ class LocalContext:
         pass
 
     def train_step(self, model: Any, optimizer: Any, loss: str, amp: str | None) -> Any:
-        """The step function of this context: :class:`~convolab.engine.fastpath.TrainStep` here."""
-        from convolab.engine.fastpath import TrainStep
+        """The step function of this context: :class:`~convolab.engine.step.TrainStep` here."""
+        from convolab.engine.step import TrainStep
 
         return TrainStep(model, optimizer, loss, amp=amp)
 

@@ -29,16 +29,17 @@ import gc
 import os
 import signal
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 from torch import nn
 
-from convolab.engine.fastpath import TrainStep, forward_fn
+from convolab.engine.predict import forward_fn
+from convolab.engine.step import TrainStep
 from convolab.train.context import (
     LocalContext,
     NullLog,
@@ -248,11 +249,12 @@ def _grads_in_param_strides(model: nn.Module) -> None:
 
 
 class DistributedTrainStep(TrainStep):
-    """:class:`~convolab.engine.fastpath.TrainStep` on this rank's shard, gradients averaged by DDP.
+    """:class:`~convolab.engine.step.TrainStep` on this rank's shard, gradients averaged by DDP.
 
-    Set ``global_n`` (images in the whole global batch) before each call; the returned loss is this
-    rank's share, ``sum over its images / global_n * world``, whose mean over ranks is the global
-    batch's mean loss (reduce with ``DistContext.all_reduce`` ``op="mean"``).
+    Each call takes ``global_n`` (images in the whole global batch): ``step(x, target, global_n=n)``.
+    The returned loss is this rank's share, ``sum over its images / global_n * world``, whose mean over
+    ranks is the global batch's mean loss (reduce with ``DistContext.all_reduce`` ``op="mean"``). Only
+    the loss scale and the forward (the DDP module) differ from ``TrainStep``.
 
     Args:
         model: a ``prepare``-d model (the same weights on every rank; DDP broadcasts rank 0's anyway).
@@ -276,27 +278,31 @@ class DistributedTrainStep(TrainStep):
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         self.world = ctx.world_size
-        self.global_n: int | None = None
         ids = [ctx.device.index] if ctx.device.type == "cuda" else None
         # No buffers to keep in sync (convolab layers hold parameters only): skip that collective.
         self.ddp = DDP(_PlanForward(model, fuse), device_ids=ids, forward_sync_buffers=False)
         _grads_in_param_strides(model)
 
-    def compute_loss(self, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if self.global_n is None or self.global_n < x.shape[0]:
-            raise ValueError(f"DistributedTrainStep: set global_n (>= {x.shape[0]}), got {self.global_n}")
-        scale = self.world / (self.global_n * max(target[0].numel() if target.shape[0] else 1, 1))
+    def forward(self) -> Callable[..., torch.Tensor]:
+        """The DDP module around the fused plan: its backward averages the gradients over ranks."""
+        return self.ddp
+
+    def loss_scale(
+        self, x: torch.Tensor, target: torch.Tensor, global_n: int | None
+    ) -> tuple[torch.Tensor, torch.Tensor, float | None]:
+        """This rank's per-element sum times ``world / (global_n * values per image)``."""
+        if global_n is None or global_n < x.shape[0]:
+            raise ValueError(
+                f"DistributedTrainStep: pass global_n (images in the global batch, >= {x.shape[0]}), "
+                f"got {global_n}"
+            )
+        scale = self.world / (global_n * max(target[0].numel() if target.shape[0] else 1, 1))
         if x.shape[0] == 0:
             # An empty share of a short last batch: DDP needs a backward on every rank, and the autograd
             # of some kernels (pixel shuffle) fails on an empty batch. One zero image weighted 0 adds
             # exactly nothing to the gradient.
             x, target, scale = x.new_zeros((1, *x.shape[1:])), target.new_zeros((1, *target.shape[1:])), 0.0
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.amp is not None):
-            out = self.ddp(x, logits=self.loss == "bce")
-        out = out.float()  # the loss in fp32 whatever the forward's precision
-        if self.loss == "bce":
-            return F.binary_cross_entropy_with_logits(out, target, reduction="sum") * scale
-        return F.mse_loss(out, target, reduction="sum") * scale
+        return x, target, scale
 
 
 def _threads_per_rank(nproc: int) -> int:

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from convolab import plots
-from convolab.engine import fastpath
+from convolab.engine.predict import eval_chunk, predict
 from convolab.limits import MAX_GRID_SAMPLES, check_count
 from convolab.train.batchorder import add_noise, derive_seed
 from convolab.train.config import TrainConfig
@@ -25,8 +25,8 @@ __all__ = ["check_n", "chunk_of", "evaluate_model", "load_image_files", "noisy",
 
 
 def chunk_of(config: TrainConfig, model: Any) -> int:
-    """Images per evaluation chunk: ``fastpath.eval_chunk`` of the run's batch (as in training)."""
-    return fastpath.eval_chunk(config.batch_size, tuple(model.input_shape))
+    """Images per evaluation chunk: ``engine.predict.eval_chunk`` of the run's batch (as in training)."""
+    return eval_chunk(config.batch_size, tuple(model.input_shape))
 
 
 def noisy(images: torch.Tensor, noise: float, seed: int) -> torch.Tensor:
@@ -54,7 +54,7 @@ def evaluate_model(
         )
     x_in = noisy(data.eval_images, config.noise, config.seed)
     chunk = chunk_of(config, model)
-    recon = fastpath.predict(model, x_in, chunk)
+    recon = predict(model, x_in, chunk)
     return {
         "eval_set": data.eval_name,
         "n": int(data.eval_images.shape[0]),
@@ -117,6 +117,6 @@ def reconstruct_images(
         x = load_image_files(images, tuple(model.input_shape))
     else:
         x = load_run_data(config, eval_dataset=dataset, eval_data_dir=data_dir).eval_images[:n]
-    recon = fastpath.predict(model, x, chunk_of(config, model))
+    recon = predict(model, x, chunk_of(config, model))
     path = plots.reconstruction_grid(x, recon, out, title=model.to_spec().name)
     return x, recon, Path(path)

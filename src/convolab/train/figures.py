@@ -13,7 +13,8 @@ from typing import Any
 import torch
 
 from convolab import plots
-from convolab.engine import fastpath
+from convolab.engine.device import to_layout
+from convolab.engine.predict import predict
 from convolab.train.checkpoint import load_state, resolve_checkpoint
 from convolab.train.config import TrainConfig
 from convolab.train.evaluation import chunk_of, noisy
@@ -30,7 +31,7 @@ def _encoder_maps(model: Any, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]
     """Feature maps of every encoder layer (up to and including the latent layer) for one input."""
     latent = model.to_spec().latent
     out = []
-    for name, fmap in model.feature_maps(fastpath.to_layout(x, _device(model))):
+    for name, fmap in model.feature_maps(to_layout(x, _device(model))):
         if fmap.dim() == 4:
             out.append((name, fmap[0].cpu()))
         if name == latent:
@@ -41,7 +42,7 @@ def _encoder_maps(model: Any, x: torch.Tensor) -> list[tuple[str, torch.Tensor]]
 @torch.inference_mode()
 def _codes(model: Any, images: torch.Tensor, chunk: int) -> torch.Tensor:
     dev = _device(model)
-    chunks = [model.encode(fastpath.to_layout(b, dev)).flatten(1).cpu() for b in images.split(chunk)]
+    chunks = [model.encode(to_layout(b, dev)).flatten(1).cpu() for b in images.split(chunk)]
     return torch.cat(chunks)  # (N, D)
 
 
@@ -68,7 +69,7 @@ def draw_run_figures(run: str | Path, model: Any, data: RunData | None = None) -
     name = model.to_spec().name
     x = data.eval_images[:N_SHOWN]
     x_in = noisy(x, config.noise, config.seed)
-    recon = fastpath.predict(model, x_in, chunk_of(config, model))
+    recon = predict(model, x_in, chunk_of(config, model))
     out = {"reconstructions": plots.reconstruction_grid(x, recon, run / "reconstructions.png", title=name)}
     if config.noise:
         rows = [(f"noisy ({config.noise:g})", x_in), ("clean", x), ("reconstructed", recon)]

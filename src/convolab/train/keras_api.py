@@ -3,8 +3,8 @@
 ``convolab.predict(model, x)`` and ``convolab.evaluate(model, x)`` (also ``model.predict(x)``,
 ``model.evaluate(x)`` on a ``convolab.Sequential``) take images as ``convolab.fit`` does
 (``train.arrays.as_images``: (N, H, W), (N, H, W, C) or (N, C, H, W); uint8 divided by 255, floats in
-[0, 1]) and run the code ``convolab evaluate`` runs: ``fastpath.predict`` in chunks of
-``fastpath.eval_chunk`` images, then ``metrics.metrics_of``. On a run's evaluation set they give the
+[0, 1]) and run the code ``convolab evaluate`` runs: ``engine.predict.predict`` in chunks of
+``engine.predict.eval_chunk`` images, then ``metrics.metrics_of``. On a run's evaluation set they give the
 numbers of ``run.evaluate()`` (tests/test_keras_api.py).
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from convolab.engine.fastpath import LOSSES
+from convolab.engine.step import LOSSES
 
 __all__ = ["evaluate", "predict"]
 
@@ -20,7 +20,7 @@ DEFAULT_BATCH = 32  # Keras's default batch_size of predict and evaluate
 
 
 def _check(model: Any, batch_size: Any) -> int:
-    from convolab.engine.fastpath import eval_chunk
+    from convolab.engine.predict import eval_chunk
     from convolab.model.sequential import Sequential
 
     if not isinstance(model, Sequential):
@@ -33,17 +33,17 @@ def _check(model: Any, batch_size: Any) -> int:
 
 
 def _outputs(model: Any, x: Any, chunk: int) -> Any:
-    from convolab.engine import fastpath
+    from convolab.engine.predict import predict as predict_batches
     from convolab.train.arrays import as_images
 
     images = as_images(x, tuple(model.input_shape), "x")
-    return images, fastpath.predict(model, images, chunk)
+    return images, predict_batches(model, images, chunk)
 
 
 def predict(model: Any, x: Any, batch_size: int | None = None) -> Any:
     """The model's outputs for images ``x`` as a NumPy float32 array ``(N, *model.output_shape)``.
 
-    ``batch_size``: images per forward pass (default: ``fastpath.eval_chunk`` of Keras's 32; it changes
+    ``batch_size``: images per forward pass (default: ``engine.predict.eval_chunk`` of Keras's 32; it changes
     the speed, not the numbers beyond float summation order). The model's train/eval mode is kept.
     """
     chunk = _check(model, batch_size)

@@ -32,7 +32,10 @@ from typing import Any
 
 import torch
 
-from convolab.engine import fastpath
+from convolab.engine.allocator import configure_allocator
+from convolab.engine.device import prepare
+from convolab.engine.optimizer import make_adam
+from convolab.engine.predict import eval_chunk, forward_fn, predict
 from convolab.train.checkpoint import check_weights, restore_rng, rng_state
 from convolab.train.config import ConfigError, TrainConfig
 from convolab.train.context import LocalContext
@@ -77,7 +80,7 @@ class TrainResult:
 @torch.no_grad()
 def check_sigmoid_output(model: Any, x: torch.Tensor) -> None:
     """BCE is computed from the logits, so the model's output must be sigmoid(logits): check it once."""
-    forward = fastpath.forward_fn(model)  # the path TrainStep takes (fused plan when there is one)
+    forward = forward_fn(model)  # the path TrainStep takes (fused plan when there is one)
     out, logits = model(x), forward(x, logits=True)
     if not torch.allclose(torch.sigmoid(logits), out, atol=1e-5):
         last = model.layers[-1]
@@ -109,8 +112,9 @@ class Trainer:
         self.quiet = quiet or not ctx.is_main
         self.model = build_seeded_model(config.model if spec is None else spec, config.seed, source.shape)
         self.spec = self.model.to_spec().to_dict()
-        fastpath.prepare(self.model, self.device)
-        self.optimizer = fastpath.make_adam(self.model, config.lr)  # fused, Keras's betas and epsilon
+        configure_allocator(self.device)  # glibc heap tuning, for training on CPU only (docs/speed.md)
+        prepare(self.model, self.device)
+        self.optimizer = make_adam(self.model, config.lr)  # fused, Keras's betas and epsilon
         self.step_fn = ctx.train_step(self.model, self.optimizer, config.loss, config.amp_mode)
         self.n_train = source.n_train
         if config.loss == "bce":
@@ -243,8 +247,8 @@ class Trainer:
                 lr = self.lr_at(self.global_step)
                 for group in self.optimizer.param_groups:
                     group["lr"] = lr
-            self.step_fn.global_n = global_n  # images in the whole global batch (DDP scales by it)
-            self._pending += self.step_fn(x, target)
+            # global_n: images in the whole global batch (DDP scales by it)
+            self._pending += self.step_fn(x, target, global_n=global_n)
             self._pending_n += 1
             self.step, self.global_step = step + 1, self.global_step + 1
             if self.global_step % cfg.log_every == 0:
@@ -305,8 +309,8 @@ class Trainer:
         return record
 
     def _predict(self, x: torch.Tensor) -> torch.Tensor:
-        chunk = fastpath.eval_chunk(self.config.batch_size, self.source.shape)  # memory follows the batch
-        return fastpath.predict(self.model, x, chunk, amp=self.config.amp_mode)
+        chunk = eval_chunk(self.config.batch_size, self.source.shape)  # memory follows the batch
+        return predict(self.model, x, chunk, amp=self.config.amp_mode)
 
     def fit(self) -> TrainResult:
         """Train until ``config.epochs`` epochs are complete, then evaluate the best checkpoint."""

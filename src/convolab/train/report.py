@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from convolab import plots
-from convolab.engine import fastpath
+from convolab.engine.predict import predict
 from convolab.limits import MAX_COMPARE_RUNS, check_count
 from convolab.train.checkpoint import load_state, resolve_checkpoint
 from convolab.train.evaluation import check_n, chunk_of, evaluate_model, reconstruct_images
@@ -94,7 +94,7 @@ def compare_runs(
         if tuple(lr.model.input_shape) != tuple(data.eval_images.shape[1:]):
             raise ValueError(f"run {lr.path} takes {tuple(lr.model.input_shape)} images; cannot compare")
         chunk = chunk_of(lr.config, lr.model)
-        recon = fastpath.predict(lr.model, data.eval_images, chunk)
+        recon = predict(lr.model, data.eval_images, chunk)
         hist = load_state(resolve_checkpoint(lr.path, "last")).get("history", [])  # all epochs, not best's
         secs = sorted(h["seconds"] for h in hist if h.get("seconds"))
         rows.append(

@@ -204,11 +204,11 @@ CHECKPOINT_FOLDERS = ("best", "last", ".best.old", ".last.old")  # a run's check
 def load_run(run: str | Path, which: str = "best", device: str = "auto") -> Run:
     """The :class:`Run` in a run folder (or a checkpoint folder): its ``which`` checkpoint's model (the
     ``best``, or ``last`` while no epoch has finished) on ``device``, in eval mode."""
-    from convolab.engine import fastpath
+    from convolab.engine.device import prepare
 
     ckpt = load_checkpoint(resolve_checkpoint(run, which), with_optimizer=False)
     model = checkpoint_model(ckpt)
-    fastpath.prepare(model, resolve_device(device))
+    prepare(model, resolve_device(device))
     model.eval()
     run_dir = ckpt.path.parent if ckpt.path.name in CHECKPOINT_FOLDERS else ckpt.path
     config = dataclasses.replace(TrainConfig.from_dict(ckpt.config), out=str(run_dir))  # where it is now

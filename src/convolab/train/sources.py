@@ -16,7 +16,8 @@ from typing import Any, Protocol
 
 import torch
 
-from convolab.engine import fastpath
+from convolab.engine.device import to_layout
+from convolab.engine.predict import eval_chunk
 from convolab.train.batchorder import add_noise, derive_seed, epoch_permutation
 from convolab.train.config import TrainConfig
 from convolab.train.context import LocalContext
@@ -70,7 +71,7 @@ class TensorSource:
     def __init__(self, data: RunData, config: TrainConfig, ctx: LocalContext) -> None:
         self.data, self.config, self.ctx = data, config, ctx
         device = ctx.device
-        self.train_x = fastpath.to_layout(data.train, device)  # (N, C, H, W), whole split on device
+        self.train_x = to_layout(data.train, device)  # (N, C, H, W), whole split on device
         self.n_train = int(self.train_x.shape[0])
         self.val_x = data.val.to(device)
         noise = config.noise
@@ -102,8 +103,8 @@ class TensorSource:
 
     @property
     def chunk(self) -> int:
-        """Images per metric chunk: ``fastpath.eval_chunk`` of the batch (what the loop predicts in)."""
-        return fastpath.eval_chunk(self.config.batch_size, self.shape)
+        """Images per metric chunk: ``engine.predict.eval_chunk`` of the batch (what the loop predicts in)."""
+        return eval_chunk(self.config.batch_size, self.shape)
 
     def baseline(self) -> dict[str, float]:
         return baseline_metrics(self.data.mean_image, self.val_x, self.chunk)

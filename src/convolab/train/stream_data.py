@@ -7,7 +7,7 @@ dataset whose images, decoded to float32, would take more than ``config.memory_b
 a quarter of this machine's memory). Both paths train on the same batches (``convolab.batchorder``).
 
 The passes over a whole split (validation and test metrics, the mean training image) read it in
-fixed chunks of ``fastpath.eval_chunk(batch size, image shape)`` images (``chunk_size``: the memory
+fixed chunks of ``engine.predict.eval_chunk(batch size, image shape)`` images (``chunk_size``: the memory
 follows the batch, never the split); under torchrun rank r reads chunks r, r + w, ... and the sums
 are reduced, so their noise (one seed per chunk) and their results do not depend on the rank count.
 """
@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import torch
 
-from convolab.engine import fastpath
+from convolab.engine.device import to_layout
+from convolab.engine.predict import eval_chunk
 from convolab.train.batchorder import add_noise, derive_seed
 from convolab.train.config import FOLDER_PREFIX, TrainConfig
 from convolab.train.context import LocalContext
@@ -93,12 +94,12 @@ def load_data(config: TrainConfig, ctx: LocalContext) -> RunData | StreamData:
 def to_floats(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
     """uint8 ``(B, C, H, W)`` -> float32 in [0, 1] on ``device`` (the values ``ImageDataset.float`` gives)."""
     x = batch.to(device, non_blocking=True).to(torch.float32).div_(255.0)
-    return fastpath.to_layout(x, device)
+    return to_layout(x, device)
 
 
 def chunk_size(config: TrainConfig, ds: ImageFolderStream) -> int:
     """Images per chunk of a streamed pass over ``ds`` in a run of ``config`` (the same on every rank)."""
-    return fastpath.eval_chunk(config.batch_size, ds.shape)
+    return eval_chunk(config.batch_size, ds.shape)
 
 
 def _chunks(ds: ImageFolderStream, chunk: int, workers: int, device: torch.device, ctx: LocalContext | None):

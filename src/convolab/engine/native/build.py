@@ -191,6 +191,21 @@ def library() -> ctypes.CDLL | None:
     return _state["lib"]  # type: ignore[return-value]
 
 
+def loaded() -> ctypes.CDLL:
+    """The loaded kernel library, for a kernel about to run (its ``eligible()`` found it loaded).
+
+    Raises:
+        RuntimeError: the library is not there (:func:`status` says why): a kernel called without its
+            ``eligible()`` check, or :func:`reset` between a forward pass and its backward.
+    """
+    lib = library()
+    if lib is None:
+        raise RuntimeError(
+            f"convolab's C kernels are not loaded ({status()}); run a kernel only where eligible()"
+        )
+    return lib
+
+
 def status() -> str:
     """One line: where the kernels were built and with which flags, or why the PyTorch path runs."""
     library()

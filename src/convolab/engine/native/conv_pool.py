@@ -96,8 +96,7 @@ def _padded_buffer(dims: tuple[int, ...]) -> torch.Tensor:
 class _ConvPoolReLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, dims):
-        lib = build.library()
-        assert lib is not None  # eligible() checked it
+        lib = build.loaded()  # eligible() checked it
         n, o, p, kh, kw, ho, wo = dims[0], dims[4], dims[5], dims[6], dims[7], dims[14], dims[15]
         w = weight.detach().permute(2, 3, 1, 0)  # (kh, kw, C, O): filters last
         if o == p:  # no lanes to pad (one op fewer each: this runs every step)
@@ -131,8 +130,7 @@ class _ConvPoolReLU(torch.autograd.Function):
         dw, db = torch.empty((kh, kw, c, p)), torch.empty(p)
         scratch = torch.empty((-(-n // CHUNK), kh * kw * c * p + p))
         pad = _padded_buffer(dims)
-        lib = build.library()
-        assert lib is not None
+        lib = build.loaded()
         lib.conv_pool_relu_backward(
             x.data_ptr(), g.data_ptr(), idx.data_ptr(), dw.data_ptr(), db.data_ptr(), scratch.data_ptr(),
             pad.data_ptr(), (ctypes.c_int64 * len(dims))(*dims),

@@ -1,6 +1,6 @@
 /* pixel_shuffle with a crop, and its backward, on NHWC (channels_last) float32 tensors.
  *
- * The plan's sub-pixel convolution (convolab/fastplan.py) computes s * s phases as channels
+ * The plan's sub-pixel convolution (convolab/engine/plan.py) computes s * s phases as channels
  * o * s * s + a * s + b of a low-resolution tensor x (N, h, w, O * s * s) and interleaves them into
  * y[n][i * s + a][j * s + b][o], keeping rows < Ho and columns < Wo (a 'valid' convolution's output
  * is shorter than s * h). PyTorch runs pixel_shuffle, then the crop's copy when the next layer needs

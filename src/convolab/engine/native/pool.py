@@ -37,11 +37,10 @@ def eligible(z: torch.Tensor, pool_size: tuple[int, int]) -> bool:
 class _PoolReLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, z: torch.Tensor, kh: int, kw: int, ho: int, wo: int) -> torch.Tensor:
-        lib = build.library()
+        lib = build.loaded()  # eligible() checked it
         n, c, h, w = z.shape
         y = torch.empty((n, c, ho, wo), memory_format=torch.channels_last)
         idx = torch.empty((n, ho, wo, c), dtype=torch.uint8)
-        assert lib is not None  # eligible() checked it
         lib.pool_relu_forward(z.data_ptr(), y.data_ptr(), idx.data_ptr(), n, h, w, c, kh, kw, ho, wo)
         ctx.save_for_backward(idx)
         ctx.geometry = (n, c, h, w, kh, kw, ho, wo)
@@ -55,8 +54,7 @@ class _PoolReLU(torch.autograd.Function):
         if g.dtype != torch.float32:
             g = g.float()
         gz = torch.empty((n, c, h, w), memory_format=torch.channels_last)
-        lib = build.library()
-        assert lib is not None
+        lib = build.loaded()
         lib.pool_relu_backward(g.data_ptr(), idx.data_ptr(), gz.data_ptr(), n, h, w, c, kh, kw, ho, wo)
         return gz, None, None, None, None
 

@@ -34,8 +34,7 @@ class _ShuffleCrop(torch.autograd.Function):
         n, c, h, w = x.shape
         o = c // (s * s)
         y = torch.empty((n, o, ho, wo), memory_format=torch.channels_last)
-        lib = build.library()
-        assert lib is not None  # eligible() checked it
+        lib = build.loaded()  # eligible() checked it
         lib.pixel_shuffle_forward(x.data_ptr(), y.data_ptr(), n, h, w, o, s, ho, wo, int(relu))
         ctx.geometry, ctx.relu = (n, c, h, w, o, s, ho, wo), relu
         if relu:
@@ -47,8 +46,7 @@ class _ShuffleCrop(torch.autograd.Function):
         n, c, h, w, o, s, ho, wo = ctx.geometry
         g = grad.contiguous(memory_format=torch.channels_last).float()
         gx = torch.empty((n, c, h, w), memory_format=torch.channels_last)
-        lib = build.library()
-        assert lib is not None
+        lib = build.loaded()
         y = ctx.saved_tensors[0].data_ptr() if ctx.relu else None
         lib.pixel_shuffle_backward(g.data_ptr(), y, gx.data_ptr(), n, h, w, o, s, ho, wo)
         return gx, None, None, None, None

@@ -56,7 +56,7 @@ class Geometry:
 
 
 def phase_spans(m: torch.Tensor) -> tuple[tuple[int, int], ...]:
-    """Each phase's taps ``[first, first + T)`` of a selection ``M[a, u, t]`` (fastplan), ``T`` the
+    """Each phase's taps ``[first, first + T)`` of a selection ``M[a, u, t]`` (engine.plan), ``T`` the
     longest phase's count: a shorter phase also reads taps of the window whose folded weight is 0
     (the C kernel gives every phase T taps; for s = 2 and odd k all phases have the same count)."""
     spans = []
@@ -111,12 +111,6 @@ def eligible(x: torch.Tensor, weight: torch.Tensor, g: Geometry) -> bool:
     )
 
 
-def _library():  # noqa: ANN202 (a ctypes CDLL)
-    lib = build.library()
-    assert lib is not None  # eligible() checked it
-    return lib
-
-
 class _SubPixel(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, dims, plane):
@@ -125,7 +119,7 @@ class _SubPixel(torch.autograd.Function):
         b = bias.detach().contiguous() if bias is not None else weight.new_zeros(weight.shape[0])
         y = torch.empty((n, o, ho, wo), memory_format=torch.channels_last)
         arr = (ctypes.c_int64 * len(dims))(*dims)
-        _library().subpixel_forward(x.data_ptr(), wt.data_ptr(), b.data_ptr(), y.data_ptr(), arr)
+        build.loaded().subpixel_forward(x.data_ptr(), wt.data_ptr(), b.data_ptr(), y.data_ptr(), arr)
         ctx.save_for_backward(x, wt, y if dims[11] else None)
         ctx.dims, ctx.plane, ctx.has_bias = dims, plane, bias is not None
         return y
@@ -140,7 +134,7 @@ class _SubPixel(torch.autograd.Function):
         dw, db = torch.empty((p, k, k, c)), torch.empty(p)
         chunks = -(-dims[0] // CHUNK)
         scratch, planes = torch.empty((chunks, p * k * k * c + p)), torch.empty((chunks, ctx.plane))
-        _library().subpixel_backward(
+        build.loaded().subpixel_backward(
             x.data_ptr(), wt.data_ptr(), g.data_ptr(),
             y.data_ptr() if y is not None else None, gx.data_ptr() if gx is not None else None,
             dw.data_ptr(), db.data_ptr(), scratch.data_ptr(), planes.data_ptr(),
@@ -162,7 +156,7 @@ def subpixel_conv(
 
     Args:
         x: ``(N, C, h, w)`` float32 channels_last on the CPU (the low-resolution input).
-        weight: the folded ``(O * s * s, K, K, C)`` filters (``fastplan``'s ``weight(taps_last=True)``),
+        weight: the folded ``(O * s * s, K, K, C)`` filters (``engine.plan``'s ``weight(taps_last=True)``),
             pixel_shuffle's order; zero outside each phase's taps (``geometry.rows``/``cols``: the
             kernel does not read them, and their gradient is 0).
         bias: ``(O * s * s,)`` or None.

@@ -1,7 +1,7 @@
 /* The sub-pixel convolution, conv2d + pixel_shuffle + crop (+ ReLU), as one direct convolution
  * that skips the folded kernel's structurally zero taps, forward and backward, NHWC float32.
  *
- * convolab/fastplan.py folds UpSampling2D(s) -> Conv2D(k) into one low-resolution convolution with
+ * convolab/engine/plan.py folds UpSampling2D(s) -> Conv2D(k) into one low-resolution convolution with
  * P = O * s * s filters of K x K taps, the filter of output phase (a, b) being p = (o * s + a) * s + b
  * (pixel_shuffle's order). That phase reads only rows u in [U0[a], U1[a]) and columns v in
  * [V0[b], V1[b]) of its window (for s = 2, k = 3: 2 x 2 of the 3 x 3); the other taps are zero by
