@@ -110,6 +110,7 @@ def test_data_fetch_refuses_bad_timeouts_and_retries_before_any_download(tmp_pat
 
 def test_filter_refuses_more_kernels_than_the_limit_before_reading_the_image(tmp_path, capsys) -> None:
     from convolab.cli import main
+
     kernels = ["-k", "sobel_x"] * (limits.MAX_FILTER_KERNELS + 1)
     assert main(["filter", str(tmp_path / "missing.png"), *kernels, "-o", str(tmp_path / "o.png")]) == 2
     err = capsys.readouterr().err
@@ -231,7 +232,8 @@ def test_history_entries_are_checked_field_by_field(tmp_path, history, needle) -
 
 
 def test_a_state_without_its_rng_is_refused_to_resume_but_still_evaluates(tmp_path) -> None:
-    from convolab.train.checkpoint import check_resumable, load_state
+    from convolab.train.checkpoint import load_state
+    from convolab.train.state_checks import check_resumable
 
     path = _tiny_state(tmp_path, rng=None)
     state = load_state(path)  # evaluate and export read it: the RNG state is not needed there
@@ -248,8 +250,11 @@ def test_a_checkpoint_with_non_finite_weights_is_refused_naming_file_and_tensor(
     from convolab.model.sequential import Sequential
     from convolab.train.checkpoint import check_weights
 
-    spec = {"name": "t", "input_shape": [1, 4, 4],
-            "layers": [{"type": "Flatten"}, {"type": "Dense", "units": 2}]}
+    spec = {
+        "name": "t",
+        "input_shape": [1, 4, 4],
+        "layers": [{"type": "Flatten"}, {"type": "Dense", "units": 2}],
+    }
     model = Sequential.from_spec(spec)
     weights = {k: v.clone() for k, v in model.state_dict().items()}
     check_weights(model, weights, tmp_path / "best")

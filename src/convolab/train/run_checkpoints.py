@@ -22,7 +22,6 @@ import torch
 from convolab.train.checkpoint import (
     STATE_FILE,
     Checkpoint,
-    check_resumable,
     kill_point,
     load_checkpoint,
     resolve_checkpoint,
@@ -30,6 +29,7 @@ from convolab.train.checkpoint import (
 )
 from convolab.train.config import RESUME_OVERRIDES, TrainConfig
 from convolab.train.runfolder import CONFIG_FILE, read_json
+from convolab.train.state_checks import check_resumable
 
 __all__ = ["COMMIT_ORDER", "open_resume", "save_run_checkpoint"]
 
