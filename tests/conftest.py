@@ -37,6 +37,17 @@ settings.register_profile("dev", derandomize=False, print_blob=True, max_example
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """No test leaks torch's thread count into the next (fit(threads=1), set_threads, the CLI's --threads
+    all set it for the whole process; results that depend on the summation order would then depend on
+    which tests ran before)."""
+    threads = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def fashion_dir() -> Path:
     """Debian's Fashion-MNIST folder (both splits)."""
