@@ -163,8 +163,8 @@ def _dataset_arg(dataset: Any, validation_data: Any) -> tuple[str | None, Any]:
 
 
 def _configure(model: Any, dataset: Any, validation_data: Any, config: Any, options: dict[str, Any]):
-    """``(TrainConfig, spec, given, weights, RunData)`` of fit's arguments, validated; nothing written.
-    ``given``: the model was given in Python (its spec goes into the run folder)."""
+    """``(TrainConfig, spec, label, weights, RunData)`` of fit's arguments, validated; nothing written.
+    ``label``: the name of a model given in Python (its spec goes into the run folder), else None."""
     from convolab.train.session import check_amp
 
     values = {**_base_values(config), **_check_options(options)}
@@ -185,11 +185,21 @@ def _configure(model: Any, dataset: Any, validation_data: Any, config: Any, opti
         if len(shape) != 3:
             raise ValueError(f"the model takes inputs of shape {shape}, not images (C, H, W)")
         data = _memory_data(arrays, validation_data, shape, cfg)
-    return cfg, spec, name is None, weights, data
+    return cfg, spec, (spec.name or "model") if name is None else None, weights, data
 
 
 def _write_inputs(trainer: Trainer, spec: ModelSpec | None, weights: Any, data: Any) -> None:
-    """What a run given in Python needs in its folder to resume from it alone (before the first step)."""
+    """What a run given in Python needs in its folder to resume from it alone (before the first step);
+    on a failure the run folder's lock is released."""
+    try:
+        _write_run_inputs(trainer, spec, weights, data)
+    except BaseException:
+        if trainer.lock is not None:
+            trainer.lock.release()
+        raise
+
+
+def _write_run_inputs(trainer: Trainer, spec: ModelSpec | None, weights: Any, data: Any) -> None:
     from convolab.train.arrays import DATA_FILE, write_arrays
     from convolab.train.runfolder import write_json
 
@@ -291,15 +301,9 @@ def fit(model: Any, dataset: Any = None, *, validation_data: Any = None, config:
     if not isinstance(restore_best_weights, bool):
         raise ValueError(f"restore_best_weights must be True or False, got {_short(restore_best_weights)}")
     _threads(threads)
-    cfg, spec, given, weights, data = _configure(model, dataset, validation_data, config, options)
-    trainer = session.start(cfg, overwrite=overwrite, quiet=quiet, spec=spec,
-                            label=(spec.name or "model") if given else None, data=data)  # fmt: skip
-    try:
-        _write_inputs(trainer, spec if given else None, weights, data)
-    except BaseException:
-        if trainer.lock is not None:
-            trainer.lock.release()
-        raise
+    cfg, spec, label, weights, data = _configure(model, dataset, validation_data, config, options)
+    trainer = session.start(cfg, overwrite=overwrite, quiet=quiet, spec=spec, label=label, data=data)
+    _write_inputs(trainer, spec if label is not None else None, weights, data)
     target = model if isinstance(model, Sequential) else None
     return _run(trainer, figures, quiet, target, "best" if restore_best_weights else "last")
 
