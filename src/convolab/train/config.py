@@ -80,7 +80,7 @@ def _f(default: Any, help: str, *, choices: tuple[str, ...] = (), resume: bool =
     return dataclasses.field(default=default, metadata=meta)
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     """How to train an autoencoder. Defaults reproduce the lecture's first model on MNIST.
 
