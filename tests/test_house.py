@@ -19,7 +19,6 @@ MAX_MODULE_LINES = 400
 # are paths under src/convolab; each entry states what is tolerated today, so that nothing else slips in.
 #   functions: "path:qualified name" -> lines today (a longer one fails; a fixed one must leave the list)
 ALLOWED_FUNCTIONS: dict[str, int] = {
-    "cli/train.py:train_cmd": 85,  # the `trainer` work splits it
 }
 #   asserts: path -> how many the file holds today
 ALLOWED_ASSERTS: dict[str, int] = {}

@@ -8,8 +8,10 @@ Importing this module imports click and convolab.train.config only (no torch, no
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from click.core import ParameterSource
@@ -17,6 +19,9 @@ from click.core import ParameterSource
 from convolab.cli import UserError
 from convolab.cli.common import THREADS_HELP, offline_hint
 from convolab.train.config import RESUME_OVERRIDES, ConfigError, TrainConfig
+
+if TYPE_CHECKING:
+    from convolab.train.loop import Trainer, TrainResult
 
 CLI_ONLY = ("resume", "overwrite", "quiet", "figures", "tensorboard", "nproc", "config", "threads")
 
@@ -140,53 +145,90 @@ def train_cmd(
     threads: int | None,
     **opts: Any,
 ) -> None:
-    from convolab.threads import check_threads, set_threads
+    from convolab.threads import set_threads
 
-    if threads is not None:
-        try:
-            check_threads(threads)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), ctx=ctx, param_hint="'--threads'") from None
+    _check_threads(ctx, threads)
     if tensorboard:
         _check_tensorboard()
     if nproc is not None:  # each rank sets its threads (an explicit --threads is passed on to them)
         _launch(ctx, nproc, opts, resume, config_file)
         return
     set_threads(threads)
-    from convolab.data import DatasetNotFoundError
+    with _stops(resume, opts):
+        trained = _train(ctx, resume, config_file, opts, overwrite=overwrite, quiet=quiet, figures=figures,
+                         tensorboard=tensorboard)  # fmt: skip
+    if trained is not None and trained[2]:  # (result, figures drawn, speak?)
+        _report(trained[0], trained[1])
+
+
+def _check_threads(ctx: click.Context, threads: int | None) -> None:
+    from convolab.threads import check_threads
+
+    if threads is not None:
+        try:
+            check_threads(threads)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), ctx=ctx, param_hint="'--threads'") from None
+
+
+def _train(ctx: click.Context, resume: str | None, config_file: str | None, opts: dict[str, Any], *,
+           overwrite: bool, quiet: bool, figures: bool,
+           tensorboard: bool | None) -> tuple[TrainResult, dict[str, Path], bool] | None:  # fmt: skip
+    """Open the run, train it, draw its figures: ``(result, figures drawn, speak?)``; None when
+    ``--resume`` of a finished run only redrew its missing figures."""
+    from convolab.train import session
+
+    trainer = _open(ctx, resume, config_file, opts, overwrite=overwrite, quiet=quiet, figures=figures,
+                    tensorboard=tensorboard)  # fmt: skip
+    if trainer is None:
+        return None
+    speak = not quiet and trainer.ctx.is_main  # one rank speaks
+    if speak:
+        click.echo(f"run folder: {trainer.run_dir}")
+        if trainer.source.describe():
+            click.echo(trainer.source.describe())
+    result = trainer.fit()
+    drawn = session.draw_figures(trainer) if figures else {}
+    dist = trainer.ctx
+    del trainer  # its DDP module must go before the process group (a no-op outside torchrun)
+    dist.shutdown()  # all ranks leave together
+    return result, drawn, speak
+
+
+def _open(ctx: click.Context, resume: str | None, config_file: str | None, opts: dict[str, Any], *,
+          overwrite: bool, quiet: bool, figures: bool,
+          tensorboard: bool | None) -> Trainer | None:  # fmt: skip
+    """The Trainer of a fresh run or of ``--resume``; None for a finished run whose missing figures
+    were drawn instead (rank 0 draws under torchrun)."""
     from convolab.train import context, session
+
+    if resume is None:
+        config = _fresh_config(ctx, config_file, opts)
+        return session.start(config, overwrite=overwrite, quiet=quiet, tensorboard=tensorboard)
+    fixed = _explicit(ctx, [k for k in opts if k not in RESUME_OVERRIDES])
+    fixed += ["overwrite"] * overwrite + ["config"] * (config_file is not None)
+    if fixed:
+        raise UserError(f"--resume continues the stored configuration; drop {', '.join(map(flag, fixed))}")
+    overrides = {k: opts[k] for k in _explicit(ctx, list(RESUME_OVERRIDES))}
+    try:
+        return session.resume(resume, overrides=overrides, quiet=quiet, tensorboard=tensorboard)
+    except session.RunFinished as exc:
+        if not (figures and exc.missing):
+            raise
+        if (context.env_ranks() or (0, 1))[0] == 0:  # under torchrun: rank 0 draws
+            _redraw(exc)
+        return None
+
+
+@contextmanager
+def _stops(resume: str | None, opts: dict[str, Any]) -> Iterator[None]:
+    """A run's failures and stops in the CLI's words and exit codes (2: a mistake; 130 / 143: a
+    signal, ``last`` saved; 1: a non-finite loss or a lost peer under torchrun)."""
+    from convolab.data import DatasetNotFoundError
     from convolab.train.loop import NonFiniteLossError, TrainingInterrupted
 
     try:
-        if resume is not None:
-            fixed = _explicit(ctx, [k for k in opts if k not in RESUME_OVERRIDES])
-            fixed += ["overwrite"] * overwrite + ["config"] * (config_file is not None)
-            if fixed:
-                raise UserError(
-                    f"--resume continues the stored configuration; drop {', '.join(map(flag, fixed))}"
-                )
-            overrides = {k: opts[k] for k in _explicit(ctx, list(RESUME_OVERRIDES))}
-            try:
-                trainer = session.resume(resume, overrides=overrides, quiet=quiet)
-            except session.RunFinished as exc:
-                if not (figures and exc.missing):
-                    raise
-                if (context.env_ranks() or (0, 1))[0] == 0:  # under torchrun: rank 0 draws
-                    _redraw(exc)
-                return
-        else:
-            trainer = session.start(_fresh_config(ctx, config_file, opts), overwrite=overwrite, quiet=quiet)
-        trainer.tensorboard = tensorboard
-        quiet = quiet or not trainer.ctx.is_main  # one rank speaks
-        if not quiet:
-            click.echo(f"run folder: {trainer.run_dir}")
-            if trainer.source.describe():
-                click.echo(trainer.source.describe())
-        result = trainer.fit()
-        drawn = session.draw_figures(trainer) if figures else {}
-        dist = trainer.ctx
-        del trainer  # its DDP module must go before the process group (a no-op outside torchrun)
-        dist.shutdown()  # all ranks leave together
+        yield
     except ConfigError as exc:
         raise _config_error(exc) from None
     except DatasetNotFoundError as exc:
@@ -199,20 +241,34 @@ def train_cmd(
             str(exc).replace("a smaller learning rate", "a smaller --lr"), 1, prefix="error: "
         ) from None
     except RuntimeError as exc:  # under torchrun: a peer died (gloo/NCCL error or collective timeout)
-        ranks = context.env_ranks()
-        if ranks is None or ranks[1] == 1:
+        lost = _lost_peer(exc, resume, opts)
+        if lost is None:
             raise
-        from convolab.train.lost_peer import launcher_argv, lost_contact
+        raise lost from None
 
-        run = str(resume or opts.get("out") or "RUN")
-        message = lost_contact(str(exc), rank=ranks[0], world=ranks[1], run=run, launcher=launcher_argv())
-        raise Stopped(message, 1, prefix="error: ") from None
-    if not quiet:
-        from convolab.cli.runs import print_metrics
 
-        print_metrics(result.summary, title=f"{result.summary['model']} on {result.summary['eval_set']}")
-        shown = f" (figures: {', '.join(p.name for p in drawn.values())})" if drawn else ""
-        click.echo(f"saved {result.run_dir}{shown}")
+def _lost_peer(exc: RuntimeError, resume: str | None, opts: dict[str, Any]) -> Stopped | None:
+    """A RuntimeError under torchrun with 2+ ranks: one line saying a peer was lost and how to go on;
+    None elsewhere (the error is raised as it is)."""
+    from convolab.train import context
+
+    ranks = context.env_ranks()
+    if ranks is None or ranks[1] == 1:
+        return None
+    from convolab.train.lost_peer import launcher_argv, lost_contact
+
+    run = str(resume or opts.get("out") or "RUN")
+    message = lost_contact(str(exc), rank=ranks[0], world=ranks[1], run=run, launcher=launcher_argv())
+    return Stopped(message, 1, prefix="error: ")
+
+
+def _report(result: TrainResult, drawn: dict[str, Path]) -> None:
+    """The test metrics and where the run was saved."""
+    from convolab.cli.runs import print_metrics
+
+    print_metrics(result.summary, title=f"{result.summary['model']} on {result.summary['eval_set']}")
+    shown = f" (figures: {', '.join(p.name for p in drawn.values())})" if drawn else ""
+    click.echo(f"saved {result.run_dir}{shown}")
 
 
 def _redraw(finished: Any) -> None:
@@ -246,8 +302,10 @@ def _precheck(config: TrainConfig, nproc: int) -> None:
     """Mistakes as one line before torchrun starts (not once per rank inside torchrun's report)."""
     from convolab.train.context import check_batch_size
     from convolab.train.run_model import build_seeded_model
+    from convolab.train.session import check_amp
 
     config.validate()
+    check_amp(config)
     check_batch_size(config.batch_size, nproc)
     build_seeded_model(config.model, config.seed)  # an unknown or invalid model
 

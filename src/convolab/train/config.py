@@ -80,7 +80,7 @@ def _f(default: Any, help: str, *, choices: tuple[str, ...] = (), resume: bool =
     return dataclasses.field(default=default, metadata=meta)
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainConfig:
     """How to train an autoencoder. Defaults reproduce the lecture's first model on MNIST.
 
@@ -149,7 +149,8 @@ class TrainConfig:
         """Check every field; raise :class:`ConfigError` naming the field and the value. Returns ``self``.
 
         Everything that can be checked without data is checked here, before a run folder exists:
-        types, ranges (``limits``), paths, and that the whole config is JSON (it is stored as such)."""
+        types, ranges (``limits``), paths, the device, and that the whole config is JSON (it is stored
+        as such). Whether the device runs ``amp`` is the engine's to say: ``session.check_amp``."""
         for name in ("model", "dataset", "device"):
             if not isinstance(getattr(self, name), str):
                 raise ConfigError(name, "{field} must be a string, got {value}", value=getattr(self, name))
@@ -174,16 +175,9 @@ class TrainConfig:
         check_path_field("data_dir", self.data_dir)
         check_path_field("out", self.out)
         _check_json(self)
-        from convolab.engine.device import bf16_supported  # torch: only when a run is really configured
-        from convolab.train.device import resolve_device
+        from convolab.train.device import resolve_device  # torch: only when a run is really configured
 
-        device = resolve_device(self.device)
-        if self.amp == "bf16" and not bf16_supported(device):
-            raise ConfigError(
-                "amp",
-                "{field} 'bf16' needs native bfloat16 (a CPU with AVX-512/AMX bf16, or a GPU with bf16); "
-                f"device {device} lacks it: use {{field}} none",
-            )
+        resolve_device(self.device)  # bf16 on it is checked where a run starts (session.check_amp)
         return self
 
     @property

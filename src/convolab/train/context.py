@@ -14,9 +14,12 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from convolab.train.runfolder import RunLog
 
 REDUCE_OPS = ("sum", "mean", "max")
 
@@ -145,7 +148,7 @@ class LocalContext:
 
         return TrainStep(model, optimizer, loss, amp=amp)
 
-    def open_log(self, path: Path) -> Any:
+    def open_log(self, path: Path) -> RunLog | NullLog:
         """The run's log on rank 0, a :class:`NullLog` elsewhere."""
         from convolab.train.runfolder import RunLog
 

@@ -23,11 +23,15 @@ import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from convolab.train.config import FOLDER_PREFIX, TrainConfig
 from convolab.train.run import Run, load_run
 from convolab.train.run_data import MEMORY_DATASET
+
+if TYPE_CHECKING:
+    from convolab.model.spec import ModelSpec
+    from convolab.train.loop import Trainer
 
 __all__ = ["fit", "resume"]
 
@@ -89,8 +93,9 @@ def _names_a_spec(text: str) -> bool:
     return Path(t).suffix.lower() in SPEC_SUFFIXES or Path(t).is_file() or ":" not in t
 
 
-def _model_arg(model: Any) -> tuple[str | None, dict[str, Any] | None, dict[str, Any] | None]:
-    """``(config.model, spec, starting weights)`` of fit's ``model`` argument (a spec: given in Python)."""
+def _model_arg(model: Any) -> tuple[str | None, ModelSpec, dict[str, Any] | None]:
+    """``(config.model, spec, starting weights)`` of fit's ``model`` argument, its spec parsed once:
+    ``config.model`` is None for a model given in Python (its spec then goes into the run folder)."""
     import torch
 
     from convolab.model.sequential import Sequential
@@ -98,17 +103,16 @@ def _model_arg(model: Any) -> tuple[str | None, dict[str, Any] | None, dict[str,
 
     if isinstance(model, Sequential):
         weights = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-        return None, model.to_spec().to_dict(), weights
+        return None, model.to_spec(), weights
     if isinstance(model, torch.nn.Module):
         raise ValueError(
             f"fit trains convolab.Sequential models, got a {type(model).__name__}: build the model from "
             "convolab layers (convolab.Sequential([...], input_shape=...)) or give its spec"
         )
     if isinstance(model, os.PathLike) or (isinstance(model, str) and _names_a_spec(model)):
-        load_spec(os.fspath(model))  # an unknown name or a bad file: one message, now
-        return os.fspath(model), None, None
+        return os.fspath(model), load_spec(os.fspath(model)), None  # an unknown name or a bad file: now
     if isinstance(model, (str, Mapping, ModelSpec)):
-        return None, load_spec(model).to_dict(), None
+        return None, load_spec(model), None
     raise ValueError(
         "model must be a convolab.Sequential, a spec (dict, YAML text, spec file) or a zoo name, got "
         f"{type(model).__name__}"
@@ -159,31 +163,43 @@ def _dataset_arg(dataset: Any, validation_data: Any) -> tuple[str | None, Any]:
 
 
 def _configure(model: Any, dataset: Any, validation_data: Any, config: Any, options: dict[str, Any]):
-    """``(TrainConfig, spec, weights, RunData)`` of fit's arguments, validated; nothing written."""
+    """``(TrainConfig, spec, label, weights, RunData)`` of fit's arguments, validated; nothing written.
+    ``label``: the name of a model given in Python (its spec goes into the run folder), else None."""
+    from convolab.train.session import check_amp
+
     values = {**_base_values(config), **_check_options(options)}
     name, spec, weights = _model_arg(model)
     values["dataset"], arrays = _dataset_arg(dataset if dataset is not None else values.get("dataset"),
                                              validation_data)  # fmt: skip
     if values["dataset"] is None:
         values.pop("dataset")
-    values["model"] = name if spec is None else (spec.get("name") or "model")
+    values["model"] = name if name is not None else (spec.name or "model")
     cfg = TrainConfig.from_dict(values).validate()
-    if spec is not None:  # a model given in Python: its spec goes into the run folder
-        cfg.out = str(Path(cfg.out) if cfg.out else cfg.default_out())
-        cfg.model = str(Path(cfg.out) / MODEL_FILE)
+    check_amp(cfg)
+    if name is None:  # a model given in Python: its spec goes into the run folder
+        out = Path(cfg.out) if cfg.out else cfg.default_out()
+        cfg = dataclasses.replace(cfg, out=str(out), model=str(out / MODEL_FILE))
     data = None
     if arrays is not None:
-        from convolab.model.spec import load_spec
-
-        shape = tuple(load_spec(spec if spec is not None else cfg.model).input_shape)
+        shape = tuple(spec.input_shape)
         if len(shape) != 3:
             raise ValueError(f"the model takes inputs of shape {shape}, not images (C, H, W)")
         data = _memory_data(arrays, validation_data, shape, cfg)
-    return cfg, spec, weights, data
+    return cfg, spec, (spec.name or "model") if name is None else None, weights, data
 
 
-def _write_inputs(trainer: Any, spec: Any, weights: Any, data: Any) -> None:
-    """What a run given in Python needs in its folder to resume from it alone (before the first step)."""
+def _write_inputs(trainer: Trainer, spec: ModelSpec | None, weights: Any, data: Any) -> None:
+    """What a run given in Python needs in its folder to resume from it alone (before the first step);
+    on a failure the run folder's lock is released."""
+    try:
+        _write_run_inputs(trainer, spec, weights, data)
+    except BaseException:
+        if trainer.lock is not None:
+            trainer.lock.release()
+        raise
+
+
+def _write_run_inputs(trainer: Trainer, spec: ModelSpec | None, weights: Any, data: Any) -> None:
     from convolab.train.arrays import DATA_FILE, write_arrays
     from convolab.train.runfolder import write_json
 
@@ -194,7 +210,7 @@ def _write_inputs(trainer: Any, spec: Any, weights: Any, data: Any) -> None:
     if data is not None:
         write_arrays(run_dir, data.train, data.val, data.eval_images, data.eval_name)
     if spec is not None:
-        write_json(run_dir / MODEL_FILE, spec)
+        write_json(run_dir / MODEL_FILE, spec.to_dict())
         if weights is not None:
             trainer.model.load_state_dict(weights)  # in place: the optimizer holds these parameters
         trainer.save("last")  # epoch 0, step 0: the starting weights are on disk
@@ -210,7 +226,7 @@ def _into(model: Any, run_dir: Path, which: str) -> None:
     model.load_state_dict(load_checkpoint(resolve_checkpoint(run_dir, which), with_optimizer=False).weights)
 
 
-def _run(trainer: Any, figures: bool, quiet: bool, model: Any = None, which: str = "last") -> Run:
+def _run(trainer: Trainer, figures: bool, quiet: bool, model: Any = None, which: str = "last") -> Run:
     """``Trainer.fit`` and the figures, as ``convolab train`` runs them; the trained :class:`Run`.
     ``model``: the object given to ``fit``, which gets checkpoint ``which``'s weights (``last`` too
     when interrupted)."""
@@ -285,14 +301,9 @@ def fit(model: Any, dataset: Any = None, *, validation_data: Any = None, config:
     if not isinstance(restore_best_weights, bool):
         raise ValueError(f"restore_best_weights must be True or False, got {_short(restore_best_weights)}")
     _threads(threads)
-    cfg, spec, weights, data = _configure(model, dataset, validation_data, config, options)
-    trainer = session.start(cfg, overwrite=overwrite, quiet=quiet, spec=spec, data=data)
-    try:
-        _write_inputs(trainer, spec, weights, data)
-    except BaseException:
-        if trainer.lock is not None:
-            trainer.lock.release()
-        raise
+    cfg, spec, label, weights, data = _configure(model, dataset, validation_data, config, options)
+    trainer = session.start(cfg, overwrite=overwrite, quiet=quiet, spec=spec, label=label, data=data)
+    _write_inputs(trainer, spec if label is not None else None, weights, data)
     target = model if isinstance(model, Sequential) else None
     return _run(trainer, figures, quiet, target, "best" if restore_best_weights else "last")
 

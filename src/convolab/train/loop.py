@@ -1,11 +1,12 @@
 """The training loop: one ``Trainer`` that reads top to bottom, whatever the data and the process count.
 
-The Trainer is handed everything that varies: a :class:`~convolab.train.sources.BatchSource` (the
+The Trainer is handed everything that varies, complete at construction: the model (built and checked
+by ``convolab.train.run_model.ready_model``), a :class:`~convolab.train.sources.BatchSource` (the
 data in memory or streamed from disk), a context (:class:`~convolab.train.context.LocalContext`, or a
-:class:`~convolab.train.distributed.DistContext` under torchrun) and a run folder. It trains,
-validates every epoch, saves checkpoints, and evaluates the best one; figures are the caller's
-(``convolab.train.report.make_figures`` after :meth:`Trainer.fit`). Building one from a config or a run
-folder is ``convolab.train.session`` (``start``, ``resume``, ``train``).
+:class:`~convolab.train.distributed.DistContext` under torchrun) and a run folder with its lock and
+log. It trains, validates every epoch, saves checkpoints, and evaluates the best one; figures are the
+caller's (``convolab.train.report.make_figures`` after :meth:`Trainer.fit`). Building one from a config
+or a run folder is ``convolab.train.session`` (``start``, ``resume``, ``train``).
 
 Determinism (why ``--resume`` is exact): nothing in the loop draws from the global RNG. The batch order
 of epoch e is a permutation from its own generator seeded by (seed, e); denoising noise of step s of
@@ -25,28 +26,37 @@ import math
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from convolab.engine.allocator import configure_allocator
-from convolab.engine.device import prepare
 from convolab.engine.optimizer import make_adam
-from convolab.engine.predict import eval_chunk, forward_fn, predict
+from convolab.engine.predict import eval_chunk, predict
 from convolab.train.checkpoint import check_weights, restore_rng, rng_state
 from convolab.train.config import ConfigError, TrainConfig
 from convolab.train.context import LocalContext
 from convolab.train.metrics import is_better
 from convolab.train.progress import TrainProgress
 from convolab.train.run_checkpoints import save_run_checkpoint
-from convolab.train.run_model import build_seeded_model, model_info
-from convolab.train.runfolder import LOG_FILE, METRICS_CSV, SUMMARY_FILE, write_json, write_metrics_csv
+from convolab.train.run_model import model_info
+from convolab.train.runfolder import (
+    METRICS_CSV,
+    SUMMARY_FILE,
+    LogWriter,
+    RunLock,
+    write_json,
+    write_metrics_csv,
+)
 from convolab.train.schedule import lr_at
 from convolab.train.sources import BatchSource
-from convolab.train.tblog import NullEvents, open_events
+from convolab.train.tblog import NullEvents, RunEvents, open_events
+
+if TYPE_CHECKING:
+    from convolab.model.sequential import Sequential
 
 __all__ = ["NonFiniteLossError", "TrainResult", "Trainer", "TrainingInterrupted"]
 
@@ -77,48 +87,34 @@ class TrainResult:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-@torch.no_grad()
-def check_sigmoid_output(model: Any, x: torch.Tensor) -> None:
-    """BCE is computed from the logits, so the model's output must be sigmoid(logits): check it once."""
-    forward = forward_fn(model)  # the path TrainStep takes (fused plan when there is one)
-    out, logits = model(x), forward(x, logits=True)
-    if not torch.allclose(torch.sigmoid(logits), out, atol=1e-5):
-        last = model.layers[-1]
-        raise ConfigError(
-            "loss",
-            "{field} bce needs a model whose output is a sigmoid (BCE is computed from the logits "
-            f"before it), but model {{model}} ends with {type(last).__name__}(activation="
-            "{activation}); give its last layer activation: sigmoid, or use {field} mse",
-            model=model.name,
-            activation=last.activation,
-        )
-
-
 class Trainer:
     """Holds the state of one run; ``fit()`` trains to ``config.epochs``. Build with ``start``/``resume``."""
 
     def __init__(
         self,
         config: TrainConfig,
-        run_dir: Path,
+        model: Sequential,
         source: BatchSource,
         ctx: LocalContext,
         *,
-        spec: Any = None,
+        run_dir: Path,
+        log: LogWriter,
+        lock: RunLock | None = None,
+        tensorboard: bool | None = None,
         quiet: bool = False,
     ) -> None:
-        self.config, self.run_dir, self.source, self.ctx = config, run_dir, source, ctx
+        """``model``: built, on the device and checked against the data (``run_model.ready_model``);
+        ``log``: the run's log (``RunLog``, ``NullLog`` off rank 0, or a ``LazyLog`` of one: building a
+        Trainer writes nothing); ``lock``: the run folder's (rank 0), released when :meth:`fit` ends;
+        ``tensorboard``: TensorBoard events on, off, or None = when installed (``train/tblog.py``)."""
+        self.config, self.model, self.source, self.ctx = config, model, source, ctx
+        self.run_dir, self.log, self.lock, self.tensorboard = run_dir, log, lock, tensorboard
         self.device = ctx.device
         self.quiet = quiet or not ctx.is_main
-        self.model = build_seeded_model(config.model if spec is None else spec, config.seed, source.shape)
-        self.spec = self.model.to_spec().to_dict()
-        configure_allocator(self.device)  # glibc heap tuning, for training on CPU only (docs/speed.md)
-        prepare(self.model, self.device)
-        self.optimizer = make_adam(self.model, config.lr)  # fused, Keras's betas and epsilon
-        self.step_fn = ctx.train_step(self.model, self.optimizer, config.loss, config.amp_mode)
+        self.spec = model.to_spec().to_dict()
+        self.optimizer = make_adam(model, config.lr)  # fused, Keras's betas and epsilon
+        self.step_fn = ctx.train_step(model, self.optimizer, config.loss, config.amp_mode)
         self.n_train = source.n_train
-        if config.loss == "bce":
-            check_sigmoid_output(self.model, source.sample())
         self.baseline: dict[str, float] | None = None
         self.epoch = 0  # completed epochs
         self.step = 0  # completed steps within the current epoch
@@ -131,22 +127,8 @@ class Trainer:
         self._pending = torch.zeros((), dtype=torch.float64, device=self.device)
         self._pending_n = 0
         self.stop_signal: int | None = None
-        self._log: Any = None  # opened on first write: building a Trainer writes nothing
-        self.lock: Any = None  # the run folder's RunLock (rank 0), held until fit() ends
-        self.tensorboard: bool | None = None  # TensorBoard events: None = when installed (train/tblog.py)
-        self.events: Any = NullEvents()  # opened by fit()
+        self.events: NullEvents | RunEvents = NullEvents()  # opened by fit()
         self.last_save = time.monotonic()
-
-    @property
-    def log(self) -> Any:
-        """The run's JSONL log (``RunLog`` on rank 0, ``NullLog`` elsewhere), opened on first use."""
-        if self._log is None:
-            self._log = self.ctx.open_log(self.run_dir / LOG_FILE)
-        return self._log
-
-    def close_log(self) -> None:
-        if self._log is not None:
-            self._log.close()
 
     # -- state ------------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -316,7 +298,7 @@ class Trainer:
         """Train until ``config.epochs`` epochs are complete, then evaluate the best checkpoint."""
         total = self.config.epochs
         try:
-            with _catch_signals(self):
+            with self._catch_signals():
                 if self.baseline is None:
                     self.baseline = self.source.baseline()
                 self.events = open_events(self)
@@ -329,9 +311,31 @@ class Trainer:
                 return self.finish()
         finally:
             self.events.close()
-            self.close_log()
+            self.log.close()
             if self.lock is not None:
                 self.lock.release()
+
+    @contextmanager
+    def _catch_signals(self) -> Iterator[None]:
+        """SIGINT/SIGTERM set ``stop_signal`` (the loop saves and stops); a second one aborts."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        signums = (signal.SIGINT, signal.SIGTERM)
+        previous = {s: signal.getsignal(s) for s in signums}
+
+        def handler(signum: int, frame: object) -> None:
+            if self.stop_signal is not None and self.ctx.world_size == 1:
+                raise KeyboardInterrupt  # second signal: the user insists (one process only: ranks agree)
+            self.stop_signal = signum
+
+        for s in signums:
+            signal.signal(s, handler)
+        try:
+            yield
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
 
     def finish(self) -> TrainResult:
         """Test metrics of the best checkpoint against the mean-image baseline, into ``summary.json``."""
@@ -365,26 +369,3 @@ class Trainer:
 def _median(values: list[float | None]) -> float | None:
     xs = sorted(x for x in values if x)
     return xs[len(xs) // 2] if xs else None
-
-
-@contextmanager
-def _catch_signals(trainer: Trainer):
-    """SIGINT/SIGTERM set ``trainer.stop_signal`` (the loop saves and stops); a second one aborts."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    signums = (signal.SIGINT, signal.SIGTERM)
-    previous = {s: signal.getsignal(s) for s in signums}
-
-    def handler(signum: int, frame: object) -> None:
-        if trainer.stop_signal is not None and trainer.ctx.world_size == 1:
-            raise KeyboardInterrupt  # second signal: the user insists (one process only: ranks agree)
-        trainer.stop_signal = signum
-
-    for s in signums:
-        signal.signal(s, handler)
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)

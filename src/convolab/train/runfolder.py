@@ -12,8 +12,9 @@ import json
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 CONFIG_FILE = "config.json"
 LOG_FILE = "log.jsonl"
@@ -32,6 +33,32 @@ def warn(message: str) -> None:
     """One ``warning: ...`` line on stderr: a failure that costs a nicety (a log), not the run."""
     sys.stderr.write(f"warning: {' '.join(message.split())}\n")
     sys.stderr.flush()
+
+
+class LogWriter(Protocol):
+    """What a run logs to: ``RunLog`` (rank 0), ``NullLog`` (other ranks) or a ``LazyLog`` of either."""
+
+    def write(self, kind: str, **fields: Any) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class LazyLog:
+    """A log opened by ``open_log`` at its first write: a Trainer built on a run folder writes nothing
+    there until it logs (a resume refused while loading its checkpoint leaves the folder as it was)."""
+
+    def __init__(self, open_log: Callable[[], LogWriter]) -> None:
+        self._open = open_log
+        self._log: LogWriter | None = None
+
+    def write(self, kind: str, **fields: Any) -> None:
+        if self._log is None:
+            self._log = self._open()
+        self._log.write(kind, **fields)
+
+    def close(self) -> None:
+        if self._log is not None:
+            self._log.close()
 
 
 class RunLog:

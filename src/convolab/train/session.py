@@ -2,14 +2,16 @@
 folder (:func:`resume`), or the whole job in one call (:func:`train`, which also draws the figures).
 
 This is where a run's pieces are chosen, once: the context (one process, or a rank under torchrun),
-the batch source (in memory, or streamed from a ``folder:`` dataset), the run folder. The streaming
+the batch source (in memory, or streamed from a ``folder:`` dataset), the model (its spec parsed
+once), the run folder with its lock and log; the Trainer is built with all of them. The streaming
 and distributed modules are imported only when a run uses them.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -19,11 +21,13 @@ from convolab.train.device import resolve_device
 from convolab.train.loop import Trainer, TrainResult
 from convolab.train.run_checkpoints import open_resume
 from convolab.train.run_data import RunData, load_run_data
-from convolab.train.run_model import model_info
+from convolab.train.run_model import model_info, ready_model
 from convolab.train.runfolder import (
     CONFIG_FILE,
     FIGURES,
+    LOG_FILE,
     SUMMARY_FILE,
+    LazyLog,
     RunLock,
     abandon_start,
     check_run_dir,
@@ -32,7 +36,11 @@ from convolab.train.runfolder import (
 )
 from convolab.train.sources import BatchSource, TensorSource
 
-__all__ = ["RunFinished", "open_source", "resume", "start", "train"]
+if TYPE_CHECKING:
+    from convolab.model.spec import ModelSpec
+    from convolab.train.checkpoint import Checkpoint
+
+__all__ = ["RunFinished", "check_amp", "open_source", "resume", "start", "train"]
 
 
 def open_context(device: str = "auto") -> LocalContext:
@@ -67,55 +75,84 @@ def open_source(config: TrainConfig, ctx: LocalContext, preloaded: RunData | Non
     return TensorSource(data, config, ctx)
 
 
-def start(config: TrainConfig, *, overwrite: bool = False, quiet: bool = False, spec: Any = None,
+def check_amp(config: TrainConfig) -> None:
+    """``amp: bf16`` needs native bfloat16 on the run's device: checked where a run starts (here, in
+    ``convolab.fit`` and before ``--nproc`` launches), not by ``TrainConfig.validate``, which loads
+    nothing of the engine."""
+    if config.amp != "bf16":
+        return
+    from convolab.engine import device as engine_device
+
+    device = resolve_device(config.device)
+    if not engine_device.bf16_supported(device):
+        raise ConfigError(
+            "amp",
+            "{field} 'bf16' needs native bfloat16 (a CPU with AVX-512/AMX bf16, or a GPU with bf16); "
+            f"device {device} lacks it: use {{field}} none",
+        )
+
+
+def start(config: TrainConfig, *, overwrite: bool = False, quiet: bool = False,
+          tensorboard: bool | None = None, spec: ModelSpec | None = None, label: str | None = None,
           data: RunData | None = None) -> Trainer:  # fmt: skip
     """A fresh run: validate the config, load the data, build the model, then create the run folder.
 
     Everything that can be checked is checked before the folder exists (the config's values and JSON,
     the model, the data, the model's output against the data); a start that still fails after it
-    removes what it wrote. ``spec`` (a model spec) and ``data`` (a ``RunData``) are ``convolab.fit``'s:
-    a model or images given in Python instead of ``config.model`` / ``config.dataset``."""
+    removes what it wrote. The config is not changed: the Trainer's is a copy naming the run folder.
+    ``spec``: ``config.model`` already parsed, or a model given in Python (``convolab.fit``; ``label``
+    then names it in messages instead of ``config.model``); ``data``: images given in Python (a
+    ``RunData``) instead of ``config.dataset``'s; ``tensorboard``: events on, off, None = when installed."""
     config.validate()
+    check_amp(config)
     ctx = open_context(config.device)
     check_batch_size(config.batch_size, ctx.world_size)
     out = Path(config.out) if config.out else config.default_out()
-    config.out = str(ctx.broadcast_object(str(out)))  # one timestamped default for all ranks
-    out = Path(config.out)
+    config = replace(config, out=str(ctx.broadcast_object(str(out))))  # one timestamped default for all ranks
+    out = Path(str(config.out))
     ctx.on_main(check_run_dir, out, overwrite=overwrite)
-    from convolab.model.spec import load_spec
+    if spec is None:
+        from convolab.model.spec import load_spec
 
-    load_spec(config.model if spec is None else spec)  # a bad model fails before data or folder
+        spec = load_spec(config.model)  # parsed once per run; a bad model fails before data or folder
     # Data and model before the folder: a missing dataset or a bad model leaves nothing behind.
     source = open_source(config, ctx, data)
-    trainer = Trainer(config, out, source, ctx, spec=spec, quiet=quiet)
+    model = ready_model(spec, config, source, ctx.device, label=config.model if label is None else label)
     created = not out.exists()
     held: list[RunLock] = []  # rank 0's lock stays in this process (a descriptor is not broadcast)
     ctx.on_main(lambda: held.append(claim_run_dir(out, overwrite=overwrite)))
-    trainer.run_dir, trainer.lock = out, (held[0] if held else None)
+    lock = held[0] if held else None
+    log = run_log(ctx, out)
     try:
+        trainer = Trainer(config, model, source, ctx, run_dir=out, log=log, lock=lock,
+                          tensorboard=tensorboard, quiet=quiet)  # fmt: skip
         if ctx.is_main:
             write_json(out / CONFIG_FILE, config.to_dict())
-        trainer.log.write("start", config=config.to_dict(), streamed=source.describe() is not None,
-                          threads=torch.get_num_threads(), **model_info(trainer.model))  # fmt: skip
+        log.write("start", config=config.to_dict(), streamed=source.describe() is not None,
+                  threads=torch.get_num_threads(), **model_info(model))  # fmt: skip
     except BaseException:
-        trainer.close_log()
-        if held:
-            abandon_start(held[0], created)
+        log.close()
+        if lock is not None:
+            abandon_start(lock, created)
         raise
     return trainer
 
 
-def resume(run: str | Path, *, overrides: dict[str, Any] | None = None, quiet: bool = False) -> Trainer:
+def run_log(ctx: LocalContext, run_dir: Path) -> LazyLog:
+    """The run's ``log.jsonl`` (rank 0; nothing elsewhere), opened at its first record."""
+    return LazyLog(lambda: ctx.open_log(run_dir / LOG_FILE))
+
+
+def resume(run: str | Path, *, overrides: dict[str, Any] | None = None, quiet: bool = False,
+           tensorboard: bool | None = None) -> Trainer:  # fmt: skip
     """Continue a run from its ``last`` checkpoint; ``overrides`` may change epochs, device, checkpointing."""
     lock = _lock_for_resume(run)
     try:
-        trainer = _resume(run, overrides or {}, quiet)
+        return _resume(run, overrides or {}, lock, quiet=quiet, tensorboard=tensorboard)
     except BaseException:
         if lock is not None:
             lock.release()
         raise
-    trainer.lock = lock
-    return trainer
 
 
 def _lock_for_resume(run: str | Path) -> RunLock | None:
@@ -143,32 +180,44 @@ def _check_is_run(run: Path) -> None:
     TrainConfig.from_dict(read_json(run / CONFIG_FILE))
 
 
-def _resume(run: str | Path, overrides: dict[str, Any], quiet: bool) -> Trainer:
+def _resume(run: str | Path, overrides: dict[str, Any], lock: RunLock | None, *, quiet: bool,
+            tensorboard: bool | None) -> Trainer:  # fmt: skip
     ckpt, config = open_resume(run, overrides)
+    check_amp(config)
     if ckpt is not None and ckpt.path.name in ("best", "last"):
         from convolab.train.checkpoint import remove_stale
 
         remove_stale(ckpt.path.parent)  # under the lock: leftovers of a killed save
-    if ckpt is None:  # killed before its first checkpoint: start over in the same folder
-        ctx = open_context(config.device)
-        check_batch_size(config.batch_size, ctx.world_size)
-        trainer = Trainer(config, Path(config.out or run), open_source(config, ctx), ctx, quiet=quiet)
-        trainer.log.write("resume", epoch=0, step=0, global_step=0)
-        return trainer
-    done = ckpt.state["epoch"]
-    finished = done >= config.epochs and ckpt.state["step"] == 0
-    # A run stopped after its last epoch but before its summary (killed in the final evaluation) only
-    # needs the end: fit() then skips the loop and runs finish().
-    if finished and (done > config.epochs or (ckpt.path.parent / SUMMARY_FILE).exists()):
-        raise RunFinished(ckpt.path.parent, done, missing_figures(ckpt.path.parent, config, ckpt.state))
+    if ckpt is not None:
+        _check_not_finished(ckpt, config)
     ctx = open_context(config.device)
     check_batch_size(config.batch_size, ctx.world_size)
+    run_dir = ckpt.path.parent if ckpt is not None else Path(config.out or run)
     source = open_source(config, ctx)
-    trainer = Trainer(config, ckpt.path.parent, source, ctx, spec=ckpt.spec, quiet=quiet)
+    if ckpt is None:  # killed before its first checkpoint: start over in the same folder
+        from convolab.model.spec import load_spec
+
+        model = ready_model(load_spec(config.model), config, source, ctx.device, label=config.model)
+    else:
+        model = ready_model(ckpt.spec, config, source, ctx.device)
+    trainer = Trainer(config, model, source, ctx, run_dir=run_dir, log=run_log(ctx, run_dir), lock=lock,
+                      tensorboard=tensorboard, quiet=quiet)  # fmt: skip
+    if ckpt is None:
+        trainer.log.write("resume", epoch=0, step=0, global_step=0)
+        return trainer
     trainer.load_state(ckpt)
     trainer.log.write("resume", epoch=trainer.epoch, step=trainer.step, global_step=trainer.global_step,
                       threads=torch.get_num_threads())  # fmt: skip
     return trainer
+
+
+def _check_not_finished(ckpt: Checkpoint, config: TrainConfig) -> None:
+    """A run stopped after its last epoch but before its summary (killed in the final evaluation) only
+    needs the end (fit() then skips the loop and runs finish()); one with its summary is finished."""
+    done = ckpt.state["epoch"]
+    finished = done >= config.epochs and ckpt.state["step"] == 0
+    if finished and (done > config.epochs or (ckpt.path.parent / SUMMARY_FILE).exists()):
+        raise RunFinished(ckpt.path.parent, done, missing_figures(ckpt.path.parent, config, ckpt.state))
 
 
 class RunFinished(ValueError):
@@ -196,7 +245,8 @@ def missing_figures(run: Path, config: TrainConfig, state: dict[str, Any]) -> li
 
 
 def draw_figures(trainer: Trainer) -> dict[str, Path]:
-    """The run's figures from the trained (best) model: ``convolab.train.report.make_figures``; rank 0 only."""
+    """The run's figures from the trained (best) model (``convolab.train.report.make_figures``); rank 0
+    only."""
     if not trainer.ctx.is_main:
         return {}
     from convolab.train.report import make_figures
@@ -204,11 +254,10 @@ def draw_figures(trainer: Trainer) -> dict[str, Path]:
     return make_figures(trainer.run_dir, model=trainer.model, data=trainer.figure_data())
 
 
-def train(
-    config: TrainConfig, *, overwrite: bool = False, quiet: bool = False, figures: bool = True
-) -> TrainResult:
+def train(config: TrainConfig, *, overwrite: bool = False, quiet: bool = False, figures: bool = True,
+          tensorboard: bool | None = None) -> TrainResult:  # fmt: skip
     """Train a fresh run to the end and draw its figures. Example: ``train(TrainConfig(epochs=1))``."""
-    trainer = start(config, overwrite=overwrite, quiet=quiet)
+    trainer = start(config, overwrite=overwrite, quiet=quiet, tensorboard=tensorboard)
     result = trainer.fit()
     if figures:
         draw_figures(trainer)
