@@ -1,6 +1,6 @@
 """glibc heap tuning for training on CPU: ``configure_allocator``.
 
-Process-wide, so it is not a side effect of moving a model (``device.prepare``): the Trainer calls it
+Process-wide, so it is not a side effect of moving a model (``device.prepare``): a training run calls it
 when a run starts on CPU; a process that only loads models (the lab's workers, ``reconstruct``)
 keeps glibc's defaults. docs/speed.md has the measurements.
 """

@@ -335,7 +335,7 @@ def graph_def(model: Any) -> Any:
     for step in model.walk.steps:
         names[step.index] = name = f"{step.index:02d}_{step.name}"
         inputs = [previous] + ([names[step.pool_index]] if step.pool_index is not None else [])
-        config = json.dumps(step.layer.get_config(), default=str, sort_keys=True)
+        config = json.dumps(step.layer.spec_config(), default=str, sort_keys=True)
         attr = {"_output_shapes": shape(step.output_shape), "params": AttrValue(i=step.count_params()),
                 "config": AttrValue(s=config.encode())}  # fmt: skip
         nodes.append(NodeDef(name=name, op=type(step.layer).__name__, input=inputs, attr=attr))
