@@ -163,8 +163,13 @@ def run_cli(
         float(summary["metrics"]["bce"]),
         load=load,
         wall_s=wall,
-        extra={"val_bce": [e["val"]["bce"] for e in epochs_], "batch": batch, "lr": lr,
-               "lr_schedule": lr_schedule, "warmup": warmup},  # fmt: skip
+        extra={
+            "val_bce": [e["val"]["bce"] for e in epochs_],
+            "batch": batch,
+            "lr": lr,
+            "lr_schedule": lr_schedule,
+            "warmup": warmup,
+        },
     )
 
 

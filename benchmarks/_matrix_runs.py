@@ -93,8 +93,17 @@ def _cli_data(split: Split, spec_arg: str):
                 split.n_test)  # fmt: skip
 
 
-def _child(script: str, name: str, spec: dict, split: Split, epochs: int, threads: int, python: str,
-           env_extra: dict[str, str], timeout: float) -> Result:  # fmt: skip
+def _child(
+    script: str,
+    name: str,
+    spec: dict,
+    split: Split,
+    epochs: int,
+    threads: int,
+    python: str,
+    env_extra: dict[str, str],
+    timeout: float,
+) -> Result:
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="convolab-matrix-") as tmp:
         spec_path, out = Path(tmp) / "spec.json", Path(tmp) / "out.json"
@@ -108,8 +117,9 @@ def _child(script: str, name: str, spec: dict, split: Split, epochs: int, thread
     return Result(name, k["epoch_train_s"], k["test_bce"][-1], k["test_bce"], load, wall, extra)
 
 
-def run_keras(name: str, spec: dict, split: Split, *, epochs: int, threads: int, python: str,
-              timeout: float = 3600) -> Result:  # fmt: skip
+def run_keras(
+    name: str, spec: dict, split: Split, *, epochs: int, threads: int, python: str, timeout: float = 3600
+) -> Result:
     """benchmarks/keras_spec.py; ``name`` KERAS_ONEDNN sets ``TF_ENABLE_ONEDNN_OPTS=1``."""
     env = {"TF_ENABLE_ONEDNN_OPTS": "1"} if name == KERAS_ONEDNN else {}
     return _child("keras_spec.py", name, spec, split, epochs, threads, python, env, timeout)

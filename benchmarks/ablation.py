@@ -29,8 +29,9 @@ from convolab.engine.device import prepare  # noqa: E402
 from convolab.engine.optimizer import make_adam  # noqa: E402
 
 
-def convolab_step(*, channels_last=True, logits=True, fused_adam=True, pool_first=True, subpixel=True,
-                  compile_mode=None):  # fmt: skip
+def convolab_step(
+    *, channels_last=True, logits=True, fused_adam=True, pool_first=True, subpixel=True, compile_mode=None
+):
     """A training step built from the chosen ingredients (each one switchable)."""
     model = R.convolab_model()
     if channels_last:

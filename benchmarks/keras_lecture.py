@@ -96,8 +96,16 @@ def main(argv: list[str] | None = None) -> None:
             times["mse"].append(mse)
 
     # The lecture's call, plus the timing callback.
-    model.fit(x_train, x_train, epochs=args.epochs, batch_size=256, shuffle=True,
-              validation_data=(x_test, x_test), callbacks=[Timer()], verbose=0)  # fmt: skip
+    model.fit(
+        x_train,
+        x_train,
+        epochs=args.epochs,
+        batch_size=256,
+        shuffle=True,
+        validation_data=(x_test, x_test),
+        callbacks=[Timer()],
+        verbose=0,
+    )
     infer = {}
     for bs in (32, 1024):  # 32: predict's default, as the lecture calls it
         runs = []

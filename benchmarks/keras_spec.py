@@ -80,8 +80,9 @@ def main(argv: list[str] | None = None) -> None:
         def on_epoch_end(self, epoch, logs=None):
             times.append(time.perf_counter() - self.t0)
 
-    model.fit(x_train, x_train, epochs=args.epochs, batch_size=256, shuffle=True, callbacks=[Timer()],
-              verbose=0)  # fmt: skip
+    model.fit(
+        x_train, x_train, epochs=args.epochs, batch_size=256, shuffle=True, callbacks=[Timer()], verbose=0
+    )
     pred = model.predict(x_test, batch_size=1024, verbose=0)
     bce, mse = bce_mse(pred, x_test)
     result = {

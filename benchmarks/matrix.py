@@ -77,9 +77,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--models", default=None, help="comma-separated names [every zoo model, wide, rgb64]")
     ap.add_argument("--rounds", type=int, default=None, help="paired rounds [2; --quick: 1]")
     ap.add_argument("--epochs", type=int, default=None, help="epochs per run [3; --quick: 1]")
-    ap.add_argument("--limit", type=int, default=None,
-                    help="the first N images of each split, as `convolab train --limit` (0.9 N trained per "
-                    "epoch) [all; wide: 20,000]")  # fmt: skip
+    ap.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="the first N images of each split, as `convolab train --limit` (0.9 N trained per "
+        "epoch) [all; wide: 20,000]",
+    )
     ap.add_argument("--threads", type=int, default=0, help="threads, every contender [0: each its default]")
     ap.add_argument("--quick", action="store_true", help="smoke test: tiny synthetic data, 1 epoch, 1 round")
     ap.add_argument("--data-dir", default=None, help="Fashion-MNIST's folder [convolab's search]")
@@ -153,8 +157,9 @@ def run_one(name: str, model: Model, split: Split, args: argparse.Namespace, pyt
     return R.run_keras(name, model.spec, split, python=python, **kw)
 
 
-def run_model(model: Model, split: Split, args: argparse.Namespace, python: str | None,
-              probes: list[dict]) -> ModelRuns:  # fmt: skip
+def run_model(
+    model: Model, split: Split, args: argparse.Namespace, python: str | None, probes: list[dict]
+) -> ModelRuns:
     """Every round of one model: a peak probe, then each contender, the order reversed every other round."""
     import convolab
 
@@ -193,9 +198,14 @@ def main(argv: list[str] | None = None) -> dict:
     keras_run = next((r for m in all_runs for k in R.KERAS for r in m.results.get(k, [])), None)
     if keras_run:
         versions.update({k: keras_run.extra[k] for k in ("tensorflow", "keras")})
-    threads = f"{args.threads} for every contender" if args.threads else (
-        "each contender's default (`convolab train`'s thread policy, TensorFlow's, torch's "
-        f"{torch.get_num_threads()})")  # fmt: skip
+    threads = (
+        f"{args.threads} for every contender"
+        if args.threads
+        else (
+            "each contender's default (`convolab train`'s thread policy, TensorFlow's, torch's "
+            f"{torch.get_num_threads()})"
+        )
+    )
     info = {"cpu": R.cpu(), "probes": probes, "versions": versions, "command": recorded_command(argv),
             "threads": threads}  # fmt: skip
     body = render(all_runs, info)

@@ -133,8 +133,11 @@ def grid(kind: str) -> list[Case]:
     if kind == "full":
         return [Case(*c) for c in itertools.product(models, sizes, modes, (32, 128, 512), (1, 2))]
     # batch 32, every size and mode (quick: the wide model up to 128 px; one 256 px epoch of it is long)
-    cases = [Case(m, s, mode, 32, 1) for m, s, mode in itertools.product(models, sizes, modes)
-             if kind == "medium" or not (m == "wide" and s == 256)]  # fmt: skip
+    cases = [
+        Case(m, s, mode, 32, 1)
+        for m, s, mode in itertools.product(models, sizes, modes)
+        if kind == "medium" or not (m == "wide" and s == 256)
+    ]
     cases += [Case("lecture", 64, "memory", b, 1) for b in (128, 512)]
     if kind == "medium":
         cases += [Case("wide", 64, "memory", b, 1) for b in (128, 512)]
@@ -172,8 +175,10 @@ def measure(case: Case, work: Path, budget_px: float, workers: int) -> dict:
 
 
 def table(rows: list[dict]) -> str:
-    head = ("| model | px | data | batch | nproc | train images | float32 data MB | images/s "
-            "| ns / pixel / image | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|")  # fmt: skip
+    head = (
+        "| model | px | data | batch | nproc | train images | float32 data MB | images/s "
+        "| ns / pixel / image | peak RSS MB |\n|---|---|---|---|---|---|---|---|---|---|"
+    )
     lines = [head]
     for r in rows:
         c = r["case"]
@@ -212,10 +217,12 @@ def main(argv: list[str] | None = None) -> int:
         loads.append(os.getloadavg()[0])
         rows.append(measure(case, work, budget, a.workers))
         print(table(rows[-1:]).splitlines()[-1], flush=True)
-    header = (f"CPU: {cpu_name()} ({os.cpu_count()} logical cores, shared with other work), "
-              f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, streamed runs with "
-              f"--workers {a.workers}, {kind} grid, 2 epochs, last epoch timed; 1-minute load average "
-              f"{min(loads):.1f}-{max(loads):.1f} at the runs' starts.")  # fmt: skip
+    header = (
+        f"CPU: {cpu_name()} ({os.cpu_count()} logical cores, shared with other work), "
+        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, streamed runs with "
+        f"--workers {a.workers}, {kind} grid, 2 epochs, last epoch timed; 1-minute load average "
+        f"{min(loads):.1f}-{max(loads):.1f} at the runs' starts."
+    )
     text = header + "\n\n" + table(rows) + "\n"
     print("\n" + text)
     if a.write:

@@ -135,8 +135,11 @@ def main(argv: list[str] | None = None) -> list[tuple[str, float, float, float]]
             mb, mv, times = paired(base.step_fn, make(other), batches, a.rounds)
             other.log.close()
             rows.append((name, mb, mv, diff))
-            print(f"{name}: product {mb:.1f} ms, variant {mv:.1f} ms (variant/product {mv / mb:.2f}x); "
-                  f"max |dw| after one step {diff:.2e}; per round {times}", flush=True)  # fmt: skip
+            print(
+                f"{name}: product {mb:.1f} ms, variant {mv:.1f} ms (variant/product {mv / mb:.2f}x); "
+                f"max |dw| after one step {diff:.2e}; per round {times}",
+                flush=True,
+            )
         base.log.close()
     return rows
 

@@ -53,8 +53,9 @@ model.summary()
 # `convolab.resume(path)` continues exactly where it stopped.
 
 # %%
-run = convolab.fit(model, x_train, validation_data=(x_test, x_test), epochs=EPOCHS, batch_size=256,
-                   figures=False)  # fmt: skip
+run = convolab.fit(
+    model, x_train, validation_data=(x_test, x_test), epochs=EPOCHS, batch_size=256, figures=False
+)
 run  # noqa: B018 (a cell's last expression: Jupyter displays it)
 
 # %% [markdown]
@@ -71,8 +72,10 @@ print("val_psnr", [round(v, 2) for v in run.history["val_psnr"]])
 # %%
 report = run.evaluate()
 model_m, base = report["metrics"], report["baseline"]
-print(f"{report['eval_set']} ({report['n']} images): PSNR {model_m['psnr']:.2f} dB, "
-      f"SSIM {model_m['ssim']:.3f} | mean image: PSNR {base['psnr']:.2f} dB")  # fmt: skip
+print(
+    f"{report['eval_set']} ({report['n']} images): PSNR {model_m['psnr']:.2f} dB, "
+    f"SSIM {model_m['ssim']:.3f} | mean image: PSNR {base['psnr']:.2f} dB"
+)
 
 # %% [markdown]
 # ## Reconstructions: arrays, and a figure Jupyter shows

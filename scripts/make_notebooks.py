@@ -107,8 +107,14 @@ def execute(
 ) -> RecordingClient:
     """Run every cell of ``nb`` (in place) in a fresh kernel of this checkout, in ``cwd``."""
     with kernel_manager(env) as km:
-        client = RecordingClient(nb, km=km, timeout=TIMEOUT, allow_errors=allow_errors, record_timing=False,
-                                 resources={"metadata": {"path": str(cwd)}})  # fmt: skip
+        client = RecordingClient(
+            nb,
+            km=km,
+            timeout=TIMEOUT,
+            allow_errors=allow_errors,
+            record_timing=False,
+            resources={"metadata": {"path": str(cwd)}},
+        )
         try:
             client.execute()
         finally:  # nbclient leaves a kernel manager it was given running: stop it, close its sockets

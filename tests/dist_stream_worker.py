@@ -51,16 +51,31 @@ def main(dataset: str, spec: str, out: str) -> None:
 
 
 def run(dataset: str, spec: str, out: str) -> tuple[list[list[int] | None], list[float], object]:
-    cfg = TrainConfig(model=spec, dataset=dataset, batch_size=BATCH, lr=0.01, noise=0.1, device="cpu",
-                      epochs=2, out=str(Path(out).parent / "run"), checkpoint_every=0, checkpoint_seconds=0,
-                      log_every=2, stream="on", workers=1)  # fmt: skip
+    cfg = TrainConfig(
+        model=spec,
+        dataset=dataset,
+        batch_size=BATCH,
+        lr=0.01,
+        noise=0.1,
+        device="cpu",
+        epochs=2,
+        out=str(Path(out).parent / "run"),
+        checkpoint_every=0,
+        checkpoint_seconds=0,
+        log_every=2,
+        stream="on",
+        workers=1,
+    )
     trainer = tr.start(cfg, quiet=True)
     ctx = trainer.ctx
     assert isinstance(trainer.source, FolderSource)
     sampler = ResumableSampler(
-        trainer.source.stream.train, world_size=ctx.world_size, rank=ctx.rank, seed=cfg.seed,
+        trainer.source.stream.train,
+        world_size=ctx.world_size,
+        rank=ctx.rank,
+        seed=cfg.seed,
         batch_size=BATCH // ctx.world_size,
-    )  # fmt: skip
+    )
     sampler.set_position(0)
     shares: list[list[int] | None] = [None] * ctx.world_size
     dist.all_gather_object(shares, list(sampler))

@@ -144,8 +144,12 @@ def _render(analysis, **kw):
 
 def test_table_looks_like_keras_summary():
     text = _render(analyze("seed-transpose"))
-    for line in ("Total params: 3,369 (13.16 KB)", "Trainable params: 3,369 (13.16 KB)",
-                 "Non-trainable params: 0 (0 B)", "MACs per sample: 529,776"):  # fmt: skip
+    for line in (
+        "Total params: 3,369 (13.16 KB)",
+        "Trainable params: 3,369 (13.16 KB)",
+        "Non-trainable params: 0 (0 B)",
+        "MACs per sample: 529,776",
+    ):
         assert line in text
     row = next(r for r in text.splitlines() if "enc_conv3 (Conv2D)" in r)
     assert "(4, 3, 3)" in row and "292" in row and "18 / 18 / 4" in row
@@ -162,8 +166,12 @@ def test_table_shows_unequal_axes_as_pairs():
 
 def test_format_bytes():
     assert [format_bytes(n) for n in (0, 1023, 13476, 5 * 2**20, 3 * 2**30)] == [
-        "0 B", "1023 B", "13.16 KB", "5.00 MB", "3.00 GB"
-    ]  # fmt: skip
+        "0 B",
+        "1023 B",
+        "13.16 KB",
+        "5.00 MB",
+        "3.00 GB",
+    ]
 
 
 # ---- bounded work (issue 12 item 4): memory estimated before anything is allocated -----------------
@@ -185,8 +193,10 @@ def test_check_memory_by_hand():
     assert check_memory("seed-upsampling", training=False).param_bytes == 3369 * 4
 
 
-HUGE_DENSE = {"input_shape": [64, 1024, 1024], "layers": [
-    {"type": "Flatten", "name": "flat"}, {"type": "Dense", "name": "wide", "units": 65536}]}  # fmt: skip
+HUGE_DENSE = {
+    "input_shape": [64, 1024, 1024],
+    "layers": [{"type": "Flatten", "name": "flat"}, {"type": "Dense", "name": "wide", "units": 65536}],
+}
 
 
 def test_huge_models_are_refused_before_allocating():
@@ -198,8 +208,11 @@ def test_huge_models_are_refused_before_allocating():
         params = r"for training \(largest layer 1 \('wide', Dense\): 64.0 TiB\) needs 64.0 TiB, over"
         with pytest.raises(limits.LimitError, match=params + " the limit of 4.0 GiB"):
             check_memory(HUGE_DENSE)
-        with pytest.raises(limits.LimitError, match=r"largest, layer 1 \('wide', Dense\), has "
-                           r"4,398,046,576,640\) needs 16.0 TiB, over the limit of 4.0 GiB"):  # fmt: skip
+        with pytest.raises(
+            limits.LimitError,
+            match=r"largest, layer 1 \('wide', Dense\), has "
+            r"4,398,046,576,640\) needs 16.0 TiB, over the limit of 4.0 GiB",
+        ):
             Sequential.from_spec(HUGE_DENSE)  # the model itself refuses before building its layers
         acts = r"activations of a batch of 65536 \(largest layer 0 \('enc_conv1', Conv2D\): 3.1 GiB\)"
         with pytest.raises(limits.LimitError, match=acts + " needs 9.3 GiB, over the limit of 8.0 GiB"):
@@ -215,8 +228,11 @@ def test_a_forward_on_a_huge_batch_is_refused_before_running():
 
     model = Sequential.from_spec("seed-upsampling")
     x = torch.zeros(1, 1, 28, 28).expand(70_000, 1, 28, 28)  # no memory behind it
-    with pytest.raises(limits.LimitError, match=r"a forward pass of a batch of 70000 through model "
-                       r"'seed-upsampling' .* needs [\d.]+ GiB, over the limit of 8.0 GiB"):  # fmt: skip
+    with pytest.raises(
+        limits.LimitError,
+        match=r"a forward pass of a batch of 70000 through model "
+        r"'seed-upsampling' .* needs [\d.]+ GiB, over the limit of 8.0 GiB",
+    ):
         model(x)
 
 

@@ -66,7 +66,10 @@ def test_the_contracts_refuse_an_upward_import(copy):
 
 def test_the_contracts_refuse_a_type_only_cycle(copy):
     target = copy / "src/convolab/layers/padding.py"
-    text = _plant(target, "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from convolab.layers import conv  # noqa")
+    text = _plant(
+        target,
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from convolab.layers import conv  # noqa",
+    )
     try:
         result = lint_imports(copy)
     finally:

@@ -146,8 +146,14 @@ def test_benchmarked_step_is_the_trainers_step(monkeypatch, tmp_path) -> None:
     cell = step.__closure__  # the benchmark's step closes over the step function it times
     inner = next(c.cell_contents for c in cell if isinstance(c.cell_contents, TrainStep))
     dataset = write_dataset(tmp_path / "d", n_train=20, n_test=4)
-    cfg = TrainConfig(model=str(write_spec(tmp_path)), dataset=dataset, epochs=1, batch_size=8, device="cpu",
-                      out=str(tmp_path / "run"))  # fmt: skip
+    cfg = TrainConfig(
+        model=str(write_spec(tmp_path)),
+        dataset=dataset,
+        epochs=1,
+        batch_size=8,
+        device="cpu",
+        out=str(tmp_path / "run"),
+    )
     trainer = start(cfg, quiet=True)
     trainer.log.close()
     assert type(inner) is type(trainer.step_fn) and inner.fuse == trainer.step_fn.fuse
@@ -185,8 +191,16 @@ def matrix(monkeypatch):
     import matrix
 
     yield matrix
-    for name in ("matrix", "_matrix_data", "_matrix_report", "_matrix_runs", "_contenders", "_report",
-                 "_common", "keras_spec"):  # fmt: skip
+    for name in (
+        "matrix",
+        "_matrix_data",
+        "_matrix_report",
+        "_matrix_runs",
+        "_contenders",
+        "_report",
+        "_common",
+        "keras_spec",
+    ):
         sys.modules.pop(name, None)
 
 

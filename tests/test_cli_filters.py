@@ -91,15 +91,36 @@ def test_lecture_panel(photo, tmp_path, capsys):
 def test_dataset_image(fashion_t10k_dir, tmp_path, capsys):
     out = tmp_path / "fashion.png"
     code, stdout, err = _run(
-        capsys, "filter", "--dataset", "fashion-mnist", "--split", "test", "--index", 0,
-        "--data-dir", fashion_t10k_dir, "--lecture", "-o", out,
-    )  # fmt: skip
+        capsys,
+        "filter",
+        "--dataset",
+        "fashion-mnist",
+        "--split",
+        "test",
+        "--index",
+        0,
+        "--data-dir",
+        fashion_t10k_dir,
+        "--lecture",
+        "-o",
+        out,
+    )
     assert code == 0, err
     assert "original 28x28" in stdout and "stride 2 -> 14x14" in stdout and "valid -> 26x26" in stdout
     code, stdout, err = _run(
-        capsys, "filter", "--dataset", "fashion-mnist", "--index", 3,
-        "--data-dir", fashion_t10k_dir, "-k", "laplacian", "-o", out,
-    )  # fmt: skip
+        capsys,
+        "filter",
+        "--dataset",
+        "fashion-mnist",
+        "--index",
+        3,
+        "--data-dir",
+        fashion_t10k_dir,
+        "-k",
+        "laplacian",
+        "-o",
+        out,
+    )
     assert code == 0, err
     assert load_image(out).shape == (28, 28)
 

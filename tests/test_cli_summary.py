@@ -110,8 +110,20 @@ def test_bad_spec_files(capsys, tmp_path, text, message):
 def test_layers_lists_every_type_with_defaults(capsys):
     code, out, _ = run(capsys, "layers")
     assert code == 0
-    for name in ("Conv2D", "Conv2DTranspose", "MaxPool2D", "MaxPooling2D", "UpSampling2D", "BedOfNails2D",
-                 "MaxUnpool2D", "Dense", "Flatten", "Reshape", "Activation", "AvgPool2D"):  # fmt: skip
+    for name in (
+        "Conv2D",
+        "Conv2DTranspose",
+        "MaxPool2D",
+        "MaxPooling2D",
+        "UpSampling2D",
+        "BedOfNails2D",
+        "MaxUnpool2D",
+        "Dense",
+        "Flatten",
+        "Reshape",
+        "Activation",
+        "AvgPool2D",
+    ):
         assert name in out
     assert "padding='valid'" in out and "interpolation='nearest'" in out
 

@@ -203,13 +203,21 @@ def test_a_start_that_fails_after_its_folder_removes_what_it_wrote(tiny, monkeyp
 
     monkeypatch.setattr(session, "model_info", broken)
     with pytest.raises(ValueError, match="model_info failed"):
-        session.start(TrainConfig(model="tiny.json", dataset="folder:data", epochs=1, batch_size=16,
-                                  device="cpu", out="out"), quiet=True)  # fmt: skip
+        session.start(
+            TrainConfig(
+                model="tiny.json", dataset="folder:data", epochs=1, batch_size=16, device="cpu", out="out"
+            ),
+            quiet=True,
+        )
     assert not (tiny / "out").exists()
     (tiny / "mine").mkdir()
     with pytest.raises(ValueError, match="model_info failed"):  # an empty folder of the user's stays empty
-        session.start(TrainConfig(model="tiny.json", dataset="folder:data", epochs=1, batch_size=16,
-                                  device="cpu", out="mine"), quiet=True)  # fmt: skip
+        session.start(
+            TrainConfig(
+                model="tiny.json", dataset="folder:data", epochs=1, batch_size=16, device="cpu", out="mine"
+            ),
+            quiet=True,
+        )
     assert (tiny / "mine").is_dir() and not any((tiny / "mine").iterdir())
 
 

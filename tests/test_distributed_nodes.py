@@ -153,9 +153,19 @@ def test_two_nodes_train_like_one_process(setup, two_nodes, tmp_path):
     root, args = setup
     job, out = two_nodes
     spec, dataset = args[1], args[3]
-    cfg = tr.TrainConfig(model=spec, dataset=dataset, batch_size=BATCH, lr=0.01, noise=0.1, device="cpu",
-                         epochs=EPOCHS, out=str(tmp_path / "one"), checkpoint_every=4, checkpoint_seconds=0,
-                         log_every=2)  # fmt: skip
+    cfg = tr.TrainConfig(
+        model=spec,
+        dataset=dataset,
+        batch_size=BATCH,
+        lr=0.01,
+        noise=0.1,
+        device="cpu",
+        epochs=EPOCHS,
+        out=str(tmp_path / "one"),
+        checkpoint_every=4,
+        checkpoint_seconds=0,
+        log_every=2,
+    )
     one = tr.train(cfg, quiet=True, figures=False)
     got = load_checkpoint(out / "last", with_optimizer=False)
     ref = load_checkpoint(one.run_dir / "last", with_optimizer=False)
@@ -175,7 +185,14 @@ def test_only_rank_zero_writes(setup, two_nodes):
     kinds = [json.loads(line)["kind"] for line in (out / "log.jsonl").read_text().splitlines()]
     assert kinds.count("start") == 1 and kinds.count("epoch") == EPOCHS and kinds.count("summary") == 1
     assert sorted(p.name for p in out.iterdir() if p.name != "tensorboard") == [
-        ".lock", "best", "config.json", "last", "log.jsonl", "metrics.csv", "summary.json"]  # fmt: skip
+        ".lock",
+        "best",
+        "config.json",
+        "last",
+        "log.jsonl",
+        "metrics.csv",
+        "summary.json",
+    ]
     assert [list((job / f"node{n}").iterdir()) for n in range(2)] == [[], []]  # nothing beside the run
 
 
@@ -225,8 +242,9 @@ def test_a_node_killed_mid_epoch_stops_the_job_and_the_printed_command_resumes_i
     assert len(errors) == 1, err[-3000:]
     # gloo's words vary with the moment of the kill ("Connection closed by peer", "Connection reset by peer")
     assert re.match(r"error: rank 0 lost contact with rank 1 \([^()]*by peer[^()]*\): ", errors[0]), errors[0]
-    head, _, resume = errors[0].partition("so the job stops; continue from the last checkpoint by running "
-                                          "on every node: ")  # fmt: skip
+    head, _, resume = errors[0].partition(
+        "so the job stops; continue from the last checkpoint by running on every node: "
+    )
     assert head and resume.startswith("torchrun --nnodes 2 --nproc-per-node 1 --rdzv-backend c10d")
     assert resume.endswith(f"-m convolab train --resume {out}")
     stopped = load_checkpoint(out / "last", with_optimizer=False).state

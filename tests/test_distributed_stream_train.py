@@ -32,9 +32,20 @@ def test_two_streaming_ranks_share_without_overlap_and_train_like_one(tmp_path):
     assert not set(a) & set(b) and sorted(a + b) == list(range(81))  # 90 - 9 held out for validation
     assert len(a) == 41 and len(b) == 40
     assert len(got["spreads"]) == 2 * 11 and max(got["spreads"]) == 0.0
-    cfg = TrainConfig(model=str(spec), dataset=dataset, batch_size=8, lr=0.01, noise=0.1, device="cpu",
-                      epochs=2, out=str(tmp_path / "one"), checkpoint_every=0, checkpoint_seconds=0,
-                      log_every=2, stream="off")  # fmt: skip
+    cfg = TrainConfig(
+        model=str(spec),
+        dataset=dataset,
+        batch_size=8,
+        lr=0.01,
+        noise=0.1,
+        device="cpu",
+        epochs=2,
+        out=str(tmp_path / "one"),
+        checkpoint_every=0,
+        checkpoint_seconds=0,
+        log_every=2,
+        stream="off",
+    )
     one = tr.train(cfg, quiet=True, figures=False)
     ddp = load_checkpoint(out.parent / "run" / "last", with_optimizer=False)
     ref = load_checkpoint(one.run_dir / "last", with_optimizer=False)

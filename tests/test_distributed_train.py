@@ -61,9 +61,19 @@ def two_rank_run(setup):
 
 def test_two_processes_train_like_one_with_the_global_batch(setup, two_rank_run, tmp_path):
     root, spec, dataset = setup
-    cfg = TrainConfig(model=str(spec), dataset=dataset, batch_size=BATCH, lr=0.01, noise=0.1, device="cpu",
-                      epochs=EPOCHS, out=str(tmp_path / "one"), checkpoint_every=4, checkpoint_seconds=0,
-                      log_every=2)  # fmt: skip
+    cfg = TrainConfig(
+        model=str(spec),
+        dataset=dataset,
+        batch_size=BATCH,
+        lr=0.01,
+        noise=0.1,
+        device="cpu",
+        epochs=EPOCHS,
+        out=str(tmp_path / "one"),
+        checkpoint_every=4,
+        checkpoint_seconds=0,
+        log_every=2,
+    )
     one = tr.train(cfg, quiet=True, figures=False)
     ddp = load_checkpoint(two_rank_run / "last", with_optimizer=False)
     ref = load_checkpoint(one.run_dir / "last", with_optimizer=False)

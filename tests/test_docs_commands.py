@@ -76,8 +76,10 @@ layers:
   - {type: UpSampling2D, name: dec_up1, size: 2}
   - {type: Conv2D, name: dec_conv1, filters: 1, kernel_size: 0, padding: same, activation: sigmoid}
 """
-K_JSON = '{"name": "k", "input_shape": [1, 2, 2], "layers": [{"type": "Conv2D", "filters": 1, ' \
-    '"kernel_size": 3, "padding": "valid"}]}'  # fmt: skip
+K_JSON = (
+    '{"name": "k", "input_shape": [1, 2, 2], "layers": [{"type": "Conv2D", "filters": 1, '
+    '"kernel_size": 3, "padding": "valid"}]}'
+)
 
 
 @dataclass(frozen=True)

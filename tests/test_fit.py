@@ -26,8 +26,17 @@ from convolab.train.config import ConfigError
 from convolab.train.runfolder import read_log
 from train_support import TINY_SPEC, write_dataset, write_spec
 
-FAST = dict(epochs=2, batch_size=16, lr=1e-2, device="cpu", checkpoint_seconds=0.0, checkpoint_every=0,
-            log_every=2, quiet=True, figures=False)  # fmt: skip
+FAST = dict(
+    epochs=2,
+    batch_size=16,
+    lr=1e-2,
+    device="cpu",
+    checkpoint_seconds=0.0,
+    checkpoint_every=0,
+    log_every=2,
+    quiet=True,
+    figures=False,
+)
 CLI_FAST = ["--epochs", "2", "--batch-size", "16", "--lr", "0.01", "--device", "cpu", "--checkpoint-seconds",
             "0", "--checkpoint-every", "0", "--log-every", "2", "-q", "--no-figures"]  # fmt: skip
 
@@ -102,8 +111,17 @@ def test_history_is_the_runs_epochs_keras_style(data):
     run = convolab.load_run(data[3])
     h = run.history
     records = [r for r in read_log(data[3] / "log.jsonl") if r["kind"] == "epoch"]
-    assert list(h) == ["epoch", "loss", "val_loss", "val_bce", "val_mse", "val_psnr", "val_ssim", "seconds",
-                       "images_per_second"]  # fmt: skip
+    assert list(h) == [
+        "epoch",
+        "loss",
+        "val_loss",
+        "val_bce",
+        "val_mse",
+        "val_psnr",
+        "val_ssim",
+        "seconds",
+        "images_per_second",
+    ]
     assert h["epoch"] == h.epoch == [1, 2]
     assert h["loss"] == [r["train_loss"] for r in records]
     assert h["val_loss"] == h["val_bce"] == [r["val"]["bce"] for r in records]  # the run's loss is bce
@@ -152,8 +170,20 @@ def test_every_model_form_trains_the_same(data, tmp_path):
             assert convolab.load_spec(run.path / "model.json") == convolab.load_spec(TINY_SPEC)
     # the run folder of a model given in Python is a config the CLI can train again
     again = tmp_path / "again"
-    assert main(["train", "--config", str(tmp_path / "dict" / "config.json"), "--out", str(again), "-q",
-                 "--no-figures"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "--config",
+                str(tmp_path / "dict" / "config.json"),
+                "--out",
+                str(again),
+                "-q",
+                "--no-figures",
+            ]
+        )
+        == 0
+    )
     assert same_weights(again, cli_run)
 
 

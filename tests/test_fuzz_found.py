@@ -64,8 +64,10 @@ def test_counts_below_one_are_refused_before_any_run_is_read(tmp_path, n) -> Non
 
 
 def test_counts_above_the_figure_limit_are_refused_before_any_run_is_read(tmp_path) -> None:
-    for call in (lambda n: compare_runs([tmp_path / "missing"], n=n),
-                 lambda n: reconstruct(tmp_path / "missing", tmp_path / "r.png", n=n)):  # fmt: skip
+    for call in (
+        lambda n: compare_runs([tmp_path / "missing"], n=n),
+        lambda n: reconstruct(tmp_path / "missing", tmp_path / "r.png", n=n),
+    ):
         with pytest.raises(LimitError, match="--n"):
             call(10**9)
     assert not (tmp_path / "r.png").exists()

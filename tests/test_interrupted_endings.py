@@ -84,8 +84,10 @@ def test_tensorboard_that_cannot_be_written_costs_one_warning_not_the_run(run, c
     (run / "tensorboard").write_text("a file where the folder goes\n")
     assert main(["train", "--resume", str(run), "--epochs", "2", "-q", "--no-figures", "--tensorboard"]) == 0
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"warning: TensorBoard logging stopped: cannot write {run / 'tensorboard'} (File exists); "
-                   "training goes on without it"]  # fmt: skip
+    assert err == [
+        f"warning: TensorBoard logging stopped: cannot write {run / 'tensorboard'} (File exists); "
+        "training goes on without it"
+    ]
     assert (run / "summary.json").is_file() and '"epoch": 2' in (run / "log.jsonl").read_text()
 
 
@@ -103,8 +105,23 @@ def test_a_tensorboard_write_failing_mid_run_stops_only_the_events(run, capsys, 
         original(self, event)
 
     monkeypatch.setattr(tblog.EventFile, "write", full_disk)
-    assert main(["train", "--resume", str(run), "--epochs", "3", "--log-every", "1", "-q", "--no-figures",
-                 "--tensorboard"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "--resume",
+                str(run),
+                "--epochs",
+                "3",
+                "--log-every",
+                "1",
+                "-q",
+                "--no-figures",
+                "--tensorboard",
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("warning: TensorBoard logging stopped: cannot write ")
     assert "(No space left on device); training goes on without it" in err[0]

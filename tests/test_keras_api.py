@@ -20,8 +20,16 @@ from safetensors.torch import load_file
 import convolab
 from train_support import TINY_SPEC
 
-FAST = dict(epochs=2, batch_size=16, lr=1e-2, device="cpu", checkpoint_seconds=0.0, checkpoint_every=0,
-            log_every=2, figures=False)  # fmt: skip
+FAST = dict(
+    epochs=2,
+    batch_size=16,
+    lr=1e-2,
+    device="cpu",
+    checkpoint_seconds=0.0,
+    checkpoint_every=0,
+    log_every=2,
+    figures=False,
+)
 
 
 def images(n=80, seed=0):

@@ -72,9 +72,10 @@ def test_a_typed_spec_equals_its_python_forward_pass(client):
     assert d["value"] == pytest.approx(np.tanh(pre), abs=1e-5)
     assert k["rows"] == [10, 11, 12] and k["window"][0][2] == [0.0, 0.0, 0.0]  # row 12 is padding
     assert d["field"] == [[10, 11], [8, 9]]  # the padding row and column see nothing
-    dense = c.post("/api/activations/pixel", json={"model": {"spec": SPEC, "seed": 5},
-                                                   "input": {"pixels": pixels.tolist()},
-                                                   "layer": 3, "col": 4}).json()  # fmt: skip
+    dense = c.post(
+        "/api/activations/pixel",
+        json={"model": {"spec": SPEC, "seed": 5}, "input": {"pixels": pixels.tolist()}, "layer": 3, "col": 4},
+    ).json()
     kd = dense["detail"]
     assert dense["pre_activation"] == pytest.approx(
         float(np.dot(kd["kernel"], kd["window"]) + kd["bias"]), abs=1e-5

@@ -190,8 +190,10 @@ def test_health_stays_fast_while_the_largest_allowed_analysis_runs(lab_process, 
     worst = max(latencies)
     record_property("analysis_ms", round(done["ms"], 1))
     record_property("health_worst_ms", round(worst, 2))
-    print(f"largest allowed analysis: {done['ms']:.0f} ms; /api/health during it: "
-          f"{len(latencies)} calls, median {np.median(latencies):.1f} ms, worst {worst:.1f} ms")  # fmt: skip
+    print(
+        f"largest allowed analysis: {done['ms']:.0f} ms; /api/health during it: "
+        f"{len(latencies)} calls, median {np.median(latencies):.1f} ms, worst {worst:.1f} ms"
+    )
     assert worst < done["ms"] / 10, (worst, done["ms"])
 
 

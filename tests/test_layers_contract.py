@@ -114,8 +114,19 @@ def test_keras_macs() -> None:
 
 
 def test_registry_and_aliases() -> None:
-    for name in ("Conv2D", "Conv2DTranspose", "Dense", "Flatten", "Reshape", "MaxPool2D", "AvgPool2D",
-                 "UpSampling2D", "BedOfNails2D", "MaxUnpool2D", "Activation"):  # fmt: skip
+    for name in (
+        "Conv2D",
+        "Conv2DTranspose",
+        "Dense",
+        "Flatten",
+        "Reshape",
+        "MaxPool2D",
+        "AvgPool2D",
+        "UpSampling2D",
+        "BedOfNails2D",
+        "MaxUnpool2D",
+        "Activation",
+    ):
         assert LAYER_REGISTRY[name].__name__ == name
     assert get_layer_class("MaxPooling2D") is MaxPool2D
     assert get_layer_class("AveragePooling2D") is AvgPool2D

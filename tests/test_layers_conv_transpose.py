@@ -119,8 +119,9 @@ def test_gradcheck_crop_and_extend_paths() -> None:
         layer.build((2, 3, 4))
         layer.double()
         x = torch.randn(1, 2, 3, 4, dtype=torch.float64, requires_grad=True)
-        assert torch.autograd.gradcheck(lambda x, w, b, layer=layer: _with(layer, x, w, b),
-                                        (x, layer.weight, layer.bias))  # fmt: skip
+        assert torch.autograd.gradcheck(
+            lambda x, w, b, layer=layer: _with(layer, x, w, b), (x, layer.weight, layer.bias)
+        )
 
 
 def _with(layer: Conv2DTranspose, x, w, b):

@@ -89,8 +89,10 @@ def test_conv2d_transpose_property(k, s, d, pad, op, hw) -> None:
     layer = Conv2DTranspose(2, k, strides=s, padding=pad, output_padding=op, dilation_rate=d)
     shape = (1, *hw)
     out, err = _static_or_error(layer, shape)
-    lengths = [keras_deconv_length(i, kk, ss, pad, None if op is None else a, dd)
-               for i, kk, ss, dd, a in zip(hw, k, s, d, op or (0, 0), strict=True)]  # fmt: skip
+    lengths = [
+        keras_deconv_length(i, kk, ss, pad, None if op is None else a, dd)
+        for i, kk, ss, dd, a in zip(hw, k, s, d, op or (0, 0), strict=True)
+    ]
     # the Keras 'same' + explicit output_padding quirk: TF needs ceil(n / s) == i on each axis
     quirk = (
         pad == "same"

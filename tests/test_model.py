@@ -120,8 +120,13 @@ def test_parameters_exist_at_construction_and_init_is_reproducible() -> None:
 
 
 def test_dense_after_spatial_is_refused_with_advice() -> None:
-    spec = {"input_shape": [1, 8, 8], "layers": [{"type": "Conv2D", "filters": 2, "kernel_size": 3},
-                                                 {"type": "Dense", "units": 4, "name": "head"}]}  # fmt: skip
+    spec = {
+        "input_shape": [1, 8, 8],
+        "layers": [
+            {"type": "Conv2D", "filters": 2, "kernel_size": 3},
+            {"type": "Dense", "units": 4, "name": "head"},
+        ],
+    }
     message = r"^layer 1 \('head', Dense\): input \(2, 6, 6\) is an image .*Flatten.*Conv2D\(4, 1\)"
     with pytest.raises(ValueError, match=message):
         build_model(spec)
@@ -163,8 +168,13 @@ def test_sequential_from_layer_objects() -> None:
     assert model.layer_names == ["conv2d_1", "pool", "max_unpool2d_1", "flatten_1", "dense_1"]
     assert model.get_layer("pool") is layers[1] and len(model) == 5 and list(model) == layers
     assert model(torch.rand(2, 1, 6, 6)).shape == (2, 3)
-    assert model.to_spec().layers[4] == {"type": "Dense", "name": "dense_1", "units": 3, "activation": None,
-                                         "use_bias": True}  # fmt: skip
+    assert model.to_spec().layers[4] == {
+        "type": "Dense",
+        "name": "dense_1",
+        "units": 3,
+        "activation": None,
+        "use_bias": True,
+    }
 
 
 def test_channels_last_and_gradients_through_the_model() -> None:
@@ -213,8 +223,10 @@ def test_dense_on_image_and_bad_pairing_refused_with_one_message_everywhere() ->
             make(spec)
         messages.add(str(e.value))
     assert len(messages) == 1
-    bad = {"input_shape": [1, 4, 4], "layers": [
-        {"type": "MaxUnpool2D", "pool": "p", "name": "u"}, {"type": "MaxPool2D", "name": "p"}]}  # fmt: skip
+    bad = {
+        "input_shape": [1, 4, 4],
+        "layers": [{"type": "MaxUnpool2D", "pool": "p", "name": "u"}, {"type": "MaxPool2D", "name": "p"}],
+    }
     for make in (build_model, analyze, load_spec):
         with pytest.raises(ValueError, match=r"pool 'p' is layer 1, after this unpooling layer"):
             make(bad)

@@ -34,7 +34,9 @@ PLANTED_C = textwrap.dedent("""
 
 def _status_in_fresh_process(env_dir: Path, marker: Path | None = None) -> tuple[bool, str]:
     """(kernels loaded?, status) from a new interpreter with ``$CONVOLAB_NATIVE_DIR`` = ``env_dir``."""
-    code = "from convolab.engine.native import build; print(build.library() is not None); print(build.status())"
+    code = (
+        "from convolab.engine.native import build; print(build.library() is not None); print(build.status())"
+    )
     env = {**os.environ, cache.ENV_DIR: str(env_dir), "PYTHONPATH": str(SRC)}
     env.pop(build.ENV_SWITCH, None)
     if marker is not None:

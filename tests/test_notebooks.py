@@ -89,8 +89,11 @@ def test_notebook_layers(tmp_path):
 
 
 def test_notebook_autoencoder_on_small_data(tmp_path, fashion_t10k_dir):
-    out = check(run_notebook(EXAMPLES / "notebook_autoencoder.py", tmp_path,
-                             CONVOLAB_EXAMPLE_DATA=str(fashion_t10k_dir)))  # fmt: skip
+    out = check(
+        run_notebook(
+            EXAMPLES / "notebook_autoencoder.py", tmp_path, CONVOLAB_EXAMPLE_DATA=str(fashion_t10k_dir)
+        )
+    )
     assert "x_train (500, 28, 28) uint8 | x_test (100, 28, 28)" in out
     assert "[display Run: _repr_html_]" in out and "[display Reconstruction: _repr_png_]" in out
     assert "validation (100 images): PSNR" in out

@@ -79,9 +79,13 @@ def test_cosine_is_torchs_cosine_annealing_lr(total):
 
 
 def test_bad_arguments_of_lr_at():
-    for args, match in ((("linear", 1.0, 0, 4), "one of"), (("cosine", 1.0, 4, 4), r"\[0, 4\)"),
-                        (("cosine", 1.0, -1, 4), "step"), (("cosine", 1.0, 0, 0), "planned steps"),
-                        (("onecycle", 1.0, 0, 4, 1.0), "warmup")):  # fmt: skip
+    for args, match in (
+        (("linear", 1.0, 0, 4), "one of"),
+        (("cosine", 1.0, 4, 4), r"\[0, 4\)"),
+        (("cosine", 1.0, -1, 4), "step"),
+        (("cosine", 1.0, 0, 0), "planned steps"),
+        (("onecycle", 1.0, 0, 4, 1.0), "warmup"),
+    ):
         with pytest.raises(ValueError, match=match):
             lr_at(*args)
 
@@ -147,8 +151,9 @@ def _signal_after(trainer, k: int) -> None:
 @pytest.mark.parametrize("schedule", ["onecycle", "cosine"])
 def test_resume_with_a_schedule_is_exact(tmp_path, schedule):
     kw = dict(lr_schedule=schedule, noise=0.1)
-    ref = tr.train(tiny_config(tmp_path / "ref", out=str(tmp_path / "ref" / "run"), **kw), quiet=True,
-                   figures=False)  # fmt: skip
+    ref = tr.train(
+        tiny_config(tmp_path / "ref", out=str(tmp_path / "ref" / "run"), **kw), quiet=True, figures=False
+    )
     trainer = tr.start(tiny_config(tmp_path / "cut", out=str(tmp_path / "cut" / "run"), **kw), quiet=True)
     _signal_after(trainer, 13)  # mid-epoch 2
     with pytest.raises(tr.TrainingInterrupted):
@@ -211,10 +216,25 @@ def test_train_help_lists_the_schedules(capsys):
 
 def test_fit_takes_the_schedule_and_equals_the_cli(tmp_path):
     cfg = tiny_config(tmp_path)
-    opts = dict(epochs=2, batch_size=16, lr=1e-2, device="cpu", checkpoint_seconds=0.0, checkpoint_every=0,
-                log_every=2)  # fmt: skip
-    run = convolab.fit(cfg.model, cfg.dataset, out=str(tmp_path / "fit"), lr_schedule="onecycle", warmup=0.5,
-                       quiet=True, figures=False, **opts)  # fmt: skip
+    opts = dict(
+        epochs=2,
+        batch_size=16,
+        lr=1e-2,
+        device="cpu",
+        checkpoint_seconds=0.0,
+        checkpoint_every=0,
+        log_every=2,
+    )
+    run = convolab.fit(
+        cfg.model,
+        cfg.dataset,
+        out=str(tmp_path / "fit"),
+        lr_schedule="onecycle",
+        warmup=0.5,
+        quiet=True,
+        figures=False,
+        **opts,
+    )
     assert run.config.lr_schedule == "onecycle" and run.config.warmup == 0.5
     assert [r["lr"] for r in run.history.records] == [lr_at("onecycle", 1e-2, s, 18, 0.5) for s in (8, 17)]
     cli = ["train", "--model", cfg.model, "--dataset", cfg.dataset, "--out", str(tmp_path / "cli"),

@@ -30,17 +30,31 @@ def test_canonical_form() -> None:
     assert spec.name == "tiny" and spec.input_shape == (1, 8, 8) and spec.latent == "p"
     assert spec.layer_names == ["conv2d_1", "p", "max_unpool2d_1", "conv2d_2"]
     assert spec.layers[0] == {
-        "type": "Conv2D", "name": "conv2d_1", "filters": 4, "kernel_size": [3, 3], "strides": [1, 1],
-        "padding": "same", "dilation_rate": [1, 1], "use_bias": True, "activation": "relu",
-    }  # fmt: skip
+        "type": "Conv2D",
+        "name": "conv2d_1",
+        "filters": 4,
+        "kernel_size": [3, 3],
+        "strides": [1, 1],
+        "padding": "same",
+        "dilation_rate": [1, 1],
+        "use_bias": True,
+        "activation": "relu",
+    }
     assert spec.layers[1]["type"] == "MaxPool2D"  # aliases resolve to the class name
     assert load_spec(spec) == spec and load_spec(spec.to_dict()) == spec
 
 
 def test_auto_names_skip_explicit_ones() -> None:
-    spec = load_spec({"input_shape": [4], "layers": [{"type": "Dense", "units": 2},
-                                                     {"type": "Dense", "units": 2, "name": "dense_2"},
-                                                     {"type": "Dense", "units": 2}]})  # fmt: skip
+    spec = load_spec(
+        {
+            "input_shape": [4],
+            "layers": [
+                {"type": "Dense", "units": 2},
+                {"type": "Dense", "units": 2, "name": "dense_2"},
+                {"type": "Dense", "units": 2},
+            ],
+        }
+    )
     assert spec.layer_names == ["dense_1", "dense_2", "dense_3"]
 
 
@@ -64,9 +78,23 @@ def test_yaml_and_json_round_trips(tmp_path) -> None:
 
 def test_filter_bank_in_a_spec_round_trips() -> None:
     bank = [[[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]], [[1 / 9] * 3] * 3]
-    spec = load_spec({"input_shape": [1, 5, 5], "layers": [
-        {"type": "Conv2D", "name": "bank", "filters": 2, "kernel_size": 3, "padding": "same",
-         "use_bias": False, "kernel": bank, "trainable": False}]})  # fmt: skip
+    spec = load_spec(
+        {
+            "input_shape": [1, 5, 5],
+            "layers": [
+                {
+                    "type": "Conv2D",
+                    "name": "bank",
+                    "filters": 2,
+                    "kernel_size": 3,
+                    "padding": "same",
+                    "use_bias": False,
+                    "kernel": bank,
+                    "trainable": False,
+                }
+            ],
+        }
+    )
     assert spec.layers[0]["kernel"] == bank
     assert load_spec(dumps_spec(spec, "yaml")) == spec and load_spec(dumps_spec(spec, "json")) == spec
 
@@ -153,8 +181,10 @@ def test_dump_spec_refuses_unknown_suffix(tmp_path) -> None:
 
 
 def _conv_spec(**args):
-    return {"input_shape": [1, 28, 28], "layers": [{"type": "Conv2D", "name": "c", "filters": 2,
-                                                     "kernel_size": 3, **args}]}  # fmt: skip
+    return {
+        "input_shape": [1, 28, 28],
+        "layers": [{"type": "Conv2D", "name": "c", "filters": 2, "kernel_size": 3, **args}],
+    }
 
 
 BILLION_LAUGHS = "\n".join(
@@ -268,8 +298,11 @@ def test_input_and_intermediate_sides_are_bounded() -> None:
     from convolab import limits
     from convolab.analysis.summary import analyze
 
-    with pytest.raises(limits.LimitError, match=r"input shape \[1, 3000000, 3000000\] has a side of 3000000, "
-                       r"over the limit of 65536 \(limits.MAX_SIDE\)"):  # fmt: skip
+    with pytest.raises(
+        limits.LimitError,
+        match=r"input shape \[1, 3000000, 3000000\] has a side of 3000000, "
+        r"over the limit of 65536 \(limits.MAX_SIDE\)",
+    ):
         analyze("seed-upsampling", (1, 3_000_000, 3_000_000))
     ups = [{"type": "UpSampling2D", "size": 64, "name": f"u{i}"} for i in range(3)]
     side = r"layer 1 \('u1', UpSampling2D\): output \(1, 114688, 114688\) has a side of 114688, over"

@@ -22,8 +22,16 @@ def _weights(run_dir, which="last"):
 def test_train_writes_the_run_folder_and_learns(tmp_path):
     res = tr.train(tiny_config(tmp_path, epochs=3), quiet=True)
     run = res.run_dir
-    for name in ("config.json", "log.jsonl", "summary.json", "reconstructions.png", "curves.png",
-                 "feature_maps.png", "kernels.png", "latent_pca.png"):  # fmt: skip
+    for name in (
+        "config.json",
+        "log.jsonl",
+        "summary.json",
+        "reconstructions.png",
+        "curves.png",
+        "feature_maps.png",
+        "kernels.png",
+        "latent_pca.png",
+    ):
         assert (run / name).exists(), name
     assert not (run / "denoising.png").exists()
     losses = [h["train_loss"] for h in res.history]

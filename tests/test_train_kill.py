@@ -32,9 +32,18 @@ TIMING = ("seconds_per_epoch",)
 
 
 def _config(root: Path, out: Path) -> tr.TrainConfig:
-    return tr.TrainConfig(model=str(write_spec(root)), dataset=write_dataset(root / "data", 24, 8), epochs=2,
-                          batch_size=8, lr=0.01, device="cpu", out=str(out), checkpoint_every=0,
-                          checkpoint_seconds=0, stream="off")  # fmt: skip
+    return tr.TrainConfig(
+        model=str(write_spec(root)),
+        dataset=write_dataset(root / "data", 24, 8),
+        epochs=2,
+        batch_size=8,
+        lr=0.01,
+        device="cpu",
+        out=str(out),
+        checkpoint_every=0,
+        checkpoint_seconds=0,
+        stream="off",
+    )
 
 
 def _python(code: str, kill: str | None = None) -> subprocess.CompletedProcess:

@@ -1,7 +1,8 @@
 """convolab.widgets, the kernel side: each widget's state (the JSON its front end draws) equals the
 library's own numbers: activations = ``Sequential.feature_maps`` in Python, the explorer's fields = the
-interval walk of ``convolab.analysis.summary`` (and hand-computed literals), the arithmetic trace = the layer's
-output (a literal worked by hand). The front end is tested in Chromium: tests/e2e/test_widgets_browser.py."""
+interval walk of ``convolab.analysis.summary`` (and hand-computed literals), the arithmetic trace = the
+layer's output (a literal worked by hand). The front end is tested in Chromium:
+tests/e2e/test_widgets_browser.py."""
 
 from __future__ import annotations
 

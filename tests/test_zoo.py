@@ -80,8 +80,14 @@ def test_every_model_reconstructs_28x28_with_named_layers_and_latent(name):
 
 def test_list_models_and_copies():
     assert list_models() == [
-        "seed-upsampling", "seed-transpose", "chollet", "unpool", "bed-of-nails", "strided-transpose", "dense"
-    ]  # fmt: skip
+        "seed-upsampling",
+        "seed-transpose",
+        "chollet",
+        "unpool",
+        "bed-of-nails",
+        "strided-transpose",
+        "dense",
+    ]
     spec = get_spec("chollet")
     spec["layers"].clear()
     assert get_spec("chollet")["layers"]

@@ -123,9 +123,7 @@ def feature_maps(
     if not maps:
         raise ValueError("feature_maps: no layers given")
     cols = min(max_channels, max(int(m.shape[0]) for _, m in maps))
-    fig, axes = subplots(
-        len(maps), cols, figsize=(1.1 * cols + 1.5, 1.1 * len(maps) + 0.4), squeeze=False
-    )
+    fig, axes = subplots(len(maps), cols, figsize=(1.1 * cols + 1.5, 1.1 * len(maps) + 0.4), squeeze=False)
     for r, (name, fmap) in enumerate(maps):
         fmap = fmap.detach().float().cpu()
         for c in range(cols):

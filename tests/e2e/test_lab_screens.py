@@ -328,8 +328,10 @@ def test_activations_input_to_display_timings(page, live_lab, folder_run, record
     from lab_folder_run import FOLDER_128_TILES
 
     timings = {}
-    for label, model in (("lecture model (seed-upsampling, 28x28)", "zoo=seed-upsampling"),
-                         ("trained 128x128 folder run (13 layers)", f"run={folder_run}")):  # fmt: skip
+    for label, model in (
+        ("lecture model (seed-upsampling, 28x28)", "zoo=seed-upsampling"),
+        ("trained 128x128 folder run (13 layers)", f"run={folder_run}"),
+    ):
         ms = []
         for index in range(8):
             page.goto("about:blank")
@@ -386,9 +388,13 @@ def test_text_contrast_and_accessible_names(page, live_lab, panel):
     assert page.evaluate(NAMES_JS) == []
 
 
-BIG_SPEC = {"input_shape": [1, 512, 512],
-            "layers": [{"type": "Conv2D", "filters": 2, "kernel_size": 3, "padding": "same"},
-                       {"type": "MaxPool2D", "pool_size": 2}]}  # fmt: skip
+BIG_SPEC = {
+    "input_shape": [1, 512, 512],
+    "layers": [
+        {"type": "Conv2D", "filters": 2, "kernel_size": 3, "padding": "same"},
+        {"type": "MaxPool2D", "pool_size": 2},
+    ],
+}
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -398,10 +404,20 @@ def test_a_512_input_makes_no_giant_canvas(page, live_lab, size):
 
     page.set_viewport_size(dict(zip(("width", "height"), SIZES[size], strict=True)))
     spec = quote(json.dumps(BIG_SPEC))
-    pages = (("designer", f"spec={spec}&layer=conv2d_1&pixel=300,200", "#rf-input[data-highlight]",
-              ["rf-input", "rf-output"]),
-             ("activations", f"spec={spec}&dataset=fashion-mnist&index=0&sel=0,1,300,200",
-              "#act-big-figure:not([hidden])", ["act-input", "act-big"]))  # fmt: skip
+    pages = (
+        (
+            "designer",
+            f"spec={spec}&layer=conv2d_1&pixel=300,200",
+            "#rf-input[data-highlight]",
+            ["rf-input", "rf-output"],
+        ),
+        (
+            "activations",
+            f"spec={spec}&dataset=fashion-mnist&index=0&sel=0,1,300,200",
+            "#act-big-figure:not([hidden])",
+            ["act-input", "act-big"],
+        ),
+    )
     for panel, state, ready, ids in pages:
         page.goto(f"{live_lab.url}/#{panel}?{state}")
         page.wait_for_selector(ready)

@@ -36,8 +36,9 @@ DRAWING = [("autoencoder", "ae-draw"), ("activations?input=draw", "act-draw")]
 
 @pytest.mark.parametrize(("panel", "canvas"), DRAWING)
 def test_touch_drawing_draws_and_does_not_scroll(browser, live_lab, panel, canvas):
-    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True,
-                                  bypass_csp=True)  # fmt: skip
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True, bypass_csp=True
+    )
     try:
         page = context.new_page()
         page.goto(f"{live_lab.url}/#{panel}")

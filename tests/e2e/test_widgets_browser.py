@@ -92,8 +92,14 @@ def test_explorer_renders_the_summary_and_exact_fields(page, widgets, lecture):
         cells = rows.nth(i).locator("td").all_inner_texts()
         rf = info.receptive_field
         want_rf = f"{rf['h']['max']}x{rf['w']['max']}" if rf else "-"
-        assert cells == [info.name, info.type, "(" + ", ".join(map(str, info.output_shape)) + ")",
-                         f"{info.params:,}", f"{info.macs:,}", want_rf]  # fmt: skip
+        assert cells == [
+            info.name,
+            info.type,
+            "(" + ", ".join(map(str, info.output_shape)) + ")",
+            f"{info.params:,}",
+            f"{info.macs:,}",
+            want_rf,
+        ]
     assert page.locator("#explorer tfoot td").nth(3).inner_text() == f"{a.total_params:,}"
     page.hover("#explorer tr[data-layer=enc_conv2]")  # hover a row: that layer's grid, synced to Python
     page.wait_for_selector("#explorer tr[data-layer=enc_conv2].selected")

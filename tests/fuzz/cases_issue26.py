@@ -34,8 +34,18 @@ def _config_cases() -> list[Case]:
     out = []
     for name in CONFIGS:
         stem, f = name.split(".")[0], "cfg.json" if name.endswith(".json") else "cfg.yaml"
-        out.append(cli(f"cfg-{stem}", CONFIG, TRAIN, TRAIN_CFG.format(f=f), "tiny_data", f"cfg:{name}",
-                       ci=name in CI_CONFIGS, says=SAYS[name]))  # fmt: skip
+        out.append(
+            cli(
+                f"cfg-{stem}",
+                CONFIG,
+                TRAIN,
+                TRAIN_CFG.format(f=f),
+                "tiny_data",
+                f"cfg:{name}",
+                ci=name in CI_CONFIGS,
+                says=SAYS[name],
+            )
+        )
     return out
 
 

@@ -48,7 +48,11 @@ SPEC_TEXT: dict[str, str | bytes] = {
     "deep.yaml": "name: x\ninput_shape: [1, 28, 28]\nlayers: " + "[" * 20000 + "]" * 20000 + "\n",
     "deep.json": '{"name": "x", "input_shape": [1, 28, 28], "layers": ' + "[" * 50000 + "]" * 50000 + "}",
     "deep_arg.json": json.dumps(_spec([{"type": "Flatten"}]))[:-2]
-    + ', "extra": ' + "{\"a\": " * 5000 + "1" + "}" * 5000 + "}]}",
+    + ', "extra": '
+    + '{"a": ' * 5000
+    + "1"
+    + "}" * 5000
+    + "}]}",
     "layers_5k.json": json.dumps(_spec([{"type": "Activation", "activation": "relu"}] * 5000)),
     "layers_100k.yaml": "name: x\ninput_shape: [1, 8, 8]\nlayers:\n" + "- {type: Flatten}\n" * 100_000,
     "big_comment.yaml": "# " + "x" * (2 << 20) + "\nname: x\n",
@@ -67,26 +71,54 @@ SPEC_TEXT: dict[str, str | bytes] = {
     "up_str.json": json.dumps(_spec([{"type": "UpSampling2D", "size": "two"}])),
     "up_bool.json": json.dumps(_spec([{"type": "UpSampling2D", "size": True}])),
     "bon_1e6.json": json.dumps(_spec([{"type": "BedOfNails2D", "size": 1_000_000}])),
-    "tconv_s1e5.json": json.dumps(_spec([{"type": "Conv2DTranspose", "filters": 1, "kernel_size": 3,
-                                          "strides": 100_000}])),  # fmt: skip
-    "stride_1e20.json": json.dumps(_spec([{"type": "Conv2D", "filters": 1, "kernel_size": 3, "strides": 10**20}])),
+    "tconv_s1e5.json": json.dumps(
+        _spec([{"type": "Conv2DTranspose", "filters": 1, "kernel_size": 3, "strides": 100_000}])
+    ),
+    "stride_1e20.json": json.dumps(
+        _spec([{"type": "Conv2D", "filters": 1, "kernel_size": 3, "strides": 10**20}])
+    ),
     "kernel_1e5.json": json.dumps(_spec([{"type": "Conv2D", "filters": 1, "kernel_size": 100_001}])),
     "filters_1e9.json": json.dumps(_spec([{"type": "Conv2D", "filters": 10**9, "kernel_size": 3}])),
     "dense_1e12.json": json.dumps(_spec([{"type": "Flatten"}, {"type": "Dense", "units": 10**12}])),
-    "dilation_1e6.json": json.dumps(_spec([{"type": "Conv2D", "filters": 1, "kernel_size": 3,
-                                            "dilation_rate": 1_000_000, "padding": "same"}])),  # fmt: skip
-    "input_huge.json": json.dumps(_spec([{"type": "Conv2D", "filters": 1, "kernel_size": 3}], [1, 3_000_000, 3_000_000])),
+    "dilation_1e6.json": json.dumps(
+        _spec(
+            [
+                {
+                    "type": "Conv2D",
+                    "filters": 1,
+                    "kernel_size": 3,
+                    "dilation_rate": 1_000_000,
+                    "padding": "same",
+                }
+            ]
+        )
+    ),
+    "input_huge.json": json.dumps(
+        _spec([{"type": "Conv2D", "filters": 1, "kernel_size": 3}], [1, 3_000_000, 3_000_000])
+    ),
     "input_neg.json": json.dumps(_spec([{"type": "Flatten"}], [1, -28, 28])),
     "input_zero.json": json.dumps(_spec([{"type": "Flatten"}], [0, 28, 28])),
     "input_nan.json": '{"name": "x", "input_shape": [1, NaN, 28], "layers": [{"type": "Flatten"}]}',
-    "rf_blowup.json": json.dumps(_spec([{"type": "UpSampling2D", "size": 64}] * 2 + [
-        {"type": "Conv2D", "filters": 1, "kernel_size": 3, "padding": "same"}], [1, 16, 16])),  # fmt: skip
-    "rf_bon_tconv.json": json.dumps(_spec([{"type": "BedOfNails2D", "size": 64},
-                                           {"type": "Conv2DTranspose", "filters": 1, "kernel_size": 3,
-                                            "strides": 16}], [1, 64, 64])),  # fmt: skip
+    "rf_blowup.json": json.dumps(
+        _spec(
+            [{"type": "UpSampling2D", "size": 64}] * 2
+            + [{"type": "Conv2D", "filters": 1, "kernel_size": 3, "padding": "same"}],
+            [1, 16, 16],
+        )
+    ),
+    "rf_bon_tconv.json": json.dumps(
+        _spec(
+            [
+                {"type": "BedOfNails2D", "size": 64},
+                {"type": "Conv2DTranspose", "filters": 1, "kernel_size": 3, "strides": 16},
+            ],
+            [1, 64, 64],
+        )
+    ),
     "grow_chain.json": json.dumps(_spec([{"type": "UpSampling2D", "size": 2}] * 40, [1, 8, 8])),
-    "reshape_huge.json": json.dumps(_spec([{"type": "Flatten"}, {"type": "Reshape",
-                                           "target_shape": [1, 10**6, 10**6]}])),  # fmt: skip
+    "reshape_huge.json": json.dumps(
+        _spec([{"type": "Flatten"}, {"type": "Reshape", "target_shape": [1, 10**6, 10**6]}])
+    ),
     "unknown_type.json": json.dumps(_spec([{"type": "Lambda", "function": "__import__('os')"}])),
     "bad_activation.json": json.dumps(_spec([{"type": "Activation", "activation": "eval"}])),
     "many_keys.json": json.dumps(_spec([{"type": "Flatten", **{f"k{i}": i for i in range(100_000)}}])),
@@ -235,8 +267,16 @@ def template_dir() -> Path:
 
     dataset = write_dataset(TEMPLATES / "data", n_train=32, n_test=16)
     spec = write_spec(TEMPLATES)
-    cfg = TrainConfig(model=str(spec), dataset=dataset, epochs=1, batch_size=16, device="cpu", out=str(run),
-                      checkpoint_every=0, checkpoint_seconds=0.0)  # fmt: skip
+    cfg = TrainConfig(
+        model=str(spec),
+        dataset=dataset,
+        epochs=1,
+        batch_size=16,
+        device="cpu",
+        out=str(run),
+        checkpoint_every=0,
+        checkpoint_seconds=0.0,
+    )
     train(cfg, quiet=True, figures=False)
     return TEMPLATES
 
@@ -286,7 +326,9 @@ STATES: dict[str, Callable[[dict[str, Any]], Any]] = {
     "format_other": _set(format="not-convolab"),
     "spec_path": _set(spec="/etc/passwd"),
     "spec_bomb": _set(spec=_spec([{"type": "UpSampling2D", "size": 100_000_000}])),
-    "spec_huge_input": _set(spec=_spec([{"type": "Conv2D", "filters": 1, "kernel_size": 3}], [1, 3_000_000, 3_000_000])),
+    "spec_huge_input": _set(
+        spec=_spec([{"type": "Conv2D", "filters": 1, "kernel_size": 3}], [1, 3_000_000, 3_000_000])
+    ),
     "spec_filters_1e9": _set(spec=_spec([{"type": "Conv2D", "filters": 10**9, "kernel_size": 3}], [1, 8, 8])),
     "no_seconds": _set(epoch_seconds=_DELETE),
     "rng_short": lambda s: s["rng"].update({k: "AAAA" for k in s["rng"]}),
@@ -379,7 +421,9 @@ def _keras_templates() -> Path:
     hm.write_keras(d / "nan.keras", cfg, hm.weights_h5_bytes(hm.store_arrays(nan)))
     with zipfile.ZipFile(d / "deep.keras", "w") as zf:
         zf.writestr("metadata.json", "{}")
-        zf.writestr("config.json", '{"class_name": "Sequential", "config": ' + "[" * 50_000 + "]" * 50_000 + "}")
+        zf.writestr(
+            "config.json", '{"class_name": "Sequential", "config": ' + "[" * 50_000 + "]" * 50_000 + "}"
+        )
         zf.writestr("model.weights.h5", b"")
     huge_up = hm.layer("UpSampling2D", "u", size=[100_000, 100_000], interpolation="nearest")
     hm.write_keras(d / "up.keras", hm.sequential("m", (8, 8, 1), [huge_up]), hm.weights_h5_bytes({}))

@@ -97,9 +97,15 @@ def cli(
 
 
 def api(
-    id: str, category: str, area: str, code: str, *setup: str, ci: bool = False, raises: tuple[str, ...] = (),
+    id: str,
+    category: str,
+    area: str,
+    code: str,
+    *setup: str,
+    ci: bool = False,
+    raises: tuple[str, ...] = (),
     says: tuple[str, ...] = (),
-) -> Case:  # fmt: skip
+) -> Case:
     assert area in AREAS, area
     return Case(id, category, area, code=code, setup=setup, ci=ci, raises=raises, says=says)
 
@@ -257,10 +263,18 @@ def snapshot(root: Path) -> dict[str, tuple]:
             except OSError:
                 continue
             kind = (
-                "link" if stat.S_ISLNK(st.st_mode) else "dir" if stat.S_ISDIR(st.st_mode)
-                else "file" if stat.S_ISREG(st.st_mode) else "fifo" if stat.S_ISFIFO(st.st_mode)
-                else "socket" if stat.S_ISSOCK(st.st_mode) else "special"
-            )  # fmt: skip  (only regular files are read: a socket or FIFO left behind is a change)
+                "link"
+                if stat.S_ISLNK(st.st_mode)
+                else "dir"
+                if stat.S_ISDIR(st.st_mode)
+                else "file"
+                if stat.S_ISREG(st.st_mode)
+                else "fifo"
+                if stat.S_ISFIFO(st.st_mode)
+                else "socket"
+                if stat.S_ISSOCK(st.st_mode)
+                else "special"
+            )  # only regular files are read: a socket or FIFO left behind is a change
             digest = ""
             if kind == "file" and st.st_size <= 8 << 20:
                 digest = hashlib.sha1(p.read_bytes()).hexdigest()
@@ -280,9 +294,10 @@ def diff(before: dict[str, tuple], after: dict[str, tuple]) -> list[str]:
     out = [f"+{p}" for p in sorted(after.keys() - before.keys())]
     out += [f"-{p}" for p in sorted(before.keys() - after.keys())]
     out += [
-        f"~{p}" for p in sorted(before.keys() & after.keys())
+        f"~{p}"
+        for p in sorted(before.keys() & after.keys())
         if before[p] != after[p] and Path(p).name != LOCK_FILE
-    ]  # fmt: skip
+    ]
     return out
 
 
@@ -374,12 +389,20 @@ def _run_server(prepared: list[Prepared], cpu_s: float, env: dict[str, str], kin
     """All cases through one fork server, ``PARALLEL`` at a time."""
     jobs = [
         {
-            "id": p.case.id, "kind": p.case.kind, "argv": list(p.case.argv), "code": p.case.code,
-            "cwd": str(p.cwd), "env": case_env(p.root), "out": str(p.meta),
-            "timeout": MAX_WALL_S, "idle_s": HANG_S, "as_bytes": AS_LIMIT, "cpu_s": cpu_s,
+            "id": p.case.id,
+            "kind": p.case.kind,
+            "argv": list(p.case.argv),
+            "code": p.case.code,
+            "cwd": str(p.cwd),
+            "env": case_env(p.root),
+            "out": str(p.meta),
+            "timeout": MAX_WALL_S,
+            "idle_s": HANG_S,
+            "as_bytes": AS_LIMIT,
+            "cpu_s": cpu_s,
         }
         for p in prepared
-    ]  # fmt: skip
+    ]
     proc = subprocess.run(
         [sys.executable, str(HERE / "server.py"), str(PARALLEL), kind],
         input="".join(json.dumps(j) + "\n" for j in jobs),
@@ -432,7 +455,12 @@ def run_fresh_one(p: Prepared, cpu_s: float, env: dict[str, str]) -> Result:
     with open(p.meta / "stdout", "wb") as so, open(p.meta / "stderr", "wb") as se:
         t0 = time.monotonic()
         proc = subprocess.Popen(
-            cmd, cwd=p.cwd, env=child_env, stdin=subprocess.DEVNULL, stdout=so, stderr=se,
+            cmd,
+            cwd=p.cwd,
+            env=child_env,
+            stdin=subprocess.DEVNULL,
+            stdout=so,
+            stderr=se,
             preexec_fn=_limiter(cpu_s),
         )
         timed_out = False

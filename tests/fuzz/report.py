@@ -58,8 +58,11 @@ def count_table(rows: list[tuple[str, str]], label: str = "category") -> str:
 def tables(records: list[dict]) -> str:
     """Both count tables (by the issue's item 1-10 and by category) of ``--json`` records."""
     by_id = {c.id: c for c in CASES}
-    items = [(f"{issue_item(by_id[r['id']])}. {ISSUE_ITEMS[issue_item(by_id[r['id']])]}", r["outcome"])
-             for r in records if r["id"] in by_id]  # fmt: skip
+    items = [
+        (f"{issue_item(by_id[r['id']])}. {ISSUE_ITEMS[issue_item(by_id[r['id']])]}", r["outcome"])
+        for r in records
+        if r["id"] in by_id
+    ]
     cats = [(r["category"], r["outcome"]) for r in records]
     return (
         f"By the issue's list (1-10):\n\n{count_table(items, 'issue item')}\n\n"
@@ -87,8 +90,10 @@ def failures(results: list[Result]) -> str:
             show = r.case.show().replace("|", "\\|").replace("\n", "; ")
             show = show if len(show) < 160 else show[:150] + " ..."
             last = r.last_line().replace("|", "\\|")[:200]
-            out.append(f"| `{r.case.id}` | `{show}` | {outcome(r)} | {r.status} | {r.seconds:.1f} "
-                       f"| {r.cpu_s:.1f} | {r.maxrss_kib / 1024:.0f} | {last} |")  # fmt: skip
+            out.append(
+                f"| `{r.case.id}` | `{show}` | {outcome(r)} | {r.status} | {r.seconds:.1f} "
+                f"| {r.cpu_s:.1f} | {r.maxrss_kib / 1024:.0f} | {last} |"
+            )
     return "\n".join(out)
 
 
@@ -125,8 +130,11 @@ def main() -> None:
         files.TEMPLATES.mkdir()
         template = str(files.template_dir())
         t0, c0 = time.time(), _children_cpu()
-        results = list(run_cases([resolve(c, template) for c in cases], Path(tmp) / "cases", files.BUILDERS,
-                                 fresh=args.fresh).values())  # fmt: skip
+        results = list(
+            run_cases(
+                [resolve(c, template) for c in cases], Path(tmp) / "cases", files.BUILDERS, fresh=args.fresh
+            ).values()
+        )
         took, cpu = time.time() - t0, _children_cpu() - c0
     records = [record(r) for r in results]
     if args.json:  # first: the tables below must not lose a long run

@@ -37,7 +37,14 @@ IDLE_SHARE = 0.05  # a case's process group using less of one CPU than this, pas
 #: (``convolab.cli`` alone is light: without this each case spent 1.5-2 s of CPU importing torch). This
 #: maps 640 MiB of address space, what a fresh ``python -m convolab summary`` has before it reads a spec;
 #: heavier parts (training, SciPy, matplotlib) stay lazy, so no case sees less headroom than it would fresh.
-PRELOAD = ("numpy", "torch", "convolab", "convolab.layers", "convolab.model.spec", "convolab.analysis.summary")
+PRELOAD = (
+    "numpy",
+    "torch",
+    "convolab",
+    "convolab.layers",
+    "convolab.model.spec",
+    "convolab.analysis.summary",
+)
 #: and for the run commands (train, evaluate, reconstruct, compare, figures), which import the reports
 #: and matplotlib before they read their arguments' files (861 MiB mapped fresh, as here): 2.4 s of CPU
 HEAVY = (*PRELOAD, "convolab.train.report", "matplotlib.pyplot")

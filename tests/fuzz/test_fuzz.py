@@ -26,19 +26,61 @@ def _param(case):
 def test_the_table_covers_every_command_category_and_300_inputs() -> None:
     assert len(CASES) >= 300
     commands = {c.argv[0] for c in CASES if c.kind == "cli"}
-    assert commands >= {"summary", "layers", "filter", "kernels", "data", "train", "evaluate", "reconstruct",
-                        "compare", "figures", "import-keras", "export", "lab"}  # fmt: skip
+    assert commands >= {
+        "summary",
+        "layers",
+        "filter",
+        "kernels",
+        "data",
+        "train",
+        "evaluate",
+        "reconstruct",
+        "compare",
+        "figures",
+        "import-keras",
+        "export",
+        "lab",
+    }
     assert {c.argv[1] for c in CASES if c.argv[:1] == ("data",)} >= {"list", "fetch", "verify", "show"}
     codes = " ".join(c.code for c in CASES)
-    for entry in ("load_spec", "analyze", "build_model", "Sequential", "filter2d", "get_kernel", "load_image",
-                  "load_dataset", "read_idx", "Conv2D(", "Dense(", "UpSampling2D(", "TrainConfig", "load_run",
-                  "import_keras", "write_run", "export_model", "resume("):  # fmt: skip
+    for entry in (
+        "load_spec",
+        "analyze",
+        "build_model",
+        "Sequential",
+        "filter2d",
+        "get_kernel",
+        "load_image",
+        "load_dataset",
+        "read_idx",
+        "Conv2D(",
+        "Dense(",
+        "UpSampling2D(",
+        "TrainConfig",
+        "load_run",
+        "import_keras",
+        "write_run",
+        "export_model",
+        "resume(",
+    ):
         assert entry in codes, entry
     categories = {c.category for c in CASES}
-    assert categories >= {"huge factors/sizes", "yaml alias bomb", "deep nesting", "100k-layer specs",
-                          "per-pixel RF blow-up", "kernels size/sigma", "big/odd images", "FIFOs",
-                          "bad state.json fields", "overflowing numbers", "unknown datasets", "bad paths",
-                          "overwrite of foreign folders", "overwrite run checkpoints"}  # fmt: skip
+    assert categories >= {
+        "huge factors/sizes",
+        "yaml alias bomb",
+        "deep nesting",
+        "100k-layer specs",
+        "per-pixel RF blow-up",
+        "kernels size/sigma",
+        "big/odd images",
+        "FIFOs",
+        "bad state.json fields",
+        "overflowing numbers",
+        "unknown datasets",
+        "bad paths",
+        "overwrite of foreign folders",
+        "overwrite run checkpoints",
+    }
     assert 80 <= sum(c.ci for c in CASES) <= 180
     assert {issue_item(c) for c in CASES if c.ci} == set(ISSUE_ITEMS) == set(range(1, 11))  # all in CI
     assert set(XFAIL) <= {c.id for c in CASES}

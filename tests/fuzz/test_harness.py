@@ -101,8 +101,13 @@ def test_problems_on_hand_made_results() -> None:
 
 def _raised(exc: BaseException, raises: tuple[str, ...] = ()) -> Result:
     case = Case("x", "c", "lab", code="pass", raises=raises)
-    api = {"raised": True, "type": type(exc).__name__, "value_error": isinstance(exc, ValueError),
-           "mro": [c.__module__ + "." + c.__qualname__ for c in type(exc).__mro__], "message": str(exc)}  # noqa: E501
+    api = {
+        "raised": True,
+        "type": type(exc).__name__,
+        "value_error": isinstance(exc, ValueError),
+        "mro": [c.__module__ + "." + c.__qualname__ for c in type(exc).__mro__],
+        "message": str(exc),
+    }  # noqa: E501
     return Result(case, 0, 0.1, 1000, False, "", "", api=api)
 
 

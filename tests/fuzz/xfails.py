@@ -6,5 +6,4 @@ line goes. Re-baselined on the merged tree by ``python tests/fuzz/report.py --xf
 then each reason written out by hand.
 """
 
-XFAIL: dict[str, str] = {
-}
+XFAIL: dict[str, str] = {}

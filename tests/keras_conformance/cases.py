@@ -47,9 +47,14 @@ def _conv_case(rng: np.random.Generator, transpose: bool) -> Case | None:
     h, w = int(rng.integers(3, 13)), int(rng.integers(3, 13))
     cin = int(rng.integers(1, 4))
     kw: dict[str, Any] = dict(
-        filters=int(rng.integers(1, 5)), kernel_size=k, strides=s, padding=pad, dilation_rate=d,
-        activation=str(rng.choice(ACTS)), use_bias=bool(rng.random() < 0.8),
-    )  # fmt: skip
+        filters=int(rng.integers(1, 5)),
+        kernel_size=k,
+        strides=s,
+        padding=pad,
+        dilation_rate=d,
+        activation=str(rng.choice(ACTS)),
+        use_bias=bool(rng.random() < 0.8),
+    )
     if transpose:
         kw["output_padding"] = [int(rng.integers(0, si)) for si in s] if rng.random() < 0.5 else None
         op = kw["output_padding"] or [None, None]

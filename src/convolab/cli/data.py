@@ -72,9 +72,12 @@ def list_cmd(data_dir: str | None, no_verify: bool) -> None:
 @click.argument("name")
 @click.option("--data-dir", type=Folder(), help="Download here instead of the cache.")
 @click.option(
-    "--timeout", type=click.FloatRange(0, 3600, min_open=True), default=30.0, show_default=True,
+    "--timeout",
+    type=click.FloatRange(0, 3600, min_open=True),
+    default=30.0,
+    show_default=True,
     help="Seconds without data.",
-)  # fmt: skip
+)
 @click.option(
     "--retries", type=click.IntRange(0, 100), default=2, show_default=True, help="Extra tries per mirror."
 )

@@ -1,4 +1,5 @@
-"""CLI commands on trained runs: evaluate, reconstruct, compare, figures (thin wrappers over convolab.train.report).
+"""CLI commands on trained runs: evaluate, reconstruct, compare, figures (thin wrappers over
+convolab.train.report).
 
 Importing this module imports click only (no torch, no matplotlib, no rich): ``convolab evaluate --help``
 answers at once; each command imports the library inside its function.
@@ -130,9 +131,7 @@ def reconstruct_cmd(
 @click.option("--device", default="auto", show_default=True)
 @click.option("--json", "as_json", is_flag=True)
 @threads_option
-def compare_cmd(
-    runs: tuple[str, ...], out: str | None, n: int, device: str, as_json: bool
-) -> None:
+def compare_cmd(runs: tuple[str, ...], out: str | None, n: int, device: str, as_json: bool) -> None:
     """Compare trained runs on the same images: parameters, MACs, metrics, time per epoch.
 
     \b

@@ -92,8 +92,14 @@ def _click_type(f: dataclasses.Field) -> Any:
 def config_options(func: Any) -> Any:
     """One click option per ``TrainConfig`` field, its default and help taken from the field."""
     for f in reversed([f for f in dataclasses.fields(TrainConfig) if f.metadata.get("cli")]):
-        func = click.option(flag(f.name), f.name, type=_click_type(f), default=f.default,
-                            show_default=f.default is not None, help=f.metadata["help"])(func)  # fmt: skip
+        func = click.option(
+            flag(f.name),
+            f.name,
+            type=_click_type(f),
+            default=f.default,
+            show_default=f.default is not None,
+            help=f.metadata["help"],
+        )(func)
     return func
 
 
@@ -112,9 +118,14 @@ def _fresh_config(ctx: click.Context, config_file: str | None, opts: dict[str, A
 
 @click.command("train", help=TRAIN_HELP)
 @config_options
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
-              help="Start from the settings in this YAML/JSON file (a run's config.json is one); flags "
-              "given here override it.")  # fmt: skip
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Start from the settings in this YAML/JSON file (a run's config.json is one); flags "
+    "given here override it.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an existing convolab run folder at --out.")
 @click.option("--resume", type=click.Path(), default=None, help="Continue the run in this folder.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar or epoch lines.")
@@ -122,9 +133,12 @@ def _fresh_config(ctx: click.Context, config_file: str | None, opts: dict[str, A
 @click.option(
     "--nproc", type=int, default=None, help="Train in N processes on this machine (launches torchrun)."
 )
-@click.option("--tensorboard/--no-tensorboard", default=None,
-              help="Write TensorBoard event files into RUN/tensorboard (`tensorboard --logdir RUN`) "
-              "[default: on when the tensorboard package is installed].")  # fmt: skip
+@click.option(
+    "--tensorboard/--no-tensorboard",
+    default=None,
+    help="Write TensorBoard event files into RUN/tensorboard (`tensorboard --logdir RUN`) "
+    "[default: on when the tensorboard package is installed].",
+)
 @click.option(
     "--threads",
     type=int,
@@ -155,8 +169,16 @@ def train_cmd(
         return
     set_threads(threads)
     with _stops(resume, opts):
-        trained = _train(ctx, resume, config_file, opts, overwrite=overwrite, quiet=quiet, figures=figures,
-                         tensorboard=tensorboard)  # fmt: skip
+        trained = _train(
+            ctx,
+            resume,
+            config_file,
+            opts,
+            overwrite=overwrite,
+            quiet=quiet,
+            figures=figures,
+            tensorboard=tensorboard,
+        )
     if trained is not None and trained[2]:  # (result, figures drawn, speak?)
         _report(trained[0], trained[1])
 
@@ -171,15 +193,31 @@ def _check_threads(ctx: click.Context, threads: int | None) -> None:
             raise click.BadParameter(str(exc), ctx=ctx, param_hint="'--threads'") from None
 
 
-def _train(ctx: click.Context, resume: str | None, config_file: str | None, opts: dict[str, Any], *,
-           overwrite: bool, quiet: bool, figures: bool,
-           tensorboard: bool | None) -> tuple[TrainResult, dict[str, Path], bool] | None:  # fmt: skip
+def _train(
+    ctx: click.Context,
+    resume: str | None,
+    config_file: str | None,
+    opts: dict[str, Any],
+    *,
+    overwrite: bool,
+    quiet: bool,
+    figures: bool,
+    tensorboard: bool | None,
+) -> tuple[TrainResult, dict[str, Path], bool] | None:
     """Open the run, train it, draw its figures: ``(result, figures drawn, speak?)``; None when
     ``--resume`` of a finished run only redrew its missing figures."""
     from convolab.train import session
 
-    trainer = _open(ctx, resume, config_file, opts, overwrite=overwrite, quiet=quiet, figures=figures,
-                    tensorboard=tensorboard)  # fmt: skip
+    trainer = _open(
+        ctx,
+        resume,
+        config_file,
+        opts,
+        overwrite=overwrite,
+        quiet=quiet,
+        figures=figures,
+        tensorboard=tensorboard,
+    )
     if trainer is None:
         return None
     speak = not quiet and trainer.ctx.is_main  # one rank speaks
@@ -195,9 +233,17 @@ def _train(ctx: click.Context, resume: str | None, config_file: str | None, opts
     return result, drawn, speak
 
 
-def _open(ctx: click.Context, resume: str | None, config_file: str | None, opts: dict[str, Any], *,
-          overwrite: bool, quiet: bool, figures: bool,
-          tensorboard: bool | None) -> Trainer | None:  # fmt: skip
+def _open(
+    ctx: click.Context,
+    resume: str | None,
+    config_file: str | None,
+    opts: dict[str, Any],
+    *,
+    overwrite: bool,
+    quiet: bool,
+    figures: bool,
+    tensorboard: bool | None,
+) -> Trainer | None:
     """The Trainer of a fresh run or of ``--resume``; None for a finished run whose missing figures
     were drawn instead (rank 0 draws under torchrun)."""
     from convolab.train import context, session

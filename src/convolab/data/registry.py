@@ -196,7 +196,7 @@ FASHION_MNIST = _idx_dataset(
         "Sneaker",
         "Bag",
         "Ankle boot",
-    ),  # fmt: skip
+    ),
     homepage="https://github.com/zalandoresearch/fashion-mnist",
 )
 

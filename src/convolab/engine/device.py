@@ -86,7 +86,8 @@ def prepare(model: nn.Module, device: torch.device | str = "cpu") -> nn.Module:
     """Move ``model`` to ``device`` and into the fast memory format there; returns the same module.
 
     Only the model changes: the process's allocator is tuned by training alone
-    (``convolab.engine.allocator.configure_allocator``, called when a training run readies its model: ``train.run_model.ready_model``).
+    (``convolab.engine.allocator.configure_allocator``, called when a training run readies its model:
+    ``train.run_model.ready_model``).
 
     Args:
         model: any module whose 4-D parameters are convolution kernels.

@@ -97,9 +97,7 @@ def save_panels(
     # constrained layout then keeps titles inside the figure (tight_layout clipped one-row figures)
     aspect = max(p.image.shape[0] / p.image.shape[1] for p in panels)
     cell_h = 3.2 * min(max(aspect, 0.05), 4.0) + 0.6
-    fig, axes = subplots(
-        rows, cols, figsize=(3.2 * cols, cell_h * rows), squeeze=False, layout="constrained"
-    )
+    fig, axes = subplots(rows, cols, figsize=(3.2 * cols, cell_h * rows), squeeze=False, layout="constrained")
     engine = fig.get_layout_engine()
     engine.set(w_pad=0.08, h_pad=0.08)  # type: ignore[union-attr,call-arg]  # constrained: inches of margin
     for ax in axes.ravel():

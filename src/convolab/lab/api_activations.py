@@ -176,8 +176,10 @@ def _fields(info: Any, shape: tuple[int, ...]) -> dict[str, Any] | None:
     out = {}
     for key, axis, n in (("rows", info.fields[0], shape[1]), ("cols", info.fields[1], shape[2])):
         spans = [axis.interval(u) for u in range(n)]
-        out[key] = {"lo": [-1 if s is None else int(s[0]) for s in spans],
-                    "hi": [-1 if s is None else int(s[1]) for s in spans]}  # fmt: skip
+        out[key] = {
+            "lo": [-1 if s is None else int(s[0]) for s in spans],
+            "hi": [-1 if s is None else int(s[1]) for s in spans],
+        }
     return out
 
 
@@ -283,8 +285,10 @@ def pixel_of(net: Any, x: np.ndarray, layer: int, channel: int, row: int, col: i
     if len(shape) == 3:
         c, h, w = shape
         if not (0 <= channel < c and 0 <= row < h and 0 <= col < w):
-            raise ApiError(f"pixel (channel, row, col) must lie in ({c}, {h}, {w}) of {name}, got "
-                           f"({channel}, {row}, {col})")  # fmt: skip
+            raise ApiError(
+                f"pixel (channel, row, col) must lie in ({c}, {h}, {w}) of {name}, got "
+                f"({channel}, {row}, {col})"
+            )
         index: tuple[int, ...] = (0, channel, row, col)
     else:
         if not 0 <= col < int(np.prod(shape)):

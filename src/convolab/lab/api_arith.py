@@ -55,8 +55,13 @@ def _formulas(result: dict[str, Any], kind: str, args: dict[str, Any]) -> dict[s
 def get_planes(body: dict[str, Any], key: str, max_side: int) -> Any:
     """``body[key]`` as one matrix, or a list of up to ``ARITH_MAX_CHANNELS`` matrices (one per channel)."""
     value = body.get(key)
-    if not (isinstance(value, list) and value and isinstance(value[0], list) and value[0]
-            and isinstance(value[0][0], list)):  # fmt: skip
+    if not (
+        isinstance(value, list)
+        and value
+        and isinstance(value[0], list)
+        and value[0]
+        and isinstance(value[0][0], list)
+    ):
         return get_matrix(body, key, max_side)
     if len(value) > limits.ARITH_MAX_CHANNELS:
         raise ApiError(f"{key} must have at most {limits.ARITH_MAX_CHANNELS} channels, got {len(value)}")

@@ -123,8 +123,10 @@ def reconstruct(name: Any, pixels: list[list[float]], which: str) -> dict[str, A
     shape = tuple(state["spec"]["input_shape"])
     arr = np.clip(np.asarray(pixels, dtype=np.float32), 0.0, 1.0)
     if len(shape) != 3 or shape[0] != 1 or arr.shape != shape[1:]:
-        raise ApiError(f"pixels must be {shape[-2]}x{shape[-1]} for this run (input {list(shape)}), got "
-                       f"{arr.shape[0]}x{arr.shape[1]}")  # fmt: skip
+        raise ApiError(
+            f"pixels must be {shape[-2]}x{shape[-1]} for this run (input {list(shape)}), got "
+            f"{arr.shape[0]}x{arr.shape[1]}"
+        )
     out = _predict(model, arr[None, None])  # (1, 1, H, W)
     return {"run": name, "reconstruction": rounded(out[0, 0], 3)}
 
@@ -190,17 +192,24 @@ def samples(name: Any, offset: int, count: int, which: str) -> dict[str, Any]:
     stop = min(offset + count, n)
     images = ds.images[offset:stop].to(torch.float32).numpy() / 255.0  # (n, C, H, W)
     if tuple(images.shape[1:]) != tuple(model.input_shape):
-        raise ApiError(f"the run's model takes {list(model.input_shape)} but its dataset's images are "
-                       f"{list(images.shape[1:])}")  # fmt: skip
+        raise ApiError(
+            f"the run's model takes {list(model.input_shape)} but its dataset's images are "
+            f"{list(images.shape[1:])}"
+        )
     outputs = _predict(model, images)
     labels = [None] * (stop - offset) if ds.labels is None else ds.labels[offset:stop].tolist()
     names = class_names(cfg.get("dataset"))
     items = [
-        {"index": offset + i, "label": labels[i], "seen": offset + i in seen,
-         "class": _class_of(names, labels[i]),
-         "input": rounded(images[i, 0], 3), "output": rounded(outputs[i, 0], 3)}
+        {
+            "index": offset + i,
+            "label": labels[i],
+            "seen": offset + i in seen,
+            "class": _class_of(names, labels[i]),
+            "input": rounded(images[i, 0], 3),
+            "output": rounded(outputs[i, 0], 3),
+        }
         for i in range(stop - offset)
-    ]  # fmt: skip
+    ]
     return {"run": name, "dataset": cfg.get("dataset"), "eval_set": eval_name(cfg), "total": n,
             "trained_on_test": bool(seen), "offset": offset, "items": items}  # fmt: skip
 

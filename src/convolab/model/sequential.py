@@ -147,8 +147,9 @@ class Sequential(nn.Module):
     # ---- Keras's fit / evaluate / predict: thin calls of the public functions (docs/python.md) ------
     # The training layer sits above this module: these reach it through the package's public names at
     # call time (``convolab.fit``: the session path ``convolab train`` runs), never at import.
-    def fit(self, x: Any = None, y: Any = None, *, shuffle: bool = True, verbose: Any = "auto",
-            **kwargs: Any):  # fmt: skip
+    def fit(
+        self, x: Any = None, y: Any = None, *, shuffle: bool = True, verbose: Any = "auto", **kwargs: Any
+    ):
         """Train this model in place on images ``x`` (or a dataset name): ``convolab.fit(model, x,
         **kwargs)``; returns the ``Run`` (``run.history["loss"]`` as Keras's ``History``). ``y``: None
         or ``x`` (an autoencoder's target is its input); ``shuffle``: always (seeded by ``seed``);
@@ -170,8 +171,15 @@ class Sequential(nn.Module):
 
         return predict(self, x, batch_size=batch_size)
 
-    def evaluate(self, x: Any, y: Any = None, *, batch_size: int | None = None, loss: str = "bce",
-                 return_dict: bool = False):  # fmt: skip
+    def evaluate(
+        self,
+        x: Any,
+        y: Any = None,
+        *,
+        batch_size: int | None = None,
+        loss: str = "bce",
+        return_dict: bool = False,
+    ):
         """The loss on images ``x`` against ``y`` (default ``x``); ``return_dict``: with bce, mse, psnr,
         ssim: ``convolab.evaluate``."""
         from convolab.train.keras_api import evaluate

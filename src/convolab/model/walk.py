@@ -251,11 +251,9 @@ def check_shape_limits(shape: Shape, label: str | None = None) -> None:
         c, h, w = shape
         if max(h, w) > limits.MAX_SIDE:
             raise limits.LimitError(
-                f"{label} has a side of {max(h, w)}, over the limit of {limits.MAX_SIDE} "
-                "(limits.MAX_SIDE)"
+                f"{label} has a side of {max(h, w)}, over the limit of {limits.MAX_SIDE} (limits.MAX_SIDE)"
             )
         if c > limits.MAX_CHANNELS:
             raise limits.LimitError(
-                f"{label} has {c} channels, over the limit of {limits.MAX_CHANNELS} "
-                "(limits.MAX_CHANNELS)"
+                f"{label} has {c} channels, over the limit of {limits.MAX_CHANNELS} (limits.MAX_CHANNELS)"
             )

@@ -104,8 +104,12 @@ def as_images(x: Any, shape: tuple[int, ...], what: str = "images") -> torch.Ten
         raise ValueError(f"{what} holds no images")
     if not (_is_uint8(src) or _is_float(src)):
         raise ValueError(f"{what} must be uint8 (0..255) or float in [0, 1], got {_dtype_name(src)}")
-    check_bytes(f"{what} {dims} as float32", 4 * math.prod(dims), MAX_ARRAY_BYTES,
-                "train a larger set from a folder: dataset (streamed), or predict in parts")  # fmt: skip
+    check_bytes(
+        f"{what} {dims} as float32",
+        4 * math.prod(dims),
+        MAX_ARRAY_BYTES,
+        "train a larger set from a folder: dataset (streamed), or predict in parts",
+    )
     uint8 = _is_uint8(src)
     t = _copy(src, perm, tuple(shape))
     if uint8:
@@ -129,8 +133,9 @@ def split_memory(x: torch.Tensor, val_fraction: float, seed: int) -> tuple[torch
     return x[train], x[val]
 
 
-def write_arrays(run_dir: Path, train: torch.Tensor, val: torch.Tensor, eval_images: torch.Tensor,
-                 eval_name: str) -> Path:  # fmt: skip
+def write_arrays(
+    run_dir: Path, train: torch.Tensor, val: torch.Tensor, eval_images: torch.Tensor, eval_name: str
+) -> Path:
     """Store the splits in ``run_dir/data.safetensors`` (atomically; float32, bit for bit)."""
     from safetensors.torch import save_file
 

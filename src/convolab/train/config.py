@@ -71,8 +71,15 @@ def show_value(value: Any) -> str:
     return text if len(text) <= MAX_SHOWN_CHARS else text[: MAX_SHOWN_CHARS - 5] + " ...'"
 
 
-def _f(default: Any, help: str, *, choices: tuple[str, ...] = (), resume: bool = False, cli: bool = True,
-       factory: Any = None) -> Any:  # fmt: skip
+def _f(
+    default: Any,
+    help: str,
+    *,
+    choices: tuple[str, ...] = (),
+    resume: bool = False,
+    cli: bool = True,
+    factory: Any = None,
+) -> Any:
     """A field with its help text; ``resume``: ``--resume`` may change it; ``cli``: a train option."""
     meta = {"help": help, "choices": choices, "resume": resume, "cli": cli}
     if factory is not None:
@@ -165,8 +172,9 @@ class TrainConfig:
         _check_schedule(self.lr_schedule, self.warmup)
         if self.memory_budget is not None:
             _check_number("memory_budget", self.memory_budget, "a positive number of GiB", lambda v: v > 0)
-        _check_number("lr", self.lr, f"a positive number <= {MAX_LEARNING_RATE:g}",
-                      lambda v: 0 < v <= MAX_LEARNING_RATE)  # fmt: skip
+        _check_number(
+            "lr", self.lr, f"a positive number <= {MAX_LEARNING_RATE:g}", lambda v: 0 < v <= MAX_LEARNING_RATE
+        )
         _check_number(
             "noise", self.noise, f"a number in [0, {MAX_NOISE_STD:g}]", lambda v: 0 <= v <= MAX_NOISE_STD
         )
@@ -276,8 +284,13 @@ def read_config_bytes(path: Path) -> bytes:
 
 
 def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a pipe"), (stat.S_ISCHR, "a device"),
-                       (stat.S_ISBLK, "a device"), (stat.S_ISSOCK, "a socket")):  # fmt: skip
+    for test, name in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a pipe"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
         if test(mode):
             return name
     return "not a file"
@@ -300,9 +313,11 @@ def check_path_field(name: str, value: Any) -> None:
             path.stat()  # a dangling link or a loop raises here
     except OSError as exc:
         raise ConfigError(
-            name, "{field} {value} is a symbolic link that leads nowhere ({why})", value=value,
+            name,
+            "{field} {value} is a symbolic link that leads nowhere ({why})",
+            value=value,
             why=Text(exc.strerror or type(exc).__name__),
-        ) from None  # fmt: skip
+        ) from None
 
 
 def _check_json(config: TrainConfig) -> None:

@@ -169,8 +169,9 @@ def _configure(model: Any, dataset: Any, validation_data: Any, config: Any, opti
 
     values = {**_base_values(config), **_check_options(options)}
     name, spec, weights = _model_arg(model)
-    values["dataset"], arrays = _dataset_arg(dataset if dataset is not None else values.get("dataset"),
-                                             validation_data)  # fmt: skip
+    values["dataset"], arrays = _dataset_arg(
+        dataset if dataset is not None else values.get("dataset"), validation_data
+    )
     if values["dataset"] is None:
         values.pop("dataset")
     values["model"] = name if name is not None else (spec.name or "model")
@@ -261,9 +262,19 @@ def _threads(threads: int | None) -> None:
         set_threads(threads)
 
 
-def fit(model: Any, dataset: Any = None, *, validation_data: Any = None, config: Any = None,
-        overwrite: bool = False, quiet: bool = False, figures: bool = True, threads: int | None = None,
-        restore_best_weights: bool = False, **options: Any) -> Run:  # fmt: skip
+def fit(
+    model: Any,
+    dataset: Any = None,
+    *,
+    validation_data: Any = None,
+    config: Any = None,
+    overwrite: bool = False,
+    quiet: bool = False,
+    figures: bool = True,
+    threads: int | None = None,
+    restore_best_weights: bool = False,
+    **options: Any,
+) -> Run:
     """Train an autoencoder and return its :class:`~convolab.train.run.Run`; ``convolab train`` in Python.
 
     Args:
@@ -308,8 +319,15 @@ def fit(model: Any, dataset: Any = None, *, validation_data: Any = None, config:
     return _run(trainer, figures, quiet, target, "best" if restore_best_weights else "last")
 
 
-def resume(run: str | Path | Run, epochs: int | None = None, *, quiet: bool = False, figures: bool = True,
-           threads: int | None = None, **options: Any) -> Run:  # fmt: skip
+def resume(
+    run: str | Path | Run,
+    epochs: int | None = None,
+    *,
+    quiet: bool = False,
+    figures: bool = True,
+    threads: int | None = None,
+    **options: Any,
+) -> Run:
     """Continue a stopped run (or train a finished one on to more ``epochs``); ``convolab train --resume``.
 
     ``options``: the fields ``--resume`` may change (``device``, checkpointing, streaming). ``epochs``

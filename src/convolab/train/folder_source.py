@@ -52,9 +52,18 @@ class FolderSource:
         cfg, ctx, device = self.config, self.ctx, self.ctx.device
         w = ctx.world_size
         loader = iter(
-            make_loader(self.stream.train, batch_size=cfg.batch_size // w, rank=ctx.rank, world_size=w,
-                        seed=cfg.seed, epoch=epoch, skip_batches=start, workers=cfg.workers, device=device)
-        )  # fmt: skip
+            make_loader(
+                self.stream.train,
+                batch_size=cfg.batch_size // w,
+                rank=ctx.rank,
+                world_size=w,
+                seed=cfg.seed,
+                epoch=epoch,
+                skip_batches=start,
+                workers=cfg.workers,
+                device=device,
+            )
+        )
         empty = torch.empty(0, *self.shape, dtype=torch.uint8)
         for step in range(start, steps):
             n = global_batch_size(self.n_train, cfg.batch_size, step)
@@ -78,9 +87,17 @@ class FolderSource:
     def validate(self, predict: Predict) -> dict[str, float]:
         """Validation metrics, the ranks sharing the chunks (noise seeded per chunk with --noise)."""
         cfg = self.config
-        return sd.stream_metrics(self.stream.val, predict, noise=cfg.noise, seed=cfg.seed, tag="val-noise",
-                                 chunk=sd.chunk_size(cfg, self.stream.val), workers=cfg.workers,
-                                 device=self.ctx.device, ctx=self.ctx)  # fmt: skip
+        return sd.stream_metrics(
+            self.stream.val,
+            predict,
+            noise=cfg.noise,
+            seed=cfg.seed,
+            tag="val-noise",
+            chunk=sd.chunk_size(cfg, self.stream.val),
+            workers=cfg.workers,
+            device=self.ctx.device,
+            ctx=self.ctx,
+        )
 
     def evaluate(self, predict: Predict) -> dict[str, Any]:
         """Evaluation-set metrics and the mean-image baseline, in this process only (rank 0)."""

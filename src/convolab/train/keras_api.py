@@ -50,8 +50,15 @@ def predict(model: Any, x: Any, batch_size: int | None = None) -> Any:
     return _outputs(model, x, chunk)[1].numpy()
 
 
-def evaluate(model: Any, x: Any, y: Any = None, *, batch_size: int | None = None, loss: str = "bce",
-             return_dict: bool = False) -> Any:  # fmt: skip
+def evaluate(
+    model: Any,
+    x: Any,
+    y: Any = None,
+    *,
+    batch_size: int | None = None,
+    loss: str = "bce",
+    return_dict: bool = False,
+) -> Any:
     """The loss of ``model`` on images ``x`` against ``y`` (default: ``x`` itself, an autoencoder's
     target), as a float; ``return_dict=True``: ``{"loss", "bce", "mse", "psnr", "ssim"}`` (Keras's
     ``return_dict``). ``loss``: ``"bce"`` (the training default) or ``"mse"``."""
@@ -67,7 +74,9 @@ def evaluate(model: Any, x: Any, y: Any = None, *, batch_size: int | None = None
     target = images if y is None or y is x else as_images(y, tuple(model.output_shape), "y")
     if target.shape != outputs.shape:
         what = "x (the target when y is None)" if target is images else "y"
-        raise ValueError(f"{what} has {target.shape[0]} images of {tuple(target.shape[1:])}; the model gives "
-                         f"{outputs.shape[0]} of {tuple(outputs.shape[1:])}")  # fmt: skip
+        raise ValueError(
+            f"{what} has {target.shape[0]} images of {tuple(target.shape[1:])}; the model gives "
+            f"{outputs.shape[0]} of {tuple(outputs.shape[1:])}"
+        )
     metrics = metrics_of(outputs, target, chunk)
     return {"loss": metrics[loss], **metrics} if return_dict else metrics[loss]

@@ -87,8 +87,14 @@ class NotebookView:
         if not force and now - self._shown_at < self.refresh_seconds:
             return
         self._shown_at = now
-        console = Console(file=io.StringIO(), record=True, width=NOTEBOOK_COLUMNS, force_terminal=True,
-                          force_jupyter=False, color_system="truecolor")  # fmt: skip
+        console = Console(
+            file=io.StringIO(),
+            record=True,
+            width=NOTEBOOK_COLUMNS,
+            force_terminal=True,
+            force_jupyter=False,
+            color_system="truecolor",
+        )
         parts: list[Any] = [Text(line) for line in self.lines]
         if with_bar:
             parts.append(self.bar.get_renderable())

@@ -99,8 +99,15 @@ class Run:
     checkpoint's ``state.json``), and ``device``, the one it was loaded for.
     """
 
-    def __init__(self, path: Path, checkpoint: Path, model: Sequential, config: TrainConfig,
-                 state: dict[str, Any], device: str = "auto") -> None:  # fmt: skip
+    def __init__(
+        self,
+        path: Path,
+        checkpoint: Path,
+        model: Sequential,
+        config: TrainConfig,
+        state: dict[str, Any],
+        device: str = "auto",
+    ) -> None:
         self.path = path
         self.checkpoint = checkpoint
         self.model = model
@@ -130,8 +137,14 @@ class Run:
         path = self.path / SUMMARY_FILE
         return read_json(path) if path.is_file() else {}
 
-    def evaluate(self, dataset: Any = None, *, data_dir: str | None = None, which: str = "best",
-                 device: str | None = None) -> dict[str, Any]:  # fmt: skip
+    def evaluate(
+        self,
+        dataset: Any = None,
+        *,
+        data_dir: str | None = None,
+        which: str = "best",
+        device: str | None = None,
+    ) -> dict[str, Any]:
         """What ``convolab evaluate RUN --json`` prints: metrics on the evaluation set (or ``dataset``'s
         test split; or images given as an array, as ``convolab.fit`` takes them) against the mean-image
         baseline."""
@@ -146,8 +159,9 @@ class Run:
         metrics = evaluate_model(run.model, run.config, dataset=dataset, data_dir=data_dir, images=images)
         return {"run": str(run.path), "checkpoint": str(run.checkpoint), **metrics}
 
-    def reconstruct(self, n: int = 10, *, images: Sequence[str | Path] | None = None,
-                    out: str | Path | None = None) -> Reconstruction:  # fmt: skip
+    def reconstruct(
+        self, n: int = 10, *, images: Sequence[str | Path] | None = None, out: str | Path | None = None
+    ) -> Reconstruction:
         """The first ``n`` evaluation images (or image files) and the model's reconstructions, with the
         figure of ``convolab reconstruct`` written to ``out`` (default: ``reconstruct.png`` in the run)."""
         import torch
@@ -156,8 +170,9 @@ class Run:
 
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"n must be an integer >= 1, got {n!r}")
-        x, recon, path = reconstruct_images(self.model, self.config, out or self.path / "reconstruct.png",
-                                            n=n, images=images)  # fmt: skip
+        x, recon, path = reconstruct_images(
+            self.model, self.config, out or self.path / "reconstruct.png", n=n, images=images
+        )
         as_np = lambda t: t.to(torch.float32).cpu().numpy()  # noqa: E731
         return Reconstruction(as_np(x), as_np(recon), path)
 

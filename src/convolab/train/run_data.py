@@ -72,8 +72,14 @@ def memory_run_data(
     train: torch.Tensor, val: torch.Tensor, eval_images: torch.Tensor, eval_name: str
 ) -> RunData:
     """A ``RunData`` of in-memory float32 ``(N, C, H, W)`` splits (what ``convolab.fit`` trains on)."""
-    return RunData(train=train, val=val, eval_images=eval_images, eval_labels=None, eval_name=eval_name,
-                   mean_image=train.mean(dim=0))  # fmt: skip
+    return RunData(
+        train=train,
+        val=val,
+        eval_images=eval_images,
+        eval_labels=None,
+        eval_name=eval_name,
+        mean_image=train.mean(dim=0),
+    )
 
 
 def _memory_run_data(config: TrainConfig, eval_dataset: str | None, eval_data_dir: str | None) -> RunData:

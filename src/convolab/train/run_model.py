@@ -25,8 +25,9 @@ if TYPE_CHECKING:
 __all__ = ["build_seeded_model", "check_sigmoid_output", "checkpoint_model", "model_info", "ready_model"]
 
 
-def build_seeded_model(source: Any, seed: int, data_shape: tuple[int, ...] | None = None, *,
-                       label: str | None = None) -> Sequential:  # fmt: skip
+def build_seeded_model(
+    source: Any, seed: int, data_shape: tuple[int, ...] | None = None, *, label: str | None = None
+) -> Sequential:
     """Build a model from a zoo name, spec path or spec dict, with weights initialised from ``seed``;
     with ``data_shape``, its input and output must be the data's images (an autoencoder's target).
     ``label``: how messages name the model (default: ``source`` when a string, else the spec's name)."""
@@ -39,8 +40,9 @@ def build_seeded_model(source: Any, seed: int, data_shape: tuple[int, ...] | Non
     return model
 
 
-def ready_model(spec: Any, config: TrainConfig, source: BatchSource, device: torch.device, *,
-                label: str | None = None) -> Sequential:  # fmt: skip
+def ready_model(
+    spec: Any, config: TrainConfig, source: BatchSource, device: torch.device, *, label: str | None = None
+) -> Sequential:
     """The model of a run before its folder exists: built from ``spec`` (parsed once for the run) with
     ``config.seed``, its shapes checked against ``source``'s images (``label``: as
     :func:`build_seeded_model`), on ``device``, and with BCE its output checked to be a sigmoid."""

@@ -87,8 +87,10 @@ class RunLog:
             self._fh.flush()
         except OSError as exc:
             self.failed = True
-            warn(f"cannot write the run's log {self.path} ({exc.strerror or exc}); training goes on "
-                 "without it (the checkpoints and metrics.csv keep the history)")  # fmt: skip
+            warn(
+                f"cannot write the run's log {self.path} ({exc.strerror or exc}); training goes on "
+                "without it (the checkpoints and metrics.csv keep the history)"
+            )
 
     def close(self) -> None:
         if self._fh is not None:

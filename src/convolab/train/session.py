@@ -92,9 +92,16 @@ def check_amp(config: TrainConfig) -> None:
         )
 
 
-def start(config: TrainConfig, *, overwrite: bool = False, quiet: bool = False,
-          tensorboard: bool | None = None, spec: ModelSpec | None = None, label: str | None = None,
-          data: RunData | None = None) -> Trainer:  # fmt: skip
+def start(
+    config: TrainConfig,
+    *,
+    overwrite: bool = False,
+    quiet: bool = False,
+    tensorboard: bool | None = None,
+    spec: ModelSpec | None = None,
+    label: str | None = None,
+    data: RunData | None = None,
+) -> Trainer:
     """A fresh run: validate the config, load the data, build the model, then create the run folder.
 
     Everything that can be checked is checked before the folder exists (the config's values and JSON,
@@ -124,12 +131,18 @@ def start(config: TrainConfig, *, overwrite: bool = False, quiet: bool = False,
     lock = held[0] if held else None
     log = run_log(ctx, out)
     try:
-        trainer = Trainer(config, model, source, ctx, run_dir=out, log=log, lock=lock,
-                          tensorboard=tensorboard, quiet=quiet)  # fmt: skip
+        trainer = Trainer(
+            config, model, source, ctx, run_dir=out, log=log, lock=lock, tensorboard=tensorboard, quiet=quiet
+        )
         if ctx.is_main:
             write_json(out / CONFIG_FILE, config.to_dict())
-        log.write("start", config=config.to_dict(), streamed=source.describe() is not None,
-                  threads=torch.get_num_threads(), **model_info(model))  # fmt: skip
+        log.write(
+            "start",
+            config=config.to_dict(),
+            streamed=source.describe() is not None,
+            threads=torch.get_num_threads(),
+            **model_info(model),
+        )
     except BaseException:
         log.close()
         if lock is not None:
@@ -143,8 +156,13 @@ def run_log(ctx: LocalContext, run_dir: Path) -> LazyLog:
     return LazyLog(lambda: ctx.open_log(run_dir / LOG_FILE))
 
 
-def resume(run: str | Path, *, overrides: dict[str, Any] | None = None, quiet: bool = False,
-           tensorboard: bool | None = None) -> Trainer:  # fmt: skip
+def resume(
+    run: str | Path,
+    *,
+    overrides: dict[str, Any] | None = None,
+    quiet: bool = False,
+    tensorboard: bool | None = None,
+) -> Trainer:
     """Continue a run from its ``last`` checkpoint; ``overrides`` may change epochs, device, checkpointing."""
     lock = _lock_for_resume(run)
     try:
@@ -180,8 +198,9 @@ def _check_is_run(run: Path) -> None:
     TrainConfig.from_dict(read_json(run / CONFIG_FILE))
 
 
-def _resume(run: str | Path, overrides: dict[str, Any], lock: RunLock | None, *, quiet: bool,
-            tensorboard: bool | None) -> Trainer:  # fmt: skip
+def _resume(
+    run: str | Path, overrides: dict[str, Any], lock: RunLock | None, *, quiet: bool, tensorboard: bool | None
+) -> Trainer:
     ckpt, config = open_resume(run, overrides)
     check_amp(config)
     if ckpt is not None and ckpt.path.name in ("best", "last"):
@@ -200,14 +219,28 @@ def _resume(run: str | Path, overrides: dict[str, Any], lock: RunLock | None, *,
         model = ready_model(load_spec(config.model), config, source, ctx.device, label=config.model)
     else:
         model = ready_model(ckpt.spec, config, source, ctx.device)
-    trainer = Trainer(config, model, source, ctx, run_dir=run_dir, log=run_log(ctx, run_dir), lock=lock,
-                      tensorboard=tensorboard, quiet=quiet)  # fmt: skip
+    trainer = Trainer(
+        config,
+        model,
+        source,
+        ctx,
+        run_dir=run_dir,
+        log=run_log(ctx, run_dir),
+        lock=lock,
+        tensorboard=tensorboard,
+        quiet=quiet,
+    )
     if ckpt is None:
         trainer.log.write("resume", epoch=0, step=0, global_step=0)
         return trainer
     trainer.load_state(ckpt)
-    trainer.log.write("resume", epoch=trainer.epoch, step=trainer.step, global_step=trainer.global_step,
-                      threads=torch.get_num_threads())  # fmt: skip
+    trainer.log.write(
+        "resume",
+        epoch=trainer.epoch,
+        step=trainer.step,
+        global_step=trainer.global_step,
+        threads=torch.get_num_threads(),
+    )
     return trainer
 
 
@@ -232,7 +265,7 @@ class RunFinished(ValueError):
                 f"; its figures {', '.join(missing)} are missing: draw them with `convolab figures {run}`"
                 if missing
                 else ""
-            )  # fmt: skip
+            )
         )
 
 
@@ -254,8 +287,14 @@ def draw_figures(trainer: Trainer) -> dict[str, Path]:
     return make_figures(trainer.run_dir, model=trainer.model, data=trainer.figure_data())
 
 
-def train(config: TrainConfig, *, overwrite: bool = False, quiet: bool = False, figures: bool = True,
-          tensorboard: bool | None = None) -> TrainResult:  # fmt: skip
+def train(
+    config: TrainConfig,
+    *,
+    overwrite: bool = False,
+    quiet: bool = False,
+    figures: bool = True,
+    tensorboard: bool | None = None,
+) -> TrainResult:
     """Train a fresh run to the end and draw its figures. Example: ``train(TrainConfig(epochs=1))``."""
     trainer = start(config, overwrite=overwrite, quiet=quiet, tensorboard=tensorboard)
     result = trainer.fit()

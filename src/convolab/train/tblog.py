@@ -313,8 +313,12 @@ def png_summary(grid: Any, summary_cls: Any) -> Any:
         img = Image.fromarray(pixels[0].numpy(), mode="L")
     buf = io.BytesIO()
     img.save(buf, format="PNG")
-    return summary_cls.Image(height=img.height, width=img.width, colorspace=3 if channels == 3 else 1,
-                             encoded_image_string=buf.getvalue())  # fmt: skip
+    return summary_cls.Image(
+        height=img.height,
+        width=img.width,
+        colorspace=3 if channels == 3 else 1,
+        encoded_image_string=buf.getvalue(),
+    )
 
 
 def graph_def(model: Any) -> Any:

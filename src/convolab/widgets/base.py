@@ -38,8 +38,10 @@ def check_model(model: Any, what: str = "model") -> Any:
     from convolab.model.sequential import Sequential
 
     if not isinstance(model, Sequential):
-        raise ValueError(f"{what} must be a convolab Sequential (convolab.build_model, load_run(...).model), "
-                         f"got {type(model).__name__}")  # fmt: skip
+        raise ValueError(
+            f"{what} must be a convolab Sequential (convolab.build_model, load_run(...).model), "
+            f"got {type(model).__name__}"
+        )
     devices = {p.device.type for p in model.parameters()}
     if devices - {"cpu"}:
         raise ValueError(

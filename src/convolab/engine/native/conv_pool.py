@@ -114,9 +114,14 @@ class _ConvPoolReLU(torch.autograd.Function):
         idx = torch.empty((n, ho, wo, o), dtype=torch.uint8)
         pad = _padded_buffer(dims)
         lib.conv_pool_relu_forward(
-            x.data_ptr(), wt.data_ptr(), b.data_ptr(), y.data_ptr(), idx.data_ptr(), pad.data_ptr(),
+            x.data_ptr(),
+            wt.data_ptr(),
+            b.data_ptr(),
+            y.data_ptr(),
+            idx.data_ptr(),
+            pad.data_ptr(),
             (ctypes.c_int64 * len(dims))(*dims),
-        )  # fmt: skip
+        )
         ctx.save_for_backward(x, idx)
         ctx.dims, ctx.has_bias, ctx.weight_like = dims, bias is not None, weight.detach()
         return y
@@ -132,9 +137,15 @@ class _ConvPoolReLU(torch.autograd.Function):
         pad = _padded_buffer(dims)
         lib = build.loaded()
         lib.conv_pool_relu_backward(
-            x.data_ptr(), g.data_ptr(), idx.data_ptr(), dw.data_ptr(), db.data_ptr(), scratch.data_ptr(),
-            pad.data_ptr(), (ctypes.c_int64 * len(dims))(*dims),
-        )  # fmt: skip
+            x.data_ptr(),
+            g.data_ptr(),
+            idx.data_ptr(),
+            dw.data_ptr(),
+            db.data_ptr(),
+            scratch.data_ptr(),
+            pad.data_ptr(),
+            (ctypes.c_int64 * len(dims))(*dims),
+        )
         gw = torch.empty_like(ctx.weight_like).copy_(dw[..., :o].permute(3, 2, 0, 1))  # the weight's layout
         gb = (db if o == p else db[:o].clone()) if ctx.has_bias else None
         return None, gw, gb, None

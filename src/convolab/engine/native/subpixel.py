@@ -135,11 +135,17 @@ class _SubPixel(torch.autograd.Function):
         chunks = -(-dims[0] // CHUNK)
         scratch, planes = torch.empty((chunks, p * k * k * c + p)), torch.empty((chunks, ctx.plane))
         build.loaded().subpixel_backward(
-            x.data_ptr(), wt.data_ptr(), g.data_ptr(),
-            y.data_ptr() if y is not None else None, gx.data_ptr() if gx is not None else None,
-            dw.data_ptr(), db.data_ptr(), scratch.data_ptr(), planes.data_ptr(),
+            x.data_ptr(),
+            wt.data_ptr(),
+            g.data_ptr(),
+            y.data_ptr() if y is not None else None,
+            gx.data_ptr() if gx is not None else None,
+            dw.data_ptr(),
+            db.data_ptr(),
+            scratch.data_ptr(),
+            planes.data_ptr(),
             (ctypes.c_int64 * len(dims))(*dims),
-        )  # fmt: skip
+        )
         return gx, dw, (db if ctx.has_bias else None), None, None
 
 
