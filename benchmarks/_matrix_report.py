@@ -11,14 +11,31 @@ from _matrix_runs import CONTENDERS, CONVOLAB, KERAS, TORCH
 from _report import table
 
 SUMMARY_COLUMNS = [
-    "model", "images/epoch", "MFLOP/image (nominal)", "convolab s/epoch", "best Keras s/epoch",
-    "x best Keras", "plain PyTorch s/epoch", "x plain PyTorch", "test BCE convolab / Keras / plain",
-    "convolab GFLOP/s", "% of peak",
-]  # fmt: skip
+    "model",
+    "images/epoch",
+    "MFLOP/image (nominal)",
+    "convolab s/epoch",
+    "best Keras s/epoch",
+    "x best Keras",
+    "plain PyTorch s/epoch",
+    "x plain PyTorch",
+    "test BCE convolab / Keras / plain",
+    "convolab GFLOP/s",
+    "% of peak",
+]
 DETAIL_COLUMNS = [
-    "model", "contender", "epochs", "s/epoch per round", "s/epoch", "x best Keras", "test BCE",
-    "GFLOP/s", "% of peak", "threads", "load at start",
-]  # fmt: skip
+    "model",
+    "contender",
+    "epochs",
+    "s/epoch per round",
+    "s/epoch",
+    "x best Keras",
+    "test BCE",
+    "GFLOP/s",
+    "% of peak",
+    "threads",
+    "load at start",
+]
 MARKER = "matrix"  # <!-- matrix:cpu:start --> ... <!-- matrix:cpu:end -->
 
 
@@ -68,12 +85,21 @@ def summary_rows(models: list[ModelRuns], peak: float) -> list[list]:
         keras_bce = _bce(m, best[0]) if best else "-"
         g = m.gflops(CONVOLAB)
         no_keras = next((why for k, why in m.skipped.items() if k in KERAS), None)
-        rows.append([
-            m.name, f"{m.n_train:,}", f"{m.flop_per_image / 1e6:.2f}", _f(conv),
-            _f(keras_s) if best or not no_keras else f"- ({no_keras})", _ratio(keras_s, conv),
-            _f(plain), _ratio(plain, conv), f"{_bce(m, CONVOLAB)} / {keras_bce} / {_bce(m, TORCH)}",
-            _f(g, "{:.1f}"), _f(100 * g / peak if g and peak else None, "{:.1f}"),
-        ])  # fmt: skip
+        rows.append(
+            [
+                m.name,
+                f"{m.n_train:,}",
+                f"{m.flop_per_image / 1e6:.2f}",
+                _f(conv),
+                _f(keras_s) if best or not no_keras else f"- ({no_keras})",
+                _ratio(keras_s, conv),
+                _f(plain),
+                _ratio(plain, conv),
+                f"{_bce(m, CONVOLAB)} / {keras_bce} / {_bce(m, TORCH)}",
+                _f(g, "{:.1f}"),
+                _f(100 * g / peak if g and peak else None, "{:.1f}"),
+            ]
+        )
     return rows
 
 
@@ -89,13 +115,21 @@ def detail_rows(models: list[ModelRuns], peak: float) -> list[list]:
             if not rs:
                 continue
             s, g = m.seconds(name), m.gflops(name)
-            rows.append([
-                m.name, name, len(rs[0].epoch_s), ", ".join(f"{r.median_epoch_s:.2f}" for r in rs),
-                _f(s), _ratio(best[1], s) if best else "-", f"{rs[-1].test_bce:.4f}", _f(g, "{:.1f}"),
-                _f(100 * g / peak if g and peak else None, "{:.1f}"),
-                ", ".join(sorted({str(r.extra.get("threads", "-")) for r in rs})),
-                ", ".join(f"{r.load:.1f}" for r in rs),
-            ])  # fmt: skip
+            rows.append(
+                [
+                    m.name,
+                    name,
+                    len(rs[0].epoch_s),
+                    ", ".join(f"{r.median_epoch_s:.2f}" for r in rs),
+                    _f(s),
+                    _ratio(best[1], s) if best else "-",
+                    f"{rs[-1].test_bce:.4f}",
+                    _f(g, "{:.1f}"),
+                    _f(100 * g / peak if g and peak else None, "{:.1f}"),
+                    ", ".join(sorted({str(r.extra.get("threads", "-")) for r in rs})),
+                    ", ".join(f"{r.load:.1f}" for r in rs),
+                ]
+            )
     return rows
 
 

@@ -89,8 +89,9 @@ def run_convolab(spec_arg: str, split: Split, *, epochs: int, threads: int) -> R
 def _cli_data(split: Split, spec_arg: str):
     from _contenders import Data
 
-    return Data(["--model", spec_arg, *split.cli_args], split.train_npy, split.test_npy, split.n_train,
-                split.n_test)  # fmt: skip
+    return Data(
+        ["--model", spec_arg, *split.cli_args], split.train_npy, split.test_npy, split.n_train, split.n_test
+    )
 
 
 def _child(
@@ -108,9 +109,22 @@ def _child(
     with tempfile.TemporaryDirectory(prefix="convolab-matrix-") as tmp:
         spec_path, out = Path(tmp) / "spec.json", Path(tmp) / "out.json"
         spec_path.write_text(json.dumps(spec))
-        cmd = [python, str(HERE / script), "--spec", str(spec_path), "--train-npy", str(split.train_npy),
-               "--test-npy", str(split.test_npy), "--epochs", str(epochs), "--threads", str(threads),
-               "--out", str(out)]  # fmt: skip
+        cmd = [
+            python,
+            str(HERE / script),
+            "--spec",
+            str(spec_path),
+            "--train-npy",
+            str(split.train_npy),
+            "--test-npy",
+            str(split.test_npy),
+            "--epochs",
+            str(epochs),
+            "--threads",
+            str(threads),
+            "--out",
+            str(out),
+        ]
         wall = _run(cmd, _env(threads, **env_extra), timeout)
         k = json.loads(out.read_text())
     extra = {key: k[key] for key in ("params", "threads", "tensorflow", "keras", "torch") if key in k}

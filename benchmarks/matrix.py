@@ -206,8 +206,13 @@ def main(argv: list[str] | None = None) -> dict:
             f"{torch.get_num_threads()})"
         )
     )
-    info = {"cpu": R.cpu(), "probes": probes, "versions": versions, "command": recorded_command(argv),
-            "threads": threads}  # fmt: skip
+    info = {
+        "cpu": R.cpu(),
+        "probes": probes,
+        "versions": versions,
+        "command": recorded_command(argv),
+        "threads": threads,
+    }
     body = render(all_runs, info)
     print(body)
     if args.write:
@@ -220,8 +225,13 @@ def main(argv: list[str] | None = None) -> dict:
 
 def _as_dict(m: ModelRuns) -> dict:
     results = {k: [dataclasses.asdict(r) for r in rs] for k, rs in m.results.items()}
-    return {"name": m.name, "n_train": m.n_train, "flop_per_image": m.flop_per_image, "results": results,
-            "skipped": m.skipped}  # fmt: skip
+    return {
+        "name": m.name,
+        "n_train": m.n_train,
+        "flop_per_image": m.flop_per_image,
+        "results": results,
+        "skipped": m.skipped,
+    }
 
 
 if __name__ == "__main__":

@@ -63,8 +63,14 @@ def spec_for(model: str, size: int) -> dict:
         raise ValueError(f"size {size}: use 28 or a multiple of 8")
 
     def conv(name: str, f: int, padding: str = "same", act: str = "relu") -> dict:
-        return {"type": "Conv2D", "name": name, "filters": f, "kernel_size": 3, "padding": padding,
-                "activation": act}  # fmt: skip
+        return {
+            "type": "Conv2D",
+            "name": name,
+            "filters": f,
+            "kernel_size": 3,
+            "padding": padding,
+            "activation": act,
+        }
 
     def pool(name: str) -> dict:
         return {"type": "MaxPool2D", "name": name, "pool_size": 2, "padding": "same"}
@@ -95,8 +101,21 @@ class RunResult:
 def run_train(args: list[str], out: Path, env: dict | None = None, timeout: float = 600) -> RunResult:
     """`python -m convolab train ARGS --out OUT --quiet --no-figures` in its own process: its peak RSS
     and log.jsonl. A failing run raises RuntimeError with its stderr."""
-    cmd = [sys.executable, "-c", _WRAPPER, sys.executable, "-m", "convolab", "train", *args,
-           "--out", str(out), "--overwrite", "--quiet", "--no-figures"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-c",
+        _WRAPPER,
+        sys.executable,
+        "-m",
+        "convolab",
+        "train",
+        *args,
+        "--out",
+        str(out),
+        "--overwrite",
+        "--quiet",
+        "--no-figures",
+    ]
     e = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"), "MPLBACKEND": "Agg"}
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**e, **(env or {})}, timeout=timeout)
     if proc.returncode != 0:
@@ -162,16 +181,34 @@ def measure(case: Case, work: Path, budget_px: float, workers: int) -> dict:
         write_folder(data, n_total, 64, case.size)
     spec = work / f"{case.model}-{case.size}.json"
     spec.write_text(json.dumps(spec_for(case.model, case.size)))
-    args = ["--model", str(spec), "--dataset", f"folder:{data}", "--epochs", "2",
-            "--batch-size", str(case.batch), "--device", "cpu",
-            "--stream", "on" if case.mode == "stream" else "off", "--workers", str(workers)]  # fmt: skip
+    args = [
+        "--model",
+        str(spec),
+        "--dataset",
+        f"folder:{data}",
+        "--epochs",
+        "2",
+        "--batch-size",
+        str(case.batch),
+        "--device",
+        "cpu",
+        "--stream",
+        "on" if case.mode == "stream" else "off",
+        "--workers",
+        str(workers),
+    ]
     if case.nproc > 1:
         args += ["--nproc", str(case.nproc)]
     res = run_train(args, work / "run")
     ips = float(res.last_epoch()["images_per_second"])
-    return {"case": case, "n_train": n, "images_per_second": ips,
-            "ns_per_pixel": 1e9 / (ips * case.size * case.size), "peak_rss_mb": res.peak_rss_kb / 1024,
-            "data_mb": n_total * case.size * case.size * 4 / 2**20}  # fmt: skip
+    return {
+        "case": case,
+        "n_train": n,
+        "images_per_second": ips,
+        "ns_per_pixel": 1e9 / (ips * case.size * case.size),
+        "peak_rss_mb": res.peak_rss_kb / 1024,
+        "data_mb": n_total * case.size * case.size * 4 / 2**20,
+    }
 
 
 def table(rows: list[dict]) -> str:

@@ -24,8 +24,25 @@ def trained(tmp_path_factory):
     runs = []
     for seed in (0, 1):
         out = root / f"run{seed}"
-        args = ["train", "--model", str(spec), "--dataset", dataset, "--epochs", "1", "--batch-size", "16",
-                "--device", "cpu", "--out", str(out), "--seed", str(seed), "-q", "--no-figures"]  # fmt: skip
+        args = [
+            "train",
+            "--model",
+            str(spec),
+            "--dataset",
+            dataset,
+            "--epochs",
+            "1",
+            "--batch-size",
+            "16",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            "--seed",
+            str(seed),
+            "-q",
+            "--no-figures",
+        ]
         assert main(args) == 0
         runs.append(out)
     return root, spec, dataset, runs
@@ -41,8 +58,22 @@ def _one_error_line(capsys, code, expected_code=2):
 
 def test_train_prints_metrics_table(tmp_path, trained, capsys):
     _, spec, dataset, _ = trained
-    code = main(["train", "--model", str(spec), "--dataset", dataset, "--epochs", "1", "--device", "cpu",
-                 "--out", str(tmp_path / "r"), "--no-figures"])  # fmt: skip
+    code = main(
+        [
+            "train",
+            "--model",
+            str(spec),
+            "--dataset",
+            dataset,
+            "--epochs",
+            "1",
+            "--device",
+            "cpu",
+            "--out",
+            str(tmp_path / "r"),
+            "--no-figures",
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0
     assert "run folder:" in out and "epoch 1:" in out and "mean image" in out and "saved" in out
@@ -64,8 +95,19 @@ def test_train_from_a_config_file_with_flags_overriding(tmp_path, trained, capsy
     _, spec, dataset, runs = trained
     stored = json.loads((runs[0] / "config.json").read_text())
     out = tmp_path / "again"
-    code = main(["train", "--config", str(runs[0] / "config.json"), "--out", str(out), "--seed", "1",
-                 "-q", "--no-figures"])  # fmt: skip
+    code = main(
+        [
+            "train",
+            "--config",
+            str(runs[0] / "config.json"),
+            "--out",
+            str(out),
+            "--seed",
+            "1",
+            "-q",
+            "--no-figures",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     got = json.loads((out / "config.json").read_text())
     assert {k: v for k, v in got.items() if k not in ("out", "seed")} == {
@@ -204,8 +246,9 @@ def test_nproc_with_a_bad_model_is_one_error_line_before_torchrun(tmp_path, caps
     from convolab.train import distributed
 
     monkeypatch.setattr(distributed, "launch", lambda *a, **k: pytest.fail("torchrun must not start"))
-    line = _one_error_line(capsys, main(["train", "--nproc", "2", "--model", "no-such-model",
-                                         "--out", str(tmp_path / "r")]))  # fmt: skip
+    line = _one_error_line(
+        capsys, main(["train", "--nproc", "2", "--model", "no-such-model", "--out", str(tmp_path / "r")])
+    )
     assert "no-such-model" in line
     line = _one_error_line(capsys, main(["train", "--nproc", "2", "--batch-size", "255"]))
     assert "--batch-size 255" in line and "2 processes" in line

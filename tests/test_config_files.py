@@ -32,8 +32,21 @@ def tiny(tmp_path, monkeypatch):
     return tmp_path
 
 
-TRAIN = ["train", "--model", "tiny.json", "--dataset", "folder:data", "--epochs", "1", "--batch-size", "16",
-         "--device", "cpu", "-q", "--no-figures"]  # fmt: skip
+TRAIN = [
+    "train",
+    "--model",
+    "tiny.json",
+    "--dataset",
+    "folder:data",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "16",
+    "--device",
+    "cpu",
+    "-q",
+    "--no-figures",
+]
 NOWHERE = "is a symbolic link that leads nowhere"
 BASE = "model: tiny.json\ndataset: folder:data\nepochs: 1\nbatch_size: 16\ndevice: cpu\nout: out\n"
 

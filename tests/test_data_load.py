@@ -28,8 +28,18 @@ from convolab.data import (
 from real_data import FASHION_TEST_COUNTS, T10K
 
 # published (zalandoresearch/fashion-mnist, README): the names of labels 0..9
-FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                   "Ankle boot"]  # fmt: skip
+FASHION_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
 
 
 def touch_split(folder: Path, names=T10K) -> Path:

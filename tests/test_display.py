@@ -15,10 +15,20 @@ from convolab.train.progress import TrainProgress
 
 ROOT = Path(__file__).resolve().parents[1]
 
-RECORD_1 = {"epoch": 1, "train_loss": 0.5, "val": {"bce": 0.4, "mse": 0.05, "psnr": 13.0, "ssim": 0.5},
-            "seconds": 2.0, "images_per_second": 1000.0}  # fmt: skip
-RECORD_2 = {"epoch": 2, "train_loss": 0.31234, "seconds": 12.25, "images_per_second": 13888.0,
-            "val": {"bce": 0.30126, "mse": 0.02, "psnr": 17.075, "ssim": 0.6581}}  # fmt: skip
+RECORD_1 = {
+    "epoch": 1,
+    "train_loss": 0.5,
+    "val": {"bce": 0.4, "mse": 0.05, "psnr": 13.0, "ssim": 0.5},
+    "seconds": 2.0,
+    "images_per_second": 1000.0,
+}
+RECORD_2 = {
+    "epoch": 2,
+    "train_loss": 0.31234,
+    "seconds": 12.25,
+    "images_per_second": 13888.0,
+    "val": {"bce": 0.30126, "mse": 0.02, "psnr": 17.075, "ssim": 0.6581},
+}
 BASELINE = {"bce": 0.5, "mse": 0.06, "psnr": 10.9, "ssim": 0.166}
 
 

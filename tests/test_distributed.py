@@ -40,8 +40,17 @@ def dist_env(**extra: str) -> dict[str, str]:
 
 
 def torchrun(nproc: int, *args: str) -> list[str]:
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc),
-            "--max-restarts", "0", *args]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        str(nproc),
+        "--max-restarts",
+        "0",
+        *args,
+    ]
 
 
 def reference(steps: int, batch: int) -> tuple[dict, list[float]]:

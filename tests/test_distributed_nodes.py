@@ -36,8 +36,22 @@ from train_support import write_dataset, write_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH, EPOCHS = 8, 2
-TINY = ["--batch-size", str(BATCH), "--lr", "0.01", "--noise", "0.1", "--quiet", "--no-figures",
-        "--checkpoint-every", "4", "--checkpoint-seconds", "0", "--log-every", "2"]  # fmt: skip
+TINY = [
+    "--batch-size",
+    str(BATCH),
+    "--lr",
+    "0.01",
+    "--noise",
+    "0.1",
+    "--quiet",
+    "--no-figures",
+    "--checkpoint-every",
+    "4",
+    "--checkpoint-seconds",
+    "0",
+    "--log-every",
+    "2",
+]
 
 
 def documented_command(doc: Path = ROOT / "docs" / "distributed.md") -> list[str]:

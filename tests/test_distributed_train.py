@@ -35,9 +35,31 @@ def setup(tmp_path_factory):
 
 
 def _args(spec, dataset, out, *extra) -> list[str]:
-    return ["--model", str(spec), "--dataset", dataset, "--batch-size", str(BATCH), "--lr", "0.01",
-            "--noise", "0.1", "--device", "cpu", "--out", str(out), "--quiet", "--no-figures",
-            "--checkpoint-every", "4", "--checkpoint-seconds", "0", "--log-every", "2", *extra]  # fmt: skip
+    return [
+        "--model",
+        str(spec),
+        "--dataset",
+        dataset,
+        "--batch-size",
+        str(BATCH),
+        "--lr",
+        "0.01",
+        "--noise",
+        "0.1",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--quiet",
+        "--no-figures",
+        "--checkpoint-every",
+        "4",
+        "--checkpoint-seconds",
+        "0",
+        "--log-every",
+        "2",
+        *extra,
+    ]
 
 
 def _convolab(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -140,8 +162,17 @@ def _rank_pid(root_pid: int, rank: int) -> int | None:
 @contextlib.contextmanager
 def _long_job(spec: str, dataset: str, out: Path) -> Iterator[subprocess.Popen]:
     """A 2-process `convolab train` of many epochs, yielded once its first step checkpoint exists."""
-    cmd = [sys.executable, "-m", "convolab", "train", "--nproc", "2", "--epochs", "400",
-           *_args(spec, dataset, out)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "convolab",
+        "train",
+        "--nproc",
+        "2",
+        "--epochs",
+        "400",
+        *_args(spec, dataset, out),
+    ]
     proc = subprocess.Popen(cmd, env=dist_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 180

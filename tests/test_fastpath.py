@@ -217,12 +217,22 @@ def test_plan_keeps_a_relu_last_layer_out_of_logits(native: bool) -> None:
     from convolab.model.sequential import Sequential
 
     def conv(name: str, filters: int) -> dict:
-        return {"type": "Conv2D", "name": name, "filters": filters, "kernel_size": 3, "padding": "same",
-                "activation": "relu"}  # fmt: skip
+        return {
+            "type": "Conv2D",
+            "name": name,
+            "filters": filters,
+            "kernel_size": 3,
+            "padding": "same",
+            "activation": "relu",
+        }
 
     up = {"type": "UpSampling2D", "name": "up", "size": 2}
-    spec = {"name": "relu-last", "input_shape": [16, 6, 6], "latent": "c",
-            "layers": [conv("c", 16), up, conv("out", 1)]}  # fmt: skip
+    spec = {
+        "name": "relu-last",
+        "input_shape": [16, 6, 6],
+        "latent": "c",
+        "layers": [conv("c", 16), up, conv("out", 1)],
+    }
     torch.manual_seed(0)
     model = prepare(Sequential.from_spec(spec))
     plan = fastplan.build_plan(model, native=native)

@@ -37,8 +37,24 @@ FAST = dict(
     quiet=True,
     figures=False,
 )
-CLI_FAST = ["--epochs", "2", "--batch-size", "16", "--lr", "0.01", "--device", "cpu", "--checkpoint-seconds",
-            "0", "--checkpoint-every", "0", "--log-every", "2", "-q", "--no-figures"]  # fmt: skip
+CLI_FAST = [
+    "--epochs",
+    "2",
+    "--batch-size",
+    "16",
+    "--lr",
+    "0.01",
+    "--device",
+    "cpu",
+    "--checkpoint-seconds",
+    "0",
+    "--checkpoint-every",
+    "0",
+    "--log-every",
+    "2",
+    "-q",
+    "--no-figures",
+]
 
 
 @pytest.fixture(scope="module")

@@ -200,8 +200,15 @@ def _tiny_state(tmp_path, **edit):
     from convolab.train import checkpoint as ck
 
     spec = {"name": "t", "input_shape": [1, 4, 4], "layers": [{"type": "Flatten"}]}
-    state = {"spec": spec, "config": {}, "epoch": 1, "step": 0, "global_step": 3,
-             "rng": ck.rng_state(), "history": [{"epoch": 1, "train_loss": 0.5, "val": {"bce": 0.4}, "seconds": 1.0}]}  # noqa: E501  # fmt: skip
+    state = {
+        "spec": spec,
+        "config": {},
+        "epoch": 1,
+        "step": 0,
+        "global_step": 3,
+        "rng": ck.rng_state(),
+        "history": [{"epoch": 1, "train_loss": 0.5, "val": {"bce": 0.4}, "seconds": 1.0}],
+    }  # noqa: E501
     path = ck.save_checkpoint(tmp_path / "last", weights=Sequential.from_spec(spec).state_dict(), state=state)
     data = json.loads((path / ck.STATE_FILE).read_text())
     for key, value in edit.items():

@@ -106,9 +106,11 @@ def test_nested_encoder_decoder_sets_latent(tmp_path) -> None:
     top = {"class_name": "Sequential", "config": {"name": "ae", "layers": [enc, dec]}}
     # the store names containers and layers by class, per container: sequential, sequential_1, dense, ...
     groups = {
-        "sequential/layers/conv2d": W["c1"], "sequential/layers/dense": W["fc1"],
-        "sequential_1/layers/dense": W["fc2"], "sequential_1/layers/conv2d_transpose": W["t1"],
-    }  # fmt: skip
+        "sequential/layers/conv2d": W["c1"],
+        "sequential/layers/dense": W["fc1"],
+        "sequential_1/layers/dense": W["fc2"],
+        "sequential_1/layers/conv2d_transpose": W["t1"],
+    }
     arrays = hm.store_arrays(groups)
     imported = import_keras(hm.write_keras(tmp_path / "ae.keras", top, hm.weights_h5_bytes(arrays)))
     assert imported.spec["latent"] == "fc1" and imported.spec["name"] == "ae"

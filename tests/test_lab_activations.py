@@ -62,9 +62,17 @@ def test_a_typed_spec_equals_its_python_forward_pass(client):
         assert L["min"] == pytest.approx(float(want.min())) and L["signed"] == bool(want.min() < 0)
     assert [L["latent"] for L in got["layers"]] == [False, True, False, False]
     assert got["layers"][0]["fields"]["rows"]["lo"][:3] == [0, 2, 4]  # stride 2, "same", 12 rows: pad 0/1
-    pixel = c.post("/api/activations/pixel", json={"model": {"spec": SPEC, "seed": 5},
-                                                   "input": {"pixels": pixels.tolist()},
-                                                   "layer": 0, "channel": 2, "row": 5, "col": 4})  # fmt: skip
+    pixel = c.post(
+        "/api/activations/pixel",
+        json={
+            "model": {"spec": SPEC, "seed": 5},
+            "input": {"pixels": pixels.tolist()},
+            "layer": 0,
+            "channel": 2,
+            "row": 5,
+            "col": 4,
+        },
+    )
     d = pixel.json()
     k = d["detail"]
     pre = float(np.sum(np.array(k["kernel"]) * np.array(k["window"])) + k["bias"])

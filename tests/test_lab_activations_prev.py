@@ -31,8 +31,14 @@ def client(tmp_path_factory):
 
 
 def ask(client, pixels, layer, row, col, channel=0):
-    body = {"model": {"spec": SPEC, "seed": 2}, "input": {"pixels": pixels.tolist()},
-            "layer": layer, "channel": channel, "row": row, "col": col}  # fmt: skip
+    body = {
+        "model": {"spec": SPEC, "seed": 2},
+        "input": {"pixels": pixels.tolist()},
+        "layer": layer,
+        "channel": channel,
+        "row": row,
+        "col": col,
+    }
     r = client.post("/api/activations/pixel", json=body)
     assert r.status_code == 200, r.text
     return r.json()

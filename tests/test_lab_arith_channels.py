@@ -105,8 +105,10 @@ def test_the_api_answers_several_channels(tmp_path):
     client = lab_client(create_app(tmp_path))
     grid = [[[1, 2], [3, 4]], [[0, 1], [1, 0]]]
     kernel = [[[1, 1], [1, 1]], [[2, 0], [0, -1]]]
-    r = client.post("/api/arith", json={"layer": "Conv2D", "args": {"kernel_size": 2}, "grid": grid,
-                                        "kernel": kernel, "bias": 1})  # fmt: skip
+    r = client.post(
+        "/api/arith",
+        json={"layer": "Conv2D", "args": {"kernel_size": 2}, "grid": grid, "kernel": kernel, "bias": 1},
+    )
     assert r.status_code == 200, r.text
     res = r.json()
     # channel 0: 1+2+3+4 = 10; channel 1: 0*2 + 1*0 + 1*0 + 0*(-1) = 0; + bias 1 = 11 (by hand)

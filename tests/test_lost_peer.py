@@ -21,9 +21,28 @@ TIMED_OUT = (
     "[/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp/unbound_buffer.cc:78] Timed out waiting "
     "10000ms for recv operation to complete"
 )
-AGENT = ["/usr/bin/python3", "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
-         "--rdzv-backend", "c10d", "--rdzv-endpoint", "node0.example:29400", "--rdzv-id", "fashion-1",
-         "-m", "convolab", "train", "--device", "cuda", "--out", "/shared/runs/fashion"]  # fmt: skip
+AGENT = [
+    "/usr/bin/python3",
+    "-m",
+    "torch.distributed.run",
+    "--nnodes",
+    "2",
+    "--nproc-per-node",
+    "1",
+    "--rdzv-backend",
+    "c10d",
+    "--rdzv-endpoint",
+    "node0.example:29400",
+    "--rdzv-id",
+    "fashion-1",
+    "-m",
+    "convolab",
+    "train",
+    "--device",
+    "cuda",
+    "--out",
+    "/shared/runs/fashion",
+]
 
 
 def test_cause_keeps_the_first_sentence_without_the_source_location():
@@ -39,8 +58,18 @@ def test_resume_command_repeats_the_torchrun_options_of_the_agent():
         "torchrun --nnodes 2 --nproc-per-node 1 --rdzv-backend c10d --rdzv-endpoint node0.example:29400 "
         "--rdzv-id fashion-1 -m convolab train --resume /shared/runs/fashion"
     )
-    script = ["/opt/venv/bin/python3", "/opt/venv/bin/torchrun", "--standalone", "--nproc-per-node", "2",
-              "-m", "convolab", "train", "--epochs", "3"]  # fmt: skip
+    script = [
+        "/opt/venv/bin/python3",
+        "/opt/venv/bin/torchrun",
+        "--standalone",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "convolab",
+        "train",
+        "--epochs",
+        "3",
+    ]
     assert lp.resume_command("runs/my run", environ={}, launcher=script) == (
         "torchrun --standalone --nproc-per-node 2 -m convolab train --resume 'runs/my run'"
     )

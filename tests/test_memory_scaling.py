@@ -35,8 +35,14 @@ def scaling(monkeypatch):
 
 
 def _tiny_spec(path: Path) -> Path:
-    layer = {"type": "Conv2D", "name": "dec_out", "filters": 1, "kernel_size": 3, "padding": "same",
-             "activation": "sigmoid"}  # fmt: skip
+    layer = {
+        "type": "Conv2D",
+        "name": "dec_out",
+        "filters": 1,
+        "kernel_size": 3,
+        "padding": "same",
+        "activation": "sigmoid",
+    }
     path.write_text(json.dumps({"name": "one-conv", "input_shape": [1, SIZE, SIZE], "layers": [layer]}))
     return path
 
@@ -51,9 +57,24 @@ def test_streamed_peak_memory_does_not_grow_with_the_dataset(scaling, tmp_path: 
     for n in (SMALL, LARGE):
         data = scaling.write_folder(tmp_path / f"data{n}", n, 16, SIZE)
         for stream in ("on", "off"):
-            args = ["--model", str(spec), "--dataset", f"folder:{data}", "--epochs", "1",
-                    "--batch-size", str(BATCH), "--val-fraction", "0.5", "--device", "cpu",
-                    "--stream", stream, "--workers", "0"]  # fmt: skip
+            args = [
+                "--model",
+                str(spec),
+                "--dataset",
+                f"folder:{data}",
+                "--epochs",
+                "1",
+                "--batch-size",
+                str(BATCH),
+                "--val-fraction",
+                "0.5",
+                "--device",
+                "cpu",
+                "--stream",
+                stream,
+                "--workers",
+                "0",
+            ]
             res = scaling.run_train(args, tmp_path / f"run-{n}-{stream}")
             start = next(e for e in res.log if e["kind"] == "start")
             assert start["streamed"] is (stream == "on")

@@ -18,16 +18,28 @@ UNPOOL_AE = {
     "input_shape": [1, 9, 9],
     "latent": "p2",
     "layers": [
-        {"type": "Conv2D", "name": "c1", "filters": 3, "kernel_size": 3, "padding": "same",
-         "activation": "relu"},
+        {
+            "type": "Conv2D",
+            "name": "c1",
+            "filters": 3,
+            "kernel_size": 3,
+            "padding": "same",
+            "activation": "relu",
+        },
         {"type": "MaxPool2D", "name": "p1", "pool_size": 2, "padding": "same"},  # 9 -> 5
         {"type": "MaxPool2D", "name": "p2", "pool_size": 3, "strides": 2, "padding": "same"},  # 5 -> 3
         {"type": "MaxUnpool2D", "name": "u2", "pool": "p2"},  # 3 -> 5
         {"type": "MaxUnpool2D", "name": "u1", "pool": "p1"},  # 5 -> 9
-        {"type": "Conv2D", "name": "out", "filters": 1, "kernel_size": 3, "padding": "same",
-         "activation": "sigmoid"},
+        {
+            "type": "Conv2D",
+            "name": "out",
+            "filters": 1,
+            "kernel_size": 3,
+            "padding": "same",
+            "activation": "sigmoid",
+        },
     ],
-}  # fmt: skip
+}
 
 
 def test_spec_model_spec_identity() -> None:

@@ -52,10 +52,16 @@ print(f"NOTEBOOK DONE {len(code_cells)} cells")
 
 
 def run_notebook(path: Path, cwd: Path, **env: str) -> subprocess.CompletedProcess:
-    full = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "MPLBACKEND": "Agg", "CONVOLAB_EXAMPLE_SMALL": "1",
-            **env}  # fmt: skip
-    return subprocess.run([sys.executable, "-c", RUNNER, str(path)], cwd=cwd, env=full, capture_output=True,
-                          text=True)  # fmt: skip
+    full = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "src"),
+        "MPLBACKEND": "Agg",
+        "CONVOLAB_EXAMPLE_SMALL": "1",
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-c", RUNNER, str(path)], cwd=cwd, env=full, capture_output=True, text=True
+    )
 
 
 def check(result: subprocess.CompletedProcess) -> str:

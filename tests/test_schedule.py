@@ -201,8 +201,22 @@ def test_resume_cannot_change_the_epochs_of_a_schedule(tmp_path, capsys):
 def test_cli_refuses_bad_schedule_options_in_one_line(tmp_path, capsys, args, expect):
     out = tmp_path / "run"
     spec_data = tiny_config(tmp_path)
-    code = main(["train", "--model", spec_data.model, "--dataset", spec_data.dataset, "--device", "cpu",
-                 "--out", str(out), "-q", "--no-figures", *args])  # fmt: skip
+    code = main(
+        [
+            "train",
+            "--model",
+            spec_data.model,
+            "--dataset",
+            spec_data.dataset,
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            "-q",
+            "--no-figures",
+            *args,
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("error: ") and expect in err[0], err
     assert not out.exists()
@@ -237,8 +251,21 @@ def test_fit_takes_the_schedule_and_equals_the_cli(tmp_path):
     )
     assert run.config.lr_schedule == "onecycle" and run.config.warmup == 0.5
     assert [r["lr"] for r in run.history.records] == [lr_at("onecycle", 1e-2, s, 18, 0.5) for s in (8, 17)]
-    cli = ["train", "--model", cfg.model, "--dataset", cfg.dataset, "--out", str(tmp_path / "cli"),
-           "--lr-schedule", "onecycle", "--warmup", "0.5", "-q", "--no-figures"]  # fmt: skip
+    cli = [
+        "train",
+        "--model",
+        cfg.model,
+        "--dataset",
+        cfg.dataset,
+        "--out",
+        str(tmp_path / "cli"),
+        "--lr-schedule",
+        "onecycle",
+        "--warmup",
+        "0.5",
+        "-q",
+        "--no-figures",
+    ]
     for k, v in opts.items():
         cli += ["--" + k.replace("_", "-"), str(v)]
     assert main(cli) == 0
@@ -254,10 +281,38 @@ def test_two_processes_follow_the_same_schedule(tmp_path):
 
     cfg = tiny_config(tmp_path, lr_schedule="onecycle", noise=0.1, out=str(tmp_path / "one"))
     one = tr.train(cfg, quiet=True, figures=False)
-    cmd = [sys.executable, "-m", "convolab", "train", "--nproc", "2", "--model", cfg.model, "--dataset",
-           cfg.dataset, "--epochs", "2", "--batch-size", "16", "--lr", "0.01", "--noise", "0.1",
-           "--lr-schedule", "onecycle", "--device", "cpu", "--out", str(tmp_path / "ddp"), "--quiet",
-           "--no-figures", "--checkpoint-every", "0", "--checkpoint-seconds", "0"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "convolab",
+        "train",
+        "--nproc",
+        "2",
+        "--model",
+        cfg.model,
+        "--dataset",
+        cfg.dataset,
+        "--epochs",
+        "2",
+        "--batch-size",
+        "16",
+        "--lr",
+        "0.01",
+        "--noise",
+        "0.1",
+        "--lr-schedule",
+        "onecycle",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path / "ddp"),
+        "--quiet",
+        "--no-figures",
+        "--checkpoint-every",
+        "0",
+        "--checkpoint-seconds",
+        "0",
+    ]
     proc = subprocess.run(cmd, env=dist_env(), capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ddp = load_checkpoint(tmp_path / "ddp" / "last", with_optimizer=False)

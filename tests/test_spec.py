@@ -317,12 +317,19 @@ EXTRAS = {
     "name": "extras",
     "input_shape": [1, 8, 8],
     "layers": [
-        {"type": "Conv2D", "name": "sobel", "filters": 1, "kernel_size": 3, "padding": "same",
-         "kernel": [[1, 0, -1], [2, 0, -2], [1, 0, -1]], "trainable": False},
+        {
+            "type": "Conv2D",
+            "name": "sobel",
+            "filters": 1,
+            "kernel_size": 3,
+            "padding": "same",
+            "kernel": [[1, 0, -1], [2, 0, -2], [1, 0, -1]],
+            "trainable": False,
+        },
         {"type": "Conv2D", "filters": 2, "kernel_size": 3, "trainable": False},
         {"type": "Conv2D", "filters": 2, "kernel_size": 1, "trainable": True, "kernel": None},
     ],
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("fmt", ["yaml", "json"])

@@ -151,9 +151,24 @@ def test_only_rank_0_writes_and_off_means_off():
 
 def test_no_tensorboard_flag_writes_no_events(tmp_path, capsys):
     config = tiny_config(tmp_path, epochs=1)
-    args = ["train", "--model", config.model, "--dataset", config.dataset, "--epochs", "1",
-            "--batch-size", "16", "--device", "cpu", "--out", str(tmp_path / "run"), "--no-tensorboard",
-            "--quiet", "--no-figures"]  # fmt: skip
+    args = [
+        "train",
+        "--model",
+        config.model,
+        "--dataset",
+        config.dataset,
+        "--epochs",
+        "1",
+        "--batch-size",
+        "16",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path / "run"),
+        "--no-tensorboard",
+        "--quiet",
+        "--no-figures",
+    ]
     assert main(args) == 0
     assert (tmp_path / "run" / "summary.json").exists() and not (tmp_path / "run" / tblog.FOLDER).exists()
 
@@ -187,8 +202,19 @@ def test_tensorboard_logdir_serves_the_run(tmp_path):
     port = _free_port()
     if port is None:
         pytest.skip("cannot bind a local port")
-    cmd = [sys.executable, "-m", "tensorboard.main", "--logdir", str(run), "--host", "127.0.0.1",
-           "--port", str(port), "--reload_interval", "1"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "tensorboard.main",
+        "--logdir",
+        str(run),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--reload_interval",
+        "1",
+    ]
     server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}/data"
     try:
@@ -247,9 +273,33 @@ def test_two_processes_write_one_event_file_from_rank_0(tmp_path):
 
     spec, dataset = write_spec(tmp_path), write_dataset(tmp_path / "data", n_train=64, n_test=16)
     run = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "convolab", "train", "--nproc", "2", "--model", str(spec),
-           "--dataset", dataset, "--batch-size", "8", "--lr", "0.01", "--epochs", "1", "--device", "cpu",
-           "--out", str(run), "--quiet", "--no-figures", "--log-every", "2", "--tensorboard"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "convolab",
+        "train",
+        "--nproc",
+        "2",
+        "--model",
+        str(spec),
+        "--dataset",
+        dataset,
+        "--batch-size",
+        "8",
+        "--lr",
+        "0.01",
+        "--epochs",
+        "1",
+        "--device",
+        "cpu",
+        "--out",
+        str(run),
+        "--quiet",
+        "--no-figures",
+        "--log-every",
+        "2",
+        "--tensorboard",
+    ]
     proc = subprocess.run(cmd, env=dist_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len(list((run / tblog.FOLDER).glob("*tfevents*"))) == 1

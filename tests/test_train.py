@@ -200,8 +200,13 @@ def test_progress_bar_on_a_terminal():
 
     buf = io.StringIO()
     console = Console(file=buf, force_terminal=True, width=120)
-    record = {"epoch": 1, "train_loss": 0.5, "val": {"bce": 0.4, "mse": 0.05, "psnr": 13.0, "ssim": 0.5},
-              "seconds": 2.0, "images_per_second": 1000.0}  # fmt: skip
+    record = {
+        "epoch": 1,
+        "train_loss": 0.5,
+        "val": {"bce": 0.4, "mse": 0.05, "psnr": 13.0, "ssim": 0.5},
+        "seconds": 2.0,
+        "images_per_second": 1000.0,
+    }
     base = {"bce": 0.5, "mse": 0.06, "psnr": 12.0, "ssim": 0.3}
     with TrainProgress(10, console=console) as bar:
         assert bar.bar is not None

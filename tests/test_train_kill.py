@@ -54,8 +54,9 @@ def _python(code: str, kill: str | None = None) -> subprocess.CompletedProcess:
     if kill is not None:
         env[KILL_ENV] = kill
     prelude = f"import json, sys; sys.path.insert(0, {str(SRC)!r})\nfrom convolab import train as tr\n"
-    return subprocess.run([sys.executable, "-c", prelude + code], env=env, capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", prelude + code], env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def _train_code(cfg: tr.TrainConfig) -> str:

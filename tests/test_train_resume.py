@@ -30,11 +30,34 @@ def _env():
 
 def _cmd(spec, dataset, out, *extra):
     return [
-        sys.executable, "-m", "convolab", "train", "--model", str(spec), "--dataset", dataset,
-        "--epochs", str(EPOCHS), "--batch-size", str(BATCH), "--lr", "0.01", "--noise", "0.1",
-        "--device", "cpu", "--out", str(out), "--checkpoint-every", "3", "--checkpoint-seconds", "0",
-        "--quiet", "--no-figures", *extra,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "convolab",
+        "train",
+        "--model",
+        str(spec),
+        "--dataset",
+        dataset,
+        "--epochs",
+        str(EPOCHS),
+        "--batch-size",
+        str(BATCH),
+        "--lr",
+        "0.01",
+        "--noise",
+        "0.1",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--checkpoint-every",
+        "3",
+        "--checkpoint-seconds",
+        "0",
+        "--quiet",
+        "--no-figures",
+        *extra,
+    ]
 
 
 def _wait_for_checkpoint(proc, state_path, timeout=120.0):
@@ -85,8 +108,11 @@ def test_sigkill_mid_epoch_then_resume_is_bitwise_exact(tmp_path, setup):
 
     done = subprocess.run(
         [sys.executable, "-m", "convolab", "train", "--resume", str(cut), "--quiet", "--no-figures"],
-        env=_env(), timeout=300, capture_output=True, text=True,
-    )  # fmt: skip
+        env=_env(),
+        timeout=300,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     got, want = _final_weights(cut), _final_weights(ref)
     assert got.keys() == want.keys()

@@ -185,10 +185,34 @@ def test_ctrl_c_to_the_process_group_saves_with_workers_running(tmp_path):
 
     spec, dataset = write_spec(tmp_path), write_dataset(tmp_path / "data", n_train=600, n_test=8)
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "convolab", "train", "--model", str(spec), "--dataset", dataset,
-           "--epochs", "3", "--batch-size", "2", "--device", "cpu", "--out", str(out), "--stream", "on",
-           "--workers", "2", "--checkpoint-every", "5", "--checkpoint-seconds", "0", "--quiet",
-           "--no-figures"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "convolab",
+        "train",
+        "--model",
+        str(spec),
+        "--dataset",
+        dataset,
+        "--epochs",
+        "3",
+        "--batch-size",
+        "2",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+        "--stream",
+        "on",
+        "--workers",
+        "2",
+        "--checkpoint-every",
+        "5",
+        "--checkpoint-seconds",
+        "0",
+        "--quiet",
+        "--no-figures",
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:

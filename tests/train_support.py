@@ -13,8 +13,14 @@ from convolab.train.config import TrainConfig
 
 # 1x8x8 -> conv(4) -> pool (latent 4x4x4) -> up -> conv(1, sigmoid): 40 + 37 = 77 parameters.
 def _conv(name: str, filters: int, activation: str) -> dict:
-    return {"type": "Conv2D", "name": name, "filters": filters, "kernel_size": 3, "padding": "same",
-            "activation": activation}  # fmt: skip
+    return {
+        "type": "Conv2D",
+        "name": name,
+        "filters": filters,
+        "kernel_size": 3,
+        "padding": "same",
+        "activation": activation,
+    }
 
 
 TINY_SPEC = {

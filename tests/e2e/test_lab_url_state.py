@@ -26,8 +26,16 @@ def values(page, selectors: list[str]) -> list[str]:
     return [page.input_value(s) for s in selectors]
 
 
-FILTER_CONTROLS = ["#flt-dataset", "#flt-index", "#flt-kernel", "#flt-size", "#flt-sigma", "#flt-stride",
-                   "#flt-padding", "#flt-border"]  # fmt: skip
+FILTER_CONTROLS = [
+    "#flt-dataset",
+    "#flt-index",
+    "#flt-kernel",
+    "#flt-size",
+    "#flt-sigma",
+    "#flt-stride",
+    "#flt-padding",
+    "#flt-border",
+]
 
 
 def test_filters_state_survives_a_reload_and_a_shared_link(page, live_lab, browser):

@@ -20,19 +20,36 @@ CORE, TRAIN, CLI, LAB = "core/spec+analysis", "training", "cli/filters/data/kera
 
 SPEC_CATEGORY = {
     "alias_bomb.yaml": "yaml alias bomb",
-    "deep.yaml": "deep nesting", "deep.json": "deep nesting", "deep_arg.json": "deep nesting",
-    "layers_5k.json": "100k-layer specs", "layers_100k.yaml": "100k-layer specs",
+    "deep.yaml": "deep nesting",
+    "deep.json": "deep nesting",
+    "deep_arg.json": "deep nesting",
+    "layers_5k.json": "100k-layer specs",
+    "layers_100k.yaml": "100k-layer specs",
     "big_comment.yaml": "huge sizes",
-    "rf_blowup.json": "per-pixel RF blow-up", "rf_bon_tconv.json": "per-pixel RF blow-up",
+    "rf_blowup.json": "per-pixel RF blow-up",
+    "rf_bon_tconv.json": "per-pixel RF blow-up",
     "grow_chain.json": "huge factors/sizes",
-    "up_nan.yaml": "overflowing numbers", "up_inf.yaml": "overflowing numbers",
-    "stride_1e20.json": "overflowing numbers", "input_nan.json": "overflowing numbers",
-    "up_neg.json": "overflowing numbers", "input_neg.json": "overflowing numbers",
+    "up_nan.yaml": "overflowing numbers",
+    "up_inf.yaml": "overflowing numbers",
+    "stride_1e20.json": "overflowing numbers",
+    "input_nan.json": "overflowing numbers",
+    "up_neg.json": "overflowing numbers",
+    "input_neg.json": "overflowing numbers",
     "input_zero.json": "overflowing numbers",
-}  # fmt: skip
+}
 #: the spec files whose cases run in CI (the rest with -m fuzz_full)
-CI_SPECS = {"alias_bomb.yaml", "deep.json", "layers_100k.yaml", "up_1e8.json", "rf_blowup.json",
-            "stride_1e20.json", "kernel_1e5.json", "input_huge.json", "up_nan.yaml", "python_tag.yaml"}  # fmt: skip
+CI_SPECS = {
+    "alias_bomb.yaml",
+    "deep.json",
+    "layers_100k.yaml",
+    "up_1e8.json",
+    "rf_blowup.json",
+    "stride_1e20.json",
+    "kernel_1e5.json",
+    "input_huge.json",
+    "up_nan.yaml",
+    "python_tag.yaml",
+}
 
 
 def _spec_cat(name: str) -> str:
@@ -699,9 +716,24 @@ RUN_CMDS = {  # command on a run folder -> (argv, CI state variants)
     "export": ("export run --format torchscript -o model.pt", {"spec_filters_1e9"}),
     "reconstruct": ("reconstruct run --dataset folder:@TPL/data -o recon.png --device cpu", {"spec_bomb"}),
 }
-ONLY_RESUME = {"epoch_neg", "step_1e30", "step_neg", "global_step_str", "no_seconds", "rng_short", "rng_missing",
-               "history_str", "history_bad_entry", "epoch_loss_short", "config_epochs_1e20", "config_batch_neg",
-               "best_nan", "nan_epoch", "config_dataset_folder_etc", "config_missing"}  # fmt: skip
+ONLY_RESUME = {
+    "epoch_neg",
+    "step_1e30",
+    "step_neg",
+    "global_step_str",
+    "no_seconds",
+    "rng_short",
+    "rng_missing",
+    "history_str",
+    "history_bad_entry",
+    "epoch_loss_short",
+    "config_epochs_1e20",
+    "config_batch_neg",
+    "best_nan",
+    "nan_epoch",
+    "config_dataset_folder_etc",
+    "config_missing",
+}
 
 
 def _state_cases() -> list[Case]:
@@ -1705,23 +1737,40 @@ PYAPI = [
 #: the paths they may write). The receptive-field walk is closed-form now, so the largest allowed maps
 #: (65536 x 65536) analyse in 0.3 s; load_spec only parses; Python ints do not overflow a MAC count.
 VALID: dict[str, tuple[str, ...]] = {
-    **{f"{what}-{spec}": () for what in ("summary", "load_spec", "analyze", "build_model")
-       for spec in ("rf_blowup", "rf_bon_tconv")},
-    "load_spec-grow_chain": (), "load_spec-reshape_huge": (),  # parsed only; analyze/build refuse them
+    **{
+        f"{what}-{spec}": ()
+        for what in ("summary", "load_spec", "analyze", "build_model")
+        for spec in ("rf_blowup", "rf_bon_tconv")
+    },
+    "load_spec-grow_chain": (),
+    "load_spec-reshape_huge": (),  # parsed only; analyze/build refuse them
     "api-load_dataset-limit-1e20": (),  # a limit above the split's size keeps it all
     "train-batch-1e12": ("work/out",),  # one batch of the whole (tiny) split, as Keras does
     "data-show-seed-neg": ("work/grid.png",),  # any int seeds the sample choice
     "export-state-config_dataset_folder_etc": ("work/model.pt",),  # export reads no dataset
-    "import-keras-name-slash": ("work/out",), "import-keras-name-huge": ("work/out",),  # a name, not a path
+    "import-keras-name-slash": ("work/out",),
+    "import-keras-name-huge": ("work/out",),  # a name, not a path
     "resume-state-config_epochs_1e20": ("work/run",),  # --epochs 2 replaces the stored count
     "resume-state-no_seconds": ("work/run",),  # epoch_seconds is optional (old runs lack it)
-    "evaluate-symlink-best": (), "api-load_run-symlink-best": (),  # best/ incomplete: last/ is used
-}  # fmt: skip
+    "evaluate-symlink-best": (),
+    "api-load_run-symlink-best": (),  # best/ incomplete: last/ is used
+}
 
 CASES: list[Case] = [
-    *_spec_cases(), *SUMMARY, *FILTER, *KERNELS, *DATA, *_train_cases(), *_state_cases(), *RUNS, *KERAS,
-    *LAB_CLI, *API, *PYAPI, *cases_issue26.CASES,
-]  # fmt: skip
+    *_spec_cases(),
+    *SUMMARY,
+    *FILTER,
+    *KERNELS,
+    *DATA,
+    *_train_cases(),
+    *_state_cases(),
+    *RUNS,
+    *KERAS,
+    *LAB_CLI,
+    *API,
+    *PYAPI,
+    *cases_issue26.CASES,
+]
 VALID.update(cases_issue26.VALID)
 assert set(VALID) <= {c.id for c in CASES}, sorted(set(VALID) - {c.id for c in CASES})
 CASES = [dataclasses.replace(c, valid=VALID[c.id]) if c.id in VALID else c for c in CASES]

@@ -22,12 +22,27 @@ CI_CONFIGS = {"brace_lr.yaml", "key_int.yaml", "batch_1e21.yaml", "extra_binary.
 
 #: what the error line of a config file's case must say (the field, and what is wrong with it)
 LINK = ("--out", "symbolic link")
-SAYS = {"brace_loss.yaml": ("--loss", "{oops}"), "brace_lr.yaml": ("--lr", "{'a': 1}"), "key_int.yaml": ("1 (int)",),
-        "key_mixed.yaml": ("3 (int)",), "out_int.yaml": ("--out", "5"), "out_list.yaml": ("--out",),
-        "data_dir_list.yaml": ("--data-dir",), "data_dir_int.yaml": ("--data-dir",), "seed_huge.yaml": ("--seed", "limits"),
-        "out_dangling.yaml": LINK, "out_loop.yaml": LINK, "out_nul.json": ("--out", "NUL"), "out_empty.yaml": ("--out",),
-        "batch_1e21.yaml": ("--batch-size", "limits"), "extra_binary.yaml": ("extra", "bytes"), "extra_date.yaml": ("extra", "date"),
-        "extra_set.yaml": ("extra",), "extra_list.yaml": ("extra",), "model_3ch.yaml": ("tiny3.json", "(3, 8, 8)")}  # fmt: skip
+SAYS = {
+    "brace_loss.yaml": ("--loss", "{oops}"),
+    "brace_lr.yaml": ("--lr", "{'a': 1}"),
+    "key_int.yaml": ("1 (int)",),
+    "key_mixed.yaml": ("3 (int)",),
+    "out_int.yaml": ("--out", "5"),
+    "out_list.yaml": ("--out",),
+    "data_dir_list.yaml": ("--data-dir",),
+    "data_dir_int.yaml": ("--data-dir",),
+    "seed_huge.yaml": ("--seed", "limits"),
+    "out_dangling.yaml": LINK,
+    "out_loop.yaml": LINK,
+    "out_nul.json": ("--out", "NUL"),
+    "out_empty.yaml": ("--out",),
+    "batch_1e21.yaml": ("--batch-size", "limits"),
+    "extra_binary.yaml": ("extra", "bytes"),
+    "extra_date.yaml": ("extra", "date"),
+    "extra_set.yaml": ("extra",),
+    "extra_list.yaml": ("extra",),
+    "model_3ch.yaml": ("tiny3.json", "(3, 8, 8)"),
+}
 
 
 def _config_cases() -> list[Case]:

@@ -406,9 +406,12 @@ def _run_server(prepared: list[Prepared], cpu_s: float, env: dict[str, str], kin
     proc = subprocess.run(
         [sys.executable, str(HERE / "server.py"), str(PARALLEL), kind],
         input="".join(json.dumps(j) + "\n" for j in jobs),
-        capture_output=True, text=True, env=env, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
         timeout=60 + len(jobs) * (MAX_WALL_S + 1) / PARALLEL,
-    )  # fmt: skip
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"fuzz server failed ({proc.returncode}): {proc.stderr[-3000:]}")
     by_id = {r["id"]: r for r in map(json.loads, proc.stdout.splitlines())}

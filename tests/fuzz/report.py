@@ -28,8 +28,18 @@ from fuzz.cases import CASES, ISSUE_ITEMS, issue_item  # noqa: E402
 from fuzz.conftest import resolve  # noqa: E402
 from fuzz.harness import AREAS, Result, outcome, problems, run_cases  # noqa: E402
 
-OUTCOMES = ("clean", "valid, in bounds", "traceback", "wrong exception", "hang", "OOM", "wrote files",
-            "accepted", "not one line", "unclear message")  # fmt: skip
+OUTCOMES = (
+    "clean",
+    "valid, in bounds",
+    "traceback",
+    "wrong exception",
+    "hang",
+    "OOM",
+    "wrote files",
+    "accepted",
+    "not one line",
+    "unclear message",
+)
 
 
 def count_table(rows: list[tuple[str, str]], label: str = "category") -> str:
@@ -71,10 +81,20 @@ def tables(records: list[dict]) -> str:
 
 
 def record(r: Result) -> dict:
-    return {"id": r.case.id, "area": r.case.area, "category": r.case.category, "ci": r.case.ci,
-            "outcome": outcome(r), "problems": problems(r), "status": r.status, "seconds": r.seconds,
-            "cpu_s": r.cpu_s, "maxrss_mib": round(r.maxrss_kib / 1024), "last": r.last_line(),
-            "changes": r.changes[:10]}  # fmt: skip
+    return {
+        "id": r.case.id,
+        "area": r.case.area,
+        "category": r.case.category,
+        "ci": r.case.ci,
+        "outcome": outcome(r),
+        "problems": problems(r),
+        "status": r.status,
+        "seconds": r.seconds,
+        "cpu_s": r.cpu_s,
+        "maxrss_mib": round(r.maxrss_kib / 1024),
+        "last": r.last_line(),
+        "changes": r.changes[:10],
+    }
 
 
 def failures(results: list[Result]) -> str:

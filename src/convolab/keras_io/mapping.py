@@ -30,8 +30,12 @@ SUPPORTED = (
 ).split()
 #: layers that are the identity at inference time: imported as nothing
 INFERENCE_NOOPS = (
-    "Dropout", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "ActivityRegularization",
-)  # fmt: skip
+    "Dropout",
+    "SpatialDropout2D",
+    "GaussianNoise",
+    "GaussianDropout",
+    "ActivityRegularization",
+)
 _CODE_LAYERS = ("Lambda", "TFOpLambda", "TorchModuleWrapper", "JaxLayer", "FlaxLayer")
 
 
@@ -224,8 +228,11 @@ def _pool(m: Mapper, layer: KerasLayer, label: str, dry: bool) -> None:
     cfg = layer.config
     type_ = "MaxPool2D" if layer.class_name.startswith("Max") else "AvgPool2D"
     strides = cfg.get("strides")
-    args = {"pool_size": list(cfg.get("pool_size", (2, 2))), "strides": list(strides) if strides else None,
-            "padding": cfg.get("padding", "valid")}  # fmt: skip
+    args = {
+        "pool_size": list(cfg.get("pool_size", (2, 2))),
+        "strides": list(strides) if strides else None,
+        "padding": cfg.get("padding", "valid"),
+    }
     if not dry:
         m.emit(layer, type_, args)
         m.perm, m.last_dense = None, None

@@ -110,8 +110,11 @@ def check_input(i: Any, max_image_side: int) -> dict[str, Any]:
         if not isinstance(i["upload"], str):
             raise ApiError("input upload must be a base64 string (or a data: URL) of a PNG or JPEG file")
         return {"kind": "upload", "upload": i["upload"], "max_side": max_image_side}
-    return {"kind": "dataset", "dataset": get_choice(i, "dataset", "mnist", dataset_names()),
-            "index": get_index(i)}  # fmt: skip
+    return {
+        "kind": "dataset",
+        "dataset": get_choice(i, "dataset", "mnist", dataset_names()),
+        "index": get_index(i),
+    }
 
 
 def load_model(m: dict[str, Any]) -> tuple[Any, str]:
@@ -217,19 +220,38 @@ def activations_of(net: Any, x: np.ndarray, label: str) -> dict[str, Any]:
         tiles, values = tiles + shown, values + shown * per_channel
         flat = arr.reshape(channels, per_channel)[:shown]
         lo, hi = float(arr.min()), float(arr.max())
-        layers.append({
-            "index": i, "name": name, "type": type(layer).__name__, "activation": layer.activation,
-            "shape": list(shape), "channels": channels, "channels_shown": shown, "data": encode(flat),
-            "min": lo, "max": hi, "signed": lo < 0, "latent": name == net.latent,
-            "fields": _fields(info, shape),
-        })  # fmt: skip
+        layers.append(
+            {
+                "index": i,
+                "name": name,
+                "type": type(layer).__name__,
+                "activation": layer.activation,
+                "shape": list(shape),
+                "channels": channels,
+                "channels_shown": shown,
+                "data": encode(flat),
+                "min": lo,
+                "max": hi,
+                "signed": lo < 0,
+                "latent": name == net.latent,
+                "fields": _fields(info, shape),
+            }
+        )
     return {
-        "model": net.name, "label": label, "latent": net.latent, "input_shape": list(net.input_shape),
-        "input": {"shape": list(x.shape[1:]), "data": encode(x[0]), "min": float(x.min()),
-                  "max": float(x.max())},
-        "layers": layers, "left_out": left_out,
+        "model": net.name,
+        "label": label,
+        "latent": net.latent,
+        "input_shape": list(net.input_shape),
+        "input": {
+            "shape": list(x.shape[1:]),
+            "data": encode(x[0]),
+            "min": float(x.min()),
+            "max": float(x.max()),
+        },
+        "layers": layers,
+        "left_out": left_out,
         "limits": {"tiles": LAB_MAX_TILES, "values": LAB_MAX_TILE_VALUES},
-    }  # fmt: skip
+    }
 
 
 def _window(layer: Any, x_in: Any, k: int, u: int, v: int) -> dict[str, Any] | None:
@@ -259,8 +281,14 @@ def _window(layer: Any, x_in: Any, k: int, u: int, v: int) -> dict[str, Any] | N
             if 0 <= r < h and 0 <= c < w_:
                 window[:, a, b] = xin[:, r, c]
     bias = 0.0 if layer.bias is None else float(layer.bias.detach()[k])
-    return {"kind": "conv", "kernel": layer.weight[k].detach().tolist(), "window": window.tolist(),
-            "bias": bias, "rows": rows, "cols": cols}  # fmt: skip
+    return {
+        "kind": "conv",
+        "kernel": layer.weight[k].detach().tolist(),
+        "window": window.tolist(),
+        "bias": bias,
+        "rows": rows,
+        "cols": cols,
+    }
 
 
 def pixel(
@@ -309,11 +337,20 @@ def pixel_of(net: Any, x: np.ndarray, layer: int, channel: int, row: int, col: i
         _window(lay, x_in, channel, row, col) if len(shape) == 3 else _window(lay, x_in, int(index[-1]), 0, 0)
     )
     return {
-        "layer": layer, "name": name, "type": type(lay).__name__, "activation": lay.activation,
-        "channel": channel, "row": row, "col": col, "value": value, "pre_activation": pre,
-        "field": None if field is None else [list(field[0]), list(field[1])], "detail": detail,
-        "pre_map": pre_map, "prev_field": _prev_field(net, layer, tuple(x_in.shape[1:]), row, col),
-    }  # fmt: skip
+        "layer": layer,
+        "name": name,
+        "type": type(lay).__name__,
+        "activation": lay.activation,
+        "channel": channel,
+        "row": row,
+        "col": col,
+        "value": value,
+        "pre_activation": pre,
+        "field": None if field is None else [list(field[0]), list(field[1])],
+        "detail": detail,
+        "pre_map": pre_map,
+        "prev_field": _prev_field(net, layer, tuple(x_in.shape[1:]), row, col),
+    }
 
 
 def _prev_field(net: Any, layer: int, in_shape: tuple[int, ...], row: int, col: int) -> list[int] | None:

@@ -60,8 +60,13 @@ async def runs_endpoint(request: Request) -> Response:
     for name in list_runs(root):
         cfg = run_config(root, root / name)
         model, dataset = cfg.get("model"), cfg.get("dataset")
-        runs.append({"name": name, "model": model if isinstance(model, str) else None,
-                     "dataset": dataset if isinstance(dataset, str) else None})  # fmt: skip
+        runs.append(
+            {
+                "name": name,
+                "model": model if isinstance(model, str) else None,
+                "dataset": dataset if isinstance(dataset, str) else None,
+            }
+        )
     return JSONResponse({"root": str(root), "runs": runs})
 
 
@@ -210,8 +215,15 @@ def samples(name: Any, offset: int, count: int, which: str) -> dict[str, Any]:
         }
         for i in range(stop - offset)
     ]
-    return {"run": name, "dataset": cfg.get("dataset"), "eval_set": eval_name(cfg), "total": n,
-            "trained_on_test": bool(seen), "offset": offset, "items": items}  # fmt: skip
+    return {
+        "run": name,
+        "dataset": cfg.get("dataset"),
+        "eval_set": eval_name(cfg),
+        "total": n,
+        "trained_on_test": bool(seen),
+        "offset": offset,
+        "items": items,
+    }
 
 
 async def samples_endpoint(request: Request) -> Response:

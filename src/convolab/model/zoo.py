@@ -25,13 +25,27 @@ INPUT_SHAPE = [1, 28, 28]
 
 
 def _conv(name: str, filters: int, padding: str = "same", activation: str = "relu", **kw: Any) -> dict:
-    return {"type": "Conv2D", "name": name, "filters": filters, "kernel_size": 3, "padding": padding,
-            "activation": activation, **kw}  # fmt: skip
+    return {
+        "type": "Conv2D",
+        "name": name,
+        "filters": filters,
+        "kernel_size": 3,
+        "padding": padding,
+        "activation": activation,
+        **kw,
+    }
 
 
 def _deconv(name: str, filters: int, padding: str = "same", activation: str = "relu", **kw: Any) -> dict:
-    return {"type": "Conv2DTranspose", "name": name, "filters": filters, "kernel_size": 3,
-            "padding": padding, "activation": activation, **kw}  # fmt: skip
+    return {
+        "type": "Conv2DTranspose",
+        "name": name,
+        "filters": filters,
+        "kernel_size": 3,
+        "padding": padding,
+        "activation": activation,
+        **kw,
+    }
 
 
 def _pool(name: str, padding: str = "valid") -> dict:

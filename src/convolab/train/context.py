@@ -161,5 +161,19 @@ def launch_command(nproc: int, args: list[str]) -> list[str]:
         raise ValueError(f"nproc must be an integer >= 1, got {nproc!r}")
     # --standalone: a c10d rendezvous on localhost with a port the OS picks (free by construction).
     # --max-restarts 0: a failed rank fails the job at once; resume with --resume instead.
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(nproc),
-            "--max-restarts", "0", "--monitor-interval", "0.5", "-m", "convolab", "train", *args]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc-per-node",
+        str(nproc),
+        "--max-restarts",
+        "0",
+        "--monitor-interval",
+        "0.5",
+        "-m",
+        "convolab",
+        "train",
+        *args,
+    ]

@@ -52,8 +52,20 @@ from convolab.train.context import (
 from convolab.train.device import resolve_device
 from convolab.train.lost_peer import NPROC_ENV
 
-__all__ = ["DistContext", "DistributedTrainStep", "NullLog", "backend_for", "check_batch_size", "env_ranks",
-           "join", "launch", "launch_command", "rank_device", "shard", "timeout_seconds"]  # fmt: skip
+__all__ = [
+    "DistContext",
+    "DistributedTrainStep",
+    "NullLog",
+    "backend_for",
+    "check_batch_size",
+    "env_ranks",
+    "join",
+    "launch",
+    "launch_command",
+    "rank_device",
+    "shard",
+    "timeout_seconds",
+]
 
 # Seconds a collective may wait for a peer before the job fails (a dead rank must not hang the others).
 TIMEOUT_ENV = "CONVOLAB_DIST_TIMEOUT"

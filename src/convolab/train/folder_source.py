@@ -78,8 +78,12 @@ class FolderSource:
 
     def baseline(self) -> dict[str, float]:
         """Validation metrics of the mean training image (one pass over train, one over validation)."""
-        kw: dict[str, Any] = {"workers": self.config.workers, "device": self.ctx.device, "ctx": self.ctx,
-                              "chunk": sd.chunk_size(self.config, self.stream.train)}  # fmt: skip
+        kw: dict[str, Any] = {
+            "workers": self.config.workers,
+            "device": self.ctx.device,
+            "ctx": self.ctx,
+            "chunk": sd.chunk_size(self.config, self.stream.train),
+        }
         self._mean = sd.mean_image(self.stream.train, **kw)
         mean = self._mean.to(self.ctx.device)
         return sd.stream_metrics(self.stream.val, mean.expand_as, noise=0.0, seed=0, tag="", **kw)
@@ -102,8 +106,12 @@ class FolderSource:
     def evaluate(self, predict: Predict) -> dict[str, Any]:
         """Evaluation-set metrics and the mean-image baseline, in this process only (rank 0)."""
         stream, cfg = self.stream, self.config
-        kw: dict[str, Any] = {"workers": cfg.workers, "device": self.ctx.device, "ctx": None,
-                              "chunk": sd.chunk_size(cfg, stream.eval)}  # fmt: skip
+        kw: dict[str, Any] = {
+            "workers": cfg.workers,
+            "device": self.ctx.device,
+            "ctx": None,
+            "chunk": sd.chunk_size(cfg, stream.eval),
+        }
         if self._mean is None:  # a resumed run took the validation baseline from its checkpoint
             self._mean = sd.mean_image(stream.train, **kw)
         mean = self._mean.to(self.ctx.device)
@@ -111,8 +119,13 @@ class FolderSource:
             stream.eval, predict, noise=cfg.noise, seed=cfg.seed, tag="eval-noise", **kw
         )
         base = sd.stream_metrics(stream.eval, mean.expand_as, noise=0.0, seed=0, tag="", **kw)
-        return {"eval_set": stream.eval_name, "n_eval": len(stream.eval), "metrics": model, "baseline": base,
-                "streamed": True}  # fmt: skip
+        return {
+            "eval_set": stream.eval_name,
+            "n_eval": len(stream.eval),
+            "metrics": model,
+            "baseline": base,
+            "streamed": True,
+        }
 
     def figure_data(self) -> RunData:
         """A few evaluation images in memory, for the figures."""

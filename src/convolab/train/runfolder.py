@@ -22,11 +22,28 @@ SUMMARY_FILE = "summary.json"
 METRICS_CSV = "metrics.csv"
 LOCK_FILE = ".lock"
 TENSORBOARD_DIR = "tensorboard"  # event files (convolab.train.tblog), when tensorboard is installed
-FIGURES = ("reconstructions.png", "curves.png", "feature_maps.png", "kernels.png", "latent_pca.png",
-           "denoising.png")  # fmt: skip
+FIGURES = (
+    "reconstructions.png",
+    "curves.png",
+    "feature_maps.png",
+    "kernels.png",
+    "latent_pca.png",
+    "denoising.png",
+)
 # What a run writes into its folder: the only entries --overwrite removes (a user's other files stay).
-RUN_ENTRIES = (CONFIG_FILE, LOG_FILE, SUMMARY_FILE, METRICS_CSV, LOCK_FILE, "last", "best", ".last.old",
-               ".best.old", TENSORBOARD_DIR, *FIGURES)  # fmt: skip
+RUN_ENTRIES = (
+    CONFIG_FILE,
+    LOG_FILE,
+    SUMMARY_FILE,
+    METRICS_CSV,
+    LOCK_FILE,
+    "last",
+    "best",
+    ".last.old",
+    ".best.old",
+    TENSORBOARD_DIR,
+    *FIGURES,
+)
 
 
 def warn(message: str) -> None:

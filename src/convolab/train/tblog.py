@@ -340,8 +340,11 @@ def graph_def(model: Any) -> Any:
         names[step.index] = name = f"{step.index:02d}_{step.name}"
         inputs = [previous] + ([names[step.pool_index]] if step.pool_index is not None else [])
         config = json.dumps(step.layer.spec_config(), default=str, sort_keys=True)
-        attr = {"_output_shapes": shape(step.output_shape), "params": AttrValue(i=step.count_params()),
-                "config": AttrValue(s=config.encode())}  # fmt: skip
+        attr = {
+            "_output_shapes": shape(step.output_shape),
+            "params": AttrValue(i=step.count_params()),
+            "config": AttrValue(s=config.encode()),
+        }
         nodes.append(NodeDef(name=name, op=type(step.layer).__name__, input=inputs, attr=attr))
         previous = name
     return GraphDef(node=nodes)

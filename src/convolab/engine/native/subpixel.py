@@ -74,10 +74,27 @@ def _dims(x: torch.Tensor, weight: torch.Tensor, g: Geometry, relu: bool) -> lis
     o = weight.shape[0] // (g.s * g.s)
     pad = [0] * (MAX_FACTOR - g.s)
     return [
-        n, h, w, c, o, g.s, g.k, g.offset[0], g.offset[1], g.out_hw[0], g.out_hw[1], int(relu),
-        *(a for a, _ in g.rows), *pad, *(b for _, b in g.rows), *pad,
-        *(a for a, _ in g.cols), *pad, *(b for _, b in g.cols), *pad,
-    ]  # fmt: skip
+        n,
+        h,
+        w,
+        c,
+        o,
+        g.s,
+        g.k,
+        g.offset[0],
+        g.offset[1],
+        g.out_hw[0],
+        g.out_hw[1],
+        int(relu),
+        *(a for a, _ in g.rows),
+        *pad,
+        *(b for _, b in g.rows),
+        *pad,
+        *(a for a, _ in g.cols),
+        *pad,
+        *(b for _, b in g.cols),
+        *pad,
+    ]
 
 
 def _plane_cells(x: torch.Tensor, g: Geometry) -> int:
