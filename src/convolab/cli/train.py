@@ -7,113 +7,29 @@ Importing this module imports click and convolab.train.config only (no torch, no
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from click.core import ParameterSource
 
 from convolab.cli import UserError
 from convolab.cli.common import THREADS_HELP, offline_hint
-from convolab.train.config import RESUME_OVERRIDES, ConfigError, TrainConfig
+from convolab.cli.train_launch import launch_ranks
+from convolab.cli.train_options import (
+    TRAIN_HELP,
+    Stopped,
+    config_error,
+    config_options,
+    explicit,
+    flag,
+    fresh_config,
+)
+from convolab.train.config import RESUME_OVERRIDES, ConfigError
 
 if TYPE_CHECKING:
     from convolab.train.loop import Trainer, TrainResult
-
-CLI_ONLY = ("resume", "overwrite", "quiet", "figures", "tensorboard", "nproc", "config", "threads")
-
-
-class Stopped(click.ClickException):
-    """Training stopped on purpose or by a failure: the message as is, and a chosen exit code.
-
-    (A ClickException, because ``convolab.cli.main`` returns the exit code of those.)
-    """
-
-    def __init__(self, message: str, exit_code: int, prefix: str = "") -> None:
-        super().__init__(message)
-        # click declares exit_code a class variable: set this instance's through the instance dict
-        vars(self)["exit_code"] = exit_code
-        self.prefix = prefix
-
-    def show(self, file=None) -> None:
-        click.echo(f"{self.prefix}{self.format_message()}", err=True)
-
-
-def _explicit(ctx: click.Context, names: list[str]) -> list[str]:
-    return [n for n in names if ctx.get_parameter_source(n) == ParameterSource.COMMANDLINE]
-
-
-TRAIN_HELP = """Train an autoencoder; with no options, the lecture's first model on MNIST.
-
-\b
-Examples:
-  convolab train                                   # seed-upsampling on MNIST, 10 epochs
-  convolab train --dataset fashion-mnist --epochs 5 --out runs/fashion
-  convolab train --data-dir ~/data/mnist --train-split test   # a folder with only the test split
-  convolab train --model seed-transpose --noise 0.3 # denoising
-  convolab train --dataset fashion-mnist --amp bf16 # bfloat16 autocast (AMX CPUs, GPUs)
-  convolab train --resume runs/fashion --epochs 10   # continue (exactly) where it stopped
-  convolab train --config runs/fashion/config.json --out runs/again   # a run's settings, flags override
-
-Writes into the run folder: config.json, log.jsonl, metrics.csv, checkpoints last/ and best/,
-summary.json, the figures (reconstructions.png, curves.png, feature_maps.png, kernels.png, latent_pca.png,
-denoising.png) and, with the tensorboard package installed, tensorboard/ (`tensorboard --logdir RUN`).
-Ctrl-C or SIGTERM saves `last` and exits with 130 / 143; --resume continues bitwise-exactly on CPU.
-
-\b
-Several processes (DistributedDataParallel; gloo on CPU, nccl on GPUs; docs/distributed.md):
-  convolab train --nproc 2 --dataset fashion-mnist   # launches torchrun on this machine
-  torchrun --nproc-per-node 4 -m convolab train --dataset fashion-mnist --device cuda
---batch-size is the global batch, split evenly across the processes; only rank 0 writes files.
-
-\b
-Large image folders stream from disk (DataLoader workers, each process its share; docs/training.md):
-  convolab train --dataset folder:/data/faces --model faces.yaml --stream on --workers 4
-"""
-
-
-def flag(field: str) -> str:
-    """The option of a ``TrainConfig`` field: ``batch_size`` -> ``--batch-size``."""
-    return "--" + field.replace("_", "-")
-
-
-def _click_type(f: dataclasses.Field) -> Any:
-    if f.metadata.get("choices"):
-        return click.Choice(f.metadata["choices"])
-    kind = str(f.type)
-    if f.name in ("data_dir", "out"):
-        return click.Path()
-    return int if kind.startswith("int") else float if kind.startswith("float") else str
-
-
-def config_options(func: Any) -> Any:
-    """One click option per ``TrainConfig`` field, its default and help taken from the field."""
-    for f in reversed([f for f in dataclasses.fields(TrainConfig) if f.metadata.get("cli")]):
-        func = click.option(
-            flag(f.name),
-            f.name,
-            type=_click_type(f),
-            default=f.default,
-            show_default=f.default is not None,
-            help=f.metadata["help"],
-        )(func)
-    return func
-
-
-def _config_error(exc: ConfigError) -> UserError:
-    """A config mistake in the CLI's words (``batch_size`` -> ``--batch-size``)."""
-    options = {f.name for f in dataclasses.fields(TrainConfig) if f.metadata.get("cli")}
-    return UserError(exc.render(flag(exc.field) if exc.field in options else exc.field))
-
-
-def _fresh_config(ctx: click.Context, config_file: str | None, opts: dict[str, Any]) -> TrainConfig:
-    """Defaults, then the --config file's fields, then the flags given on the command line."""
-    values = TrainConfig.from_file(config_file) if config_file else {}
-    values.update({k: opts[k] for k in _explicit(ctx, list(opts))} if config_file else opts)
-    return TrainConfig.from_dict(values)
 
 
 @click.command("train", help=TRAIN_HELP)
@@ -165,7 +81,7 @@ def train_cmd(
     if tensorboard:
         _check_tensorboard()
     if nproc is not None:  # each rank sets its threads (an explicit --threads is passed on to them)
-        _launch(ctx, nproc, opts, resume, config_file)
+        launch_ranks(ctx, nproc, opts, resume, config_file)
         return
     set_threads(threads)
     with _stops(resume, opts):
@@ -249,13 +165,13 @@ def _open(
     from convolab.train import context, session
 
     if resume is None:
-        config = _fresh_config(ctx, config_file, opts)
+        config = fresh_config(ctx, config_file, opts)
         return session.start(config, overwrite=overwrite, quiet=quiet, tensorboard=tensorboard)
-    fixed = _explicit(ctx, [k for k in opts if k not in RESUME_OVERRIDES])
+    fixed = explicit(ctx, [k for k in opts if k not in RESUME_OVERRIDES])
     fixed += ["overwrite"] * overwrite + ["config"] * (config_file is not None)
     if fixed:
         raise UserError(f"--resume continues the stored configuration; drop {', '.join(map(flag, fixed))}")
-    overrides = {k: opts[k] for k in _explicit(ctx, list(RESUME_OVERRIDES))}
+    overrides = {k: opts[k] for k in explicit(ctx, list(RESUME_OVERRIDES))}
     try:
         return session.resume(resume, overrides=overrides, quiet=quiet, tensorboard=tensorboard)
     except session.RunFinished as exc:
@@ -276,7 +192,7 @@ def _stops(resume: str | None, opts: dict[str, Any]) -> Iterator[None]:
     try:
         yield
     except ConfigError as exc:
-        raise _config_error(exc) from None
+        raise config_error(exc) from None
     except DatasetNotFoundError as exc:
         hint = offline_hint(exc, split_flag="--train-split", data_dir=opts.get("data_dir"))
         raise UserError(hint) from None
@@ -342,65 +258,6 @@ def _check_tensorboard() -> None:
 
     if not available():
         raise UserError(f"--tensorboard needs the tensorboard package: {INSTALL}")
-
-
-def _precheck(config: TrainConfig, nproc: int) -> None:
-    """Mistakes as one line before torchrun starts (not once per rank inside torchrun's report)."""
-    from convolab.train.context import check_batch_size
-    from convolab.train.run_model import build_seeded_model
-    from convolab.train.session import check_amp
-
-    config.validate()
-    check_amp(config)
-    check_batch_size(config.batch_size, nproc)
-    build_seeded_model(config.model, config.seed)  # an unknown or invalid model
-
-
-def _launch(
-    ctx: click.Context, nproc: int, opts: dict[str, Any], resume: str | None, config_file: str | None
-) -> None:
-    """``--nproc N``: run this same command in N processes under torchrun; raise on a failure."""
-    from convolab.train import context
-
-    if context.env_ranks() is not None:
-        raise UserError("--nproc starts torchrun itself; under torchrun leave it out")
-    if isinstance(nproc, bool) or nproc < 1:
-        raise UserError(f"--nproc must be an integer >= 1, got {nproc!r}")
-    if resume is None:
-        try:
-            _precheck(_fresh_config(ctx, config_file, opts), nproc)
-        except ConfigError as exc:
-            raise _config_error(exc) from None
-    args: list[str] = []
-    for name in _explicit(ctx, [k for k in ctx.params if k != "nproc"]):
-        value, option = ctx.params[name], flag(name)
-        if name in ("figures", "tensorboard"):
-            args.append(f"--{name}" if value else f"--no-{name}")
-        elif name == "config_file":
-            args += ["--config", str(value)]
-        elif isinstance(value, bool):
-            args += [option] if value else []
-        else:
-            args += [option, str(value)]
-    from convolab.train.distributed import launch
-
-    rc = launch(nproc, args)
-    where = resume or opts.get("out") or "RUN_FOLDER"
-    if rc in (130, 143):
-        name = "SIGINT" if rc == 130 else "SIGTERM"
-        raise Stopped(f"{name}: {nproc} processes stopped; continue with --resume {where}", rc)
-    if rc != 0:
-        hint = (
-            f"; continue with: convolab train --nproc {nproc} --resume {where}"
-            if (Path(where) / "last").is_dir()
-            else ""
-        )
-        raise Stopped(
-            f"training in {nproc} processes failed (torchrun exit code {rc}; the report above names the "
-            f"failed rank){hint}",
-            1,
-            prefix="error: ",
-        )
 
 
 def register(cli: click.Group) -> None:

@@ -59,7 +59,7 @@ TASKS: dict[str, tuple[str, str]] = {
     "reconstruct": ("api_autoencoder", "reconstruct"),
     "samples": ("api_autoencoder", "samples"),
     "activations": ("api_activations", "activations"),
-    "pixel": ("api_activations", "pixel"),
+    "pixel": ("api_pixel", "pixel"),
     "arith": ("api_arith", "arith"),
     "explain": ("api_explain", "explain"),
 }

@@ -44,7 +44,7 @@ log = logging.getLogger("convolab.lab")
 _POOLS: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
 _TASK_MODULES = [
     f"convolab.lab.{m}"
-    for m in ("api_model", "api_filters", "api_upsampling", "api_autoencoder", "api_activations")
+    for m in ("api_model", "api_filters", "api_upsampling", "api_autoencoder", "api_activations", "api_pixel")
 ]
 _INLINE_LOCK = threading.Lock()
 

@@ -11,9 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import re
-import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +19,6 @@ from typing import Any
 
 from convolab.limits import (
     MAX_BATCH_SIZE,
-    MAX_CONFIG_BYTES,
     MAX_EPOCHS,
     MAX_LEARNING_RATE,
     MAX_NOISE_STD,
@@ -29,6 +26,7 @@ from convolab.limits import (
     MAX_STEP_COUNT,
     MAX_WORKERS,
 )
+from convolab.train.config_file import load_yaml, read_config_bytes
 from convolab.train.schedule import DEFAULT_WARMUP, SCHEDULES
 
 LOSSES = ("bce", "mse")
@@ -226,7 +224,7 @@ class TrainConfig:
         raw = read_config_bytes(path)
         try:
             text = raw.decode("utf-8")
-            data = json.loads(text) if path.suffix.lower() == ".json" else _load_yaml(text)
+            data = json.loads(text) if path.suffix.lower() == ".json" else load_yaml(text)
         except (ValueError, RecursionError) as exc:
             first = (str(exc).splitlines() or [type(exc).__name__])[0]
             raise ValueError(f"config file {path} is not valid JSON/YAML: {first}") from None
@@ -247,53 +245,6 @@ RESUME_OVERRIDES = tuple(f.name for f in dataclasses.fields(TrainConfig) if f.me
 INT_FIELDS = (("epochs", 1, MAX_EPOCHS), ("batch_size", 1, MAX_BATCH_SIZE), ("seed", 0, MAX_SEED),
               ("checkpoint_every", 0, MAX_STEP_COUNT), ("log_every", 1, MAX_STEP_COUNT),
               ("workers", 0, MAX_WORKERS))  # fmt: skip
-
-
-def read_config_bytes(path: Path) -> bytes:
-    """The bytes of a config file: a regular file only (stat before open; a FIFO, a device or a folder
-    is refused without opening it), opened non-blocking and checked again on the open descriptor (it
-    may have been swapped), and at most ``MAX_CONFIG_BYTES`` read whatever the file says its size is."""
-    what = f"config file {path}"
-    try:
-        st = os.stat(path)
-        if not stat.S_ISREG(st.st_mode):
-            raise ValueError(f"{what} is not a regular file ({_kind(st.st_mode)}); give a YAML/JSON file")
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
-    except OSError as exc:
-        raise ValueError(f"cannot read {what}: {exc.strerror or exc}") from None
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise ValueError(f"{what} is not a regular file ({_kind(st.st_mode)}); give a YAML/JSON file")
-        if st.st_size > MAX_CONFIG_BYTES:
-            raise ValueError(f"{what} is over {MAX_CONFIG_BYTES} bytes; a train config is a few lines")
-        chunks, size = [], 0
-        while size <= MAX_CONFIG_BYTES:
-            chunk = os.read(fd, MAX_CONFIG_BYTES + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-    except OSError as exc:
-        raise ValueError(f"cannot read {what}: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-    if size > MAX_CONFIG_BYTES:  # it grew while read (a file being written)
-        raise ValueError(f"{what} is over {MAX_CONFIG_BYTES} bytes; a train config is a few lines")
-    return b"".join(chunks)
-
-
-def _kind(mode: int) -> str:
-    for test, name in (
-        (stat.S_ISDIR, "a folder"),
-        (stat.S_ISFIFO, "a pipe"),
-        (stat.S_ISCHR, "a device"),
-        (stat.S_ISBLK, "a device"),
-        (stat.S_ISSOCK, "a socket"),
-    ):
-        if test(mode):
-            return name
-    return "not a file"
 
 
 def check_path_field(name: str, value: Any) -> None:
@@ -383,19 +334,3 @@ def _check_number(name: str, value: Any, what: str, ok: Any) -> None:
         good = False
     if not good:
         raise ConfigError(name, f"{{field}} must be {what}, got {{value}}", value=value)
-
-
-def _load_yaml(text: str) -> Any:
-    """``yaml.safe_load`` without aliases (a few bytes of aliases can expand to gigabytes)."""
-    import yaml
-
-    class _NoAliases(yaml.SafeLoader):
-        def compose_node(self, parent: Any, index: Any) -> Any:
-            if self.check_event(yaml.AliasEvent):
-                raise ValueError("YAML aliases (*name) are not allowed in a train config")
-            return super().compose_node(parent, index)
-
-    try:
-        return yaml.load(text, Loader=_NoAliases)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise ValueError(str(exc)) from None

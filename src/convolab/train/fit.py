@@ -287,11 +287,9 @@ def fit(
             (Keras) or ``(N, C, H, W)``, uint8 or float in [0, 1]. Default: the config's (``mnist``).
         validation_data: with arrays, the validation images (or Keras's ``(x_val, x_val)``); also the
             evaluation set. Without it, ``val_fraction`` of the images is held out (seeded).
-        config: start from a YAML/JSON file (a run's ``config.json``), a dict or a ``TrainConfig``;
-            ``options`` override it.
-        overwrite, quiet, figures, threads: as ``convolab train``'s flags (``threads`` calls
-            ``convolab.set_threads``, for the whole process).
-        restore_best_weights: the given model ends with the best epoch's weights instead of the last.
+        config: a YAML/JSON file (a run's ``config.json``), dict or ``TrainConfig``; ``options`` override it.
+        overwrite, quiet, figures, threads: ``convolab train``'s flags (``threads``: ``set_threads``).
+        restore_best_weights: the given model ends with the best epoch's weights instead of the last;
             ``run.model`` is always the best checkpoint (what ``run.evaluate`` and the figures use).
         **options: ``TrainConfig`` fields: ``epochs``, ``batch_size``, ``lr``, ``lr_schedule``
             (``constant``, ``cosine``, ``onecycle``), ``warmup`` (onecycle's), ``loss``, ``noise``,
@@ -306,17 +304,28 @@ def fit(
         >>> run = convolab.fit("seed-upsampling", "mnist", epochs=5)  # doctest: +SKIP
         >>> run.history["val_loss"], run.evaluate()["metrics"]["psnr"]  # doctest: +SKIP
     """
-    from convolab.model.sequential import Sequential
     from convolab.train import session
 
-    if not isinstance(restore_best_weights, bool):
-        raise ValueError(f"restore_best_weights must be True or False, got {_short(restore_best_weights)}")
+    which = _restored(restore_best_weights)
     _threads(threads)
     cfg, spec, label, weights, data = _configure(model, dataset, validation_data, config, options)
     trainer = session.start(cfg, overwrite=overwrite, quiet=quiet, spec=spec, label=label, data=data)
     _write_inputs(trainer, spec if label is not None else None, weights, data)
-    target = model if isinstance(model, Sequential) else None
-    return _run(trainer, figures, quiet, target, "best" if restore_best_weights else "last")
+    return _run(trainer, figures, quiet, _trained_in_place(model), which)
+
+
+def _restored(restore_best_weights: Any) -> str:
+    """The checkpoint a given model ends with: ``"best"`` (``restore_best_weights``) or ``"last"``."""
+    if not isinstance(restore_best_weights, bool):
+        raise ValueError(f"restore_best_weights must be True or False, got {_short(restore_best_weights)}")
+    return "best" if restore_best_weights else "last"
+
+
+def _trained_in_place(model: Any) -> Any:
+    """The model ``fit`` trains in place (Keras's way): a given ``Sequential``, else None (a spec)."""
+    from convolab.model.sequential import Sequential
+
+    return model if isinstance(model, Sequential) else None
 
 
 def resume(

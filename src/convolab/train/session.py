@@ -37,6 +37,7 @@ from convolab.train.runfolder import (
 from convolab.train.sources import BatchSource, TensorSource
 
 if TYPE_CHECKING:
+    from convolab.model.sequential import Sequential
     from convolab.model.spec import ModelSpec
     from convolab.train.checkpoint import Checkpoint
 
@@ -125,15 +126,27 @@ def start(
     # Data and model before the folder: a missing dataset or a bad model leaves nothing behind.
     source = open_source(config, ctx, data)
     model = ready_model(spec, config, source, ctx.device, label=config.model if label is None else label)
+    return _claim_and_build(config, model, source, ctx, out, overwrite, tensorboard=tensorboard, quiet=quiet)
+
+
+def _claim_and_build(
+    config: TrainConfig,
+    model: Sequential,
+    source: BatchSource,
+    ctx: LocalContext,
+    out: Path,
+    overwrite: bool,
+    **trainer_kw: Any,
+) -> Trainer:
+    """Claim the run folder (its lock, rank 0), build the Trainer, write ``config.json`` and the start
+    record; a failure after the claim removes what this start wrote."""
     created = not out.exists()
     held: list[RunLock] = []  # rank 0's lock stays in this process (a descriptor is not broadcast)
     ctx.on_main(lambda: held.append(claim_run_dir(out, overwrite=overwrite)))
     lock = held[0] if held else None
     log = run_log(ctx, out)
     try:
-        trainer = Trainer(
-            config, model, source, ctx, run_dir=out, log=log, lock=lock, tensorboard=tensorboard, quiet=quiet
-        )
+        trainer = Trainer(config, model, source, ctx, run_dir=out, log=log, lock=lock, **trainer_kw)
         if ctx.is_main:
             write_json(out / CONFIG_FILE, config.to_dict())
         log.write(

@@ -6,7 +6,7 @@
     cw.ConvArithmetic("Conv2D", kernel_size=3, strides=2, padding="same")   # the step animation
 
 The numbers come from the library in the kernel, computed by the same functions as the lab's JSON API
-(``lab.api_model.analyze_spec``, ``lab.api_activations.activations_of`` / ``pixel_of``,
+(``lab.api_model.analyze_spec``, ``lab.api_activations.activations_of``, ``lab.api_pixel.pixel_of``,
 ``lab.api_arith.arith``); the front end is the lab page's own JavaScript (``widgets/bundle.py`` joins it
 into one ES module). The widget classes are loaded on first use (PEP 562), so ``import convolab.widgets``
 does not import anywidget, and ``import convolab`` never imports this package. Needs

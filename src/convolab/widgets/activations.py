@@ -68,7 +68,7 @@ class Activations(LabWidget):
 
     def pixel(self, layer: int, channel: int, row: int, col: int) -> dict[str, Any]:
         """What made one output unit: the lab's ``/api/activations/pixel`` answer for this model and image."""
-        from convolab.lab.api_activations import pixel_of
+        from convolab.lab.api_pixel import pixel_of
 
         return lab_call(pixel_of, self._net, self._x, int(layer), int(channel), int(row), int(col))
 
