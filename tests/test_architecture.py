@@ -114,3 +114,14 @@ def test_layers_and_what_they_need_are_light_and_change_no_global_state():
 
 def test_import_convolab_layers_is_light():
     assert probe(stub=False) == {"heavy": [], "state_changed": []}
+
+
+def test_the_contracts_refuse_a_heavy_import_in_the_layers(copy):
+    target = copy / "src/convolab/layers/padding.py"
+    text = _plant(target, "def _plot():\n    import matplotlib  # noqa")
+    try:
+        result = lint_imports(copy)
+    finally:
+        target.write_text(text, encoding="utf-8")
+    assert result.returncode != 0
+    assert "convolab.layers.padding -> matplotlib" in result.stdout
