@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -85,16 +86,7 @@ def train_cmd(
         return
     set_threads(threads)
     with _stops(resume, opts):
-        trained = _train(
-            ctx,
-            resume,
-            config_file,
-            opts,
-            overwrite=overwrite,
-            quiet=quiet,
-            figures=figures,
-            tensorboard=tensorboard,
-        )
+        trained = _train(_Request(ctx, resume, config_file, opts, overwrite, quiet, figures, tensorboard))
     if trained is not None and trained[2]:  # (result, figures drawn, speak?)
         _report(trained[0], trained[1])
 
@@ -109,73 +101,60 @@ def _check_threads(ctx: click.Context, threads: int | None) -> None:
             raise click.BadParameter(str(exc), ctx=ctx, param_hint="'--threads'") from None
 
 
-def _train(
-    ctx: click.Context,
-    resume: str | None,
-    config_file: str | None,
-    opts: dict[str, Any],
-    *,
-    overwrite: bool,
-    quiet: bool,
-    figures: bool,
-    tensorboard: bool | None,
-) -> tuple[TrainResult, dict[str, Path], bool] | None:
+@dataclass(frozen=True)
+class _Request:
+    """What one ``convolab train`` was asked: the command's context, the run to resume or the
+    ``--config`` file, the config options given, and the flags of the session."""
+
+    ctx: click.Context
+    resume: str | None
+    config_file: str | None
+    opts: dict[str, Any]
+    overwrite: bool
+    quiet: bool
+    figures: bool
+    tensorboard: bool | None
+
+
+def _train(req: _Request) -> tuple[TrainResult, dict[str, Path], bool] | None:
     """Open the run, train it, draw its figures: ``(result, figures drawn, speak?)``; None when
     ``--resume`` of a finished run only redrew its missing figures."""
     from convolab.train import session
 
-    trainer = _open(
-        ctx,
-        resume,
-        config_file,
-        opts,
-        overwrite=overwrite,
-        quiet=quiet,
-        figures=figures,
-        tensorboard=tensorboard,
-    )
+    trainer = _open(req)
     if trainer is None:
         return None
-    speak = not quiet and trainer.ctx.is_main  # one rank speaks
+    speak = not req.quiet and trainer.ctx.is_main  # one rank speaks
     if speak:
         click.echo(f"run folder: {trainer.run_dir}")
         if trainer.source.describe():
             click.echo(trainer.source.describe())
     result = trainer.fit()
-    drawn = session.draw_figures(trainer) if figures else {}
+    drawn = session.draw_figures(trainer) if req.figures else {}
     dist = trainer.ctx
     del trainer  # its DDP module must go before the process group (a no-op outside torchrun)
     dist.shutdown()  # all ranks leave together
     return result, drawn, speak
 
 
-def _open(
-    ctx: click.Context,
-    resume: str | None,
-    config_file: str | None,
-    opts: dict[str, Any],
-    *,
-    overwrite: bool,
-    quiet: bool,
-    figures: bool,
-    tensorboard: bool | None,
-) -> Trainer | None:
+def _open(req: _Request) -> Trainer | None:
     """The Trainer of a fresh run or of ``--resume``; None for a finished run whose missing figures
     were drawn instead (rank 0 draws under torchrun)."""
     from convolab.train import context, session
 
-    if resume is None:
-        config = fresh_config(ctx, config_file, opts)
-        return session.start(config, overwrite=overwrite, quiet=quiet, tensorboard=tensorboard)
+    ctx, opts, quiet, tensorboard = req.ctx, req.opts, req.quiet, req.tensorboard
+    if req.resume is None:
+        config = fresh_config(ctx, req.config_file, opts)
+        return session.start(config, overwrite=req.overwrite, quiet=quiet, tensorboard=tensorboard)
     fixed = explicit(ctx, [k for k in opts if k not in RESUME_OVERRIDES])
-    fixed += ["overwrite"] * overwrite + ["config"] * (config_file is not None)
+    fixed += ["overwrite"] * req.overwrite + ["config"] * (req.config_file is not None)
     if fixed:
         raise UserError(f"--resume continues the stored configuration; drop {', '.join(map(flag, fixed))}")
     overrides = {k: opts[k] for k in explicit(ctx, list(RESUME_OVERRIDES))}
     try:
-        return session.resume(resume, overrides=overrides, quiet=quiet, tensorboard=tensorboard)
+        return session.resume(req.resume, overrides=overrides, quiet=quiet, tensorboard=tensorboard)
     except session.RunFinished as exc:
-        if not (figures and exc.missing):
+        if not (req.figures and exc.missing):
             raise
         if (context.env_ranks() or (0, 1))[0] == 0:  # under torchrun: rank 0 draws
             _redraw(exc)

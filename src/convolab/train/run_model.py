@@ -94,9 +94,8 @@ def model_info(model: Sequential) -> dict[str, Any]:
     """Name, parameter count and MACs per image (from the static analysis) of a model."""
     from convolab.analysis.summary import analyze
 
-    spec = model.to_spec()
-    info = analyze(spec.to_dict())
-    return {"model": spec.name, "params": int(info.total_params), "macs": int(info.total_macs)}
+    info = analyze(model)  # the built model's own layers: its spec is not parsed again
+    return {"model": model.to_spec().name, "params": int(info.total_params), "macs": int(info.total_macs)}
 
 
 def checkpoint_model(ckpt: Checkpoint) -> Sequential:
