@@ -361,10 +361,10 @@ def test_configure_allocator_is_idempotent_and_harmless() -> None:
 
 
 def test_only_training_tunes_the_allocator(tmp_path, monkeypatch) -> None:
-    """The Trainer asks for the heap tuning (with its device); ``prepare`` and ``predict`` do not."""
+    """A training run asks for the heap tuning (with its device, when it readies its model:
+    ``train.run_model.ready_model`` imports it at the call); ``prepare`` and ``predict`` do not."""
     from convolab import train as tr
     from convolab.engine import allocator
-    from convolab.train import loop
     from train_support import tiny_config
 
     calls: list[object] = []
@@ -374,7 +374,6 @@ def test_only_training_tunes_the_allocator(tmp_path, monkeypatch) -> None:
         return False
 
     monkeypatch.setattr(allocator, "configure_allocator", record)
-    monkeypatch.setattr(loop, "configure_allocator", record)
     model = prepare(TinyAE(), "cpu")
     predict(model, _data(2))
     assert calls == []

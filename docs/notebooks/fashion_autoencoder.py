@@ -37,16 +37,8 @@ print(f"{summary.total_params:,} parameters, {summary.total_macs:,} MACs per ima
 # `convolab train` run: `convolab evaluate`, `figures` and `train --resume` read it.
 
 # %%
-run = model.fit(
-    x_train,
-    validation_data=(x_test, x_test),
-    epochs=2,
-    batch_size=32,
-    lr=2e-2,
-    lr_schedule="onecycle",
-    out="runs/fashion",
-    figures=False,
-)
+run = model.fit(x_train, validation_data=(x_test, x_test), epochs=2, batch_size=32, lr=2e-2,
+                lr_schedule="onecycle", out="runs/fashion", figures=False)  # fmt: skip
 run  # noqa: B018 (a cell's last expression: Jupyter displays it)
 
 # %% [markdown]
@@ -67,10 +59,8 @@ print(f"evaluate: {model.evaluate(x_test):.4f} | last val_loss: {run.history['va
 print("val_loss", [round(v, 4) for v in run.history["val_loss"]])
 report = run.evaluate()
 m, base = report["metrics"], report["baseline"]
-print(
-    f"{report['eval_set']} ({report['n']} images): PSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.3f} "
-    f"| the mean image: PSNR {base['psnr']:.2f} dB"
-)
+print(f"{report['eval_set']} ({report['n']} images): PSNR {m['psnr']:.2f} dB, SSIM {m['ssim']:.3f} "
+      f"| the mean image: PSNR {base['psnr']:.2f} dB")  # fmt: skip
 run.reconstruct(n=8)
 
 # %% [markdown]
