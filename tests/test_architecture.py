@@ -47,33 +47,28 @@ def copy(tmp_path_factory):
     return root
 
 
-def _plant(path: Path, line: str) -> str:
-    text = path.read_text(encoding="utf-8")
-    path.write_text(text + "\n" + line + "\n", encoding="utf-8")
-    return text
+def lint_with(copy: Path, code: str) -> subprocess.CompletedProcess[str]:
+    """``lint-imports`` on the copy with ``code`` appended to ``layers/padding.py`` (then taken out)."""
+    target = copy / "src/convolab/layers/padding.py"
+    text = target.read_text(encoding="utf-8")
+    target.write_text(text + "\n" + code + "\n", encoding="utf-8")
+    try:
+        return lint_imports(copy)
+    finally:
+        target.write_text(text, encoding="utf-8")
 
 
 def test_the_contracts_refuse_an_upward_import(copy):
-    target = copy / "src/convolab/layers/padding.py"
-    text = _plant(target, "def _late():\n    from convolab.train import loop  # noqa")
-    try:
-        result = lint_imports(copy)
-    finally:
-        target.write_text(text, encoding="utf-8")
+    result = lint_with(copy, "def _late():\n    from convolab.train import loop  # noqa")
     assert result.returncode != 0
     assert "convolab.layers.padding -> convolab.train.loop" in result.stdout
 
 
 def test_the_contracts_refuse_a_type_only_cycle(copy):
-    target = copy / "src/convolab/layers/padding.py"
-    text = _plant(
-        target,
+    result = lint_with(
+        copy,
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from convolab.layers import conv  # noqa",
     )
-    try:
-        result = lint_imports(copy)
-    finally:
-        target.write_text(text, encoding="utf-8")
     assert result.returncode != 0
     assert "No cycles are allowed in convolab.layers" in result.stdout
 
@@ -117,11 +112,6 @@ def test_import_convolab_layers_is_light():
 
 
 def test_the_contracts_refuse_a_heavy_import_in_the_layers(copy):
-    target = copy / "src/convolab/layers/padding.py"
-    text = _plant(target, "def _plot():\n    import matplotlib  # noqa")
-    try:
-        result = lint_imports(copy)
-    finally:
-        target.write_text(text, encoding="utf-8")
+    result = lint_with(copy, "def _plot():\n    import matplotlib  # noqa")
     assert result.returncode != 0
     assert "convolab.layers.padding -> matplotlib" in result.stdout
