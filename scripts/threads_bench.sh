@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The paired measurement behind docs/speed.md's threads table: training throughput (images_per_second of
-# epoch 1 in log.jsonl) with torch's default threads, 1 and 2 (OMP_NUM_THREADS), without and with one
-# competing busy loop per core; the settings alternate within each repetition. Prints a TSV.
+# epoch 1 in log.jsonl) with convolab's default threads, 1 and 2 (OMP_NUM_THREADS) in three states: "none"
+# (no added load), "after" (right after a job ended: one busy loop per core ran for $AFTER_S seconds,
+# default 20, and was killed just before the run) and "busy" (one competing busy loop per core during the
+# run); the settings alternate within each repetition. Prints a TSV; the last column is the 1-minute load
+# average at the run's end, and the run's log records the threads the default chose.
 #
 #   bash scripts/threads_bench.sh > threads.tsv           # 3 repetitions: 18 one-epoch runs
 #   REPS=1 PYTHON=/path/to/python bash scripts/threads_bench.sh
@@ -34,19 +37,27 @@ one() {  # $1 = threads setting (default or a number), $2 = load label
   fi
   local ips
   ips=$(grep '"kind": "epoch"' "$WORK/run/log.jsonl" | sed 's/.*images_per_second": \([0-9.]*\).*/\1/')
-  printf '%s\t%s\t%s\t%s\n' "$2" "$1" "$ips" "$(cut -d' ' -f1 /proc/loadavg)"
+  local used
+  used=$(grep '"kind": "start"' "$WORK/run/log.jsonl" | sed 's/.*"threads": \([0-9]*\).*/\1/')
+  printf '%s\t%s\t%s\t%s\t%s\n' "$2" "$1" "$used" "$ips" "$(cut -d' ' -f1 /proc/loadavg)"
 }
 
-printf 'load\tthreads\timages_per_second\tloadavg_1min\n'
+printf 'load\tthreads\tthreads_used\timages_per_second\tloadavg_1min\n'
+spin() {  # one busy-loop process per core, in the background (their pids in $pids)
+  for _ in $(seq "$(nproc)"); do "$PY" -c "while True: pass" & pids+=($!); done
+}
 for _ in $(seq "${REPS:-3}"); do
-  for load in none busy; do
-    pids=()
-    if [ "$load" = busy ]; then
-      for _ in $(seq "$(nproc)"); do "$PY" -c "while True: pass" & pids+=($!); done
-      sleep 2
-    fi
-    for s in default 1 2; do one "$s" "$load"; done
-    if [ ${#pids[@]} -gt 0 ]; then kill "${pids[@]}"; fi
-    pids=()
+  for load in none after busy; do
+    for s in default 1 2; do
+      pids=()
+      if [ "$load" = after ]; then  # a job that just ended: the 1-minute load average still counts it
+        spin; sleep "${AFTER_S:-20}"; kill "${pids[@]}"; wait "${pids[@]}" 2>/dev/null || true; pids=()
+      elif [ "$load" = busy ]; then
+        spin; sleep 2
+      fi
+      one "$s" "$load"
+      if [ ${#pids[@]} -gt 0 ]; then kill "${pids[@]}"; wait "${pids[@]}" 2>/dev/null || true; fi
+      pids=()
+    done
   done
 done

@@ -18,7 +18,7 @@ import click
 from convolab import __version__
 from convolab.cli.lazy import LazyGroup
 
-COMMAND_MODULES = ("summary", "filters", "data", "train", "runs", "lab", "interop")
+COMMAND_MODULES = ("summary", "plan", "filters", "data", "train", "runs", "lab", "interop")
 
 # command -> (module, one-line help shown by `convolab --help`); tests check each against the command
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "summary",
         "Explain a model without running it: shapes, parameters, MACs, memory, receptive fields.",
     ),
+    "plan": ("plan", "Show what runs for each layer of a model in a training step on this CPU."),
     "layers": ("summary", "List the layer types a spec can use, with their arguments and defaults."),
     "filter": ("filters", "Filter an image with classic kernels, exactly as a fixed-weight Conv2D would."),
     "kernels": (

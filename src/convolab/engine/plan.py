@@ -39,6 +39,7 @@ from convolab.engine.native import conv_pool as kernel_conv_pool
 from convolab.engine.native import pool as kernel_pool
 from convolab.engine.native import shuffle as kernel_shuffle
 from convolab.engine.native import subpixel as kernel_subpixel
+from convolab.engine.native import trace
 
 if TYPE_CHECKING:
     from convolab.layers.conv import Conv2D
@@ -70,6 +71,8 @@ def _phase_taps(s: int, k: int, pad_before: int) -> tuple[torch.Tensor, int]:
 
 class _SubPixelConv:
     """``conv(upsample_nearest(x, s))`` as one low-resolution conv + ``pixel_shuffle`` (see module doc)."""
+
+    rewrite = "sub-pixel"  # what explain() reports
 
     def __init__(
         self,
@@ -301,13 +304,15 @@ def _conv_pool_relu(
             return kernel_pool.pool_relu(z, *geometry)
         return torch.relu_(pool(z))
 
+    run.rewrite = "pool-first"  # type: ignore[attr-defined]  # what explain() reports
     return run
 
 
 def run_plan(plan: list[PlanStep], x: torch.Tensor, *, logits: bool = False) -> torch.Tensor:
     """Apply a plan from ``build_plan``; ``logits`` skips the activation of the walk's logits step
     (the last layer, or the last before trailing Flatten/Reshape), like ``Sequential``."""
-    for fn, activates, step in plan:
+    for i, (fn, activates, step) in enumerate(plan):
+        trace.mark(i)
         x = fn(x)
         if activates and not (logits and step.logits):
             x = step.layer.activate(x)

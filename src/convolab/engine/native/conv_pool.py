@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import torch
 
-from convolab.engine.native import build
+from convolab.engine.native import build, trace
 
 MAX_TAPS = 75  # kh * kw * C_in (TMAX in conv_pool_relu.h): 5x5 RGB; wider first layers go to oneDNN
 MAX_FILTERS = 256  # PMAX in conv_pool_relu.h
@@ -164,4 +164,5 @@ def conv_pool_relu(
     Output shape:
         ``(N, O, Ho, Wo)``, channels_last.
     """
+    trace.record("conv_pool")
     return _ConvPoolReLU.apply(x, weight, bias, _dims(x, weight, geometry))

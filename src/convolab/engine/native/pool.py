@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from convolab.engine.native import build
+from convolab.engine.native import build, trace
 
 MAX_WINDOW = 254  # window positions fit a byte; 255 marks "no gradient"
 
@@ -72,4 +72,5 @@ def pool_relu(z: torch.Tensor, pool_size: tuple[int, int], out_hw: tuple[int, in
     h, w = z.shape[2], z.shape[3]
     if ho not in (h // kh, -(-h // kh)) or wo not in (w // kw, -(-w // kw)):
         raise ValueError(f"pool_relu: output {out_hw} is neither floor nor ceil of {(h, w)} / {pool_size}")
+    trace.record("pool")
     return _PoolReLU.apply(z, kh, kw, ho, wo)

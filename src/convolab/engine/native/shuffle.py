@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from convolab.engine.native import build
+from convolab.engine.native import build, trace
 
 
 def eligible(x: torch.Tensor, s: int) -> bool:
@@ -64,4 +64,5 @@ def shuffle_crop(x: torch.Tensor, s: int, out_hw: tuple[int, int], *, relu: bool
     ho, wo = out_hw
     if not (0 < ho <= s * x.shape[2] and 0 < wo <= s * x.shape[3]):
         raise ValueError(f"shuffle_crop: output {out_hw} is not inside {(s * x.shape[2], s * x.shape[3])}")
+    trace.record("shuffle")
     return _ShuffleCrop.apply(x, s, ho, wo, bool(relu))

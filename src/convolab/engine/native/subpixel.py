@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from convolab.engine.native import build
+from convolab.engine.native import build, trace
 
 LANES = 16  # VL in subpixel_conv.c: the input channels must be a multiple
 MAX_FACTOR = 8  # SMAX: upsampling factors up to 8
@@ -190,4 +190,5 @@ def subpixel_conv(
         ``(N, O, Ho, Wo)``, channels_last.
     """
     plane = weight.shape[0] * _plane_cells(x, geometry)
+    trace.record("subpixel")
     return _SubPixel.apply(x, weight, bias, _dims(x, weight, geometry, relu), plane)
