@@ -8,7 +8,7 @@ what ``convolab train`` runs) is timed with everything on, then with exactly one
 - one C kernel off (``native`` = every kernel but that one); all of them off;
 - the whole plan off (``fuse=False``: the layer-by-layer model, channels_last and fused Adam kept).
 
-A variant whose plan is the same as everything-on's (``convolab.engine.plan.explain`` lists, per layer,
+A variant whose plan is the same as everything-on's (``convolab.engine.explain.explain`` lists, per layer,
 the rewrite and the kernels that ran) is not timed: that change does nothing for that model, and the
 table says so. Variants run interleaved in rounds, so load from other processes hits all alike;
 the table reports median ms per step and "bought" = variant / everything-on (above 1: the change
@@ -41,6 +41,7 @@ from convolab.engine import native as native_kernels  # noqa: E402
 from convolab.engine import plan as engine_plan  # noqa: E402
 from convolab.engine.allocator import configure_allocator  # noqa: E402
 from convolab.engine.device import prepare  # noqa: E402
+from convolab.engine.explain import explain  # noqa: E402
 from convolab.engine.optimizer import make_adam  # noqa: E402
 from convolab.engine.step import TrainStep  # noqa: E402
 from convolab.model.sequential import Sequential  # noqa: E402
@@ -55,7 +56,8 @@ NO_NATIVE = "no C kernel"
 def plan_flags() -> list[str]:
     """The rewrites ``build_plan`` can switch off one at a time: its boolean keyword flags."""
     params = inspect.signature(engine_plan.build_plan).parameters
-    return [n for n, p in params.items() if p.kind is p.KEYWORD_ONLY and isinstance(p.default, bool)]
+    flags = (n for n, p in params.items() if p.kind is p.KEYWORD_ONLY and isinstance(p.default, bool))
+    return [n for n in flags if n != "native"]
 
 
 class _FlagStep(TrainStep):
@@ -118,8 +120,8 @@ def signature(name: str, variant: dict) -> tuple | None:
     """What runs for this variant (``explain``'s rows), or None where no plan is built."""
     if not variant["fuse"]:
         return None
-    model = build_model(name)
-    rows = engine_plan.explain(model, native=variant["native"], **variant["flags"])
+    model = prepare(build_model(name), "cpu")  # the layout training uses: kernels check it
+    rows = explain(model, native=variant["native"], **variant["flags"])
     return None if rows is None else tuple(rows)
 
 
