@@ -165,7 +165,7 @@ def _upsample_conv_oracle(x, w, b, s, padding):
      (2, 5, "same", (4, 4)), (2, 2, "same", (3, 3)), (3, 4, "valid", (4, 3)), (2, 1, "valid", (3, 2))],
 )  # fmt: skip
 def test_subpixel_conv_equals_upsample_then_conv(s, k, padding, hw) -> None:
-    from convolab.engine import plan as fastplan
+    from convolab.engine import phase_conv
     from convolab.layers.conv import Conv2D
     from convolab.layers.upsampling import UpSampling2D
 
@@ -173,7 +173,7 @@ def test_subpixel_conv_equals_upsample_then_conv(s, k, padding, hw) -> None:
     up, conv = UpSampling2D(s), Conv2D(3, k, padding=padding)
     conv.build((2, hw[0] * s, hw[1] * s))
     x = torch.randn(2, 2, *hw, requires_grad=True)
-    got = fastplan._SubPixelConv(up, conv, hw)(x)
+    got = phase_conv.after_upsampling(up, conv, (2, *hw))(x)
     want = _upsample_conv_oracle(x, conv.weight, conv.bias, s, padding)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(got, conv.call(up.call(x)), rtol=1e-5, atol=1e-5)
@@ -254,12 +254,13 @@ def test_plan_declines_models_with_switches_and_foreign_modules() -> None:
 
 def test_plan_rewrites_the_lecture_model() -> None:
     from convolab.engine import plan as fastplan
+    from convolab.engine.phase_conv import PhaseConv
     from convolab.model.sequential import Sequential
 
     plan = fastplan.build_plan(Sequential.from_spec("seed-upsampling"))
     # 3 conv+pool+relu, 1 conv, 3 upsample+conv: 13 layers in 7 steps
     assert len(plan) == 7
-    assert sum(isinstance(fn, fastplan._SubPixelConv) for fn, _, _ in plan) == 3
+    assert sum(isinstance(fn, PhaseConv) for fn, _, _ in plan) == 3
 
 
 # Adam divides by sqrt(v): on near-zero gradients it turns rounding noise into full-size steps, so the
@@ -398,14 +399,44 @@ def test_each_plan_switch_changes_the_executed_plan_not_the_function():
         return [getattr(fn, "__qualname__", type(fn).__name__) for fn, _, _ in plan]
 
     n_pools = sum(type(layer).__name__ == "MaxPool2D" for layer in model)
-    n_subpixel = sum(type(fn).__name__ == "_SubPixelConv" for fn, _, _ in full)
+    n_subpixel = sum(type(fn).__name__ == "PhaseConv" for fn, _, _ in full)
     assert n_pools > 0 and n_subpixel > 0  # the lecture's model has both patterns
     assert len(no_pool) == len(full) + n_pools and kinds(no_pool) != kinds(full)
     assert len(no_sub) == len(full) + n_subpixel and not any(
-        type(fn).__name__ == "_SubPixelConv" for fn, _, _ in no_sub
+        type(fn).__name__ == "PhaseConv" for fn, _, _ in no_sub
     )
     ref = model(x)
     for plan in (full, no_pool, no_sub):
+        torch.testing.assert_close(fastplan.run_plan(plan, x), ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["seed-transpose", "strided-transpose"])
+def test_the_transpose_switch_changes_the_executed_plan_not_the_function(name: str):
+    """``transpose=False`` runs every lone Conv2DTranspose as the layer's own call; on, the stride-1
+    ones are one flipped convolution and (``STRIDED_TRANSPOSE``) the strided ones phase convolutions."""
+    from convolab.engine import plan as fastplan
+    from convolab.engine.phase_conv import FlippedConv, PhaseConv
+    from convolab.model.sequential import Sequential
+
+    torch.manual_seed(0)
+    model = Sequential.from_spec(name)
+    x = torch.rand(2, 1, 28, 28)
+    on, off = fastplan.build_plan(model), fastplan.build_plan(model, transpose=False)
+    assert on is not None and off is not None and len(on) == len(off)
+
+    lone = {"seed-transpose": ["dec_deconv1"], "strided-transpose": ["dec_deconv1", "dec_deconv2", "dec_out"]}
+    want = FlippedConv if name == "seed-transpose" else PhaseConv
+    on_fns = {step.name: fn for fn, _, step in on}
+    off_fns = {step.name: (fn, step.layer) for fn, _, step in off}
+    for layer_name in lone[name]:
+        fn, layer = off_fns[layer_name]
+        assert fn == layer.call  # off: the layer itself
+        if want is FlippedConv or fastplan.STRIDED_TRANSPOSE:
+            assert isinstance(on_fns[layer_name], want) and on_fns[layer_name].layer is layer
+        else:
+            assert on_fns[layer_name] == layer.call
+    ref = model(x)
+    for plan in (on, off):
         torch.testing.assert_close(fastplan.run_plan(plan, x), ref, rtol=1e-5, atol=1e-6)
 
 

@@ -1,6 +1,6 @@
 """convolab.engine.native.subpixel: the sub-pixel convolution in C equals PyTorch's conv + pixel_shuffle path.
 
-The oracle is the plan's own PyTorch path (``fastplan._SubPixelConv`` with no kernels: the folded
+The oracle is the plan's own PyTorch path (``phase_conv.after_upsampling`` with no kernels: the folded
 ``F.conv2d``, ``F.pixel_shuffle``, the crop, ReLU) run in float64 on the same values, for the output,
 the input gradient and the layer's weight and bias gradients (through the fold). The kernel sums in
 another order than oneDNN, so real values agree to rounding; integer values make every sum exact,
@@ -14,8 +14,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convolab.engine import native
-from convolab.engine import plan as fastplan
+from convolab.engine import native, phase_conv
 from convolab.engine.native import subpixel as ksub
 from convolab.layers.conv import Conv2D
 from convolab.layers.upsampling import UpSampling2D
@@ -39,7 +38,7 @@ def _layer(c, o, h, w, s, k, padding, relu, integers, seed):
 
 
 def _run(sub, conv, x, g):
-    """Output, input gradient, weight and bias gradients of ``sub`` (a _SubPixelConv) at ``x``."""
+    """Output, input gradient, weight and bias gradients of ``sub`` (a phase_conv.PhaseConv) at ``x``."""
     x = x.clone().requires_grad_()
     conv.weight.grad = conv.bias.grad = None
     y = sub(x)
@@ -55,7 +54,7 @@ def _case(n, c, o, h, w, s, k, padding, relu, integers, seed=0):
     else:
         x = torch.randn(n, c, h, w, generator=gen)
     x = x.contiguous(memory_format=CL)
-    got_sub = fastplan._SubPixelConv(up, conv, (h, w), frozenset({"subpixel"}), relu)
+    got_sub = phase_conv.after_upsampling(up, conv, (c, h, w), frozenset({"subpixel"}), relu)
     assert got_sub.fused is not None and ksub.eligible(x, conv.weight, got_sub.fused)
     y_shape = (n, o, *got_sub.out_hw)
     g = (
@@ -66,10 +65,12 @@ def _case(n, c, o, h, w, s, k, padding, relu, integers, seed=0):
     got = _run(got_sub, conv, x, g)
     assert got[0].is_contiguous(memory_format=CL) and got[1].is_contiguous(memory_format=CL)
     if integers:
-        ref = _run(fastplan._SubPixelConv(up, conv, (h, w), frozenset(), relu), conv, x, g)
+        ref = _run(phase_conv.after_upsampling(up, conv, (c, h, w), frozenset(), relu), conv, x, g)
     else:  # float64 oracle: the same layer, weights and data in double
         conv.double()
-        ref = _run(fastplan._SubPixelConv(up, conv, (h, w), frozenset(), relu), conv, x.double(), g.double())
+        ref = _run(
+            phase_conv.after_upsampling(up, conv, (c, h, w), frozenset(), relu), conv, x.double(), g.double()
+        )
         conv.float()
     return ref, got
 
@@ -127,7 +128,7 @@ def test_nan_reaches_the_outputs_that_read_it():
     up, conv = _layer(16, 1, 6, 6, 2, 3, "same", False, False, 0)
     x = torch.randn(1, 16, 6, 6).contiguous(memory_format=CL)
     x[0, 3, 2, 2] = float("nan")
-    sub = fastplan._SubPixelConv(up, conv, (6, 6), frozenset({"subpixel"}))
+    sub = phase_conv.after_upsampling(up, conv, (16, 6, 6), frozenset({"subpixel"}))
     y = sub(x)
     ref = conv.call(up.call(x))  # the layers themselves: upsample, then convolve
     assert torch.equal(y.isnan(), ref.isnan()) and y.isnan().sum() == 16  # a 2x2 block seen by 3x3 taps
@@ -136,7 +137,7 @@ def test_nan_reaches_the_outputs_that_read_it():
 @needs_kernels
 def test_declines_what_it_does_not_compute():
     up, conv = _layer(16, 1, 6, 6, 2, 3, "same", False, False, 0)
-    geom = fastplan._SubPixelConv(up, conv, (6, 6), frozenset({"subpixel"})).fused
+    geom = phase_conv.after_upsampling(up, conv, (16, 6, 6), frozenset({"subpixel"})).fused
     x = torch.randn(2, 16, 6, 6).contiguous(memory_format=CL)
     assert ksub.eligible(x, conv.weight, geom)
     assert not ksub.eligible(torch.randn(2, 16, 6, 6), conv.weight, geom)  # NCHW
@@ -193,7 +194,7 @@ def test_property_exact_on_integers(n, blocks, o, h, w, s, k, padding, relu, see
     if padding == "valid" and (h * s < k or w * s < k):
         return  # no output: the layer refuses it too
     up, conv = _layer(16 * blocks, o, h, w, s, k, padding, relu, True, seed)
-    sub = fastplan._SubPixelConv(up, conv, (h, w), frozenset({"subpixel"}), relu)
+    sub = phase_conv.after_upsampling(up, conv, (16 * blocks, h, w), frozenset({"subpixel"}), relu)
     x = torch.zeros(n, 16 * blocks, h, w).contiguous(memory_format=CL)
     if sub.fused is None or not ksub.eligible(x, conv.weight, sub.fused):
         return  # the kernel declined (e.g. the window): PyTorch's path

@@ -22,11 +22,14 @@ def plan_cmd(spec_or_name: str, no_native: bool, as_json: bool) -> None:
 
     \b
     Rewrites (docs/speed.md, "The fused plan"):
-      pool-first   Conv2D(monotone activation) -> MaxPool2D: pool, then activate
-      sub-pixel    upsampling (nearest, bed of nails) -> convolution, and a
-                   strided Conv2DTranspose: one low-resolution convolution
-                   and a pixel shuffle; no upsampled tensor is made
-      as itself    no rewrite applies: the layer's own PyTorch code
+      pool-first     Conv2D(activation) -> MaxPool2D: pool, then activate
+      sub-pixel      UpSampling2D(nearest) or BedOfNails2D -> Conv2D or
+                     Conv2DTranspose(stride 1), and a strided Conv2DTranspose
+                     alone: one low-resolution convolution and a pixel
+                     shuffle; no upsampled tensor is made
+      flipped conv   Conv2DTranspose(stride 1): one convolution with the
+                     flipped kernel (no full output to crop)
+      as itself      no rewrite applies: the layer's own PyTorch code
 
     \b
     Examples:
@@ -61,9 +64,8 @@ def _print_table(name: str, rows) -> None:
         table.add_column(col)
     for r in rows:
         table.add_row(" + ".join(r.layers), r.rewrite or "as itself", r.runs)
-    console = _console()
-    console.print(table)
-    console.print(f"C kernels: {status()}")
+    _console().print(table)
+    click.echo(f"C kernels: {status()}")
 
 
 def register(cli: click.Group) -> None:

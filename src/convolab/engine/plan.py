@@ -26,7 +26,6 @@ graph up to float rounding); every other layer runs as itself. Measurements are 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
 
@@ -35,16 +34,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from convolab.engine import native as kernel_set
+from convolab.engine import phase_conv
 from convolab.engine.native import conv_pool as kernel_conv_pool
 from convolab.engine.native import pool as kernel_pool
-from convolab.engine.native import shuffle as kernel_shuffle
-from convolab.engine.native import subpixel as kernel_subpixel
 from convolab.engine.native import trace
 
 if TYPE_CHECKING:
     from convolab.layers.conv import Conv2D
     from convolab.layers.pooling import MaxPool2D
-    from convolab.layers.upsampling import UpSampling2D
     from convolab.model.walk import Step
 
 Fn = Callable[[torch.Tensor], torch.Tensor]
@@ -53,107 +50,8 @@ Fn = Callable[[torch.Tensor], torch.Tensor]
 # when ``activates`` (and the model's logits are not asked of this step).
 PlanStep = tuple[Fn, bool, "Step"]
 
-
-def _phase_taps(s: int, k: int, pad_before: int) -> tuple[torch.Tensor, int]:
-    """Selection tensor ``M[a, u, t] = 1`` where phase ``a``'s tap ``t`` reads low row offset ``u + dmin``.
-
-    Returns ``(M, dmin)``; ``M`` has shape ``(s, K', k)`` with ``K' = dmax - dmin + 1``.
-    """
-    offs = [[(a - pad_before + t) // s for t in range(k)] for a in range(s)]  # floor division
-    dmin = min(min(r) for r in offs)
-    dmax = max(max(r) for r in offs)
-    m = torch.zeros(s, dmax - dmin + 1, k)
-    for a in range(s):
-        for t in range(k):
-            m[a, offs[a][t] - dmin, t] = 1.0
-    return m, dmin
-
-
-class _SubPixelConv:
-    """``conv(upsample_nearest(x, s))`` as one low-resolution conv + ``pixel_shuffle`` (see module doc)."""
-
-    rewrite = "sub-pixel"  # what explain() reports
-
-    def __init__(
-        self,
-        up: UpSampling2D,
-        conv: Conv2D,
-        in_hw: tuple[int, int],
-        native: Collection[str] = frozenset(),
-        relu: bool = False,
-    ) -> None:
-        """``native``: the C kernels to use ("subpixel": the whole convolution, else "shuffle": its
-        shuffle); ``relu``: apply the conv's ReLU here (in the kernel's pass where one runs)."""
-        from convolab.layers.padding import padding_amounts
-
-        s = up.size[0]
-        self.s, self.conv, self.shuffle, self.relu = s, conv, "shuffle" in native, relu
-        kh, kw = conv.kernel_size
-        h, w = in_hw  # low-resolution input size
-        (pt, pb), (pl, pr) = (
-            padding_amounts(h * s, kh, 1, conv.padding),
-            padding_amounts(w * s, kw, 1, conv.padding),
-        )
-        self.out_hw = (h * s + pt + pb - kh + 1, w * s + pl + pr - kw + 1)
-        self.mh, dh = _phase_taps(s, kh, pt)
-        self.mw, dw = _phase_taps(s, kw, pl)
-        self._fold: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}  # (kh*kw, s*s*K'h*K'w)
-        ph, pw = math.ceil(self.out_hw[0] / s), math.ceil(self.out_hw[1] / s)
-        # low-res padding so each phase yields ph x pw outputs; negative values crop
-        self.pads = (
-            -dw,
-            pw - 1 + dw + self.mw.shape[1] - 1 - (w - 1),
-            -dh,
-            ph - 1 + dh + self.mh.shape[1] - 1 - (h - 1),
-        )
-        self.fused = None  # the C kernel's geometry (square folded windows only)
-        if "subpixel" in native and self.mh.shape[1] == self.mw.shape[1]:
-            spans = kernel_subpixel.phase_spans
-            self.fused = kernel_subpixel.Geometry(
-                s, self.mh.shape[1], (dh, dw), spans(self.mh), spans(self.mw), self.out_hw
-            )
-
-    def weight(self, taps_last: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The folded filters ``(O*s*s, C, K'h, K'w)`` in pixel_shuffle's channel order (``taps_last``:
-        ``(O*s*s, K'h, K'w, C)``, the C kernel's layout) and the bias repeated per phase.
-
-        ``W'[o, a, b, c, u, v] = sum_{t, l} Mh[a, u, t] Mw[b, v, l] w[o, c, t, l]``: one matrix
-        product of the ``(O*C, kh*kw)`` filters with the fixed selection ``(s*s*K'h*K'w, kh*kw)``
-        (an einsum of the three costs ~5x more per step, forward and backward).
-        """
-        w = self.conv.weight  # (O, C, kh, kw)
-        if w is None:
-            raise RuntimeError(f"{self.conv.label}: not built, no weights to fold (build the model first)")
-        key = (w.device, w.dtype)
-        if key not in self._fold:  # one host-to-device copy per device, not per step
-            fold = torch.einsum("aut,bvl->abuvtl", self.mh, self.mw)
-            self._fold[key] = fold.reshape(-1, fold.shape[-2] * fold.shape[-1]).t().contiguous().to(w)
-        o, c, kh, kw = w.shape
-        s, uh, uw = self.s, self.mh.shape[1], self.mw.shape[1]
-        w2 = (w.reshape(o * c, kh * kw) @ self._fold[key]).view(o, c, s, s, uh, uw)
-        if taps_last:
-            w2 = w2.permute(0, 2, 3, 4, 5, 1).reshape(o * s * s, uh, uw, c)
-        else:
-            w2 = w2.permute(0, 2, 3, 1, 4, 5).reshape(o * s * s, c, uh, uw)
-        b = self.conv.bias
-        return w2, (b.repeat_interleave(s * s) if b is not None else None)
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.conv.weight
-        if self.fused is not None and w is not None and kernel_subpixel.eligible(x, w, self.fused):
-            wt, b2 = self.weight(taps_last=True)
-            return kernel_subpixel.subpixel_conv(x, wt, b2, self.fused, relu=self.relu)
-        w2, b2 = self.weight()
-        left, right, top, bottom = self.pads
-        if left == right and top == bottom and left >= 0 and top >= 0:
-            y = F.conv2d(x, w2, b2, padding=(top, left))
-        else:
-            y = F.conv2d(F.pad(x, (left, right, top, bottom)), w2, b2)
-        if self.shuffle and kernel_shuffle.eligible(y, self.s):  # one pass, crop (and ReLU) included
-            return kernel_shuffle.shuffle_crop(y, self.s, self.out_hw, relu=self.relu)
-        y = F.pixel_shuffle(y, self.s)  # (N, O, ph*s, pw*s)
-        y = y[:, :, : self.out_hw[0], : self.out_hw[1]]
-        return torch.relu(y) if self.relu else y
+# Whether ``transpose`` also rewrites a lone Conv2DTranspose of stride s > 1 (measured: docs/speed.md).
+STRIDED_TRANSPOSE = True
 
 
 def _pool_op(pool: MaxPool2D, in_hw: tuple[int, int]) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -193,7 +91,12 @@ def _ceil_len(n: int, k: int, s: int) -> int:
 
 
 def build_plan(
-    model: nn.Module, *, pool_first: bool = True, subpixel: bool = True, native: bool | Collection[str] = True
+    model: nn.Module,
+    *,
+    pool_first: bool = True,
+    subpixel: bool = True,
+    transpose: bool = True,
+    native: bool | Collection[str] = True,
 ) -> list[PlanStep] | None:
     """``[(fn, activates, step)]`` for a convolab Sequential, or None when the model is not plannable.
 
@@ -217,7 +120,7 @@ def build_plan(
     while i < len(steps):
         pair = _fused_pair(steps[i], steps[i + 1], use, pool_first, subpixel) if i + 1 < len(steps) else None
         if pair is None:
-            plan.append((steps[i].layer.call, True, steps[i]))
+            plan.append(_single(steps[i], use) if transpose else (steps[i].layer.call, True, steps[i]))
             i += 1
         else:
             plan.append(pair)
@@ -231,28 +134,52 @@ def _fused_pair(
     """The plan's entry for two consecutive layers that one of the rewrites fuses, else None."""
     from convolab.layers.conv import Conv2D
     from convolab.layers.pooling import MaxPool2D
-    from convolab.layers.upsampling import UpSampling2D
 
     layer, nxt = first.layer, second.layer
     if pool_first and isinstance(layer, Conv2D) and layer.activation == "relu" and isinstance(nxt, MaxPool2D):
         return _conv_pool_op(layer, nxt, first, second, use), False, second
-    if subpixel and isinstance(layer, UpSampling2D) and isinstance(nxt, Conv2D) and _subpixel_ok(layer, nxt):
-        # logits=True skips the logits step's activation: no kernel may fuse that ReLU
-        relu = bool(use & {"shuffle", "subpixel"}) and nxt.activation == "relu" and not second.logits
-        _, h, w = first.input_shape
-        return _SubPixelConv(layer, nxt, (h, w), use, relu), not relu, second
-    return None
+    return _phase_pair(first, second, use) if subpixel else None
 
 
-def _subpixel_ok(up: UpSampling2D, conv: Conv2D) -> bool:
-    """Nearest square upsampling before a stride-1, undilated 'same'/'valid' convolution."""
-    return (
-        up.interpolation == "nearest"
-        and up.size[0] == up.size[1]
-        and tuple(conv.strides) == (1, 1)
-        and tuple(conv.dilation_rate) == (1, 1)
-        and conv.padding in ("same", "valid")
-    )
+def _phase_pair(first: Step, second: Step, use: frozenset[str]) -> PlanStep | None:
+    """A square nearest UpSampling2D or BedOfNails2D before a stride-1, undilated 'same'/'valid'
+    Conv2D or a stride-1, undilated Conv2DTranspose (any padding and output_padding): one phase
+    convolution (``convolab.engine.phase_conv``), else None."""
+    from convolab.layers.conv import Conv2D
+    from convolab.layers.conv_transpose import Conv2DTranspose
+    from convolab.layers.upsampling import BedOfNails2D, UpSampling2D
+
+    up, conv = first.layer, second.layer
+    nearest = isinstance(up, UpSampling2D) and up.interpolation == "nearest"
+    if not (nearest or isinstance(up, BedOfNails2D)) or not isinstance(up, (UpSampling2D, BedOfNails2D)):
+        return None
+    if up.size[0] != up.size[1] or not isinstance(conv, (Conv2D, Conv2DTranspose)):
+        return None
+    if tuple(conv.strides) != (1, 1) or tuple(conv.dilation_rate) != (1, 1):
+        return None
+    if isinstance(conv, Conv2D) and conv.padding not in ("same", "valid"):
+        return None
+    # logits=True skips the logits step's activation: no kernel may fuse that ReLU
+    relu = bool(use & {"shuffle", "subpixel"}) and conv.activation == "relu" and not second.logits
+    return phase_conv.after_upsampling(up, conv, first.input_shape, use, relu), not relu, second
+
+
+def _single(step: Step, use: frozenset[str]) -> PlanStep:
+    """A lone layer's entry: an undilated, square-stride Conv2DTranspose rewritten (stride 1: one
+    flipped ``F.conv2d``; stride s > 1: the nails phase convolution, ``STRIDED_TRANSPOSE``), anything
+    else the layer's own call."""
+    from convolab.layers.conv_transpose import Conv2DTranspose
+
+    layer = step.layer
+    if not isinstance(layer, Conv2DTranspose) or tuple(layer.dilation_rate) != (1, 1):
+        return layer.call, True, step
+    s = layer.strides
+    if s == (1, 1):
+        return phase_conv.FlippedConv(layer, step.input_shape), True, step
+    if s[0] != s[1] or not STRIDED_TRANSPOSE:
+        return layer.call, True, step
+    relu = bool(use & {"shuffle", "subpixel"}) and layer.activation == "relu" and not step.logits
+    return phase_conv.strided_transpose(layer, step.input_shape, use, relu), not relu, step
 
 
 def _conv_pool_op(conv: Conv2D, pool: MaxPool2D, conv_step: Step, pool_step: Step, use: frozenset[str]) -> Fn:
