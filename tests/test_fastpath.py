@@ -244,11 +244,12 @@ def test_plan_keeps_a_relu_last_layer_out_of_logits(native: bool) -> None:
         torch.testing.assert_close(fastplan.run_plan(plan, x, logits=logits), want, rtol=1e-5, atol=1e-5)
 
 
-def test_plan_declines_models_with_switches_and_foreign_modules() -> None:
+def test_plan_declines_switches_only_when_asked_and_foreign_modules() -> None:
     from convolab.engine import plan as fastplan
     from convolab.model.sequential import Sequential
 
-    assert fastplan.build_plan(Sequential.from_spec("unpool")) is None
+    assert fastplan.build_plan(Sequential.from_spec("unpool"), unpool=False) is None
+    assert fastplan.build_plan(Sequential.from_spec("unpool")) is not None  # engine.switches plans it
     assert fastplan.build_plan(TinyAE()) is None
 
 

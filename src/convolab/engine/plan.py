@@ -39,6 +39,8 @@ from convolab.engine.native import conv_pool as kernel_conv_pool
 from convolab.engine.native import pool as kernel_pool
 from convolab.engine.native import shuffle as kernel_shuffle
 from convolab.engine.native import subpixel as kernel_subpixel
+from convolab.engine.switches import SwitchOp
+from convolab.engine.switches import entry as switch_entry
 
 if TYPE_CHECKING:
     from convolab.layers.conv import Conv2D
@@ -48,9 +50,10 @@ if TYPE_CHECKING:
 
 Fn = Callable[[torch.Tensor], torch.Tensor]
 # One entry of a plan: (fn, activates, step). ``fn(x)`` is the pre-activation of one or more fused
-# layers; ``step`` is the walk's step of the last of them, whose activation still has to be applied
-# when ``activates`` (and the model's logits are not asked of this step).
-PlanStep = tuple[Fn, bool, "Step"]
+# layers (``fn(x, switches)`` for a ``SwitchOp``: convolab.engine.switches); ``step`` is the walk's step
+# of the last of them, whose activation still has to be applied when ``activates`` (and the model's
+# logits are not asked of this step).
+PlanStep = tuple["Fn | SwitchOp", bool, "Step"]
 
 
 def _phase_taps(s: int, k: int, pad_before: int) -> tuple[torch.Tensor, int]:
@@ -190,7 +193,12 @@ def _ceil_len(n: int, k: int, s: int) -> int:
 
 
 def build_plan(
-    model: nn.Module, *, pool_first: bool = True, subpixel: bool = True, native: bool | Collection[str] = True
+    model: nn.Module,
+    *,
+    pool_first: bool = True,
+    subpixel: bool = True,
+    native: bool | Collection[str] = True,
+    unpool: bool = True,
 ) -> list[PlanStep] | None:
     """``[(fn, activates, step)]`` for a convolab Sequential, or None when the model is not plannable.
 
@@ -199,12 +207,14 @@ def build_plan(
     walk's logits step when logits are asked). ``pool_first`` and ``subpixel`` switch the two rewrites
     off one at a time (for the ablation in BENCHMARKS.md; tests/test_fastpath.py checks that each one
     changes the plan); ``native=False`` keeps convolab's C kernels out (PyTorch's ops only; the same
-    function), or names the ones to use (``convolab.engine.native.NAMES``).
+    function), or names the ones to use (``convolab.engine.native.NAMES``). ``unpool=False`` declines
+    models with MaxUnpool2D switches (None, as before ``convolab.engine.switches``, which plans them
+    and pools first under every monotone activation; ``pool_first=False`` switches that off too).
     """
     use = kernel_set.select(native)
     from convolab.model.sequential import Sequential
 
-    if not isinstance(model, Sequential) or model.walk.uses_switches:
+    if not isinstance(model, Sequential) or (model.walk.uses_switches and not unpool):
         return None
     steps = model.walk.steps  # the model's one walk: shapes, pairing, logits (convolab.model.walk)
     if not all(step.layer.built for step in steps):
@@ -212,6 +222,11 @@ def build_plan(
     plan: list[PlanStep] = []
     i = 0
     while i < len(steps):
+        own = switch_entry(steps, i, use, pool_first)  # switches, and pool-first beyond ReLU
+        if own is not None:
+            plan.append(own[0])  # type: ignore[arg-type]
+            i += own[1]
+            continue
         pair = _fused_pair(steps[i], steps[i + 1], use, pool_first, subpixel) if i + 1 < len(steps) else None
         if pair is None:
             plan.append((steps[i].layer.call, True, steps[i]))
@@ -306,9 +321,11 @@ def _conv_pool_relu(
 
 def run_plan(plan: list[PlanStep], x: torch.Tensor, *, logits: bool = False) -> torch.Tensor:
     """Apply a plan from ``build_plan``; ``logits`` skips the activation of the walk's logits step
-    (the last layer, or the last before trailing Flatten/Reshape), like ``Sequential``."""
+    (the last layer, or the last before trailing Flatten/Reshape), like ``Sequential``. The switches of
+    the model's MaxPool2D layers go to their MaxUnpool2D layers in a dict made for this call alone."""
+    switches: dict[int, torch.Tensor] = {}
     for fn, activates, step in plan:
-        x = fn(x)
+        x = fn(x, switches) if isinstance(fn, SwitchOp) else fn(x)
         if activates and not (logits and step.logits):
             x = step.layer.activate(x)
     return x
