@@ -46,6 +46,7 @@ import torch.nn.functional as F
 
 from convolab.engine.native import conv_pool as kernel_conv_pool
 from convolab.engine.native import pool as kernel_pool
+from convolab.engine.pool_geometry import ceil_len, conv_geometry, kernel_geometry, pool_op
 from convolab.layers import activation_functions
 
 if TYPE_CHECKING:
@@ -80,10 +81,8 @@ def pool_with_switches(pool: MaxPool2D, in_hw: tuple[int, int]) -> PoolFn:
     if top == bottom and left == right:
         return lambda x: F.max_pool2d(x, k, s, padding=(top, left), return_indices=True)
     if not top and not left:
-        from convolab.engine.plan import _ceil_len
-
         expect = ((h + bottom - k[0]) // s[0] + 1, (w + right - k[1]) // s[1] + 1)
-        if (_ceil_len(h, k[0], s[0]), _ceil_len(w, k[1], s[1])) == expect:
+        if (ceil_len(h, k[0], s[0]), ceil_len(w, k[1], s[1])) == expect:
             return lambda x: F.max_pool2d(x, k, s, ceil_mode=True, return_indices=True)
     return pool.forward_with_switches
 
@@ -138,8 +137,6 @@ class ConvPoolSwitches(SwitchOp):
     """``Conv2D(relu | linear) -> MaxPool2D`` keeping switches: pool first (module docstring, 1)."""
 
     def __init__(self, conv: Conv2D, pool: MaxPool2D, steps: tuple[Step, Step], use: Collection[str]) -> None:
-        from convolab.engine.plan import _conv_geometry, _kernel_geometry
-
         conv_step, pool_step = steps
         _, h, w = conv_step.input_shape
         _, ch, cw = conv_step.output_shape
@@ -148,11 +145,11 @@ class ConvPoolSwitches(SwitchOp):
         self.relu = conv.activation == "relu"
         self.pool = pool_with_switches(pool, (ch, cw))
         self.first = FirstPositions(pool, (ch, cw))
-        kernel = _kernel_geometry(pool, (ch, cw), (ph, pw)) if self.relu else None
+        kernel = kernel_geometry(pool, (ch, cw), (ph, pw)) if self.relu else None
         self.kernel: Geometry | None = kernel if "pool" in use else None
         self.fused: kernel_conv_pool.Geometry | None = None
         if kernel is not None and "conv_pool" in use:
-            self.fused = _conv_geometry(conv, (h, w), (ch, cw), kernel)
+            self.fused = conv_geometry(conv, (h, w), (ch, cw), kernel)
         self.offsets = winner_offsets(kernel, (ch, cw)) if kernel is not None else None
 
     def __call__(self, x: torch.Tensor, switches: Switches) -> torch.Tensor:
@@ -229,10 +226,8 @@ def entry(steps: Sequence[Step], i: int, use: Collection[str], pool_first: bool)
         if nxt.keeps_switches and act in SWITCH_EXACT:
             return (ConvPoolSwitches(layer, nxt.layer, (step, nxt), use), False, nxt), 2
         if not nxt.keeps_switches and act in MONOTONE - {"relu"}:
-            from convolab.engine.plan import _pool_op
-
             _, ch, cw = step.output_shape
-            return (conv_pool(layer, _pool_op(nxt.layer, (ch, cw))), False, nxt), 2
+            return (conv_pool(layer, pool_op(nxt.layer, (ch, cw))), False, nxt), 2
     if step.keeps_switches and isinstance(layer, MaxPool2D):
         return (PoolSwitches(layer, step), False, step), 1
     return None
