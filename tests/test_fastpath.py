@@ -408,6 +408,13 @@ def test_each_plan_switch_changes_the_executed_plan_not_the_function():
     ref = model(x)
     for plan in (full, no_pool, no_sub):
         torch.testing.assert_close(fastplan.run_plan(plan, x), ref, rtol=1e-5, atol=1e-6)
+    # ``unpool``: a model without switches is planned the same; one with them is declined (None)
+    no_unpool = fastplan.build_plan(model, unpool=False)
+    assert no_unpool is not None and kinds(no_unpool) == kinds(full)
+    switched = Sequential.from_spec("unpool")
+    planned = fastplan.build_plan(switched)
+    assert planned is not None and fastplan.build_plan(switched, unpool=False) is None
+    torch.testing.assert_close(fastplan.run_plan(planned, x), switched(x), rtol=1e-5, atol=1e-6)
 
 
 def test_make_adam_is_fused_with_keras_epsilon_and_matches_unfused_adam():
