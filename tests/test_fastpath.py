@@ -244,11 +244,12 @@ def test_plan_keeps_a_relu_last_layer_out_of_logits(native: bool) -> None:
         torch.testing.assert_close(fastplan.run_plan(plan, x, logits=logits), want, rtol=1e-5, atol=1e-5)
 
 
-def test_plan_declines_models_with_switches_and_foreign_modules() -> None:
+def test_plan_declines_switches_only_when_asked_and_foreign_modules() -> None:
     from convolab.engine import plan as fastplan
     from convolab.model.sequential import Sequential
 
-    assert fastplan.build_plan(Sequential.from_spec("unpool")) is None
+    assert fastplan.build_plan(Sequential.from_spec("unpool"), unpool=False) is None
+    assert fastplan.build_plan(Sequential.from_spec("unpool")) is not None  # engine.switches plans it
     assert fastplan.build_plan(TinyAE()) is None
 
 
@@ -408,6 +409,13 @@ def test_each_plan_switch_changes_the_executed_plan_not_the_function():
     ref = model(x)
     for plan in (full, no_pool, no_sub):
         torch.testing.assert_close(fastplan.run_plan(plan, x), ref, rtol=1e-5, atol=1e-6)
+    # ``unpool``: a model without switches is planned the same; one with them is declined (None)
+    no_unpool = fastplan.build_plan(model, unpool=False)
+    assert no_unpool is not None and kinds(no_unpool) == kinds(full)
+    switched = Sequential.from_spec("unpool")
+    planned = fastplan.build_plan(switched)
+    assert planned is not None and fastplan.build_plan(switched, unpool=False) is None
+    torch.testing.assert_close(fastplan.run_plan(planned, x), switched(x), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["seed-transpose", "strided-transpose"])

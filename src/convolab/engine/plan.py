@@ -30,7 +30,6 @@ from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from convolab.engine import native as kernel_set
@@ -38,6 +37,11 @@ from convolab.engine import phase_conv
 from convolab.engine.native import conv_pool as kernel_conv_pool
 from convolab.engine.native import pool as kernel_pool
 from convolab.engine.native import trace
+from convolab.engine.pool_geometry import conv_geometry as _conv_geometry
+from convolab.engine.pool_geometry import kernel_geometry as _kernel_geometry
+from convolab.engine.pool_geometry import pool_op as _pool_op
+from convolab.engine.switches import SwitchOp
+from convolab.engine.switches import entry as switch_entry
 
 if TYPE_CHECKING:
     from convolab.layers.conv import Conv2D
@@ -46,48 +50,13 @@ if TYPE_CHECKING:
 
 Fn = Callable[[torch.Tensor], torch.Tensor]
 # One entry of a plan: (fn, activates, step). ``fn(x)`` is the pre-activation of one or more fused
-# layers; ``step`` is the walk's step of the last of them, whose activation still has to be applied
-# when ``activates`` (and the model's logits are not asked of this step).
-PlanStep = tuple[Fn, bool, "Step"]
+# layers (``fn(x, switches)`` for a ``SwitchOp``: convolab.engine.switches); ``step`` is the walk's step
+# of the last of them, whose activation still has to be applied when ``activates`` (and the model's
+# logits are not asked of this step).
+PlanStep = tuple["Fn | SwitchOp", bool, "Step"]
 
 # Whether ``transpose`` also rewrites a lone Conv2DTranspose of stride s > 1 (measured: docs/speed.md).
 STRIDED_TRANSPOSE = True
-
-
-def _pool_op(pool: MaxPool2D, in_hw: tuple[int, int]) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The pool's own call, or ``ceil_mode`` max pooling where that equals its end-only -inf padding."""
-    h, w = in_hw
-    top, bottom, left, right = pool.pads(h, w)
-    (kh, kw), (sh, sw) = pool.pool_size, pool.strides
-    if top or left or (not bottom and not right):
-        return pool.call
-    expect = ((h + bottom - kh) // sh + 1, (w + right - kw) // sw + 1)
-    ceil = tuple(_ceil_len(n, k, s) for n, k, s in ((h, kh, sh), (w, kw, sw)))
-    if ceil != expect:
-        return pool.call
-    return lambda x: F.max_pool2d(x, (kh, kw), (sh, sw), ceil_mode=True)
-
-
-def _kernel_geometry(
-    pool: MaxPool2D, in_hw: tuple[int, int], out_hw: tuple[int, int]
-) -> tuple[tuple[int, int], tuple[int, int]] | None:
-    """``(pool_size, out_hw)`` where the C kernel computes this pool (``in_hw -> out_hw``, the walk's
-    shapes): windows that do not overlap (strides == size) and padding, if any, only at the end, so
-    the output is the floor or the ceil of the input over the size; else None."""
-    top, _, left, _ = pool.pads(*in_hw)
-    (kh, kw), (sh, sw) = pool.pool_size, pool.strides
-    if (kh, kw) != (sh, sw) or top or left:
-        return None
-    for n, k, o in zip(in_hw, (kh, kw), out_hw, strict=True):
-        if o not in (n // k, -(-n // k)) or o < 1:
-            return None
-    return (kh, kw), out_hw
-
-
-def _ceil_len(n: int, k: int, s: int) -> int:
-    """PyTorch's ceil_mode output length (no padding): the last window must start inside the input."""
-    out = -(-(n - k) // s) + 1
-    return out - 1 if (out - 1) * s >= n else out
 
 
 def build_plan(
@@ -96,21 +65,25 @@ def build_plan(
     pool_first: bool = True,
     subpixel: bool = True,
     transpose: bool = True,
+    unpool: bool = True,
     native: bool | Collection[str] = True,
 ) -> list[PlanStep] | None:
     """``[(fn, activates, step)]`` for a convolab Sequential, or None when the model is not plannable.
 
     ``fn(x)`` is the pre-activation of one or more fused layers; ``activates`` says whether
     ``step.layer``'s (the last fused layer's) activation still has to be applied (skipped for the
-    walk's logits step when logits are asked). ``pool_first`` and ``subpixel`` switch the two rewrites
-    off one at a time (for the ablation in BENCHMARKS.md; tests/test_fastpath.py checks that each one
-    changes the plan); ``native=False`` keeps convolab's C kernels out (PyTorch's ops only; the same
-    function), or names the ones to use (``convolab.engine.native.NAMES``).
+    walk's logits step when logits are asked). ``pool_first``, ``subpixel``, ``transpose`` and
+    ``unpool`` switch the rewrites off one at a time (benchmarks/rewrites.py; tests/test_fastpath.py
+    checks that each one changes the plan); ``native=False`` keeps convolab's C kernels out (PyTorch's
+    ops only; the same function), or names the ones to use (``convolab.engine.native.NAMES``).
+    ``unpool=False`` declines models with MaxUnpool2D switches (None: they run layer by layer);
+    ``convolab.engine.switches`` plans them, and pools first under every monotone activation
+    (``pool_first=False`` switches that off too).
     """
     use = kernel_set.select(native)
     from convolab.model.sequential import Sequential
 
-    if not isinstance(model, Sequential) or model.walk.uses_switches:
+    if not isinstance(model, Sequential) or (model.walk.uses_switches and not unpool):
         return None
     steps = model.walk.steps  # the model's one walk: shapes, pairing, logits (convolab.model.walk)
     if not all(step.layer.built for step in steps):
@@ -118,6 +91,11 @@ def build_plan(
     plan: list[PlanStep] = []
     i = 0
     while i < len(steps):
+        own = switch_entry(steps, i, use, pool_first)  # switches, and pool-first beyond ReLU
+        if own is not None:
+            plan.append(own[0])  # type: ignore[arg-type]
+            i += own[1]
+            continue
         pair = _fused_pair(steps[i], steps[i + 1], use, pool_first, subpixel) if i + 1 < len(steps) else None
         if pair is None:
             plan.append(_single(steps[i], use) if transpose else (steps[i].layer.call, True, steps[i]))
@@ -196,27 +174,6 @@ def _conv_pool_op(conv: Conv2D, pool: MaxPool2D, conv_step: Step, pool_step: Ste
     return _conv_pool_relu(conv, _pool_op(pool, (ch, cw)), geometry, fused)
 
 
-def _conv_geometry(
-    conv: Conv2D,
-    in_hw: tuple[int, int],
-    conv_hw: tuple[int, int],
-    pool: tuple[tuple[int, int], tuple[int, int]],
-) -> kernel_conv_pool.Geometry | None:
-    """The fused conv+pool kernel's geometry for a stride-1 'same'/'valid' conv (``in_hw -> conv_hw``,
-    the walk's shapes), else None."""
-    from convolab.layers.padding import padding_amounts
-
-    if (
-        tuple(conv.strides) != (1, 1)
-        or tuple(conv.dilation_rate) != (1, 1)
-        or conv.padding not in ("same", "valid")
-    ):
-        return None
-    (kh, kw), (h, w) = conv.kernel_size, in_hw
-    pads = (padding_amounts(h, kh, 1, conv.padding)[0], padding_amounts(w, kw, 1, conv.padding)[0])
-    return kernel_conv_pool.Geometry(pads, conv_hw, pool[0], pool[1])
-
-
 def _conv_pool_relu(
     conv: Conv2D,
     pool: Callable[[torch.Tensor], torch.Tensor],
@@ -237,10 +194,12 @@ def _conv_pool_relu(
 
 def run_plan(plan: list[PlanStep], x: torch.Tensor, *, logits: bool = False) -> torch.Tensor:
     """Apply a plan from ``build_plan``; ``logits`` skips the activation of the walk's logits step
-    (the last layer, or the last before trailing Flatten/Reshape), like ``Sequential``."""
+    (the last layer, or the last before trailing Flatten/Reshape), like ``Sequential``. The switches of
+    the model's MaxPool2D layers go to their MaxUnpool2D layers in a dict made for this call alone."""
+    switches: dict[int, torch.Tensor] = {}
     for i, (fn, activates, step) in enumerate(plan):
         trace.mark(i)
-        x = fn(x)
+        x = fn(x, switches) if isinstance(fn, SwitchOp) else fn(x)
         if activates and not (logits and step.logits):
             x = step.layer.activate(x)
     return x

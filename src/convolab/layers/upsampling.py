@@ -150,7 +150,12 @@ class BedOfNails2D(_Upsample):
 
 
 def max_unpool2d(
-    x: torch.Tensor, switches: torch.Tensor, output_size: tuple[int, int], *, check: bool = True
+    x: torch.Tensor,
+    switches: torch.Tensor,
+    output_size: tuple[int, int],
+    *,
+    check: bool = True,
+    disjoint: bool = False,
 ) -> torch.Tensor:
     """Scatter ``x`` to the flat positions ``switches`` of ``output_size`` planes; zeros elsewhere.
 
@@ -159,12 +164,20 @@ def max_unpool2d(
     leaves the winner undefined (pytorch/pytorch#78249); convolab makes it deterministic: the last window
     in row-major order wins, and only it receives gradient.
 
+    ``disjoint=True`` is the caller's promise that no two switches of a plane are equal, as for
+    switches of pooling windows that do not overlap (strides >= pool size: each input pixel lies in
+    at most one window). Then every output pixel has at most one source and the result is a plain
+    scatter whose backward is a gather (``_scatter_unpool``), the same values and gradients as the
+    general path (tests/test_plan_switches.py) without its ``scatter_reduce`` and full-size int64
+    winner map; the fused plan (``convolab.engine.switches``) passes it for such pools.
+
     Args:
         x: ``(N, C, h, w)`` values, one per pooling window.
         switches: int64 ``(N, C, h, w)`` from ``MaxPool2D.forward_with_switches``.
         output_size: ``(H, W)`` of the pool's input.
         check: verify that every switch lies inside the output planes (a device sync on GPU; the model
             skips it for switches its own pools produced).
+        disjoint: no two switches of a plane are equal (see above); the caller guarantees it.
     """
     if switches.shape != x.shape:
         raise ValueError(
@@ -177,12 +190,28 @@ def max_unpool2d(
         raise ValueError(
             f"max_unpool2d: switches must lie in [0, {size}) for output size {tuple(output_size)}"
         )
+    if disjoint:
+        return _scatter_unpool(x, switches, (int(output_size[0]), int(output_size[1])))
     pos = torch.arange(h * w, device=x.device).expand(n, c, h * w)
     winner = torch.full((n, c, size), -1, dtype=torch.long, device=x.device)
     winner = winner.scatter_reduce(2, idx, pos, reduce="amax", include_self=True)  # last window wins
     values = x.reshape(n, c, h * w).gather(2, winner.clamp(min=0))
     out = torch.where(winner >= 0, values, values.new_zeros(()))
     return out.view(n, c, int(output_size[0]), int(output_size[1]))  # (N, C, H, W)
+
+
+def _scatter_unpool(x: torch.Tensor, switches: torch.Tensor, out_hw: tuple[int, int]) -> torch.Tensor:
+    """``max_unpool2d`` for switches without duplicates: one ``scatter_`` into zeros, in the input's
+    memory format (channels_last stays channels_last: the scatter runs on the ``(N, H*W, C)`` view)."""
+    n, c, h, w = x.shape
+    size = out_hw[0] * out_hw[1]
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        src = x.permute(0, 2, 3, 1).reshape(n, h * w, c)
+        idx = switches.permute(0, 2, 3, 1).reshape(n, h * w, c).long()
+        out = x.new_zeros((n, size, c)).scatter_(1, idx, src)
+        return out.view(n, out_hw[0], out_hw[1], c).permute(0, 3, 1, 2)  # (N, C, H, W), channels_last
+    src, idx = x.reshape(n, c, h * w), switches.reshape(n, c, h * w).long()
+    return x.new_zeros((n, c, size)).scatter_(2, idx, src).view(n, c, out_hw[0], out_hw[1])
 
 
 @dataclass(frozen=True)

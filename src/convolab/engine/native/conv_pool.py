@@ -95,7 +95,7 @@ def _padded_buffer(dims: tuple[int, ...]) -> torch.Tensor:
 
 class _ConvPoolReLU(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weight, bias, dims):
+    def forward(ctx, x, weight, bias, dims, winners):
         lib = build.loaded()  # eligible() checked it
         n, o, p, kh, kw, ho, wo = dims[0], dims[4], dims[5], dims[6], dims[7], dims[14], dims[15]
         w = weight.detach().permute(2, 3, 1, 0)  # (kh, kw, C, O): filters last
@@ -124,10 +124,13 @@ class _ConvPoolReLU(torch.autograd.Function):
         )
         ctx.save_for_backward(x, idx)
         ctx.dims, ctx.has_bias, ctx.weight_like = dims, bias is not None, weight.detach()
+        if winners:
+            ctx.mark_non_differentiable(idx)
+            return y, idx
         return y
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx, grad, *_winners):
         x, idx = ctx.saved_tensors
         dims = ctx.dims
         n, c, o, p, kh, kw = dims[0], dims[3], dims[4], dims[5], dims[6], dims[7]
@@ -148,13 +151,19 @@ class _ConvPoolReLU(torch.autograd.Function):
         )
         gw = torch.empty_like(ctx.weight_like).copy_(dw[..., :o].permute(3, 2, 0, 1))  # the weight's layout
         gb = (db if o == p else db[:o].clone()) if ctx.has_bias else None
-        return None, gw, gb, None
+        return None, gw, gb, None, None
 
 
 def conv_pool_relu(
-    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, geometry: Geometry
-) -> torch.Tensor:
-    """``relu(max_pool2d(conv2d(x, weight, bias, padding), pool_size))`` (``eligible`` first).
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    geometry: Geometry,
+    *,
+    winners: bool = False,
+):
+    """``relu(max_pool2d(conv2d(x, weight, bias, padding), pool_size))`` (``eligible`` first);
+    ``winners=True``: ``(y, winner)``, the uint8 ``(N, Ho, Wo, O)`` winners as ``pool.pool_relu``'s.
 
     Args:
         x: ``(N, C, H, W)`` float32 channels_last on the CPU, not requiring grad.
@@ -165,4 +174,4 @@ def conv_pool_relu(
         ``(N, O, Ho, Wo)``, channels_last.
     """
     trace.record("conv_pool")
-    return _ConvPoolReLU.apply(x, weight, bias, _dims(x, weight, geometry))
+    return _ConvPoolReLU.apply(x, weight, bias, _dims(x, weight, geometry), winners)

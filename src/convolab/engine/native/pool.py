@@ -36,7 +36,7 @@ def eligible(z: torch.Tensor, pool_size: tuple[int, int]) -> bool:
 
 class _PoolReLU(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, z: torch.Tensor, kh: int, kw: int, ho: int, wo: int) -> torch.Tensor:
+    def forward(ctx, z: torch.Tensor, kh: int, kw: int, ho: int, wo: int, winners: bool):
         lib = build.loaded()  # eligible() checked it
         n, c, h, w = z.shape
         y = torch.empty((n, c, ho, wo), memory_format=torch.channels_last)
@@ -44,10 +44,13 @@ class _PoolReLU(torch.autograd.Function):
         lib.pool_relu_forward(z.data_ptr(), y.data_ptr(), idx.data_ptr(), n, h, w, c, kh, kw, ho, wo)
         ctx.save_for_backward(idx)
         ctx.geometry = (n, c, h, w, kh, kw, ho, wo)
+        if winners:
+            ctx.mark_non_differentiable(idx)
+            return y, idx
         return y
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):
+    def backward(ctx, grad: torch.Tensor, *_winners: torch.Tensor):
         (idx,) = ctx.saved_tensors
         n, c, h, w, kh, kw, ho, wo = ctx.geometry
         g = grad.contiguous(memory_format=torch.channels_last)
@@ -56,12 +59,14 @@ class _PoolReLU(torch.autograd.Function):
         gz = torch.empty((n, c, h, w), memory_format=torch.channels_last)
         lib = build.loaded()
         lib.pool_relu_backward(g.data_ptr(), idx.data_ptr(), gz.data_ptr(), n, h, w, c, kh, kw, ho, wo)
-        return gz, None, None, None, None
+        return gz, None, None, None, None, None
 
 
-def pool_relu(z: torch.Tensor, pool_size: tuple[int, int], out_hw: tuple[int, int]) -> torch.Tensor:
+def pool_relu(z: torch.Tensor, pool_size: tuple[int, int], out_hw: tuple[int, int], *, winners: bool = False):
     """``relu(max_pool2d(z, pool_size, stride=pool_size))`` with output ``out_hw``: floor (a partial
     last window dropped) or ceil (kept, as end-only 'same' padding with -inf); ``eligible`` first.
+    ``winners=True`` returns ``(y, winner)`` as well: uint8 ``(N, Ho, Wo, C)``, each window's winner
+    ``i * kw + j`` or 255 where ``y`` is <= 0 (the plan's switches, ``convolab.engine.switches``).
 
     Args:
         z: ``(N, C, H, W)`` float32, channels_last, on the CPU.
@@ -73,4 +78,4 @@ def pool_relu(z: torch.Tensor, pool_size: tuple[int, int], out_hw: tuple[int, in
     if ho not in (h // kh, -(-h // kh)) or wo not in (w // kw, -(-w // kw)):
         raise ValueError(f"pool_relu: output {out_hw} is neither floor nor ceil of {(h, w)} / {pool_size}")
     trace.record("pool")
-    return _PoolReLU.apply(z, kh, kw, ho, wo)
+    return _PoolReLU.apply(z, kh, kw, ho, wo, winners)
