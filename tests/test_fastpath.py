@@ -413,9 +413,7 @@ def test_each_plan_switch_changes_the_executed_plan_not_the_function():
 @pytest.mark.parametrize("name", ["seed-transpose", "strided-transpose"])
 def test_the_transpose_switch_changes_the_executed_plan_not_the_function(name: str):
     """``transpose=False`` runs every lone Conv2DTranspose as the layer's own call; on, the stride-1
-    ones are one flipped convolution and the strided ones phase convolutions where ``STRIDED_TRANSPOSE``
-    or the subpixel C kernel's specialised case (strided-transpose's dec_out: 16 -> 1, 3x3, s = 2)."""
-    from convolab.engine import native
+    ones are one flipped convolution and (``STRIDED_TRANSPOSE``) the strided ones phase convolutions."""
     from convolab.engine import plan as fastplan
     from convolab.engine.phase_conv import FlippedConv, PhaseConv
     from convolab.model.sequential import Sequential
@@ -436,12 +434,10 @@ def test_the_transpose_switch_changes_the_executed_plan_not_the_function(name: s
         fn_on = on_fns[layer_name]
         if want is FlippedConv:
             assert isinstance(fn_on, FlippedConv) and fn_on.layer is layer
-        else:  # strided: rewritten with STRIDED_TRANSPOSE, or where the C kernel's 3x3 case runs it
+        else:  # strided: rewritten only with STRIDED_TRANSPOSE
             rewritten = isinstance(fn_on, PhaseConv) and fn_on.layer is layer
             assert rewritten or fn_on == layer.call
-            assert rewritten == (
-                fastplan.STRIDED_TRANSPOSE or (layer_name == "dec_out" and native.available())
-            )
+            assert rewritten == fastplan.STRIDED_TRANSPOSE
     ref = model(x)
     for plan in (on, off):
         torch.testing.assert_close(fastplan.run_plan(plan, x), ref, rtol=1e-5, atol=1e-6)
