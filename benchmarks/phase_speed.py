@@ -31,7 +31,6 @@ VARIANTS: dict[str, dict] = {
     "transpose only": dict(subpixel=False),
     "all on (default)": dict(),
     "all on + STRIDED_TRANSPOSE": dict(strided=True),
-    "all on, C-kernel strided only off": dict(specialised=False),
 }
 MODELS = ("seed-upsampling", "seed-transpose", "bed-of-nails", "strided-transpose")
 
@@ -46,22 +45,11 @@ class PlanStep(TrainStep):
     def forward(self) -> Callable[..., torch.Tensor]:
         if self._forward is None:
             strided = self.flags.pop("strided", fastplan.STRIDED_TRANSPOSE)
-            specialised = self.flags.pop("specialised", True)
             saved, fastplan.STRIDED_TRANSPOSE = fastplan.STRIDED_TRANSPOSE, strided
             try:
                 plan = fastplan.build_plan(self.model, **self.flags)
             finally:
                 fastplan.STRIDED_TRANSPOSE = saved
-            if not specialised:  # the lone strided transposes that the C kernel would run: as themselves
-                plan = [
-                    (e[2].layer.call, True, e[2])
-                    if getattr(e[0], "specialised", False)
-                    and e[2].layer is getattr(e[0], "layer", None)
-                    and type(e[2].layer).__name__ == "Conv2DTranspose"
-                    and e[2].layer.strides != (1, 1)
-                    else e
-                    for e in plan
-                ]
             assert plan is not None
             self._forward = lambda x, logits=False: fastplan.run_plan(plan, x, logits=logits)
         return self._forward
