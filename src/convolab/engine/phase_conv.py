@@ -121,6 +121,9 @@ class PhaseConv:
         in_hw, out_hw: the low-resolution input size and the output size (the crop).
         native: the C kernels to use ("subpixel": the whole convolution, else "shuffle": its shuffle).
         relu: apply the layer's ReLU here (in the kernel's pass where one runs).
+
+    Attributes: ``mh``, ``mw`` the selections (``phase_taps``); ``fused`` the C kernel's geometry or
+    None; ``specialised`` whether the 2 x 2 windows were padded to the kernel's 3 x 3 case.
     """
 
     def __init__(
