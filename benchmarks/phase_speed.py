@@ -3,7 +3,8 @@
 Each variant is a ``TrainStep`` (Adam, BCE with logits, channels_last via ``engine.device.prepare``)
 whose forward is ``build_plan`` with the variant's flags; rounds of ``--steps`` steps run variant
 after variant, ``--rounds`` times (interleaved, so load from other processes hits all alike), after
-``--warmup`` steps each. Prints the median ms per step and the ratio to the first variant.
+``--warmup`` steps each. Prints the median ms per step, and the speed-up over the first variant as
+the median over rounds of the ratio within each round (robust to load that drifts between rounds).
 
     python benchmarks/phase_speed.py --threads 2 --rounds 7
 """
@@ -29,7 +30,7 @@ VARIANTS: dict[str, dict] = {
     "subpixel only": dict(transpose=False),
     "transpose only": dict(subpixel=False),
     "all on (default)": dict(),
-    "all on, strided transpose off": dict(strided=False),
+    "all on + STRIDED_TRANSPOSE": dict(strided=True),
 }
 MODELS = ("seed-upsampling", "seed-transpose", "bed-of-nails", "strided-transpose")
 
@@ -43,7 +44,7 @@ class PlanStep(TrainStep):
 
     def forward(self) -> Callable[..., torch.Tensor]:
         if self._forward is None:
-            strided = self.flags.pop("strided", True)
+            strided = self.flags.pop("strided", fastplan.STRIDED_TRANSPOSE)
             saved, fastplan.STRIDED_TRANSPOSE = fastplan.STRIDED_TRANSPOSE, strided
             try:
                 plan = fastplan.build_plan(self.model, **self.flags)
@@ -75,7 +76,11 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
     batch = torch.rand(args.batch, 1, 28, 28, generator=torch.Generator().manual_seed(0))
     out: dict[str, dict[str, float]] = {}
     for name in args.models:
-        variants = {v: f for v, f in VARIANTS.items() if name == "strided-transpose" or "strided" not in f}
+        variants = {
+            v: f
+            for v, f in VARIANTS.items()
+            if name == "strided-transpose" or not {"strided", "specialised"} & set(f)
+        }
         steps = {v: make_step(name, f, batch) for v, f in variants.items()}
         for run in steps.values():
             for _ in range(args.warmup):
@@ -88,10 +93,11 @@ def main(argv: list[str] | None = None) -> dict[str, dict[str, float]]:
                     run()
                 times[v].append((time.perf_counter() - t0) * 1e3 / args.steps)
         med = {v: statistics.median(t) for v, t in times.items()}
-        base = next(iter(med.values()))
+        base = next(iter(times.values()))
         print(f"\n{name} (batch {args.batch}, {args.threads} threads, median of {args.rounds} rounds)")
         for v, m in med.items():
-            print(f"  {v:45s} {m:7.2f} ms/step  {base / m:5.2f}x")
+            ratio = statistics.median(b / t for b, t in zip(base, times[v], strict=True))
+            print(f"  {v:45s} {m:7.2f} ms/step  {ratio:5.2f}x")
         out[name] = med
     return out
 

@@ -439,10 +439,13 @@ def test_the_transpose_switch_changes_the_executed_plan_not_the_function(name: s
     for layer_name in lone[name]:
         fn, layer = off_fns[layer_name]
         assert fn == layer.call  # off: the layer itself
-        if want is FlippedConv or fastplan.STRIDED_TRANSPOSE:
-            assert isinstance(on_fns[layer_name], want) and on_fns[layer_name].layer is layer
-        else:
-            assert on_fns[layer_name] == layer.call
+        fn_on = on_fns[layer_name]
+        if want is FlippedConv:
+            assert isinstance(fn_on, FlippedConv) and fn_on.layer is layer
+        else:  # strided: rewritten only with STRIDED_TRANSPOSE
+            rewritten = isinstance(fn_on, PhaseConv) and fn_on.layer is layer
+            assert rewritten or fn_on == layer.call
+            assert rewritten == fastplan.STRIDED_TRANSPOSE
     ref = model(x)
     for plan in (on, off):
         torch.testing.assert_close(fastplan.run_plan(plan, x), ref, rtol=1e-5, atol=1e-6)

@@ -235,3 +235,19 @@ def test_phase_taps_select_what_the_algebra_says() -> None:
     assert m[0].tolist() == [[0, 1, 0], [0, 0, 0]] and m[1].tolist() == [[1, 0, 0], [0, 0, 1]]
     flipped, dmin_f = phase_taps(2, 3, 1, nails=True, flip=True)
     assert dmin_f == dmin and torch.equal(flipped, m.flip(2))
+
+
+@pytest.mark.parametrize("name", ["nails-conv", "strided-transpose"])
+def test_two_by_two_windows_take_the_kernels_three_by_three_case(name: str, monkeypatch) -> None:
+    """16 -> 1 at factor 2 with 2 x 2 folded windows (k = 3 bed of nails or stride-2 transpose): with
+    the subpixel kernel the windows get a zero row and column (its specialised 3 x 3 case); without
+    it they stay 2 x 2 (fewer taps for oneDNN). The values are checked above (NATIVE_CASES)."""
+    monkeypatch.setattr(fastplan, "STRIDED_TRANSPOSE", True)
+    layers, shape = NATIVE_CASES[name]
+    model = Sequential.from_spec(_spec(layers, shape))
+    for use, k in ((True, 3), (False, 2)):
+        plan = fastplan.build_plan(model, native=use)
+        assert plan is not None
+        fn = plan[0][0]
+        assert isinstance(fn, PhaseConv) and fn.mh.shape[1] == fn.mw.shape[1] == k
+        assert (fn.fused is not None and fn.fused.k == 3) == use

@@ -34,7 +34,11 @@ Efficient Sub-Pixel Convolutional Neural Network", for the sub-pixel/phase view.
 Where the C kernels are built (``convolab.engine.native``): the shuffle with its crop (and ReLU) is one
 pass (``shuffle``), and a layer with many inputs and few outputs runs as one direct convolution that
 reads only each phase's span of taps (``subpixel``; phases with fewer taps than the longest, or none,
-read zero folded weights). The lone stride-1 transposed convolution needs no phases:
+read zero folded weights). A 2 x 2 folded window of a 16 -> 1 layer at factor 2 (k = 3 bed of nails
+or stride-2 transpose) gets a zero row and column there, so the kernel's specialised 3 x 3 case (read
+2 x 2 per phase) runs it, faster than its generic 2 x 2 path (docs/speed.md).
+
+The lone stride-1 transposed convolution needs no phases:
 :class:`FlippedConv` is one ``F.conv2d`` with the flipped kernel and explicit pads.
 """
 
@@ -47,6 +51,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
+from convolab.engine.native import available as native_available
 from convolab.engine.native import shuffle as kernel_shuffle
 from convolab.engine.native import subpixel as kernel_subpixel
 
@@ -94,6 +99,17 @@ def _spans(m: torch.Tensor) -> tuple[tuple[int, int], ...] | None:
     return tuple((min(u[0], k - t), min(u[0], k - t) + t) if u else (0, t) for u in used)
 
 
+def _common_shape(conv: PhaseConv, layer: Conv2D | Conv2DTranspose) -> bool:
+    """Whether the folded windows are 2 x 2 and the layer the C kernel's specialised case (16 input
+    channels, 1 output, factor 2: ``common_case`` in subpixel_conv.c) once they are 3 x 3, and the
+    kernels are built."""
+    w = layer.weight
+    if w is None or conv.s != 2 or conv.mh.shape[1] != 2 or conv.mw.shape[1] != 2:
+        return False
+    c, o = (w.shape[0], w.shape[1]) if conv.transposed else (w.shape[1], w.shape[0])
+    return c == kernel_subpixel.LANES and o == 1 and native_available()
+
+
 class PhaseConv:
     """One phase convolution (see the module doc): ``in_hw -> out_hw`` by factor ``s``.
 
@@ -105,6 +121,9 @@ class PhaseConv:
         in_hw, out_hw: the low-resolution input size and the output size (the crop).
         native: the C kernels to use ("subpixel": the whole convolution, else "shuffle": its shuffle).
         relu: apply the layer's ReLU here (in the kernel's pass where one runs).
+
+    Attributes: ``mh``, ``mw`` the selections (``phase_taps``); ``fused`` the C kernel's geometry or
+    None; ``specialised`` whether the 2 x 2 windows were padded to the kernel's 3 x 3 case.
     """
 
     def __init__(
@@ -128,6 +147,11 @@ class PhaseConv:
         kh, kw = layer.kernel_size
         self.mh, dh = phase_taps(s, kh, pads[0], nails=nails, flip=self.transposed)
         self.mw, dw = phase_taps(s, kw, pads[1], nails=nails, flip=self.transposed)
+        self.specialised = "subpixel" in native and _common_shape(self, layer)
+        if self.specialised:
+            # the C kernel's specialised case is a 3 x 3 window read 2 x 2 per phase: a 2 x 2 window
+            # (bed of nails, strided transposes) gets a row and a column of zero taps at its end
+            self.mh, self.mw = F.pad(self.mh, (0, 0, 0, 1)), F.pad(self.mw, (0, 0, 0, 1))
         self._fold: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}  # (kh*kw, s*s*K'h*K'w)
         h, w = in_hw
         ph, pw = math.ceil(out_hw[0] / s), math.ceil(out_hw[1] / s)

@@ -1,27 +1,34 @@
 """A faster, numerically equivalent forward pass for convolab's Sequential (run by ``engine.predict``).
 
-The model's own ``forward`` runs layer by layer. This plan rewrites two patterns of the lecture's
-autoencoders into cheaper kernels that compute the same function (same parameters, same autograd
-graph up to float rounding); every other layer runs as itself. Measurements are in BENCHMARKS.md.
+The model's own ``forward`` runs layer by layer. This plan rewrites three families of patterns into
+cheaper kernels that compute the same function (same parameters, same autograd graph up to float
+rounding); every other layer runs as itself. Measurements are in BENCHMARKS.md and docs/speed.md.
 
-1. ``Conv2D(activation=relu) -> MaxPool2D``: pool first, then ReLU (in place). ReLU is monotone, so
-   ``max(relu(a), relu(b)) == relu(max(a, b))`` exactly, and the gradient reaches the same input (the
-   window's arg-max; zero where the max is <= 0). The ReLU and its backward then touch a 4x smaller tensor.
-   A 'same' pool that pads only at the end (7 -> 4) uses ``ceil_mode`` instead of an ``F.pad`` copy.
-   Non-overlapping windows with no leading padding (the lecture's pools) run pool and ReLU as one C
-   pass each way (``convolab.engine.native.pool``, same values bit for bit) where the kernels are built;
-   on the data itself (a first layer: few channels, no input gradient) the convolution joins them
-   (``convolab.engine.native.conv_pool``: its full-resolution output is never stored).
-2. ``UpSampling2D(nearest, s) -> Conv2D(k, stride 1)``: a sub-pixel convolution. Output row ``s*i + a``
-   reads upsampled rows ``s*i + a - pad_top + t`` = low-resolution rows ``i + floor((a - pad_top + t) / s)``,
-   so each of the ``s*s`` output phases is an ordinary convolution of the *low-resolution* input with a
-   kernel made by summing taps that land on the same low row; one convolution with ``O*s*s`` filters and
-   ``pixel_shuffle`` produce all phases. No upsampled tensor exists, forward or backward. Where the
-   kernels are built, the shuffle with its crop and ReLU is one C pass (``convolab.engine.native.shuffle``),
-   and a layer with many inputs and few outputs (an image's last: 16 -> 1) runs as one direct C
-   convolution that skips each phase's structurally zero taps (``convolab.engine.native.subpixel``).
-   (Shi et al. 2016, "Real-Time Single Image and Video Super-Resolution Using an Efficient Sub-Pixel
-   Convolutional Neural Network", for the sub-pixel/phase view.)
+1. ``Conv2D(activation=relu) -> MaxPool2D`` (``pool_first``): pool first, then ReLU (in place). ReLU is
+   monotone, so ``max(relu(a), relu(b)) == relu(max(a, b))`` exactly, and the gradient reaches the same
+   input (the window's arg-max; zero where the max is <= 0). The ReLU and its backward then touch a 4x
+   smaller tensor. A 'same' pool that pads only at the end (7 -> 4) uses ``ceil_mode`` instead of an
+   ``F.pad`` copy. Non-overlapping windows with no leading padding (the lecture's pools) run pool and
+   ReLU as one C pass each way (``convolab.engine.native.pool``, same values bit for bit) where the
+   kernels are built; on the data itself (a first layer: few channels, no input gradient) the
+   convolution joins them (``convolab.engine.native.conv_pool``: its full-resolution output is never stored).
+2. ``subpixel``: a square ``UpSampling2D(nearest)`` or ``BedOfNails2D`` followed by a stride-1,
+   undilated Conv2D ('same'/'valid') or Conv2DTranspose (any padding, output_padding): one phase
+   convolution (``convolab.engine.phase_conv``, where the algebra is): a low-resolution convolution
+   with ``O*s*s`` folded filters and ``pixel_shuffle``, no upsampled tensor, forward or backward. Where
+   the kernels are built, the shuffle with its crop and ReLU is one C pass
+   (``convolab.engine.native.shuffle``), and a layer with many inputs and few outputs (an image's
+   last: 16 -> 1) runs as one direct C convolution over each phase's taps
+   (``convolab.engine.native.subpixel``).
+3. ``transpose``: a lone stride-1, undilated Conv2DTranspose (any padding, output_padding) is one
+   ``F.conv2d`` with its flipped kernel and explicit pads (``phase_conv.FlippedConv``): no full
+   output, no crop copy, the bias inside the convolution. A lone strided one (square stride s > 1)
+   is bed of nails + the stride-1 case, so the nails phase convolution computes it
+   (``phase_conv.strided_transpose``, tested), but only with ``STRIDED_TRANSPOSE``, which is off:
+   for k = 3, s = 2 its folded 2 x 2 windows multiply 16 taps per input pixel where
+   ``F.conv_transpose2d`` multiplies 9, and it measured slower (docs/speed.md): strided-transpose's
+   training step 0.93-0.95x, and even its last layer (16 -> 1, where the subpixel C kernel runs)
+   no faster than the layer's own call.
 """
 
 from __future__ import annotations
@@ -55,8 +62,9 @@ Fn = Callable[[torch.Tensor], torch.Tensor]
 # logits are not asked of this step).
 PlanStep = tuple["Fn | SwitchOp", bool, "Step"]
 
-# Whether ``transpose`` also rewrites a lone Conv2DTranspose of stride s > 1 (measured: docs/speed.md).
-STRIDED_TRANSPOSE = True
+# Whether ``transpose`` also rewrites a lone Conv2DTranspose of stride s > 1: off, measured slower than
+# the layer's own ``F.conv_transpose2d`` (docs/speed.md; benchmarks/phase_speed.py).
+STRIDED_TRANSPOSE = False
 
 
 def build_plan(
@@ -144,8 +152,8 @@ def _phase_pair(first: Step, second: Step, use: frozenset[str]) -> PlanStep | No
 
 def _single(step: Step, use: frozenset[str]) -> PlanStep:
     """A lone layer's entry: an undilated, square-stride Conv2DTranspose rewritten (stride 1: one
-    flipped ``F.conv2d``; stride s > 1: the nails phase convolution, ``STRIDED_TRANSPOSE``), anything
-    else the layer's own call."""
+    flipped ``F.conv2d``; stride s > 1: the nails phase convolution, with ``STRIDED_TRANSPOSE``),
+    anything else the layer's own call."""
     from convolab.layers.conv_transpose import Conv2DTranspose
 
     layer = step.layer

@@ -1,6 +1,6 @@
 """``pixel_shuffle(x, s)[:, :, :Ho, :Wo]`` (then ReLU) and its backward, a C pass each (pixel_shuffle.c).
 
-For the plan's sub-pixel convolutions (``convolab.engine.plan``): PyTorch's path is ``pixel_shuffle``,
+For the plan's phase convolutions (``convolab.engine.phase_conv``): PyTorch's path is ``pixel_shuffle``,
 a copy for the crop where the next layer needs a dense tensor, and in the backward a zero-padded
 gradient through ``pixel_unshuffle``, and the convolution's ReLU with its ``threshold_backward``;
 these are one pass each, writing each element once, on channels_last tensors. Pure moves and

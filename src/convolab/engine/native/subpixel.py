@@ -1,6 +1,7 @@
 """The sub-pixel convolution in one C pass each way (``subpixel_conv.c``): conv, shuffle, crop, ReLU.
 
-``convolab.engine.plan`` turns ``UpSampling2D(s) -> Conv2D(k)`` into a low-resolution convolution with
+``convolab.engine.phase_conv`` turns ``UpSampling2D(s) -> Conv2D(k)`` (and its bed-of-nails and
+transposed relatives) into a low-resolution convolution with
 ``O * s * s`` folded filters and a ``pixel_shuffle``. Each output phase reads only part of the folded
 ``K x K`` window (for ``s = 2, k = 3``: 2 x 2 of 3 x 3, so oneDNN multiplies 5 zeros in every 9), and
 with few output channels (``O * s * s = 4`` for an image's last layer) oneDNN's output-channel vectors
@@ -56,7 +57,7 @@ class Geometry:
 
 
 def phase_spans(m: torch.Tensor) -> tuple[tuple[int, int], ...]:
-    """Each phase's taps ``[first, first + T)`` of a selection ``M[a, u, t]`` (engine.plan), ``T`` the
+    """Each phase's taps ``[first, first + T)`` of a selection ``M[a, u, t]`` (engine.phase_conv), ``T`` the
     longest phase's count: a shorter phase also reads taps of the window whose folded weight is 0
     (the C kernel gives every phase T taps; for s = 2 and odd k all phases have the same count)."""
     spans = []
@@ -179,9 +180,9 @@ def subpixel_conv(
 
     Args:
         x: ``(N, C, h, w)`` float32 channels_last on the CPU (the low-resolution input).
-        weight: the folded ``(O * s * s, K, K, C)`` filters (``engine.plan``'s ``weight(taps_last=True)``),
-            pixel_shuffle's order; zero outside each phase's taps (``geometry.rows``/``cols``: the
-            kernel does not read them, and their gradient is 0).
+        weight: the folded ``(O * s * s, K, K, C)`` filters (``engine.phase_conv``'s
+            ``weight(taps_last=True)``), pixel_shuffle's order; zero outside each phase's taps
+            (``geometry.rows``/``cols``: the kernel does not read them, and their gradient is 0).
         bias: ``(O * s * s,)`` or None.
         geometry: :class:`Geometry`; ``offset`` places the window: phase output ``(i, j)`` reads
             input rows ``i + offset[0] + u``.
