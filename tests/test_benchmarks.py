@@ -282,3 +282,25 @@ def test_matrix_keras_twin_has_the_specs_parameters(matrix, tmp_path) -> None:
 
     assert res.extra["params"] == sum(layer.params for layer in convolab.analyze(spec).layers)
     assert len(res.epoch_s) == 1 and 0 < res.test_bce < 1
+
+
+def test_rewrites_times_each_change_alone_and_skips_what_a_model_does_not_use(bench) -> None:
+    import rewrites
+
+    args = ["--models", "seed-transpose,dense", "--rounds", "1", "--steps", "1", "--batch-size", "4"]
+    rows = rewrites.main([*args, "--data-dir", "synthetic"])
+    by = {(m, v): (ms, bought) for m, v, ms, bought in rows}
+    assert set(rewrites.plan_flags()) >= {"pool_first", "subpixel", "transpose", "unpool"}
+    for model in ("seed-transpose", "dense"):
+        assert by[(model, rewrites.ALL_ON)][1] == pytest.approx(1.0)
+        assert by[(model, rewrites.NO_PLAN)][0] is not None  # the layer-by-layer model is always timed
+    # seed-transpose: the phase convolutions change its plan, pooling switches do not (it has none)
+    assert by[("seed-transpose", "rewrite subpixel off")][0] is not None
+    assert by[("seed-transpose", "rewrite unpool off")] == (None, None)
+    # dense has nothing to rewrite: every plan variant is everything-on's plan, so none is timed
+    assert all(
+        by[("dense", v)] == (None, None)
+        for v in rewrites.variants()
+        if v not in (rewrites.ALL_ON, rewrites.NO_PLAN)
+    )
+    sys.modules.pop("rewrites", None)
