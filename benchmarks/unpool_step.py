@@ -9,7 +9,7 @@ the table gives each variant's median over all its timed steps and its ratio to 
 Variants: ``seed-upsampling`` (its fused plan), ``unpool`` (its fused plan where ``build_plan``
 gives one), ``unpool layer-by-layer`` (``fuse=False``: the model's own forward).
 
-    python benchmarks/unpool_step.py --threads 2 --batch 256 --rounds 6 --steps 5
+    python benchmarks/unpool_step.py --threads 2 --batch 256 --rounds 10 --steps 5
 """
 
 from __future__ import annotations

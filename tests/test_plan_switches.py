@@ -114,12 +114,12 @@ def _model(case: dict, seed: int) -> Sequential:
 
 def _plan_with_switches(plan, x: torch.Tensor, logits: bool = False):
     """``run_plan`` with the switches dict visible (the same loop)."""
-    store: dict[int, torch.Tensor] = {}
+    store: sw.Switches = {}
     for fn, activates, step in plan:
         x = fn(x, store) if isinstance(fn, sw.SwitchOp) else fn(x)
         if activates and not (logits and step.logits):
             x = step.layer.activate(x)
-    return x, store
+    return x, {k: sw.as_switches(v) for k, v in store.items()}
 
 
 def _model_switches(model: Sequential, x: torch.Tensor) -> dict[int, torch.Tensor]:
@@ -209,11 +209,12 @@ def test_the_zoo_unpool_model_equals_its_layers_with_the_c_kernels_switches(
     native: bool, monkeypatch
 ) -> None:
     """The zoo's model: its first pair on the data runs ``conv_pool`` (native), the others
-    ``pool_relu``; the switches from their winners are the layer path's, zero blocks (ties) included."""
+    ``pool_relu``, the unpooling ``unpool`` at their winners; the switches from the winners are the layer
+    path's, zero blocks (ties) included."""
     from convolab.engine.native import available, conv_pool, pool
 
     calls: list[str] = []
-    for module, name in ((conv_pool, "conv_pool_relu"), (pool, "pool_relu")):
+    for module, name in ((conv_pool, "conv_pool_relu"), (pool, "pool_relu"), (pool, "unpool")):
         real = getattr(module, name)
         monkeypatch.setattr(module, name, lambda *a, _r=real, _n=name, **k: calls.append(_n) or _r(*a, **k))
     torch.manual_seed(0)
@@ -222,7 +223,7 @@ def test_the_zoo_unpool_model_equals_its_layers_with_the_c_kernels_switches(
     x[:, :, :10] = 0.0  # a blank band, as the digits' background
     _check(model, x.contiguous(memory_format=torch.channels_last), native, grad_x=False)
     if native and available():
-        assert "conv_pool_relu" in calls and "pool_relu" in calls
+        assert {"conv_pool_relu", "pool_relu", "unpool"} <= set(calls)
     else:
         assert not calls
 
@@ -235,7 +236,8 @@ def test_the_zoo_unpool_model_is_planned_with_every_switch_pool_and_unpool_rewri
     unpools = [fn for fn, _, _ in plan if isinstance(fn, sw.Unpool)]
     assert len(pools) == 3 and all(p.relu for p in pools)  # conv+pool pairs, pooled before ReLU
     assert len(unpools) == 3 and all(u.disjoint for u in unpools)  # 2x2 windows at stride 2: a scatter
-    assert len(plan) == len(model) - 3
+    assert all(u.conv is not None for u in unpools)  # each decoder Conv2D(relu) joins its unpool
+    assert len(plan) == len(model) - 6
     assert build_plan(model, unpool=False) is None
     no_pool_first = build_plan(model, pool_first=False)
     assert no_pool_first is not None
@@ -287,3 +289,60 @@ def test_winner_offsets_map_each_window_position_to_its_flat_index() -> None:
     table, origin = sw.winner_offsets(((2, 3), (3, 2)), (6, 7))
     assert table[: 2 * 3].tolist() == [0, 1, 2, 7, 8, 9] and table[255] == 0
     assert origin[:, :, 0].tolist() == [[0, 3], [14, 17], [28, 31]]
+
+
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("seed", range(8))
+def test_c_unpool_at_winners_equals_max_unpool2d(seed: int, relu: bool) -> None:
+    """``native.pool.unpool`` (values at ``pool_relu``'s winners, DEAD = the window's first position;
+    ``relu``: of ``relu(v)``) against ``max_unpool2d`` at the int64 switches of the same winners: the
+    same bits both ways."""
+    from convolab.engine.native import available
+    from convolab.engine.native import pool as kpool
+
+    if not available():
+        pytest.skip("the C kernels are not built here")
+    rng = random.Random(seed)
+    k = (rng.choice([1, 2, 3]), rng.choice([2, 3]))
+    h, w = rng.randint(k[0], 11), rng.randint(k[1], 11)
+    out = (rng.choice([h // k[0], -(-h // k[0])]), rng.choice([w // k[1], -(-w // k[1])]))
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(2, 5, h, w, generator=gen)
+    z[0, :, : k[0], : k[1]] = -1.0  # a first window with no positive value: DEAD, the switch at its origin
+    z = z.contiguous(memory_format=torch.channels_last)
+    _, winner = kpool.pool_relu(z, k, out, winners=True)
+    assert (winner == kpool.DEAD).any()  # some windows have no positive value
+    kept = sw.Winners(winner, (k, out), (h, w), sw.winner_offsets((k, out), (h, w)))
+    v = (
+        torch.randn(2, 5, *out, generator=gen)
+        .contiguous(memory_format=torch.channels_last)
+        .requires_grad_(True)
+    )
+    fast = kpool.unpool(v, kept.winners, k, (h, w), relu=relu)
+    slow = max_unpool2d(torch.relu(v) if relu else v, kept.switches(), (h, w))
+    assert torch.equal(fast, slow) and fast.is_contiguous(memory_format=torch.channels_last)
+    g = torch.randn(fast.shape, generator=gen)
+    assert torch.equal(torch.autograd.grad(fast, v, g)[0], torch.autograd.grad(slow, v, g)[0])
+
+
+@pytest.mark.parametrize("act", ["sigmoid", "tanh", "leaky_relu", "linear"])
+def test_pool_first_under_saturation_ties(act: str) -> None:
+    """``Conv2D(f) -> MaxPool2D`` (no switches) pooled first under a saturating ``f``: channel 0's large
+    bias makes ``f`` round to 1.0 at every pixel (ties after saturation), where the layer path's gradient
+    goes to the first tied pixel and the plan's to ``z``'s arg-max: both are zero there (``f'`` is 0 in
+    float32 once ``f`` is 1.0), so forward and gradients agree at the usual tolerance. leaky_relu and
+    linear do not saturate: their pool-first pairs with the same large values."""
+    layers = [_conv("a", 3, 3, "same", act), _pool("p", 2, 2, "same"), _conv("out", 1, 3, "same", "sigmoid")]
+    spec = {"name": "sat", "input_shape": [2, 9, 8], "layers": layers}
+    torch.manual_seed(7)
+    model = Sequential.from_spec(spec)
+    with torch.no_grad():
+        model.get_layer("a").bias[0] = 40.0
+    plan = build_plan(model, native=False)
+    assert plan is not None and len(plan) == 2  # the pair pooled first, then the last conv
+    x = torch.rand(3, 2, 9, 8, generator=torch.Generator().manual_seed(8)).requires_grad_(True)
+    got, want = run_plan(plan, x), model(x)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    inputs = [*model.parameters(), x]
+    for a, b in zip(_grads(got, inputs), _grads(want, inputs), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5 * max(1.0, float(b.abs().max())))

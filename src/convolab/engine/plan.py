@@ -29,6 +29,10 @@ rounding); every other layer runs as itself. Measurements are in BENCHMARKS.md a
    ``F.conv_transpose2d`` multiplies 9, and it measured slower (docs/speed.md): strided-transpose's
    training step 0.93-0.95x, and even its last layer (16 -> 1, where the subpixel C kernel runs)
    no faster than the layer's own call.
+
+``convolab.engine.switches`` is asked first at every layer: it plans models with MaxUnpool2D switches
+(``unpool=False`` declines them) and pools first under the other monotone activations; its module
+docstring has the rules.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from convolab.engine.native import trace
 from convolab.engine.pool_geometry import conv_geometry as _conv_geometry
 from convolab.engine.pool_geometry import kernel_geometry as _kernel_geometry
 from convolab.engine.pool_geometry import pool_op as _pool_op
-from convolab.engine.switches import SwitchOp
+from convolab.engine.switches import Switches, SwitchOp
 from convolab.engine.switches import entry as switch_entry
 
 if TYPE_CHECKING:
@@ -101,7 +105,7 @@ def build_plan(
     while i < len(steps):
         own = switch_entry(steps, i, use, pool_first)  # switches, and pool-first beyond ReLU
         if own is not None:
-            plan.append(own[0])  # type: ignore[arg-type]
+            plan.append(own[0])
             i += own[1]
             continue
         pair = _fused_pair(steps[i], steps[i + 1], use, pool_first, subpixel) if i + 1 < len(steps) else None
@@ -204,7 +208,7 @@ def run_plan(plan: list[PlanStep], x: torch.Tensor, *, logits: bool = False) -> 
     """Apply a plan from ``build_plan``; ``logits`` skips the activation of the walk's logits step
     (the last layer, or the last before trailing Flatten/Reshape), like ``Sequential``. The switches of
     the model's MaxPool2D layers go to their MaxUnpool2D layers in a dict made for this call alone."""
-    switches: dict[int, torch.Tensor] = {}
+    switches: Switches = {}
     for i, (fn, activates, step) in enumerate(plan):
         trace.mark(i)
         x = fn(x, switches) if isinstance(fn, SwitchOp) else fn(x)

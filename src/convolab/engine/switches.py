@@ -20,11 +20,18 @@ and one plan may run in several threads at once.
    maxima is not ``z``'s arg-max, and a switch at another pixel moves a whole unpooled value.
    Where the C kernels are built (``native``), a non-overlapping pool without leading padding runs
    as ``pool_relu`` / ``conv_pool_relu``, whose one-byte winner (``DEAD`` where the pooled value is
-   <= 0) gives the same switches: ``origin + offset[winner]`` with ``offset[DEAD] = 0`` (the window's
-   first position is its origin there).
+   <= 0) gives the same switches, kept as those bytes (``Winners``) and made int64 only for a path
+   that needs them: ``origin + offset[winner]`` with ``offset[DEAD] = 0`` (the window's first position
+   is its origin there). ``conv_pool_relu`` sums the convolution in another order than
+   oneDNN, so where two of a window's values lie within rounding of each other its switch can differ
+   from the layer path's, as its values differ by rounding.
 2. **Fast unpooling.** A MaxUnpool2D whose pool's windows do not overlap (strides >= pool size) gets
    switches without duplicates, so ``max_unpool2d(..., disjoint=True)`` is one scatter into zeros whose
-   backward is a gather; overlapping windows keep the general, deterministic path.
+   backward is a gather; overlapping windows keep the general, deterministic path. Where the pool ran
+   as a C kernel its winners stay the switches (``Winners``: one byte per pooled value, no int64
+   indices) and ``pool.unpool`` writes each output once and gathers in the backward. A
+   ``Conv2D(relu) -> MaxUnpool2D`` pair runs as one entry: the ReLU is applied in that pass (the PyTorch
+   path: ``torch.relu`` then the scatter).
 3. **Pool first for other monotone activations** (pools without switches). For an elementwise ``f``
    that is non-decreasing, ``max(f(a), f(b)) == f(max(a, b))``: linear, relu, sigmoid, tanh and
    leaky_relu (slope 0.2 > 0) are; softmax (it mixes the channels) is not. So ``Conv2D(f) -> MaxPool2D``
@@ -32,8 +39,9 @@ and one plan may run in several threads at once.
    ``f``'s kernel. The gradient goes to ``z``'s arg-max; the layer-by-layer model sends it to the first
    arg-max of ``f(z)``, the same pixel unless ``f`` maps two of the window's values to one float (a tie
    after saturation, or below ``f``'s resolution); there both are valid subgradients of the max, and
-   where ``f`` saturated to 0 or 1 its derivative (``y * (1 - y)``, ``1 - y**2``) is 0 on both. ReLU
-   pairs stay with the plan's own rule (and its C kernels).
+   where sigmoid rounded to 1.0 (tanh to +-1.0) its derivative as autograd computes it (``y * (1 - y)``,
+   ``1 - y**2``) is 0 on both paths (tests/test_plan_switches.py). ReLU pairs stay with the plan's own
+   rule (and its C kernels).
 """
 
 from __future__ import annotations
@@ -54,13 +62,41 @@ if TYPE_CHECKING:
     from convolab.layers.pooling import MaxPool2D
     from convolab.model.walk import Step
 
-Switches = dict[int, torch.Tensor]
+Switches = dict[int, "torch.Tensor | Winners"]
+# A plan entry (convolab.engine.plan.PlanStep): (fn or SwitchOp, activates, the step of its last layer)
+Entry = tuple["Callable[[torch.Tensor], torch.Tensor] | SwitchOp", bool, "Step"]
 PoolFn = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+Geometry = tuple[tuple[int, int], tuple[int, int]]  # (pool size, output size) of a C pooling kernel
+Offsets = tuple[torch.Tensor, torch.Tensor]  # winner_offsets: (table, origin)
 
 # Elementwise and non-decreasing: pooling commutes with them (see the module docstring, 3).
 MONOTONE = frozenset({"linear", "relu", "sigmoid", "tanh", "leaky_relu"})
 # Where the switches of the pooled pre-activation give the layer-by-layer model's switches (1).
 SWITCH_EXACT = frozenset({"linear", "relu"})
+
+
+class Winners:
+    """Switches as the C pooling kernels leave them: uint8 ``(N, Ho, Wo, C)`` window positions
+    ``i * kw + j`` (``DEAD``, where the pooled value was <= 0, stands for the window's first
+    position) of non-overlapping windows without leading padding. ``Unpool`` scatters at them in C
+    where it can; ``switches()`` gives the int64 flat indices of ``MaxPool2D.forward_with_switches``
+    for every other path."""
+
+    def __init__(
+        self, winners: torch.Tensor, kernel: Geometry, in_hw: tuple[int, int], offsets: Offsets
+    ) -> None:
+        self.winners, self.kernel, self.in_hw, self.offsets = winners, kernel, in_hw, offsets
+
+    def switches(self) -> torch.Tensor:
+        table, origin = self.offsets
+        return (table.to(self.winners.device)[self.winners.long()] + origin.to(self.winners.device)).permute(
+            0, 3, 1, 2
+        )
+
+
+def as_switches(value: torch.Tensor | Winners) -> torch.Tensor:
+    """The int64 switches ``(N, C, Ho, Wo)`` of a pool, whichever form the plan keeps them in."""
+    return value.switches() if isinstance(value, Winners) else value
 
 
 class SwitchOp:
@@ -108,6 +144,8 @@ class FirstPositions:
 class PoolSwitches(SwitchOp):
     """A switch-keeping MaxPool2D on its own (its input is not a plannable conv): pool, keep switches."""
 
+    rewrite = "switches"  # what convolab.engine.explain reports
+
     def __init__(self, pool: MaxPool2D, step: Step) -> None:
         _, h, w = step.input_shape
         self.index, self.pool = step.index, pool_with_switches(pool, (h, w))
@@ -118,23 +156,33 @@ class PoolSwitches(SwitchOp):
 
 
 class Unpool(SwitchOp):
-    """A MaxUnpool2D: its pool's switches of this call, scattered (``disjoint`` where provably so)."""
+    """A MaxUnpool2D: its pool's switches of this call, scattered (``disjoint`` where provably so);
+    with ``conv``, a ``Conv2D(relu)`` before it, ``unpool(relu(conv(x)))`` (the ReLU inside the C pass
+    where the switches are a C pool's winners)."""
 
-    def __init__(self, pool: MaxPool2D, pool_index: int, out_hw: tuple[int, int]) -> None:
-        self.pool_index, self.out_hw = pool_index, out_hw
+    def __init__(self, pool: MaxPool2D, pool_index: int, out_hw: tuple[int, int], conv: Conv2D | None = None):
+        self.pool_index, self.out_hw, self.conv = pool_index, out_hw, conv
         self.disjoint = all(s >= k for s, k in zip(pool.strides, pool.pool_size, strict=True))
+        name = "unpool scatter" if self.disjoint else "unpool"
+        self.rewrite = f"conv + {name}" if conv is not None else name  # what explain reports
 
     def __call__(self, x: torch.Tensor, switches: Switches) -> torch.Tensor:
         from convolab.layers.upsampling import max_unpool2d
 
-        return max_unpool2d(x, switches[self.pool_index], self.out_hw, check=False, disjoint=self.disjoint)
-
-
-Geometry = tuple[tuple[int, int], tuple[int, int]]  # (pool size, output size) of a C pooling kernel
+        relu = self.conv is not None
+        if self.conv is not None:
+            x = self.conv.call(x)
+        kept = switches[self.pool_index]
+        if isinstance(kept, Winners) and kernel_pool.unpool_eligible(x):
+            return kernel_pool.unpool(x, kept.winners, kept.kernel[0], self.out_hw, relu=relu)
+        x = torch.relu(x) if relu else x
+        return max_unpool2d(x, as_switches(kept), self.out_hw, check=False, disjoint=self.disjoint)
 
 
 class ConvPoolSwitches(SwitchOp):
     """``Conv2D(relu | linear) -> MaxPool2D`` keeping switches: pool first (module docstring, 1)."""
+
+    rewrite = "pool-first (switches)"  # what convolab.engine.explain reports
 
     def __init__(self, conv: Conv2D, pool: MaxPool2D, steps: tuple[Step, Step], use: Collection[str]) -> None:
         conv_step, pool_step = steps
@@ -156,7 +204,7 @@ class ConvPoolSwitches(SwitchOp):
         y, switches[self.index] = self.run(x)
         return y
 
-    def run(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def run(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | Winners]:
         conv, w = self.conv, self.conv.weight
         if self.fused is not None and w is not None and kernel_conv_pool.eligible(x, w, self.fused):
             y, winner = kernel_conv_pool.conv_pool_relu(x, w, conv.bias, self.fused, winners=True)
@@ -171,17 +219,15 @@ class ConvPoolSwitches(SwitchOp):
         idx = torch.where(y <= 0, self.first.get(y.device), idx)  # before ReLU, in place, changes y
         return torch.relu_(y), idx
 
-    def from_winners(self, winner: torch.Tensor) -> torch.Tensor:
-        """Switches ``(N, C, Ho, Wo)`` (channels_last) from the C kernels' winners ``(N, Ho, Wo, C)``."""
-        if self.offsets is None:
+    def from_winners(self, winner: torch.Tensor) -> Winners:
+        """The C kernels' winners ``(N, Ho, Wo, C)`` kept as the switches (``DEAD``, where the pooled
+        value is <= 0, stands for the window's first position)."""
+        if self.kernel is None or self.offsets is None:
             raise RuntimeError("no C pooling geometry: the kernels' winners cannot occur")
-        table, origin = self.offsets
-        if table.device != winner.device:
-            table, origin = self.offsets = table.to(winner.device), origin.to(winner.device)
-        return (table[winner.long()] + origin).permute(0, 3, 1, 2)
+        return Winners(winner, self.kernel, self.in_hw, self.offsets)
 
 
-def winner_offsets(kernel: Geometry, in_hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+def winner_offsets(kernel: Geometry, in_hw: tuple[int, int]) -> Offsets:
     """``(table, origin)`` for a C pooling kernel's geometry ``(pool size, output size)`` on an
     ``in_hw`` plane (non-overlapping windows, no leading padding): ``table[i * kw + j] = i * W + j``, the
     flat offset of window position ``(i, j)`` (256 entries; ``DEAD`` = 255 -> 0, the window's first
@@ -205,10 +251,11 @@ def conv_pool(conv: Conv2D, pool: Op) -> Op:
     def run(x: torch.Tensor) -> torch.Tensor:
         return act(pool(conv.call(x)))
 
+    run.rewrite = "pool-first"  # type: ignore[attr-defined]  # what convolab.engine.explain reports
     return run
 
 
-def entry(steps: Sequence[Step], i: int, use: Collection[str], pool_first: bool) -> tuple[object, int] | None:
+def entry(steps: Sequence[Step], i: int, use: Collection[str], pool_first: bool) -> tuple[Entry, int] | None:
     """``(plan entry, layers it covers)`` for ``steps[i]`` where this module's rules apply, else None
     (``build_plan``'s own rules: ReLU pairs without switches, sub-pixel convolutions, single layers)."""
     from convolab.layers.conv import Conv2D
@@ -217,10 +264,16 @@ def entry(steps: Sequence[Step], i: int, use: Collection[str], pool_first: bool)
 
     step = steps[i]
     layer = step.layer
-    if isinstance(layer, MaxUnpool2D) and step.link is not None and step.pool_index is not None:
-        out_hw = (step.output_shape[1], step.output_shape[2])
-        return (Unpool(cast("MaxPool2D", step.link.pool), step.pool_index, out_hw), False, step), 1
+    if isinstance(layer, MaxUnpool2D):
+        return _unpool(step, None), 1
     nxt = steps[i + 1] if i + 1 < len(steps) else None
+    if (
+        isinstance(layer, Conv2D)
+        and layer.activation == "relu"
+        and nxt
+        and isinstance(nxt.layer, MaxUnpool2D)
+    ):
+        return _unpool(nxt, layer), 2
     if pool_first and nxt is not None and isinstance(layer, Conv2D) and isinstance(nxt.layer, MaxPool2D):
         act = layer.activation or "linear"
         if nxt.keeps_switches and act in SWITCH_EXACT:
@@ -231,3 +284,10 @@ def entry(steps: Sequence[Step], i: int, use: Collection[str], pool_first: bool)
     if step.keeps_switches and isinstance(layer, MaxPool2D):
         return (PoolSwitches(layer, step), False, step), 1
     return None
+
+
+def _unpool(step: Step, conv: Conv2D | None) -> tuple[Unpool, bool, Step]:
+    if step.link is None or step.pool_index is None:
+        raise ValueError(f"{step.where}: a MaxUnpool2D without its pool in the walk")
+    out_hw = (step.output_shape[1], step.output_shape[2])
+    return Unpool(cast("MaxPool2D", step.link.pool), step.pool_index, out_hw, conv), False, step

@@ -57,6 +57,8 @@ _I64, _PTR = ctypes.c_int64, ctypes.c_void_p
 SIGNATURES = {
     "pool_relu_forward": [_PTR, _PTR, _PTR] + [_I64] * 8,
     "pool_relu_backward": [_PTR, _PTR, _PTR] + [_I64] * 8,
+    "unpool_forward": [_PTR, _PTR, _PTR] + [_I64] * 9,
+    "unpool_gather": [_PTR, _PTR, _PTR, _PTR] + [_I64] * 9,
     "conv_pool_relu_forward": [_PTR] * 7,  # the last one: the 16 int64 dimensions (geom in the C file)
     "conv_pool_relu_backward": [_PTR] * 8,
     "pixel_shuffle_forward": [_PTR, _PTR] + [_I64] * 8,

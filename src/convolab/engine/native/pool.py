@@ -18,6 +18,7 @@ import torch
 from convolab.engine.native import build, trace
 
 MAX_WINDOW = 254  # window positions fit a byte; 255 marks "no gradient"
+DEAD = 255
 
 
 def eligible(z: torch.Tensor, pool_size: tuple[int, int]) -> bool:
@@ -79,3 +80,63 @@ def pool_relu(z: torch.Tensor, pool_size: tuple[int, int], out_hw: tuple[int, in
         raise ValueError(f"pool_relu: output {out_hw} is neither floor nor ceil of {(h, w)} / {pool_size}")
     trace.record("pool")
     return _PoolReLU.apply(z, kh, kw, ho, wo, winners)
+
+
+class _Unpool(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, idx: torch.Tensor, kh: int, kw: int, h: int, w: int, relu: bool):
+        lib = build.loaded()  # unpool_eligible() checked it
+        n, c, ho, wo = x.shape
+        out = torch.empty((n, c, h, w), memory_format=torch.channels_last)
+        lib.unpool_forward(
+            x.data_ptr(), idx.data_ptr(), out.data_ptr(), n, h, w, c, kh, kw, ho, wo, int(relu)
+        )
+        ctx.save_for_backward(idx, x if relu else None)
+        ctx.geometry = (n, c, h, w, kh, kw, ho, wo, int(relu))
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        idx, x = ctx.saved_tensors
+        n, c, h, w, kh, kw, ho, wo, relu = ctx.geometry
+        g = grad.contiguous(memory_format=torch.channels_last)
+        if g.dtype != torch.float32:
+            g = g.float()
+        gx = torch.empty((n, c, ho, wo), memory_format=torch.channels_last)
+        xp = x.data_ptr() if x is not None else gx.data_ptr()  # read only where relu
+        build.loaded().unpool_gather(
+            g.data_ptr(), idx.data_ptr(), xp, gx.data_ptr(), n, h, w, c, kh, kw, ho, wo, relu
+        )
+        return gx, None, None, None, None, None, None
+
+
+def unpool_eligible(x: torch.Tensor) -> bool:
+    """Whether :func:`unpool` runs the C kernels on ``x`` (else the caller's PyTorch path runs)."""
+    return (
+        x.device.type == "cpu"
+        and x.dtype == torch.float32
+        and x.dim() == 4
+        and x.is_contiguous(memory_format=torch.channels_last)
+        and x.numel() > 0
+        and build.library() is not None
+    )
+
+
+def unpool(
+    x: torch.Tensor,
+    winners: torch.Tensor,
+    pool_size: tuple[int, int],
+    in_hw: tuple[int, int],
+    *,
+    relu: bool = False,
+) -> torch.Tensor:
+    """Max unpooling at the winners of a :func:`pool_relu` / ``conv_pool_relu`` pool
+    (``unpool_eligible`` first): ``x`` ``(N, C, Ho, Wo)`` (``relu(x)`` where ``relu``) goes to position
+    ``winners`` (uint8 ``(N, Ho, Wo, C)``, ``i * kw + j``; ``DEAD`` = the window's first position) of
+    each window of an ``in_hw`` plane; zeros elsewhere. Output ``(N, C, H, W)`` channels_last; the
+    backward is a gather (masked where ``x <= 0`` when ``relu``, as ReLU's backward)."""
+    (kh, kw), (h, w) = pool_size, in_hw
+    if x.shape[0] != winners.shape[0] or tuple(winners.shape[1:]) != (x.shape[2], x.shape[3], x.shape[1]):
+        raise ValueError(f"unpool: winners {tuple(winners.shape)} do not fit values {tuple(x.shape)}")
+    trace.record("pool")  # the pool kernel's library: unpooling at its winners
+    return _Unpool.apply(x, winners, kh, kw, h, w, relu)

@@ -129,3 +129,62 @@ void pool_relu_backward(const float *g, const uint8_t *idx, float *gx, int64_t N
         }
     }
 }
+
+/* Max unpooling at a pool's winners (the plan's MaxUnpool2D at a pool that ran here; convolab/engine/
+ * native/pool.py unpool). idx[c] is the winner i * kw + j of a Ho x Wo window grid on an H x W plane, or
+ * DEAD, which stands for the window's first position (the switch where the pooled value was <= 0).
+ * Forward: every output element written once, the value at its window's winner (ReLU'd first where
+ * relu: torch.relu keeps NaN), else 0. Backward (unpool_gather): each value's gradient is the output
+ * gradient at its winner, 0 where relu and the value is <= 0 (threshold_backward: NaN passes). */
+static inline int64_t winner_at(uint8_t p) { return p == DEAD ? 0 : p; }
+
+void unpool_forward(const float *x, const uint8_t *idx, float *out, int64_t N, int64_t H, int64_t W,
+                    int64_t C, int64_t kh, int64_t kw, int64_t Ho, int64_t Wo, int64_t relu) {
+    int64_t Hc = Ho * kh < H ? Ho * kh : H, Wc = Wo * kw < W ? Wo * kw : W; /* inside some window */
+#pragma omp parallel for schedule(static) if (N * H * W * C >= PARALLEL_MIN)
+    for (int64_t n = 0; n < N; n++) {
+        for (int64_t h = 0; h < H; h++) {
+            float *row = out + (n * H + h) * W * C;
+            if (h >= Hc) {
+                memset(row, 0, (size_t)(W * C) * sizeof(float));
+                continue;
+            }
+            int64_t oh = h / kh, i = h - oh * kh;
+            const float *xr = x + (n * Ho + oh) * Wo * C;
+            const uint8_t *ir = idx + (n * Ho + oh) * Wo * C;
+            for (int64_t ow = 0, w = 0; ow < Wo; ow++) {
+                for (int64_t j = 0; j < kw && w < Wc; j++, w++) {
+                    const float *xv = xr + ow * C;
+                    const uint8_t *iv = ir + ow * C;
+                    float *o = row + w * C;
+                    int64_t t = i * kw + j;
+                    for (int64_t c = 0; c < C; c++) {
+                        float v = relu && xv[c] < 0.0f ? 0.0f : xv[c];
+                        o[c] = winner_at(iv[c]) == t ? v : 0.0f;
+                    }
+                }
+            }
+            if (Wc < W) memset(row + Wc * C, 0, (size_t)((W - Wc) * C) * sizeof(float));
+        }
+    }
+}
+
+void unpool_gather(const float *g, const uint8_t *idx, const float *x, float *gx, int64_t N, int64_t H,
+                   int64_t W, int64_t C, int64_t kh, int64_t kw, int64_t Ho, int64_t Wo, int64_t relu) {
+#pragma omp parallel for schedule(static) if (N * Ho * Wo * C >= PARALLEL_MIN)
+    for (int64_t n = 0; n < N; n++) {
+        for (int64_t oh = 0; oh < Ho; oh++) {
+            const uint8_t *ir = idx + (n * Ho + oh) * Wo * C;
+            const float *xr = x + (n * Ho + oh) * Wo * C;
+            float *o = gx + (n * Ho + oh) * Wo * C;
+            for (int64_t ow = 0; ow < Wo; ow++) {
+                const float *base = g + ((n * H + oh * kh) * W + ow * kw) * C;
+                for (int64_t c = 0; c < C; c++) {
+                    int64_t p = winner_at(ir[ow * C + c]), i = p / kw, j = p - i * kw;
+                    float v = base[(i * W + j) * C + c];
+                    o[ow * C + c] = relu && xr[ow * C + c] <= 0.0f ? 0.0f : v;
+                }
+            }
+        }
+    }
+}
