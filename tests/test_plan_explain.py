@@ -151,3 +151,25 @@ def test_plan_command_refuses_bad_input_in_one_line(tmp_path):
     bad.write_text("layers: [{type: Conv2D, filters: 4, kernel_size: 3}]\n")
     assert main(["plan", str(bad)]) == 2
     assert main(["plan", "no-such-model"]) == 2
+
+
+SUBSETS = [True, False, *[tuple(n for n in native.NAMES if n != off) for off in native.NAMES]]
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+@pytest.mark.parametrize("use", SUBSETS, ids=["all", "none", *[f"no-{n}" for n in native.NAMES]])
+def test_a_kernel_switched_off_never_runs_and_the_result_stays(name, use):
+    """Found by benchmarks/rewrites.py: with the pool kernel off but conv_pool on, the unpool model's
+    first pool kept conv_pool's winners without a pool geometry and raised."""
+    from convolab.engine.plan import build_plan, run_plan
+
+    model = _model(name)
+    rows = explain(model, native=use)
+    assert rows is not None
+    allowed = set(native.NAMES) if use is True else set() if use is False else set(use)
+    assert {k for r in rows for k in r.kernels} <= allowed
+    torch.manual_seed(1)
+    x = torch.rand(3, *model.input_shape).contiguous(memory_format=torch.channels_last)
+    plan = build_plan(model, native=use)
+    assert plan is not None
+    torch.testing.assert_close(run_plan(plan, x), model(x), rtol=1e-5, atol=1e-5)

@@ -194,7 +194,10 @@ class ConvPoolSwitches(SwitchOp):
         self.pool = pool_with_switches(pool, (ch, cw))
         self.first = FirstPositions(pool, (ch, cw))
         kernel = kernel_geometry(pool, (ch, cw), (ph, pw)) if self.relu else None
-        self.kernel: Geometry | None = kernel if "pool" in use else None
+        self.geometry: Geometry | None = kernel  # where a C kernel's winners can be the switches
+        self.kernel: Geometry | None = kernel if "pool" in use else None  # the pool kernel may run
+        # the C unpool belongs to the pool kernel: without it, conv_pool's winners become int64 switches
+        self.keep_winners = "pool" in use
         self.fused: kernel_conv_pool.Geometry | None = None
         if kernel is not None and "conv_pool" in use:
             self.fused = conv_geometry(conv, (h, w), (ch, cw), kernel)
@@ -219,12 +222,14 @@ class ConvPoolSwitches(SwitchOp):
         idx = torch.where(y <= 0, self.first.get(y.device), idx)  # before ReLU, in place, changes y
         return torch.relu_(y), idx
 
-    def from_winners(self, winner: torch.Tensor) -> Winners:
+    def from_winners(self, winner: torch.Tensor) -> Winners | torch.Tensor:
         """The C kernels' winners ``(N, Ho, Wo, C)`` kept as the switches (``DEAD``, where the pooled
-        value is <= 0, stands for the window's first position)."""
-        if self.kernel is None or self.offsets is None:
+        value is <= 0, stands for the window's first position); as int64 switches where the pool
+        kernel (and with it the C unpool) is not in use."""
+        if self.geometry is None or self.offsets is None:
             raise RuntimeError("no C pooling geometry: the kernels' winners cannot occur")
-        return Winners(winner, self.kernel, self.in_hw, self.offsets)
+        kept = Winners(winner, self.geometry, self.in_hw, self.offsets)
+        return kept if self.keep_winners else kept.switches()
 
 
 def winner_offsets(kernel: Geometry, in_hw: tuple[int, int]) -> Offsets:
