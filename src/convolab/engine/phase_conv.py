@@ -63,6 +63,14 @@ if TYPE_CHECKING:
 Pads = tuple[int, int]
 
 
+# The subpixel C kernel runs where it measured no slower than oneDNN + shuffle: input channels <= 16.
+# benchmarks/rewrites.py on AMD EPYC Zen 3 (2 threads, training steps, kernel off / on): 16 -> 1 last
+# layers 0.96-1.03x (seed-upsampling 1.03x, seed-transpose 1.04x, bed-of-nails 0.98x); 32 -> 1 (wide)
+# 0.86x and 32 -> 3 (rgb64) 0.69x, i.e. the kernel cost 1.16x and 1.45x there. Tests raise it to
+# reach the kernel at any channel count.
+SUBPIXEL_MAX_CHANNELS = 16
+
+
 def phase_taps(
     s: int, k: int, pad_before: int, *, nails: bool = False, flip: bool = False
 ) -> tuple[torch.Tensor, int]:
@@ -213,6 +221,7 @@ class PhaseConv:
         if (
             self.fused is not None
             and w is not None
+            and x.shape[1] <= SUBPIXEL_MAX_CHANNELS
             and kernel_subpixel.eligible(x, self.kernel(), self.fused)
         ):
             wt, b2 = self.weight(taps_last=True)
