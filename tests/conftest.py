@@ -73,3 +73,15 @@ def isolated(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     monkeypatch.setattr(locations, "SYSTEM_DIRS", (tmp_path / "system",))
     return tmp_path
+
+
+@pytest.fixture(scope="module")
+def subpixel_kernel_at_any_channels():
+    """The plan runs the subpixel C kernel only up to 16 input channels, where it measured no slower
+    (``engine.phase_conv.SUBPIXEL_MAX_CHANNELS``); the kernel's own tests reach it at any channel count."""
+    from convolab.engine import phase_conv
+
+    before = phase_conv.SUBPIXEL_MAX_CHANNELS
+    phase_conv.SUBPIXEL_MAX_CHANNELS = 1 << 20
+    yield
+    phase_conv.SUBPIXEL_MAX_CHANNELS = before

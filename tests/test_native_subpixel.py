@@ -23,14 +23,8 @@ needs_kernels = pytest.mark.skipif(not native.available(), reason=f"C kernels: {
 CL = torch.channels_last
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _kernel_at_every_channel_count():
-    """The plan runs the subpixel kernel only up to 16 input channels (where it measured no slower:
-    phase_conv.SUBPIXEL_MAX_CHANNELS); these tests reach it at any channel count."""
-    before = phase_conv.SUBPIXEL_MAX_CHANNELS
-    phase_conv.SUBPIXEL_MAX_CHANNELS = 1 << 20
-    yield
-    phase_conv.SUBPIXEL_MAX_CHANNELS = before
+# the plan bounds the subpixel kernel to 16 input channels (measured); these tests reach it at any count
+pytestmark = pytest.mark.usefixtures("subpixel_kernel_at_any_channels")
 
 
 def _layer(c, o, h, w, s, k, padding, relu, integers, seed):

@@ -19,22 +19,15 @@ import random
 import pytest
 import torch
 
-from convolab.engine import native, phase_conv
+from convolab.engine import native
 from convolab.engine import plan as fastplan
 from convolab.engine.device import prepare
 from convolab.engine.native import subpixel as ksub
 from convolab.engine.phase_conv import FlippedConv, PhaseConv, phase_taps
 from convolab.model.sequential import Sequential
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _kernel_at_every_channel_count():
-    """The plan runs the subpixel kernel only up to 16 input channels (where it measured no slower:
-    phase_conv.SUBPIXEL_MAX_CHANNELS); these tests reach it at any channel count."""
-    before = phase_conv.SUBPIXEL_MAX_CHANNELS
-    phase_conv.SUBPIXEL_MAX_CHANNELS = 1 << 20
-    yield
-    phase_conv.SUBPIXEL_MAX_CHANNELS = before
+# the plan bounds the subpixel kernel to 16 input channels (measured); these tests reach it at any count
+pytestmark = pytest.mark.usefixtures("subpixel_kernel_at_any_channels")
 
 
 CL = torch.channels_last
