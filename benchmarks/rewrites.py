@@ -127,8 +127,8 @@ def signature(name: str, variant: dict) -> tuple | None:
 
 def measure(name: str, args: argparse.Namespace) -> list[tuple[str, str, float | None, float | None]]:
     """``[(model, variant, ms per step or None, bought)]`` for one model."""
-    chosen, seen = {}, {}
-    for vname, variant in variants().items():
+    chosen, seen, every = {}, {}, variants()
+    for vname, variant in every.items():
         sig = signature(name, variant)
         key = ("plan", sig) if variant["fuse"] else ("no plan",)
         if key in seen:  # the same plan as an earlier variant: this change does nothing here
@@ -143,7 +143,7 @@ def measure(name: str, args: argparse.Namespace) -> list[tuple[str, str, float |
     steps = {}
     for vname in timed:
         torch.manual_seed(0)
-        steps[vname] = make_step(name, variants()[vname])
+        steps[vname] = make_step(name, every[vname])
         for xb in batches[:2]:  # warm-up: oneDNN picks its kernels, C kernels load
             steps[vname](xb)
     times: dict[str, list[float]] = {v: [] for v in timed}
