@@ -14,7 +14,8 @@ How a run is split (see docs/distributed.md):
   average over ranks is the gradient of ``sum / n``: the same update as one process with the whole
   batch, up to float summation order, also for an uneven last batch.
 - Decisions that change control flow (stop on a signal, a time-based checkpoint, a NaN loss) are
-  agreed by all ranks at the same step (``DistContext.any_rank``), so no rank waits forever in a collective.
+  agreed by all ranks at the same step (``DistContext.agree_save``, ``any_rank``), and a rank acts on the
+  agreed value only, never on a signal it alone has seen, so no rank waits forever in a collective.
 - Only rank 0 writes (logs, checkpoints, figures): ``DistContext.is_main``, ``NullLog``.
 
 Example (two CPU processes on one machine)::
@@ -197,13 +198,13 @@ class DistContext(LocalContext):
         self, stop_signal: int | None, by_steps: bool, due: bool, *, at_sync: bool
     ) -> tuple[int | None, bool]:
         """Ranks agree at sync steps (every ``log_every``) on a signal or a timed save; between them
-        they act on step counts only, which every rank knows without talking."""
+        they act on step counts only, which every rank knows without talking. A signal one rank has
+        seen waits for the next sync step (a peer may not have it yet): stopping on it alone would
+        leave that peer in a collective with a process that has gone."""
         if not at_sync:
-            return stop_signal, by_steps
+            return None, by_steps
         signum, agreed = self.reduce_floats([float(stop_signal or 0), float(due)], "max")
-        if signum and stop_signal is None:
-            stop_signal = int(signum)
-        return stop_signal, bool(signum or agreed)
+        return (int(signum) if signum else None), bool(signum or agreed)
 
     def shutdown(self, *, sync: bool = True) -> None:
         """Leave the process group (idempotent).

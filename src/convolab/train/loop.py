@@ -242,27 +242,31 @@ class Trainer:
                 self.events.step(self.global_step, mean)
             else:
                 progress.update(self.step)
-            if self._save_now():
+            save, stop = self._save_now()
+            if save:
                 self.check_losses()
                 self.epoch_seconds += time.perf_counter() - tick
                 tick = time.perf_counter()
                 path = self.save("last")
-                if self.stop_signal is not None:
-                    self.log.write("interrupt", signal=self.stop_signal, epoch=self.epoch, step=self.step)
-                    raise TrainingInterrupted(self.stop_signal, path)
+                if stop is not None:  # the agreed signal: a signal that came during the save waits
+                    self.log.write("interrupt", signal=stop, epoch=self.epoch, step=self.step)
+                    raise TrainingInterrupted(stop, path)
         self.check_losses()
         self.epoch_seconds += time.perf_counter() - tick
 
-    def _save_now(self) -> bool:
-        """Save (and stop on a signal) now? The context decides how ranks agree (at log steps)."""
+    def _save_now(self) -> tuple[bool, int | None]:
+        """``(save now?, the signal to stop on after saving)``, as every rank agrees (the context decides
+        how: under torchrun at log steps). The signal handler may set ``stop_signal`` at any moment, even
+        during this call or the save that follows, and on one rank before another: the loop acts on the
+        agreed value returned here, never on the attribute, so ranks always save and stop together."""
         cfg = self.config
         by_steps = cfg.checkpoint_every > 0 and self.global_step % cfg.checkpoint_every == 0
         by_time = cfg.checkpoint_seconds > 0 and time.monotonic() - self.last_save >= cfg.checkpoint_seconds
+        seen = self.stop_signal  # read once: a signal arriving later waits for the next agreement
         signum, save = self.ctx.agree_save(
-            self.stop_signal, by_steps, by_steps or by_time, at_sync=self.global_step % cfg.log_every == 0
+            seen, by_steps, by_steps or by_time, at_sync=self.global_step % cfg.log_every == 0
         )
-        self.stop_signal = signum
-        return save
+        return save, signum
 
     def end_epoch(self) -> dict[str, Any]:
         """Validate, record the epoch, save ``last`` (and ``best`` with it when it improved)."""
@@ -338,11 +342,24 @@ class Trainer:
                 signal.signal(s, h)
 
     def finish(self) -> TrainResult:
-        """Test metrics of the best checkpoint against the mean-image baseline, into ``summary.json``."""
+        """Test metrics of the best checkpoint against the mean-image baseline, into ``summary.json``.
+
+        Rank 0 evaluates; then every rank agrees on a signal that came meanwhile (the summary is then
+        not written, and every rank stops with ``TrainingInterrupted``, as in the loop)."""
+        summary = self._evaluate_best() if self.ctx.is_main else {}
+        stop, _ = self.ctx.agree_save(self.stop_signal, False, False, at_sync=True)
+        if stop is not None:
+            raise TrainingInterrupted(stop, self.run_dir / "last")
+        if self.ctx.is_main:
+            write_json(self.run_dir / SUMMARY_FILE, summary)
+            self.log.write("summary", **summary)
+            self.log.close()
+        return TrainResult(self.run_dir, self.history, summary)
+
+    def _evaluate_best(self) -> dict[str, Any]:
+        """The summary: the best checkpoint's test metrics, its epoch, the model and the speed."""
         from convolab.train.checkpoint import load_checkpoint
 
-        if not self.ctx.is_main:  # rank 0 evaluates and writes the summary
-            return TrainResult(self.run_dir, self.history, {})
         best = load_checkpoint(self.run_dir / "best", with_optimizer=False)
         self.model.load_state_dict(best.weights)
         summary = self.source.evaluate(self._predict)
@@ -354,12 +371,7 @@ class Trainer:
             seconds_per_epoch=_median([h.get("seconds") for h in self.history]),
             **notes,
         )
-        if self.stop_signal is not None:  # a signal during the final evaluation: the summary is not done
-            raise TrainingInterrupted(self.stop_signal, self.run_dir / "last")
-        write_json(self.run_dir / SUMMARY_FILE, summary)
-        self.log.write("summary", **summary)
-        self.log.close()
-        return TrainResult(self.run_dir, self.history, summary)
+        return summary
 
     def figure_data(self) -> Any:
         """The evaluation images the figures show (``convolab.train.report.make_figures(..., data=...)``)."""
