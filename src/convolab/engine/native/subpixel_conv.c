@@ -35,33 +35,60 @@
 #define TMAX 8 /* taps per phase and axis at most */
 #define MAXC 4096 /* input channels at most (the zero pixel) */
 
-typedef float vf __attribute__((vector_size(4 * VL)));
-typedef float vf8 __attribute__((vector_size(32)));
-typedef float vf4 __attribute__((vector_size(16)));
+/* A block of VL channels is H vectors of the target's width NL: GCC keeps a 16-lane vector that is
+ * summed across a loop in memory where the target's registers hold 8 lanes (every iteration then
+ * moves it through the stack in pieces: 10-20x slower on AVX2), so the loops below hold native
+ * vectors only. Lane by lane the arithmetic is the same for every width. */
+#if defined(__AVX512F__)
+#define NL 16
+#elif defined(__AVX__)
+#define NL 8
+#else
+#define NL 4
+#endif
+#define H (VL / NL)
 
-static inline vf loadv(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
-static inline void storev(float *p, vf v) { memcpy(p, &v, sizeof v); }
+typedef float vn __attribute__((vector_size(4 * NL)));
 
-/* The sums of four vectors' lanes, each by the same tree: e[l] = v[l] + v[l + 8], f[l] = e[l] + e[l + 4],
- * then (f[0] + f[1]) + (f[2] + f[3]); four at once in shuffles where the compiler has them. */
-static inline void hsum4(vf a0, vf a1, vf a2, vf a3, float *out) {
-#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+static inline vn loadn(const float *p) { vn v; memcpy(&v, p, sizeof v); return v; }
+static inline void storen(float *p, vn v) { memcpy(p, &v, sizeof v); }
+static inline vn splat(float x) {
+#if NL == 16
+    return (vn){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x};
+#elif NL == 8
+    return (vn){x, x, x, x, x, x, x, x};
+#else
+    return (vn){x, x, x, x};
+#endif
+}
+
+/* The sums of four blocks' VL lanes, each by the same tree: e[l] = v[l] + v[l + 8], f[l] = e[l] + e[l + 4],
+ * then (f[0] + f[1]) + (f[2] + f[3]); with one vector per block, four at once in shuffles. */
+static inline void hsum4(vn a[4][H], float *out) {
+#if H == 1 && (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12))
 #define SV __builtin_shufflevector
-    vf s01 = SV(a0, a1, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
-             SV(a0, a1, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
-    vf s23 = SV(a2, a3, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
-             SV(a2, a3, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
-    vf f = SV(s01, s23, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) +
+    vn s01 = SV(a[0][0], a[1][0], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+             SV(a[0][0], a[1][0], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    vn s23 = SV(a[2][0], a[3][0], 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23) +
+             SV(a[2][0], a[3][0], 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    vn f = SV(s01, s23, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27) +
            SV(s01, s23, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
-    vf f2 = f + SV(f, f, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
-    vf f4 = f2 + SV(f2, f2, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+    vn f2 = f + SV(f, f, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
+    vn f4 = f2 + SV(f2, f2, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
     out[0] = f4[0], out[1] = f4[4], out[2] = f4[8], out[3] = f4[12];
 #undef SV
 #else
-    vf v[4] = {a0, a1, a2, a3};
     for (int k = 0; k < 4; k++) {
         float e[8], f[4];
-        for (int l = 0; l < 8; l++) e[l] = v[k][l] + v[k][l + 8];
+#if H == 1
+        for (int l = 0; l < 8; l++) e[l] = a[k][0][l] + a[k][0][l + 8];
+#elif H == 2
+        vn ev = a[k][0] + a[k][1]; /* lanes l and l + 8 */
+        for (int l = 0; l < 8; l++) e[l] = ev[l];
+#else
+        vn lo = a[k][0] + a[k][2], hi = a[k][1] + a[k][3]; /* lanes 0-3 + 8-11, 4-7 + 12-15 */
+        for (int l = 0; l < 4; l++) e[l] = lo[l], e[l + 4] = hi[l];
+#endif
         for (int l = 0; l < 4; l++) f[l] = e[l] + e[l + 4];
         out[k] = (f[0] + f[1]) + (f[2] + f[3]);
     }
@@ -123,17 +150,16 @@ BODY void window(const float *xn, const geom *g, int64_t i, int64_t j, const flo
         }
 }
 
-/* phase p's lane sums at the window win: its T x T taps, channel blocks innermost */
-/* phase p's lane sums at the window win: its T x T taps in order, channel blocks innermost */
-BODY vf phase_sum(const float **win, const float *wt, const geom *g, int64_t p, const int64_t C, const int64_t TT,
-                  const int64_t KK) {
+/* phase p's lane sums at the window win into acc: its T x T taps in order, channel blocks innermost */
+BODY void phase_sum(const float **win, const float *wt, const geom *g, int64_t p, const int64_t C, const int64_t TT,
+                    const int64_t KK, vn *acc) {
     const float *wp = wt + p * KK * C;
-    vf acc = {0};
+    for (int h = 0; h < H; h++) acc[h] = (vn){0};
     for (int64_t k = 0; k < TT; k++) {
         int64_t t = g->tix[p][k];
-        for (int64_t c = 0; c < C; c += VL) acc += loadv(win[t] + c) * loadv(wp + t * C + c);
+        for (int64_t c = 0; c < C; c += VL)
+            for (int h = 0; h < H; h++) acc[h] += loadn(win[t] + c + h * NL) * loadn(wp + t * C + c + h * NL);
     }
-    return acc;
 }
 
 /* NB channel blocks, P phases, T x T taps of a K x K window: constants in the common case */
@@ -141,9 +167,9 @@ BODY vf phase_sum(const float **win, const float *wt, const geom *g, int64_t p, 
 
 /* phases p0 .. p0 + 3's outputs (fewer where P ends) at low-res pixel (i, j) from their lane sums */
 static inline void store4(float *yn, const float *bias, const geom *g, int64_t p0, int64_t P, int64_t i, int64_t j,
-                          vf a0, vf a1, vf a2, vf a3) {
+                          vn a[4][H]) {
     float out[4];
-    hsum4(a0, a1, a2, a3, out);
+    hsum4(a, out);
     for (int64_t p = p0; p < p0 + 4 && p < P; p++) {
         int64_t r = g->s * i + g->pa[p], q = g->s * j + g->pb[p];
         if (r >= g->Ho || q >= g->Wo) continue;
@@ -158,11 +184,14 @@ BODY void pixel_forward(const float *xn, const float *wt, const float *bias, flo
     const float *win[KMAX * KMAX];
     window(xn, g, i, j, win, K);
     for (int64_t p0 = 0; p0 < P; p0 += 4) { /* four phases' sums, reduced together */
-        vf z = {0}, a0 = phase_sum(win, wt, g, p0, C, TT, KK);
-        vf a1 = p0 + 1 < P ? phase_sum(win, wt, g, p0 + 1, C, TT, KK) : z;
-        vf a2 = p0 + 2 < P ? phase_sum(win, wt, g, p0 + 2, C, TT, KK) : z;
-        vf a3 = p0 + 3 < P ? phase_sum(win, wt, g, p0 + 3, C, TT, KK) : z;
-        store4(yn, bias, g, p0, P, i, j, a0, a1, a2, a3);
+        vn a[4][H];
+        for (int64_t q = 0; q < 4; q++) {
+            if (p0 + q < P)
+                phase_sum(win, wt, g, p0 + q, C, TT, KK, a[q]);
+            else
+                for (int h = 0; h < H; h++) a[q][h] = (vn){0};
+        }
+        store4(yn, bias, g, p0, P, i, j, a);
     }
 }
 
@@ -177,12 +206,12 @@ static int common_case(const geom *g) { return g->C == VL && g->P == 4 && g->T =
 /* the common case, inside the image: the 16 weight vectors in registers, the taps as fixed
  * offsets from the window's corner; pixels at the border take pixel_forward (the same sums) */
 static void forward_common(const float *xn, const float *wt, const float *bias, float *yn, const geom *g) {
-    vf W[4][4];
+    vn W[4][4][H];
     int64_t off[4][4];
     for (int64_t p = 0; p < 4; p++)
         for (int64_t k = 0; k < 4; k++) {
             int64_t t = g->tix[p][k];
-            W[p][k] = loadv(wt + (p * 9 + t) * VL);
+            for (int h = 0; h < H; h++) W[p][k][h] = loadn(wt + (p * 9 + t) * VL + h * NL);
             off[p][k] = ((t / 3) * g->w + t % 3) * VL;
         }
     for (int64_t i = 0; i < g->ph; i++)
@@ -193,16 +222,16 @@ static void forward_common(const float *xn, const float *wt, const float *bias, 
                 continue;
             }
             const float *base = xn + (r0 * g->w + q0) * VL;
-            vf acc[4];
-            for (int64_t p = 0; p < 4; p++) {
-                vf a = {0};
-                for (int64_t k = 0; k < 4; k++) a += loadv(base + off[p][k]) * W[p][k];
-                acc[p] = a;
-            }
-            store4(yn, bias, g, 0, 4, i, j, acc[0], acc[1], acc[2], acc[3]);
+            vn acc[4][H];
+            for (int64_t p = 0; p < 4; p++)
+                for (int h = 0; h < H; h++) {
+                    vn a = {0};
+                    for (int64_t k = 0; k < 4; k++) a += loadn(base + off[p][k] + h * NL) * W[p][k][h];
+                    acc[p][h] = a;
+                }
+            store4(yn, bias, g, 0, 4, i, j, acc);
         }
 }
-
 
 void subpixel_forward(const float *x, const float *wt, const float *bias, float *y, const int64_t *dims) {
     geom g;
@@ -242,18 +271,18 @@ static void grad_planes(const float *gyn, const float *yn, float *G, const geom 
         }
 }
 
-/* phase p's share of gx at one pixel, channel block c: sum over its taps of G * wt */
-BODY vf phase_grad(const float *g0, const float *wt, const geom *g, int64_t p, int64_t c, const int64_t C,
-                   const int64_t T, const int64_t K) {
+/* phase p's share of gx at one pixel, channel block c, into acc: sum over its taps of G * wt */
+BODY void phase_grad(const float *g0, const float *wt, const geom *g, int64_t p, int64_t c, const int64_t C,
+                     const int64_t T, const int64_t K, vn *acc) {
     int64_t a = g->pa[p], b = g->pb[p];
     const float *gp = g0 + p * g->Hg * g->Wg, *wp = wt + p * K * K * C + c;
-    vf acc = {0};
+    for (int h = 0; h < H; h++) acc[h] = (vn){0};
     for (int64_t du = 0; du < T; du++)
         for (int64_t dv = 0; dv < T; dv++) {
             int64_t u = g->U0[a] + du, v = g->V0[b] + dv;
-            acc += gp[-u * g->Wg - v] * loadv(wp + (u * K + v) * C);
+            vn gv = splat(gp[-u * g->Wg - v]);
+            for (int h = 0; h < H; h++) acc[h] += gv * loadn(wp + (u * K + v) * C + h * NL);
         }
-    return acc;
 }
 
 /* gx[r][q][:] = sum over p, u, v of G(p, r - u - dh, q - v - dw) * wt[p][u][v][:]: the phases in
@@ -264,14 +293,15 @@ static void grad_input_body(const float *G, const float *wt, float *gxn, const g
         for (int64_t q = 0; q < g->w; q++) {
             const float *g0 = G + (r - g->dh + g->RO) * g->Wg + q - g->dw + g->CO;
             for (int64_t c = 0; c < C; c += VL) {
-                vf a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-                for (int64_t p = 0; p < P; p += 4) {
-                    a0 += phase_grad(g0, wt, g, p, c, C, T, K);
-                    if (p + 1 < P) a1 += phase_grad(g0, wt, g, p + 1, c, C, T, K);
-                    if (p + 2 < P) a2 += phase_grad(g0, wt, g, p + 2, c, C, T, K);
-                    if (p + 3 < P) a3 += phase_grad(g0, wt, g, p + 3, c, C, T, K);
+                vn a[4][H], part[H];
+                for (int k = 0; k < 4; k++)
+                    for (int h = 0; h < H; h++) a[k][h] = (vn){0};
+                for (int64_t p = 0; p < P; p++) {
+                    phase_grad(g0, wt, g, p, c, C, T, K, part);
+                    for (int h = 0; h < H; h++) a[p % 4][h] += part[h];
                 }
-                storev(gxn + (r * g->w + q) * C + c, (a0 + a1) + (a2 + a3));
+                for (int h = 0; h < H; h++)
+                    storen(gxn + (r * g->w + q) * C + c + h * NL, (a[0][h] + a[1][h]) + (a[2][h] + a[3][h]));
             }
         }
 }
@@ -287,80 +317,84 @@ static void grad_weight_body(const float *xn, const float *G, float *part, const
             const float *g0 = G + (i + g->RO) * g->Wg + j + g->CO;
             for (int64_t p = 0; p < P; p++) {
                 int64_t a = g->pa[p], b = g->pb[p];
-                float gv = g0[p * plane];
-                db[p] += gv;
+                float gs = g0[p * plane];
+                vn gv = splat(gs);
+                db[p] += gs;
                 for (int64_t du = 0; du < T; du++)
                     for (int64_t dv = 0; dv < T; dv++) {
                         int64_t t = (g->U0[a] + du) * K + g->V0[b] + dv;
                         float *pd = part + (p * K * K + t) * C;
-                        for (int64_t c = 0; c < C; c += VL) storev(pd + c, loadv(pd + c) + gv * loadv(win[t] + c));
+                        for (int64_t c = 0; c < C; c += NL) storen(pd + c, loadn(pd + c) + gv * loadn(win[t] + c));
                     }
             }
         }
 }
 
 /* the common case's gx: every tap of every phase at a fixed offset in the planes (they have margins),
- * the 16 weight vectors in registers; the same sums as grad_input_body */
+ * the 16 weight blocks at hand; the same sums as grad_input_body */
 static void grad_input_common(const float *G, const float *wt, float *gxn, const geom *g) {
-    vf W[4][4];
+    vn W[4][4][H];
     int64_t off[4][4], plane = g->Hg * g->Wg;
     for (int64_t p = 0; p < 4; p++)
         for (int64_t k = 0; k < 4; k++) {
             int64_t t = g->tix[p][k];
-            W[p][k] = loadv(wt + (p * 9 + t) * VL);
+            for (int h = 0; h < H; h++) W[p][k][h] = loadn(wt + (p * 9 + t) * VL + h * NL);
             off[p][k] = p * plane - (t / 3) * g->Wg - t % 3;
         }
     for (int64_t r = 0; r < g->h; r++)
         for (int64_t q = 0; q < g->w; q++) {
             const float *g0 = G + (r - g->dh + g->RO) * g->Wg + q - g->dw + g->CO;
-            vf acc[4];
+            vn acc[4][H];
             for (int64_t p = 0; p < 4; p++) {
-                vf a = {0};
-                for (int64_t k = 0; k < 4; k++) a += g0[off[p][k]] * W[p][k];
-                acc[p] = (vf){0} + a;
+                vn a[H];
+                for (int h = 0; h < H; h++) a[h] = (vn){0};
+                for (int64_t k = 0; k < 4; k++) {
+                    vn gv = splat(g0[off[p][k]]);
+                    for (int h = 0; h < H; h++) a[h] += gv * W[p][k][h];
+                }
+                for (int h = 0; h < H; h++) acc[p][h] = (vn){0} + a[h];
             }
-            storev(gxn + (r * g->w + q) * VL, (acc[0] + acc[1]) + (acc[2] + acc[3]));
+            for (int h = 0; h < H; h++)
+                storen(gxn + (r * g->w + q) * VL + h * NL, (acc[0][h] + acc[1][h]) + (acc[2][h] + acc[3][h]));
         }
 }
 
-/* the common case's weight and bias gradients: the 16 sums in registers over the image, pixel by
- * pixel in order as grad_weight_body; taps as fixed offsets inside the image, the window at its border */
+/* the common case's weight and bias gradients, one phase at a time (its 4 tap sums stay in registers;
+ * all 16 would not fit AVX2's), pixel by pixel in order as grad_weight_body; taps as fixed offsets
+ * inside the image, the window at its border */
 static void grad_weight_common(const float *xn, const float *G, float *part, const geom *g) {
-    vf A[4][4];
-    int64_t off[4][4], plane = g->Hg * g->Wg;
-    float *db = part + 4 * 9 * VL, B[4];
+    int64_t plane = g->Hg * g->Wg;
+    float *db = part + 4 * 9 * VL;
+    const float *win[9];
     for (int64_t p = 0; p < 4; p++) {
-        B[p] = db[p];
+        vn A[4][H];
+        int64_t off[4];
+        float B = db[p];
         for (int64_t k = 0; k < 4; k++) {
             int64_t t = g->tix[p][k];
-            A[p][k] = loadv(part + (p * 9 + t) * VL);
-            off[p][k] = ((t / 3) * g->w + t % 3) * VL;
+            for (int h = 0; h < H; h++) A[k][h] = loadn(part + (p * 9 + t) * VL + h * NL);
+            off[k] = ((t / 3) * g->w + t % 3) * VL;
         }
-    }
-    const float *win[9];
-    for (int64_t i = 0; i < g->ph; i++)
-        for (int64_t j = 0; j < g->pw; j++) {
-            const float *g0 = G + (i + g->RO) * g->Wg + j + g->CO;
-            int64_t r0 = i + g->dh, q0 = j + g->dw;
-            if (r0 >= 0 && q0 >= 0 && r0 + 3 <= g->h && q0 + 3 <= g->w) {
-                const float *base = xn + (r0 * g->w + q0) * VL;
-                for (int64_t p = 0; p < 4; p++) {
-                    float gv = g0[p * plane];
-                    B[p] += gv;
-                    for (int64_t k = 0; k < 4; k++) A[p][k] += gv * loadv(base + off[p][k]);
-                }
-            } else {
-                window(xn, g, i, j, win, 3);
-                for (int64_t p = 0; p < 4; p++) {
-                    float gv = g0[p * plane];
-                    B[p] += gv;
-                    for (int64_t k = 0; k < 4; k++) A[p][k] += gv * loadv(win[g->tix[p][k]]);
+        const float *gp = G + p * plane + g->RO * g->Wg + g->CO;
+        for (int64_t i = 0; i < g->ph; i++)
+            for (int64_t j = 0; j < g->pw; j++) {
+                float gs = gp[i * g->Wg + j];
+                vn gv = splat(gs);
+                int64_t r0 = i + g->dh, q0 = j + g->dw;
+                B += gs;
+                if (r0 >= 0 && q0 >= 0 && r0 + 3 <= g->h && q0 + 3 <= g->w) {
+                    const float *base = xn + (r0 * g->w + q0) * VL;
+                    for (int64_t k = 0; k < 4; k++)
+                        for (int h = 0; h < H; h++) A[k][h] += gv * loadn(base + off[k] + h * NL);
+                } else {
+                    window(xn, g, i, j, win, 3);
+                    for (int64_t k = 0; k < 4; k++)
+                        for (int h = 0; h < H; h++) A[k][h] += gv * loadn(win[g->tix[p][k]] + h * NL);
                 }
             }
-        }
-    for (int64_t p = 0; p < 4; p++) {
-        db[p] = B[p];
-        for (int64_t k = 0; k < 4; k++) storev(part + (p * 9 + g->tix[p][k]) * VL, A[p][k]);
+        db[p] = B;
+        for (int64_t k = 0; k < 4; k++)
+            for (int h = 0; h < H; h++) storen(part + (p * 9 + g->tix[p][k]) * VL + h * NL, A[k][h]);
     }
 }
 
