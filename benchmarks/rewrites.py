@@ -131,7 +131,7 @@ def measure(name: str, args: argparse.Namespace) -> list[tuple[str, str, float |
     for vname, variant in every.items():
         sig = signature(name, variant)
         key = ("plan", sig) if variant["fuse"] else ("no plan",)
-        if key in seen:  # the same plan as an earlier variant: this change does nothing here
+        if key in seen:  # the same plan as an earlier variant: timed once (as everything on: no change)
             chosen[vname] = seen[key]
             continue
         seen[key] = vname
@@ -156,10 +156,10 @@ def measure(name: str, args: argparse.Namespace) -> list[tuple[str, str, float |
     base = statistics.median(times[ALL_ON])
     rows = []
     for vname, same in chosen.items():
-        if same != vname:
+        if same == ALL_ON and vname != ALL_ON:  # this change does nothing for this model
             rows.append((name, vname, None, None))
             continue
-        ms = statistics.median(times[vname])
+        ms = statistics.median(times[same])  # another variant's plan: that variant's times
         rows.append((name, vname, ms, ms / base))
     return rows
 

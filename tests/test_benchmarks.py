@@ -287,7 +287,8 @@ def test_matrix_keras_twin_has_the_specs_parameters(matrix, tmp_path) -> None:
 def test_rewrites_times_each_change_alone_and_skips_what_a_model_does_not_use(bench) -> None:
     import rewrites
 
-    args = ["--models", "seed-transpose,dense", "--rounds", "1", "--steps", "1", "--batch-size", "4"]
+    models = "seed-transpose,dense,strided-transpose"
+    args = ["--models", models, "--rounds", "1", "--steps", "1", "--batch-size", "4"]
     rows = rewrites.main([*args, "--data-dir", "synthetic"])
     by = {(m, v): (ms, bought) for m, v, ms, bought in rows}
     assert set(rewrites.plan_flags()) >= {"pool_first", "subpixel", "transpose", "unpool"}
@@ -297,6 +298,13 @@ def test_rewrites_times_each_change_alone_and_skips_what_a_model_does_not_use(be
     # seed-transpose: the phase convolutions change its plan, pooling switches do not (it has none)
     assert by[("seed-transpose", "rewrite subpixel off")][0] is not None
     assert by[("seed-transpose", "rewrite unpool off")] == (None, None)
+    # strided-transpose's last layer is rewritten only where the subpixel kernel runs: switching either
+    # off gives one plan (the layer's call), timed once and reported for both, not as "no change"
+    st_transpose, st_kernel = (
+        by[("strided-transpose", "rewrite transpose off")],
+        by[("strided-transpose", "kernel subpixel off")],
+    )
+    assert st_transpose[0] is not None and st_kernel == st_transpose
     # dense has nothing to rewrite: every plan variant is everything-on's plan, so none is timed
     assert all(
         by[("dense", v)] == (None, None)

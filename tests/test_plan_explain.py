@@ -51,7 +51,8 @@ GOLDEN: dict[str, list[tuple[tuple[str, ...], str]]] = {
         (("dec_up2", "dec_deconv3"), "sub-pixel"),
         (("dec_up3", "dec_out"), "sub-pixel"),
     ],
-    # a lone strided Conv2DTranspose runs as itself: its rewrite measured slower (plan.STRIDED_TRANSPOSE)
+    # a lone strided Conv2DTranspose runs as itself without the C kernels (its rewrite through oneDNN
+    # measured slower: plan.STRIDED_TRANSPOSE); with them, see the test after the lecture model's
     "strided-transpose": ENCODER + [(("dec_deconv1",), ""), (("dec_deconv2",), ""), (("dec_out",), "")],
     "unpool": [
         (("enc_conv1", "enc_pool1"), "pool-first (switches)"),
@@ -105,6 +106,17 @@ def test_the_lecture_model_runs_every_kernel():
     assert [r.kernels for r in rows] == [
         ("conv_pool",), ("pool",), ("pool",), (), ("shuffle",), ("shuffle",), ("subpixel",)
     ]  # fmt: skip
+
+
+@pytest.mark.skipif(not native.available(), reason=f"C kernels not built here: {native.status()}")
+def test_a_strided_transpose_is_rewritten_where_the_subpixel_kernel_computes_it():
+    rows = explain(_model("strided-transpose"))
+    assert rows is not None
+    assert [(r.layers, r.rewrite, r.kernels) for r in rows[3:]] == [
+        (("dec_deconv1",), "", ()),  # 4 -> 8 channels: not the kernel's (a multiple of 16 in)
+        (("dec_deconv2",), "", ()),
+        (("dec_out",), "sub-pixel (strided transpose)", ("subpixel",)),  # 16 -> 1
+    ]
 
 
 def test_switching_a_rewrite_off_shows_in_the_rows():

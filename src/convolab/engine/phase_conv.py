@@ -45,7 +45,7 @@ The lone stride-1 transposed convolution needs no phases:
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING
 
 import torch
@@ -63,11 +63,10 @@ if TYPE_CHECKING:
 Pads = tuple[int, int]
 
 
-# The subpixel C kernel runs where it measured no slower than oneDNN + shuffle: input channels <= 16.
-# benchmarks/rewrites.py on AMD EPYC Zen 3 (2 threads, training steps, kernel off / on): 16 -> 1 last
-# layers 0.96-1.03x (seed-upsampling 1.03x, seed-transpose 1.04x, bed-of-nails 0.98x); 32 -> 1 (wide)
-# 0.86x and 32 -> 3 (rgb64) 0.69x, i.e. the kernel cost 1.16x and 1.45x there. Tests raise it to
-# reach the kernel at any channel count.
+# The subpixel C kernel runs up to 16 input channels, where it pays. benchmarks/rewrites.py on AMD EPYC
+# Zen 3 (2 threads, training steps, kernel off / on): 16 -> 1 last layers 1.06x (seed-upsampling) and
+# 1.08x (seed-transpose); at 32 input channels 0.99x (wide, 32 -> 1) and 1.00x (rgb64, 32 -> 3): no gain
+# for its code there (docs/speed.md). Tests raise the bound to reach the kernel at any channel count.
 SUBPIXEL_MAX_CHANNELS = 16
 
 
@@ -171,6 +170,8 @@ class PhaseConv:
             ph - 1 + dh + self.mh.shape[1] - 1 - (h - 1),
         )
         self.fused = self._geometry((dh, dw)) if "subpixel" in native else None
+        # where set, what runs when the C kernel declines an input (``strided_transpose``'s layer call)
+        self.otherwise: Callable[[torch.Tensor], torch.Tensor] | None = None
 
     def _geometry(self, offset: tuple[int, int]) -> kernel_subpixel.Geometry | None:
         """The C kernel's geometry: square folded windows, every phase the same number of taps."""
@@ -185,6 +186,18 @@ class PhaseConv:
         if rows[0][1] - rows[0][0] != cols[0][1] - cols[0][0]:
             return None
         return kernel_subpixel.Geometry(self.s, self.mh.shape[1], offset, rows, cols, self.out_hw)
+
+    def kernel_fits(self) -> bool:
+        """Whether the subpixel C kernel runs for this layer's float32 channels_last CPU inputs (its
+        limits and the plan's channel bound; the library built)."""
+        w = self.kernel()
+        o, c = w.shape[:2]
+        return (
+            self.fused is not None
+            and c <= SUBPIXEL_MAX_CHANNELS
+            and kernel_subpixel.fits(c, o, self.fused)
+            and native_available()
+        )
 
     def kernel(self) -> torch.Tensor:
         """The layer's weight as ``(O, C, kh, kw)`` (a view of its Parameter; flipping is in ``M``)."""
@@ -226,6 +239,9 @@ class PhaseConv:
         ):
             wt, b2 = self.weight(taps_last=True)
             return kernel_subpixel.subpixel_conv(x, wt, b2, self.fused, relu=self.relu)
+        if self.otherwise is not None:
+            y = self.otherwise(x)
+            return torch.relu(y) if self.relu else y
         w2, b2 = self.weight()
         left, right, top, bottom = self.pads
         if left == right and top == bottom and left >= 0 and top >= 0:

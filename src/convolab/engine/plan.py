@@ -24,11 +24,12 @@ rounding); every other layer runs as itself. Measurements are in BENCHMARKS.md a
    ``F.conv2d`` with its flipped kernel and explicit pads (``phase_conv.FlippedConv``): no full
    output, no crop copy, the bias inside the convolution. A lone strided one (square stride s > 1)
    is bed of nails + the stride-1 case, so the nails phase convolution computes it
-   (``phase_conv.strided_transpose``, tested), but only with ``STRIDED_TRANSPOSE``, which is off:
-   for k = 3, s = 2 its folded 2 x 2 windows multiply 16 taps per input pixel where
-   ``F.conv_transpose2d`` multiplies 9, and it measured slower (docs/speed.md): strided-transpose's
-   training step 0.93-0.95x, and even its last layer (16 -> 1, where the subpixel C kernel runs)
-   no faster than the layer's own call.
+   (``phase_conv.strided_transpose``, tested). The plan uses it where the subpixel C kernel runs it
+   (an image's last layer, 16 -> 1: 2.4 ms per training step against the layer's 4.4 ms,
+   docs/speed.md), falling back to the layer's own call for an input the kernel declines; elsewhere
+   only with ``STRIDED_TRANSPOSE`` (off): through oneDNN, for k = 3, s = 2 its folded 2 x 2 windows
+   multiply 16 taps per input pixel where ``F.conv_transpose2d`` multiplies 9, and it measured
+   slower (8 -> 16: 4.9-6.2 ms against 4.5 ms).
 
 ``convolab.engine.switches`` is asked first at every layer: it plans models with MaxUnpool2D switches
 (``unpool=False`` declines them) and pools first under the other monotone activations; its module
@@ -66,8 +67,9 @@ Fn = Callable[[torch.Tensor], torch.Tensor]
 # logits are not asked of this step).
 PlanStep = tuple["Fn | SwitchOp", bool, "Step"]
 
-# Whether ``transpose`` also rewrites a lone Conv2DTranspose of stride s > 1: off, measured slower than
-# the layer's own ``F.conv_transpose2d`` (docs/speed.md; benchmarks/phase_speed.py).
+# Whether ``transpose`` rewrites every lone Conv2DTranspose of stride s > 1, not only those the subpixel
+# C kernel computes: off, the others measured slower than the layer's own ``F.conv_transpose2d``
+# (docs/speed.md; benchmarks/phase_speed.py).
 STRIDED_TRANSPOSE = False
 
 
@@ -156,8 +158,8 @@ def _phase_pair(first: Step, second: Step, use: frozenset[str]) -> PlanStep | No
 
 def _single(step: Step, use: frozenset[str]) -> PlanStep:
     """A lone layer's entry: an undilated, square-stride Conv2DTranspose rewritten (stride 1: one
-    flipped ``F.conv2d``; stride s > 1: the nails phase convolution, with ``STRIDED_TRANSPOSE``),
-    anything else the layer's own call."""
+    flipped ``F.conv2d``; stride s > 1: the nails phase convolution where the subpixel C kernel
+    computes it, or everywhere with ``STRIDED_TRANSPOSE``), anything else the layer's own call."""
     from convolab.layers.conv_transpose import Conv2DTranspose
 
     layer = step.layer
@@ -166,10 +168,15 @@ def _single(step: Step, use: frozenset[str]) -> PlanStep:
     s = layer.strides
     if s == (1, 1):
         return phase_conv.FlippedConv(layer, step.input_shape), True, step
-    if s[0] != s[1] or not STRIDED_TRANSPOSE:
+    if s[0] != s[1]:
         return layer.call, True, step
     relu = bool(use & {"shuffle", "subpixel"}) and layer.activation == "relu" and not step.logits
-    return phase_conv.strided_transpose(layer, step.input_shape, use, relu), not relu, step
+    op = phase_conv.strided_transpose(layer, step.input_shape, use, relu)
+    if not STRIDED_TRANSPOSE:  # only where the subpixel C kernel computes it; the layer elsewhere
+        if not op.kernel_fits():
+            return layer.call, True, step
+        op.otherwise = layer.call  # an input the kernel declines (bf16 autocast, CUDA): the layer's call
+    return op, not relu, step
 
 
 def _conv_pool_op(conv: Conv2D, pool: MaxPool2D, conv_step: Step, pool_step: Step, use: frozenset[str]) -> Fn:

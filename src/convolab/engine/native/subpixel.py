@@ -106,6 +106,18 @@ def _plane_cells(x: torch.Tensor, g: Geometry) -> int:
     return (max(h - dh, ph) + max(0, k - 1 + dh)) * (max(w - dw, pw) + max(0, k - 1 + dw))
 
 
+def fits(c: int, o: int, g: Geometry) -> bool:
+    """Whether the kernel's limits admit ``c`` input and ``o`` output channels at geometry ``g`` (what
+    :func:`eligible` checks that does not depend on the input tensor)."""
+    return (
+        c % LANES == 0
+        and c <= MAX_CHANNELS
+        and o * g.s * g.s <= MAX_PHASES
+        and g.k <= MAX_WINDOW
+        and g.rows[0][1] - g.rows[0][0] <= MAX_TAPS
+    )
+
+
 def eligible(x: torch.Tensor, weight: torch.Tensor, g: Geometry) -> bool:
     """Whether :func:`subpixel_conv` runs the C kernel for the layer's ``(O, C, kh, kw)`` filters
     ``weight`` (else PyTorch's conv and shuffle run)."""
@@ -118,11 +130,7 @@ def eligible(x: torch.Tensor, weight: torch.Tensor, g: Geometry) -> bool:
         and x.dim() == 4
         and x.shape[0] > 0
         and x.shape[1] == c
-        and c % LANES == 0
-        and c <= MAX_CHANNELS
-        and o * g.s * g.s <= MAX_PHASES
-        and g.k <= MAX_WINDOW
-        and g.rows[0][1] - g.rows[0][0] <= MAX_TAPS
+        and fits(c, o, g)
         and x.is_contiguous(memory_format=torch.channels_last)
         and 4 * -(-x.shape[0] // CHUNK) * o * g.s * g.s * _plane_cells(x, g) <= MAX_PLANE_BYTES
         and build.library() is not None
