@@ -39,8 +39,6 @@ INLINE void relu_winner(const pool_state *s, vf *best, vb *bytes) {
 /* elsewhere, in halves of 8 lanes: GCC lowers a 16-lane float comparison that the target has no
  * instruction for (AVX2: 8 lanes) to scalar code, an 8-lane one to vector instructions */
 
-INLINE vf8 pick8(vi8 mask, vf8 a, vf8 b) { return (vf8)((mask & (vi8)a) | (~mask & (vi8)b)); }
-
 INLINE void pool_select(pool_state *s, vf z, int32_t pos, const int nan) {
     vf_halves v = {z}, best = {s->best};
     vi_halves at = {s->at};
@@ -136,6 +134,7 @@ static void pooled_pixels(const float *xp, const float *wt, const float *bias, f
 
 /* ---- the specialised path: 3x3 taps, C in {1, 3}, 2x2 windows ---- */
 
+#if defined(__AVX512F__)
 /* U (1 or 2) pooled pixels side by side at row pointer r (the padded image at the windows' top-left
  * conv pixel's patch), filter block weights w[9 * C] and bias b0: 4 * U conv sums, pooled */
 INLINE void fast_pixels(const float *r, int64_t rs, const vf *w, vf b0, const int C, const int U, const int F,
@@ -185,6 +184,75 @@ INLINE void fast_block(const float *xp, const float *wt, const float *bias, floa
         }
     }
 }
+#else
+/* Elsewhere the same sums, selections and stores 8 lanes at a time, one half of the filter block after
+ * the other: the 4 * U 16-lane sums with their weights and pooling state do not fit AVX2's 16 vector
+ * registers (GCC then moves them through the stack in pieces); a half's do. A half holding only the
+ * zero filters that pad the block (O - b <= 8) is skipped: its lanes are never stored. */
+
+/* fast_pixels for lanes 8h .. 8h + 7 (weights w, bias b0 of that half), pooled as pool_first then
+ * pool_next / pool_next_gt, with ReLU and winners stored as pool_store does: nh of the 8 lanes */
+INLINE void fast_pixels8(const float *r, int64_t rs, const vf8 *w, vf8 b0, const int C, const int U, const int F,
+                         float *y, uint8_t *idx, int64_t O, int64_t nh) {
+    const float *rows[4] = {r, r + rs, r + 2 * rs, r + 3 * rs};
+    const vf8 zero = {0};
+    vf8 z[2][4];
+    UNROLL for (int u = 0; u < U; u++)
+        UNROLL for (int p = 0; p < 4; p++) z[u][p] = b0;
+    UNROLL for (int t = 0; t < 3; t++)
+        UNROLL for (int l = 0; l < 3; l++)
+            UNROLL for (int c = 0; c < C; c++) {
+                vf8 wv = w[(t * 3 + l) * C + c];
+                UNROLL for (int u = 0; u < U; u++)
+                    UNROLL for (int i = 0; i < 2; i++)
+                        UNROLL for (int j = 0; j < 2; j++) {
+                            float x = rows[i + t][(2 * u + j + l) * C + c];
+                            z[u][i * 2 + j] += (vf8){x, x, x, x, x, x, x, x} * wv;
+                        }
+            }
+    UNROLL for (int u = 0; u < U; u++) {
+        vf8 best = z[u][0];
+        vi8 at = {0};
+        UNROLL for (int p = 1; p < 4; p++) {
+            vi8 take = z[u][p] > best; /* the first maximum wins */
+            if (!F) take |= z[u][p] != z[u][p]; /* NaN wins (F: no z can be NaN) */
+            best = pick8(take, z[u][p], best);
+            at = (take & p) | (~take & at);
+        }
+        vi8 dead = best <= zero;
+        vf8 v = pick8(best < zero, zero, best); /* relu keeps NaN, as torch.relu does */
+        vb8 bytes = __builtin_convertvector((dead & DEAD) | (~dead & at), vb8);
+        if (__builtin_expect(nh == 8, 1)) { /* a constant size: two moves, not a string copy */
+            memcpy(y + u * O, &v, sizeof v);
+            memcpy(idx + u * O, &bytes, sizeof bytes);
+        } else {
+            memcpy(y + u * O, &v, (size_t)nh * sizeof(float));
+            memcpy(idx + u * O, &bytes, (size_t)nh);
+        }
+    }
+}
+
+INLINE void fast_block(const float *xp, const float *wt, const float *bias, float *y, uint8_t *idx,
+                       const geom *g, int64_t b, const int C, const int F) {
+    int64_t rs = g->Wp * C, O = g->O, n = O - b < OB ? O - b : OB;
+    UNROLL for (int h = 0; h < 2; h++) {
+        int64_t nh = n - 8 * h < 8 ? n - 8 * h : 8;
+        if (nh <= 0) break;
+        vf8 w[27], b0;
+        memcpy(&b0, bias + b + 8 * h, sizeof b0);
+        UNROLL for (int k = 0; k < 9 * C; k++) memcpy(&w[k], wt + k * g->P + b + 8 * h, sizeof w[k]);
+        for (int64_t oh = 0; oh < g->Hf; oh++) {
+            const float *row = xp + 2 * oh * rs;
+            float *yr = y + oh * g->Wo * O + b + 8 * h;
+            uint8_t *ir = idx + oh * g->Wo * O + b + 8 * h;
+            int64_t ow = 0;
+            for (; ow + 1 < g->Wf; ow += 2)
+                fast_pixels8(row + 2 * ow * C, rs, w, b0, C, 2, F, yr + ow * O, ir + ow * O, O, nh);
+            if (ow < g->Wf) fast_pixels8(row + 2 * ow * C, rs, w, b0, C, 1, F, yr + ow * O, ir + ow * O, O, nh);
+        }
+    }
+}
+#endif
 
 #define FAST_BLOCK(name, C, F)                                                                            \
     static __attribute__((noinline)) void name(const float *xp, const float *wt, const float *bias, float *y, \

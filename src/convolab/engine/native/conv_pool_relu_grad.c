@@ -82,6 +82,7 @@ static void grad_pixel(const float *xp, const float *gy, const uint8_t *idx, vf 
 /* the specialised path's whole windows of one image, filter block b, into acc (per tap) and db: one
  * chain per tap, held in registers, adding each window's four products x * dz in position order
  * (every product, so an infinite x times a zero dz gives NaN as in PyTorch) */
+#if defined(__AVX512F__)
 INLINE void fast_grad(const float *xp, const float *gy, const uint8_t *idx, vf *acc, vf *db, const geom *g,
                       int64_t b, const int C) {
     int64_t rs = g->Wp * C, O = g->O, n = O - b < OB ? O - b : OB;
@@ -111,6 +112,61 @@ INLINE void fast_grad(const float *xp, const float *gy, const uint8_t *idx, vf *
     UNROLL for (int k = 0; k < 9 * C; k++) acc[k] += a[k];
     *db += d;
 }
+#else
+/* load_grad's lanes 8h .. 8h + 7 */
+INLINE void load_grad8(const float *gy, const uint8_t *idx, int64_t n, int h, vf8 *gv, vi8 *at) {
+    float gt[OB] = {0};
+    uint8_t it[OB];
+    const float *gs = gy;
+    const uint8_t *is = idx;
+    if (__builtin_expect(n != OB, 0)) { /* a short block: DEAD and 0 past its lanes */
+        memset(it, DEAD, OB);
+        memcpy(gt, gy, (size_t)n * sizeof(float));
+        memcpy(it, idx, (size_t)n);
+        gs = gt, is = it;
+    }
+    vb8 bytes;
+    memcpy(&bytes, is + 8 * h, 8);
+    memcpy(gv, gs + 8 * h, sizeof *gv);
+    *at = __builtin_convertvector(bytes, vi8);
+}
+
+/* the same chains lane by lane, 8 lanes at a time: GCC keeps a 16-lane accumulator summed across a
+ * loop in memory where the target's vectors hold 8 lanes (subpixel_conv.c says more), so each half
+ * of the filter block takes its own sweep over the image, its 9 * C chains in registers */
+INLINE void fast_grad(const float *xp, const float *gy, const uint8_t *idx, vf *acc, vf *db, const geom *g,
+                      int64_t b, const int C) {
+    int64_t rs = g->Wp * C, O = g->O, n = O - b < OB ? O - b : OB;
+    const vf8 z = {0};
+    UNROLL for (int h = 0; h < 2; h++) {
+        vf8 a[27], d = z;
+        UNROLL for (int k = 0; k < 9 * C; k++) a[k] = z;
+        for (int64_t oh = 0; oh < g->Hf; oh++) {
+            const float *row = xp + 2 * oh * rs;
+            for (int64_t ow = 0; ow < g->Wf; ow++) {
+                const float *r = row + 2 * ow * C;
+                int64_t o = (oh * g->Wo + ow) * O + b;
+                vf8 gv;
+                vi8 at;
+                load_grad8(gy + o, idx + o, n, h, &gv, &at);
+                d += pick8(~(at == DEAD), gv, z);
+                vf8 dz0 = pick8(at == 0, gv, z), dz1 = pick8(at == 1, gv, z);
+                vf8 dz2 = pick8(at == 2, gv, z), dz3 = pick8(at == 3, gv, z);
+                UNROLL for (int t = 0; t < 3; t++)
+                    UNROLL for (int l = 0; l < 3; l++)
+                        UNROLL for (int c = 0; c < C; c++) {
+                            int k = (t * 3 + l) * C + c;
+                            const float *q = r + t * rs + l * C + c;
+                            a[k] += bcast8(q[0]) * dz0, a[k] += bcast8(q[C]) * dz1;
+                            a[k] += bcast8(q[rs]) * dz2, a[k] += bcast8(q[rs + C]) * dz3;
+                        }
+            }
+        }
+        UNROLL for (int k = 0; k < 9 * C; k++) store8(acc + k, h, load8(acc + k, h) + a[k]);
+        store8(db, h, load8(db, h) + d);
+    }
+}
+#endif
 
 static __attribute__((noinline)) void fast_grad1(const float *xp, const float *gy, const uint8_t *idx, vf *acc,
                                                   vf *db, const geom *g, int64_t b) {
