@@ -15,34 +15,27 @@ gives one), ``unpool layer-by-layer`` (``fuse=False``: the model's own forward).
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
+import sys
 import time
+from pathlib import Path
 
-import torch
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from convolab.engine.device import prepare
-from convolab.engine.optimizer import make_adam
-from convolab.engine.plan import build_plan
-from convolab.engine.step import TrainStep
-from convolab.model.sequential import Sequential
+import torch  # noqa: E402
+from _matrix_runs import cpu  # noqa: E402
+
+from convolab.engine.device import prepare  # noqa: E402
+from convolab.engine.optimizer import make_adam  # noqa: E402
+from convolab.engine.plan import build_plan  # noqa: E402
+from convolab.engine.step import TrainStep  # noqa: E402
+from convolab.model.sequential import Sequential  # noqa: E402
 
 
 def make_step(name: str, fuse: bool) -> TrainStep:
     torch.manual_seed(0)
     model = prepare(Sequential.from_spec(name), "cpu")
     return TrainStep(model, make_adam(model), "bce", fuse=fuse)
-
-
-def cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> None:
@@ -74,7 +67,7 @@ def main() -> None:
                 step(x, x)
                 times[name].append((time.perf_counter() - t0) * 1e3)
     base = statistics.median(times["seed-upsampling"])
-    print(f"CPU: {cpu_name()}; torch {torch.__version__}; threads {args.threads}; batch {args.batch}")
+    print(f"CPU: {cpu()['model']}; torch {torch.__version__}; threads {args.threads}; batch {args.batch}")
     print(f"unpool planned: {planned}; {args.rounds} rounds x {args.steps} steps per variant")
     for name, ts in times.items():
         med = statistics.median(ts)
