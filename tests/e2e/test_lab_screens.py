@@ -285,19 +285,6 @@ def test_a_flat_spec_clears_the_grids(page, live_lab):
     assert "image inputs" in page.text_content("#rf-info")
 
 
-def test_an_answer_arriving_after_a_link_does_not_pull_the_page_back(page, live_lab):
-    """A panel's late answer saves its state only while the URL still names that panel: here the
-    autoencoder's lands after the hash named the activations panel, before its hashchange ran."""
-    page.goto(live_lab.url + "/#autoencoder")
-    page.wait_for_selector("#ae-draw")
-    page.evaluate(
-        """() => { location.hash = "#activations?input=draw";
-                   LAB.saveState("autoencoder", {run: "tiny", checkpoint: "best"}); }"""
-    )
-    page.wait_for_selector("#act-draw")
-    assert page.evaluate("location.hash").startswith("#activations")
-
-
 def test_touch_drawing_does_not_scroll(page, live_lab):
     page.goto(live_lab.url + "/#autoencoder")
     page.wait_for_selector("#ae-draw")

@@ -46,10 +46,6 @@ const LAB = {
     // a panel in the background (an answer that arrives after the user moved on) does not take the URL
     const el = document.getElementById(panel);
     if (el && el.hidden) return;
-    // nor does one whose URL has moved on (a link or the address bar named another panel, and its
-    // hashchange has not run yet): writing would send the page back to this panel
-    const named = this.readState().panel;
-    if (named && named !== panel) return;
     const clean = {};
     for (const [k, v] of Object.entries(state || {})) if (v !== undefined && v !== null && v !== "") clean[k] = String(v);
     const query = new URLSearchParams(clean).toString();
